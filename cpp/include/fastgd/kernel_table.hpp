@@ -1,0 +1,58 @@
+// The kernels of one instruction-set level, as plain function pointers, and the run-time
+// choice among the levels this build carries.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "fastgd/options.hpp"
+#include "fastgd/tensor_ref.hpp"
+
+namespace fastgd {
+
+// p-norm selectors for reductions; any other p > 0 uses the general (scalar pow) path.
+enum class NormKind { one, two, inf, general };
+
+template <class T> struct KernelSet {
+    template <class Options>
+    using Rule = void (*)(const TensorRef<T>* tensors, std::size_t count, const Options& options,
+                          StepState& state, const GradTransform& transform);
+    Rule<SgdOptions> sgd;
+    Rule<AdagradOptions> adagrad;
+    Rule<RmspropOptions> rmsprop;
+    Rule<AdadeltaOptions> adadelta;
+    Rule<AdamOptions> adam;
+    Rule<AdamaxOptions> adamax;
+    Rule<NadamOptions> nadam;
+    Rule<RadamOptions> radam;
+    Rule<LionOptions> lion;
+
+    // Sum over all arrays of |x|^p (or max |x| for NormKind::inf), accumulated in double in
+    // fixed-order blocks: the result has the same bits for any thread count.
+    double (*norm_power_sum)(const T* const* arrays, const std::size_t* sizes, std::size_t count,
+                             NormKind kind, double p);
+    // x <- x * scale, in place.
+    void (*scale)(T* const* arrays, const std::size_t* sizes, std::size_t count, double scale);
+    // x <- clamp(x, -clip_value, clip_value), in place; NaN stays NaN.
+    void (*clamp)(T* const* arrays, const std::size_t* sizes, std::size_t count, double clip_value);
+};
+
+struct KernelTable {
+    const char* name;
+    KernelSet<float> f32;
+    KernelSet<double> f64;
+    template <class T> const KernelSet<T>& of() const {
+        if constexpr (sizeof(T) == sizeof(float)) return f32; else return f64;
+    }
+};
+
+// Levels compiled into this build, lowest first, and whether this CPU can run each.
+std::vector<std::string> compiled_levels();
+std::vector<std::string> supported_levels();
+// The table in use: at import the highest supported level, or FASTGD_ISA if that is set.
+const KernelTable& active_kernels();
+// Switch levels at run time (tests run every supported level); throws std::invalid_argument
+// for an unknown level or one this CPU cannot run.
+void set_active_level(const std::string& name);
+
+}  // namespace fastgd

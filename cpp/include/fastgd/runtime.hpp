@@ -1,0 +1,22 @@
+// Thread control shared by every kernel, and the work-splitting constants.
+#pragma once
+#include <cstddef>
+
+namespace fastgd {
+
+// Arrays are cut into chunks of this many elements for the threads. A multiple of every
+// vector width, so chunk borders never change which elements a vector sees.
+inline constexpr std::size_t kChunkElements = 16384;
+
+// Threads for a call that touches `elements` elements in total: 1 below the parallel
+// threshold (thread start-up would cost more than it saves), else the configured count.
+int threads_for(std::size_t elements);
+
+// 0 = follow OpenMP's own setting (OMP_NUM_THREADS, threadpoolctl) at each call.
+void set_num_threads(int n);
+int get_num_threads();
+void set_parallel_threshold(std::size_t elements);
+std::size_t get_parallel_threshold();
+bool openmp_enabled();
+
+}  // namespace fastgd

@@ -1,0 +1,28 @@
+// What a kernel sees of the arrays it updates: raw pointers and a count, nothing else.
+#pragma once
+#include <cstddef>
+#include <limits>
+
+namespace fastgd {
+
+// Most state arrays any update rule keeps per parameter (RMSprop centered + momentum: 3).
+inline constexpr int kMaxStates = 3;
+
+// One parameter array with its gradient and the rule's state arrays, all of `size` elements.
+template <class T> struct TensorRef {
+    T* param = nullptr;
+    const T* grad = nullptr;
+    T* state[kMaxStates] = {nullptr, nullptr, nullptr};
+    std::size_t size = 0;
+};
+
+// How every update rule reads a gradient element, fused into its single pass:
+//   g <- clamp(scale * g, -clip_value, clip_value)
+// `scale` carries the global-norm clipping coefficient and the sign flip of `maximize`, so
+// clipping costs no extra pass of writes; clip_value = +inf disables value clipping.
+struct GradTransform {
+    double scale = 1.0;
+    double clip_value = std::numeric_limits<double>::infinity();
+};
+
+}  // namespace fastgd

@@ -1,0 +1,39 @@
+// Turning Python lists of NumPy arrays into kernel TensorRefs, in place or not at all: every
+// check runs before any kernel writes, and a failed check names the argument and index.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fastgd/tensor_ref.hpp"
+#include "pybind11.hpp"
+
+namespace fastgd::bindings {
+
+// The arrays of one call, split by dtype (a group may mix float32 and float64 parameters).
+struct Batch {
+    std::vector<TensorRef<float>> f32;
+    std::vector<TensorRef<double>> f64;
+    // References that keep every array alive while the kernel runs without the GIL, even if
+    // another thread empties the caller's lists meanwhile. Released with the GIL held.
+    std::vector<py::array> keep;
+};
+
+// A named list of state arrays, aligned with params ("exp_avg", [...]).
+using NamedArrays = std::pair<const char*, py::object>;
+
+// params: writeable C-contiguous float32/float64 arrays; grads: same dtype and shape as their
+// parameter, C-contiguous (read-only is fine); each state list: like grads, and writeable.
+Batch gather(const py::object& params, const py::object& grads, const std::vector<NamedArrays>& states);
+
+// A list of arrays for the clipping functions (mixed dtypes allowed).
+struct ArrayList {
+    std::vector<float*> f32;
+    std::vector<std::size_t> f32_sizes;
+    std::vector<double*> f64;
+    std::vector<std::size_t> f64_sizes;
+    std::vector<py::array> keep;  // as Batch::keep
+};
+ArrayList gather_arrays(const py::object& arrays, const char* name, bool writeable);
+
+}  // namespace fastgd::bindings

@@ -1,0 +1,9 @@
+// fastgd._core: the compiled core behind the public fastgd package.
+#include "register.hpp"
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "fastgd's compiled kernels (private: use the fastgd package).";
+    fastgd::bindings::register_runtime(m);
+    fastgd::bindings::register_optimizers(m);
+    fastgd::bindings::register_clipping(m);
+}

@@ -1,0 +1,9 @@
+// One register_<topic> per binding file; module.cpp only calls them.
+#pragma once
+#include "pybind11.hpp"
+
+namespace fastgd::bindings {
+void register_optimizers(py::module_& m);
+void register_clipping(py::module_& m);
+void register_runtime(py::module_& m);
+}  // namespace fastgd::bindings

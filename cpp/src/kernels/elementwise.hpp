@@ -1,0 +1,93 @@
+// The one-pass driver every update rule runs on: for each element, load param, grad and the
+// rule's NS state arrays once, apply the rule's op on whole vectors, store param and state
+// once. Arrays are cut into fixed chunks shared out to the threads.
+#pragma once
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "fastgd/runtime.hpp"
+#include "fastgd/tensor_ref.hpp"
+#include "simd.hpp"
+
+namespace fastgd::FASTGD_NS {
+
+template <class T> struct GradReader {
+    Vec<T> scale, lo, hi;
+    explicit GradReader(const GradTransform& t)
+        : scale(Vec<T>::set1(static_cast<T>(t.scale))),
+          lo(Vec<T>::set1(static_cast<T>(-t.clip_value))),
+          hi(Vec<T>::set1(static_cast<T>(t.clip_value))) {}
+    // The data goes second in max/min so that a NaN gradient stays NaN.
+    Vec<T> operator()(Vec<T> g) const { return min(hi, max(lo, g * scale)); }
+};
+
+template <class T, int NS, class Op>
+inline void apply_range(const TensorRef<T>& t, std::size_t begin, std::size_t end, const Op& op,
+                        const GradReader<T>& read) {
+    using V = Vec<T>;
+    constexpr std::size_t L = V::lanes;
+    constexpr int NSA = NS > 0 ? NS : 1;
+    std::size_t i = begin;
+    for (; i + L <= end; i += L) {
+        V p = V::load(t.param + i);
+        V s[NSA];
+        for (int k = 0; k < NS; ++k) s[k] = V::load(t.state[k] + i);
+        op(p, read(V::load(t.grad + i)), s);
+        V::store(t.param + i, p);
+        for (int k = 0; k < NS; ++k) V::store(t.state[k] + i, s[k]);
+    }
+    if (i < end) {
+        // The tail goes through the same vector op on a zero-padded copy, so every element
+        // gets the same arithmetic wherever it sits; padding lanes are discarded.
+        const std::size_t r = end - i;
+        alignas(64) T pb[L] = {}, gb[L] = {}, sb[NSA][L] = {};
+        std::memcpy(pb, t.param + i, r * sizeof(T));
+        std::memcpy(gb, t.grad + i, r * sizeof(T));
+        for (int k = 0; k < NS; ++k) std::memcpy(sb[k], t.state[k] + i, r * sizeof(T));
+        V p = V::load(pb);
+        V s[NSA];
+        for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
+        op(p, read(V::load(gb)), s);
+        V::store(pb, p);
+        for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+        std::memcpy(t.param + i, pb, r * sizeof(T));
+        for (int k = 0; k < NS; ++k) std::memcpy(t.state[k] + i, sb[k], r * sizeof(T));
+    }
+}
+
+struct Chunk {
+    std::size_t tensor, begin, end;
+};
+
+// Fixed chunks over all arrays of a call, so that 2,000 small arrays are shared out to the
+// threads as well as one large one.
+template <class Sizes>
+inline std::vector<Chunk> make_chunks(std::size_t count, Sizes size_of) {
+    std::vector<Chunk> chunks;
+    for (std::size_t k = 0; k < count; ++k)
+        for (std::size_t b = 0, n = size_of(k); b < n; b += kChunkElements)
+            chunks.push_back({k, b, b + kChunkElements < n ? b + kChunkElements : n});
+    return chunks;
+}
+
+template <class T, int NS, class Op>
+void run_rule(const TensorRef<T>* tensors, std::size_t count, const Op& op, const GradTransform& transform) {
+    const GradReader<T> read(transform);
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < count; ++k) total += tensors[k].size;
+    const int threads = threads_for(total);
+    if (threads <= 1) {
+        for (std::size_t k = 0; k < count; ++k) apply_range<T, NS>(tensors[k], 0, tensors[k].size, op, read);
+        return;
+    }
+    const std::vector<Chunk> chunks = make_chunks(count, [&](std::size_t k) { return tensors[k].size; });
+    const auto n = static_cast<std::ptrdiff_t>(chunks.size());
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::ptrdiff_t c = 0; c < n; ++c) {
+        const Chunk& ch = chunks[static_cast<std::size_t>(c)];
+        apply_range<T, NS>(tensors[ch.tensor], ch.begin, ch.end, op, read);
+    }
+}
+
+}  // namespace fastgd::FASTGD_NS

@@ -1,0 +1,134 @@
+// Norms (for clipping by a global norm) and the in-place scale and clamp of clip_grad_*_.
+// Compiled once per instruction-set level.
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "fastgd/norms.hpp"
+#include "elementwise.hpp"
+#include "update_rules.hpp"
+
+namespace fastgd::FASTGD_NS {
+namespace {
+
+// Norms are summed in blocks of this many elements: each block's partial sum depends only on
+// its data, and the partials are added in a fixed order, so the bits never depend on threads.
+constexpr std::size_t kNormBlock = 4096;
+static_assert(kChunkElements % kNormBlock == 0, "a chunk holds whole norm blocks");
+
+using VD = Vec<double>;
+
+// Partial of one block: sum |x|^p, or for the inf-norm max |x| (a NaN is carried by a
+// running sum of |x|, which max alone could drop).
+template <class T>
+double block_partial(const T* x, std::size_t n, NormKind kind, double p) {
+    constexpr std::size_t L = VD::lanes;
+    if (kind == NormKind::general) {
+        double s = 0.0;
+        for (std::size_t i = 0; i < n; ++i) s += std::pow(std::fabs(static_cast<double>(x[i])), p);
+        return s;
+    }
+    VD acc[4] = {VD::set1(0.0), VD::set1(0.0), VD::set1(0.0), VD::set1(0.0)};
+    VD nan_probe = VD::set1(0.0);
+    auto add = [&](VD& a, VD v) {
+        const VD av = abs(v);
+        switch (kind) {
+            case NormKind::one: a = a + av; break;
+            case NormKind::two: a = mul_add(v, v, a); break;
+            default: a = max(a, av); nan_probe = nan_probe + av; break;
+        }
+    };
+    std::size_t i = 0;
+    for (; i + 4 * L <= n; i += 4 * L)
+        for (int u = 0; u < 4; ++u) add(acc[u], load_as_double(x + i + u * L));
+    for (; i + L <= n; i += L) add(acc[0], load_as_double(x + i));
+    if (i < n) {
+        alignas(64) T pad[L] = {};
+        std::memcpy(pad, x + i, (n - i) * sizeof(T));
+        add(acc[0], load_as_double(pad));
+    }
+    alignas(64) double lanes[4][L];
+    for (int u = 0; u < 4; ++u) VD::store(lanes[u], acc[u]);
+    double r = 0.0;
+    for (std::size_t l = 0; l < L; ++l)
+        for (int u = 0; u < 4; ++u) r = kind == NormKind::inf ? std::fmax(r, lanes[u][l]) : r + lanes[u][l];
+    if (kind == NormKind::inf) {
+        alignas(64) double probe[L];
+        VD::store(probe, nan_probe);
+        for (std::size_t l = 0; l < L; ++l)
+            if (std::isnan(probe[l])) return probe[l];
+    }
+    return r;
+}
+
+template <class T>
+double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t count, NormKind kind, double p) {
+    std::size_t total = 0, blocks = 0;
+    for (std::size_t k = 0; k < count; ++k) {
+        total += sizes[k];
+        blocks += (sizes[k] + kNormBlock - 1) / kNormBlock;
+    }
+    // Every block's partial is stored, then added in order, whatever the thread count.
+    std::vector<double> partial(blocks);
+    std::vector<Chunk> work;
+    work.reserve(blocks);
+    for (std::size_t k = 0; k < count; ++k)
+        for (std::size_t b = 0; b < sizes[k]; b += kNormBlock)
+            work.push_back({k, b, b + kNormBlock < sizes[k] ? b + kNormBlock : sizes[k]});
+    const auto n = static_cast<std::ptrdiff_t>(work.size());
+    const int threads = threads_for(total);
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (std::ptrdiff_t w = 0; w < n; ++w) {
+        const Chunk& c = work[static_cast<std::size_t>(w)];
+        partial[static_cast<std::size_t>(w)] = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
+    }
+    double r = 0.0;
+    for (double v : partial) r = combine_power_sums(r, v, kind);
+    return r;
+}
+
+template <class T, class Op>
+void for_each_vector(T* const* x, const std::size_t* sizes, std::size_t count, Op op) {
+    std::size_t total = 0;
+    for (std::size_t k = 0; k < count; ++k) total += sizes[k];
+    const std::vector<Chunk> chunks = make_chunks(count, [&](std::size_t k) { return sizes[k]; });
+    const auto n = static_cast<std::ptrdiff_t>(chunks.size());
+    const int threads = threads_for(total);
+    constexpr std::size_t L = Vec<T>::lanes;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+    for (std::ptrdiff_t c = 0; c < n; ++c) {
+        const Chunk& ch = chunks[static_cast<std::size_t>(c)];
+        T* a = x[ch.tensor];
+        std::size_t i = ch.begin;
+        for (; i + L <= ch.end; i += L) Vec<T>::store(a + i, op(Vec<T>::load(a + i)));
+        if (i < ch.end) {
+            alignas(64) T pad[L] = {};
+            std::memcpy(pad, a + i, (ch.end - i) * sizeof(T));
+            Vec<T>::store(pad, op(Vec<T>::load(pad)));
+            std::memcpy(a + i, pad, (ch.end - i) * sizeof(T));
+        }
+    }
+}
+
+template <class T> void scale(T* const* x, const std::size_t* sizes, std::size_t count, double factor) {
+    const Vec<T> f = Vec<T>::set1(static_cast<T>(factor));
+    for_each_vector(x, sizes, count, [f](Vec<T> v) { return v * f; });
+}
+
+template <class T> void clamp(T* const* x, const std::size_t* sizes, std::size_t count, double clip_value) {
+    const GradReader<T> read(GradTransform{1.0, clip_value});
+    for_each_vector(x, sizes, count, [&read](Vec<T> v) { return read(v); });
+}
+
+}  // namespace
+
+template <class T> void fill_reductions(KernelSet<T>& k) {
+    k.norm_power_sum = &norm_power_sum<T>;
+    k.scale = &scale<T>;
+    k.clamp = &clamp<T>;
+}
+
+template void fill_reductions<float>(KernelSet<float>&);
+template void fill_reductions<double>(KernelSet<double>&);
+
+}  // namespace fastgd::FASTGD_NS

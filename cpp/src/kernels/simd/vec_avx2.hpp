@@ -1,0 +1,65 @@
+// AVX2 + FMA (x86-64-v3): 256-bit vectors and fused multiply-add.
+#pragma once
+#include <immintrin.h>
+
+#include <cstddef>
+
+// FASTGD_NS differs per level: every level's inline functions are distinct symbols (no ODR clash).
+namespace fastgd::FASTGD_NS {
+
+template <class T> struct Vec;
+
+template <> struct Vec<float> {
+    static constexpr std::size_t lanes = 8;
+    __m256 v;
+    static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
+    static void store(float* p, Vec a) { _mm256_storeu_ps(p, a.v); }
+    static Vec set1(float x) { return {_mm256_set1_ps(x)}; }
+};
+
+template <> struct Vec<double> {
+    static constexpr std::size_t lanes = 4;
+    __m256d v;
+    static Vec load(const double* p) { return {_mm256_loadu_pd(p)}; }
+    static void store(double* p, Vec a) { _mm256_storeu_pd(p, a.v); }
+    static Vec set1(double x) { return {_mm256_set1_pd(x)}; }
+};
+
+inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {_mm256_add_ps(a.v, b.v)}; }
+inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(a.v, b.v)}; }
+inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm256_div_ps(a.v, b.v)}; }
+inline Vec<float> sqrt(Vec<float> a) { return {_mm256_sqrt_ps(a.v)}; }
+inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+// x86 min/max return the second operand when either is NaN: callers put the data second.
+inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm256_max_ps(a.v, b.v)}; }
+inline Vec<float> min(Vec<float> a, Vec<float> b) { return {_mm256_min_ps(a.v, b.v)}; }
+inline Vec<float> abs(Vec<float> a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
+// sign(a): +1 where a > 0, -1 where a < 0, a itself (zero or NaN) elsewhere.
+inline Vec<float> sign(Vec<float> a) {
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 pos = _mm256_cmp_ps(a.v, zero, _CMP_GT_OQ), neg = _mm256_cmp_ps(a.v, zero, _CMP_LT_OQ);
+    __m256 r = _mm256_blendv_ps(a.v, _mm256_set1_ps(1.0f), pos);
+    return {_mm256_blendv_ps(r, _mm256_set1_ps(-1.0f), neg)};
+}
+
+inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm256_add_pd(a.v, b.v)}; }
+inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {_mm256_sub_pd(a.v, b.v)}; }
+inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {_mm256_mul_pd(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {_mm256_div_pd(a.v, b.v)}; }
+inline Vec<double> sqrt(Vec<double> a) { return {_mm256_sqrt_pd(a.v)}; }
+inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
+inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm256_min_pd(a.v, b.v)}; }
+inline Vec<double> abs(Vec<double> a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
+inline Vec<double> sign(Vec<double> a) {
+    const __m256d zero = _mm256_setzero_pd();
+    const __m256d pos = _mm256_cmp_pd(a.v, zero, _CMP_GT_OQ), neg = _mm256_cmp_pd(a.v, zero, _CMP_LT_OQ);
+    __m256d r = _mm256_blendv_pd(a.v, _mm256_set1_pd(1.0), pos);
+    return {_mm256_blendv_pd(r, _mm256_set1_pd(-1.0), neg)};
+}
+
+inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
+inline Vec<double> load_as_double(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
+
+}  // namespace fastgd::FASTGD_NS

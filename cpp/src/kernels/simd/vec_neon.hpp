@@ -1,0 +1,62 @@
+// AArch64 Advanced SIMD (NEON): part of every AArch64 CPU, 128-bit vectors with FMA.
+#pragma once
+#include <arm_neon.h>
+
+#include <cstddef>
+
+// FASTGD_NS differs per level: every level's inline functions are distinct symbols (no ODR clash).
+namespace fastgd::FASTGD_NS {
+
+template <class T> struct Vec;
+
+template <> struct Vec<float> {
+    static constexpr std::size_t lanes = 4;
+    float32x4_t v;
+    static Vec load(const float* p) { return {vld1q_f32(p)}; }
+    static void store(float* p, Vec a) { vst1q_f32(p, a.v); }
+    static Vec set1(float x) { return {vdupq_n_f32(x)}; }
+};
+
+template <> struct Vec<double> {
+    static constexpr std::size_t lanes = 2;
+    float64x2_t v;
+    static Vec load(const double* p) { return {vld1q_f64(p)}; }
+    static void store(double* p, Vec a) { vst1q_f64(p, a.v); }
+    static Vec set1(double x) { return {vdupq_n_f64(x)}; }
+};
+
+inline Vec<float> operator+(Vec<float> a, Vec<float> b) { return {vaddq_f32(a.v, b.v)}; }
+inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {vsubq_f32(a.v, b.v)}; }
+inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {vmulq_f32(a.v, b.v)}; }
+inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {vdivq_f32(a.v, b.v)}; }
+inline Vec<float> sqrt(Vec<float> a) { return {vsqrtq_f32(a.v)}; }
+inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
+// vmaxq/vminq propagate NaN from either operand.
+inline Vec<float> max(Vec<float> a, Vec<float> b) { return {vmaxq_f32(a.v, b.v)}; }
+inline Vec<float> min(Vec<float> a, Vec<float> b) { return {vminq_f32(a.v, b.v)}; }
+inline Vec<float> abs(Vec<float> a) { return {vabsq_f32(a.v)}; }
+inline Vec<float> sign(Vec<float> a) {
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    float32x4_t r = vbslq_f32(vcgtq_f32(a.v, zero), vdupq_n_f32(1.0f), a.v);
+    return {vbslq_f32(vcltq_f32(a.v, zero), vdupq_n_f32(-1.0f), r)};
+}
+
+inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {vaddq_f64(a.v, b.v)}; }
+inline Vec<double> operator-(Vec<double> a, Vec<double> b) { return {vsubq_f64(a.v, b.v)}; }
+inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {vmulq_f64(a.v, b.v)}; }
+inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {vdivq_f64(a.v, b.v)}; }
+inline Vec<double> sqrt(Vec<double> a) { return {vsqrtq_f64(a.v)}; }
+inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {vfmaq_f64(c.v, a.v, b.v)}; }
+inline Vec<double> max(Vec<double> a, Vec<double> b) { return {vmaxq_f64(a.v, b.v)}; }
+inline Vec<double> min(Vec<double> a, Vec<double> b) { return {vminq_f64(a.v, b.v)}; }
+inline Vec<double> abs(Vec<double> a) { return {vabsq_f64(a.v)}; }
+inline Vec<double> sign(Vec<double> a) {
+    const float64x2_t zero = vdupq_n_f64(0.0);
+    float64x2_t r = vbslq_f64(vcgtq_f64(a.v, zero), vdupq_n_f64(1.0), a.v);
+    return {vbslq_f64(vcltq_f64(a.v, zero), vdupq_n_f64(-1.0), r)};
+}
+
+inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
+inline Vec<double> load_as_double(const float* p) { return {vcvt_f64_f32(vld1_f32(p))}; }
+
+}  // namespace fastgd::FASTGD_NS

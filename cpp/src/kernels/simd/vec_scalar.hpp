@@ -1,0 +1,32 @@
+// Portable fallback for CPUs without a SIMD level we compile for: one lane, plain C++.
+#pragma once
+#include <cmath>
+#include <cstddef>
+
+// FASTGD_NS differs per level: every level's inline functions are distinct symbols (no ODR clash).
+namespace fastgd::FASTGD_NS {
+
+template <class T> struct Vec {
+    static constexpr std::size_t lanes = 1;
+    T v;
+    static Vec load(const T* p) { return {*p}; }
+    static void store(T* p, Vec a) { *p = a.v; }
+    static Vec set1(T x) { return {x}; }
+};
+
+template <class T> inline Vec<T> operator+(Vec<T> a, Vec<T> b) { return {a.v + b.v}; }
+template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b.v}; }
+template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
+template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
+template <class T> inline Vec<T> sqrt(Vec<T> a) { return {std::sqrt(a.v)}; }
+template <class T> inline Vec<T> mul_add(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
+// Same NaN convention as x86: the second operand is returned when unordered.
+template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
+template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a.v : b.v}; }
+template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
+template <class T> inline Vec<T> sign(Vec<T> a) { return {a.v > T(0) ? T(1) : (a.v < T(0) ? T(-1) : a.v)}; }
+
+inline Vec<double> load_as_double(const double* p) { return {*p}; }
+inline Vec<double> load_as_double(const float* p) { return {static_cast<double>(*p)}; }
+
+}  // namespace fastgd::FASTGD_NS

@@ -1,0 +1,271 @@
+// Every update rule as one fused pass (see elementwise.hpp). Compiled once per
+// instruction-set level. Each op follows the formula in its Python class's docstring; the
+// order of operations follows torch.optim's single-tensor code so trajectories agree to
+// float rounding. Per-step constants are folded in double before the loop.
+#include "fastgd/step_scalars.hpp"
+#include "elementwise.hpp"
+#include "update_rules.hpp"
+
+namespace fastgd::FASTGD_NS {
+namespace {
+
+template <class T> Vec<T> splat(double x) { return Vec<T>::set1(static_cast<T>(x)); }
+
+// p <- p * (1 - lr * weight_decay)  (decoupled weight decay: AdamW, Lion, ...)
+// g <- g + weight_decay * p          (L2 penalty folded into the gradient: torch's default)
+template <class T> struct WeightDecay {
+    bool decoupled, active;
+    Vec<T> factor;
+    WeightDecay(double lr, double wd, bool decoupled_)
+        : decoupled(decoupled_), active(wd != 0.0), factor(splat<T>(decoupled_ ? 1.0 - lr * wd : wd)) {}
+    void operator()(Vec<T>& p, Vec<T>& g) const {
+        if (!active) return;
+        if (decoupled) p = p * factor;
+        else g = mul_add(factor, p, g);
+    }
+};
+
+// a + w * (b - a), as torch's lerp_ for w < 0.5.
+template <class T> Vec<T> lerp(Vec<T> a, Vec<T> b, Vec<T> w) { return mul_add(w, b - a, a); }
+
+template <class T> struct SgdOp {
+    WeightDecay<T> wd;
+    Vec<T> neg_lr, momentum, one_minus_dampening;
+    bool has_momentum, nesterov, first_step;
+    SgdOp(const SgdOptions& o, bool first)
+        : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), momentum(splat<T>(o.momentum)),
+          one_minus_dampening(splat<T>(1.0 - o.dampening)), has_momentum(o.momentum != 0.0),
+          nesterov(o.nesterov), first_step(first) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        if (has_momentum) {
+            s[0] = first_step ? g : mul_add(momentum, s[0], one_minus_dampening * g);
+            g = nesterov ? mul_add(momentum, s[0], g) : s[0];
+        }
+        p = mul_add(neg_lr, g, p);
+    }
+};
+
+template <class T> struct AdagradOp {
+    WeightDecay<T> wd;
+    Vec<T> neg_clr, eps;
+    AdagradOp(const AdagradOptions& o, std::int64_t t)
+        : wd(o.lr, o.weight_decay, false), neg_clr(splat<T>(-adagrad_clr(o, t))), eps(splat<T>(o.eps)) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = mul_add(g, g, s[0]);
+        p = mul_add(neg_clr, g / (sqrt(s[0]) + eps), p);
+    }
+};
+
+// state: [square_avg, grad_avg if centered, momentum_buffer if momentum > 0]
+template <class T> struct RmspropOp {
+    WeightDecay<T> wd;
+    Vec<T> neg_lr, alpha, one_minus_alpha, eps, momentum;
+    bool centered, has_momentum;
+    int buf;
+    explicit RmspropOp(const RmspropOptions& o)
+        : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), alpha(splat<T>(o.alpha)),
+          one_minus_alpha(splat<T>(1.0 - o.alpha)), eps(splat<T>(o.eps)), momentum(splat<T>(o.momentum)),
+          centered(o.centered), has_momentum(o.momentum > 0.0), buf(o.centered ? 2 : 1) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = mul_add(one_minus_alpha, g * g, s[0] * alpha);
+        Vec<T> avg;
+        if (centered) {
+            s[1] = lerp(s[1], g, one_minus_alpha);
+            avg = sqrt(s[0] - s[1] * s[1]) + eps;
+        } else {
+            avg = sqrt(s[0]) + eps;
+        }
+        if (has_momentum) {
+            s[buf] = mul_add(momentum, s[buf], g / avg);
+            p = mul_add(neg_lr, s[buf], p);
+        } else {
+            p = mul_add(neg_lr, g / avg, p);
+        }
+    }
+};
+
+// state: [square_avg, acc_delta]
+template <class T> struct AdadeltaOp {
+    WeightDecay<T> wd;
+    Vec<T> neg_lr, rho, one_minus_rho, eps;
+    explicit AdadeltaOp(const AdadeltaOptions& o)
+        : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), rho(splat<T>(o.rho)),
+          one_minus_rho(splat<T>(1.0 - o.rho)), eps(splat<T>(o.eps)) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = mul_add(one_minus_rho, g * g, s[0] * rho);
+        const Vec<T> std_ = sqrt(s[0] + eps);
+        const Vec<T> delta = sqrt(s[1] + eps) / std_ * g;
+        s[1] = mul_add(one_minus_rho, delta * delta, s[1] * rho);
+        p = mul_add(neg_lr, delta, p);
+    }
+};
+
+// state: [exp_avg, exp_avg_sq, max_exp_avg_sq if amsgrad]
+template <class T> struct AdamOp {
+    WeightDecay<T> wd;
+    Vec<T> one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
+    bool amsgrad;
+    AdamOp(const AdamOptions& o, std::int64_t t)
+        : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
+          beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)), amsgrad(o.amsgrad) {
+        const AdamScalars sc = adam_scalars(o.lr, o.beta1, o.beta2, t);
+        neg_step_size = splat<T>(-sc.step_size);
+        bias_correction2_sqrt = splat<T>(sc.bias_correction2_sqrt);
+        eps = splat<T>(o.eps);
+    }
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = lerp(s[0], g, one_minus_beta1);
+        s[1] = mul_add(one_minus_beta2, g * g, s[1] * beta2);
+        Vec<T> second = s[1];
+        if (amsgrad) second = s[2] = max(s[2], s[1]);
+        const Vec<T> denom = sqrt(second) / bias_correction2_sqrt + eps;
+        p = mul_add(neg_step_size, s[0] / denom, p);
+    }
+};
+
+// state: [exp_avg, exp_inf]
+template <class T> struct AdamaxOp {
+    WeightDecay<T> wd;
+    Vec<T> one_minus_beta1, beta2, eps, neg_clr;
+    AdamaxOp(const AdamaxOptions& o, std::int64_t t)
+        : wd(o.lr, o.weight_decay, false), one_minus_beta1(splat<T>(1.0 - o.beta1)), beta2(splat<T>(o.beta2)),
+          eps(splat<T>(o.eps)), neg_clr(splat<T>(-o.lr / (1.0 - std::pow(o.beta1, static_cast<double>(t))))) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = lerp(s[0], g, one_minus_beta1);
+        s[1] = max(s[1] * beta2, abs(g) + eps);
+        p = mul_add(neg_clr, s[0] / s[1], p);
+    }
+};
+
+// state: [exp_avg, exp_avg_sq]
+template <class T> struct NadamOp {
+    WeightDecay<T> wd;
+    Vec<T> one_minus_beta1, beta2, one_minus_beta2, bias_correction2, eps, neg_grad_coef, neg_avg_coef;
+    NadamOp(const NadamOptions& o, const NadamScalars& sc)
+        : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
+          beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)),
+          bias_correction2(splat<T>(sc.bias_correction2)), eps(splat<T>(o.eps)),
+          neg_grad_coef(splat<T>(-sc.grad_coef)), neg_avg_coef(splat<T>(-sc.avg_coef)) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = lerp(s[0], g, one_minus_beta1);
+        s[1] = mul_add(one_minus_beta2, g * g, s[1] * beta2);
+        const Vec<T> denom = sqrt(s[1] / bias_correction2) + eps;
+        p = mul_add(neg_grad_coef, g / denom, p);
+        p = mul_add(neg_avg_coef, s[0] / denom, p);
+    }
+};
+
+// state: [exp_avg, exp_avg_sq]
+template <class T> struct RadamOp {
+    WeightDecay<T> wd;
+    Vec<T> one_minus_beta1, beta2, one_minus_beta2, bias_correction1, eps, neg_coef;
+    bool rectified;
+    RadamOp(const RadamOptions& o, const RadamScalars& sc)
+        : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
+          beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)),
+          bias_correction1(splat<T>(sc.bias_correction1)), eps(splat<T>(o.eps)),
+          neg_coef(splat<T>(sc.rectified ? -sc.adaptive_coef : -o.lr)), rectified(sc.rectified) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        s[0] = lerp(s[0], g, one_minus_beta1);
+        s[1] = mul_add(one_minus_beta2, g * g, s[1] * beta2);
+        const Vec<T> corrected = s[0] / bias_correction1;
+        p = mul_add(neg_coef, rectified ? corrected / (sqrt(s[1]) + eps) : corrected, p);
+    }
+};
+
+// state: [exp_avg]
+template <class T> struct LionOp {
+    WeightDecay<T> wd;
+    Vec<T> neg_lr, one_minus_beta1, one_minus_beta2;
+    explicit LionOp(const LionOptions& o)
+        : wd(o.lr, o.weight_decay, true), neg_lr(splat<T>(-o.lr)), one_minus_beta1(splat<T>(1.0 - o.beta1)),
+          one_minus_beta2(splat<T>(1.0 - o.beta2)) {}
+    void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
+        wd(p, g);
+        p = mul_add(neg_lr, sign(lerp(s[0], g, one_minus_beta1)), p);
+        s[0] = lerp(s[0], g, one_minus_beta2);
+    }
+};
+
+}  // namespace
+
+template <class T>
+void sgd(const TensorRef<T>* t, std::size_t n, const SgdOptions& o, StepState& st, const GradTransform& tr) {
+    const SgdOp<T> op(o, st.step == 1);
+    if (o.momentum != 0.0) run_rule<T, 1>(t, n, op, tr);
+    else run_rule<T, 0>(t, n, op, tr);
+}
+
+template <class T>
+void adagrad(const TensorRef<T>* t, std::size_t n, const AdagradOptions& o, StepState& st, const GradTransform& tr) {
+    run_rule<T, 1>(t, n, AdagradOp<T>(o, st.step), tr);
+}
+
+template <class T>
+void rmsprop(const TensorRef<T>* t, std::size_t n, const RmspropOptions& o, StepState&, const GradTransform& tr) {
+    const RmspropOp<T> op(o);
+    switch (1 + int(o.centered) + int(o.momentum > 0.0)) {
+        case 1: run_rule<T, 1>(t, n, op, tr); break;
+        case 2: run_rule<T, 2>(t, n, op, tr); break;
+        default: run_rule<T, 3>(t, n, op, tr); break;
+    }
+}
+
+template <class T>
+void adadelta(const TensorRef<T>* t, std::size_t n, const AdadeltaOptions& o, StepState&, const GradTransform& tr) {
+    run_rule<T, 2>(t, n, AdadeltaOp<T>(o), tr);
+}
+
+template <class T>
+void adam(const TensorRef<T>* t, std::size_t n, const AdamOptions& o, StepState& st, const GradTransform& tr) {
+    const AdamOp<T> op(o, st.step);
+    if (o.amsgrad) run_rule<T, 3>(t, n, op, tr);
+    else run_rule<T, 2>(t, n, op, tr);
+}
+
+template <class T>
+void adamax(const TensorRef<T>* t, std::size_t n, const AdamaxOptions& o, StepState& st, const GradTransform& tr) {
+    run_rule<T, 2>(t, n, AdamaxOp<T>(o, st.step), tr);
+}
+
+template <class T>
+void nadam(const TensorRef<T>* t, std::size_t n, const NadamOptions& o, StepState& st, const GradTransform& tr) {
+    const NadamScalars sc = nadam_scalars(o, st.step, st.mu_product);
+    run_rule<T, 2>(t, n, NadamOp<T>(o, sc), tr);
+    st.mu_product = sc.mu_product;
+}
+
+template <class T>
+void radam(const TensorRef<T>* t, std::size_t n, const RadamOptions& o, StepState& st, const GradTransform& tr) {
+    run_rule<T, 2>(t, n, RadamOp<T>(o, radam_scalars(o, st.step)), tr);
+}
+
+template <class T>
+void lion(const TensorRef<T>* t, std::size_t n, const LionOptions& o, StepState&, const GradTransform& tr) {
+    run_rule<T, 1>(t, n, LionOp<T>(o), tr);
+}
+
+template <class T> void fill_rules(KernelSet<T>& k) {
+    k.sgd = &sgd<T>;
+    k.adagrad = &adagrad<T>;
+    k.rmsprop = &rmsprop<T>;
+    k.adadelta = &adadelta<T>;
+    k.adam = &adam<T>;
+    k.adamax = &adamax<T>;
+    k.nadam = &nadam<T>;
+    k.radam = &radam<T>;
+    k.lion = &lion<T>;
+}
+
+template void fill_rules<float>(KernelSet<float>&);
+template void fill_rules<double>(KernelSet<double>&);
+
+}  // namespace fastgd::FASTGD_NS

@@ -1,0 +1,43 @@
+"""fastgd: gradient descent for NumPy with fused SIMD + OpenMP C++ kernels.
+
+    import numpy as np, fastgd as fg
+    W = np.zeros((784, 10), np.float32)
+    opt = fg.Adam([W], lr=1e-3, clip_norm=1.0)
+    opt.step([grad_W])          # W is updated in place, in one fused pass
+"""
+
+from fastgd import functional
+from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
+from fastgd.optim import (
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Lion,
+    NAdam,
+    Optimizer,
+    RAdam,
+    RMSprop,
+)
+from fastgd.runtime import (
+    _check_env_level,
+    available_simd_levels,
+    get_num_threads,
+    num_threads,
+    set_num_threads,
+    set_simd_level,
+    simd_level,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "Optimizer",
+    "clip_grad_norm_", "clip_grad_value_", "total_norm", "NonFiniteNormError", "functional",
+    "set_num_threads", "get_num_threads", "num_threads", "simd_level", "available_simd_levels",
+    "set_simd_level", "__version__",
+]
+
+_check_env_level()

@@ -1,0 +1,32 @@
+"""The functional layer: one kernel call per step for all arrays of a group.
+
+For users who keep their own state. Each function updates ``params`` and the state lists
+in place from ``grads``; all lists are aligned (one entry per parameter), arrays must be
+C-contiguous, writeable (grads may be read-only) and of the parameter's dtype and shape,
+else a ``TypeError``/``ValueError`` names the argument and nothing is written.
+
+Common keyword arguments:
+
+- ``step``: the step count *after* this step (1 on the first call); drives bias corrections.
+- ``grad_scale``: every gradient is read as ``grad_scale * g`` (a clipping coefficient,
+  negative to maximize); ``clip_value``: then clamped to ``[-clip_value, clip_value]``.
+
+Hyperparameters have the names and meanings of the classes in :mod:`fastgd.optim`, whose
+docstrings give each update in full. State arrays start at zero except Adagrad's
+``state_sum`` (``initial_accumulator_value``); NAdam's ``mu_product`` starts at 1.0 and
+``nadam`` returns its new value.
+
+Example::
+
+    import numpy as np, fastgd.functional as F
+    p = np.zeros(10, np.float32); m = np.zeros_like(p); v = np.zeros_like(p)
+    for t in range(1, 101):
+        g = compute_grad(p)
+        F.adam([p], [g], [m], [v], None, step=t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+               weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False)
+"""
+
+from fastgd._core import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, sgd
+from fastgd.clip import total_norm
+
+__all__ = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamax", "nadam", "radam", "lion", "total_norm"]

@@ -1,0 +1,259 @@
+"""The stateful optimizer: parameter groups and state over one kernel call per group.
+
+Every rule subclasses :class:`Optimizer` and says three things: its defaults, which state
+arrays it keeps for a group's current options, and which ``fastgd._core`` kernel runs a
+group. ``step()`` only gathers lists and calls that kernel; all arithmetic is in C++.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fastgd import _core
+
+__all__ = ["Optimizer"]
+
+# Options that belong to the optimizer as a whole, not to a parameter group: clipping is by
+# the global norm over every gradient of every group, as torch.nn.utils.clip_grad_norm_.
+_GLOBAL_OPTIONS = ("clip_norm", "clip_value", "clip_norm_type")
+
+
+def _as_param(p: Any, where: str) -> np.ndarray:
+    if not isinstance(p, np.ndarray):
+        raise TypeError(f"{where}: expected a numpy.ndarray, got {type(p).__name__}")
+    if p.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{where}: dtype {p.dtype} is not supported; use float32 or float64")
+    if not p.flags.c_contiguous:
+        raise ValueError(f"{where}: array is not C-contiguous (fastgd updates in place, never a copy)")
+    if not p.flags.writeable:
+        raise ValueError(f"{where}: array is read-only; parameters are updated in place")
+    return p
+
+
+class Optimizer:
+    """Base class: ``param_groups``, ``state``, ``step(grads)``, ``state_dict()``.
+
+    ``params`` is a list of arrays, or a list of dicts (parameter groups) each with a
+    ``"params"`` list and any options that override the defaults for that group.
+    ``clip_norm`` (with ``clip_norm_type``) and ``clip_value`` clip the gradients inside the
+    step: the global norm costs one extra read of the gradients and the gradients are never
+    written.
+    """
+
+    # Per rule: {state name: initial value}, for the options of one group.
+    def _state_spec(self, group: Mapping[str, Any]) -> dict[str, float]:
+        raise NotImplementedError
+
+    # Per rule: one kernel call for one group. `gstate` holds the group's scalar state
+    # (NAdam's mu_product), updated in place; `created` names state lists new this step.
+    def _run(self, group: Mapping[str, Any], params: list, grads: list, states: dict[str, list],
+             step: int, gstate: dict[str, Any], grad_scale: float, clip_value: float,
+             created: set[str]) -> None:
+        raise NotImplementedError
+
+    # Per rule: scalar state kept per group besides the step count (NAdam's mu_product).
+    _group_scalars: dict[str, float] = {}
+
+    def __init__(self, params: Any, defaults: dict[str, Any], *, clip_norm: float | None = None,
+                 clip_value: float | None = None, clip_norm_type: float = 2.0) -> None:
+        if clip_norm is not None and clip_value is not None:
+            raise ValueError("give clip_norm or clip_value, not both (as Keras: one clipping per optimizer)")
+        if clip_norm is not None and not clip_norm > 0:
+            raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
+        if clip_value is not None and not clip_value > 0:
+            raise ValueError(f"clip_value must be > 0, got {clip_value}")
+        if not clip_norm_type > 0:
+            raise ValueError(f"clip_norm_type must be > 0 (1, 2, inf or any p > 0), got {clip_norm_type}")
+        self.defaults = dict(defaults)
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.clip_norm_type = float(clip_norm_type)
+        self.param_groups: list[dict[str, Any]] = []
+        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._group_state: list[dict[str, Any]] = []
+        self._params: list[np.ndarray] = []  # all parameters, in group order
+        self._lists: dict[int, tuple[tuple, dict[str, list]]] = {}  # group -> (spec, state lists)
+        self.last_grad_norm: float | None = None
+        if isinstance(params, np.ndarray):
+            params = [params]
+        params = list(params)
+        if not params:
+            raise ValueError("optimizer got an empty parameter list")
+        if isinstance(params[0], Mapping):
+            for g in params:
+                self.add_param_group(g)
+        else:
+            self.add_param_group({"params": params})
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
+        return "\n".join(lines + [")"])
+
+    def add_param_group(self, param_group: Mapping[str, Any]) -> None:
+        """Add a group: ``{"params": [...], **options}``; missing options take the defaults."""
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError("a parameter group is a dict with a 'params' list")
+        ps = param_group["params"]
+        ps = [ps] if isinstance(ps, np.ndarray) else list(ps)
+        unknown = set(param_group) - set(self.defaults) - {"params"}
+        if unknown:
+            raise TypeError(f"unknown option(s) for {type(self).__name__}: {sorted(unknown)}")
+        group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
+        self._validate_group(group)
+        seen = {id(p) for p in self._params}
+        start = len(self._params)
+        for i, p in enumerate(ps):
+            _as_param(p, f"params[{start + i}]")
+            if id(p) in seen:
+                raise ValueError(f"params[{start + i}] appears more than once (it would be updated twice)")
+            seen.add(id(p))
+        group["params"] = ps
+        self.param_groups.append(group)
+        self._group_state.append({"step": 0, **self._group_scalars})
+        self._params.extend(ps)
+        for i in range(start, len(self._params)):
+            self.state[i] = {}
+
+    def _validate_group(self, group: Mapping[str, Any]) -> None:
+        lr = group.get("lr")
+        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
+            raise ValueError(f"Invalid learning rate: {lr}")
+        eps = group.get("eps", 0.0)
+        if not eps >= 0:
+            raise ValueError(f"Invalid epsilon value: {eps}")
+        wd = group.get("weight_decay", 0.0)
+        if not wd >= 0:
+            raise ValueError(f"Invalid weight_decay value: {wd}")
+        betas = group.get("betas")
+        if betas is not None:
+            if len(betas) != 2:
+                raise ValueError(f"betas must be a pair, got {betas}")
+            for i, b in enumerate(betas):
+                if not 0.0 <= b < 1.0:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+
+    # -- stepping -----------------------------------------------------------------------
+
+    def _group_slices(self) -> list[tuple[int, int]]:
+        out, start = [], 0
+        for g in self.param_groups:
+            out.append((start, start + len(g["params"])))
+            start += len(g["params"])
+        return out
+
+    def _states_for(self, gi: int, group: Mapping[str, Any], first: int) -> tuple[dict[str, list], set[str]]:
+        """The group's state lists for its current options, created (lazily) where missing.
+        Cached per group, so a step does no per-parameter Python work."""
+        spec = self._state_spec(group)
+        key = tuple(spec.items())
+        cached = self._lists.get(gi)
+        if cached is not None and cached[0] == key:
+            return cached[1], set()
+        lists: dict[str, list] = {name: [] for name in spec}
+        created: set[str] = set()
+        for k, p in enumerate(group["params"]):
+            st = self.state[first + k]
+            for name, init in spec.items():
+                a = st.get(name)
+                if a is None:
+                    a = np.full_like(p, init) if init else np.zeros_like(p)
+                    st[name] = a
+                    created.add(name)
+                lists[name].append(a)
+        self._lists[gi] = (key, lists)
+        return lists, created
+
+    def step(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
+        """Update every parameter in place from ``grads`` (aligned with the parameters, in
+        group order; one array is fine for one parameter). Nothing is written unless every
+        array passes its checks."""
+        if isinstance(grads, np.ndarray):
+            grads = [grads]
+        elif not isinstance(grads, list):
+            grads = list(grads)
+        if len(grads) != len(self._params):
+            raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters; "
+                             "pass one gradient per parameter, in the order of the parameters")
+        slices = self._group_slices()
+        if len(slices) > 1:
+            for a, b in slices:
+                _core.check_arrays(self._params[a:b], grads[a:b])
+        grad_scale, clip_value = 1.0, math.inf
+        if self.clip_norm is not None:
+            total = _core.total_norm(grads, self.clip_norm_type)
+            self.last_grad_norm = total
+            grad_scale = clip_coefficient(self.clip_norm, total)
+        elif self.clip_value is not None:
+            clip_value = float(self.clip_value)
+        for gi, (group, (a, b)) in enumerate(zip(self.param_groups, slices)):
+            gstate = self._group_state[gi]
+            states, created = self._states_for(gi, group, a)
+            step = gstate["step"] + 1
+            sign = -1.0 if group.get("maximize", False) else 1.0
+            self._run(group, group["params"], grads[a:b], states, step, gstate, sign * grad_scale,
+                      clip_value, created)
+            gstate["step"] = step
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of everything a resumed run needs: per-parameter state arrays (keyed by
+        parameter index), the groups' options, and each group's step count (int64)."""
+        groups = []
+        for (a, b), g in zip(self._group_slices(), self.param_groups):
+            d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+            d["params"] = list(range(a, b))
+            groups.append(d)
+        return {
+            "state": {i: {k: v.copy() for k, v in st.items()} for i, st in self.state.items() if st},
+            "param_groups": groups,
+            "group_state": [{k: (np.int64(v) if k == "step" else float(v)) for k, v in gs.items()}
+                            for gs in self._group_state],
+            "global": {k: getattr(self, k) for k in _GLOBAL_OPTIONS},
+        }
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore from :meth:`state_dict`. Checked whole before anything changes."""
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(groups)} parameter groups, the optimizer has "
+                             f"{len(self.param_groups)}")
+        for i, (saved, mine) in enumerate(zip(groups, self.param_groups)):
+            if len(saved["params"]) != len(mine["params"]):
+                raise ValueError(f"parameter group {i}: state_dict has {len(saved['params'])} parameters, "
+                                 f"the optimizer has {len(mine['params'])}")
+        new_state: dict[int, dict[str, np.ndarray]] = {i: {} for i in range(len(self._params))}
+        order = [i for g in groups for i in g["params"]]
+        for mine_idx, saved_idx in enumerate(order):
+            p = self._params[mine_idx]
+            for name, arr in state_dict["state"].get(saved_idx, {}).items():
+                arr = np.asarray(arr)
+                if arr.shape != p.shape or arr.dtype != p.dtype:
+                    raise ValueError(f"state[{saved_idx}][{name!r}]: {arr.dtype}{arr.shape} does not match "
+                                     f"parameter {mine_idx}: {p.dtype}{p.shape}")
+                new_state[mine_idx][name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+        new_groups = []
+        for saved, mine in zip(groups, self.param_groups):
+            g = {**mine, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
+            self._validate_group(g)
+            new_groups.append(g)
+        group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
+                       for gs in state_dict["group_state"]]
+        self.state, self.param_groups, self._group_state = new_state, new_groups, group_state
+        self._lists.clear()
+        for k, v in state_dict.get("global", {}).items():
+            if k in _GLOBAL_OPTIONS:
+                setattr(self, k, v)
+
+
+def clip_coefficient(max_norm: float, total_norm: float) -> float:
+    """min(1, max_norm / (total_norm + 1e-6)), torch.nn.utils.clip_grad_norm_'s factor."""
+    return min(1.0, max_norm / (total_norm + 1e-6))
