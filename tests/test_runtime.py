@@ -13,7 +13,8 @@ import fastgd as fg
 
 def _level_in_subprocess(env_value):
     env = dict(os.environ, FASTGD_ISA=env_value)
-    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", "import fastgd; print(fastgd.simd_level())"],
+    code = "import fastgd; print(fastgd.simd_level())"
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", code],
                          env=env, capture_output=True, text=True, timeout=120)
     return out
 

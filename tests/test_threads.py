@@ -34,7 +34,8 @@ def force_parallel():
 def _run(rule, options, threads, clip_norm=None):
     rng = np.random.default_rng(11)
     # Sizes around the chunk size, a large one, and 300 small arrays in one call.
-    shapes = [(_core.chunk_elements - 1,), (_core.chunk_elements + 5,), (200_003,)] + [(i % 37 + 1,) for i in range(300)]
+    chunk = _core.chunk_elements
+    shapes = [(chunk - 1,), (chunk + 5,), (200_003,)] + [(i % 37 + 1,) for i in range(300)]
     params = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     with fg.num_threads(threads):
         opt = getattr(fg, rule)(params, clip_norm=clip_norm, **options)
