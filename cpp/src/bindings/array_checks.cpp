@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <sstream>
+#include <type_traits>
 
 namespace fastgd::bindings {
 namespace {
@@ -68,74 +69,124 @@ void require_same(const py::array& a, Kind k, const py::array& param, Kind pk, c
                               shape_str(param));
 }
 
-template <class T> void push(std::vector<TensorRef<T>>& out, py::array& p, const py::array& g, std::vector<py::array>& s) {
-    TensorRef<T> t;
-    t.param = static_cast<T*>(p.mutable_data());
-    t.grad = static_cast<const T*>(g.data());
-    for (std::size_t k = 0; k < s.size(); ++k) t.state[k] = static_cast<T*>(s[k].mutable_data());
-    t.size = static_cast<std::size_t>(p.size());
-    out.push_back(t);
+// Fast checks straight on NumPy's structs: a step over 2,000 arrays must cost little more
+// than over one. Any failure re-runs the checks above, which build the error message.
+namespace npy = py::detail;
+
+int native_float_size(PyObject* o) {
+    if (!npy::npy_api::get().PyArray_Check_(o)) return 0;
+    const auto* d = npy::array_descriptor_proxy(npy::array_proxy(o)->descr);
+    const std::uint16_t probe = 1;
+    const char non_native = *reinterpret_cast<const unsigned char*>(&probe) == 1 ? '>' : '<';
+    if (d->byteorder == non_native) return 0;
+    return d->type_num == 11 ? 4 : d->type_num == 12 ? 8 : 0;  // NPY_FLOAT, NPY_DOUBLE
+}
+
+bool fast_ok(PyObject* o, int size, PyObject* like, bool writeable) {
+    if (native_float_size(o) != size) return false;
+    const auto* a = npy::array_proxy(o);
+    const int need = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | (writeable ? npy::npy_api::NPY_ARRAY_WRITEABLE_ : 0);
+    if ((a->flags & need) != need) return false;
+    if (!like) return true;
+    const auto* b = npy::array_proxy(like);
+    if (a->nd != b->nd) return false;
+    for (int d = 0; d < a->nd; ++d)
+        if (a->dimensions[d] != b->dimensions[d]) return false;
+    return true;
+}
+
+// A tuple holding the sequence's items: they stay alive while the GIL is released, even if
+// another thread empties the caller's list meanwhile.
+py::tuple items(const py::object& obj, const char* name) {
+    as_list(obj, name);
+    if (py::isinstance<py::tuple>(obj)) return py::reinterpret_borrow<py::tuple>(obj);
+    return py::reinterpret_steal<py::tuple>(PySequence_Tuple(obj.ptr()));
 }
 
 }  // namespace
 
 Batch gather(const py::object& params_obj, const py::object& grads_obj, const std::vector<NamedArrays>& states) {
-    const py::sequence params = as_list(params_obj, "params");
-    const py::sequence grads = as_list(grads_obj, "grads");
+    Batch b;
+    const py::tuple params = items(params_obj, "params");
+    const py::tuple grads = items(grads_obj, "grads");
     const std::size_t n = params.size();
     if (grads.size() != n)
         throw py::value_error("grads has " + std::to_string(grads.size()) + " arrays but params has " +
                               std::to_string(n) + "; pass one gradient per parameter, in order");
-    std::vector<py::sequence> state_lists;
+    std::vector<py::tuple> state_lists;
     for (const auto& [name, obj] : states) {
-        state_lists.push_back(as_list(obj, name));
+        state_lists.push_back(items(obj, name));
         if (state_lists.back().size() != n)
             throw py::value_error(std::string(name) + " has " + std::to_string(state_lists.back().size()) +
                                   " arrays but params has " + std::to_string(n));
     }
-    Batch b;
-    std::vector<py::array> s(states.size());
+    b.keep.push_back(params);
+    b.keep.push_back(grads);
+    for (const py::tuple& t : state_lists) b.keep.push_back(t);
+
     for (std::size_t i = 0; i < n; ++i) {
-        const std::string pw = label("params", i);
-        py::array p = as_array(params[i], pw);
-        const Kind pk = kind_of(p, pw);
-        require_layout(p, pw, true);
-        const std::string gw = label("grads", i);
-        const py::array g = as_array(grads[i], gw);
-        require_same(g, kind_of(g, gw), p, pk, gw, pw);
-        require_layout(g, gw, false);
-        for (std::size_t k = 0; k < states.size(); ++k) {
-            const std::string sw = label(states[k].first, i);
-            s[k] = as_array(state_lists[k][i], sw);
-            require_same(s[k], kind_of(s[k], sw), p, pk, sw, pw);
-            require_layout(s[k], sw, true);
+        PyObject* p = PyTuple_GET_ITEM(params.ptr(), i);
+        PyObject* g = PyTuple_GET_ITEM(grads.ptr(), i);
+        const int size = native_float_size(p);
+        bool ok = size != 0 && fast_ok(p, size, nullptr, true) && fast_ok(g, size, p, false);
+        for (std::size_t k = 0; ok && k < states.size(); ++k)
+            ok = fast_ok(PyTuple_GET_ITEM(state_lists[k].ptr(), i), size, p, true);
+        if (!ok) {  // the slow checks say what is wrong
+            const std::string pw = label("params", i), gw = label("grads", i);
+            py::array pa = as_array(p, pw);
+            const Kind pk = kind_of(pa, pw);
+            require_layout(pa, pw, true);
+            const py::array ga = as_array(g, gw);
+            require_same(ga, kind_of(ga, gw), pa, pk, gw, pw);
+            require_layout(ga, gw, false);
+            for (std::size_t k = 0; k < states.size(); ++k) {
+                const std::string sw = label(states[k].first, i);
+                const py::array sa = as_array(PyTuple_GET_ITEM(state_lists[k].ptr(), i), sw);
+                require_same(sa, kind_of(sa, sw), pa, pk, sw, pw);
+                require_layout(sa, sw, true);
+            }
         }
-        b.keep.push_back(p);
-        b.keep.push_back(g);
-        for (const py::array& a : s) b.keep.push_back(a);
-        if (pk == Kind::f32) push(b.f32, p, g, s);
-        else push(b.f64, p, g, s);
+        const auto* pp = npy::array_proxy(p);
+        std::size_t count = 1;
+        for (int d = 0; d < pp->nd; ++d) count *= static_cast<std::size_t>(pp->dimensions[d]);
+        auto fill = [&](auto& out, auto* tag) {
+            using T = std::remove_pointer_t<decltype(tag)>;
+            TensorRef<T> t;
+            t.param = reinterpret_cast<T*>(pp->data);
+            t.grad = reinterpret_cast<const T*>(npy::array_proxy(g)->data);
+            for (std::size_t k = 0; k < states.size(); ++k)
+                t.state[k] = reinterpret_cast<T*>(npy::array_proxy(PyTuple_GET_ITEM(state_lists[k].ptr(), i))->data);
+            t.size = count;
+            out.push_back(t);
+        };
+        if (size == 4) fill(b.f32, static_cast<float*>(nullptr));
+        else fill(b.f64, static_cast<double*>(nullptr));
     }
     return b;
 }
 
 ArrayList gather_arrays(const py::object& obj, const char* name, bool writeable) {
-    const py::sequence arrays = as_list(obj, name);
+    const py::tuple arrays = items(obj, name);
     ArrayList out;
+    out.keep.push_back(arrays);
     for (std::size_t i = 0; i < arrays.size(); ++i) {
-        const std::string w = label(name, i);
-        py::array a = as_array(arrays[i], w);
-        const Kind k = kind_of(a, w);
-        require_layout(a, w, writeable);
-        // mutable_data() would raise on a read-only array; reading never needs it.
-        void* data = const_cast<void*>(a.data());
-        out.keep.push_back(a);
-        if (k == Kind::f32) {
-            out.f32.push_back(static_cast<float*>(data));
-            out.f32_sizes.push_back(static_cast<std::size_t>(a.size()));
+        PyObject* o = PyTuple_GET_ITEM(arrays.ptr(), i);
+        const int size = native_float_size(o);
+        if (size == 0 || !fast_ok(o, size, nullptr, writeable)) {  // the slow checks say what is wrong
+            const std::string w = label(name, i);
+            const py::array a = as_array(o, w);
+            kind_of(a, w);
+            require_layout(a, w, writeable);
+        }
+        const auto* a = npy::array_proxy(o);
+        std::size_t count = 1;
+        for (int d = 0; d < a->nd; ++d) count *= static_cast<std::size_t>(a->dimensions[d]);
+        if (size == 4) {
+            out.f32.push_back(reinterpret_cast<float*>(a->data));
+            out.f32_sizes.push_back(count);
         } else {
-            out.f64.push_back(static_cast<double*>(data));
-            out.f64_sizes.push_back(static_cast<std::size_t>(a.size()));
+            out.f64.push_back(reinterpret_cast<double*>(a->data));
+            out.f64_sizes.push_back(count);
         }
     }
     return out;

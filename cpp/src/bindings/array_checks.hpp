@@ -16,7 +16,7 @@ struct Batch {
     std::vector<TensorRef<double>> f64;
     // References that keep every array alive while the kernel runs without the GIL, even if
     // another thread empties the caller's lists meanwhile. Released with the GIL held.
-    std::vector<py::array> keep;
+    std::vector<py::object> keep;
 };
 
 // A named list of state arrays, aligned with params ("exp_avg", [...]).
@@ -32,7 +32,7 @@ struct ArrayList {
     std::vector<std::size_t> f32_sizes;
     std::vector<double*> f64;
     std::vector<std::size_t> f64_sizes;
-    std::vector<py::array> keep;  // as Batch::keep
+    std::vector<py::object> keep;  // as Batch::keep
 };
 ArrayList gather_arrays(const py::object& arrays, const char* name, bool writeable);
 
