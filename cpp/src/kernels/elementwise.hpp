@@ -31,7 +31,9 @@ inline void apply_range(const TensorRef<T>& t, std::size_t begin, std::size_t en
     std::size_t i = begin;
     for (; i + L <= end; i += L) {
         V p = V::load(t.param + i);
-        V s[NSA];
+        // Always kMaxStates slots, zeroed: an op's branch for a state this configuration does
+        // not use is never taken, but must not index past the array (the zeros cost nothing).
+        V s[kMaxStates]{};
         for (int k = 0; k < NS; ++k) s[k] = V::load(t.state[k] + i);
         op(p, read(V::load(t.grad + i)), s);
         V::store(t.param + i, p);
@@ -46,7 +48,7 @@ inline void apply_range(const TensorRef<T>& t, std::size_t begin, std::size_t en
         std::memcpy(gb, t.grad + i, r * sizeof(T));
         for (int k = 0; k < NS; ++k) std::memcpy(sb[k], t.state[k] + i, r * sizeof(T));
         V p = V::load(pb);
-        V s[NSA];
+        V s[kMaxStates]{};
         for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
         op(p, read(V::load(gb)), s);
         V::store(pb, p);
