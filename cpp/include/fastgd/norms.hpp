@@ -5,6 +5,10 @@
 #include "fastgd/kernel_table.hpp"
 
 namespace fastgd {
+// Internal linkage: these are compiled into every instruction-set level's objects with that
+// level's flags, and a shared (weak) copy could let the linker hand the baseline level a
+// function built with AVX instructions.
+namespace {
 
 // norm_type as torch takes it: 1, 2, inf, or any other p > 0.
 inline NormKind norm_kind(double p) {
@@ -29,4 +33,5 @@ inline double norm_from_power_sum(double s, NormKind kind, double p) {
     }
 }
 
+}  // namespace
 }  // namespace fastgd

@@ -7,6 +7,10 @@
 #include "fastgd/options.hpp"
 
 namespace fastgd {
+// Internal linkage: these are compiled into every instruction-set level's objects with that
+// level's flags, and a shared (weak) copy could let the linker hand the baseline level a
+// function built with AVX instructions.
+namespace {
 
 // Adagrad: clr = lr / (1 + (t - 1) * lr_decay)
 inline double adagrad_clr(const AdagradOptions& o, std::int64_t t) {
@@ -60,4 +64,5 @@ inline RadamScalars radam_scalars(const RadamOptions& o, std::int64_t t) {
     return s;
 }
 
+}  // namespace
 }  // namespace fastgd

@@ -18,6 +18,12 @@ static_assert(kChunkElements % kNormBlock == 0, "a chunk holds whole norm blocks
 
 using VD = Vec<double>;
 
+// A block's partial sum. A type of this level's own, so that no std::vector<double> code is
+// shared (as a weak symbol) between objects built with different instruction sets.
+struct Partial {
+    double value;
+};
+
 // Partial of one block: sum |x|^p, or for the inf-norm max |x| (a NaN is carried by a
 // running sum of |x|, which max alone could drop).
 template <class T>
@@ -69,7 +75,7 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
         blocks += (sizes[k] + kNormBlock - 1) / kNormBlock;
     }
     // Every block's partial is stored, then added in order, whatever the thread count.
-    std::vector<double> partial(blocks);
+    std::vector<Partial> partial(blocks);
     std::vector<Chunk> work;
     work.reserve(blocks);
     for (std::size_t k = 0; k < count; ++k)
@@ -80,10 +86,10 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (std::ptrdiff_t w = 0; w < n; ++w) {
         const Chunk& c = work[static_cast<std::size_t>(w)];
-        partial[static_cast<std::size_t>(w)] = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
+        partial[static_cast<std::size_t>(w)].value = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
     }
     double r = 0.0;
-    for (double v : partial) r = combine_power_sums(r, v, kind);
+    for (const Partial& v : partial) r = combine_power_sums(r, v.value, kind);
     return r;
 }
 
