@@ -22,6 +22,22 @@ __all__ = ["Optimizer"]
 # the global norm over every gradient of every group, as torch.nn.utils.clip_grad_norm_.
 _GLOBAL_OPTIONS = ("clip_norm", "clip_value", "clip_norm_type")
 
+# Options a schedule may drive: a callable of the step (counted from 0) in place of a float,
+# e.g. fastgd.schedules.cosine(0.1, T_max=1000). The k-th step() call uses schedule(k).
+SCHEDULABLE = ("lr", "weight_decay", "momentum")
+
+
+def resolve_options(group: Mapping[str, Any], k: int) -> Mapping[str, Any]:
+    """The group's options at its k-th step (from 0), with schedules evaluated."""
+    if not any(callable(group.get(name)) for name in SCHEDULABLE):
+        return group
+    resolved = dict(group)
+    for name in SCHEDULABLE:
+        value = resolved.get(name)
+        if callable(value):
+            resolved[name] = float(value(k))
+    return resolved
+
 
 def _as_param(p: Any, where: str) -> np.ndarray:
     if not isinstance(p, np.ndarray):
@@ -107,7 +123,7 @@ class Optimizer:
         if unknown:
             raise TypeError(f"unknown option(s) for {type(self).__name__}: {sorted(unknown)}")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
-        self._validate_group(group)
+        self._validate_group(resolve_options(group, 0))
         seen = {id(p) for p in self._params}
         start = len(self._params)
         for i, p in enumerate(ps):
@@ -195,10 +211,11 @@ class Optimizer:
             clip_value = float(self.clip_value)
         for gi, (group, (a, b)) in enumerate(zip(self.param_groups, slices)):
             gstate = self._group_state[gi]
-            states, created = self._states_for(gi, group, a)
+            options = resolve_options(group, gstate["step"])
+            states, created = self._states_for(gi, options, a)
             step = gstate["step"] + 1
-            sign = -1.0 if group.get("maximize", False) else 1.0
-            self._run(group, group["params"], grads[a:b], states, step, gstate, sign * grad_scale,
+            sign = -1.0 if options.get("maximize", False) else 1.0
+            self._run(options, group["params"], grads[a:b], states, step, gstate, sign * grad_scale,
                       clip_value, created)
             gstate["step"] = step
 
@@ -243,7 +260,7 @@ class Optimizer:
         new_groups = []
         for saved, mine in zip(groups, self.param_groups):
             g = {**mine, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
-            self._validate_group(g)
+            self._validate_group(resolve_options(g, 0))
             new_groups.append(g)
         group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
                        for gs in state_dict["group_state"]]
