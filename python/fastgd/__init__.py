@@ -6,7 +6,7 @@
     opt.step([grad_W])          # W is updated in place, in one fused pass
 """
 
-from fastgd import functional
+from fastgd import functional, schedules
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.optim import (
     SGD,
@@ -35,7 +35,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "Optimizer",
-    "clip_grad_norm_", "clip_grad_value_", "total_norm", "NonFiniteNormError", "functional",
+    "clip_grad_norm_", "clip_grad_value_", "total_norm", "NonFiniteNormError", "functional", "schedules",
     "set_num_threads", "get_num_threads", "num_threads", "simd_level", "available_simd_levels",
     "set_simd_level", "__version__",
 ]
