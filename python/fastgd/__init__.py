@@ -6,8 +6,9 @@
     opt.step([grad_W])          # W is updated in place, in one fused pass
 """
 
-from fastgd import functional, schedules
+from fastgd import functional, schedules, stopping
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
+from fastgd.history import History
 from fastgd.optim import (
     SGD,
     Adadelta,
@@ -20,6 +21,7 @@ from fastgd.optim import (
     Optimizer,
     RAdam,
     RMSprop,
+    get_optimizer,
 )
 from fastgd.runtime import (
     _check_env_level,
@@ -30,6 +32,7 @@ from fastgd.runtime import (
     set_simd_level,
     simd_level,
 )
+from fastgd.training import DivergenceWarning, LRFinderResult, OptimizeResult, lr_find, minimize, train
 
 __version__ = "0.1.0"
 
@@ -39,5 +42,7 @@ __all__ = [
     "set_num_threads", "get_num_threads", "num_threads", "simd_level", "available_simd_levels",
     "set_simd_level", "__version__",
 ]
+__all__ += ["train", "minimize", "lr_find", "History", "DivergenceWarning", "OptimizeResult", "LRFinderResult",
+            "get_optimizer", "stopping"]
 
 _check_env_level()

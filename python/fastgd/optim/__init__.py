@@ -8,8 +8,9 @@ from fastgd.optim.adamax import Adamax
 from fastgd.optim.lion import Lion
 from fastgd.optim.nadam import NAdam
 from fastgd.optim.radam import RAdam
+from fastgd.optim.registry import OPTIMIZERS, get_optimizer
 from fastgd.optim.rmsprop import RMSprop
 from fastgd.optim.sgd import SGD
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion",
-           "Optimizer", "clip_coefficient"]
+           "Optimizer", "clip_coefficient", "OPTIMIZERS", "get_optimizer"]

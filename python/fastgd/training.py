@@ -1,0 +1,564 @@
+"""Training loops over the optimizers: :func:`train` (mini-batch epochs with validation,
+stopping criteria and divergence handling), :func:`minimize` (scipy-like, for a function of
+one array) and :func:`lr_find` (the learning-rate range test).
+
+    import numpy as np, fastgd as fg
+
+    def loss_and_grad(params, X, y, w):          # w: sample weights of the batch, or None
+        (coef,) = params
+        r = X @ coef - y
+        return 0.5 * np.mean(r**2), [X.T @ r / len(y)]
+
+    coef = np.zeros(X.shape[1])
+    history = fg.train(loss_and_grad, [coef], X, y, optimizer="adam", lr=1e-2, batch_size=64,
+                       validation_data=(X_val, y_val), stopping=[fg.stopping.EarlyStopping()])
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fastgd.clip import total_norm
+from fastgd.history import History
+from fastgd.optim._base import Optimizer, resolve_options
+from fastgd.optim.registry import get_optimizer
+from fastgd.stopping import AnyOf
+
+__all__ = ["train", "minimize", "lr_find", "DivergenceWarning", "OptimizeResult", "LRFinderResult"]
+
+LossAndGrad = Callable[[list, Any, Any, Any], tuple]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped early because a loss or a gradient became NaN or infinite."""
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _param_list(params: Any) -> list[np.ndarray]:
+    ps = [params] if isinstance(params, np.ndarray) else list(params)
+    if not ps:
+        raise ValueError("params is empty: pass the list of arrays to optimize")
+    return ps
+
+
+def _as_data(a: Any) -> Any:
+    # Arrays and scipy.sparse matrices index by rows as they are; lists become arrays.
+    return a if hasattr(a, "shape") and hasattr(a, "__getitem__") else np.asarray(a)
+
+
+def _n_rows(a: Any, name: str) -> int:
+    shape = getattr(a, "shape", ())
+    if not shape:
+        raise ValueError(f"{name} must have a first axis of samples, got a scalar")
+    return int(shape[0])
+
+
+def _grad_list(grads: Any, params: list[np.ndarray]) -> list[np.ndarray]:
+    gs = [grads] if isinstance(grads, np.ndarray) else list(grads)
+    if len(gs) != len(params):
+        raise ValueError(f"loss_and_grad returned {len(gs)} gradients for {len(params)} parameters; "
+                         "return one gradient per parameter, in the order of params")
+    # The kernels take C-contiguous gradients of the parameter's dtype. A float64 gradient
+    # for float32 parameters (float64 data) is a common slip: convert rather than fail.
+    return [g if isinstance(g, np.ndarray) and g.dtype == p.dtype and g.flags.c_contiguous
+            else np.ascontiguousarray(g, dtype=p.dtype) for g, p in zip(gs, params)]
+
+
+def _lr_of(opt: Optimizer, k: int) -> float:
+    """Group 0's learning rate at its k-th step (from 0), a schedule evaluated."""
+    return float(resolve_options(opt.param_groups[0], max(k, 0))["lr"])
+
+
+def _opt_steps(opt: Optimizer) -> int:
+    return int(opt._group_state[0]["step"])
+
+
+def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
+    return int(value)
+
+
+def _divergence_advice(lr: float, clipping: str = "optimizer_options={'clip_norm': 1.0}",
+                       scaling: str = "standardizing the inputs") -> str:
+    return (f"Try a smaller learning rate (lr={lr:g} now; e.g. {lr / 10:g}), gradient clipping ({clipping}), "
+            f"or {scaling}.")
+
+
+class _Progress:
+    """A tqdm bar over epochs with the losses as postfix; plain prints without tqdm."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.bar = None
+        else:
+            self.bar = tqdm(total=total, unit="epoch")
+
+    def update(self, rec: dict[str, Any]) -> None:
+        shown = {k: f"{rec[k]:.4g}" for k in ("train_loss", "val_loss", "val_metric") if rec.get(k) is not None}
+        if self.bar is not None:
+            self.bar.set_postfix(shown, refresh=False)
+            self.bar.update()
+        else:
+            of = f"/{self.total}" if self.total else ""
+            print(f"epoch {rec['epoch']}{of}: " + "  ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
+
+    def close(self, reason: str | None) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if reason:
+            print(f"stopped: {reason}", flush=True)
+
+
+# -- train -----------------------------------------------------------------------------
+
+def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
+          optimizer: Any = "adam", lr: Any = 1e-3, batch_size: int | None = None, max_epochs: int | None = 100,
+          shuffle: bool = True, random_state: Any = None, sample_weight: Any = None,
+          validation_data: tuple[Any, Any] | None = None, loss_fn: Callable | None = None,
+          metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
+          post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
+          optimizer_options: dict[str, Any] | None = None) -> History:
+    r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
+
+    Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
+    set, one step per epoch; the last batch may be smaller). With ``shuffle``, each epoch takes
+    a new permutation from one ``np.random.default_rng(random_state)`` for the whole run, so a
+    fixed ``random_state`` gives bit-identical runs. (Full-batch epochs are never permuted:
+    the order of a sum cannot matter beyond rounding.) Per batch :math:`B`:
+
+    .. math:: (\ell_B, g) = \text{loss\_and\_grad}(\theta, X_B, y_B, w_B), \qquad
+              \theta \leftarrow \text{optimizer step}(\theta, g)
+
+    Args:
+        loss_and_grad: ``(params, X_batch, y_batch, w_batch) -> (loss, grads)``, grads a list
+            aligned with ``params``; ``w_batch`` is ``None`` without ``sample_weight``.
+            It should return the (weighted) *mean* loss of the batch.
+        params: float32/float64 arrays, updated in place.
+        X, y: samples along the first axis (``y`` may be ``None``); NumPy arrays or anything
+            indexable by an array of rows (scipy.sparse CSR).
+        optimizer: a name (``"adam"``, ``"sgd"``, ``"momentum"``... see
+            :func:`fastgd.optim.get_optimizer`), an Optimizer class, or an Optimizer instance
+            over ``params``; an instance keeps its state from call to call (``partial_fit``)
+            and its own ``lr`` (``lr`` and ``optimizer_options`` then do not apply).
+        lr: learning rate, a float or a schedule (a callable of the step, fastgd.schedules).
+        max_epochs: at most this many epochs (``None``: no limit, then ``stopping`` must stop).
+        sample_weight: one weight >= 0 per sample, passed along with each batch.
+        validation_data: ``(X_val, y_val)``, scored after each epoch by ``loss_fn``
+            (default: ``loss_and_grad(params, X_val, y_val, None)[0]``) and ``metric``, both
+            ``(params, X_val, y_val) -> float``.
+        stopping: a criterion or a list of them (:mod:`fastgd.stopping`); training stops when
+            any one says so.
+        callbacks: callables ``cb(history, params)`` run after each epoch; one that returns
+            True stops training.
+        post_step: ``post_step(params, lr)`` after every optimizer step (e.g. an L1 proximal
+            step), ``lr`` the learning rate that step used.
+        verbose: a progress bar over epochs (tqdm if installed, else one line per epoch).
+        optimizer_options: more options for the optimizer (``{"clip_norm": 1.0}``...).
+
+    Returns:
+        A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
+        sample-weighted mean of the epoch's batch losses, taken before each step),
+        ``val_loss``, ``val_metric``, ``lr`` (of the epoch's last step), ``grad_norm`` (2-norm
+        of the last batch's gradients), ``step`` (steps so far in this run) and ``time``;
+        ``history.stop_reason`` says why training stopped.
+
+    Divergence: when a batch loss or the gradient norm is NaN or infinite (the step is then not
+    taken), or a parameter is at the end of an epoch, ``params`` and the optimizer's state
+    go back to the end of the last complete epoch (the initial values in the first epoch),
+    ``stop_reason`` starts with ``"diverged"`` and a :class:`DivergenceWarning` is issued.
+    The diverging epoch is not recorded.
+    """
+    params = _param_list(params)
+    X = _as_data(X)
+    n = _n_rows(X, "X")
+    if n == 0:
+        raise ValueError("X has no samples")
+    if y is not None:
+        y = _as_data(y)
+        if _n_rows(y, "y") != n:
+            raise ValueError(f"X has {n} samples but y has {_n_rows(y, 'y')}")
+    sw = None
+    if sample_weight is not None:
+        sw = np.asarray(sample_weight)
+        if sw.shape != (n,):
+            raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+        if not (np.all(np.isfinite(sw)) and np.all(sw >= 0)):
+            raise ValueError("sample_weight must be finite and >= 0")
+    batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+    max_epochs = _positive_int("max_epochs", max_epochs, allow_none=True)
+    criteria = AnyOf(*([stopping] if hasattr(stopping, "check") else list(stopping)))
+    if max_epochs is None and not criteria.criteria:
+        raise ValueError("max_epochs=None needs a stopping criterion, or training would never end")
+    callbacks = [callbacks] if callable(callbacks) else list(callbacks)
+    if validation_data is not None:
+        if len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, y_val)")
+        X_val, y_val = validation_data
+        if loss_fn is None:
+            def loss_fn(p, Xv, yv):
+                return loss_and_grad(p, Xv, yv, None)[0]
+    opt = get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
+
+    rng = np.random.default_rng(random_state)
+    bs = n if batch_size is None else min(batch_size, n)
+    history = History()
+    criteria.reset()
+    # The last good point, for divergence: one copy per epoch, small next to an epoch's work.
+    good_params = [np.array(p, copy=True) for p in params]
+    good_state = opt.state_dict()
+    progress = _Progress(max_epochs) if verbose else None
+    reason: str | None = None
+    t0 = time.perf_counter()
+    step = 0
+    epoch = 0
+    try:
+        while reason is None and (max_epochs is None or epoch < max_epochs):
+            epoch += 1
+            order = rng.permutation(n) if shuffle and bs < n else None
+            loss_sum = weight_sum = plain_sum = 0.0
+            batches = 0
+            lr_now = gnorm = math.nan
+            diverged = None
+            for start in range(0, n, bs):
+                if bs == n:
+                    Xb, yb, wb = X, y, sw
+                else:
+                    idx = order[start:start + bs] if order is not None else slice(start, start + bs)
+                    Xb = X[idx]
+                    yb = None if y is None else y[idx]
+                    wb = None if sw is None else sw[idx]
+                loss, grads = loss_and_grad(params, Xb, yb, wb)
+                loss = float(loss)
+                grads = _grad_list(grads, params)
+                gnorm = total_norm(grads)
+                if not math.isfinite(loss):
+                    diverged = f"(step {step + 1}): the loss is {loss}"
+                elif not math.isfinite(gnorm):
+                    diverged = f"(step {step + 1}): the gradient norm is {gnorm}"
+                if diverged:
+                    break
+                k = _opt_steps(opt)
+                opt.step(grads)
+                step += 1
+                lr_now = _lr_of(opt, k)
+                if post_step is not None:
+                    post_step(params, lr_now)
+                bw = float(np.sum(wb)) if wb is not None else float(min(bs, n - start))
+                loss_sum += loss * bw
+                weight_sum += bw
+                plain_sum += loss
+                batches += 1
+                reason = criteria.check_step(step)
+                if reason:
+                    break
+            if diverged is None and not all(np.all(np.isfinite(p)) for p in params):
+                diverged = f"(step {step}): the parameters are not finite"
+            if diverged:
+                lr_next = _lr_of(opt, _opt_steps(opt))
+                for p, g in zip(params, good_params):
+                    np.copyto(p, g)
+                opt.load_state_dict(good_state)
+                reason = f"diverged at epoch {epoch} {diverged}"
+                where = f"the end of epoch {epoch - 1}" if epoch > 1 else "their initial values"
+                warnings.warn(f"training {reason}; the parameters were restored to {where}. "
+                              + _divergence_advice(lr_next), DivergenceWarning, stacklevel=2)
+                break
+            rec: dict[str, Any] = {
+                "epoch": epoch, "step": step,
+                # Weighted by the batches' total sample weight (or size); all-zero weights
+                # fall back to the plain mean rather than 0/0.
+                "train_loss": loss_sum / weight_sum if weight_sum > 0 else plain_sum / max(batches, 1),
+                "val_loss": None, "val_metric": None, "lr": lr_now, "grad_norm": gnorm,
+            }
+            if validation_data is not None:
+                rec["val_loss"] = float(loss_fn(params, X_val, y_val))
+                if metric is not None:
+                    rec["val_metric"] = float(metric(params, X_val, y_val))
+            rec["time"] = time.perf_counter() - t0
+            history.append(rec)
+            criteria.on_epoch_end(history, params)
+            reason = reason or criteria.check(history)
+            # Every callback runs every epoch, also when a criterion stops here.
+            stop_cb = [bool(cb(history, params)) for cb in callbacks]
+            if reason is None and any(stop_cb):
+                reason = "stopped by callback"
+            if progress is not None:
+                progress.update(rec)
+            if reason is None:
+                for g, p in zip(good_params, params):
+                    np.copyto(g, p)
+                good_state = opt.state_dict()
+        if reason is None:
+            reason = f"reached max_epochs={max_epochs}"
+        criteria.on_train_end(params)
+    finally:
+        if progress is not None:
+            progress.close(reason)
+    history.stop_reason = reason
+    return history
+
+
+# -- minimize --------------------------------------------------------------------------
+
+class OptimizeResult(dict):
+    """The result of :func:`minimize`, a dict with attribute access (as scipy's):
+    ``x``, ``fun``, ``jac``, ``nit`` (steps taken), ``nfev`` (evaluations), ``success``,
+    ``status`` (0 converged, 1 max_iter, 2 diverged, 3 stopped by callback), ``message``,
+    ``history`` (f at every evaluated point, in order)."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    __setattr__ = dict.__setitem__  # type: ignore[assignment]
+    __delattr__ = dict.__delitem__  # type: ignore[assignment]
+
+    def __dir__(self) -> list[str]:
+        return list(self.keys())
+
+    def __repr__(self) -> str:
+        if not self:
+            return f"{type(self).__name__}()"
+        width = max(map(len, self)) + 1
+        return "\n".join(f"{k.rjust(width)}: {v!r}" for k, v in self.items())
+
+
+def minimize(fun: Callable, x0: Any, jac: bool | Callable = True, *, optimizer: Any = "adam", lr: Any = 1e-3,
+             max_iter: int = 1000, tol: float = 1e-6, callback: Callable | None = None,
+             **optimizer_options: Any) -> OptimizeResult:
+    r"""Minimize ``fun`` from ``x0`` with a first-order optimizer, in the style of
+    ``scipy.optimize.minimize``.
+
+    Iterates :math:`x_{k+1} = \text{step}(x_k, \nabla f(x_k))` until
+    :math:`\|\nabla f(x_k)\|_\infty \le \text{tol}` (``success``), ``max_iter`` steps, or a NaN
+    or infinite value (then ``x`` is the last iterate where ``f`` and its gradient were finite,
+    and a :class:`DivergenceWarning` is issued).
+
+    Args:
+        fun: ``fun(x) -> (f, grad)`` when ``jac=True``, else ``fun(x) -> f``. ``x`` is a
+            read-only view of the iterate: copy it to keep it.
+        x0: the starting point, copied (float32 stays float32, anything else is float64).
+        jac: ``True``, or a callable ``jac(x) -> grad``.
+        optimizer: a name or an Optimizer class (see :func:`fastgd.optim.get_optimizer`).
+        lr: learning rate, a float or a schedule.
+        max_iter: at most this many optimizer steps.
+        tol: gradient tolerance, on the largest absolute component.
+        callback: ``callback(xk)`` after each step with a copy of the iterate; returning True
+            (or raising StopIteration) stops.
+        **optimizer_options: passed to the optimizer (``momentum=``, ``clip_norm=``...).
+    """
+    if isinstance(optimizer, Optimizer):
+        raise TypeError("minimize builds its own optimizer on a copy of x0: pass a name or an Optimizer class")
+    if jac is not True and not callable(jac):
+        raise ValueError("minimize needs the gradient: jac=True (fun returns (f, grad)) or a callable jac(x)")
+    max_iter = int(max_iter)
+    if max_iter < 0:
+        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    x0 = np.asarray(x0)
+    x = np.array(np.atleast_1d(x0), dtype=np.float32 if x0.dtype == np.float32 else np.float64, order="C")
+    view = x.view()
+    view.flags.writeable = False
+    opt = get_optimizer(optimizer, [x], lr, **optimizer_options)
+
+    def evaluate() -> tuple[float, np.ndarray]:
+        if jac is True:
+            f, g = fun(view)
+        else:
+            f, g = fun(view), jac(view)
+        g = np.asarray(g, dtype=x.dtype)
+        if g.size != x.size:
+            raise ValueError(f"the gradient has {g.size} elements, x has {x.size}")
+        return float(f), np.ascontiguousarray(g.reshape(x.shape))
+
+    f, g = evaluate()
+    history = [f]
+    nit, stop_requested = 0, False
+    x_good, f_good, g_good = x.copy(), f, g
+    while True:
+        if not (math.isfinite(f) and np.all(np.isfinite(g))):
+            what = f"f is {f}" if not math.isfinite(f) else "the gradient is not finite"
+            if nit == 0:
+                status, message = 2, f"diverged: {what} at x0"
+            else:
+                np.copyto(x, x_good)
+                f, g = f_good, g_good
+                status, message = 2, f"diverged at iteration {nit}: {what}; x is the last finite iterate"
+            advice = _divergence_advice(_lr_of(opt, max(nit - 1, 0)), "clip_norm=1.0", "rescaling the variables")
+            warnings.warn(f"minimize {message}. {advice}", DivergenceWarning, stacklevel=2)
+            break
+        gmax = float(np.max(np.abs(g))) if g.size else 0.0
+        if gmax <= tol:
+            status, message = 0, f"converged: gradient inf-norm {gmax:.3g} <= tol={tol:g}"
+            break
+        if nit >= max_iter:
+            status, message = 1, f"reached max_iter={max_iter} (gradient inf-norm {gmax:.3g} > tol={tol:g})"
+            break
+        if stop_requested:
+            status, message = 3, "stopped by callback"
+            break
+        x_good[...] = x
+        f_good, g_good = f, g
+        opt.step([g])
+        nit += 1
+        f, g = evaluate()
+        history.append(f)
+        if callback is not None:
+            try:
+                stop_requested = bool(callback(x.copy()))
+            except StopIteration:
+                stop_requested = True
+    return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=len(history), success=status == 0, status=status,
+                          message=message, history=history)
+
+
+# -- lr_find ---------------------------------------------------------------------------
+
+@dataclass
+class LRFinderResult:
+    """What :func:`lr_find` saw: ``lrs`` and the smoothed ``losses`` at them (and the
+    ``raw_losses``), and ``suggestion``, the lr where the smoothed loss falls fastest
+    (``None`` if too few steps were taken)."""
+
+    lrs: np.ndarray
+    losses: np.ndarray
+    suggestion: float | None
+    raw_losses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
+
+    def plot(self, path: Any = None, ax: Any = None) -> Any:
+        """Smoothed loss against lr (log x-axis), the suggestion marked. With ``path``, saves
+        the figure. Returns the figure. Needs matplotlib."""
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ImportError("LRFinderResult.plot needs matplotlib: pip install matplotlib") from None
+        if ax is None:
+            if path is not None:
+                from matplotlib.figure import Figure
+                fig = Figure()
+            else:
+                import matplotlib.pyplot as plt
+                fig = plt.figure()
+            ax = fig.add_subplot()
+        fig = ax.get_figure()
+        ax.plot(self.lrs, self.losses)
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("loss (smoothed)")
+        if self.suggestion is not None:
+            i = int(np.argmin(np.abs(np.log(self.lrs) - math.log(self.suggestion))))
+            ax.plot([self.lrs[i]], [self.losses[i]], "o", color="tab:red",
+                    label=f"suggestion: {self.suggestion:.2g}")
+            ax.legend()
+        if path is not None:
+            fig.savefig(path)
+        return fig
+
+
+def lr_find(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
+            optimizer: Any = "adam", min_lr: float = 1e-7, max_lr: float = 10.0, num_steps: int = 100,
+            batch_size: int | None = 32, beta: float = 0.98, diverge_factor: float = 4.0,
+            random_state: Any = None) -> LRFinderResult:
+    r"""The learning-rate range test (Smith 2017, as fastai's ``lr_find``).
+
+    Step :math:`k = 0, \dots, \text{num\_steps} - 1` trains on one mini-batch (drawn
+    without replacement, reshuffled when used up) with
+    :math:`\eta_k = \text{min\_lr}\,(\text{max\_lr}/\text{min\_lr})^{k/(\text{num\_steps}-1)}`
+    and records the smoothed loss
+    :math:`\bar\ell_k = a_k / (1 - \beta^{k+1})`, :math:`a_k = \beta a_{k-1} + (1-\beta)\ell_k`.
+    It stops early when :math:`\bar\ell_k > \text{diverge\_factor}\cdot\min_{j<k}\bar\ell_j`
+    (for a positive best loss) or a loss is not finite. The suggestion is the lr where
+    :math:`d\bar\ell / d\log\eta` is lowest, leaving out the first tenth and the last 5
+    points, as fastai, when enough remain. ``params`` (and an optimizer instance's state) are
+    restored afterwards, so the test leaves no trace.
+    """
+    params = _param_list(params)
+    if not 0 < min_lr < max_lr:
+        raise ValueError(f"need 0 < min_lr < max_lr, got min_lr={min_lr}, max_lr={max_lr}")
+    if _positive_int("num_steps", num_steps) < 2:
+        raise ValueError(f"num_steps must be >= 2, got {num_steps}")
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta must be in [0, 1), got {beta}")
+    if not diverge_factor > 1:
+        raise ValueError(f"diverge_factor must be > 1, got {diverge_factor}")
+    X = _as_data(X)
+    n = _n_rows(X, "X")
+    if n == 0:
+        raise ValueError("X has no samples")
+    y = None if y is None else _as_data(y)
+    bs = n if batch_size is None else min(_positive_int("batch_size", batch_size), n)
+
+    opt = get_optimizer(optimizer, params, min_lr)
+    saved_state = opt.state_dict() if opt is optimizer else None
+    initial = [np.array(p, copy=True) for p in params]
+    rng = np.random.default_rng(random_state)
+    order, pos = None, n
+    lrs: list[float] = []
+    losses: list[float] = []
+    raw: list[float] = []
+    avg, best = 0.0, math.inf
+    try:
+        for k in range(num_steps):
+            lr_k = min_lr * (max_lr / min_lr) ** (k / (num_steps - 1))
+            if bs == n:
+                Xb, yb = X, y
+            else:
+                # Whole batches only: a short one would be noisier than the rest.
+                if pos + bs > n:
+                    order, pos = rng.permutation(n), 0
+                idx = order[pos:pos + bs]
+                pos += bs
+                Xb, yb = X[idx], None if y is None else y[idx]
+            loss, grads = loss_and_grad(params, Xb, yb, None)
+            loss = float(loss)
+            grads = _grad_list(grads, params)
+            if not math.isfinite(loss):
+                break
+            avg = beta * avg + (1 - beta) * loss
+            smooth = avg / (1 - beta ** (k + 1))
+            lrs.append(lr_k)
+            losses.append(smooth)
+            raw.append(loss)
+            if best > 0 and smooth > diverge_factor * best:
+                break
+            best = min(best, smooth)
+            if not math.isfinite(total_norm(grads)):
+                break
+            # Set for every group: the test drives the lr itself, whatever the optimizer's step.
+            for group in opt.param_groups:
+                group["lr"] = lr_k
+            opt.step(grads)
+    finally:
+        for p, p0 in zip(params, initial):
+            np.copyto(p, p0)
+        if saved_state is not None:
+            opt.load_state_dict(saved_state)
+    lrs_a, losses_a = np.array(lrs), np.array(losses)
+    return LRFinderResult(lrs_a, losses_a, _steepest(lrs_a, losses_a), np.array(raw))
+
+
+def _steepest(lrs: np.ndarray, losses: np.ndarray) -> float | None:
+    """The lr at the most negative slope of the loss against log(lr)."""
+    lo, hi = len(lrs) // 10, len(lrs) - 5
+    if hi - lo < 3:  # too short to trim: use every point
+        lo, hi = 0, len(lrs)
+    if hi - lo < 2:
+        return None
+    slope = np.gradient(losses[lo:hi], np.log(lrs[lo:hi]))
+    return float(lrs[lo + int(np.argmin(slope))])
