@@ -85,7 +85,9 @@ void run_rule(const TensorRef<T>* tensors, std::size_t count, const Op& op, cons
     }
     const std::vector<Chunk> chunks = make_chunks(count, [&](std::size_t k) { return tensors[k].size; });
     const auto n = static_cast<std::ptrdiff_t>(chunks.size());
-#pragma omp parallel for schedule(static) num_threads(threads)
+    // Dynamic: when another process holds a core, the threads that run take the chunks
+    // instead of waiting on a fixed share. Which thread takes a chunk never changes a bit.
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
     for (std::ptrdiff_t c = 0; c < n; ++c) {
         const Chunk& ch = chunks[static_cast<std::size_t>(c)];
         apply_range<T, NS>(tensors[ch.tensor], ch.begin, ch.end, op, read);

@@ -83,7 +83,7 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
             work.push_back({k, b, b + kNormBlock < sizes[k] ? b + kNormBlock : sizes[k]});
     const auto n = static_cast<std::ptrdiff_t>(work.size());
     const int threads = threads_for(total);
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
     for (std::ptrdiff_t w = 0; w < n; ++w) {
         const Chunk& c = work[static_cast<std::size_t>(w)];
         partial[static_cast<std::size_t>(w)].value = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
@@ -101,7 +101,7 @@ void for_each_vector(T* const* x, const std::size_t* sizes, std::size_t count, O
     const auto n = static_cast<std::ptrdiff_t>(chunks.size());
     const int threads = threads_for(total);
     constexpr std::size_t L = Vec<T>::lanes;
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
     for (std::ptrdiff_t c = 0; c < n; ++c) {
         const Chunk& ch = chunks[static_cast<std::size_t>(c)];
         T* a = x[ch.tensor];
