@@ -173,19 +173,27 @@ class Optimizer:
         cached = self._lists.get(gi)
         if cached is not None and cached[0] == key:
             return cached[1], set()
-        lists: dict[str, list] = {name: [] for name in spec}
+        params = group["params"]
         created: set[str] = set()
-        for k, p in enumerate(group["params"]):
-            st = self.state[first + k]
-            for name, init in spec.items():
-                a = st.get(name)
-                if a is None:
-                    a = np.full_like(p, init) if init else np.zeros_like(p)
-                    st[name] = a
-                    created.add(name)
-                lists[name].append(a)
+        for name, init in spec.items():
+            missing = [k for k in range(len(params)) if name not in self.state[first + k]]
+            if missing:
+                self._allocate(name, init, [(first + k, params[k]) for k in missing])
+                created.add(name)
+        lists = {name: [self.state[first + k][name] for k in range(len(params))] for name in spec}
         self._lists[gi] = (key, lists)
         return lists, created
+
+    def _allocate(self, name: str, init: float, params: list[tuple[int, np.ndarray]]) -> None:
+        """One buffer per dtype for a state of many parameters, each parameter's state a
+        view of it: the kernel then streams through adjacent memory, as for one array."""
+        for dtype in {p.dtype for _, p in params}:
+            members = [(i, p) for i, p in params if p.dtype == dtype]
+            buf = np.full(sum(p.size for _, p in members), init, dtype=dtype)
+            offset = 0
+            for i, p in members:
+                self.state[i][name] = buf[offset:offset + p.size].reshape(p.shape)
+                offset += p.size
 
     def step(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
         """Update every parameter in place from ``grads`` (aligned with the parameters, in
