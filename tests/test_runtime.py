@@ -44,3 +44,12 @@ def test_set_simd_level_rejects_unknown():
 def test_levels_are_named():
     assert set(fg.available_simd_levels()) <= {"baseline", "avx2", "avx512", "neon", "scalar"}
     assert fg.simd_level() in fg.available_simd_levels()
+
+
+@pytest.mark.parametrize("n", ["1", "3"])
+def test_default_threads_follow_omp_num_threads(n):
+    env = dict(os.environ, OMP_NUM_THREADS=n)
+    out = subprocess.run([sys.executable, "-c", "import fastgd; print(fastgd.get_num_threads())"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == n
