@@ -6,9 +6,10 @@
     opt.step([grad_W])          # W is updated in place, in one fused pass
 """
 
-from fastgd import functional, schedules, stopping
+from fastgd import functional, losses, models, schedules, stopping
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.history import History
+from fastgd.models import LinearRegression, LogisticRegression
 from fastgd.optim import (
     SGD,
     Adadelta,
@@ -44,5 +45,6 @@ __all__ = [
 ]
 __all__ += ["train", "minimize", "lr_find", "History", "DivergenceWarning", "OptimizeResult", "LRFinderResult",
             "get_optimizer", "stopping"]
+__all__ += ["models", "losses", "LinearRegression", "LogisticRegression"]
 
 _check_env_level()

@@ -1,0 +1,288 @@
+"""What every fastgd estimator shares: scikit-learn's estimator protocol without scikit-learn.
+
+``get_params``/``set_params`` read the ``__init__`` signature, as scikit-learn's
+``BaseEstimator``, so ``clone``, ``GridSearchCV`` and pipelines work. scikit-learn stays
+optional: fastgd never imports it. The few hooks only scikit-learn calls
+(``__sklearn_tags__``) take its classes from the modules it has already loaded, and the
+errors and warnings below also derive from scikit-learn's classes of the same name when it
+is loaded, so ``except sklearn.exceptions.NotFittedError`` catches ours too.
+
+Input checks follow ``sklearn.utils.check_array`` (and its messages, which users and
+scikit-learn's estimator checks recognize).
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+import sys
+import warnings
+from typing import Any
+
+import numpy as np
+
+__all__ = ["BaseEstimator", "NotFittedError", "ConvergenceWarning", "DataConversionWarning"]
+
+
+class NotFittedError(ValueError, AttributeError):
+    """The estimator is used before ``fit`` (scikit-learn's class of the same name)."""
+
+
+class ConvergenceWarning(UserWarning):
+    """A solver stopped before it converged."""
+
+
+class DataConversionWarning(UserWarning):
+    """Input data was converted, e.g. a column vector ``y`` raveled."""
+
+
+def _loaded(module: str) -> Any:
+    """scikit-learn's ``module`` if it is loaded, else None. Never imports anything: whoever
+    would catch scikit-learn's classes has loaded them."""
+    return sys.modules.get(module)
+
+
+_COMBINED: dict[tuple[type, type], type] = {}
+
+
+def interop(cls: type) -> type:
+    """``cls``, or a subclass of it and of scikit-learn's class of the same name when
+    scikit-learn is loaded (then both ``except`` clauses and warning filters match)."""
+    skl = getattr(_loaded("sklearn.exceptions"), cls.__name__, None)
+    if skl is None:
+        return cls
+    key = (cls, skl)
+    if key not in _COMBINED:
+        _COMBINED[key] = type(cls.__name__, (cls, skl), {"__module__": cls.__module__, "__doc__": cls.__doc__})
+    return _COMBINED[key]
+
+
+def warn(message: str, category: type[Warning], stacklevel: int = 2) -> None:
+    """warnings.warn with :func:`interop`'s category; ``stacklevel`` counts from the caller."""
+    warnings.warn(message, interop(category), stacklevel=stacklevel + 1)
+
+
+# -- parameters --------------------------------------------------------------------------
+
+class BaseEstimator:
+    """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, and the
+    scikit-learn tags of a classifier or a regressor (``_estimator_type``)."""
+
+    _estimator_type: str | None = None
+
+    @classmethod
+    def _get_param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in sig.parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind == p.VAR_POSITIONAL:
+                raise RuntimeError(f"{cls.__name__}.__init__ must not take *args (its parameters are its API)")
+            if p.kind != p.VAR_KEYWORD:
+                names.append(p.name)
+        return sorted(names)
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` parameters and their values; with ``deep``, also those of nested
+        estimators as ``name__param``."""
+        out: dict[str, Any] = {}
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            if deep and hasattr(value, "get_params") and not isinstance(value, type):
+                out.update((f"{name}__{k}", v) for k, v in value.get_params().items())
+            out[name] = value
+        return out
+
+    def set_params(self, **params: Any) -> BaseEstimator:
+        """Set parameters (``name__param`` for nested estimators); returns self. Values are
+        stored as given and checked by ``fit``."""
+        valid = self._get_param_names()
+        nested: dict[str, dict[str, Any]] = {}
+        for key, value in params.items():
+            name, _, sub = key.partition("__")
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}. "
+                                 f"Valid parameters are: {valid!r}.")
+            if sub:
+                nested.setdefault(name, {})[sub] = value
+            else:
+                setattr(self, name, value)
+        for name, sub_params in nested.items():
+            getattr(self, name).set_params(**sub_params)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = {p.name: p.default for p in inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._get_param_names():
+            value = getattr(self, name, None)
+            default = defaults.get(name, inspect.Parameter.empty)
+            if not _same(value, default):
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "n_features_in_")
+
+    def __sklearn_tags__(self) -> Any:
+        # Called by scikit-learn only, so its tag classes are loaded.
+        t = _loaded("sklearn.utils._tags")
+        if t is None:
+            raise RuntimeError("__sklearn_tags__ is scikit-learn's hook; import scikit-learn to use it")
+        tags = t.Tags(estimator_type=self._estimator_type, target_tags=t.TargetTags(required=True))
+        if self._estimator_type == "classifier":
+            tags.classifier_tags = t.ClassifierTags()
+        elif self._estimator_type == "regressor":
+            tags.regressor_tags = t.RegressorTags()
+        return tags
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # arrays and other objects without a plain ==
+        return False
+
+
+def check_is_fitted(est: BaseEstimator) -> None:
+    if not est.__sklearn_is_fitted__():
+        raise interop(NotFittedError)(
+            f"This {type(est).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+            "before using this estimator.")
+
+
+# -- input checks ------------------------------------------------------------------------
+
+def _is_sparse(a: Any) -> bool:
+    # scipy.sparse without importing scipy: its matrices and arrays all have tocsr().
+    return hasattr(a, "tocsr") and type(a).__module__.startswith("scipy.sparse")
+
+
+def _check_finite(a: np.ndarray, name: str) -> None:
+    # One sum is cheaper than an isfinite mask; the mask only runs when the sum is not finite
+    # (which a large but finite input can also cause).
+    if a.dtype.kind == "f" and not np.isfinite(a.sum()):
+        if np.isnan(a).any():
+            raise ValueError(f"Input {name} contains NaN.")
+        if np.isinf(a).any():
+            raise ValueError(f"Input {name} contains infinity or a value too large for dtype({a.dtype.name!r}).")
+
+
+def _numeric(a: Any, name: str) -> np.ndarray:
+    if _is_sparse(a):
+        raise TypeError(f"sparse input is not supported for {name}: pass a dense array (e.g. {name}.toarray())")
+    a = np.asarray(a)
+    if a.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {a.dtype}")
+    if a.dtype.kind == "O":
+        # float() of a non-number raises "float() argument must be a string or a real number".
+        a = a.astype(np.float64)
+    return a
+
+
+def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
+    """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
+    and finite."""
+    if X is None:
+        raise ValueError("Expected a 2D array for X, got None")
+    X = _numeric(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X with shape {X.shape}. Reshape your "
+                         "data either using array.reshape(-1, 1) if your data has a single feature or "
+                         "array.reshape(1, -1) if it contains a single sample.")
+    if dtype is None:
+        dtype = np.float32 if X.dtype == np.float32 else np.float64
+    X = np.ascontiguousarray(X, dtype=dtype)
+    if X.shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if X.shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    _check_finite(X, "X")
+    return X
+
+
+def check_y(y: Any, n_samples: int, who: str) -> np.ndarray:
+    """y as a 1-D array of n_samples (a column vector is raveled with a warning)."""
+    if y is None:
+        raise ValueError(f"{who} requires y to be passed, but the target y is None")
+    if _is_sparse(y):
+        raise TypeError("sparse input is not supported for y: pass a dense array")
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
+             "(n_samples,), for example using ravel().", DataConversionWarning, stacklevel=4)
+        y = y[:, 0]
+    elif y.ndim != 1:
+        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}]")
+    return y
+
+
+def check_target(y: np.ndarray, dtype: Any) -> np.ndarray:
+    """A regression target: finite floats."""
+    y = np.ascontiguousarray(_numeric(y, "y"), dtype=dtype)
+    _check_finite(y, "y")
+    return y
+
+
+def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Class labels: ``(classes, index of each sample's class)``. Integers, booleans and
+    strings are labels; floats only when they are whole numbers (else 'continuous')."""
+    kind = y.dtype.kind
+    if kind == "f":
+        _check_finite(y, "y")
+        if np.any(y != np.round(y)):
+            raise ValueError("Unknown label type: continuous. Classification needs discrete labels; "
+                             "for a continuous target use a regressor.")
+    elif kind == "c":
+        raise ValueError("Complex data not supported for y")
+    elif kind == "O":
+        if not all(isinstance(v, str) for v in y.ravel()):
+            raise ValueError("Unknown label type: unknown. Labels of dtype object must be strings; "
+                             "pass numbers as a numeric array.")
+    elif kind not in "biuUS":
+        raise ValueError(f"Unknown label type: labels of dtype {y.dtype} are not supported")
+    try:
+        classes, idx = np.unique(y, return_inverse=True)
+    except TypeError as e:
+        raise ValueError(f"Mix of label input types: {e}") from None
+    return classes, idx.reshape(-1)
+
+
+def check_sample_weight(sample_weight: Any, n_samples: int) -> np.ndarray:
+    """float64 weights, one per sample, finite, >= 0 and not all zero (a scalar is broadcast)."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    w = _numeric(sample_weight, "sample_weight").astype(np.float64)
+    if w.ndim == 0:
+        w = np.full(n_samples, float(w))
+    if w.shape != (n_samples,):
+        raise ValueError(f"sample_weight.shape == {w.shape}, expected {(n_samples,)}!")
+    _check_finite(w, "sample_weight")
+    if np.any(w < 0):
+        raise ValueError("Negative values in sample_weight are not allowed.")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight sums to zero: no sample would count.")
+    return w
+
+
+def check_n_features(est: Any, X: np.ndarray) -> None:
+    if X.shape[1] != est.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
+                         f"{est.n_features_in_} features as input.")
+
+
+def make_rng(random_state: Any) -> np.random.Generator:
+    """A Generator from None, an int, a Generator or a legacy RandomState (which is consumed,
+    as in scikit-learn)."""
+    if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
+        return np.random.default_rng(None if random_state is None else random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    raise ValueError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}")

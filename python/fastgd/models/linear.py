@@ -1,0 +1,801 @@
+r"""Linear models trained by fastgd's optimizers: :class:`LinearRegression` and
+:class:`LogisticRegression`, with scikit-learn's estimator API.
+
+Both minimize, over the coefficients :math:`w` and the (unpenalized) intercepts,
+
+.. math:: \frac{\sum_i s_i\, \ell(x_i^\top w + b,\ y_i)}{\sum_i s_i} + \alpha\, R(w), \qquad
+          R(w) = \begin{cases} \tfrac12 \|w\|_2^2 & \text{penalty="l2"} \\
+                               \|w\|_1 & \text{penalty="l1"} \\
+                               \rho \|w\|_1 + (1 - \rho)\, \tfrac12 \|w\|_2^2 & \text{penalty="elasticnet"}
+                 \end{cases}
+
+(:math:`s` the sample weights, :math:`\rho` = ``l1_ratio``), scikit-learn's SGD convention.
+With ``standardize=True`` (the default) the features are centred and scaled by their
+(weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
+weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
+would; ``coef_`` and ``intercept_`` are always reported for the original features.
+
+``solver="gd"`` runs :func:`fastgd.train`: mini-batch epochs of one fused optimizer step on
+one flat parameter buffer (the coefficients and intercepts are views of it). The L2 term is
+part of the gradient; the L1 term is a proximal step after every optimizer step,
+:math:`w \leftarrow \operatorname{sign}(w)\max(|w| - \eta\alpha\rho, 0)` with :math:`\eta` the
+step's learning rate, so coefficients reach exact zeros. That is the exact proximal gradient
+method for ``optimizer="sgd"``; adaptive optimizers scale their steps per coordinate but not
+this threshold, so with them the L1 term gives fewer exact zeros. ``solver="newton"`` finds
+the exact optimum of the smooth objectives (:mod:`fastgd.models.newton`).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fastgd import losses as _losses
+from fastgd.models._base import (
+    BaseEstimator,
+    ConvergenceWarning,
+    check_is_fitted,
+    check_labels,
+    check_n_features,
+    check_sample_weight,
+    check_target,
+    check_X,
+    check_y,
+    make_rng,
+    warn,
+)
+from fastgd.models.newton import newton
+from fastgd.optim._base import Optimizer
+from fastgd.optim.registry import get_optimizer
+from fastgd.stopping import EarlyStopping, LossTolerance
+from fastgd.training import train
+
+__all__ = ["LinearRegression", "LogisticRegression"]
+
+_PENALTIES = ("l2", "l1", "elasticnet", None)
+
+
+@dataclass
+class _Scaling:
+    """x_std = (x - mean) / scale; for regression also y_std = (y - y_mean) / y_scale."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    y_mean: float = 0.0
+    y_scale: float = 1.0
+    standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
+
+
+def _weighted_moments(a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
+    rounding-level) deviation replaced by 1, as StandardScaler does for constant features."""
+    a64 = a.astype(np.float64, copy=False)
+    p = w / w.sum()
+    mean = p @ a64
+    std = np.sqrt(np.maximum(p @ (a64 - mean) ** 2, 0.0))
+    constant = std <= 100 * np.finfo(a.dtype).eps * np.maximum(np.abs(mean), 1e-300)
+    return mean, np.where(constant, 1.0, std)
+
+
+def _stratified_split(n: int, fraction: float, rng: np.random.Generator,
+                      strata: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Random (per-class for classifiers) train/validation indices."""
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    val = []
+    for g in groups:
+        g = rng.permutation(g)
+        val.append(g[:int(round(fraction * len(g)))])
+    val_idx = np.sort(np.concatenate(val)).astype(np.intp)
+    if len(val_idx) == 0 or len(val_idx) == n:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples leaves "
+                         f"{'no' if len(val_idx) == 0 else 'all'} samples for validation; early_stopping needs "
+                         "both a training and a validation set")
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return train_idx, val_idx
+
+
+class _Available:
+    """A method that exists (for ``hasattr``) only when ``check(self)`` holds, as
+    scikit-learn's ``available_if``: ``predict_proba`` of a hinge-loss classifier,
+    ``partial_fit`` with Newton's solver."""
+
+    def __init__(self, fn, check, why: str) -> None:
+        self.fn, self.check, self.why = fn, check, why
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self.fn
+        if not self.check(obj):
+            raise AttributeError(f"{type(obj).__name__}.{self.fn.__name__} is not available: {self.why(obj)}")
+        return self.fn.__get__(obj, owner)
+
+
+def _first_order(est) -> bool:
+    return est.solver == "gd"
+
+
+def _why_not_partial(est) -> str:
+    return f"solver={est.solver!r} solves the whole problem at once; partial_fit needs solver='gd'"
+
+
+class _LinearModel(BaseEstimator):
+    """fit/partial_fit machinery shared by the regressor and the classifier.
+
+    Parameters are kept in one flat buffer ``theta = [W.ravel(), b]`` in the standardized
+    space (W: K x d, one row per output). Subclasses say how targets are encoded, which loss
+    applies, and how outputs become predictions.
+    """
+
+    _losses: tuple[str, ...] = ()
+    _newton_losses: tuple[str, ...] = ()
+
+    # -- hooks -----------------------------------------------------------------------
+
+    def _encode(self, y: np.ndarray, sw: np.ndarray, classes: Any, partial: bool,
+                continuing: bool) -> dict[str, Any]:
+        """{"y": targets before scaling, "K": outputs, "attrs": fitted attributes to set}."""
+        raise NotImplementedError
+
+    def _loss_name(self, K: int) -> str:
+        raise NotImplementedError
+
+    def _init_intercept(self, y: np.ndarray, sw: np.ndarray, K: int, scaling: _Scaling) -> np.ndarray:
+        return np.zeros(K)
+
+    def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        raise NotImplementedError
+
+    # -- parameters ------------------------------------------------------------------
+
+    def _check_params(self) -> dict[str, float]:
+        """Validate the hyperparameters; returns the L2 and L1 strengths."""
+        if self.loss not in self._losses:
+            raise ValueError(f"loss must be one of {self._losses}, got {self.loss!r}")
+        if self.penalty not in _PENALTIES:
+            raise ValueError(f"penalty must be one of {_PENALTIES}, got {self.penalty!r}")
+        if not _is_number(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
+        if not _is_number(self.l1_ratio) or not 0 <= self.l1_ratio <= 1:
+            raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio!r}")
+        if self.solver not in ("gd", "newton"):
+            raise ValueError(f"solver must be 'gd' or 'newton', got {self.solver!r}")
+        alpha = float(self.alpha) if self.penalty is not None else 0.0
+        l1 = {"l2": 0.0, "l1": alpha, "elasticnet": alpha * self.l1_ratio, None: 0.0}[self.penalty]
+        l2 = alpha - l1
+        if self.solver == "newton":
+            if l1 > 0:
+                raise ValueError(f"solver='newton' needs a smooth objective: penalty={self.penalty!r} has an L1 "
+                                 "term; use penalty='l2' or None, or solver='gd'")
+            if self.loss not in self._newton_losses:
+                raise ValueError(f"solver='newton' supports loss in {self._newton_losses}, not {self.loss!r} "
+                                 "(it is not twice differentiable); use solver='gd'")
+        if not (_is_int(self.max_epochs) and self.max_epochs >= 1):
+            raise ValueError(f"max_epochs must be an integer >= 1, got {self.max_epochs!r}")
+        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
+        if self.tol is not None and not (_is_number(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be None or a number >= 0, got {self.tol!r}")
+        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
+        if not (_is_number(self.validation_fraction) and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if isinstance(self.optimizer, Optimizer):
+            raise ValueError("optimizer must be a name or an Optimizer class, not an instance: the estimator "
+                             "builds it over its own parameters (and keeps it for partial_fit)")
+        if not (callable(self.lr) or (_is_number(self.lr) and self.lr > 0)):
+            raise ValueError(f"lr must be a number > 0 or a schedule, got {self.lr!r}")
+        return {"l2": l2, "l1": l1}
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LinearModel:
+        """Fit on ``(X, y)``: ``max_epochs`` epochs at most (or Newton iterations), stopping
+        earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
+        a fitted model starts from its current coefficients (with a new optimizer).
+        Returns self."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> _LinearModel:
+        strengths = self._check_params()
+        if partial and not _first_order(self):
+            raise ValueError(_why_not_partial(self))
+        fitted = self.__sklearn_is_fitted__()
+        continuing = partial and fitted
+        X = check_X(X, dtype=self._dtype if continuing else None)
+        if continuing:
+            check_n_features(self, X)
+        n, d = X.shape
+        y = check_y(y, n, type(self).__name__)
+        sw = check_sample_weight(sample_weight, n)
+        enc = self._encode(y, sw, classes, partial, continuing)
+        K = enc["K"]
+        dtype = X.dtype
+        regression = self._estimator_type == "regressor"
+
+        if continuing:
+            scaling = self._scaling
+        elif self.standardize:
+            mean, scale = _weighted_moments(X, sw)
+            scaling = _Scaling(mean, scale)
+            if regression:
+                scaling.y_mean, scaling.y_scale = self._target_scaling(enc["y"], sw)
+        else:
+            scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
+        # The scaling of the first call, even if `standardize` was changed since: the
+        # parameters live in its space.
+        Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
+        ys = enc["y"]
+        if regression:
+            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+        # Weights of mean 1: a batch's mean loss, rescaled by its share of the weight, is then
+        # an unbiased estimate of the full weighted mean (exactly it for a full batch).
+        w = (sw / sw.mean()).astype(dtype)
+
+        # The objective in the standardized space. Scaling y by y_scale divides the whole
+        # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
+        # so the minimizer is that of the problem in y's own units.
+        l2, l1 = strengths["l2"], strengths["l1"] / scaling.y_scale
+        loss_name = self._loss_name(K)
+        loss_fn = self._loss_function(loss_name, scaling)
+
+        # Starting point.
+        optimizer = None
+        if continuing:
+            theta, optimizer = copy.deepcopy((self._theta, self._optimizer))
+            theta = theta.astype(dtype, copy=False)
+        else:
+            theta = np.zeros(K * (d + 1), dtype=dtype)
+            if self.warm_start and fitted:
+                self._check_warm_start(d, enc)
+                W, b = _to_internal(self.coef_.reshape(K, d), self.intercept_, scaling)
+                theta[:K * d] = W.ravel()
+                theta[K * d:] = b
+            else:
+                theta[K * d:] = self._init_intercept(enc["y"], sw, K, scaling)
+
+        if self.solver == "newton":
+            res = newton(loss_fn, _losses.get_loss(loss_name).hessian, Xs, ys, w,
+                         theta[:K * d].reshape(K, d), theta[K * d:], l2=l2, max_iter=int(self.max_epochs),
+                         classification=not regression)
+            theta[:K * d] = res.W.ravel()
+            theta[K * d:] = res.b
+            history, n_iter, rng = res.history, res.n_iter, None
+        else:
+            # partial_fit continues the fit's random stream, so that successive epochs are
+            # shuffled differently.
+            rng = self._rng if continuing and self._rng is not None else make_rng(self.random_state)
+            history, optimizer = self._train(theta, optimizer, rng, Xs, ys, w, enc, K, d, loss_fn, l2, l1, partial)
+            n_iter = len(history)
+            if partial and fitted:
+                n_iter += self.n_iter_
+
+        coef, intercept = _from_internal(theta[:K * d].reshape(K, d), theta[K * d:], scaling)
+        # Attributes only now: a failed fit leaves the estimator as it was.
+        for name, value in enc["attrs"].items():
+            setattr(self, name, value)
+        self.coef_ = self._shape_coef(coef.astype(dtype))
+        self.intercept_ = intercept.astype(dtype)
+        self.n_features_in_ = d
+        self.n_iter_ = n_iter
+        self.history_ = history
+        self._theta, self._optimizer, self._scaling, self._dtype, self._rng = theta, optimizer, scaling, dtype, rng
+        return self
+
+    def _train(self, theta, optimizer, rng, Xs, ys, w, enc, K, d, loss_fn, l2, l1, partial):
+        """First-order training with :func:`fastgd.train`; returns (History, optimizer)."""
+        if optimizer is None:
+            options = dict(self.optimizer_options or {})
+            if self.clip_norm is not None:
+                options["clip_norm"] = self.clip_norm
+            if self.clip_value is not None:
+                options["clip_value"] = self.clip_value
+            optimizer = get_optimizer(self.optimizer, [theta], self.lr, **options)
+        objective = _Objective(loss_fn, K, d, l2, l1)
+        validation, val_loss, metric = None, None, None
+        stopping = []
+        early = self.early_stopping and not partial
+        if early:
+            strata = enc["y"] if self._estimator_type == "classifier" else None
+            tr, va = _stratified_split(len(ys), float(self.validation_fraction), rng, strata)
+            wv = w[va]
+            validation = (Xs[va], ys[va])
+
+            def val_loss(params, Xv, yv):
+                return objective(params, Xv, yv, wv, value_only=True)
+
+            def metric(params, Xv, yv):
+                return self._metric(objective.outputs(params[0], Xv), yv, wv)
+
+            Xs, ys, w = Xs[tr], ys[tr], w[tr]
+            stopping.append(EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
+                                          monitor="val_loss", restore_best_weights=True))
+        elif self.tol is not None and not partial:
+            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
+        history = train(objective, [theta], Xs, ys, optimizer=optimizer, batch_size=self.batch_size,
+                        max_epochs=1 if partial else int(self.max_epochs), shuffle=bool(self.shuffle),
+                        random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
+                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=self.callbacks or (),
+                        post_step=objective.prox if l1 > 0 else None, verbose=bool(self.verbose))
+        if stopping and history.stop_reason.startswith("reached max_epochs"):
+            warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
+                 f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
+                 "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
+        return history, optimizer
+
+    def _loss_function(self, name: str, scaling: _Scaling):
+        if name == "huber":
+            return functools.partial(_losses.huber, delta=float(self.delta) / scaling.y_scale)
+        if name == "hinge_ovr":
+            return _hinge_ovr
+        return _losses.get_loss(name).fn
+
+    def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
+        if d != self.n_features_in_:
+            raise ValueError(f"warm_start: X has {d} features, but {type(self).__name__} was fitted with "
+                             f"{self.n_features_in_}; set warm_start=False to fit a new model")
+
+    def _shape_coef(self, coef: np.ndarray) -> np.ndarray:
+        return coef
+
+    def _target_scaling(self, y: np.ndarray, sw: np.ndarray) -> tuple[float, float]:
+        return 0.0, 1.0
+
+    # -- prediction ------------------------------------------------------------------
+
+    def _decision(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = check_X(X, dtype=self._dtype)
+        check_n_features(self, X)
+        coef = self.coef_.reshape(-1, X.shape[1])
+        z = X @ coef.T + self.intercept_
+        return z[:, 0] if z.shape[1] == 1 else z
+
+
+class _Objective:
+    """``loss_and_grad`` for :func:`fastgd.train` over the flat buffer ``theta = [W, b]``:
+    the mean loss of the batch plus the penalty; the gradient into one flat array, so the
+    optimizer makes one fused kernel call per step."""
+
+    def __init__(self, loss, K: int, d: int, l2: float, l1: float) -> None:
+        self.loss, self.K, self.d, self.l2, self.l1 = loss, K, d, l2, l1
+
+    def outputs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+        K, d = self.K, self.d
+        z = X @ theta[:K * d].reshape(K, d).T + theta[K * d:]
+        return z[:, 0] if K == 1 else z
+
+    def __call__(self, params, X, y, w, value_only: bool = False):
+        # A diverging run overflows here; fastgd.train detects the non-finite loss, restores
+        # the last good parameters and says so (a DivergenceWarning), so numpy need not.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._evaluate(params[0], X, y, w, value_only)
+
+    def _evaluate(self, theta, X, y, w, value_only):
+        K, d = self.K, self.d
+        W = theta[:K * d].reshape(K, d)
+        value, dz = self.loss(self.outputs(theta, X), y, w)
+        Wf = theta[:K * d]
+        if self.l2:
+            value += 0.5 * self.l2 * float(Wf @ Wf)
+        if self.l1:
+            value += self.l1 * float(np.abs(Wf).sum())
+        if value_only:
+            return value
+        # The loss is the batch's weighted mean; its share of the (mean-1) weight makes the
+        # gradient an unbiased estimate of the full objective's.
+        share = float(w.sum()) / len(w) if w is not None else 1.0
+        dz = dz.reshape(len(X), K)
+        grad = np.empty_like(theta)
+        gW = grad[:K * d].reshape(K, d)
+        np.matmul(dz.T, X, out=gW)
+        grad[K * d:] = dz.sum(axis=0)
+        if share != 1.0:
+            grad *= share
+        if self.l2:
+            gW += self.l2 * W
+        return value, [grad]
+
+    def prox(self, params, lr: float) -> None:
+        """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""
+        Wf = params[0][:self.K * self.d]
+        shrunk = np.abs(Wf) - lr * self.l1
+        np.maximum(shrunk, 0.0, out=shrunk)
+        np.copysign(shrunk, Wf, out=Wf)
+
+
+def _hinge_ovr(z: np.ndarray, y: np.ndarray, sample_weight=None):
+    """One-vs-rest hinge for K classes: the sum over classes of binary hinge losses."""
+    n, K = z.shape
+    signs = np.where(y[:, None] == np.arange(K), 1.0, -1.0)
+    w = None if sample_weight is None else np.repeat(sample_weight, K)
+    value, dz = _losses.hinge(z.ravel(), signs.ravel(), w)
+    return value * K, dz.reshape(n, K) * K
+
+
+def _to_internal(coef: np.ndarray, intercept: np.ndarray, s: _Scaling) -> tuple[np.ndarray, np.ndarray]:
+    W = coef * s.scale / s.y_scale
+    b = (intercept - s.y_mean + coef @ s.mean) / s.y_scale
+    return W, b
+
+
+def _from_internal(W: np.ndarray, b: np.ndarray, s: _Scaling) -> tuple[np.ndarray, np.ndarray]:
+    coef = s.y_scale * W / s.scale
+    intercept = s.y_mean + s.y_scale * b - coef @ s.mean
+    return coef, intercept
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+_COMMON_PARAMS = """
+    penalty : {"l2", "l1", "elasticnet", None}, default="l2"
+        The regularization term R(w) (module docstring). "l1" and "elasticnet" need
+        ``solver="gd"``.
+    alpha : float, default=1e-4
+        Strength of the penalty.
+    l1_ratio : float, default=0.15
+        The elastic net mixing rho (0: pure L2, 1: pure L1).
+    solver : {"gd", "newton"}, default="gd"
+        "gd": first-order training with ``optimizer``; "newton": Newton's method with a
+        backtracking line search on the full batch, to the exact optimum (smooth losses,
+        penalty "l2" or None; the Hessian is (K(d+1))^2, so for moderate d).
+    optimizer : str or Optimizer class, default="adam"
+        A name of :func:`fastgd.optim.registry.get_optimizer` ("sgd", "momentum", "adam",
+        ...) or an Optimizer subclass.
+    lr : float or schedule, default=1e-2
+        Learning rate, or a schedule of the step (:mod:`fastgd.schedules`).
+    batch_size : int or None, default=32
+        Mini-batch size; None takes the whole training set in each step.
+    max_epochs : int, default=100
+        At most this many epochs (Newton: iterations).
+    tol : float or None, default=1e-3
+        Stop when the epoch's training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs in a row (scikit-learn's SGD rule); None: run
+        ``max_epochs``. With ``early_stopping``, the improvement needed on the validation
+        loss.
+    n_iter_no_change : int, default=5
+        Patience of the two stopping rules above.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified for classifiers), stop when
+        the objective on it (``val_loss`` in ``history_``, with the penalty, as Keras; the
+        accuracy or R^2 is ``val_metric``) stops improving, and keep the best epoch's
+        coefficients. Not used by ``partial_fit``.
+    validation_fraction : float, default=0.1
+        Share of the data held out for ``early_stopping``.
+    shuffle : bool, default=True
+        Reshuffle the samples every epoch.
+    standardize : bool, default=True
+        Centre and scale the features (weighted mean and standard deviation, learned in
+        ``fit``, or in the first ``partial_fit``). Coefficients are reported for the original
+        features; the penalty applies to those of the standardized features.
+    clip_norm, clip_value : float or None, default=None
+        Gradient clipping, fused into the optimizer step.
+    optimizer_options : dict or None, default=None
+        More options for the optimizer (``{"momentum": 0.9}``, ``{"betas": (0.9, 0.99)}``).
+    warm_start : bool, default=False
+        ``fit`` starts from the fitted coefficients (with a new optimizer state).
+    random_state : int, numpy Generator/RandomState or None, default=None
+        Seeds the shuffling and the validation split.
+    verbose : bool, default=False
+        A progress bar over epochs (``solver="gd"``).
+    callbacks : sequence of callables, default=()
+        ``cb(history, params)`` after each epoch (``params``: the internal flat parameter
+        buffer, in the standardized space); returning True stops training.
+"""
+
+_COMMON_ATTRS = """
+    n_features_in_ : int
+        Number of features seen in ``fit``.
+    n_iter_ : int
+        Epochs run (Newton: iterations); summed over ``partial_fit`` calls.
+    history_ : fastgd.History
+        The records of the last ``fit``/``partial_fit`` call (losses of the training
+        objective, in the standardized space).
+"""
+
+
+class LinearRegression(_LinearModel):
+    __doc__ = r"""Linear regression by gradient descent (or Newton's method), as scikit-learn's
+    ``SGDRegressor`` with fastgd's optimizers.
+
+    Minimizes the mean loss plus ``alpha * R(w)`` (see :mod:`fastgd.models.linear`) with
+    ``loss="squared_error"`` (:math:`\frac12 (z - y)^2`) or ``"huber"`` (quadratic up to
+    ``delta``, then linear). With ``standardize=True`` the target is also centred and scaled
+    for training (by its mean and standard deviation; for Huber by its median and median
+    absolute deviation, which outliers do not inflate), with the L1 strength and ``delta``
+    rescaled to match, so the solution is that of the problem in y's own units; the losses in
+    ``history_`` (and ``tol``) are then those of the scaled problem, the objective divided by
+    the square of that scale.
+
+    Parameters
+    ----------
+    loss : {"squared_error", "huber"}, default="squared_error"
+    delta : float, default=1.0
+        Huber's threshold, in units of y.
+""" + _COMMON_PARAMS + """
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : ndarray of shape (1,)
+""" + _COMMON_ATTRS
+
+    _estimator_type = "regressor"
+    _losses = ("squared_error", "huber")
+    _newton_losses = ("squared_error",)
+
+    def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",
+                 optimizer="adam", lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5,
+                 early_stopping=False, validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None,
+                 clip_value=None, optimizer_options=None, warm_start=False, random_state=None, verbose=False,
+                 callbacks=()):
+        self.loss = loss
+        self.delta = delta
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.solver = solver
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.standardize = standardize
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.optimizer_options = optimizer_options
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def _check_params(self):
+        if self.loss == "huber" and not (_is_number(self.delta) and self.delta > 0):
+            raise ValueError(f"delta must be a number > 0, got {self.delta!r}")
+        return super()._check_params()
+
+    def _encode(self, y, sw, classes, partial, continuing):
+        return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
+
+    def _loss_name(self, K):
+        return self.loss
+
+    def _target_scaling(self, y, sw):
+        # Huber: the median and the (normal-consistent) median absolute deviation, robust
+        # to the outliers Huber is chosen for; the standard deviation would grow with them
+        # and shrink the scaled threshold delta / y_scale towards a pure L1 loss.
+        if self.loss == "huber":
+            center = _weighted_median(y, sw)
+            spread = 1.4826 * _weighted_median(np.abs(y - center), sw)
+            if spread > 100 * np.finfo(np.float64).eps * max(abs(center), 1e-300):
+                return center, spread
+        mean, std = _weighted_moments(y[:, None], sw)
+        return float(mean[0]), float(std[0])
+
+    def _init_intercept(self, y, sw, K, scaling):
+        # Start at the (weighted) mean target, or median for Huber (0 when standardized):
+        # adaptive optimizers move each parameter by about lr per step, so a far-off
+        # intercept would take many epochs to reach.
+        center = _weighted_median(y, sw) if self.loss == "huber" else float(np.average(y, weights=sw))
+        return np.full(K, (center - scaling.y_mean) / scaling.y_scale)
+
+    def _shape_coef(self, coef):
+        return coef.reshape(-1)
+
+    def _metric(self, z, y, w):
+        return _r2(y, z, w)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> LinearRegression:
+        """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
+        current coefficients and the optimizer's state (moments, step count, schedule).
+        The first call learns the standardization from its data and keeps it. Only with
+        ``solver="gd"``. Returns self."""
+        return self._fit(X, y, sample_weight, partial=True, classes=None)
+
+    partial_fit = _Available(partial_fit, _first_order, _why_not_partial)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, shape (n_samples,)."""
+        return self._decision(X)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2, the coefficient of determination (1 for a perfect fit, 0 for the mean)."""
+        pred = self.predict(X)
+        y = check_target(check_y(y, len(pred), type(self).__name__), np.float64)
+        w = check_sample_weight(sample_weight, len(y))
+        return _r2(y, pred, w)
+
+
+def _weighted_median(a: np.ndarray, w: np.ndarray) -> float:
+    """The smallest value with at least half of the total weight at or below it."""
+    order = np.argsort(a, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(a[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def _r2(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+    """1 - weighted residual sum of squares / weighted total sum of squares (1 or 0 for a
+    constant y, as scikit-learn's r2_score)."""
+    y = np.asarray(y, dtype=np.float64)
+    num = float(w @ (y - pred) ** 2)
+    den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    if den == 0:
+        return 1.0 if num == 0 else 0.0
+    return 1.0 - num / den
+
+
+def _probabilistic(est) -> bool:
+    return est.loss == "log_loss"
+
+
+def _why_no_proba(est) -> str:
+    return f"loss={est.loss!r} gives no probabilities; use loss='log_loss'"
+
+
+class LogisticRegression(_LinearModel):
+    __doc__ = r"""Logistic regression (binary, or multinomial softmax) by gradient descent or
+    Newton's method, with scikit-learn's classifier API.
+
+    Binary problems have one weight vector, :math:`P(y = \text{classes\_}[1]) = \sigma(x^\top
+    w + b)`; K > 2 classes have one per class, :math:`P = \operatorname{softmax}(x^\top W^\top
+    + b)` (scikit-learn's multinomial convention). ``loss="hinge"`` trains a linear SVM
+    instead (one-vs-rest for K > 2), which has no ``predict_proba``.
+
+    Parameters
+    ----------
+    loss : {"log_loss", "hinge"}, default="log_loss"
+""" + _COMMON_PARAMS + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    coef_ : ndarray of shape (1, n_features) for 2 classes, else (n_classes, n_features)
+    intercept_ : ndarray of shape (1,) or (n_classes,)
+""" + _COMMON_ATTRS
+
+    _estimator_type = "classifier"
+    _losses = ("log_loss", "hinge")
+    _newton_losses = ("log_loss",)
+
+    def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
+                 lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5, early_stopping=False,
+                 validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
+                 optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=()):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.solver = solver
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.standardize = standardize
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.optimizer_options = optimizer_options
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> LogisticRegression:
+        """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
+        current coefficients and the optimizer's state (moments, step count, schedule).
+        ``classes``, all the labels there will be, is required on the first call (a batch
+        may not show them all); that call also learns the standardization and keeps it.
+        Only with ``solver="gd"``. Returns self."""
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    partial_fit = _Available(partial_fit, _first_order, _why_not_partial)
+
+    def _encode(self, y, sw, classes, partial, continuing):
+        known = self.classes_ if continuing else None
+        if classes is not None:
+            given, _ = check_labels(np.asarray(classes).reshape(-1))
+            if known is not None and not np.array_equal(given, known):
+                raise ValueError(f"classes={given!r} differs from the classes of the first call: {known!r}")
+            known = given
+        elif partial and known is None:
+            raise ValueError("classes must be passed on the first call to partial_fit (all the labels there will "
+                             "be: a batch may not show them all).")
+        if known is None:
+            classes_, idx = check_labels(y)
+        else:
+            labels, _ = check_labels(y)
+            unknown = np.setdiff1d(labels, known)
+            if len(unknown):
+                raise ValueError(f"y contains labels {unknown!r} that are not in classes={known!r}")
+            classes_, idx = known, np.searchsorted(known, y)
+        if len(classes_) < 2:
+            raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but the data contain "
+                             f"only one class: {classes_[0]!r}")
+        # fit() learns from this data alone, so it needs two classes that count; a
+        # partial_fit batch may well hold one.
+        if not partial and np.count_nonzero(np.bincount(idx, weights=sw, minlength=len(classes_))) < 2:
+            raise ValueError("only one class has a positive sample_weight; the classifier needs at least 2 classes "
+                             "with weight")
+        K = 1 if len(classes_) == 2 else len(classes_)
+        y_enc = idx.astype(np.float64) if K == 1 else idx.astype(np.intp)
+        return {"y": y_enc, "K": K, "attrs": {"classes_": classes_}}
+
+    def _loss_name(self, K):
+        if self.loss == "hinge":
+            return "hinge" if K == 1 else "hinge_ovr"
+        return "log_loss" if K == 1 else "softmax_cross_entropy"
+
+    def _check_warm_start(self, d, enc):
+        super()._check_warm_start(d, enc)
+        if not np.array_equal(enc["attrs"]["classes_"], self.classes_):
+            raise ValueError(f"warm_start: the classes {enc['attrs']['classes_']!r} differ from the fitted "
+                             f"{self.classes_!r}; set warm_start=False to fit a new model")
+
+    def _init_intercept(self, y, sw, K, scaling):
+        if self.loss != "log_loss":
+            return np.zeros(K)
+        # Start at the log-odds of the class frequencies: the best constant model.
+        counts = np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2))
+        logp = np.log(np.clip(counts / counts.sum(), 1e-6, None))
+        return np.array([logp[1] - logp[0]]) if K == 1 else logp - logp.mean()
+
+    def _shape_coef(self, coef):
+        return coef
+
+    def _metric(self, z, y, w):
+        pred = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
+        return float(w @ (pred == y) / w.sum())
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits: shape (n_samples,) for 2 classes (positive: ``classes_[1]``), else
+        (n_samples, n_classes)."""
+        return self._decision(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        z = self._decision(X)
+        idx = (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
+        z = self._decision(X)
+        if z.ndim == 1:
+            p = _losses.sigmoid(z)
+            return np.column_stack([1.0 - p, p])
+        return _losses.softmax(z)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed without underflow."""
+        z = self._decision(X)
+        if z.ndim == 1:
+            z = np.column_stack([np.zeros_like(z), z])
+        m = z.max(axis=1, keepdims=True)
+        return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+    predict_proba = _Available(predict_proba, _probabilistic, _why_no_proba)
+    predict_log_proba = _Available(predict_log_proba, _probabilistic, _why_no_proba)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (sample-weighted)."""
+        pred = self.predict(X)
+        y = check_y(y, len(pred), type(self).__name__)
+        w = check_sample_weight(sample_weight, len(y))
+        return float(w @ (pred == y) / w.sum())
