@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from fastgd._plotting import axes_for
+
 __all__ = ["History", "KEYS"]
 
 # The columns every record has, in this order (None where a value does not apply).
@@ -134,20 +136,7 @@ class History:
         Draws on ``ax`` if given, else on a new figure. With ``path``, saves the figure there.
         Returns the figure. Needs matplotlib.
         """
-        try:
-            import matplotlib
-        except ImportError:
-            raise ImportError("History.plot needs matplotlib: pip install matplotlib") from None
-        if ax is None:
-            if path is not None:
-                # A figure that is only saved needs no GUI backend, nor pyplot's bookkeeping.
-                from matplotlib.figure import Figure
-                fig = Figure()
-            else:
-                import matplotlib.pyplot as plt
-                fig = plt.figure()
-            ax = fig.add_subplot()
-        fig = ax.get_figure()
+        fig, ax = axes_for(ax, path, "History.plot")
         epochs = self["epoch"]
         for key, label in (("train_loss", "train loss"), ("val_loss", "validation loss")):
             col = self[key]
@@ -167,7 +156,7 @@ class History:
         if lines:
             ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right")
         if self.stop_reason:
-            ax.set_title(self.stop_reason, fontsize=matplotlib.rcParams["font.size"] * 0.8)
+            ax.set_title(self.stop_reason, fontsize="small")
         if path is not None:
             fig.savefig(path)
         return fig

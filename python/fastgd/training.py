@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd._plotting import axes_for
 from fastgd.clip import total_norm
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
@@ -444,19 +445,7 @@ class LRFinderResult:
     def plot(self, path: Any = None, ax: Any = None) -> Any:
         """Smoothed loss against lr (log x-axis), the suggestion marked. With ``path``, saves
         the figure. Returns the figure. Needs matplotlib."""
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise ImportError("LRFinderResult.plot needs matplotlib: pip install matplotlib") from None
-        if ax is None:
-            if path is not None:
-                from matplotlib.figure import Figure
-                fig = Figure()
-            else:
-                import matplotlib.pyplot as plt
-                fig = plt.figure()
-            ax = fig.add_subplot()
-        fig = ax.get_figure()
+        fig, ax = axes_for(ax, path, "LRFinderResult.plot")
         ax.plot(self.lrs, self.losses)
         ax.set_xscale("log")
         ax.set_xlabel("learning rate")
