@@ -8,6 +8,8 @@ is not needed to use them, only to combine them with its tools).
 
 from fastgd.models._base import ConvergenceWarning, DataConversionWarning, NotFittedError
 from fastgd.models.linear import LinearRegression, LogisticRegression
+from fastgd.models.mlp import MLPClassifier, MLPRegressor
 
 __all__ = ["LinearRegression", "LogisticRegression", "ConvergenceWarning", "DataConversionWarning",
            "NotFittedError"]
+__all__ += ["MLPClassifier", "MLPRegressor"]

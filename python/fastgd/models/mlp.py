@@ -1,0 +1,580 @@
+r"""Multi-layer perceptrons trained by fastgd's optimizers: :class:`MLPClassifier` and
+:class:`MLPRegressor`, with scikit-learn's estimator API (as its ``MLPClassifier`` and
+``MLPRegressor``).
+
+Both minimize, over the weights :math:`W_l` and the (unpenalized) biases,
+
+.. math:: \frac{\sum_i s_i\, \ell(f(x_i), y_i)}{\sum_i s_i} + \frac{\alpha}{2} \sum_l \|W_l\|_F^2
+
+(:math:`s` the sample weights), the convention of fastgd's linear models. The classifier's
+loss is the cross-entropy of a softmax over one logit per class, or for two classes of a
+sigmoid over one logit (scikit-learn's MLP does the same: ``coefs_[-1]`` then has one
+column); the regressor's is half the squared error.
+
+**alpha and scikit-learn.** scikit-learn's MLP adds :math:`\frac{\alpha}{2 B}\sum_l
+\|W_l\|^2` to the mean loss of each batch of :math:`B` samples, so its ``alpha`` corresponds
+to fastgd's ``alpha / batch_size`` (``alpha / n_samples`` for its full-batch ``lbfgs``):
+``sklearn.neural_network.MLPClassifier(alpha=1e-4, batch_size=200)`` regularizes as
+``fastgd.models.MLPClassifier(alpha=5e-7)``. fastgd's penalty does not depend on the batch
+size.
+
+**One buffer.** All parameters (weights, biases, batch-norm scales and shifts) are views of
+one flat array (float32 for float32 ``X``, else float64), as are their gradients, so each
+training step is one fused optimizer kernel call; ``coefs_`` and ``intercepts_`` are views
+of it (see :mod:`fastgd.models.mlp_layers`). The forward and backward passes are NumPy
+matrix products with the element-wise work done in place in arrays reused across batches.
+
+**Standardization.** With ``standardize=True`` (the default) the features are centred and
+scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
+regressor's target too, by its mean and standard deviation), and the network works on the
+standardized values, as ``make_pipeline(StandardScaler(), model)`` (with the regressor inside
+a ``TransformedTargetRegressor``): ``coefs_``/``intercepts_`` are the weights of that network,
+``feature_mean_``/``feature_scale_`` and ``target_mean_``/``target_scale_`` say how inputs and
+outputs are transformed. The penalty applies in that space.
+
+**Initialization.** ``init=None`` picks "he" for relu and gelu and "xavier" for tanh and
+sigmoid. Weights are drawn uniformly from ``+-sqrt(6 / fan_in)`` ("he"), ``+-sqrt(3 /
+fan_in)`` ("lecun") or ``+-sqrt(6 / (fan_in + fan_out))`` ("xavier", Glorot's, as
+scikit-learn); hidden biases start at 0, the output biases at the best constant model (the
+log-odds of the class frequencies, the mean target).
+
+**GELU** is the tanh approximation :math:`\frac{h}{2}(1 + \tanh(\sqrt{2/\pi}(h +
+0.044715 h^3)))` (PyTorch's ``approximate="tanh"``).
+
+**Dropout** (inverted) on the hidden layers, in training only, with masks drawn from the
+estimator's random stream, so fits with a ``random_state`` are reproducible.
+
+**Batch normalization** (``batch_norm=True``) normalizes each hidden layer's
+pre-activation over the batch (unweighted mean and variance, epsilon 1e-5) before the
+activation, then scales and shifts it by the trained ``gamma``/``beta`` (the layer has no
+other bias: ``intercepts_[l]`` is its ``beta``, ``batch_norm_scales_[l]`` its ``gamma``).
+Prediction uses running statistics: averages with momentum 0.1 during training, which
+``fit`` replaces at the end by the exact statistics of the training data under the final
+weights (``partial_fit`` keeps the running averages). A batch of one sample has no variance:
+keep ``batch_size`` well above 1 with batch norm.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+from typing import Any
+
+import numpy as np
+
+from fastgd import losses as _losses
+from fastgd.models._base import (
+    BaseEstimator,
+    ConvergenceWarning,
+    check_is_fitted,
+    check_n_features,
+    check_sample_weight,
+    check_target,
+    check_X,
+    check_y,
+    make_rng,
+    warn,
+)
+from fastgd.models.linear import (
+    LogisticRegression,
+    _is_int,
+    _is_number,
+    _r2,
+    _Scaling,
+    _stratified_split,
+    _weighted_moments,
+)
+from fastgd.models.mlp_layers import ACTIVATIONS, Network
+from fastgd.optim._base import Optimizer
+from fastgd.optim.registry import get_optimizer
+from fastgd.stopping import EarlyStopping, LossTolerance
+from fastgd.training import train
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+_INITS = ("he", "xavier", "lecun")
+
+
+class _BaseMLP(BaseEstimator):
+    """fit/partial_fit/prediction shared by the classifier and the regressor."""
+
+    def __init__(self, hidden_layer_sizes=(100,), *, activation="relu", init=None, optimizer="adam", lr=1e-3,
+                 batch_size=200, max_epochs=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1, shuffle=True, standardize=True, dropout=0.0, batch_norm=False,
+                 clip_norm=None, clip_value=None, optimizer_options=None, warm_start=False, random_state=None,
+                 verbose=False, callbacks=()):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.init = init
+        self.optimizer = optimizer
+        self.lr = lr
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.shuffle = shuffle
+        self.standardize = standardize
+        self.dropout = dropout
+        self.batch_norm = batch_norm
+        self.clip_norm = clip_norm
+        self.clip_value = clip_value
+        self.optimizer_options = optimizer_options
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.verbose = verbose
+        self.callbacks = callbacks
+
+    # -- hooks -----------------------------------------------------------------------
+
+    def _encode(self, y, sw, classes, partial, continuing) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _loss(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, np.ndarray]:
+        raise NotImplementedError
+
+    def _init_output_bias(self, ys: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        raise NotImplementedError
+
+    # -- parameters ------------------------------------------------------------------
+
+    def _hidden(self) -> list[int]:
+        h = self.hidden_layer_sizes
+        sizes = [h] if isinstance(h, numbers.Integral) else list(h) if h is not None else None
+        if sizes is None or not all(_is_int(s) and s >= 1 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be a sequence of positive integers (or one), got {h!r}")
+        return [int(s) for s in sizes]
+
+    def _check_params(self) -> None:
+        self._hidden()
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        if self.init is not None and self.init not in _INITS:
+            raise ValueError(f"init must be None or one of {_INITS}, got {self.init!r}")
+        if not _is_number(self.alpha) or self.alpha < 0:
+            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
+        if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not (_is_int(self.max_epochs) and self.max_epochs >= 1):
+            raise ValueError(f"max_epochs must be an integer >= 1, got {self.max_epochs!r}")
+        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
+            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
+        if self.tol is not None and not (_is_number(self.tol) and self.tol >= 0):
+            raise ValueError(f"tol must be None or a number >= 0, got {self.tol!r}")
+        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
+            raise ValueError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
+        if not (_is_number(self.validation_fraction) and 0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+        if isinstance(self.optimizer, Optimizer):
+            raise ValueError("optimizer must be a name or an Optimizer class, not an instance: the estimator "
+                             "builds it over its own parameters (and keeps it for partial_fit)")
+        if not (callable(self.lr) or (_is_number(self.lr) and self.lr > 0)):
+            raise ValueError(f"lr must be a number > 0 or a schedule, got {self.lr!r}")
+
+    def _init_scheme(self) -> str:
+        if self.init is not None:
+            return self.init
+        return "he" if self.activation in ("relu", "gelu") else "xavier"
+
+    # -- fitting ---------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+        """Fit on ``(X, y)``: at most ``max_epochs`` epochs, stopping earlier by
+        ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``, a fitted
+        network of the same shape starts from its current parameters (and standardization)
+        with a new optimizer. Returns self."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None)
+
+    def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any):
+        self._check_params()
+        fitted = self.__sklearn_is_fitted__()
+        continuing = partial and fitted
+        X = check_X(X, dtype=self._dtype if continuing else None)
+        if continuing:
+            check_n_features(self, X)
+        n, d = X.shape
+        y = check_y(y, n, type(self).__name__)
+        sw = check_sample_weight(sample_weight, n)
+        enc = self._encode(y, sw, classes, partial, continuing)
+        K = enc["K"]
+        dtype = X.dtype
+        regression = self._estimator_type == "regressor"
+        sizes = [d] + self._hidden() + [K]
+        warm = self.warm_start and fitted and not partial
+        if continuing or warm:
+            self._check_same_network(sizes, enc, "partial_fit" if continuing else "warm_start")
+
+        if continuing or warm:
+            scaling = self._scaling  # the parameters live in the space of the first fit's scaling
+        elif self.standardize:
+            mean, scale = _weighted_moments(X, sw)
+            scaling = _Scaling(mean, scale)
+            if regression:
+                ym, ys_ = _weighted_moments(enc["y"][:, None], sw)
+                scaling.y_mean, scaling.y_scale = float(ym[0]), float(ys_[0])
+        else:
+            scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
+        Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
+        ys = enc["y"]
+        if regression:
+            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+        # Weights of mean 1: a batch's mean loss times its share of the weight is an unbiased
+        # estimate of the full weighted mean.
+        w = (sw / sw.mean()).astype(dtype)
+
+        optimizer = None
+        if continuing:
+            # Copies, so that a failing call leaves the estimator as it was (deepcopy of the
+            # pair keeps the optimizer working on the copied buffer).
+            theta, optimizer, net = copy.deepcopy((self._theta, self._optimizer, self._net))
+            net.dropout = float(self.dropout)  # may have been changed between calls
+            rng = self._rng
+        else:
+            rng = make_rng(self.random_state)
+            net = Network(sizes, self.activation, float(self.dropout), bool(self.batch_norm), dtype)
+            theta = np.zeros(net.size, dtype=dtype)
+            if warm:
+                theta[...] = self._theta
+                old = self._net
+                for stats, old_stats in ((net.running_mean, old.running_mean), (net.running_var, old.running_var)):
+                    for i, v in old_stats.items():
+                        stats[i][...] = v
+            else:
+                net.init(theta, self._init_scheme(), rng)
+                net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
+
+        history, optimizer = self._train(net, theta, optimizer, rng, Xs, ys, w, enc, partial)
+        n_iter = len(history) + (self.n_iter_ if continuing else 0)
+        net.drop_workspaces()
+
+        # Attributes only now: a failed fit leaves the estimator as it was.
+        for name, value in enc["attrs"].items():
+            setattr(self, name, value)
+        self.n_features_in_ = d
+        self.n_iter_ = n_iter
+        self.history_ = history
+        curve = [float(r["train_loss"]) for r in history]
+        self.loss_curve_ = (list(self.loss_curve_) if continuing else []) + curve
+        self.n_layers_ = len(sizes)
+        self.n_outputs_ = K
+        self.out_activation_ = ("logistic" if K == 1 else "softmax") if not regression else "identity"
+        self.feature_mean_ = scaling.mean.astype(dtype)
+        self.feature_scale_ = scaling.scale.astype(dtype)
+        if regression:
+            self.target_mean_, self.target_scale_ = scaling.y_mean, scaling.y_scale
+        self._theta, self._optimizer, self._net, self._scaling = theta, optimizer, net, scaling
+        self._dtype, self._rng = dtype, rng
+        self._set_views()
+        return self
+
+    def _set_views(self) -> None:
+        W, b, g = self._net.views(self._theta, cache=False)
+        self.coefs_, self.intercepts_ = W, b
+        if g:
+            hidden = range(len(W) - 1)
+            self.batch_norm_scales_ = [g.get(i) for i in hidden]
+            self.batch_norm_means_ = [self._net.running_mean.get(i) for i in hidden]
+            self.batch_norm_vars_ = [self._net.running_var.get(i) for i in hidden]
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if "_theta" in state:
+            self._set_views()  # pickling copies views; make them views of the buffer again
+
+    def _check_same_network(self, sizes: list[int], enc: dict, who: str) -> None:
+        if sizes[0] != self.n_features_in_:
+            raise ValueError(f"{who}: X has {sizes[0]} features, but {type(self).__name__} was fitted with "
+                             f"{self.n_features_in_}" + ("; set warm_start=False to fit a new model"
+                                                         if who == "warm_start" else ""))
+        old = self._net
+        if old.sizes != sizes or any(old.bn) != (bool(self.batch_norm) and len(sizes) > 2) \
+                or old.activation != self.activation:
+            raise ValueError(f"{who}: the network (layer sizes {sizes}, activation={self.activation!r}, "
+                             f"batch_norm={self.batch_norm}) differs from the fitted one (layer sizes {old.sizes}, "
+                             f"activation={old.activation!r}, batch_norm={any(old.bn)})"
+                             + ("; set warm_start=False to fit a new model" if who == "warm_start" else ""))
+        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
+            raise ValueError(f"{who}: the classes {enc['attrs']['classes_']!r} differ from the fitted "
+                             f"{self.classes_!r}")
+
+    def _objective(self, net: Network, rng: np.random.Generator):
+        """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode), and
+        the objective's value in inference mode (for validation)."""
+        alpha = float(self.alpha)
+        nW = net.n_weights
+
+        def penalty(theta: np.ndarray) -> float:
+            Wf = theta[:nW]
+            return 0.5 * alpha * float(Wf @ Wf) if alpha else 0.0
+
+        def loss_and_grad(params, Xb, yb, wb):
+            theta = params[0]
+            # A diverging run overflows here; fastgd.train detects the non-finite loss,
+            # restores the last good parameters and says so.
+            with np.errstate(over="ignore", invalid="ignore"):
+                ws = net._workspace(Xb.shape[0], cache=True)
+                z = net.forward(theta, Xb, training=True, rng=rng, update_stats=True, ws=ws)
+                value, dz = self._loss(z, yb, wb)
+                if not ws.d:
+                    ws.d = [np.empty_like(h) for h in ws.h]
+                share = float(wb.sum()) / len(wb) if wb is not None else 1.0
+                dlogits = ws.d[-1]
+                np.multiply(dz.reshape(dlogits.shape), share, out=dlogits)
+                grad = net.backward(theta, Xb, dlogits, ws)
+                if alpha:
+                    grad[:nW] += alpha * theta[:nW]
+                return value + penalty(theta), [grad]
+
+        def value(theta, Xv, yv, wv):
+            with np.errstate(over="ignore", invalid="ignore"):
+                return self._loss(net.forward(theta, Xv), yv, wv)[0] + penalty(theta)
+
+        return loss_and_grad, value
+
+    def _train(self, net, theta, optimizer, rng, Xs, ys, w, enc, partial):
+        if optimizer is None:
+            options = dict(self.optimizer_options or {})
+            if self.clip_norm is not None:
+                options["clip_norm"] = self.clip_norm
+            if self.clip_value is not None:
+                options["clip_value"] = self.clip_value
+            optimizer = get_optimizer(self.optimizer, [theta], self.lr, **options)
+        loss_and_grad, value = self._objective(net, rng)
+        validation = val_loss = metric = None
+        stopping = []
+        early = self.early_stopping and not partial
+        if early:
+            strata = enc["y"] if self._estimator_type == "classifier" else None
+            tr, va = _stratified_split(len(ys), float(self.validation_fraction), rng, strata)
+            wv = w[va]
+            validation = (Xs[va], ys[va])
+
+            def val_loss(params, Xv, yv):
+                return value(params[0], Xv, yv, wv)
+
+            def metric(params, Xv, yv):
+                return self._metric(net.forward(params[0], Xv), yv, wv)
+
+            Xs, ys, w = Xs[tr], ys[tr], w[tr]
+            stopping.append(EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
+                                          monitor="val_loss", restore_best_weights=True))
+        elif self.tol is not None and not partial:
+            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
+        history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=self.batch_size,
+                        max_epochs=1 if partial else int(self.max_epochs), shuffle=bool(self.shuffle),
+                        random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
+                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=self.callbacks or (),
+                        verbose=bool(self.verbose))
+        if not partial:
+            # The running averages trail the weights (and early stopping may have restored
+            # older ones): take the exact statistics of the final network.
+            net.set_exact_stats(theta, Xs)
+        if stopping and history.stop_reason.startswith("reached max_epochs"):
+            warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
+                 f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
+                 "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
+        return history, optimizer
+
+    # -- prediction ------------------------------------------------------------------
+
+    def _logits(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        X = check_X(X, dtype=self._dtype)
+        check_n_features(self, X)
+        s = self._scaling
+        Xs = ((X - s.mean) / s.scale).astype(self._dtype, copy=False) if s.standardized else X
+        return self._net.forward(self._theta, Xs)
+
+
+_PARAMS = """
+    Parameters
+    ----------
+    hidden_layer_sizes : sequence of int, default=(100,)
+        Units of each hidden layer.
+    activation : {"relu", "tanh", "sigmoid", "gelu"}, default="relu"
+        Of the hidden layers ("gelu": the tanh approximation).
+    init : {"he", "xavier", "lecun"} or None, default=None
+        Weight initialization (module docstring); None: "he" for relu and gelu, "xavier"
+        for tanh and sigmoid.
+    optimizer : str or Optimizer class, default="adam"
+        A name of :func:`fastgd.optim.get_optimizer` or an Optimizer subclass.
+    lr : float or schedule, default=1e-3
+        Learning rate, or a schedule of the step (:mod:`fastgd.schedules`).
+    batch_size : int or None, default=200
+        Mini-batch size (at most the number of samples); None: full batches.
+    max_epochs : int, default=200
+        At most this many epochs.
+    alpha : float, default=1e-4
+        L2 penalty ``alpha/2 * sum ||W_l||^2`` on the weights (not the biases, nor batch
+        norm's scales and shifts), added to the mean loss. scikit-learn's MLP ``alpha`` is
+        this times ``batch_size`` (module docstring).
+    tol : float or None, default=1e-4
+        Stop when the epoch's training loss has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs in a row; None: run ``max_epochs``. With
+        ``early_stopping``, the improvement needed on the validation loss.
+    n_iter_no_change : int, default=10
+        Patience of the two stopping rules.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the data (stratified for the classifier), stop
+        when the objective on it stops improving, and keep the best epoch's parameters. Not
+        used by ``partial_fit``.
+    validation_fraction : float, default=0.1
+    shuffle : bool, default=True
+        Reshuffle the samples every epoch.
+    standardize : bool, default=True
+        Standardize the features (and the regressor's target) with statistics learned in
+        ``fit`` or the first ``partial_fit`` (module docstring).
+    dropout : float, default=0.0
+        Probability of dropping each hidden unit in training (inverted dropout).
+    batch_norm : bool, default=False
+        Batch normalization of every hidden layer, before its activation.
+    clip_norm, clip_value : float or None, default=None
+        Gradient clipping, fused into the optimizer step.
+    optimizer_options : dict or None, default=None
+        More options for the optimizer (``{"betas": (0.9, 0.99)}``, ``{"weight_decay": ...}``).
+    warm_start : bool, default=False
+        ``fit`` starts from the fitted parameters (same layer sizes and classes) with a new
+        optimizer state.
+    random_state : int, numpy Generator/RandomState or None, default=None
+        Seeds the initialization, the shuffling, dropout and the validation split: equal
+        seeds give bit-identical fits.
+    verbose : bool, default=False
+        A progress bar over epochs.
+    callbacks : sequence of callables, default=()
+        ``cb(history, params)`` after each epoch (``params``: ``[theta]``, the flat parameter
+        buffer); returning True stops training.
+"""
+
+_ATTRS = """
+    coefs_ : list of ndarray
+        ``coefs_[l]`` of shape (units in, units out), views of the one parameter buffer.
+    intercepts_ : list of ndarray
+        Biases of each layer (batch norm's shifts for normalized layers), views too.
+    batch_norm_scales_, batch_norm_means_, batch_norm_vars_ : list of ndarray or None
+        With ``batch_norm``: per hidden layer, gamma and the running mean and variance.
+    feature_mean_, feature_scale_ : ndarray of shape (n_features,)
+        The standardization of the inputs (0 and 1 without it).
+    n_features_in_ : int
+    n_iter_ : int
+        Epochs run, summed over ``partial_fit`` calls.
+    n_layers_, n_outputs_ : int
+    out_activation_ : str
+    loss_curve_ : list of float
+        Training objective per epoch (summed over ``partial_fit`` calls).
+    history_ : fastgd.History
+        The records of the last ``fit``/``partial_fit`` call.
+"""
+
+
+class MLPClassifier(_BaseMLP):
+    __doc__ = """A multi-layer perceptron classifier trained by fastgd's optimizers, with
+    scikit-learn's API: softmax cross-entropy over one logit per class (a sigmoid over one
+    logit for two classes). See :mod:`fastgd.models.mlp`.
+""" + _PARAMS + """
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+""" + _ATTRS
+
+    _estimator_type = "classifier"
+
+    # Class labels exactly as LogisticRegression encodes them: one 0/1 target for two
+    # classes, integer indices for more.
+    _encode = LogisticRegression._encode
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> MLPClassifier:
+        """One epoch over ``(X, y)`` continuing from the current parameters and optimizer
+        state. ``classes`` (all the labels there will be) is required on the first call,
+        which also learns the standardization. Returns self."""
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def _loss(self, z, y, w):
+        if z.shape[1] == 1:
+            return _losses.log_loss(z[:, 0], y, w)
+        return _losses.softmax_cross_entropy(z, y, w)
+
+    def _init_output_bias(self, ys, sw, K):
+        counts = np.bincount(ys.astype(np.intp), weights=sw, minlength=max(K, 2))
+        logp = np.log(np.clip(counts / counts.sum(), 1e-6, None))
+        return np.array([logp[1] - logp[0]]) if K == 1 else logp - logp.mean()
+
+    def _metric(self, z, y, w):
+        pred = (z[:, 0] > 0).astype(np.intp) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        return float(w @ (pred == y) / w.sum())
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        z = self._logits(X)
+        idx = (z[:, 0] > 0).astype(np.intp) if z.shape[1] == 1 else np.argmax(z, axis=1)
+        return self.classes_[idx]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
+        z = self._logits(X)
+        if z.shape[1] == 1:
+            p = _losses.sigmoid(z[:, 0])
+            return np.column_stack([1.0 - p, p])
+        return _losses.softmax(z)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed without underflow."""
+        z = self._logits(X)
+        if z.shape[1] == 1:
+            z = np.column_stack([np.zeros_like(z[:, 0]), z[:, 0]])
+        m = z.max(axis=1, keepdims=True)
+        return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (sample-weighted)."""
+        pred = self.predict(X)
+        y = check_y(y, len(pred), type(self).__name__)
+        w = check_sample_weight(sample_weight, len(y))
+        return float(w @ (pred == y) / w.sum())
+
+
+class MLPRegressor(_BaseMLP):
+    __doc__ = """A multi-layer perceptron regressor (one target, half squared error) trained by
+    fastgd's optimizers, with scikit-learn's API. See :mod:`fastgd.models.mlp`.
+""" + _PARAMS + """
+    Attributes
+    ----------
+    target_mean_, target_scale_ : float
+        The standardization of the target (0 and 1 without it).
+""" + _ATTRS
+
+    _estimator_type = "regressor"
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over ``(X, y)`` continuing from the current parameters and optimizer
+        state; the first call learns the standardization. Returns self."""
+        return self._fit(X, y, sample_weight, partial=True, classes=None)
+
+    def _encode(self, y, sw, classes, partial, continuing):
+        return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
+
+    def _loss(self, z, y, w):
+        return _losses.squared_error(z[:, 0], y, w)
+
+    def _init_output_bias(self, ys, sw, K):
+        return np.full(K, np.average(ys, weights=sw))
+
+    def _metric(self, z, y, w):
+        return _r2(y, z[:, 0], w)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted targets, shape (n_samples,)."""
+        z = self._logits(X)[:, 0]
+        s = self._scaling
+        return z * s.y_scale + s.y_mean if s.standardized else z
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2, the coefficient of determination."""
+        pred = self.predict(X)
+        y = check_target(check_y(y, len(pred), type(self).__name__), np.float64)
+        w = check_sample_weight(sample_weight, len(y))
+        return _r2(y, pred, w)

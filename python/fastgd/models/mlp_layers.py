@@ -1,0 +1,327 @@
+r"""The network behind :class:`~fastgd.models.MLPClassifier` and
+:class:`~fastgd.models.MLPRegressor`: forward and backward passes of a fully connected
+network whose parameters all live in one flat buffer.
+
+Layout of the flat buffer ``theta`` (float32 or float64), for layers ``l = 0 .. L-1`` of
+``sizes[l] -> sizes[l+1]`` units::
+
+    [W_0.ravel(), ..., W_{L-1}.ravel(),   b_0, ..., b_{L-1},   gamma_l for batch-normed l]
+
+``W_l`` has shape ``(sizes[l], sizes[l+1])`` (scikit-learn's ``coefs_`` orientation). The
+weights come first so that the L2 penalty is one operation on ``theta[:n_weights]``. A
+batch-normalized hidden layer has no bias: its ``b_l`` slot holds the shift ``beta_l`` of
+the normalization (which takes the bias's role), and its scale ``gamma_l`` comes after all
+the shifts. The gradient has the same layout, in one buffer allocated once and reused,
+written in place by the backward pass, so the optimizer makes one fused kernel call per
+step.
+
+A hidden layer computes :math:`a = f(h)` with :math:`h = a_{\text{in}} W + b`, or with batch
+normalization :math:`h = \gamma \odot (u - \mu_B) / \sqrt{\sigma^2_B + \epsilon} + \beta`,
+:math:`u = a_{\text{in}} W`, the (unweighted) mean and variance taken over the batch in
+training and running averages at inference. Inverted dropout then keeps each unit with
+probability :math:`1 - p` and scales the kept ones by :math:`1 / (1 - p)`, in training
+only. The output layer is linear.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["ACTIVATIONS", "Network"]
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
+BN_EPS = 1e-5
+BN_MOMENTUM = 0.1
+
+
+@dataclass
+class _Workspace:
+    """Arrays for one batch size, allocated once and reused by every batch of that size."""
+
+    h: list[np.ndarray]                       # pre-activations (the output layer's: the logits)
+    a: list[np.ndarray]                       # activations of the hidden layers
+    d: list[np.ndarray]                       # gradients w.r.t. each layer's h
+    extra: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # masks, x-hat, tanh(...)
+    dropped: bool = False                     # the last forward pass used dropout masks
+
+
+class Network:
+    """A fully connected network over a flat parameter buffer (see the module docstring).
+
+    ``forward``/``backward`` keep their intermediate arrays in per-batch-size workspaces;
+    ``grad`` is the one gradient buffer. Running batch-norm statistics live here too (they
+    are not trained by the optimizer)."""
+
+    def __init__(self, sizes: list[int], activation: str, dropout: float, batch_norm: bool, dtype) -> None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.sizes = list(sizes)
+        self.L = len(sizes) - 1
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.bn = [bool(batch_norm) and i < self.L - 1 for i in range(self.L)]
+        self.dtype = np.dtype(dtype)
+        w_sizes = [sizes[i] * sizes[i + 1] for i in range(self.L)]
+        self.n_weights = sum(w_sizes)
+        self.w_offsets = np.concatenate([[0], np.cumsum(w_sizes)]).astype(int)
+        b_start = self.n_weights
+        self.b_offsets = b_start + np.concatenate([[0], np.cumsum(sizes[1:])]).astype(int)
+        g_start = int(self.b_offsets[-1])
+        self.g_offsets: dict[int, int] = {}
+        for i in range(self.L):
+            if self.bn[i]:
+                self.g_offsets[i] = g_start
+                g_start += sizes[i + 1]
+        self.size = g_start
+        self.grad = np.zeros(self.size, dtype=self.dtype)
+        self.running_mean = {i: np.zeros(sizes[i + 1], dtype=self.dtype) for i in range(self.L) if self.bn[i]}
+        self.running_var = {i: np.ones(sizes[i + 1], dtype=self.dtype) for i in range(self.L) if self.bn[i]}
+        self._workspaces: dict[int, _Workspace] = {}
+        self._views_of: np.ndarray | None = None
+        self._views: tuple | None = None
+        self._grad_views = self.views(self.grad, cache=False)
+
+    # -- parameters ------------------------------------------------------------------
+
+    def views(self, theta: np.ndarray, cache: bool = True) -> tuple[list, list, dict]:
+        """(weights, biases (beta for batch-normed layers), {layer: gamma}): views of theta."""
+        if cache and self._views_of is theta:
+            return self._views
+        s = self.sizes
+        W = [theta[self.w_offsets[i]:self.w_offsets[i + 1]].reshape(s[i], s[i + 1]) for i in range(self.L)]
+        b = [theta[self.b_offsets[i]:self.b_offsets[i + 1]] for i in range(self.L)]
+        g = {i: theta[o:o + s[i + 1]] for i, o in self.g_offsets.items()}
+        if cache:
+            self._views_of, self._views = theta, (W, b, g)
+        return W, b, g
+
+    def init(self, theta: np.ndarray, scheme: str, rng: np.random.Generator) -> None:
+        """Weights uniform in +-sqrt(c / fan), zero biases and shifts, unit scales:
+        "he" c = 6, fan = fan_in; "lecun" c = 3, fan = fan_in; "xavier" c = 6,
+        fan = fan_in + fan_out (Glorot), i.e. variances 2/fan_in, 1/fan_in, 2/(fan_in + fan_out)."""
+        W, b, g = self.views(theta, cache=False)
+        for i, Wl in enumerate(W):
+            fan_in, fan_out = Wl.shape
+            c, fan = {"he": (6.0, fan_in), "lecun": (3.0, fan_in), "xavier": (6.0, fan_in + fan_out)}[scheme]
+            bound = math.sqrt(c / fan)
+            Wl[...] = rng.uniform(-bound, bound, size=Wl.shape)
+            b[i][...] = 0
+        for gl in g.values():
+            gl[...] = 1
+
+    def drop_workspaces(self) -> None:
+        """Free the per-batch arrays (kept between batches of one fit only)."""
+        self._workspaces.clear()
+        self._views_of = self._views = None
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_workspaces"] = {}
+        state["_views_of"] = state["_views"] = state["_grad_views"] = None
+        return state
+
+    def __setstate__(self, state):
+        # Copies (pickle, deepcopy) rebuild the gradient views on their own buffer.
+        self.__dict__.update(state)
+        self._grad_views = self.views(self.grad, cache=False)
+
+    # -- passes ----------------------------------------------------------------------
+
+    def _workspace(self, n: int, cache: bool) -> _Workspace:
+        ws = self._workspaces.get(n) if cache else None
+        if ws is None:
+            s, dt = self.sizes, self.dtype
+            ws = _Workspace(h=[np.empty((n, s[i + 1]), dt) for i in range(self.L)],
+                            a=[np.empty((n, s[i + 1]), dt) for i in range(self.L - 1)], d=[])
+            if cache:
+                # A training run sees two batch sizes (the full ones and the last); a third
+                # size means a new run with other sizes, so the old arrays can go.
+                if len(self._workspaces) >= 2:
+                    self._workspaces.clear()
+                self._workspaces[n] = ws
+        return ws
+
+    def _buf(self, ws: _Workspace, name: str, i: int, dtype=None) -> np.ndarray:
+        key = (name, i)
+        if key not in ws.extra:
+            ws.extra[key] = np.empty_like(ws.h[i], dtype=dtype)
+        return ws.extra[key]
+
+    def forward(self, theta: np.ndarray, X: np.ndarray, *, training: bool = False,
+                rng: np.random.Generator | None = None, update_stats: bool = False,
+                ws: _Workspace | None = None) -> np.ndarray:
+        """The logits, shape (n, sizes[-1]) (a view into the workspace: copy to keep).
+        ``training``: batch statistics for batch norm and, with ``rng``, dropout."""
+        if ws is None:
+            ws = self._workspace(X.shape[0], cache=False)
+        W, b, g = self.views(theta)
+        a_in = X
+        drop = training and self.dropout > 0 and rng is not None
+        for i in range(self.L):
+            h = ws.h[i]
+            np.matmul(a_in, W[i], out=h)
+            if i == self.L - 1:
+                h += b[i]
+                break
+            if self.bn[i]:
+                self._bn_forward(h, i, b[i], g[i], ws, training, update_stats)
+            else:
+                h += b[i]
+            a = ws.a[i]
+            self._activate(h, a, i, ws)
+            if drop:
+                keep = 1.0 - self.dropout
+                mask = self._buf(ws, "mask", i)
+                rng.random(dtype=mask.dtype, out=mask)
+                keep_bool = self._buf(ws, "keep", i, dtype=bool)
+                np.less(mask, keep, out=keep_bool)
+                np.multiply(keep_bool, 1.0 / keep, out=mask)
+                dropped = self._buf(ws, "dropped", i)
+                np.multiply(a, mask, out=dropped)
+                a_in = dropped
+            else:
+                a_in = a
+        ws.dropped = drop
+        return ws.h[-1]
+
+    def _bn_forward(self, h, i, beta, gamma, ws, training, update_stats) -> None:
+        if training:
+            mu = h.mean(axis=0)
+            h -= mu
+            var = np.mean(h * h, axis=0)
+            inv = 1.0 / np.sqrt(var + BN_EPS)
+            if update_stats:
+                n = h.shape[0]
+                m = BN_MOMENTUM
+                self.running_mean[i] *= 1 - m
+                self.running_mean[i] += m * mu
+                self.running_var[i] *= 1 - m
+                self.running_var[i] += m * (var * (n / (n - 1)) if n > 1 else var)
+            h *= inv
+            xhat = self._buf(ws, "xhat", i)
+            np.copyto(xhat, h)
+            ws.extra[("inv", i)] = inv.astype(h.dtype, copy=False)
+        else:
+            h -= self.running_mean[i]
+            h *= (1.0 / np.sqrt(self.running_var[i] + BN_EPS)).astype(h.dtype, copy=False)
+        h *= gamma
+        h += beta
+
+    def _activate(self, h, a, i, ws) -> None:
+        f = self.activation
+        if f == "relu":
+            np.maximum(h, 0, out=a)
+        elif f == "tanh":
+            np.tanh(h, out=a)
+        elif f == "sigmoid":
+            # 1 / (1 + exp(-h)) = (1 + tanh(h / 2)) / 2, which never overflows.
+            np.multiply(h, 0.5, out=a)
+            np.tanh(a, out=a)
+            a += 1
+            a *= 0.5
+        else:  # gelu, tanh approximation: h/2 (1 + tanh(c (h + k h^3)))
+            t = np.empty_like(h) if ws is None else self._buf(ws, "tanh", i)
+            np.multiply(h, h, out=t)
+            t *= _GELU_K
+            t += 1
+            t *= h
+            t *= _GELU_C
+            np.tanh(t, out=t)
+            np.add(t, 1, out=a)
+            a *= h
+            a *= 0.5
+
+    def _activation_backward(self, d, h, a, i, ws) -> None:
+        """d *= f'(h), in place."""
+        f = self.activation
+        if f == "relu":
+            np.multiply(d, h > 0, out=d)
+        elif f == "tanh":  # 1 - a^2
+            d *= 1 - a * a
+        elif f == "sigmoid":  # a (1 - a)
+            d *= a * (1 - a)
+        else:
+            # f' = (1 + t)/2 + h/2 (1 - t^2) c (1 + 3k h^2), t = tanh(c (h + k h^3))
+            t = ws.extra[("tanh", i)]
+            h2 = h * h
+            h2 *= 3 * _GELU_K
+            h2 += 1
+            h2 *= h
+            h2 *= 0.5 * _GELU_C
+            h2 *= 1 - t * t
+            h2 += 0.5 * (1 + t)
+            d *= h2
+
+    def backward(self, theta: np.ndarray, X: np.ndarray, dlogits: np.ndarray, ws: _Workspace) -> np.ndarray:
+        """The gradient of the loss w.r.t. theta (in the one ``grad`` buffer), given its
+        gradient ``dlogits`` w.r.t. the logits of the last ``forward`` of ``ws`` (in
+        training mode). ``dlogits`` is consumed (``ws.d[-1]`` is a good place for it)."""
+        W, _, g = self.views(theta)
+        gW, gb, gg = self._grad_views
+        if not ws.d:
+            ws.d = [np.empty_like(h) for h in ws.h]
+        dropped = ws.dropped
+        d = dlogits
+        for i in range(self.L - 1, -1, -1):
+            if i == 0:
+                a_in = X
+            elif dropped:
+                a_in = ws.extra[("dropped", i - 1)]
+            else:
+                a_in = ws.a[i - 1]
+            if self.bn[i]:
+                self._bn_backward(d, i, g[i], gb[i], gg[i], ws)
+            else:
+                np.sum(d, axis=0, out=gb[i])
+            np.matmul(a_in.T, d, out=gW[i])
+            if i == 0:
+                break
+            d_in = ws.d[i - 1]
+            np.matmul(d, W[i].T, out=d_in)
+            if dropped:
+                d_in *= ws.extra[("mask", i - 1)]
+            self._activation_backward(d_in, ws.h[i - 1], ws.a[i - 1], i - 1, ws)
+            d = d_in
+        return self.grad
+
+    def _bn_backward(self, d, i, gamma, gbeta, ggamma, ws) -> None:
+        """Gradients of beta and gamma, and d turned in place into the gradient w.r.t. u."""
+        xhat = ws.extra[("xhat", i)]
+        inv = ws.extra[("inv", i)]
+        n = d.shape[0]
+        np.sum(d, axis=0, out=gbeta)
+        np.sum(d * xhat, axis=0, out=ggamma)
+        # du = gamma * inv * (d - mean(d) - xhat * mean(d * xhat))
+        d -= gbeta / n
+        d -= xhat * (ggamma / n)
+        d *= gamma * inv
+
+    def set_exact_stats(self, theta: np.ndarray, X: np.ndarray) -> None:
+        """Running batch-norm statistics := the exact mean and (unbiased) variance of each
+        normalized layer's input over X, layer by layer, the earlier layers normalized by
+        the statistics just computed."""
+        if not any(self.bn):
+            return
+        W, b, g = self.views(theta, cache=False)
+        a_in = X
+        n = X.shape[0]
+        for i in range(self.L - 1):
+            u = a_in @ W[i]
+            if self.bn[i]:
+                mu = u.mean(axis=0, dtype=np.float64)
+                var = u.var(axis=0, dtype=np.float64) * (n / (n - 1) if n > 1 else 1.0)
+                self.running_mean[i][...] = mu
+                self.running_var[i][...] = var
+                u -= self.running_mean[i]
+                u *= (1.0 / np.sqrt(self.running_var[i] + BN_EPS)).astype(u.dtype, copy=False)
+                u *= g[i]
+            u += b[i]
+            a = np.empty_like(u)
+            self._activate(u, a, i, None)
+            a_in = a
