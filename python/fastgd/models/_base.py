@@ -14,6 +14,7 @@ scikit-learn's estimator checks recognize).
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 import sys
 import warnings
@@ -121,6 +122,13 @@ class BaseEstimator:
             if not _same(value, default):
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def save(self, path: Any) -> None:
+        """Save the fitted estimator to ``path`` (an ``.npz`` file, no pickle), atomically;
+        ``fastgd.load(path)`` reads it back. See :mod:`fastgd.persistence`."""
+        from fastgd.persistence import save
+
+        save(self, path)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "n_features_in_")
@@ -286,3 +294,36 @@ def make_rng(random_state: Any) -> np.random.Generator:
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
     raise ValueError(f"random_state must be None, an int, a numpy Generator or RandomState, got {random_state!r}")
+
+
+def is_number(v: Any) -> bool:
+    """A finite real number (bools excluded)."""
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def is_int(v: Any) -> bool:
+    """An integer (bools excluded)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def check_training_params(est: Any) -> None:
+    """The checks every gradient-trained estimator makes on the parameters they share."""
+    from fastgd.optim import Optimizer
+
+    if not is_number(est.alpha) or est.alpha < 0:
+        raise ValueError(f"alpha must be a number >= 0, got {est.alpha!r}")
+    if not (is_int(est.max_epochs) and est.max_epochs >= 1):
+        raise ValueError(f"max_epochs must be an integer >= 1, got {est.max_epochs!r}")
+    if est.batch_size is not None and not (is_int(est.batch_size) and est.batch_size >= 1):
+        raise ValueError(f"batch_size must be None or an integer >= 1, got {est.batch_size!r}")
+    if est.tol is not None and not (is_number(est.tol) and est.tol >= 0):
+        raise ValueError(f"tol must be None or a number >= 0, got {est.tol!r}")
+    if not (is_int(est.n_iter_no_change) and est.n_iter_no_change >= 1):
+        raise ValueError(f"n_iter_no_change must be an integer >= 1, got {est.n_iter_no_change!r}")
+    if not (is_number(est.validation_fraction) and 0 < est.validation_fraction < 1):
+        raise ValueError(f"validation_fraction must be in (0, 1), got {est.validation_fraction!r}")
+    if isinstance(est.optimizer, Optimizer):
+        raise ValueError("optimizer must be a name or an Optimizer class, not an instance: the estimator "
+                         "builds it over its own parameters (and keeps it for partial_fit)")
+    if not (callable(est.lr) or (is_number(est.lr) and est.lr > 0)):
+        raise ValueError(f"lr must be a number > 0 or a schedule, got {est.lr!r}")

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,13 +43,15 @@ from fastgd.models._base import (
     check_n_features,
     check_sample_weight,
     check_target,
+    check_training_params,
     check_X,
     check_y,
+    is_int,
+    is_number,
     make_rng,
     warn,
 )
 from fastgd.models.newton import newton
-from fastgd.optim._base import Optimizer
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.training import train
@@ -159,8 +160,7 @@ class _LinearModel(BaseEstimator):
             raise ValueError(f"loss must be one of {self._losses}, got {self.loss!r}")
         if self.penalty not in _PENALTIES:
             raise ValueError(f"penalty must be one of {_PENALTIES}, got {self.penalty!r}")
-        if not _is_number(self.alpha) or self.alpha < 0:
-            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
+        check_training_params(self)
         if not _is_number(self.l1_ratio) or not 0 <= self.l1_ratio <= 1:
             raise ValueError(f"l1_ratio must be in [0, 1], got {self.l1_ratio!r}")
         if self.solver not in ("gd", "newton"):
@@ -175,21 +175,6 @@ class _LinearModel(BaseEstimator):
             if self.loss not in self._newton_losses:
                 raise ValueError(f"solver='newton' supports loss in {self._newton_losses}, not {self.loss!r} "
                                  "(it is not twice differentiable); use solver='gd'")
-        if not (_is_int(self.max_epochs) and self.max_epochs >= 1):
-            raise ValueError(f"max_epochs must be an integer >= 1, got {self.max_epochs!r}")
-        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if self.tol is not None and not (_is_number(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be None or a number >= 0, got {self.tol!r}")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
-        if not (_is_number(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if isinstance(self.optimizer, Optimizer):
-            raise ValueError("optimizer must be a name or an Optimizer class, not an instance: the estimator "
-                             "builds it over its own parameters (and keeps it for partial_fit)")
-        if not (callable(self.lr) or (_is_number(self.lr) and self.lr > 0)):
-            raise ValueError(f"lr must be a number > 0 or a schedule, got {self.lr!r}")
         return {"l2": l2, "l1": l1}
 
     # -- fitting ---------------------------------------------------------------------
@@ -430,12 +415,7 @@ def _from_internal(W: np.ndarray, b: np.ndarray, s: _Scaling) -> tuple[np.ndarra
     return coef, intercept
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+_is_number, _is_int = is_number, is_int
 
 
 _COMMON_PARAMS = """

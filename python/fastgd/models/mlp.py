@@ -70,6 +70,7 @@ from fastgd.models._base import (
     check_n_features,
     check_sample_weight,
     check_target,
+    check_training_params,
     check_X,
     check_y,
     make_rng,
@@ -85,7 +86,6 @@ from fastgd.models.linear import (
     _weighted_moments,
 )
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
-from fastgd.optim._base import Optimizer
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.training import train
@@ -156,25 +156,9 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         if self.init is not None and self.init not in _INITS:
             raise ValueError(f"init must be None or one of {_INITS}, got {self.init!r}")
-        if not _is_number(self.alpha) or self.alpha < 0:
-            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
         if not (_is_number(self.dropout) and 0 <= self.dropout < 1):
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not (_is_int(self.max_epochs) and self.max_epochs >= 1):
-            raise ValueError(f"max_epochs must be an integer >= 1, got {self.max_epochs!r}")
-        if self.batch_size is not None and not (_is_int(self.batch_size) and self.batch_size >= 1):
-            raise ValueError(f"batch_size must be None or an integer >= 1, got {self.batch_size!r}")
-        if self.tol is not None and not (_is_number(self.tol) and self.tol >= 0):
-            raise ValueError(f"tol must be None or a number >= 0, got {self.tol!r}")
-        if not (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1):
-            raise ValueError(f"n_iter_no_change must be an integer >= 1, got {self.n_iter_no_change!r}")
-        if not (_is_number(self.validation_fraction) and 0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
-        if isinstance(self.optimizer, Optimizer):
-            raise ValueError("optimizer must be a name or an Optimizer class, not an instance: the estimator "
-                             "builds it over its own parameters (and keeps it for partial_fit)")
-        if not (callable(self.lr) or (_is_number(self.lr) and self.lr > 0)):
-            raise ValueError(f"lr must be a number > 0 or a schedule, got {self.lr!r}")
+        check_training_params(self)
 
     def _init_scheme(self) -> str:
         if self.init is not None:
