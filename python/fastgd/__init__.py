@@ -6,10 +6,10 @@
     opt.step([grad_W])          # W is updated in place, in one fused pass
 """
 
-from fastgd import functional, losses, models, schedules, stopping
+from fastgd import datasets, functional, losses, models, schedules, stopping
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.history import History
-from fastgd.models import LinearRegression, LogisticRegression
+from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
 from fastgd.optim import (
     SGD,
     Adadelta,
@@ -24,6 +24,7 @@ from fastgd.optim import (
     RMSprop,
     get_optimizer,
 )
+from fastgd.persistence import load
 from fastgd.runtime import (
     _check_env_level,
     available_simd_levels,
@@ -45,6 +46,7 @@ __all__ = [
 ]
 __all__ += ["train", "minimize", "lr_find", "History", "DivergenceWarning", "OptimizeResult", "LRFinderResult",
             "get_optimizer", "stopping"]
-__all__ += ["models", "losses", "LinearRegression", "LogisticRegression"]
+__all__ += ["models", "losses", "LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor"]
+__all__ += ["load", "datasets"]
 
 _check_env_level()

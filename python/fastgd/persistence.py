@@ -1,0 +1,432 @@
+"""Save fitted fastgd estimators to ``.npz`` files and load them back, without pickle.
+
+    from fastgd import load
+    from fastgd.models import LogisticRegression
+
+    clf = LogisticRegression().fit(X, y)
+    clf.save("clf.npz")                 # or fastgd.persistence.save(clf, "clf.npz")
+    same = load("clf.npz")
+    assert (same.predict(X) == clf.predict(X)).all()
+
+File format (``"fastgd-model"``, version :data:`FORMAT_VERSION`): an ordinary NumPy ``.npz``
+archive. The entry ``__fastgd__`` holds UTF-8 JSON metadata (as a uint8 array): the format
+name and version, the estimator's class name, its ``get_params()``, a description of every
+other attribute, and optional ``info`` (a JSON dict of the caller's, e.g. the column names the
+command line tool trained on). Arrays are stored as entries ``a0``, ``a1``, ... that the
+metadata refers to; nothing in the file is ever unpickled (``np.load(allow_pickle=False)``),
+and the class is looked up in a fixed registry of fastgd estimators, never imported by name.
+
+What is stored:
+
+* The hyperparameters (``get_params(deep=False)``): numbers, strings, None, lists, tuples and
+  dicts of those, :mod:`fastgd.schedules` schedules (by ``get_config()``) and fastgd's
+  optimizer classes (by name). Anything else, typically ``callbacks`` or a custom callable
+  ``lr``, **is dropped with a warning**: it only matters for training, and the loaded
+  estimator gets the class default for it (``load_info(path)["dropped_params"]`` lists
+  them). Saving never fails because of a training hook.
+* Every fitted attribute (a name ending in ``_``, not starting with ``_``): arrays (string
+  labels of dtype object included), lists and tuples of arrays (``coefs_``), NumPy and
+  JSON scalars, ``history_`` (a :class:`fastgd.History`, by its records). A fitted attribute
+  that cannot be stored raises ``ValueError``.
+* The estimator's private state (``_scaling``, ``_theta``, ``_dtype``, an MLP's layer
+  structure and batch-norm statistics...), so that ``load(path).predict(X)`` equals
+  ``model.predict(X)`` bit for bit, and the state of the random generator that
+  ``partial_fit`` continues. An estimator's ``__setstate__``, if it has one, receives the
+  restored attributes (as in unpickling). The optimizer (with its moments and step count)
+  is not stored and is ``None`` after loading: a loaded model predicts exactly as the saved
+  one, and ``partial_fit`` on it goes on with a fresh optimizer. Other private state without
+  a file representation is dropped the same way (``load_info(path)["dropped_state"]``).
+
+Files are written atomically: to a temporary file in the same directory, then renamed over
+``path``, so a failed save leaves an existing file untouched. ``path`` is used as given (no
+``.npz`` is appended).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import warnings
+from typing import Any
+
+import numpy as np
+
+from fastgd.history import History
+
+__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "fastgd-model"
+FORMAT_VERSION = 1
+_META_KEY = "__fastgd__"
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+class _Unencodable(TypeError):
+    """A value that has no representation in the file."""
+
+
+class _Foreign(Exception):
+    """A readable archive that is not a fastgd model file."""
+
+
+# -- registries (never import by name) ---------------------------------------------------
+
+def _estimator_classes() -> dict[str, type]:
+    from fastgd.models.linear import LinearRegression, LogisticRegression
+
+    classes: list[type] = [LinearRegression, LogisticRegression]
+    try:
+        from fastgd.models.mlp import MLPClassifier, MLPRegressor
+    except ImportError:
+        pass
+    else:
+        classes += [MLPClassifier, MLPRegressor]
+    return {c.__name__: c for c in classes}
+
+
+def _dataclasses() -> dict[str, type]:
+    """Private state containers that may be stored field by field."""
+    from fastgd.models.linear import _Scaling
+
+    return {"_Scaling": _Scaling}
+
+
+def _network_class() -> type | None:
+    try:
+        from fastgd.models.mlp_layers import Network
+    except ImportError:
+        return None
+    return Network
+
+
+def _optimizer_classes() -> dict[str, type]:
+    from fastgd import optim
+
+    return {name: getattr(optim, name) for name in optim.__all__
+            if isinstance(getattr(optim, name), type) and issubclass(getattr(optim, name), optim.Optimizer)}
+
+
+# -- encoding ----------------------------------------------------------------------------
+
+class _Encoder:
+    """Turns attribute values into JSON nodes, collecting the arrays they refer to."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def _add(self, a: np.ndarray) -> str:
+        key = f"a{len(self.arrays)}"
+        self.arrays[key] = a
+        return key
+
+    def encode(self, v: Any) -> dict[str, Any]:
+        from fastgd.schedules import Schedule
+
+        if v is None or isinstance(v, (bool, str)):
+            return {"t": "py", "v": v}
+        if isinstance(v, (int, float)) and type(v) in (int, float):
+            return {"t": "py", "v": v}
+        if isinstance(v, np.ndarray):
+            if v.dtype.kind == "O":
+                if not all(isinstance(x, str) for x in v.ravel()):
+                    raise _Unencodable("an array of Python objects other than strings")
+                return {"t": "array", "k": self._add(v.astype(str)), "object": True}
+            if v.dtype.hasobject or v.dtype.kind == "V":
+                raise _Unencodable(f"an array of dtype {v.dtype}")
+            return {"t": "array", "k": self._add(v)}
+        if isinstance(v, np.generic):
+            if v.dtype.kind in "OV":
+                raise _Unencodable(f"a NumPy scalar of dtype {v.dtype}")
+            return {"t": "scalar", "k": self._add(np.asarray(v))}
+        if isinstance(v, np.dtype):
+            if v.hasobject or v.kind == "V":
+                raise _Unencodable(f"dtype {v}")
+            return {"t": "dtype", "v": v.str}
+        if isinstance(v, (list, tuple)):
+            return {"t": "list" if isinstance(v, list) else "tuple", "v": [self.encode(x) for x in v]}
+        if isinstance(v, dict):
+            if all(isinstance(k, str) for k in v):
+                return {"t": "dict", "v": {k: self.encode(x) for k, x in v.items()}}
+            if all(isinstance(k, int) and not isinstance(k, bool) for k in v):
+                return {"t": "intdict", "v": [[k, self.encode(x)] for k, x in v.items()]}
+            raise _Unencodable("a dict with keys that are neither all strings nor all integers")
+        if isinstance(v, History):
+            try:
+                records = json.loads(json.dumps(v.records))
+            except (TypeError, ValueError):
+                raise _Unencodable("a History with records that are not plain numbers and strings") from None
+            return {"t": "history", "records": records, "stop_reason": v.stop_reason}
+        if isinstance(v, Schedule):
+            return {"t": "schedule", "v": v.get_config()}
+        if isinstance(v, type) and _optimizer_classes().get(v.__name__) is v:
+            return {"t": "optimizer_class", "v": v.__name__}
+        if isinstance(v, np.random.Generator):
+            name = type(v.bit_generator).__name__
+            if name not in _BIT_GENERATORS:
+                raise _Unencodable(f"a random generator over {name}")
+            return {"t": "generator", "v": self.encode(v.bit_generator.state)}
+        network = _network_class()
+        if network is not None and type(v) is network:
+            return self._network(v)
+        if dataclasses.is_dataclass(v) and not isinstance(v, type) \
+                and _dataclasses().get(type(v).__name__) is type(v):
+            return {"t": "dataclass", "cls": type(v).__name__,
+                    "v": {f.name: self.encode(getattr(v, f.name)) for f in dataclasses.fields(v)}}
+        raise _Unencodable(f"a {type(v).__module__}.{type(v).__qualname__}")
+
+    def _network(self, net: Any) -> dict[str, Any]:
+        """An MLP's layer structure (its constructor's arguments) and running batch-norm
+        statistics; its scratch buffers are rebuilt."""
+        try:
+            init = {"sizes": [int(s) for s in net.sizes], "activation": str(net.activation),
+                    "dropout": float(net.dropout), "batch_norm": bool(any(net.bn)), "dtype": np.dtype(net.dtype).str}
+            stats = {"running_mean": self.encode(dict(net.running_mean)),
+                     "running_var": self.encode(dict(net.running_var))}
+        except (AttributeError, TypeError) as e:
+            raise _Unencodable(f"a network whose structure cannot be read ({e})") from None
+        return {"t": "network", "init": init, **stats}
+
+
+def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
+    from fastgd.schedules import from_config
+
+    t = node["t"]
+    if t == "py":
+        return node["v"]
+    if t == "array":
+        a = arrays[node["k"]]
+        return a.astype(object) if node.get("object") else a
+    if t == "scalar":
+        return arrays[node["k"]][()]
+    if t == "dtype":
+        return np.dtype(node["v"])
+    if t in ("list", "tuple"):
+        items = [_decode(x, arrays) for x in node["v"]]
+        return items if t == "list" else tuple(items)
+    if t == "dict":
+        return {k: _decode(x, arrays) for k, x in node["v"].items()}
+    if t == "intdict":
+        return {int(k): _decode(x, arrays) for k, x in node["v"]}
+    if t == "generator":
+        state = _decode(node["v"], arrays)
+        name = state["bit_generator"]
+        if name not in _BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {name!r}")
+        bit_generator = getattr(np.random, name)()
+        bit_generator.state = state
+        return np.random.Generator(bit_generator)
+    if t == "network":
+        network = _network_class()
+        if network is None:
+            raise ValueError("the file holds a neural network, but this fastgd has no fastgd.models.mlp_layers")
+        init = node["init"]
+        net = network([int(s) for s in init["sizes"]], init["activation"], float(init["dropout"]),
+                      bool(init["batch_norm"]), np.dtype(init["dtype"]))
+        for name in ("running_mean", "running_var"):
+            stats = getattr(net, name)
+            for k, v in _decode(node[name], arrays).items():
+                if k not in stats or np.shape(stats[k]) != np.shape(v):
+                    raise ValueError(f"batch-norm statistics {name}[{k}] do not fit the network")
+                stats[k][...] = v
+        return net
+    if t == "history":
+        return History(node["records"], node["stop_reason"])
+    if t == "schedule":
+        return from_config(node["v"])
+    if t == "optimizer_class":
+        return _optimizer_classes()[node["v"]]
+    if t == "dataclass":
+        cls = _dataclasses()[node["cls"]]
+        return cls(**{k: _decode(x, arrays) for k, x in node["v"].items()})
+    raise ValueError(f"unknown entry type {t!r}")
+
+
+# -- save --------------------------------------------------------------------------------
+
+def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = None) -> None:
+    """Write the fitted estimator ``model`` to ``path`` (an ``.npz`` file, see the module
+    docstring), atomically. ``info``: an optional JSON-serializable dict stored alongside,
+    read back by :func:`load_info`.
+
+    Raises ``TypeError`` for an object that is not a fastgd estimator, ``ValueError`` for an
+    unfitted one or a fitted attribute that cannot be stored. Hyperparameters that cannot be
+    stored (callbacks, custom callables) are dropped with a ``UserWarning``.
+    """
+    cls = type(model)
+    if _estimator_classes().get(cls.__name__) is not cls:
+        raise TypeError(f"save: {cls.__name__} is not a fastgd estimator; expected one of "
+                        f"{sorted(_estimator_classes())}")
+    if not model.__sklearn_is_fitted__():
+        raise ValueError(f"save: this {cls.__name__} is not fitted yet; call fit before saving it")
+    enc = _Encoder()
+
+    params: dict[str, Any] = {}
+    dropped_params: list[str] = []
+    names = cls._get_param_names()
+    for name, value in model.get_params(deep=False).items():
+        try:
+            params[name] = enc.encode(value)
+        except _Unencodable as e:
+            dropped_params.append(name)
+            warnings.warn(f"save: parameter {name}={value!r} of {cls.__name__} is not stored ({e} has no "
+                          "file representation); the loaded model gets its default value, which does not change "
+                          "its predictions", UserWarning, stacklevel=2)
+
+    attrs: dict[str, Any] = {}
+    dropped_state: list[str] = []
+    for name, value in vars(model).items():
+        if name in names:
+            continue
+        fitted = name.endswith("_") and not name.startswith("_")
+        try:
+            attrs[name] = enc.encode(value)
+        except _Unencodable as e:
+            if fitted:
+                raise ValueError(f"save: the fitted attribute {name} of {cls.__name__} cannot be stored: it is "
+                                 f"{e}") from None
+            # Training-only state: the optimizer, a random generator.
+            dropped_state.append(name)
+
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "class": cls.__name__,
+        "params": params,
+        "attributes": attrs,
+        "dropped_params": dropped_params,
+        "dropped_state": dropped_state,
+        "info": info or {},
+    }
+    try:
+        text = json.dumps(meta)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"save: info must be a JSON-serializable dict: {e}") from None
+    entries = dict(enc.arrays)
+    entries[_META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    _atomic_write(path, entries)
+
+
+def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> None:
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".fastgd-", suffix=".npz.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **entries)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+# -- load --------------------------------------------------------------------------------
+
+def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checked metadata and every array of a model file."""
+    shown = os.fspath(path)
+    if not os.path.exists(shown):
+        raise FileNotFoundError(f"no such file: {shown!r}")
+    not_ours = f"{shown!r} is not a fastgd model file"
+    try:
+        with open(shown, "rb") as f:
+            magic = f.read(6)
+    except OSError as e:
+        raise OSError(f"cannot read {shown!r}: {e.strerror or e}") from None
+    if magic.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{not_ours} (it holds a single .npy array, not an .npz archive)")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{not_ours} (it is not an .npz archive)")
+    try:
+        data = np.load(shown, allow_pickle=False)
+    except Exception as e:  # a truncated or damaged zip archive
+        raise ValueError(f"{not_ours} or it is damaged (not a readable .npz archive: {type(e).__name__}: {e})") \
+            from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{not_ours} (not an .npz archive)")
+    try:
+        with data:
+            if _META_KEY not in data.files:
+                raise _Foreign(f"{not_ours} (an .npz archive without fastgd's metadata)")
+            arrays = {}
+            for k in data.files:
+                try:
+                    arrays[k] = data[k]
+                except ValueError as e:
+                    if "allow_pickle" in str(e) or "pickled" in str(e):
+                        raise _Foreign(f"{not_ours} or it was tampered with: entry {k!r} is a pickled object "
+                                       "array, which fastgd never writes nor loads") from None
+                    raise
+    except _Foreign as e:
+        raise ValueError(str(e)) from None
+    except Exception as e:  # zlib/zip errors of a damaged member, a bad .npy header
+        raise ValueError(f"{shown!r} is corrupted: {type(e).__name__}: {e}") from None
+    raw = arrays.pop(_META_KEY)
+    try:
+        if raw.dtype != np.uint8 or raw.ndim != 1:
+            raise ValueError("metadata entry of the wrong type")
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("metadata is not a JSON object")
+    except ValueError as e:
+        raise ValueError(f"{shown!r} has corrupted fastgd metadata: {e}") from None
+    if meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"{shown!r} is not a fastgd model file (format {meta.get('format')!r}, expected "
+                         f"{FORMAT_NAME!r})")
+    version = meta.get("version")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
+        raise ValueError(f"{shown!r} has fastgd model format version {version!r}; this fastgd reads versions "
+                         f"1 to {FORMAT_VERSION} (a newer fastgd wrote it?)")
+    return meta, arrays
+
+
+def load_info(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a model file, without building the estimator: ``class``, ``version``,
+    ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``."""
+    meta, _ = _read(path)
+    return {k: meta.get(k) for k in ("format", "version", "class", "info", "dropped_params", "dropped_state")}
+
+
+def load(path: str | os.PathLike) -> Any:
+    """Read an estimator written by :func:`save` (or ``estimator.save``).
+
+    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything that is
+    not an intact fastgd model file of a known format version and estimator class.
+    """
+    shown = os.fspath(path)
+    meta, arrays = _read(path)
+    classes = _estimator_classes()
+    name = meta.get("class")
+    if name not in classes:
+        raise ValueError(f"{shown!r} holds a {name!r}, which is not a fastgd estimator this fastgd knows "
+                         f"({', '.join(sorted(classes))})")
+    cls = classes[name]
+    try:
+        params = {k: _decode(v, arrays) for k, v in meta["params"].items()}
+        unknown = sorted(set(params) - set(cls._get_param_names()))
+        if unknown:
+            raise ValueError(f"parameters {unknown} that {name} does not have")
+        model = cls(**params)
+        state: dict[str, Any] = {}
+        for attr, node in meta["attributes"].items():
+            if not isinstance(attr, str) or not attr.isidentifier():
+                raise ValueError(f"bad attribute name {attr!r}")
+            state[attr] = _decode(node, arrays)
+        for attr in meta.get("dropped_state", []):
+            if isinstance(attr, str) and attr.isidentifier() and attr.startswith("_"):
+                state[attr] = None
+        # The estimator's own unpickling hook, if it has one (e.g. to make coefs_ views of
+        # its parameter buffer again), else the attributes as they are.
+        if "__setstate__" in {k for c in cls.__mro__ if c is not object for k in vars(c)}:
+            model.__setstate__(state)
+        else:
+            model.__dict__.update(state)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
+    return model
