@@ -35,6 +35,16 @@ template <class T> struct KernelSet {
     void (*scale)(T* const* arrays, const std::size_t* sizes, std::size_t count, double scale);
     // x <- clamp(x, -clip_value, clip_value), in place; NaN stays NaN.
     void (*clamp)(T* const* arrays, const std::size_t* sizes, std::size_t count, double clip_value);
+
+    // MLP layers (see activations.cpp): h <- h + b per row, a <- max(h, 0);
+    void (*bias_relu)(T* h, const T* b, T* a, std::size_t rows, std::size_t cols);
+    // d <- d * f'(.) for kind 0 relu (from h), 1 tanh (from a), 2 sigmoid (from a),
+    // 3 gelu (from h and t = tanh(c (h + k h^3)));
+    void (*activation_grad)(int kind, T* d, const T* h, const T* a, const T* t, std::size_t n, double c,
+                            double k);
+    // u <- c (h + k h^3);  a <- h (1 + t) / 2.
+    void (*gelu_inner)(const T* h, T* u, std::size_t n, double c, double k);
+    void (*gelu_outer)(const T* h, const T* t, T* a, std::size_t n);
 };
 
 struct KernelTable {

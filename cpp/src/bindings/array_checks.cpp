@@ -165,6 +165,15 @@ Batch gather(const py::object& params_obj, const py::object& grads_obj, const st
     return b;
 }
 
+int check_array(const py::handle& obj, const std::string& name, bool writeable, const py::array* like,
+                const std::string& like_name) {
+    const py::array a = as_array(obj, name);
+    const Kind k = kind_of(a, name);
+    if (like) require_same(a, k, *like, kind_of(*like, like_name), name, like_name);
+    require_layout(a, name, writeable);
+    return k == Kind::f32 ? 4 : 8;
+}
+
 ArrayList gather_arrays(const py::object& obj, const char* name, bool writeable) {
     const py::tuple arrays = items(obj, name);
     ArrayList out;

@@ -36,4 +36,9 @@ struct ArrayList {
 };
 ArrayList gather_arrays(const py::object& arrays, const char* name, bool writeable);
 
+// One array: a native float32/float64 ndarray, C-contiguous, writeable if asked, and with the
+// dtype and shape of `like` when given. Returns its element size (4 or 8).
+int check_array(const py::handle& obj, const std::string& name, bool writeable, const py::array* like = nullptr,
+                const std::string& like_name = "");
+
 }  // namespace fastgd::bindings

@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_runtime(m);
     fastgd::bindings::register_optimizers(m);
     fastgd::bindings::register_clipping(m);
+    fastgd::bindings::register_activations(m);
 }

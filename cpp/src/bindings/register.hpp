@@ -6,4 +6,5 @@ namespace fastgd::bindings {
 void register_optimizers(py::module_& m);
 void register_clipping(py::module_& m);
 void register_runtime(py::module_& m);
+void register_activations(py::module_& m);
 }  // namespace fastgd::bindings

@@ -10,6 +10,8 @@ const KernelTable& table() {
         fill_rules(k.f64);
         fill_reductions(k.f32);
         fill_reductions(k.f64);
+        fill_activations(k.f32);
+        fill_activations(k.f64);
         return k;
     }();
     return t;

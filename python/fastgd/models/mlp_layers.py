@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastgd import _core
+
 __all__ = ["ACTIVATIONS", "Network"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
@@ -169,12 +171,15 @@ class Network:
             if i == self.L - 1:
                 h += b[i]
                 break
+            a = ws.a[i]
             if self.bn[i]:
                 self._bn_forward(h, i, b[i], g[i], ws, training, update_stats)
+            elif self.activation == "relu":
+                _core.bias_relu_(h, b[i], a)  # bias and activation in one pass
             else:
                 h += b[i]
-            a = ws.a[i]
-            self._activate(h, a, i, ws)
+            if self.bn[i] or self.activation != "relu":
+                self._activate(h, a, i, ws)
             if drop:
                 keep = 1.0 - self.dropout
                 mask = self._buf(ws, "mask", i)
@@ -225,38 +230,17 @@ class Network:
             np.tanh(a, out=a)
             a += 1
             a *= 0.5
-        else:  # gelu, tanh approximation: h/2 (1 + tanh(c (h + k h^3)))
+        else:  # gelu, tanh approximation: h/2 (1 + tanh(c (h + k h^3))); NumPy's SIMD tanh
             t = np.empty_like(h) if ws is None else self._buf(ws, "tanh", i)
-            np.multiply(h, h, out=t)
-            t *= _GELU_K
-            t += 1
-            t *= h
-            t *= _GELU_C
+            _core.gelu_inner_(h, t, _GELU_C, _GELU_K)
             np.tanh(t, out=t)
-            np.add(t, 1, out=a)
-            a *= h
-            a *= 0.5
+            _core.gelu_outer_(h, t, a)
 
     def _activation_backward(self, d, h, a, i, ws) -> None:
         """d *= f'(h), in place."""
-        f = self.activation
-        if f == "relu":
-            np.multiply(d, h > 0, out=d)
-        elif f == "tanh":  # 1 - a^2
-            d *= 1 - a * a
-        elif f == "sigmoid":  # a (1 - a)
-            d *= a * (1 - a)
-        else:
-            # f' = (1 + t)/2 + h/2 (1 - t^2) c (1 + 3k h^2), t = tanh(c (h + k h^3))
-            t = ws.extra[("tanh", i)]
-            h2 = h * h
-            h2 *= 3 * _GELU_K
-            h2 += 1
-            h2 *= h
-            h2 *= 0.5 * _GELU_C
-            h2 *= 1 - t * t
-            h2 += 0.5 * (1 + t)
-            d *= h2
+        # One fused pass (relu from h, tanh and sigmoid from a, gelu from h and its tanh).
+        t = ws.extra[("tanh", i)] if self.activation == "gelu" else None
+        _core.activation_grad_(self.activation, d, h=h, a=a, t=t, c=_GELU_C, k=_GELU_K)
 
     def backward(self, theta: np.ndarray, X: np.ndarray, dlogits: np.ndarray, ws: _Workspace) -> np.ndarray:
         """The gradient of the loss w.r.t. theta (in the one ``grad`` buffer), given its

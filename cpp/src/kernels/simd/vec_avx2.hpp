@@ -59,6 +59,14 @@ inline Vec<double> sign(Vec<double> a) {
     return {_mm256_blendv_pd(r, _mm256_set1_pd(-1.0), neg)};
 }
 
+// 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
+inline Vec<float> step_positive(Vec<float> a, Vec<float> one, Vec<float> zero) {
+    return {_mm256_and_ps(_mm256_cmp_ps(a.v, zero.v, _CMP_GT_OQ), one.v)};
+}
+inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zero) {
+    return {_mm256_and_pd(_mm256_cmp_pd(a.v, zero.v, _CMP_GT_OQ), one.v)};
+}
+
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
 

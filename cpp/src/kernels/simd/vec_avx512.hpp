@@ -60,6 +60,14 @@ inline Vec<double> sign(Vec<double> a) {
     return {_mm512_mask_blend_pd(neg, r, _mm512_set1_pd(-1.0))};
 }
 
+// 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
+inline Vec<float> step_positive(Vec<float> a, Vec<float> one, Vec<float> zero) {
+    return {_mm512_mask_blend_ps(_mm512_cmp_ps_mask(a.v, zero.v, _CMP_GT_OQ), zero.v, one.v)};
+}
+inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zero) {
+    return {_mm512_mask_blend_pd(_mm512_cmp_pd_mask(a.v, zero.v, _CMP_GT_OQ), zero.v, one.v)};
+}
+
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {_mm512_cvtps_pd(_mm256_loadu_ps(p))}; }
 

@@ -56,6 +56,14 @@ inline Vec<double> sign(Vec<double> a) {
     return {vbslq_f64(vcltq_f64(a.v, zero), vdupq_n_f64(-1.0), r)};
 }
 
+// 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
+inline Vec<float> step_positive(Vec<float> a, Vec<float> one, Vec<float> zero) {
+    return {vbslq_f32(vcgtq_f32(a.v, zero.v), one.v, zero.v)};
+}
+inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zero) {
+    return {vbslq_f64(vcgtq_f64(a.v, zero.v), one.v, zero.v)};
+}
+
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {vcvt_f64_f32(vld1_f32(p))}; }
 

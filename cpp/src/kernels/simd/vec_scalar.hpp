@@ -26,6 +26,11 @@ template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a
 template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
 template <class T> inline Vec<T> sign(Vec<T> a) { return {a.v > T(0) ? T(1) : (a.v < T(0) ? T(-1) : a.v)}; }
 
+// 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
+template <class T> inline Vec<T> step_positive(Vec<T> a, Vec<T> one, Vec<T> zero) {
+    return a.v > T(0) ? one : zero;
+}
+
 inline Vec<double> load_as_double(const double* p) { return {*p}; }
 inline Vec<double> load_as_double(const float* p) { return {static_cast<double>(*p)}; }
 

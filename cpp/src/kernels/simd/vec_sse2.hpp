@@ -61,6 +61,14 @@ inline Vec<double> sign(Vec<double> a) {
 }
 
 // Reductions accumulate in double: read Vec<double>::lanes inputs widened to double.
+// 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
+inline Vec<float> step_positive(Vec<float> a, Vec<float> one, Vec<float> zero) {
+    return {_mm_and_ps(_mm_cmpgt_ps(a.v, zero.v), one.v)};
+}
+inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zero) {
+    return {_mm_and_pd(_mm_cmpgt_pd(a.v, zero.v), one.v)};
+}
+
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) {
     return {_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};

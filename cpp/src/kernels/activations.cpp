@@ -1,0 +1,122 @@
+// Element-wise work of an MLP layer that NumPy would do in several passes over the batch,
+// fused into one pass each. The transcendental part (tanh) stays with NumPy's own SIMD
+// tanh; these kernels do the arithmetic around it. Compiled once per instruction-set level.
+#include <cstring>
+
+#include "elementwise.hpp"
+#include "update_rules.hpp"
+
+namespace fastgd::FASTGD_NS {
+namespace {
+
+// out_k[i] = op(in_0[i], ..., in_{NIN-1}[i]) for NOUT outputs, one pass; outputs may alias
+// inputs (all inputs of a vector are loaded before any output is stored). The tail goes
+// through the same vector op on zero-padded copies.
+template <class T, int NIN, int NOUT, class Op>
+void stream(std::size_t n, const T* const* in, T* const* out, Op op) {
+    using V = Vec<T>;
+    constexpr std::size_t L = V::lanes;
+    V x[NIN], y[NOUT];
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+        for (int k = 0; k < NIN; ++k) x[k] = V::load(in[k] + i);
+        op(x, y);
+        for (int k = 0; k < NOUT; ++k) V::store(out[k] + i, y[k]);
+    }
+    if (i < n) {
+        alignas(64) T pad[NIN > NOUT ? NIN : NOUT][L] = {};
+        for (int k = 0; k < NIN; ++k) {
+            std::memcpy(pad[k], in[k] + i, (n - i) * sizeof(T));
+            x[k] = V::load(pad[k]);
+        }
+        op(x, y);
+        for (int k = 0; k < NOUT; ++k) {
+            V::store(pad[k], y[k]);
+            std::memcpy(out[k] + i, pad[k], (n - i) * sizeof(T));
+        }
+    }
+}
+
+template <class T> Vec<T> splat(double x) { return Vec<T>::set1(static_cast<T>(x)); }
+
+// h <- h + b (b broadcast over rows);  a <- max(h, 0)   (NaN stays NaN)
+template <class T> void bias_relu(T* h, const T* b, T* a, std::size_t rows, std::size_t cols) {
+    const Vec<T> zero = splat<T>(0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* in[2] = {h + r * cols, b};
+        T* out[2] = {h + r * cols, a + r * cols};
+        stream<T, 2, 2>(cols, in, out, [&](const Vec<T>* x, Vec<T>* y) {
+            y[0] = x[0] + x[1];
+            y[1] = max(zero, y[0]);
+        });
+    }
+}
+
+// d <- d * f'(.), with f' from what the forward pass kept:
+//   relu:    h > 0          (h: pre-activation)
+//   tanh:    1 - a^2        (a: activation)
+//   sigmoid: a (1 - a)
+//   gelu:    (1 + t)/2 + h/2 (1 - t^2) c (1 + 3 k h^2),  t = tanh(c (h + k h^3))
+template <class T>
+void activation_grad(int kind, T* d, const T* h, const T* a, const T* t, std::size_t n, double c, double k) {
+    const Vec<T> one = splat<T>(1.0), zero = splat<T>(0.0), half = splat<T>(0.5);
+    T* out[1] = {d};
+    switch (kind) {
+        case 0: {  // relu: multiply by the 0/1 step (as NumPy's d * (h > 0): NaN * 0 stays NaN)
+            const T* in[2] = {d, h};
+            stream<T, 2, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) {
+                y[0] = x[0] * step_positive(x[1], one, zero);
+            });
+            break;
+        }
+        case 1: {
+            const T* in[2] = {d, a};
+            stream<T, 2, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) { y[0] = x[0] * (one - x[1] * x[1]); });
+            break;
+        }
+        case 2: {
+            const T* in[2] = {d, a};
+            stream<T, 2, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) { y[0] = x[0] * (x[1] * (one - x[1])); });
+            break;
+        }
+        default: {
+            const Vec<T> hc = splat<T>(0.5 * c), k3 = splat<T>(3.0 * k);
+            const T* in[3] = {d, h, t};
+            stream<T, 3, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) {
+                const Vec<T> hh = x[1], tt = x[2];
+                const Vec<T> inner = mul_add(k3, hh * hh, one) * hh * hc * (one - tt * tt);
+                y[0] = x[0] * (mul_add(half, tt, half) + inner);
+            });
+            break;
+        }
+    }
+}
+
+// GELU's tanh approximation around NumPy's tanh:  u = c (h + k h^3);  then a = h (1 + t) / 2.
+template <class T> void gelu_inner(const T* h, T* u, std::size_t n, double c, double k) {
+    const Vec<T> cv = splat<T>(c), kv = splat<T>(k), one = splat<T>(1.0);
+    const T* in[1] = {h};
+    T* out[1] = {u};
+    stream<T, 1, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) { y[0] = mul_add(kv, x[0] * x[0], one) * x[0] * cv; });
+}
+
+template <class T> void gelu_outer(const T* h, const T* t, T* a, std::size_t n) {
+    const Vec<T> half = splat<T>(0.5);
+    const T* in[2] = {h, t};
+    T* out[1] = {a};
+    stream<T, 2, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) { y[0] = mul_add(half, x[1], half) * x[0]; });
+}
+
+}  // namespace
+
+template <class T> void fill_activations(KernelSet<T>& k) {
+    k.bias_relu = &bias_relu<T>;
+    k.activation_grad = &activation_grad<T>;
+    k.gelu_inner = &gelu_inner<T>;
+    k.gelu_outer = &gelu_outer<T>;
+}
+
+template void fill_activations<float>(KernelSet<float>&);
+template void fill_activations<double>(KernelSet<double>&);
+
+}  // namespace fastgd::FASTGD_NS
