@@ -315,7 +315,9 @@ def test_divergence_warns_restores_the_last_good_epoch_and_records_why():
             opt.param_groups[0]["lr"] = 1e30
 
     with pytest.warns(fg.DivergenceWarning) as record, np.errstate(all="ignore"):
-        h = fg.train(lsq, [coef], X, y, optimizer=opt, batch_size=30, max_epochs=20, callbacks=[cb])
+        # explode_factor=None: this test is about the NaN/Inf path (the growth check would stop earlier)
+        h = fg.train(lsq, [coef], X, y, optimizer=opt, batch_size=30, max_epochs=20, callbacks=[cb],
+                     explode_factor=None)
     (msg,) = [str(w.message) for w in record if w.category is fg.DivergenceWarning]
     assert "lr=1e+30" in msg and "clip_norm" in msg and "standardizing the inputs" in msg
     assert h.stop_reason.startswith("diverged at epoch ")
@@ -512,3 +514,22 @@ def test_lr_find_plot(tmp_path):
     ax = fig.axes[0]
     assert ax.get_xscale() == "log"
     assert ax.get_lines()[1].get_xdata()[0] == pytest.approx(res.suggestion)
+
+
+def test_exploding_gradient_norm_stops_before_overflow():
+    # f(x) = 1.5 x^2 with SGD lr 1: x <- -2x, so the gradient doubles every step.
+    x = np.array([1.0])
+
+    def loss_and_grad(params, X, y, w):
+        return 1.5 * float(params[0][0] ** 2), [3.0 * params[0]]
+
+    X = np.zeros((1, 1))
+    with pytest.warns(fg.DivergenceWarning, match="exploded"):
+        h = fg.train(loss_and_grad, [x], X, None, optimizer="sgd", lr=1.0, max_epochs=100, explode_factor=1e3)
+    assert h.stop_reason.startswith("diverged")
+    assert "exploded" in h.stop_reason
+    # stopped after ~10 doublings, at the last good epoch's weights, far from overflow
+    assert np.isfinite(x).all() and abs(x[0]) < 1e4
+    assert len(h) <= 11
+    with pytest.raises(ValueError, match="explode_factor must be > 1"):
+        fg.train(loss_and_grad, [x], X, None, explode_factor=1.0)

@@ -133,7 +133,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
           validation_data: tuple[Any, Any] | None = None, loss_fn: Callable | None = None,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
-          optimizer_options: dict[str, Any] | None = None) -> History:
+          optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6) -> History:
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
@@ -178,9 +178,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         of the last batch's gradients), ``step`` (steps so far in this run) and ``time``;
         ``history.stop_reason`` says why training stopped.
 
-    Divergence: when a batch loss or the gradient norm is NaN or infinite (the step is then not
-    taken), or a parameter is at the end of an epoch, ``params`` and the optimizer's state
-    go back to the end of the last complete epoch (the initial values in the first epoch),
+    Divergence: when a batch loss or the gradient norm is NaN or infinite, or the gradient norm
+    explodes to more than ``explode_factor`` times the first step's (``None``: never), the step
+    is not taken; when a parameter is not finite at the end of an epoch, likewise. Then
+    ``params`` and the optimizer's state go back to the end of the last complete epoch (the
+    initial values in the first epoch),
     ``stop_reason`` starts with ``"diverged"`` and a :class:`DivergenceWarning` is issued.
     The diverging epoch is not recorded.
     """
@@ -202,6 +204,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             raise ValueError("sample_weight must be finite and >= 0")
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
     max_epochs = _positive_int("max_epochs", max_epochs, allow_none=True)
+    if explode_factor is not None and not explode_factor > 1:
+        raise ValueError(f"explode_factor must be > 1 or None, got {explode_factor}")
     criteria = AnyOf(*([stopping] if hasattr(stopping, "check") else list(stopping)))
     if max_epochs is None and not criteria.criteria:
         raise ValueError("max_epochs=None needs a stopping criterion, or training would never end")
@@ -227,6 +231,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     t0 = time.perf_counter()
     step = 0
     epoch = 0
+    first_gnorm: float | None = None
     try:
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
@@ -251,6 +256,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                     diverged = f"(step {step + 1}): the loss is {loss}"
                 elif not math.isfinite(gnorm):
                     diverged = f"(step {step + 1}): the gradient norm is {gnorm}"
+                elif first_gnorm is None:
+                    first_gnorm = gnorm
+                elif explode_factor is not None and first_gnorm > 0 and gnorm > explode_factor * first_gnorm:
+                    diverged = (f"(step {step + 1}): the gradient norm exploded to {gnorm:.3g}, over "
+                                f"{explode_factor:g} times the first step's {first_gnorm:.3g}")
                 if diverged:
                     break
                 k = _opt_steps(opt)
