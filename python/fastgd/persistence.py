@@ -88,9 +88,9 @@ def _estimator_classes() -> dict[str, type]:
 
 def _dataclasses() -> dict[str, type]:
     """Private state containers that may be stored field by field."""
-    from fastgd.models.linear import _Scaling
+    from fastgd.models._data import Scaling
 
-    return {"_Scaling": _Scaling}
+    return {"Scaling": Scaling}
 
 
 def _network_class() -> type | None:

@@ -76,15 +76,13 @@ from fastgd.models._base import (
     make_rng,
     warn,
 )
-from fastgd.models.linear import (
-    LogisticRegression,
-    _is_int,
-    _is_number,
-    _r2,
-    _Scaling,
-    _stratified_split,
-    _weighted_moments,
-)
+from fastgd.models._base import is_int as _is_int
+from fastgd.models._base import is_number as _is_number
+from fastgd.models._data import Scaling as _Scaling
+from fastgd.models._data import r2_score as _r2
+from fastgd.models._data import stratified_split as _stratified_split
+from fastgd.models._data import weighted_moments as _weighted_moments
+from fastgd.models.linear import LogisticRegression
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance

@@ -1,0 +1,65 @@
+"""Data preparation and scores the estimators share: standardization, weighted moments,
+the validation split for early stopping, and weighted R^2."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Scaling:
+    """x_std = (x - mean) / scale; for regression also y_std = (y - y_mean) / y_scale."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    y_mean: float = 0.0
+    y_scale: float = 1.0
+    standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
+
+
+def weighted_moments(a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
+    rounding-level) deviation replaced by 1, as StandardScaler does for constant features."""
+    a64 = a.astype(np.float64, copy=False)
+    p = w / w.sum()
+    mean = p @ a64
+    std = np.sqrt(np.maximum(p @ (a64 - mean) ** 2, 0.0))
+    constant = std <= 100 * np.finfo(a.dtype).eps * np.maximum(np.abs(mean), 1e-300)
+    return mean, np.where(constant, 1.0, std)
+
+
+def stratified_split(n: int, fraction: float, rng: np.random.Generator,
+                      strata: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Random (per-class for classifiers) train/validation indices."""
+    groups = [np.arange(n)] if strata is None else [np.flatnonzero(strata == c) for c in np.unique(strata)]
+    val = []
+    for g in groups:
+        g = rng.permutation(g)
+        val.append(g[:int(round(fraction * len(g)))])
+    val_idx = np.sort(np.concatenate(val)).astype(np.intp)
+    if len(val_idx) == 0 or len(val_idx) == n:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples leaves "
+                         f"{'no' if len(val_idx) == 0 else 'all'} samples for validation; early_stopping needs "
+                         "both a training and a validation set")
+    train_idx = np.setdiff1d(np.arange(n), val_idx)
+    return train_idx, val_idx
+
+
+def weighted_median(a: np.ndarray, w: np.ndarray) -> float:
+    """The smallest value with at least half of the total weight at or below it."""
+    order = np.argsort(a, kind="stable")
+    cum = np.cumsum(w[order])
+    return float(a[order][np.searchsorted(cum, 0.5 * cum[-1])])
+
+
+def r2_score(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+    """1 - weighted residual sum of squares / weighted total sum of squares (1 or 0 for a
+    constant y, as scikit-learn's r2_score)."""
+    y = np.asarray(y, dtype=np.float64)
+    num = float(w @ (y - pred) ** 2)
+    den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    if den == 0:
+        return 1.0 if num == 0 else 0.0
+    return 1.0 - num / den
