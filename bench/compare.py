@@ -1,0 +1,817 @@
+"""fastgd side by side with its peers, in one command.
+
+1. Optimizer steps, float32: fastgd against torch.optim (for-loop ``foreach=False``,
+   ``foreach=True``, ``fused=True``) and a plain NumPy implementation (in-place ufuncs, one
+   scratch array per parameter), for SGD with momentum, Adagrad, Adam and AdamW, on one
+   20M-element array (``--quick``: 4M), 200 arrays of 10k and 2,000 arrays of 1k. With Adam
+   also gradient clipping by the global norm: alone (``fastgd.clip_grad_norm_`` against
+   ``torch.nn.utils.clip_grad_norm_(foreach=True)``) and together with the step (fastgd:
+   ``Adam(clip_norm=1.0)``, clipping fused into the step; torch: clip, then the fused step).
+   Each figure is also set against the memory-bandwidth bound: the bytes the operation must
+   move per element over a STREAM-like bandwidth (the kernels of ``bench_bandwidth.py``)
+   measured in the same rounds.
+2. Logistic regression, 1,000,000 x 100 float32 (``--quick``: 200,000), 5 epochs of
+   mini-batch Adam (batch 1024, lr 1e-2, no penalty): fastgd ``LogisticRegression``, a plain
+   NumPy loop and PyTorch (``nn.Linear`` + ``BCEWithLogitsLoss``), with scikit-learn's
+   ``SGDClassifier(loss="log_loss", max_iter=5, tol=None)`` and ``LogisticRegression()``
+   (lbfgs) alongside.
+3. An MLP 100 -> 256 -> 256 -> 10 (ReLU), 3 epochs of Adam (batch 256, lr 1e-3, no
+   penalty) on 200,000 samples (``--quick``: 50,000): fastgd ``MLPClassifier``, PyTorch and
+   scikit-learn's ``MLPClassifier(max_iter=3)``.
+
+Peers that are not installed (torch, scikit-learn) are left out with a note. The variants of
+each comparison are timed in turns (one call, or one fit, each per round; the order reversed
+every other round), so that a noisy neighbour slows all of them alike; figures are medians.
+Before every timed optimizer call the gradients are refreshed from a pristine copy (not
+timed), as a backward pass would just have written them: the clipping variants scale them in
+place, and every variant sees them in the same state.
+
+    python bench/compare.py                  # about 3 minutes on 2 cores
+    python bench/compare.py --quick          # under a minute: smaller arrays and data sets
+    python bench/compare.py --only opt       # one part: opt, logreg, mlp
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+import fastgd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_bandwidth import NumpyAdam, bytes_per_element, run_split, stream_kernels, timed  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+M = 1_000_000
+LOGREG_FASTGD = "fastgd LogisticRegression (Adam)"
+MLP_FASTGD = "fastgd MLPClassifier (init='xavier')"
+TORCH_MLP = "PyTorch nn.Sequential + Adam (fused)"
+
+
+def note(msg: str) -> None:
+    print(f"note: {msg}", flush=True)
+
+
+def optional_imports(no_torch: bool, no_sklearn: bool):
+    torch = sklearn = None
+    if no_torch:
+        note("--no-torch given: the PyTorch peers are left out")
+    else:
+        try:
+            import torch
+        except ImportError as e:
+            note(f"torch is not installed ({e}): the PyTorch peers are left out")
+    if no_sklearn:
+        note("--no-sklearn given: the scikit-learn peers are left out")
+    else:
+        try:
+            import sklearn
+        except ImportError as e:
+            note(f"scikit-learn is not installed ({e}): its peers are left out, data from fastgd.datasets")
+    return torch, sklearn
+
+
+def interleaved(variants: dict[str, Callable[[], object]], rounds: int, warmup: int,
+                before: Callable[[], None] | None = None, plain: frozenset = frozenset()) -> dict[str, list[float]]:
+    """Median-ready timings: ``warmup`` untimed calls each, then ``rounds`` rounds of one
+    timed call per variant, in reverse order every other round. ``before`` runs (untimed)
+    before every call of a variant not in ``plain``."""
+    order = list(variants)
+    for _ in range(warmup):
+        for k in order:
+            if before is not None and k not in plain:
+                before()
+            variants[k]()
+    times: dict[str, list[float]] = {k: [] for k in order}
+    for r in range(rounds):
+        for k in order if r % 2 == 0 else reversed(order):
+            if before is not None and k not in plain:
+                before()
+            times[k].append(timed(variants[k]))
+    return times
+
+
+# -- 1. optimizer steps ----------------------------------------------------------------------
+
+LR = {"SGD momentum": 1e-3, "Adagrad": 1e-2, "Adam": 1e-3, "AdamW": 1e-3}
+MOMENTUM, WD = 0.9, 1e-2
+STATES = {"SGD momentum": 1, "Adagrad": 1, "Adam": 2, "AdamW": 2}
+
+
+def fastgd_rule(rule: str, ps: list[np.ndarray], **kw) -> fastgd.Optimizer:
+    if rule == "SGD momentum":
+        return fastgd.SGD(ps, lr=LR[rule], momentum=MOMENTUM, **kw)
+    if rule == "Adagrad":
+        return fastgd.Adagrad(ps, lr=LR[rule], **kw)
+    if rule == "Adam":
+        return fastgd.Adam(ps, lr=LR[rule], **kw)
+    return fastgd.AdamW(ps, lr=LR[rule], weight_decay=WD, **kw)
+
+
+def torch_rule(torch, rule: str, ps: list, **kw):
+    if rule == "SGD momentum":
+        return torch.optim.SGD(ps, lr=LR[rule], momentum=MOMENTUM, **kw)
+    if rule == "Adagrad":
+        return torch.optim.Adagrad(ps, lr=LR[rule], **kw)
+    if rule == "Adam":
+        return torch.optim.Adam(ps, lr=LR[rule], **kw)
+    return torch.optim.AdamW(ps, lr=LR[rule], weight_decay=WD, **kw)
+
+
+class NumpyRule:
+    """The rule as plain NumPy does it best: per array, in-place ufuncs into one scratch
+    array, no temporaries (torch.optim's arithmetic, one pass per ufunc)."""
+
+    def __init__(self, rule: str, ps: list[np.ndarray]) -> None:
+        self.rule, self.ps, self.t = rule, ps, 0
+        self.lr = LR[rule]
+        if rule in ("Adam", "AdamW"):
+            self.adams = [NumpyAdam(p, lr=self.lr) for p in ps]
+        else:
+            self.state = [np.zeros_like(p) for p in ps]
+            self.tmp = [np.empty_like(p) for p in ps]
+
+    def step(self, gs: list[np.ndarray]) -> None:
+        self.t += 1
+        f = np.float32
+        if self.rule in ("Adam", "AdamW"):
+            decay = f(1 - self.lr * WD)
+            for a, g in zip(self.adams, gs):
+                if self.rule == "AdamW":
+                    a.p *= decay
+                a.step(g)
+        elif self.rule == "SGD momentum":
+            for p, g, buf, tmp in zip(self.ps, gs, self.state, self.tmp):
+                if self.t == 1:
+                    np.copyto(buf, g)
+                else:
+                    buf *= f(MOMENTUM)
+                    buf += g
+                np.multiply(buf, f(self.lr), out=tmp)
+                p -= tmp
+        else:  # Adagrad: sum += g^2; p -= lr * g / (sqrt(sum) + eps)
+            for p, g, s, tmp in zip(self.ps, gs, self.state, self.tmp):
+                np.multiply(g, g, out=tmp)
+                s += tmp
+                np.sqrt(s, out=tmp)
+                tmp += f(1e-10)
+                np.divide(g, tmp, out=tmp)
+                tmp *= f(self.lr)
+                p -= tmp
+
+
+def rule_group(rule: str, sizes: list[int], g_work: list[np.ndarray], torch, rng) -> dict[str, tuple]:
+    """name -> (step callable, bytes per element the operation must move)."""
+    bpe = bytes_per_element(STATES[rule])
+    out: dict[str, tuple] = {}
+
+    def params() -> list[np.ndarray]:
+        return [rng.standard_normal(n, dtype=np.float32) for n in sizes]
+
+    opt = fastgd_rule(rule, params())
+    out["fastgd"] = (lambda: opt.step(g_work), bpe)
+    np_opt = NumpyRule(rule, params())
+    out["NumPy"] = (lambda: np_opt.step(g_work), bpe)
+    tparams = None
+    if torch is not None:
+        tgrads = [torch.from_numpy(g) for g in g_work]
+        for name, kw in (("torch for-loop", {"foreach": False}), ("torch foreach", {"foreach": True}),
+                         ("torch fused", {"fused": True})):
+            ps = [torch.from_numpy(p).requires_grad_(True) for p in params()]
+            for p, g in zip(ps, tgrads):
+                p.grad = g
+            try:
+                topt = torch_rule(torch, rule, ps, **kw)
+                topt.step()
+            except (RuntimeError, ValueError, TypeError) as e:
+                note(f"{name} {rule}: not available here ({e})")
+                continue
+            out[name] = (topt.step, bpe)
+            tparams = ps
+    if rule == "Adam":
+        # Clipping by the global 2-norm: at least one more read of the gradients (fused:
+        # the norm pass, then the step reads them again scaled on the fly); alone, a read
+        # for the norm and a read + write to scale them.
+        clipped = fastgd_rule(rule, params(), clip_norm=1.0)
+        out["fastgd Adam+clip"] = (lambda: clipped.step(g_work), bpe + 4)
+        out["fastgd clip"] = (lambda: fastgd.clip_grad_norm_(g_work, 1.0), 12)
+        if torch is not None:
+            ps = [torch.from_numpy(p).requires_grad_(True) for p in params()]
+            for p, g in zip(ps, tgrads):
+                p.grad = g
+            try:
+                fused = torch.optim.Adam(ps, lr=LR[rule], fused=True)
+                fused.step()
+            except (RuntimeError, ValueError, TypeError) as e:
+                note(f"torch fused Adam: not available here ({e}); clip + step uses foreach")
+                fused = torch.optim.Adam(ps, lr=LR[rule], foreach=True)
+            clip = torch.nn.utils.clip_grad_norm_
+
+            def clip_then_step(ps=ps, fused=fused) -> None:
+                clip(ps, 1.0, foreach=True)
+                fused.step()
+
+            out["torch clip + fused Adam"] = (clip_then_step, bpe + 4)
+            cps = tparams if tparams is not None else ps
+            out["torch clip"] = (lambda: clip(cps, 1.0, foreach=True), 12)
+    return out
+
+
+def bench_optimizers(args, torch, threads: int) -> dict:
+    big = 4 * M if args.quick else 20 * M
+    configs = [(f"1 x {big // M}M", [big]), ("200 x 10k", [10_000] * 200), ("2,000 x 1k", [1_000] * 2000)]
+    rounds = {0: 5, 1: 9, 2: 7} if args.quick else {0: 11, 1: 21, 2: 15}
+    rules = list(LR)
+    sn = int((64 if args.quick else 128) * 1e6 / 8)
+    kernels, keep = stream_kernels(sn, 32768)
+    pool = ThreadPoolExecutor(threads) if threads > 1 else None
+    stream_fns = {f"STREAM {k}": (lambda fn=fn: run_split(fn, sn, threads, pool)) for k, (fn, _) in kernels.items()}
+    stream_times: dict[str, list[float]] = {k: [] for k in stream_fns}
+    raw: list[dict] = []
+    rng = np.random.default_rng(0)
+    try:
+        for ci, (cname, sizes) in enumerate(configs):
+            n = sum(sizes)
+            g_orig = [rng.standard_normal(s, dtype=np.float32) * np.float32(1e-3) for s in sizes]
+            g_work = [g.copy() for g in g_orig]
+
+            def refresh(g_work=g_work, g_orig=g_orig) -> None:
+                for w, o in zip(g_work, g_orig):
+                    np.copyto(w, o)
+
+            for rule in rules:
+                t0 = time.perf_counter()
+                group = rule_group(rule, sizes, g_work, torch, rng)
+                variants = {k: fn for k, (fn, _) in group.items()}
+                if ci == 0:  # the bandwidth, in the same rounds as the large arrays
+                    variants.update(stream_fns)
+                ts = interleaved(variants, rounds[ci], 3, refresh, plain=frozenset(stream_fns))
+                for k, v in ts.items():
+                    if k in stream_fns:
+                        stream_times[k] += v
+                    else:
+                        raw.append({"config": cname, "arrays": len(sizes), "elements": n, "rule": rule,
+                                    "variant": k, "bytes_per_element": group[k][1], "times": v})
+                print(f"  {cname:<11} {rule:<13} {len(group)} variants x {rounds[ci]} rounds: "
+                      f"{time.perf_counter() - t0:5.1f} s", flush=True)
+                del group, variants
+                gc.collect()
+            del g_orig, g_work
+            gc.collect()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        del keep
+
+    stream = []
+    for k, ts in stream_times.items():
+        nbytes = kernels[k.removeprefix("STREAM ")][1] * sn
+        stream.append({"kernel": k.removeprefix("STREAM "), "threads": threads,
+                       "median_gbs": nbytes / statistics.median(ts) / 1e9, "best_gbs": nbytes / min(ts) / 1e9,
+                       "calls": len(ts)})
+    bw = max(s["median_gbs"] for s in stream)
+
+    rows = []
+    for r in raw:
+        med = statistics.median(r["times"])
+        bound = r["bytes_per_element"] * r["elements"] / (bw * 1e9)
+        rows.append({k: v for k, v in r.items() if k != "times"} | {
+            "times_ms": [round(t * 1e3, 4) for t in r["times"]],
+            "median_ms": med * 1e3, "best_ms": min(r["times"]) * 1e3, "rounds": len(r["times"]),
+            "ns_per_param": med / r["elements"] * 1e9, "gparams_per_s": r["elements"] / med / 1e9,
+            "bound_ms": bound * 1e3, "fraction_of_bound": bound / med})
+    step_peers = ("fastgd", "NumPy", "torch for-loop", "torch foreach", "torch fused")
+    for cname, _ in configs:
+        for rule in rules:
+            group = [r for r in rows if r["config"] == cname and r["rule"] == rule and r["variant"] in step_peers]
+            best = min(r["median_ms"] for r in group)
+            for r in group:
+                r["vs_best"] = r["median_ms"] / best
+    clip_rows = []
+    for cname, _ in configs:
+        by = {r["variant"]: r for r in rows if r["config"] == cname and r["rule"] == "Adam"}
+        for pair in (("fastgd clip", "torch clip"), ("fastgd Adam+clip", "torch clip + fused Adam")):
+            present = [by[v] for v in pair if v in by]
+            best = min(r["median_ms"] for r in present)
+            for r in present:
+                r["vs_best"] = r["median_ms"] / best
+        entry = {"config": cname, "elements": by["fastgd"]["elements"],
+                 "fastgd_adam_ms": by["fastgd"]["median_ms"],
+                 "fastgd_adam_clip_ms": by["fastgd Adam+clip"]["median_ms"],
+                 "fastgd_clip_fused_over_adam": by["fastgd Adam+clip"]["median_ms"] / by["fastgd"]["median_ms"],
+                 "fastgd_clip_fused_over_adam_paired": paired(by["fastgd Adam+clip"], by["fastgd"])[0]}
+        if "torch clip + fused Adam" in by and "torch fused" in by:
+            entry["torch_clip_then_fused_over_fused"] = (by["torch clip + fused Adam"]["median_ms"]
+                                                         / by["torch fused"]["median_ms"])
+            entry["torch_clip_then_fused_over_fastgd_adam_clip"] = (by["torch clip + fused Adam"]["median_ms"]
+                                                                    / by["fastgd Adam+clip"]["median_ms"])
+        if "torch clip" in by:
+            entry["torch_clip_over_fastgd_clip"] = by["torch clip"]["median_ms"] / by["fastgd clip"]["median_ms"]
+        clip_rows.append(entry)
+    return {"configs": [c for c, _ in configs], "threads": threads, "stream": stream, "bandwidth_gbs": bw,
+            "stream_array_mb": sn * 8 / 1e6, "results": rows, "clip": clip_rows}
+
+
+def paired(a: dict, b: dict) -> tuple[float, float]:
+    """Over the rounds (each times both variants): the median of a's time over b's, and the
+    share of rounds in which a was the faster."""
+    ratios = [x / y for x, y in zip(a["times_ms"], b["times_ms"])]
+    return statistics.median(ratios), sum(r < 1 for r in ratios) / len(ratios)
+
+
+def print_optimizers(res: dict) -> None:
+    print(f"\nSTREAM-like bandwidth, NumPy, {res['threads']} thread(s), 3 float64 arrays of "
+          f"{res['stream_array_mb']:.0f} MB (median / best GB/s):")
+    for s in res["stream"]:
+        print(f"  {s['kernel']:<16} {s['median_gbs']:6.1f} / {s['best_gbs']:5.1f}")
+    print(f"bound: {res['bandwidth_gbs']:.1f} GB/s (the best median)")
+    for cname in res["configs"]:
+        rows = [r for r in res["results"] if r["config"] == cname and "vs_best" in r and "clip" not in r["variant"]]
+        print(f"\n### Optimizer step, {cname} float32 ({rows[0]['elements']:,} parameters)\n")
+        print("| rule | implementation | median ms | ns/param | G params/s | vs best | of bound |")
+        print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in rows:
+            print(f"| {r['rule']} | {r['variant']} | {fmt(r['median_ms'])} | {r['ns_per_param']:.2f} | "
+                  f"{r['gparams_per_s']:.2f} | {r['vs_best']:.2f}x | {r['fraction_of_bound']:.0%} |")
+    print("\n### Clipping by the global norm (max_norm 1.0), Adam float32\n")
+    print("| arrays | implementation | median ms | ns/param | vs best | of bound |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    order = ("fastgd clip", "torch clip", "fastgd Adam", "fastgd Adam+clip", "torch fused", "torch clip + fused Adam")
+    for cname in res["configs"]:
+        by = {r["variant"]: r for r in res["results"] if r["config"] == cname and r["rule"] == "Adam"}
+        by["fastgd Adam"] = by["fastgd"]
+        for v in order:
+            if v in by:
+                r = by[v]
+                vs = f"{r['vs_best']:.2f}x" if "clip" in v else ""
+                name = {"fastgd clip": "fastgd.clip_grad_norm_", "torch clip": "torch clip_grad_norm_ (foreach)",
+                        "fastgd Adam+clip": "fastgd Adam(clip_norm=1.0)", "fastgd Adam": "fastgd Adam (no clip)",
+                        "torch fused": "torch Adam fused (no clip)",
+                        "torch clip + fused Adam": "torch clip, then Adam fused"}[v]
+                print(f"| {cname} | {name} | {fmt(r['median_ms'])} | {r['ns_per_param']:.2f} | {vs} | "
+                      f"{r['fraction_of_bound']:.0%} |")
+    print("\nClipping fused into the step, time over the step alone:")
+    for c in res["clip"]:
+        line = f"  {c['config']:<11} fastgd Adam(clip_norm) / Adam: {c['fastgd_clip_fused_over_adam']:.2f}x"
+        if "torch_clip_then_fused_over_fused" in c:
+            line += (f"   torch clip + fused / fused: {c['torch_clip_then_fused_over_fused']:.2f}x"
+                     f"   torch clip + fused / fastgd Adam(clip_norm): "
+                     f"{c['torch_clip_then_fused_over_fastgd_adam_clip']:.2f}x")
+        print(line)
+
+
+def fmt(ms: float) -> str:
+    return f"{ms:.3g}" if ms < 10 else f"{ms:.1f}"
+
+
+# -- 2. and 3. training ---------------------------------------------------------------------
+
+
+def classification_data(sklearn, n: int, n_test: int, n_features: int, n_classes: int, seed: int, **kw):
+    """Float32 features standardized once by the training part's mean and standard
+    deviation (so that every peer sees the same inputs and none needs its own scaling)."""
+    if sklearn is not None:
+        from sklearn.datasets import make_classification
+        X, y = make_classification(n_samples=n + n_test, n_features=n_features, n_classes=n_classes,
+                                   random_state=seed, **kw)
+        source = "sklearn.datasets.make_classification"
+    else:
+        X, y = fastgd.datasets.make_classification(n_samples=n + n_test, n_features=n_features,
+                                                   n_classes=n_classes, random_state=seed)
+        source = "fastgd.datasets.make_classification"
+    X = X.astype(np.float32)
+    mean, std = X[:n].mean(axis=0), X[:n].std(axis=0)
+    X -= mean
+    X /= std
+    return X[:n], y[:n].astype(np.int64), X[n:], y[n:].astype(np.int64), source
+
+
+def run_fits(peers: dict[str, Callable[[], tuple[float, float]]], repeats: int) -> dict[str, dict]:
+    """Each peer's fit ``repeats`` times, in turns; ``fit()`` returns (passes, accuracy)."""
+    order = list(peers)
+    out: dict[str, dict] = {k: {"times": [], "accuracy": [], "passes": []} for k in order}
+    for r in range(repeats):
+        for k in order if r % 2 == 0 else reversed(order):
+            t = time.perf_counter()
+            passes, acc = peers[k]()
+            out[k]["times"].append(time.perf_counter() - t)
+            out[k]["accuracy"].append(acc)
+            out[k]["passes"].append(passes)
+            print(f"  {k:<46} {out[k]['times'][-1]:7.2f} s  accuracy {acc:.4f}", flush=True)
+    return out
+
+
+def summarize_fits(raw: dict[str, dict], n: int, extras: tuple[str, ...]) -> list[dict]:
+    """Medians; ``vs best`` against the fastest like-for-like peer (not the ``extras``)."""
+    rows = []
+    for k, v in raw.items():
+        med = statistics.median(v["times"])
+        passes = statistics.median(v["passes"])
+        rows.append({"peer": k, "median_s": med, "best_s": min(v["times"]), "repeats": len(v["times"]),
+                     "passes": passes, "samples_per_s": n * passes / med,
+                     "accuracy": statistics.median(v["accuracy"]), "extra": k in extras})
+    best = max(r["samples_per_s"] for r in rows if not r["extra"])
+    for r in rows:
+        r["vs_best"] = best / r["samples_per_s"]
+    return rows
+
+
+def print_fits(title: str, rows: list[dict], n: int) -> None:
+    print(f"\n### {title}\n")
+    print("| implementation | median s | passes | samples/s | vs best | held-out accuracy |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['peer']}{' *' if r['extra'] else ''} | {r['median_s']:.2f} | {r['passes']:g} | "
+              f"{r['samples_per_s'] / 1e6:.2f} M | {r['vs_best']:.2f}x | {r['accuracy']:.2%} |")
+    if any(r["extra"] for r in rows):
+        print("\n\\* not like-for-like (other settings), for reference; vs best is against the others")
+
+
+def numpy_logreg(X, y, Xte, yte, epochs: int, bs: int, lr: float, seed: int) -> tuple[float, float]:
+    n, d = X.shape
+    theta = np.zeros(d + 1, np.float32)
+    w = theta[:d]
+    adam = NumpyAdam(theta, lr=lr)
+    grad = np.empty_like(theta)
+    yf = y.astype(np.float32)
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        perm = rng.permutation(n)
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            Xb = X[idx]
+            z = Xb @ w
+            z += theta[d]
+            # sigmoid(z) - y, overflow-free: sigmoid(z) = (1 + tanh(z / 2)) / 2
+            np.multiply(z, np.float32(0.5), out=z)
+            np.tanh(z, out=z)
+            z += np.float32(1)
+            z *= np.float32(0.5)
+            z -= yf[idx]
+            z /= np.float32(len(idx))
+            np.matmul(z, Xb, out=grad[:d])
+            grad[d] = z.sum()
+            adam.step(grad)
+    acc = float(np.mean(((Xte @ w + theta[d]) > 0) == yte))
+    return epochs, acc
+
+
+def torch_train(torch, model, loss_fn, X, y, epochs: int, bs: int, lr: float, seed: int) -> None:
+    try:
+        opt = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    gen = torch.Generator().manual_seed(seed)
+    n = len(X)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for s in range(0, n, bs):
+            idx = perm[s:s + bs]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(Xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+
+
+def bench_logreg(args, torch, sklearn) -> dict:
+    n = 200_000 if args.quick else M
+    n_test, d, epochs, bs, lr = 100_000, 100, 5, 1024, 1e-2
+    t = time.perf_counter()
+    X, y, Xte, yte, source = classification_data(sklearn, n, n_test, d, 2, 0, n_informative=20, n_redundant=10)
+    print(f"  data: {source}, {n:,} + {n_test:,} held out x {d} float32 ({time.perf_counter() - t:.1f} s)", flush=True)
+    repeats = 1 if args.quick else args.repeats
+
+    def fastgd_fit(shuffle: bool = True):
+        m = fastgd.LogisticRegression(optimizer="adam", lr=lr, batch_size=bs, max_epochs=epochs, tol=None,
+                                      penalty=None, standardize=False, shuffle=shuffle, random_state=0)
+        m.fit(X, y)
+        return m.n_iter_, float(np.mean(m.predict(Xte) == yte))
+
+    peers: dict[str, Callable] = {LOGREG_FASTGD: fastgd_fit,
+                                  "NumPy mini-batch Adam": lambda: numpy_logreg(X, y, Xte, yte, epochs, bs, lr, 0)}
+    if torch is not None:
+        yf = y.astype(np.float32)
+
+        def torch_fit():
+            torch.manual_seed(0)
+            model = torch.nn.Linear(d, 1)
+            bce = torch.nn.BCEWithLogitsLoss()
+            torch_train(torch, model, lambda z, t: bce(z.squeeze(1), t), X, yf, epochs, bs, lr, 0)
+            with torch.no_grad():
+                pred = (model(torch.from_numpy(Xte)).squeeze(1) > 0).numpy()
+            return epochs, float(np.mean(pred == yte))
+
+        peers["PyTorch nn.Linear + Adam (fused)"] = torch_fit
+    if sklearn is not None:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression, SGDClassifier
+
+        def sgd_fit():
+            m = SGDClassifier(loss="log_loss", max_iter=epochs, tol=None, random_state=0).fit(X, y)
+            return m.n_iter_, float(m.score(Xte, yte))
+
+        def lbfgs_fit():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                m = LogisticRegression().fit(X, y)
+            return int(np.max(m.n_iter_)), float(m.score(Xte, yte))
+
+        peers["sklearn SGDClassifier(log_loss)"] = sgd_fit
+        peers["sklearn LogisticRegression (lbfgs)"] = lbfgs_fit
+    # Not a like-for-like peer: what the shuffled epoch's row gathers (X[idx] per batch) cost.
+    extra = "fastgd, shuffle=False (no row gather)"
+    peers[extra] = lambda: fastgd_fit(shuffle=False)
+    raw = run_fits(peers, repeats)
+    return {"n_train": n, "n_test": n_test, "n_features": d, "epochs": epochs, "batch_size": bs, "lr": lr,
+            "data": source, "results": summarize_fits(raw, n, (extra,))}
+
+
+def bench_mlp(args, torch, sklearn) -> dict:
+    n = 50_000 if args.quick else 200_000
+    n_test, d, k, hidden, epochs, bs, lr = 20_000, 100, 10, (256, 256), 3, 256, 1e-3
+    t = time.perf_counter()
+    X, y, Xte, yte, source = classification_data(sklearn, n, n_test, d, k, 1, n_informative=30, n_redundant=10)
+    print(f"  data: {source}, {n:,} + {n_test:,} held out x {d} float32, {k} classes "
+          f"({time.perf_counter() - t:.1f} s)", flush=True)
+    repeats = 1 if args.quick else args.repeats
+
+    # Glorot/Xavier uniform weights for all three (scikit-learn's only choice; fastgd's
+    # default for ReLU is He's, torch's nn.Linear its own), so that accuracies compare.
+    def fastgd_fit(init: str = "xavier"):
+        m = fastgd.MLPClassifier(hidden, optimizer="adam", lr=lr, batch_size=bs, max_epochs=epochs, alpha=0.0,
+                                 tol=None, standardize=False, init=init, random_state=0)
+        m.fit(X, y)
+        return m.n_iter_, float(np.mean(m.predict(Xte) == yte))
+
+    peers: dict[str, Callable] = {MLP_FASTGD: fastgd_fit}
+    if torch is not None:
+        def torch_fit():
+            torch.manual_seed(0)
+            nn = torch.nn
+            model = nn.Sequential(nn.Linear(d, hidden[0]), nn.ReLU(), nn.Linear(hidden[0], hidden[1]), nn.ReLU(),
+                                  nn.Linear(hidden[1], k))
+            for layer in model:
+                if isinstance(layer, nn.Linear):
+                    nn.init.xavier_uniform_(layer.weight)
+                    nn.init.zeros_(layer.bias)
+            torch_train(torch, model, nn.CrossEntropyLoss(), X, y, epochs, bs, lr, 0)
+            with torch.no_grad():
+                pred = model(torch.from_numpy(Xte)).argmax(1).numpy()
+            return epochs, float(np.mean(pred == yte))
+
+        peers[TORCH_MLP] = torch_fit
+    if sklearn is not None:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        def sk_fit():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                m = MLPClassifier(hidden, solver="adam", learning_rate_init=lr, batch_size=bs, max_iter=epochs,
+                                  alpha=0.0, random_state=0).fit(X, y)
+            return m.n_iter_, float(m.score(Xte, yte))
+
+        peers["sklearn MLPClassifier"] = sk_fit
+    # Not like-for-like: fastgd's default initialization for ReLU.
+    extra = "fastgd MLPClassifier, init='he' (its default)"
+    peers[extra] = lambda: fastgd_fit("he")
+    raw = run_fits(peers, repeats)
+    return {"n_train": n, "n_test": n_test, "layers": [d, *hidden, k], "epochs": epochs, "batch_size": bs, "lr": lr,
+            "data": source, "results": summarize_fits(raw, n, (extra,))}
+
+
+# -- targets, chart, main --------------------------------------------------------------------
+
+
+def targets(out: dict) -> list[dict]:
+    """The figures the project aims at, each with the measured value and whether it holds."""
+    res: list[dict] = []
+    opt = out.get("optimizers")
+    if opt:
+        big, small = opt["configs"][0], opt["configs"][-1]
+        by = {(r["config"], r["rule"], r["variant"]): r for r in opt["results"]}
+        a = by[(big, "Adam", "fastgd")]
+        res.append({"target": f"Adam step, {big}: >= 90% of the bandwidth bound",
+                    "value": f"{a['fraction_of_bound']:.0%}", "holds": a["fraction_of_bound"] >= 0.9})
+        f = by.get((big, "Adam", "torch fused"))
+        if f:
+            ratio = f["median_ms"] / a["median_ms"]
+            pr, wins = paired(f, a)
+            res.append({"target": f"Adam step, {big}: no slower than torch fused",
+                        "value": (f"torch fused / fastgd = {ratio:.2f}x (paired rounds: median {pr:.2f}x, "
+                                  f"fastgd faster in {1 - wins:.0%})"), "holds": ratio >= 1.0})
+            f2, a2 = by[(small, "Adam", "torch fused")], by[(small, "Adam", "fastgd")]
+            ratio = f2["median_ms"] / a2["median_ms"]
+            res.append({"target": f"Adam step, {small}: >= 5x faster than torch fused",
+                        "value": f"{ratio:.2f}x", "holds": ratio >= 5.0})
+        c = opt["clip"][0]
+        ratio = c["fastgd_clip_fused_over_adam"]
+        res.append({"target": f"Adam(clip_norm=1.0), {big}: <= 1.2x Adam alone",
+                    "value": f"{ratio:.2f}x (paired rounds: median {c['fastgd_clip_fused_over_adam_paired']:.2f}x)",
+                    "holds": ratio <= 1.2})
+    lr = out.get("logreg")
+    if lr:
+        by = {r["peer"]: r for r in lr["results"]}
+        fg = by[LOGREG_FASTGD]
+        res.append({"target": f"logistic regression ({lr['n_train']:,} x {lr['n_features']}): >= 20M samples/s",
+                    "value": f"{fg['samples_per_s'] / 1e6:.1f}M samples/s", "holds": fg["samples_per_s"] >= 20e6})
+        sk = by.get("sklearn LogisticRegression (lbfgs)")
+        if sk:
+            diff = (fg["accuracy"] - sk["accuracy"]) * 100
+            res.append({"target": "logistic regression: accuracy within 0.5 pt of sklearn LogisticRegression",
+                        "value": f"{fg['accuracy']:.2%} vs {sk['accuracy']:.2%} ({diff:+.2f} pt)",
+                        "holds": abs(diff) <= 0.5})
+    mlp = out.get("mlp")
+    if mlp:
+        by = {r["peer"]: r for r in mlp["results"]}
+        fg, tp = by[MLP_FASTGD], by.get(TORCH_MLP)
+        if tp:
+            ratio = fg["samples_per_s"] / tp["samples_per_s"]
+            diff = (fg["accuracy"] - tp["accuracy"]) * 100
+            res.append({"target": "MLP: >= 1.5x PyTorch's samples/s at equal accuracy (within 1 pt)",
+                        "value": (f"{ratio:.2f}x, accuracy {fg['accuracy']:.2%} vs {tp['accuracy']:.2%} "
+                                  f"({diff:+.2f} pt)"),
+                        "holds": ratio >= 1.5 and diff >= -1.0})
+    return res
+
+
+def log_axis(ax) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_ylabel("ns per parameter (log scale)")
+
+
+def draw(out: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    opt = out.get("optimizers")
+    panels = (len(opt["configs"]) + 1 if opt else 0) + ("logreg" in out) + ("mlp" in out)
+    if not panels:
+        return
+    cols = 3
+    rows_n = math.ceil(panels / cols)
+    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 4.2 * rows_n), squeeze=False)
+    axes = list(axes.ravel())
+    colors = {"fastgd": "#1f77b4", "NumPy": "#7f7f7f", "torch for-loop": "#ffbb78", "torch foreach": "#ff7f0e",
+              "torch fused": "#d62728"}
+    if opt:
+        rules = list(LR)
+        for cname in opt["configs"]:
+            ax = axes.pop(0)
+            by = {(r["rule"], r["variant"]): r for r in opt["results"] if r["config"] == cname}
+            peers = [p for p in colors if any((ru, p) in by for ru in rules)]
+            width = 0.8 / len(peers)
+            for i, p in enumerate(peers):
+                xs = [j + (i - (len(peers) - 1) / 2) * width for j, ru in enumerate(rules) if (ru, p) in by]
+                ys = [by[(ru, p)]["ns_per_param"] for ru in rules if (ru, p) in by]
+                ax.bar(xs, ys, width, label=p, color=colors[p])
+            for j, ru in enumerate(rules):  # the bandwidth bound of each rule
+                bound = bytes_per_element(STATES[ru]) / opt["bandwidth_gbs"]
+                ax.hlines(bound, j - 0.45, j + 0.45, colors="black", linestyles="dashed", linewidth=1,
+                          label="bandwidth bound" if j == 0 else None)
+            ax.set_xticks(range(len(rules)), rules)
+            log_axis(ax)
+            ax.set_title(f"optimizer step, {cname} float32")
+            ax.legend(fontsize=7)
+        ax = axes.pop(0)
+        names = ["fastgd Adam", "fastgd Adam+clip", "torch fused", "torch clip + fused Adam", "fastgd clip",
+                 "torch clip"]
+        ccolors = ["#1f77b4", "#aec7e8", "#d62728", "#ff9896", "#2ca02c", "#98df8a"]
+        width = 0.8 / len(names)
+        for i, (nm, col) in enumerate(zip(names, ccolors)):
+            key = "fastgd" if nm == "fastgd Adam" else nm
+            xs, ys = [], []
+            for j, cname in enumerate(opt["configs"]):
+                r = next((r for r in opt["results"] if r["config"] == cname and r["rule"] == "Adam"
+                          and r["variant"] == key), None)
+                if r:
+                    xs.append(j + (i - (len(names) - 1) / 2) * width)
+                    ys.append(r["ns_per_param"])
+            if xs:
+                ax.bar(xs, ys, width, label=nm, color=col)
+        ax.set_xticks(range(len(opt["configs"])), opt["configs"])
+        log_axis(ax)
+        ax.set_title("clip by global norm, with and without Adam")
+        ax.legend(fontsize=7)
+    for key, title in (("logreg", "logistic regression, 5 epochs"), ("mlp", "MLP 100-256-256-10, 3 epochs")):
+        if key not in out:
+            continue
+        ax = axes.pop(0)
+        rs = out[key]["results"]
+        bars = ax.barh([r["peer"] + (" *" if r["extra"] else "") for r in rs], [r["samples_per_s"] / 1e6 for r in rs],
+                       color=["#1f77b4" if r["peer"].startswith("fastgd") else "#bbbbbb" for r in rs])
+        for b, r in zip(bars, rs):
+            if r["extra"]:
+                b.set_alpha(0.45)
+                b.set_hatch("//")
+        for i, r in enumerate(rs):
+            ax.text(r["samples_per_s"] / 1e6, i, f" {r['accuracy']:.1%}", va="center", fontsize=8)
+        ax.set_xlim(0, 1.18 * max(r["samples_per_s"] for r in rs) / 1e6)
+        ax.invert_yaxis()
+        ax.set_xlabel("M samples/s (label: held-out accuracy; * other settings)")
+        ax.set_title(f"{title}, {out[key]['n_train']:,} samples")
+        ax.tick_params(axis="y", labelsize=8)
+    for ax in axes:
+        ax.axis("off")
+    fig.suptitle(f"fastgd {fastgd.__version__} side by side ({out['cpu_count']} CPUs, {out['threads']} threads)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="4M-element array, 200k / 50k samples, 1 fit per peer")
+    ap.add_argument("--only", default="opt,logreg,mlp", help="parts to run: opt, logreg, mlp (default all)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads for fastgd, torch and the STREAM kernels (default: fastgd's default)")
+    ap.add_argument("--repeats", type=int, default=3, help="fits per peer for parts 2 and 3 (default 3)")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out even if it is installed")
+    ap.add_argument("--no-sklearn", action="store_true", help="leave scikit-learn out even if it is installed")
+    ap.add_argument("--out", default=str(HERE / "results" / "compare.json"))
+    ap.add_argument("--chart", default=str(HERE / "results" / "compare.png"))
+    args = ap.parse_args(argv)
+    parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    unknown = parts - {"opt", "logreg", "mlp"}
+    if unknown:
+        ap.error(f"--only: unknown part(s) {sorted(unknown)}")
+
+    torch, sklearn = optional_imports(args.no_torch, args.no_sklearn)
+    threads = args.threads or fastgd.get_num_threads()
+    fastgd.set_num_threads(threads)
+    if torch is not None:
+        torch.set_num_threads(threads)
+    print(f"fastgd {fastgd.__version__}, SIMD {fastgd.simd_level()}, {os.cpu_count()} CPUs, {threads} thread(s), "
+          f"numpy {np.__version__}, torch {getattr(torch, '__version__', 'absent')}, "
+          f"scikit-learn {getattr(sklearn, '__version__', 'absent')}", flush=True)
+    t_start = time.perf_counter()
+    out: dict = {"benchmark": "compare", "quick": args.quick, "fastgd_version": fastgd.__version__,
+                 "simd_level": fastgd.simd_level(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+                 "threads": threads, "numpy_version": np.__version__,
+                 "torch_version": getattr(torch, "__version__", None),
+                 "sklearn_version": getattr(sklearn, "__version__", None)}
+    if "opt" in parts:
+        print("\n1. optimizer steps", flush=True)
+        out["optimizers"] = bench_optimizers(args, torch, threads)
+    if "logreg" in parts:
+        print("\n2. logistic regression", flush=True)
+        out["logreg"] = bench_logreg(args, torch, sklearn)
+    if "mlp" in parts:
+        print("\n3. MLP", flush=True)
+        out["mlp"] = bench_mlp(args, torch, sklearn)
+    out["seconds"] = time.perf_counter() - t_start
+
+    if "optimizers" in out:
+        print_optimizers(out["optimizers"])
+    if "logreg" in out:
+        lr = out["logreg"]
+        print_fits(f"Logistic regression, {lr['n_train']:,} x {lr['n_features']} float32, {lr['epochs']} epochs, "
+                   f"batch {lr['batch_size']}", lr["results"], lr["n_train"])
+    if "mlp" in out:
+        m = out["mlp"]
+        print_fits(f"MLP {' -> '.join(map(str, m['layers']))}, {m['n_train']:,} samples, {m['epochs']} epochs, "
+                   f"batch {m['batch_size']}", m["results"], m["n_train"])
+    out["targets"] = targets(out)
+    if out["targets"]:
+        print("\n### Targets\n")
+        print("| target | measured | holds |")
+        print("| --- | --- | --- |")
+        for t in out["targets"]:
+            print(f"| {t['target']} | {t['value']} | {'yes' if t['holds'] else 'no'} |")
+    print(f"\ntotal {out['seconds']:.0f} s")
+
+    path = Path(args.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+    try:
+        draw(out, Path(args.chart))
+        print(f"wrote {args.chart}")
+    except ImportError as e:
+        note(f"matplotlib is not installed ({e}): no chart")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
