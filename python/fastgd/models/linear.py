@@ -36,7 +36,6 @@ import numpy as np
 from fastgd import losses as _losses
 from fastgd.models._base import (
     BaseEstimator,
-    ConvergenceWarning,
     check_is_fitted,
     check_labels,
     check_n_features,
@@ -48,17 +47,13 @@ from fastgd.models._base import (
     is_int,
     is_number,
     make_rng,
-    warn,
 )
 from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
-from fastgd.models._data import stratified_split as _stratified_split
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._data import weighted_moments as _weighted_moments
+from fastgd.models._fitting import first_order_fit, fit_inputs, scaled
 from fastgd.models.newton import newton
-from fastgd.optim.registry import get_optimizer
-from fastgd.stopping import EarlyStopping, LossTolerance
-from fastgd.training import train
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
@@ -155,15 +150,9 @@ class _LinearModel(BaseEstimator):
         strengths = self._check_params()
         if partial and not _first_order(self):
             raise ValueError(_why_not_partial(self))
-        fitted = self.__sklearn_is_fitted__()
-        continuing = partial and fitted
-        X = check_X(X, dtype=self._dtype if continuing else None)
-        if continuing:
-            check_n_features(self, X)
-        n, d = X.shape
-        y = check_y(y, n, type(self).__name__)
-        sw = check_sample_weight(sample_weight, n)
-        enc = self._encode(y, sw, classes, partial, continuing)
+        inputs = fit_inputs(self, X, y, sample_weight, partial=partial, classes=classes)
+        X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
+        d = X.shape[1]
         K = enc["K"]
         dtype = X.dtype
         regression = self._estimator_type == "regressor"
@@ -179,13 +168,7 @@ class _LinearModel(BaseEstimator):
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         # The scaling of the first call, even if `standardize` was changed since: the
         # parameters live in its space.
-        Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
-        ys = enc["y"]
-        if regression:
-            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-        # Weights of mean 1: a batch's mean loss, rescaled by its share of the weight, is then
-        # an unbiased estimate of the full weighted mean (exactly it for a full batch).
-        w = (sw / sw.mean()).astype(dtype)
+        Xs, ys, w = scaled(inputs, scaling, regression)
 
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
@@ -220,7 +203,11 @@ class _LinearModel(BaseEstimator):
             # partial_fit continues the fit's random stream, so that successive epochs are
             # shuffled differently.
             rng = self._rng if continuing and self._rng is not None else make_rng(self.random_state)
-            history, optimizer = self._train(theta, optimizer, rng, Xs, ys, w, enc, K, d, loss_fn, l2, l1, partial)
+            objective = _Objective(loss_fn, K, d, l2, l1)
+            history, optimizer, _ = first_order_fit(
+                self, objective, theta, optimizer, rng, Xs, ys, w, enc, partial,
+                value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
+                outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -236,47 +223,6 @@ class _LinearModel(BaseEstimator):
         self.history_ = history
         self._theta, self._optimizer, self._scaling, self._dtype, self._rng = theta, optimizer, scaling, dtype, rng
         return self
-
-    def _train(self, theta, optimizer, rng, Xs, ys, w, enc, K, d, loss_fn, l2, l1, partial):
-        """First-order training with :func:`fastgd.train`; returns (History, optimizer)."""
-        if optimizer is None:
-            options = dict(self.optimizer_options or {})
-            if self.clip_norm is not None:
-                options["clip_norm"] = self.clip_norm
-            if self.clip_value is not None:
-                options["clip_value"] = self.clip_value
-            optimizer = get_optimizer(self.optimizer, [theta], self.lr, **options)
-        objective = _Objective(loss_fn, K, d, l2, l1)
-        validation, val_loss, metric = None, None, None
-        stopping = []
-        early = self.early_stopping and not partial
-        if early:
-            strata = enc["y"] if self._estimator_type == "classifier" else None
-            tr, va = _stratified_split(len(ys), float(self.validation_fraction), rng, strata)
-            wv = w[va]
-            validation = (Xs[va], ys[va])
-
-            def val_loss(params, Xv, yv):
-                return objective(params, Xv, yv, wv, value_only=True)
-
-            def metric(params, Xv, yv):
-                return self._metric(objective.outputs(params[0], Xv), yv, wv)
-
-            Xs, ys, w = Xs[tr], ys[tr], w[tr]
-            stopping.append(EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
-                                          monitor="val_loss", restore_best_weights=True))
-        elif self.tol is not None and not partial:
-            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
-        history = train(objective, [theta], Xs, ys, optimizer=optimizer, batch_size=self.batch_size,
-                        max_epochs=1 if partial else int(self.max_epochs), shuffle=bool(self.shuffle),
-                        random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
-                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=self.callbacks or (),
-                        post_step=objective.prox if l1 > 0 else None, verbose=bool(self.verbose))
-        if stopping and history.stop_reason.startswith("reached max_epochs"):
-            warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
-                 f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
-                 "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-        return history, optimizer
 
     def _loss_function(self, name: str, scaling: _Scaling):
         if name == "huber":

@@ -65,7 +65,6 @@ import numpy as np
 from fastgd import losses as _losses
 from fastgd.models._base import (
     BaseEstimator,
-    ConvergenceWarning,
     check_is_fitted,
     check_n_features,
     check_sample_weight,
@@ -74,19 +73,15 @@ from fastgd.models._base import (
     check_X,
     check_y,
     make_rng,
-    warn,
 )
 from fastgd.models._base import is_int as _is_int
 from fastgd.models._base import is_number as _is_number
 from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
-from fastgd.models._data import stratified_split as _stratified_split
 from fastgd.models._data import weighted_moments as _weighted_moments
+from fastgd.models._fitting import first_order_fit, fit_inputs, scaled
 from fastgd.models.linear import LogisticRegression
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
-from fastgd.optim.registry import get_optimizer
-from fastgd.stopping import EarlyStopping, LossTolerance
-from fastgd.training import train
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -174,15 +169,9 @@ class _BaseMLP(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any):
         self._check_params()
-        fitted = self.__sklearn_is_fitted__()
-        continuing = partial and fitted
-        X = check_X(X, dtype=self._dtype if continuing else None)
-        if continuing:
-            check_n_features(self, X)
-        n, d = X.shape
-        y = check_y(y, n, type(self).__name__)
-        sw = check_sample_weight(sample_weight, n)
-        enc = self._encode(y, sw, classes, partial, continuing)
+        inputs = fit_inputs(self, X, y, sample_weight, partial=partial, classes=classes)
+        X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
+        d = X.shape[1]
         K = enc["K"]
         dtype = X.dtype
         regression = self._estimator_type == "regressor"
@@ -201,13 +190,7 @@ class _BaseMLP(BaseEstimator):
                 scaling.y_mean, scaling.y_scale = float(ym[0]), float(ys_[0])
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
-        Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
-        ys = enc["y"]
-        if regression:
-            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-        # Weights of mean 1: a batch's mean loss times its share of the weight is an unbiased
-        # estimate of the full weighted mean.
-        w = (sw / sw.mean()).astype(dtype)
+        Xs, ys, w = scaled(inputs, scaling, regression)
 
         optimizer = None
         if continuing:
@@ -230,7 +213,14 @@ class _BaseMLP(BaseEstimator):
                 net.init(theta, self._init_scheme(), rng)
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
 
-        history, optimizer = self._train(net, theta, optimizer, rng, Xs, ys, w, enc, partial)
+        loss_and_grad, value = self._objective(net, rng)
+        history, optimizer, X_trained = first_order_fit(
+            self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
+            outputs=lambda th, Xv: net.forward(th, Xv))
+        if not partial:
+            # The running averages trail the weights (and early stopping may have restored
+            # older ones): take the exact statistics of the final network.
+            net.set_exact_stats(theta, X_trained)
         n_iter = len(history) + (self.n_iter_ if continuing else 0)
         net.drop_workspaces()
 
@@ -317,50 +307,6 @@ class _BaseMLP(BaseEstimator):
                 return self._loss(net.forward(theta, Xv), yv, wv)[0] + penalty(theta)
 
         return loss_and_grad, value
-
-    def _train(self, net, theta, optimizer, rng, Xs, ys, w, enc, partial):
-        if optimizer is None:
-            options = dict(self.optimizer_options or {})
-            if self.clip_norm is not None:
-                options["clip_norm"] = self.clip_norm
-            if self.clip_value is not None:
-                options["clip_value"] = self.clip_value
-            optimizer = get_optimizer(self.optimizer, [theta], self.lr, **options)
-        loss_and_grad, value = self._objective(net, rng)
-        validation = val_loss = metric = None
-        stopping = []
-        early = self.early_stopping and not partial
-        if early:
-            strata = enc["y"] if self._estimator_type == "classifier" else None
-            tr, va = _stratified_split(len(ys), float(self.validation_fraction), rng, strata)
-            wv = w[va]
-            validation = (Xs[va], ys[va])
-
-            def val_loss(params, Xv, yv):
-                return value(params[0], Xv, yv, wv)
-
-            def metric(params, Xv, yv):
-                return self._metric(net.forward(params[0], Xv), yv, wv)
-
-            Xs, ys, w = Xs[tr], ys[tr], w[tr]
-            stopping.append(EarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
-                                          monitor="val_loss", restore_best_weights=True))
-        elif self.tol is not None and not partial:
-            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
-        history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=self.batch_size,
-                        max_epochs=1 if partial else int(self.max_epochs), shuffle=bool(self.shuffle),
-                        random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
-                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=self.callbacks or (),
-                        verbose=bool(self.verbose))
-        if not partial:
-            # The running averages trail the weights (and early stopping may have restored
-            # older ones): take the exact statistics of the final network.
-            net.set_exact_stats(theta, Xs)
-        if stopping and history.stop_reason.startswith("reached max_epochs"):
-            warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
-                 f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
-                 "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-        return history, optimizer
 
     # -- prediction ------------------------------------------------------------------
 

@@ -1,0 +1,111 @@
+"""The parts of ``fit`` that every gradient-trained estimator shares: checking and encoding
+the inputs, moving them into the standardized space, and first-order training through
+:func:`fastgd.train` with the estimator's optimizer, clipping and stopping parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from fastgd.models._base import (
+    ConvergenceWarning,
+    check_n_features,
+    check_sample_weight,
+    check_X,
+    check_y,
+    warn,
+)
+from fastgd.models._data import Scaling, stratified_split
+from fastgd.optim.registry import get_optimizer
+from fastgd.stopping import EarlyStopping, LossTolerance
+from fastgd.training import train
+
+
+@dataclass
+class FitInputs:
+    X: np.ndarray
+    sw: np.ndarray
+    enc: dict[str, Any]  # the estimator's encoding of y: "y", "K", "attrs" (set after the fit)
+    fitted: bool         # the estimator was fitted before this call
+    continuing: bool     # partial_fit on a fitted estimator
+
+
+def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
+    """Check X, y and sample_weight and encode y (``est._encode``). A partial_fit that
+    continues keeps the first fit's dtype and number of features."""
+    fitted = est.__sklearn_is_fitted__()
+    continuing = partial and fitted
+    X = check_X(X, dtype=est._dtype if continuing else None)
+    if continuing:
+        check_n_features(est, X)
+    n = X.shape[0]
+    y = check_y(y, n, type(est).__name__)
+    sw = check_sample_weight(sample_weight, n)
+    return FitInputs(X, sw, est._encode(y, sw, classes, partial, continuing), fitted, continuing)
+
+
+def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
+    the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
+    weight is an unbiased estimate of the full weighted mean (exactly it for a full batch)."""
+    X, dtype = inputs.X, inputs.X.dtype
+    Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
+    ys = inputs.enc["y"]
+    if regression:
+        ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+    return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
+
+
+def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
+                    rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
+                    enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
+                    post_step: Callable | None = None) -> tuple[Any, Any, np.ndarray]:
+    """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
+    inputs trained on, i.e. without the early-stopping validation split).
+
+    ``optimizer``: None builds one from the estimator's ``optimizer``, ``lr``,
+    ``optimizer_options``, ``clip_norm`` and ``clip_value``; partial_fit passes the kept one.
+    ``value(theta, X, y, w)``: the objective's value, ``outputs(theta, X)``: the raw outputs,
+    both for the validation set of ``early_stopping``; otherwise ``tol`` and
+    ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
+    """
+    if optimizer is None:
+        options = dict(est.optimizer_options or {})
+        if est.clip_norm is not None:
+            options["clip_norm"] = est.clip_norm
+        if est.clip_value is not None:
+            options["clip_value"] = est.clip_value
+        optimizer = get_optimizer(est.optimizer, [theta], est.lr, **options)
+    validation = val_loss = metric = None
+    stopping = []
+    early = est.early_stopping and not partial
+    if early:
+        strata = enc["y"] if est._estimator_type == "classifier" else None
+        tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
+        wv = w[va]
+        validation = (Xs[va], ys[va])
+
+        def val_loss(params, Xv, yv):
+            return value(params[0], Xv, yv, wv)
+
+        def metric(params, Xv, yv):
+            return est._metric(outputs(params[0], Xv), yv, wv)
+
+        Xs, ys, w = Xs[tr], ys[tr], w[tr]
+        stopping.append(EarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
+                                      monitor="val_loss", restore_best_weights=True))
+    elif est.tol is not None and not partial:
+        stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
+    history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
+                    max_epochs=1 if partial else int(est.max_epochs), shuffle=bool(est.shuffle),
+                    random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
+                    loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=est.callbacks or (),
+                    post_step=post_step, verbose=bool(est.verbose))
+    if stopping and history.stop_reason.startswith("reached max_epochs"):
+        # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
+        warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
+             f"{'validation' if early else 'training'} loss stopped improving by tol={est.tol}; consider "
+             "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
+    return history, optimizer, Xs
