@@ -7,4 +7,5 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_optimizers(m);
     fastgd::bindings::register_clipping(m);
     fastgd::bindings::register_activations(m);
+    fastgd::bindings::register_step_plan(m);
 }

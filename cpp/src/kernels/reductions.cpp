@@ -82,11 +82,18 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
         for (std::size_t b = 0; b < sizes[k]; b += kNormBlock)
             work.push_back({k, b, b + kNormBlock < sizes[k] ? b + kNormBlock : sizes[k]});
     const auto n = static_cast<std::ptrdiff_t>(work.size());
-    const int threads = threads_for(total);
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-    for (std::ptrdiff_t w = 0; w < n; ++w) {
+    const auto one = [&](std::ptrdiff_t w) {
         const Chunk& c = work[static_cast<std::size_t>(w)];
         partial[static_cast<std::size_t>(w)].value = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
+    };
+    // Serial calls stay out of OpenMP: entering a region, even with if(false), costs a
+    // microsecond, more than a small step's whole kernel.
+    const int threads = threads_for(total);
+    if (threads <= 1) {
+        for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
+    } else {
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+        for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
     }
     double r = 0.0;
     for (const Partial& v : partial) r = combine_power_sums(r, v.value, kind);
@@ -101,8 +108,7 @@ void for_each_vector(T* const* x, const std::size_t* sizes, std::size_t count, O
     const auto n = static_cast<std::ptrdiff_t>(chunks.size());
     const int threads = threads_for(total);
     constexpr std::size_t L = Vec<T>::lanes;
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-    for (std::ptrdiff_t c = 0; c < n; ++c) {
+    const auto one = [&](std::ptrdiff_t c) {
         const Chunk& ch = chunks[static_cast<std::size_t>(c)];
         T* a = x[ch.tensor];
         std::size_t i = ch.begin;
@@ -113,6 +119,12 @@ void for_each_vector(T* const* x, const std::size_t* sizes, std::size_t count, O
             Vec<T>::store(pad, op(Vec<T>::load(pad)));
             std::memcpy(a + i, pad, (ch.end - i) * sizeof(T));
         }
+    };
+    if (threads <= 1) {  // as in norm_power_sum
+        for (std::ptrdiff_t c = 0; c < n; ++c) one(c);
+    } else {
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+        for (std::ptrdiff_t c = 0; c < n; ++c) one(c);
     }
 }
 

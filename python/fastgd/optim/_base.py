@@ -76,6 +76,11 @@ class Optimizer:
     # Per rule: scalar state kept per group besides the step count (NAdam's mu_product).
     _group_scalars: dict[str, float] = {}
 
+    # Per rule, for the one-call step (fastgd._core.step_groups): the kernel's name and its
+    # state lists in the kernel's order. None: every step takes the Python path (_run).
+    _kernel: str | None = None
+    _state_order: tuple[str, ...] = ()
+
     def __init__(self, params: Any, defaults: dict[str, Any], *, clip_norm: float | None = None,
                  clip_value: float | None = None, clip_norm_type: float = 2.0) -> None:
         if clip_norm is not None and clip_value is not None:
@@ -96,6 +101,7 @@ class Optimizer:
         self._params: list[np.ndarray] = []  # all parameters, in group order
         self._lists: dict[int, tuple[tuple, dict[str, list]]] = {}  # group -> (spec, state lists)
         self.last_grad_norm: float | None = None
+        self._plan: tuple | None = None  # what _core.step_groups needs; rebuilt by the Python path
         if isinstance(params, np.ndarray):
             params = [params]
         params = list(params)
@@ -133,6 +139,7 @@ class Optimizer:
                 raise ValueError(f"params[{start + i}] appears more than once (it would be updated twice)")
             seen.add(id(p))
         group["params"] = ps
+        self._plan = None
         self.param_groups.append(group)
         self._group_state.append({"step": 0, **self._group_scalars})
         self._params.extend(ps)
@@ -200,6 +207,28 @@ class Optimizer:
         """Update every parameter in place from ``grads`` (aligned with the parameters, in
         group order; one array is fine for one parameter). Nothing is written unless every
         array passes its checks."""
+        # One C++ call does the whole step while nothing structural changed since the last
+        # (the same as the Python path below, which it falls back to, having written nothing).
+        plan = self._plan
+        if plan is not None and _core.step_groups(plan, grads):
+            return
+        self._step_python(grads)
+        self._plan = self._make_plan()
+
+    def _make_plan(self) -> tuple | None:
+        owner = next((c for c in type(self).__mro__ if "_kernel" in c.__dict__), None)
+        # A subclass with its own _run (a custom rule) keeps the Python path.
+        if self._kernel is None or owner is None or type(self)._run is not owner._run:
+            return None
+        states = []
+        for gi in range(len(self.param_groups)):
+            cached = self._lists.get(gi)
+            if cached is None:
+                return None
+            states.append(tuple(cached[1].get(name) for name in self._state_order))
+        return (self._kernel, self, self.param_groups, self._group_state, tuple(states))
+
+    def _step_python(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
         if isinstance(grads, np.ndarray):
             grads = [grads]
         elif not isinstance(grads, list):
@@ -275,6 +304,7 @@ class Optimizer:
                        for gs in state_dict["group_state"]]
         self.state, self.param_groups, self._group_state = new_state, new_groups, group_state
         self._lists.clear()
+        self._plan = None
         for k, v in state_dict.get("global", {}).items():
             if k in _GLOBAL_OPTIONS:
                 setattr(self, k, v)

@@ -36,6 +36,9 @@ class Adadelta(Optimizer):
         if not 0.0 <= group["rho"] <= 1.0:
             raise ValueError(f"Invalid rho value: {group['rho']}")
 
+    _kernel = "adadelta"
+    _state_order = ("square_avg", "acc_delta")
+
     def _state_spec(self, group):
         return {"square_avg": 0.0, "acc_delta": 0.0}
 

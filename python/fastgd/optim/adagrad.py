@@ -39,6 +39,9 @@ class Adagrad(Optimizer):
         if not group["initial_accumulator_value"] >= 0:
             raise ValueError(f"Invalid initial_accumulator_value value: {group['initial_accumulator_value']}")
 
+    _kernel = "adagrad"
+    _state_order = ("sum",)
+
     def _state_spec(self, group):
         return {"sum": float(group["initial_accumulator_value"])}
 

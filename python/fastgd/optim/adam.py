@@ -36,6 +36,9 @@ class Adam(Optimizer):
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
                          clip_norm_type=clip_norm_type)
 
+    _kernel = "adam"
+    _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
     def _state_spec(self, group):
         spec = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
         if group["amsgrad"]:

@@ -31,6 +31,9 @@ class Adamax(Optimizer):
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
                          clip_norm_type=clip_norm_type)
 
+    _kernel = "adamax"
+    _state_order = ("exp_avg", "exp_inf")
+
     def _state_spec(self, group):
         return {"exp_avg": 0.0, "exp_inf": 0.0}
 

@@ -32,6 +32,9 @@ class Lion(Optimizer):
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
                          clip_norm_type=clip_norm_type)
 
+    _kernel = "lion"
+    _state_order = ("exp_avg",)
+
     def _state_spec(self, group):
         return {"exp_avg": 0.0}
 

@@ -46,6 +46,9 @@ class NAdam(Optimizer):
         if not group["momentum_decay"] >= 0:
             raise ValueError(f"Invalid momentum_decay value: {group['momentum_decay']}")
 
+    _kernel = "nadam"
+    _state_order = ("exp_avg", "exp_avg_sq")
+
     def _state_spec(self, group):
         return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
 

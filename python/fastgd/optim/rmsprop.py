@@ -41,6 +41,9 @@ class RMSprop(Optimizer):
         if not group["alpha"] >= 0:
             raise ValueError(f"Invalid alpha value: {group['alpha']}")
 
+    _kernel = "rmsprop"
+    _state_order = ("square_avg", "grad_avg", "momentum_buffer")
+
     def _state_spec(self, group):
         spec = {"square_avg": 0.0}
         if group["centered"]:

@@ -51,6 +51,9 @@ class SGD(Optimizer):
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
 
+    _kernel = "sgd"
+    _state_order = ("momentum_buffer",)
+
     def _state_spec(self, group):
         return {"momentum_buffer": 0.0} if group["momentum"] != 0 else {}
 
