@@ -18,6 +18,9 @@
 3. An MLP 100 -> 256 -> 256 -> 10 (ReLU), 3 epochs of Adam (batch 256, lr 1e-3, no
    penalty) on 200,000 samples (``--quick``: 50,000): fastgd ``MLPClassifier``, PyTorch and
    scikit-learn's ``MLPClassifier(max_iter=3)``.
+4. Small problems: the time of one ``step()`` call on a 10-element array (all overhead),
+   fastgd Adam / Adam with clipping / SGD against torch.optim.Adam (for-loop, foreach,
+   fused) and the NumPy Adam.
 
 Peers that are not installed (torch, scikit-learn) are left out with a note. The variants of
 each comparison are timed in turns (one call, or one fit, each per round; the order reversed
@@ -28,7 +31,7 @@ place, and every variant sees them in the same state.
 
     python bench/compare.py                  # about 3 minutes on 2 cores
     python bench/compare.py --quick          # under a minute: smaller arrays and data sets
-    python bench/compare.py --only opt       # one part: opt, logreg, mlp
+    python bench/compare.py --only opt       # one part: opt, logreg, mlp, small
 """
 
 from __future__ import annotations
@@ -597,6 +600,56 @@ def bench_mlp(args, torch, sklearn) -> dict:
 # -- targets, chart, main --------------------------------------------------------------------
 
 
+# -- 4. small problems: the cost of one step() call ------------------------------------------
+
+SMALL_SIZE = 10
+SMALL_CALLS = 2000  # step() calls per timed sample: one call is too short to time alone
+
+
+def bench_small(args, torch) -> dict:
+    """Per-call time of step() on one 10-element float32 array: all overhead (argument
+    handling, checks, dispatch), next to no arithmetic."""
+    rng = np.random.default_rng(0)
+    g = rng.standard_normal(SMALL_SIZE).astype(np.float32)
+    grads = [g]
+
+    def fastgd_opt(**kw):
+        opt = fastgd.Adam([np.zeros(SMALL_SIZE, np.float32)], lr=1e-3, **kw)
+        opt.step(grads)
+        return opt
+
+    adam, clipped = fastgd_opt(), fastgd_opt(clip_norm=1.0)
+    sgd = fastgd.SGD([np.zeros(SMALL_SIZE, np.float32)], lr=1e-3, momentum=0.9)
+    sgd.step(grads)
+    numpy_adam = NumpyAdam(np.zeros(SMALL_SIZE, np.float32))
+    variants: dict[str, Callable[[], object]] = {
+        "fastgd Adam": lambda: adam.step(grads),
+        "fastgd Adam(clip_norm=1.0)": lambda: clipped.step(grads),
+        "fastgd SGD momentum": lambda: sgd.step(grads),
+        "NumPy Adam (in-place ufuncs)": lambda: numpy_adam.step(g),
+    }
+    if torch is not None:
+        for name, kw in [("torch Adam (for-loop)", dict(foreach=False)), ("torch Adam (foreach)", dict(foreach=True)),
+                         ("torch Adam (fused)", dict(fused=True))]:
+            tp = torch.zeros(SMALL_SIZE, requires_grad=True)
+            tp.grad = torch.from_numpy(g.copy())
+            topt = torch.optim.Adam([tp], lr=1e-3, **kw)
+            topt.step()
+            variants[name] = topt.step
+
+    def many(f: Callable[[], object]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(SMALL_CALLS):
+                f()
+        return run
+
+    times = interleaved({k: many(f) for k, f in variants.items()}, rounds=5 if args.quick else 25, warmup=1)
+    results = [{"variant": k, "us_per_step": statistics.median(v) / SMALL_CALLS * 1e6} for k, v in times.items()]
+    for r in results:
+        print(f"  {r['variant']:<30} {r['us_per_step']:7.2f} us per step()", flush=True)
+    return {"size": SMALL_SIZE, "calls_per_sample": SMALL_CALLS, "results": results}
+
+
 def targets(out: dict) -> list[dict]:
     """The figures the project aims at, each with the measured value and whether it holds."""
     res: list[dict] = []
@@ -646,6 +699,15 @@ def targets(out: dict) -> list[dict]:
                         "value": (f"{ratio:.2f}x, accuracy {fg['accuracy']:.2%} vs {tp['accuracy']:.2%} "
                                   f"({diff:+.2f} pt)"),
                         "holds": ratio >= 1.5 and diff >= -1.0})
+    small = out.get("small")
+    if small:
+        by = {r["variant"]: r["us_per_step"] for r in small["results"]}
+        us = by["fastgd Adam"]
+        value = f"{us:.2f} us"
+        if "torch Adam (fused)" in by:
+            value += f" (torch fused {by['torch Adam (fused)']:.1f} us)"
+        res.append({"target": f"small problems: Python overhead per step() <= 2 us (Adam, {small['size']} elements)",
+                    "value": value, "holds": us <= 2.0})
     return res
 
 
@@ -743,7 +805,8 @@ def draw(out: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="4M-element array, 200k / 50k samples, 1 fit per peer")
-    ap.add_argument("--only", default="opt,logreg,mlp", help="parts to run: opt, logreg, mlp (default all)")
+    ap.add_argument("--only", default="opt,logreg,mlp,small",
+                    help="parts to run: opt, logreg, mlp, small (default all)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for fastgd, torch and the STREAM kernels (default: fastgd's default)")
     ap.add_argument("--repeats", type=int, default=3, help="fits per peer for parts 2 and 3 (default 3)")
@@ -753,7 +816,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chart", default=str(HERE / "results" / "compare.png"))
     args = ap.parse_args(argv)
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
-    unknown = parts - {"opt", "logreg", "mlp"}
+    unknown = parts - {"opt", "logreg", "mlp", "small"}
     if unknown:
         ap.error(f"--only: unknown part(s) {sorted(unknown)}")
 
@@ -780,6 +843,9 @@ def main(argv: list[str] | None = None) -> int:
     if "mlp" in parts:
         print("\n3. MLP", flush=True)
         out["mlp"] = bench_mlp(args, torch, sklearn)
+    if "small" in parts:
+        print("\n4. small problems: one step() on a 10-element array", flush=True)
+        out["small"] = bench_small(args, torch)
     out["seconds"] = time.perf_counter() - t_start
 
     if "optimizers" in out:
