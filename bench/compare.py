@@ -802,6 +802,17 @@ def draw(out: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def cpu_model() -> str:
+    """The CPU's name as the OS reports it (Linux), else the architecture."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="4M-element array, 200k / 50k samples, 1 fit per peer")
@@ -825,12 +836,15 @@ def main(argv: list[str] | None = None) -> int:
     fastgd.set_num_threads(threads)
     if torch is not None:
         torch.set_num_threads(threads)
-    print(f"fastgd {fastgd.__version__}, SIMD {fastgd.simd_level()}, {os.cpu_count()} CPUs, {threads} thread(s), "
+    cpu = cpu_model()
+    print(f"{cpu}: fastgd {fastgd.__version__}, SIMD {fastgd.simd_level()}, {os.cpu_count()} CPUs, "
+          f"{threads} thread(s), "
           f"numpy {np.__version__}, torch {getattr(torch, '__version__', 'absent')}, "
           f"scikit-learn {getattr(sklearn, '__version__', 'absent')}", flush=True)
     t_start = time.perf_counter()
     out: dict = {"benchmark": "compare", "quick": args.quick, "fastgd_version": fastgd.__version__,
-                 "simd_level": fastgd.simd_level(), "cpu_count": os.cpu_count(), "machine": platform.machine(),
+                 "simd_level": fastgd.simd_level(), "cpu": cpu, "cpu_count": os.cpu_count(),
+                 "machine": platform.machine(),
                  "threads": threads, "numpy_version": np.__version__,
                  "torch_version": getattr(torch, "__version__", None),
                  "sklearn_version": getattr(sklearn, "__version__", None)}
