@@ -1,140 +1,82 @@
-// google-benchmark of fastgd's update kernels, called directly through the kernel table
-// (no Python, no argument checks): Adam and SGD (no momentum) on float32, at a few sizes, for
-// every instruction-set level this CPU supports, on 1 thread and on 2 threads
-// ("omp:N" in the names).
-//
-//   bench_kernels                                  # every benchmark
-//   bench_kernels --benchmark_filter='adam.*avx2'  # a subset
-//   bench_kernels --benchmark_min_time=0.1         # shorter runs
-//
-// bytes_per_second counts what the rule must move per element (parameter read + write,
-// gradient read, each state array read + write): 28 bytes for Adam, 12 for SGD. The 2-thread
-// runs set the parallel threshold to 0, so every size takes the parallel path.
-#include <benchmark/benchmark.h>
-
-#include <cstddef>
-#include <cstdint>
-#include <cstdio>
-#include <random>
+// Every update rule of the kernel table, called directly (no Python, no argument checks):
+// "rule/<name>/<dtype>/<level>/n:<n>/omp:<threads>". bytes_per_second counts what the rule
+// must move per element (rule_bytes); frac_bound compares it with the loop that moves the
+// same bytes ("r<2+S>w<1+S>" for S state arrays), frac_stream with STREAM copy / triad.
 #include <string>
 #include <vector>
 
+#include "bench_common.hpp"
+#include "bench_groups.hpp"
 #include "fastgd/kernel_table.hpp"
-#include "fastgd/runtime.hpp"
 
+namespace fastgd_bench {
 namespace {
 
+using fastgd::StepState;
 using fastgd::TensorRef;
 
-struct Buffers {
-    std::vector<float> param, grad, state0, state1;
-    explicit Buffers(std::size_t n) : param(n), grad(n), state0(n, 0.0f), state1(n, 0.0f) {
-        std::mt19937 rng(42);
-        std::normal_distribution<float> dist(0.0f, 1.0f);
-        for (std::size_t i = 0; i < n; ++i) {
-            param[i] = dist(rng);
-            grad[i] = 1e-3f * dist(rng);
-        }
-    }
-    TensorRef<float> ref() {
-        TensorRef<float> t;
-        t.param = param.data();
-        t.grad = grad.data();
-        t.state[0] = state0.data();
-        t.state[1] = state1.data();
-        t.size = param.size();
-        return t;
-    }
+template <class T> struct RuleCase {
+    const char* name;
+    int states;
+    void (*call)(const fastgd::KernelSet<T>&, const TensorRef<T>*, StepState&);
 };
 
-// Restores the process-wide settings a benchmark changed, whatever happens.
-struct Settings {
-    std::size_t threshold = fastgd::get_parallel_threshold();
-    ~Settings() {
-        fastgd::set_parallel_threshold(threshold);
-        fastgd::set_num_threads(0);
-    }
-};
-
-void use(const std::string& level, int threads) {
-    fastgd::set_active_level(level);
-    fastgd::set_num_threads(threads);
-    if (threads > 1) fastgd::set_parallel_threshold(0);
+// torch.optim's defaults, and lr as each rule's docstring suggests.
+template <class T> std::vector<RuleCase<T>> rule_cases() {
+    using K = fastgd::KernelSet<T>;
+    using R = const TensorRef<T>*;
+    static const fastgd::GradTransform none{};
+    return {
+        {"sgd", 0, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.0, 0.0, 0.0, false}, s, none); }},
+        {"sgd_momentum", 1, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.9, 0.0, 0.0, false}, s, none); }},
+        {"sgd_nesterov", 1, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.9, 0.0, 0.0, true}, s, none); }},
+        {"adagrad", 1, [](const K& k, R t, StepState& s) { k.adagrad(t, 1, {1e-2, 0.0, 0.0, 1e-10}, s, none); }},
+        {"rmsprop", 1, [](const K& k, R t, StepState& s) { k.rmsprop(t, 1, {1e-2, 0.99, 1e-8, 0.0, 0.0, false}, s, none); }},
+        {"adadelta", 2, [](const K& k, R t, StepState& s) { k.adadelta(t, 1, {1.0, 0.9, 1e-6, 0.0}, s, none); }},
+        {"adam", 2, [](const K& k, R t, StepState& s) { k.adam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false}, s, none); }},
+        {"adamw", 2, [](const K& k, R t, StepState& s) { k.adam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 1e-2, false, true}, s, none); }},
+        {"adamax", 2, [](const K& k, R t, StepState& s) { k.adamax(t, 1, {2e-3, 0.9, 0.999, 1e-8, 0.0}, s, none); }},
+        {"nadam", 2, [](const K& k, R t, StepState& s) { k.nadam(t, 1, {2e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3, false}, s, none); }},
+        {"radam", 2, [](const K& k, R t, StepState& s) { k.radam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 0.0, false}, s, none); }},
+        {"lion", 1, [](const K& k, R t, StepState& s) { k.lion(t, 1, {1e-4, 0.9, 0.99, 0.0}, s, none); }},
+    };
 }
 
-void report(benchmark::State& state, std::size_t n, std::size_t bytes_per_element) {
-    const auto items = static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(n);
-    state.SetItemsProcessed(items);
-    state.SetBytesProcessed(items * static_cast<std::int64_t>(bytes_per_element));
-}
-
-void bm_adam(benchmark::State& state, std::string level, std::size_t n, int threads) {
-    Settings restore;
-    use(level, threads);
-    Buffers b(n);
-    const TensorRef<float> t = b.ref();
-    const fastgd::AdamOptions o{1e-3, 0.9, 0.999, 1e-8, 0.0, false, false};
-    const fastgd::GradTransform tr{};
-    fastgd::StepState st;
-    const auto& kernels = fastgd::active_kernels().f32;
+template <class T>
+void bm_rule(benchmark::State& state, const std::string& owner, RuleCase<T> rule, const std::string& level,
+             std::size_t n, int threads) {
+    Use use(level, threads);
+    T* const* a = pool().get<T>(n, owner);
+    TensorRef<T> t;
+    t.param = a[0];
+    t.grad = a[1];
+    for (int k = 0; k < rule.states; ++k) t.state[k] = a[2 + k];
+    t.size = n;
+    const auto& kernels = fastgd::active_kernels().template of<T>();
+    StepState st;
+    st.step = 100;  // past RAdam's unrectified first steps
+    const double t0 = now();
     for (auto _ : state) {
-        kernels.adam(&t, 1, o, st, tr);
+        rule.call(kernels, &t, st);
         ++st.step;
-        benchmark::DoNotOptimize(b.param.data());
         benchmark::ClobberMemory();
     }
-    report(state, n, 4 * (2 + 1 + 2 * 2));
-}
-
-void bm_sgd(benchmark::State& state, std::string level, std::size_t n, int threads) {
-    Settings restore;
-    use(level, threads);
-    Buffers b(n);
-    TensorRef<float> t = b.ref();
-    t.state[0] = t.state[1] = nullptr;
-    const fastgd::SgdOptions o{1e-3, 0.0, 0.0, 0.0, false};
-    const fastgd::GradTransform tr{};
-    fastgd::StepState st;
-    const auto& kernels = fastgd::active_kernels().f32;
-    for (auto _ : state) {
-        kernels.sgd(&t, 1, o, st, tr);
-        ++st.step;
-        benchmark::DoNotOptimize(b.param.data());
-        benchmark::ClobberMemory();
-    }
-    report(state, n, 4 * (2 + 1));
+    const std::string bound = "r" + std::to_string(2 + rule.states) + "w" + std::to_string(1 + rule.states);
+    const double seconds = now() - t0;
+    report(state, seconds, n, rule_bytes(sizeof(T), rule.states), group_name(dtype_name<T>(), n, threads), bound);
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-
-    const std::vector<std::size_t> sizes = {std::size_t{1} << 12, std::size_t{1} << 16, std::size_t{1} << 20,
-                                            std::size_t{1} << 24};
-    std::vector<int> thread_counts = {1};
-    if (fastgd::openmp_enabled()) thread_counts.push_back(2);
-
-    std::printf("fastgd kernels: levels supported here:");
-    for (const std::string& level : fastgd::supported_levels()) std::printf(" %s", level.c_str());
-    std::printf(" (default parallel threshold %zu elements)\n", fastgd::get_parallel_threshold());
-
-    for (const std::string& level : fastgd::supported_levels()) {
-        for (const std::size_t n : sizes) {
-            for (const int threads : thread_counts) {
-                const std::string suffix =
-                    "/" + level + "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
-                benchmark::RegisterBenchmark(("adam_f32" + suffix).c_str(), bm_adam, level, n, threads)
-                    ->UseRealTime()
-                    ->Unit(benchmark::kMicrosecond);
-                benchmark::RegisterBenchmark(("sgd_f32" + suffix).c_str(), bm_sgd, level, n, threads)
-                    ->UseRealTime()
-                    ->Unit(benchmark::kMicrosecond);
-            }
-        }
+template <class T> void register_rules(const std::string& level, std::size_t n, int threads) {
+    for (const RuleCase<T>& rule : rule_cases<T>()) {
+        const std::string name = std::string("rule/") + rule.name + "/" + dtype_name<T>() + "/" + level +
+                                 "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
+        add(name, [=](benchmark::State& s, const std::string& owner) { bm_rule<T>(s, owner, rule, level, n, threads); });
     }
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
 }
+
+template void register_rules<float>(const std::string&, std::size_t, int);
+template void register_rules<double>(const std::string&, std::size_t, int);
+
+}  // namespace fastgd_bench

@@ -19,6 +19,7 @@ std::atomic<int> g_threads{0};
 // band; the upper end is kept because a 2-thread call stalls for milliseconds when another
 // process holds the second core, which a microsecond-sized call cannot afford.
 std::atomic<std::size_t> g_threshold{1u << 17};
+std::atomic<std::size_t> g_chunk{kChunkElements};
 }  // namespace
 
 int get_num_threads() {
@@ -40,6 +41,12 @@ int threads_for(std::size_t elements) {
 
 void set_parallel_threshold(std::size_t elements) { g_threshold.store(elements, std::memory_order_relaxed); }
 std::size_t get_parallel_threshold() { return g_threshold.load(std::memory_order_relaxed); }
+
+void set_chunk_elements(std::size_t elements) {
+    const std::size_t e = elements == 0 ? kChunkElements : (elements + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+    g_chunk.store(e, std::memory_order_relaxed);
+}
+std::size_t get_chunk_elements() { return g_chunk.load(std::memory_order_relaxed); }
 
 bool openmp_enabled() {
 #if defined(_OPENMP)

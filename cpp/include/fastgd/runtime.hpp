@@ -7,6 +7,8 @@ namespace fastgd {
 // Arrays are cut into chunks of this many elements for the threads. A multiple of every
 // vector width, so chunk borders never change which elements a vector sees.
 inline constexpr std::size_t kChunkElements = 16384;
+// Every chunk size in use is a multiple of this (the widest vector: 16 floats, 8 doubles).
+inline constexpr std::size_t kChunkAlign = 16;
 
 // Threads for a call that touches `elements` elements in total: 1 below the parallel
 // threshold (thread start-up would cost more than it saves), else the configured count.
@@ -18,5 +20,10 @@ int get_num_threads();
 void set_parallel_threshold(std::size_t elements);
 std::size_t get_parallel_threshold();
 bool openmp_enabled();
+// The chunk size the kernels use: kChunkElements unless changed here (bench/bench_tuning.cpp
+// sweeps it). Rounded up to a multiple of kChunkAlign; 0 restores kChunkElements. Results
+// never depend on it: chunks only decide which thread updates which elements.
+void set_chunk_elements(std::size_t elements);
+std::size_t get_chunk_elements();
 
 }  // namespace fastgd

@@ -66,10 +66,11 @@ struct Chunk {
 // threads as well as one large one.
 template <class Sizes>
 inline std::vector<Chunk> make_chunks(std::size_t count, Sizes size_of) {
+    const std::size_t step = get_chunk_elements();
     std::vector<Chunk> chunks;
     for (std::size_t k = 0; k < count; ++k)
-        for (std::size_t b = 0, n = size_of(k); b < n; b += kChunkElements)
-            chunks.push_back({k, b, b + kChunkElements < n ? b + kChunkElements : n});
+        for (std::size_t b = 0, n = size_of(k); b < n; b += step)
+            chunks.push_back({k, b, b + step < n ? b + step : n});
     return chunks;
 }
 
