@@ -133,7 +133,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
           validation_data: tuple[Any, Any] | None = None, loss_fn: Callable | None = None,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
-          optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6) -> History:
+          optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6,
+          gather: bool = True) -> History:
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
@@ -170,6 +171,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             step), ``lr`` the learning rate that step used.
         verbose: a progress bar over epochs (tqdm if installed, else one line per epoch).
         optimizer_options: more options for the optimizer (``{"clip_norm": 1.0}``...).
+        gather: ``False`` hands the batch over as row numbers instead of copied rows:
+            ``loss_and_grad(params, X, y, sample_weight, rows)`` with the whole ``X``, ``y``
+            and ``sample_weight`` and ``rows`` the batch's rows, a slice or an int64 index
+            array (a view of the epoch's permutation). A loss that reads the rows in place
+            (the linear models' fused kernel) then costs no copy per batch.
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -216,6 +222,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         X_val, y_val = validation_data
         if loss_fn is None:
             def loss_fn(p, Xv, yv):
+                if not gather:
+                    return loss_and_grad(p, Xv, yv, None, slice(0, _n_rows(Xv, "X_val")))[0]
                 return loss_and_grad(p, Xv, yv, None)[0]
     opt = get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
 
@@ -236,19 +244,28 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
             order = rng.permutation(n) if shuffle and bs < n else None
+            if not gather and sw is not None:
+                # Every batch's total weight for train_loss at once (no gather per batch).
+                starts = np.arange(0, n, bs)
+                batch_w = np.add.reduceat(sw if order is None else sw[order], starts, dtype=np.float64)
             loss_sum = weight_sum = plain_sum = 0.0
             batches = 0
             lr_now = gnorm = math.nan
             diverged = None
             for start in range(0, n, bs):
-                if bs == n:
-                    Xb, yb, wb = X, y, sw
+                if not gather:
+                    stop = min(start + bs, n)
+                    idx = order[start:stop] if order is not None else slice(start, stop)
+                    loss, grads = loss_and_grad(params, X, y, sw, idx)
                 else:
-                    idx = order[start:start + bs] if order is not None else slice(start, start + bs)
-                    Xb = X[idx]
-                    yb = None if y is None else y[idx]
-                    wb = None if sw is None else sw[idx]
-                loss, grads = loss_and_grad(params, Xb, yb, wb)
+                    if bs == n:
+                        Xb, yb, wb = X, y, sw
+                    else:
+                        idx = order[start:start + bs] if order is not None else slice(start, start + bs)
+                        Xb = X[idx]
+                        yb = None if y is None else y[idx]
+                        wb = None if sw is None else sw[idx]
+                    loss, grads = loss_and_grad(params, Xb, yb, wb)
                 loss = float(loss)
                 grads = _grad_list(grads, params)
                 gnorm = total_norm(grads)
@@ -269,7 +286,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 lr_now = _lr_of(opt, k)
                 if post_step is not None:
                     post_step(params, lr_now)
-                bw = float(np.sum(wb)) if wb is not None else float(min(bs, n - start))
+                if sw is None:
+                    bw = float(min(bs, n - start))
+                else:
+                    bw = float(np.sum(wb)) if gather else float(batch_w[start // bs])
                 loss_sum += loss * bw
                 weight_sum += bw
                 plain_sum += loss

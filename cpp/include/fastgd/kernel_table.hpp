@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "fastgd/linear_objective.hpp"
 #include "fastgd/options.hpp"
 #include "fastgd/tensor_ref.hpp"
 
@@ -45,6 +46,9 @@ template <class T> struct KernelSet {
     // u <- c (h + k h^3);  a <- h (1 + t) / 2.
     void (*gelu_inner)(const T* h, T* u, std::size_t n, double c, double k);
     void (*gelu_outer)(const T* h, const T* t, T* a, std::size_t n);
+
+    // A linear model's mini-batch loss and gradients in one pass (fastgd/linear_objective.hpp).
+    LinearObjectiveFn<T> linear_objective;
 };
 
 struct KernelTable {

@@ -12,6 +12,8 @@ const KernelTable& table() {
         fill_reductions(k.f64);
         fill_activations(k.f32);
         fill_activations(k.f64);
+        fill_linear(k.f32);
+        fill_linear(k.f64);
         return k;
     }();
     return t;

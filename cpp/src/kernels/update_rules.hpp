@@ -8,6 +8,7 @@ namespace fastgd::FASTGD_NS {
 template <class T> void fill_rules(KernelSet<T>& k);
 template <class T> void fill_reductions(KernelSet<T>& k);
 template <class T> void fill_activations(KernelSet<T>& k);
+template <class T> void fill_linear(KernelSet<T>& k);
 const KernelTable& table();
 
 }  // namespace fastgd::FASTGD_NS

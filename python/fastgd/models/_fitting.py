@@ -61,7 +61,7 @@ def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[np.nd
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
-                    post_step: Callable | None = None) -> tuple[Any, Any, np.ndarray]:
+                    post_step: Callable | None = None, rows: bool = False) -> tuple[Any, Any, np.ndarray]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split).
 
@@ -70,6 +70,8 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     ``value(theta, X, y, w)``: the objective's value, ``outputs(theta, X)``: the raw outputs,
     both for the validation set of ``early_stopping``; otherwise ``tol`` and
     ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
+    ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
+    weights that are all 1 then go down as None, so that it need not read them.
     """
     if optimizer is None:
         options = dict(est.optimizer_options or {})
@@ -98,11 +100,12 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
                                       monitor="val_loss", restore_best_weights=True))
     elif est.tol is not None and not partial:
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
+    w_train = None if rows and np.all(w == 1) else w
     history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
                     max_epochs=1 if partial else int(est.max_epochs), shuffle=bool(est.shuffle),
-                    random_state=int(rng.integers(2**63 - 1)), sample_weight=w, validation_data=validation,
+                    random_state=int(rng.integers(2**63 - 1)), sample_weight=w_train, validation_data=validation,
                     loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=est.callbacks or (),
-                    post_step=post_step, verbose=bool(est.verbose))
+                    post_step=post_step, verbose=bool(est.verbose), gather=not rows)
     if stopping and history.stop_reason.startswith("reached max_epochs"):
         # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd import _core
 from fastgd import losses as _losses
 from fastgd.models._base import (
     BaseEstimator,
@@ -175,7 +176,6 @@ class _LinearModel(BaseEstimator):
         # so the minimizer is that of the problem in y's own units.
         l2, l1 = strengths["l2"], strengths["l1"] / scaling.y_scale
         loss_name = self._loss_name(K)
-        loss_fn = self._loss_function(loss_name, scaling)
 
         # Starting point.
         optimizer = None
@@ -193,7 +193,8 @@ class _LinearModel(BaseEstimator):
                 theta[K * d:] = self._init_intercept(enc["y"], sw, K, scaling)
 
         if self.solver == "newton":
-            res = newton(loss_fn, _losses.get_loss(loss_name).hessian, Xs, ys, w,
+            smooth = _losses.get_loss(loss_name)  # squared_error, log_loss, softmax_cross_entropy
+            res = newton(smooth.fn, smooth.hessian, Xs, ys, w,
                          theta[:K * d].reshape(K, d), theta[K * d:], l2=l2, max_iter=int(self.max_epochs),
                          classification=not regression)
             theta[:K * d] = res.W.ravel()
@@ -203,11 +204,12 @@ class _LinearModel(BaseEstimator):
             # partial_fit continues the fit's random stream, so that successive epochs are
             # shuffled differently.
             rng = self._rng if continuing and self._rng is not None else make_rng(self.random_state)
-            objective = _Objective(loss_fn, K, d, l2, l1)
+            delta = float(getattr(self, "delta", 1.0)) / scaling.y_scale
+            objective = _Objective(loss_name, K, d, l2, l1, delta)
             history, optimizer, _ = first_order_fit(
-                self, objective, theta, optimizer, rng, Xs, ys, w, enc, partial,
+                self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None)
+                outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -223,13 +225,6 @@ class _LinearModel(BaseEstimator):
         self.history_ = history
         self._theta, self._optimizer, self._scaling, self._dtype, self._rng = theta, optimizer, scaling, dtype, rng
         return self
-
-    def _loss_function(self, name: str, scaling: _Scaling):
-        if name == "huber":
-            return functools.partial(_losses.huber, delta=float(self.delta) / scaling.y_scale)
-        if name == "hinge_ovr":
-            return _hinge_ovr
-        return _losses.get_loss(name).fn
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
         if d != self.n_features_in_:
@@ -254,48 +249,47 @@ class _LinearModel(BaseEstimator):
 
 
 class _Objective:
-    """``loss_and_grad`` for :func:`fastgd.train` over the flat buffer ``theta = [W, b]``:
-    the mean loss of the batch plus the penalty; the gradient into one flat array, so the
-    optimizer makes one fused kernel call per step."""
+    """``loss_and_grad`` for :func:`fastgd.train` (``gather=False``) over the flat buffer
+    ``theta = [W, b]``: the batch's mean loss plus the penalty, and the gradient into one
+    flat buffer kept from call to call, by one fused kernel call that reads the batch's rows
+    in place (``fastgd._core.linear_objective``). The optimizer then makes one fused call
+    per step too, and a step allocates nothing."""
 
-    def __init__(self, loss, K: int, d: int, l2: float, l1: float) -> None:
-        self.loss, self.K, self.d, self.l2, self.l1 = loss, K, d, l2, l1
+    def __init__(self, loss: str, K: int, d: int, l2: float, l1: float, delta: float = 1.0) -> None:
+        self.loss, self.K, self.d, self.l2, self.l1, self.delta = loss, K, d, l2, l1, delta
+        self._theta: np.ndarray | None = None
+
+    def _bind(self, theta: np.ndarray) -> None:
+        # Views of theta and of the gradient buffer, made once: a batch then costs one call.
+        K, d = self.K, self.d
+        self._theta = theta
+        self._W, self._b = theta[:K * d].reshape(K, d), theta[K * d:]
+        self._grad = np.empty_like(theta)
+        self._gW, self._gb = self._grad[:K * d].reshape(K, d), self._grad[K * d:]
+        self._grads = [self._grad]
+
+    def targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
+        """y as the kernel reads it: int64 labels for the multiclass losses, else X's dtype."""
+        return np.ascontiguousarray(y, dtype=np.int64 if self.K > 1 else dtype)
 
     def outputs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         K, d = self.K, self.d
         z = X @ theta[:K * d].reshape(K, d).T + theta[K * d:]
         return z[:, 0] if K == 1 else z
 
-    def __call__(self, params, X, y, w, value_only: bool = False):
-        # A diverging run overflows here; fastgd.train detects the non-finite loss, restores
-        # the last good parameters and says so (a DivergenceWarning), so numpy need not.
-        with np.errstate(over="ignore", invalid="ignore"):
-            return self._evaluate(params[0], X, y, w, value_only)
-
-    def _evaluate(self, theta, X, y, w, value_only):
-        K, d = self.K, self.d
-        W = theta[:K * d].reshape(K, d)
-        value, dz = self.loss(self.outputs(theta, X), y, w)
-        Wf = theta[:K * d]
-        if self.l2:
-            value += 0.5 * self.l2 * float(Wf @ Wf)
-        if self.l1:
-            value += self.l1 * float(np.abs(Wf).sum())
-        if value_only:
-            return value
-        # The loss is the batch's weighted mean; its share of the (mean-1) weight makes the
-        # gradient an unbiased estimate of the full objective's.
-        share = float(w.sum()) / len(w) if w is not None else 1.0
-        dz = dz.reshape(len(X), K)
-        grad = np.empty_like(theta)
-        gW = grad[:K * d].reshape(K, d)
-        np.matmul(dz.T, X, out=gW)
-        grad[K * d:] = dz.sum(axis=0)
-        if share != 1.0:
-            grad *= share
-        if self.l2:
-            gW += self.l2 * W
-        return value, [grad]
+    def __call__(self, params, X, y, w, rows=None, value_only: bool = False):
+        theta = params[0]
+        if theta is not self._theta:
+            self._bind(theta)
+        if rows is None or isinstance(rows, slice):
+            idx, start, stop = None, 0 if rows is None else rows.start, None if rows is None else rows.stop
+        else:
+            idx, start, stop = rows, 0, None
+        # A diverging run gives a non-finite value; fastgd.train detects it, restores the last
+        # good parameters and says so (a DivergenceWarning).
+        value = _core.linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start, stop, w,
+                                       self.l2, self.l1, self.delta)
+        return value if value_only else (value, self._grads)
 
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""
@@ -303,15 +297,6 @@ class _Objective:
         shrunk = np.abs(Wf) - lr * self.l1
         np.maximum(shrunk, 0.0, out=shrunk)
         np.copysign(shrunk, Wf, out=Wf)
-
-
-def _hinge_ovr(z: np.ndarray, y: np.ndarray, sample_weight=None):
-    """One-vs-rest hinge for K classes: the sum over classes of binary hinge losses."""
-    n, K = z.shape
-    signs = np.where(y[:, None] == np.arange(K), 1.0, -1.0)
-    w = None if sample_weight is None else np.repeat(sample_weight, K)
-    value, dz = _losses.hinge(z.ravel(), signs.ravel(), w)
-    return value * K, dz.reshape(n, K) * K
 
 
 def _to_internal(coef: np.ndarray, intercept: np.ndarray, s: _Scaling) -> tuple[np.ndarray, np.ndarray]:

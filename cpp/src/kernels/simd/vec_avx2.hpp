@@ -70,4 +70,25 @@ inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zer
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {_mm256_cvtps_pd(_mm_loadu_ps(p))}; }
 
+// The sum of the lanes, in a fixed tree order (halves, then quarters...), in registers.
+inline float reduce_add(Vec<float> a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55)));
+}
+inline double reduce_add(Vec<double> a) {
+    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+// 2^n for integral n in the normal exponent range (n from an exponent reduction).
+inline Vec<float> pow2_int(Vec<float> n) {
+    const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
+    return {_mm256_castsi256_ps(_mm256_slli_epi32(e, 23))};
+}
+inline Vec<double> pow2_int(Vec<double> n) {
+    const __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.v)), _mm256_set1_epi64x(1023));
+    return {_mm256_castsi256_pd(_mm256_slli_epi64(e, 52))};
+}
+
 }  // namespace fastgd::FASTGD_NS

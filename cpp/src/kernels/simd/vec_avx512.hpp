@@ -71,4 +71,18 @@ inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zer
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {_mm512_cvtps_pd(_mm256_loadu_ps(p))}; }
 
+// The sum of the lanes, in the compiler's fixed tree order, in registers.
+inline float reduce_add(Vec<float> a) { return _mm512_reduce_add_ps(a.v); }
+inline double reduce_add(Vec<double> a) { return _mm512_reduce_add_pd(a.v); }
+
+// 2^n for integral n in the normal exponent range (n from an exponent reduction).
+inline Vec<float> pow2_int(Vec<float> n) {
+    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+    return {_mm512_castsi512_ps(_mm512_slli_epi32(e, 23))};
+}
+inline Vec<double> pow2_int(Vec<double> n) {
+    const __m512i e = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v)), _mm512_set1_epi64(1023));
+    return {_mm512_castsi512_pd(_mm512_slli_epi64(e, 52))};
+}
+
 }  // namespace fastgd::FASTGD_NS

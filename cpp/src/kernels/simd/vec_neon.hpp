@@ -67,4 +67,16 @@ inline Vec<double> step_positive(Vec<double> a, Vec<double> one, Vec<double> zer
 inline Vec<double> load_as_double(const double* p) { return Vec<double>::load(p); }
 inline Vec<double> load_as_double(const float* p) { return {vcvt_f64_f32(vld1_f32(p))}; }
 
+// The sum of the lanes, in registers.
+inline float reduce_add(Vec<float> a) { return vaddvq_f32(a.v); }
+inline double reduce_add(Vec<double> a) { return vaddvq_f64(a.v); }
+
+// 2^n for integral n in the normal exponent range (n from an exponent reduction).
+inline Vec<float> pow2_int(Vec<float> n) {
+    return {vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(vcvtnq_s32_f32(n.v), vdupq_n_s32(127)), 23))};
+}
+inline Vec<double> pow2_int(Vec<double> n) {
+    return {vreinterpretq_f64_s64(vshlq_n_s64(vaddq_s64(vcvtnq_s64_f64(n.v), vdupq_n_s64(1023)), 52))};
+}
+
 }  // namespace fastgd::FASTGD_NS

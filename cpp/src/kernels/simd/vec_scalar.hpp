@@ -34,4 +34,10 @@ template <class T> inline Vec<T> step_positive(Vec<T> a, Vec<T> one, Vec<T> zero
 inline Vec<double> load_as_double(const double* p) { return {*p}; }
 inline Vec<double> load_as_double(const float* p) { return {static_cast<double>(*p)}; }
 
+// The sum of the lanes: the one lane.
+template <class T> inline T reduce_add(Vec<T> a) { return a.v; }
+
+// 2^n for integral n in the normal exponent range (n from an exponent reduction).
+template <class T> inline Vec<T> pow2_int(Vec<T> n) { return {std::ldexp(T(1), static_cast<int>(n.v))}; }
+
 }  // namespace fastgd::FASTGD_NS

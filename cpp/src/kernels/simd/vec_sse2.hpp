@@ -74,4 +74,22 @@ inline Vec<double> load_as_double(const float* p) {
     return {_mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))))};
 }
 
+// The sum of the lanes, in a fixed tree order (halves, then quarters), in registers.
+inline float reduce_add(Vec<float> a) {
+    const __m128 s = _mm_add_ps(a.v, _mm_movehl_ps(a.v, a.v));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 0x55)));
+}
+inline double reduce_add(Vec<double> a) { return _mm_cvtsd_f64(_mm_add_sd(a.v, _mm_unpackhi_pd(a.v, a.v))); }
+
+// 2^n for integral n in the normal exponent range (n from an exponent reduction).
+inline Vec<float> pow2_int(Vec<float> n) {
+    const __m128i e = _mm_add_epi32(_mm_cvtps_epi32(n.v), _mm_set1_epi32(127));
+    return {_mm_castsi128_ps(_mm_slli_epi32(e, 23))};
+}
+inline Vec<double> pow2_int(Vec<double> n) {
+    // Two int32 exponents, biased (so >= 0), zero-extended to 64-bit lanes.
+    const __m128i e = _mm_add_epi32(_mm_cvtpd_epi32(n.v), _mm_set1_epi32(1023));
+    return {_mm_castsi128_pd(_mm_slli_epi64(_mm_unpacklo_epi32(e, _mm_setzero_si128()), 52))};
+}
+
 }  // namespace fastgd::FASTGD_NS

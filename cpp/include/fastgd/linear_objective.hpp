@@ -1,0 +1,57 @@
+// The objective of a linear model over one mini-batch, in one pass over the batch's rows:
+// z = W x + b, the loss, dloss/dz, and the gradients, for the losses of fastgd's linear
+// estimators. Rows are read in place from the whole data set (by index or as a range), so a
+// shuffled epoch never gathers a batch into a new array.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace fastgd {
+
+// K = 1 for the scalar losses (targets y), K >= 2 for the multiclass ones (labels in [0, K)).
+enum class LinearLoss : int {
+    squared_error = 0,  // (z - y)^2 / 2
+    huber = 1,          // r^2 / 2 up to |r| = delta, then delta (|r| - delta / 2)
+    log_loss = 2,       // log(1 + e^z) - y z, y in {0, 1}
+    hinge = 3,          // max(0, 1 - s z), s = +1 for y > 0 else -1
+    softmax_cross_entropy = 4,  // log sum_k e^{z_k} - z_y
+    hinge_ovr = 5,      // sum_k max(0, 1 - s_k z_k), s_k = +1 for k = y else -1
+};
+
+inline bool is_multiclass(LinearLoss loss) {
+    return loss == LinearLoss::softmax_cross_entropy || loss == LinearLoss::hinge_ovr;
+}
+
+// The batch: rows of X (n_total x d, row-major) given by `rows` (indices) or, with rows ==
+// nullptr, the range [begin, begin + n). Targets, labels and weights are indexed like X.
+template <class T> struct LinearBatch {
+    const T* X;
+    std::size_t d;
+    const std::int64_t* rows;
+    std::size_t begin;
+    std::size_t n;
+    const T* y;                    // scalar losses
+    const std::int64_t* labels;    // multiclass losses
+    const T* sample_weight;        // nullptr: every weight is 1
+};
+
+struct LinearObjectiveOptions {
+    LinearLoss loss;
+    std::size_t K;  // outputs: rows of W
+    double delta;   // huber
+    double l2;      // value += l2/2 |W|^2, grad_W += l2 W
+    double l1;      // value += l1 |W|_1 (its step is a proximal one, outside the gradient)
+};
+
+// Returns  sum_i s_i l_i / sum_i s_i  + penalties  (0 for the loss part when the weights
+// sum to 0 or the batch is empty), and writes
+//   grad_W (K x d) = (1/n) sum_i s_i dl_i/dz x_i^T + l2 W,   grad_b (K) = (1/n) sum_i s_i dl_i/dz,
+// the models' convention: a batch's mean loss, its gradient scaled by the batch's share of
+// the (mean-1) sample weights. The value is accumulated in double; z and the gradients in T,
+// as a BLAS product in T would. Rows are cut into fixed blocks, each reduced into its own
+// buffer and the buffers summed in block order: the same bits for any thread count.
+template <class T>
+using LinearObjectiveFn = double (*)(const LinearBatch<T>& batch, const T* W, const T* b,
+                                     const LinearObjectiveOptions& options, T* grad_W, T* grad_b);
+
+}  // namespace fastgd
