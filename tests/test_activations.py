@@ -89,3 +89,128 @@ def test_bad_input_names_the_argument_and_writes_nothing():
     with pytest.raises(ValueError, match=r"^h: array is not C-contiguous"):
         _core.activation_grad_("relu", d, h=np.ones(10)[::2])
     np.testing.assert_array_equal(d, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", SIZES)
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "gelu"])
+def test_activation_grad_with_bias_grad(simd_level, dtype, cols, activation):
+    """With gb, the same d as without, and gb = the column sums of the new d."""
+    rng = np.random.default_rng(cols)
+    rows = 37
+    h = rng.standard_normal((rows, cols)).astype(dtype)
+    d = rng.standard_normal((rows, cols)).astype(dtype)
+    t = np.tanh(C * (h + K * h**3)).astype(dtype)
+    a = np.tanh(h).astype(dtype)
+    expected = d.copy()
+    _core.activation_grad_(activation, expected, h=h, a=a, t=t, c=C, k=K)
+    gb = np.full(cols, np.nan, dtype)
+    _core.activation_grad_(activation, d, h=h, a=a, t=t, c=C, k=K, gb=gb)
+    np.testing.assert_array_equal(d, expected)
+    np.testing.assert_allclose(gb, expected.astype(np.float64).sum(axis=0), **_tol(dtype))
+
+
+def test_activation_grad_bias_grad_of_no_rows_is_zero():
+    gb = np.full(4, np.nan)
+    _core.activation_grad_("relu", np.zeros((0, 4)), h=np.zeros((0, 4)), gb=gb)
+    np.testing.assert_array_equal(gb, 0.0)
+
+
+def _softmax_xent_reference(z, y, w, scale):
+    z64 = z.astype(np.float64)
+    m = z64.max(axis=1, keepdims=True)
+    lse = m[:, 0] + np.log(np.exp(z64 - m).sum(axis=1))
+    rows = np.arange(len(y))
+    wr = np.ones(len(y)) if w is None else w.astype(np.float64)
+    p = np.exp(z64 - lse[:, None])
+    p[rows, y] -= 1.0
+    d = p * (scale * wr)[:, None]
+    return float(wr @ (lse - z64[rows, y])), d
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 2, 7, 8, 9, 10, 17])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_softmax_cross_entropy_grad(simd_level, dtype, k, weighted):
+    rng = np.random.default_rng(k)
+    n = 33
+    z = (3 * rng.standard_normal((n, k))).astype(dtype)
+    z[0] += 500  # large logits: the row maximum is subtracted first
+    y = rng.integers(0, k, n).astype(np.int64)
+    w = rng.uniform(0, 2, n).astype(dtype) if weighted else None
+    d = np.full_like(z, np.nan)
+    gb = np.full(k, np.nan, dtype)
+    z_before = z.copy()
+    loss = _core.softmax_cross_entropy_grad_(z, y, d, w=w, gb=gb, scale=1 / n)
+    ref_loss, ref_d = _softmax_xent_reference(z, y, w, 1 / n)
+    tol = _tol(dtype)
+    np.testing.assert_array_equal(z, z_before)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_allclose(d, ref_d, **tol)
+    np.testing.assert_allclose(gb, ref_d.sum(axis=0), **tol)
+    # Without gb, and in place (d is z): the same gradient.
+    loss2 = _core.softmax_cross_entropy_grad_(z, y, z, w=w, scale=1 / n)
+    assert loss2 == loss
+    np.testing.assert_array_equal(z, d)
+
+
+def test_softmax_cross_entropy_grad_matches_losses_module():
+    from fastgd import losses
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((50, 4))
+    y = rng.integers(0, 4, 50).astype(np.int64)
+    w = rng.uniform(0.5, 1.5, 50)
+    value, dz = losses.softmax_cross_entropy(z, y, w)
+    d = np.empty_like(z)
+    total = _core.softmax_cross_entropy_grad_(z, y, d, w=w, scale=1 / w.sum())
+    np.testing.assert_allclose(total / w.sum(), value, rtol=1e-12)
+    np.testing.assert_allclose(d, dz, rtol=1e-12, atol=1e-15)
+
+
+def test_softmax_cross_entropy_grad_nan_logits_give_nan_loss():
+    z = np.array([[0.0, np.nan], [1.0, 2.0]], np.float32)
+    d = np.empty_like(z)
+    assert np.isnan(_core.softmax_cross_entropy_grad_(z, np.array([0, 1]), d))
+
+
+def test_softmax_cross_entropy_grad_bad_input_writes_nothing():
+    z = np.zeros((3, 4), np.float32)
+    y = np.array([0, 1, 3], np.int64)
+    d = np.full_like(z, 7.0)
+    gb = np.full(4, 7.0, np.float32)
+    cases = [
+        (dict(y=np.array([0, 4, 1])), ValueError, r"^y: label 4 at 1 is not in \[0, 4\)"),
+        (dict(y=np.array([0, -1, 1])), ValueError, r"^y: label -1"),
+        (dict(y=np.array([0, 1, 2], np.int32)), TypeError, r"^y: dtype int32"),
+        (dict(y=np.array([0.0, 1.0, 2.0])), TypeError, r"^y: dtype float64"),
+        (dict(y=np.array([0, 1])), ValueError, r"^y must be 1-D with z.shape\[0\] = 3"),
+        (dict(y=[0, 1, 2]), TypeError, r"^y must be a NumPy array"),
+        (dict(d=np.zeros((3, 4))), TypeError, r"^d:"),
+        (dict(d=np.zeros((4, 3), np.float32)), ValueError, r"^d: shape"),
+        (dict(w=np.ones(3)), TypeError, r"^w: dtype float64 does not match float32"),
+        (dict(w=np.ones(2, np.float32)), ValueError, r"^w: must be 1-D with 3 elements"),
+        (dict(gb=np.ones(3, np.float32)), ValueError, r"^gb: must be 1-D with 4 elements"),
+        (dict(z=np.zeros(4, np.float32)), ValueError, r"^z must be 2-D"),
+    ]
+    for change, exc, msg in cases:
+        kw = dict(z=z, y=y, d=d, gb=gb) | change
+        with pytest.raises(exc, match=msg):
+            _core.softmax_cross_entropy_grad_(kw.pop("z"), kw.pop("y"), kw.pop("d"), **kw)
+    ro = d.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match=r"^d: array is read-only"):
+        _core.softmax_cross_entropy_grad_(z, y, ro)
+    np.testing.assert_array_equal(d, 7.0)
+    np.testing.assert_array_equal(gb, 7.0)
+
+
+def test_activation_grad_bias_grad_bad_input():
+    d = np.ones((2, 3))
+    with pytest.raises(ValueError, match=r"^gb: must be 1-D with 3 elements"):
+        _core.activation_grad_("relu", d, h=d, gb=np.zeros(2))
+    with pytest.raises(TypeError, match=r"^gb: dtype float32"):
+        _core.activation_grad_("relu", d, h=d, gb=np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=r"^d must be 2-D"):
+        _core.activation_grad_("relu", np.ones(3), h=np.ones(3), gb=np.zeros(3))
+    np.testing.assert_array_equal(d, 1.0)

@@ -2,6 +2,7 @@
 // choice among the levels this build carries.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,16 @@ template <class T> struct KernelSet {
     // u <- c (h + k h^3);  a <- h (1 + t) / 2.
     void (*gelu_inner)(const T* h, T* u, std::size_t n, double c, double k);
     void (*gelu_outer)(const T* h, const T* t, T* a, std::size_t n);
+    // activation_grad over a (rows, cols) d, and gb[j] <- sum_r d[r, j] (the bias gradient)
+    // in the same pass, summed in double in row order (the same bits for any thread count).
+    void (*activation_grad_colsum)(int kind, T* d, const T* h, const T* a, const T* t, std::size_t rows,
+                                   std::size_t cols, double c, double k, T* gb);
+    // Softmax cross-entropy of logits z (rows, K) at labels y (each in [0, K), checked by the
+    // caller), sample factors w (null: 1): d <- (softmax(z) - onehot(y)) * scale * w per row
+    // (d may be z), gb <- the column sums of d when not null; returns sum_r w_r (logsumexp(z_r)
+    // - z_r[y_r]) in double.
+    double (*softmax_xent_grad)(const T* z, const std::int64_t* y, const T* w, T* d, T* gb, std::size_t rows,
+                                std::size_t K, double scale);
 
     // A linear model's mini-batch loss and gradients in one pass (fastgd/linear_objective.hpp).
     LinearObjectiveFn<T> linear_objective;

@@ -1,4 +1,5 @@
 // Fused element-wise steps of MLP layers (see cpp/src/kernels/activations.cpp).
+#include <cstdint>
 #include <string>
 
 #include "array_checks.hpp"
@@ -17,6 +18,19 @@ int activation_kind(const std::string& name) {
 }
 
 template <class T> T* ptr(const py::array& a) { return static_cast<T*>(const_cast<void*>(a.data())); }
+
+// A 1-D array of `size`-byte floats with one element per column of `m` (axis 1), or per row
+// (axis 0): a bias gradient or per-sample weights.
+py::array row_array(const py::object& o, const char* name, int size, const py::array& m, bool writeable,
+                    int axis = 1) {
+    if (check_array(o, name, writeable) != size)
+        throw py::type_error(std::string(name) + ": dtype " + py::str(o.attr("dtype")).cast<std::string>() +
+                             " does not match " + (size == 4 ? "float32" : "float64") + " (no silent casts)");
+    const py::array a = py::reinterpret_borrow<py::array>(o);
+    if (a.ndim() != 1 || a.shape(0) != m.shape(axis))
+        throw py::value_error(std::string(name) + ": must be 1-D with " + std::to_string(m.shape(axis)) + " elements");
+    return a;
+}
 
 }  // namespace
 
@@ -46,7 +60,7 @@ void register_activations(py::module_& m) {
     m.def(
         "activation_grad_",
         [](const std::string& activation, py::object dobj, py::object h, py::object a, py::object t, double c,
-           double kk) {
+           double kk, py::object gbo) {
             const int kind = activation_kind(activation);
             const int size = check_array(dobj, "d", true);
             const py::array d = py::reinterpret_borrow<py::array>(dobj);
@@ -60,13 +74,66 @@ void register_activations(py::module_& m) {
             const py::array ha = get(h, "h", need_h), aa = get(a, "a", need_a), ta = get(t, "t", need_t);
             const auto n = static_cast<std::size_t>(d.size());
             const KernelTable& k = active_kernels();
+            if (!gbo.is_none()) {
+                if (d.ndim() != 2) throw py::value_error("d must be 2-D (samples, units) with gb, got " + std::to_string(d.ndim()) + "-D");
+                const py::array gb = row_array(gbo, "gb", size, d, true);
+                const auto rows = static_cast<std::size_t>(d.shape(0)), cols = static_cast<std::size_t>(d.shape(1));
+                py::gil_scoped_release release;  // as above
+                if (size == 4)
+                    k.f32.activation_grad_colsum(kind, ptr<float>(d), ptr<float>(ha), ptr<float>(aa), ptr<float>(ta), rows,
+                                                 cols, c, kk, ptr<float>(gb));
+                else
+                    k.f64.activation_grad_colsum(kind, ptr<double>(d), ptr<double>(ha), ptr<double>(aa), ptr<double>(ta),
+                                                 rows, cols, c, kk, ptr<double>(gb));
+                return;
+            }
             py::gil_scoped_release release;  // as above
             if (size == 4) k.f32.activation_grad(kind, ptr<float>(d), ptr<float>(ha), ptr<float>(aa), ptr<float>(ta), n, c, kk);
             else k.f64.activation_grad(kind, ptr<double>(d), ptr<double>(ha), ptr<double>(aa), ptr<double>(ta), n, c, kk);
         },
-        "d <- d * f'(.) in place, one pass: relu from h, tanh and sigmoid from a, gelu from h and t.",
+        "d <- d * f'(.) in place, one pass: relu from h, tanh and sigmoid from a, gelu from h and t. "
+        "With gb (d 2-D): also gb <- d.sum(axis=0) (the bias gradient), in the same pass.",
         py::arg("activation"), py::arg("d"), py::arg("h") = py::none(), py::arg("a") = py::none(),
-        py::arg("t") = py::none(), py::arg("c") = 0.0, py::arg("k") = 0.0);
+        py::arg("t") = py::none(), py::arg("c") = 0.0, py::arg("k") = 0.0, py::arg("gb") = py::none());
+
+    m.def(
+        "softmax_cross_entropy_grad_",
+        [](py::object zo, py::object yo, py::object dobj, py::object wo, py::object gbo, double scale) {
+            const int size = check_array(zo, "z", false);
+            const py::array z = py::reinterpret_borrow<py::array>(zo);
+            if (z.ndim() != 2 || z.shape(1) < 1)
+                throw py::value_error("z must be 2-D (samples, classes) with at least one class");
+            check_array(dobj, "d", true, &z, "z");
+            const py::array d = py::reinterpret_borrow<py::array>(dobj);
+            const auto rows = static_cast<std::size_t>(z.shape(0)), K = static_cast<std::size_t>(z.shape(1));
+            if (!py::isinstance<py::array>(yo))
+                throw py::type_error("y must be a NumPy array of int64 labels");
+            const py::array y = py::reinterpret_borrow<py::array>(yo);
+            if (!y.dtype().is(py::dtype::of<std::int64_t>()))
+                throw py::type_error("y: dtype " + py::str(y.dtype()).cast<std::string>() + ", expected int64 labels");
+            if (y.ndim() != 1 || static_cast<std::size_t>(y.shape(0)) != rows)
+                throw py::value_error("y must be 1-D with z.shape[0] = " + std::to_string(rows) + " labels");
+            if (!(y.flags() & py::array::c_style)) throw py::value_error("y must be C-contiguous");
+            const auto* labels = static_cast<const std::int64_t*>(y.data());
+            for (std::size_t r = 0; r < rows; ++r)
+                if (labels[r] < 0 || static_cast<std::size_t>(labels[r]) >= K)
+                    throw py::value_error("y: label " + std::to_string(labels[r]) + " at " + std::to_string(r) +
+                                          " is not in [0, " + std::to_string(K) + ")");
+            const py::array w = wo.is_none() ? d : row_array(wo, "w", size, z, false, 0);
+            const py::array gb = gbo.is_none() ? d : row_array(gbo, "gb", size, z, true);
+            const KernelTable& k = active_kernels();
+            py::gil_scoped_release release;  // as above
+            if (size == 4)
+                return k.f32.softmax_xent_grad(ptr<float>(z), labels, wo.is_none() ? nullptr : ptr<float>(w),
+                                               ptr<float>(d), gbo.is_none() ? nullptr : ptr<float>(gb), rows, K, scale);
+            return k.f64.softmax_xent_grad(ptr<double>(z), labels, wo.is_none() ? nullptr : ptr<double>(w),
+                                           ptr<double>(d), gbo.is_none() ? nullptr : ptr<double>(gb), rows, K, scale);
+        },
+        "Softmax cross-entropy of logits z (n, K) at int64 labels y, in one pass: d <- (softmax(z) - onehot(y)) "
+        "* scale * w per row (d may be z; w None: 1), gb <- d.sum(axis=0) if given; returns "
+        "sum_r w_r (logsumexp(z_r) - z_r[y_r]).",
+        py::arg("z"), py::arg("y"), py::arg("d"), py::arg("w") = py::none(), py::arg("gb") = py::none(),
+        py::arg("scale") = 1.0);
 
     m.def(
         "gelu_inner_",

@@ -1,7 +1,10 @@
 // Element-wise work of an MLP layer that NumPy would do in several passes over the batch,
 // fused into one pass each. The transcendental part (tanh) stays with NumPy's own SIMD
 // tanh; these kernels do the arithmetic around it. Compiled once per instruction-set level.
+#include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "elementwise.hpp"
 #include "update_rules.hpp"
@@ -107,9 +110,70 @@ template <class T> void gelu_outer(const T* h, const T* t, T* a, std::size_t n) 
     stream<T, 2, 1>(n, in, out, [&](const Vec<T>* x, Vec<T>* y) { y[0] = mul_add(half, x[1], half) * x[0]; });
 }
 
+// acc[j] += row[j] for j < cols, in double.
+template <class T> void add_row(double* acc, const T* row, std::size_t cols) {
+    using D = Vec<double>;
+    constexpr std::size_t L = D::lanes;
+    std::size_t j = 0;
+    for (; j + L <= cols; j += L) D::store(acc + j, D::load(acc + j) + load_as_double(row + j));
+    for (; j < cols; ++j) acc[j] += static_cast<double>(row[j]);
+}
+
+template <class T> void store_sums(T* gb, const std::vector<double>& acc) {
+    for (std::size_t j = 0; j < acc.size(); ++j) gb[j] = static_cast<T>(acc[j]);
+}
+
+// activation_grad row by row, each row added to the column sums while it is in cache: the
+// backward pass of a hidden layer's element-wise part and its bias gradient in one pass.
+template <class T>
+void activation_grad_colsum(int kind, T* d, const T* h, const T* a, const T* t, std::size_t rows, std::size_t cols,
+                            double c, double k, T* gb) {
+    std::vector<double> acc(cols, 0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const std::size_t o = r * cols;
+        activation_grad<T>(kind, d + o, h ? h + o : nullptr, a ? a + o : nullptr, t ? t + o : nullptr, cols, c, k);
+        add_row(acc.data(), d + o, cols);
+    }
+    store_sums(gb, acc);
+}
+
+// Per row r: m = max z_r, e = exp(z_r - m), s = sum e; the loss is log s - (z_r[y_r] - m) and
+// the gradient (e / s - onehot(y_r)) * scale * w_r. One read of z, one write of d (the
+// exponentials go to d first, then are scaled in place while the row is in cache).
+template <class T>
+double softmax_xent_grad(const T* z, const std::int64_t* y, const T* w, T* d, T* gb, std::size_t rows, std::size_t K,
+                         double scale) {
+    double total = 0.0;
+    std::vector<double> acc(gb ? K : 0, 0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* zr = z + r * K;
+        T* dr = d + r * K;
+        const std::size_t label = static_cast<std::size_t>(y[r]);
+        const T zy = zr[label];  // before d (possibly z itself) is written
+        T m = zr[0];
+        for (std::size_t j = 1; j < K; ++j) m = zr[j] > m ? zr[j] : m;
+        double s = 0.0;
+        for (std::size_t j = 0; j < K; ++j) {
+            const T e = std::exp(zr[j] - m);
+            dr[j] = e;
+            s += static_cast<double>(e);
+        }
+        const double wr = w ? static_cast<double>(w[r]) : 1.0;
+        total += wr * (std::log(s) - static_cast<double>(zy - m));
+        const T f = static_cast<T>(scale * wr / s), g = static_cast<T>(scale * wr);
+        for (std::size_t j = 0; j < K; ++j) dr[j] *= f;
+        dr[label] -= g;
+        if (gb) add_row(acc.data(), dr, K);
+    }
+    if (gb) store_sums(gb, acc);
+    return total;
+}
+
 }  // namespace
 
 template <class T> void fill_activations(KernelSet<T>& k) {
+    k.activation_grad_colsum = &activation_grad_colsum<T>;
+    k.softmax_xent_grad = &softmax_xent_grad<T>;
     k.bias_relu = &bias_relu<T>;
     k.activation_grad = &activation_grad<T>;
     k.gelu_inner = &gelu_inner<T>;

@@ -62,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd import _core
 from fastgd import losses as _losses
 from fastgd.models._base import (
     BaseEstimator,
@@ -127,6 +128,17 @@ class _BaseMLP(BaseEstimator):
 
     def _loss(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None) -> tuple[float, np.ndarray]:
         raise NotImplementedError
+
+    def _loss_grad(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, d: np.ndarray,
+                   gb: np.ndarray) -> tuple[float, bool]:
+        """The batch's mean loss (weighted by ``w``); writes into ``d`` its gradient w.r.t.
+        the logits ``z`` times the batch's share of the weight, ``sum(w) / n``, so that
+        the gradient is that of ``sum_i w_i loss_i / n``. Returns (loss, whether the output
+        bias's gradient ``gb`` was written too)."""
+        value, dz = self._loss(z, y, w)
+        share = float(w.sum()) / len(w) if w is not None else 1.0
+        np.multiply(dz.reshape(d.shape), share, out=d)
+        return value, False
 
     def _init_output_bias(self, ys: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
         raise NotImplementedError
@@ -291,13 +303,11 @@ class _BaseMLP(BaseEstimator):
             with np.errstate(over="ignore", invalid="ignore"):
                 ws = net._workspace(Xb.shape[0], cache=True)
                 z = net.forward(theta, Xb, training=True, rng=rng, update_stats=True, ws=ws)
-                value, dz = self._loss(z, yb, wb)
                 if not ws.d:
                     ws.d = [np.empty_like(h) for h in ws.h]
-                share = float(wb.sum()) / len(wb) if wb is not None else 1.0
                 dlogits = ws.d[-1]
-                np.multiply(dz.reshape(dlogits.shape), share, out=dlogits)
-                grad = net.backward(theta, Xb, dlogits, ws)
+                value, bias_done = self._loss_grad(z, yb, wb, dlogits, net._grad_views[1][-1])
+                grad = net.backward(theta, Xb, dlogits, ws, output_bias_grad=bias_done)
                 if alpha:
                     grad[:nW] += alpha * theta[:nW]
                 return value + penalty(theta), [grad]
@@ -425,6 +435,15 @@ class MLPClassifier(_BaseMLP):
         if z.shape[1] == 1:
             return _losses.log_loss(z[:, 0], y, w)
         return _losses.softmax_cross_entropy(z, y, w)
+
+    def _loss_grad(self, z, y, w, d, gb):
+        if z.shape[1] == 1 or y.dtype != np.int64:
+            return super()._loss_grad(z, y, w, d, gb)
+        # Softmax, loss, gradient and the output bias's gradient in one pass.
+        n = len(y)
+        total = _core.softmax_cross_entropy_grad_(z, y, d, w=w, gb=gb, scale=1.0 / max(n, 1))
+        wsum = float(w.sum()) if w is not None else float(n)
+        return (total / wsum if wsum > 0 else 0.0), True
 
     def _init_output_bias(self, ys, sw, K):
         counts = np.bincount(ys.astype(np.intp), weights=sw, minlength=max(K, 2))

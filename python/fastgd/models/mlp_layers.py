@@ -236,22 +236,31 @@ class Network:
             np.tanh(t, out=t)
             _core.gelu_outer_(h, t, a)
 
-    def _activation_backward(self, d, h, a, i, ws) -> None:
-        """d *= f'(h), in place."""
+    def _activation_backward(self, d, h, a, i, ws, gb=None) -> None:
+        """d *= f'(h), in place; with ``gb``, also gb <- d.sum(axis=0) (the bias gradient)."""
         # One fused pass (relu from h, tanh and sigmoid from a, gelu from h and its tanh).
         t = ws.extra[("tanh", i)] if self.activation == "gelu" else None
-        _core.activation_grad_(self.activation, d, h=h, a=a, t=t, c=_GELU_C, k=_GELU_K)
+        _core.activation_grad_(self.activation, d, h=h, a=a, t=t, c=_GELU_C, k=_GELU_K, gb=gb)
 
-    def backward(self, theta: np.ndarray, X: np.ndarray, dlogits: np.ndarray, ws: _Workspace) -> np.ndarray:
+    def backward(self, theta: np.ndarray, X: np.ndarray, dlogits: np.ndarray, ws: _Workspace, *,
+                 output_bias_grad: bool = False) -> np.ndarray:
         """The gradient of the loss w.r.t. theta (in the one ``grad`` buffer), given its
         gradient ``dlogits`` w.r.t. the logits of the last ``forward`` of ``ws`` (in
-        training mode). ``dlogits`` is consumed (``ws.d[-1]`` is a good place for it)."""
+        training mode). ``dlogits`` is consumed (``ws.d[-1]`` is a good place for it).
+        ``output_bias_grad``: the output bias's gradient (the column sums of ``dlogits``) is
+        already in ``grad``, as the fused loss kernel writes it.
+
+        Per layer, from the output down: the weight gradient ``a_in.T @ d`` and the input's
+        ``d @ W.T`` are BLAS products into arrays of the workspace (transposed views, no
+        copies); the activation's derivative and the next bias gradient (column sums) are one
+        fused pass (``_core.activation_grad_`` with ``gb``)."""
         W, _, g = self.views(theta)
         gW, gb, gg = self._grad_views
         if not ws.d:
             ws.d = [np.empty_like(h) for h in ws.h]
         dropped = ws.dropped
         d = dlogits
+        bias_done = output_bias_grad
         for i in range(self.L - 1, -1, -1):
             if i == 0:
                 a_in = X
@@ -261,7 +270,7 @@ class Network:
                 a_in = ws.a[i - 1]
             if self.bn[i]:
                 self._bn_backward(d, i, g[i], gb[i], gg[i], ws)
-            else:
+            elif not bias_done:
                 np.sum(d, axis=0, out=gb[i])
             np.matmul(a_in.T, d, out=gW[i])
             if i == 0:
@@ -270,7 +279,9 @@ class Network:
             np.matmul(d, W[i].T, out=d_in)
             if dropped:
                 d_in *= ws.extra[("mask", i - 1)]
-            self._activation_backward(d_in, ws.h[i - 1], ws.a[i - 1], i - 1, ws)
+            # Layer i-1's bias gradient in the same pass, unless batch norm takes it.
+            bias_done = not self.bn[i - 1]
+            self._activation_backward(d_in, ws.h[i - 1], ws.a[i - 1], i - 1, ws, gb[i - 1] if bias_done else None)
             d = d_in
         return self.grad
 
