@@ -535,8 +535,9 @@ def bench_logreg(args, torch, sklearn) -> dict:
 
         peers["sklearn SGDClassifier(log_loss)"] = sgd_fit
         peers["sklearn LogisticRegression (lbfgs)"] = lbfgs_fit
-    # Not a like-for-like peer: what the shuffled epoch's row gathers (X[idx] per batch) cost.
-    extra = "fastgd, shuffle=False (no row gather)"
+    # Not a like-for-like peer: what reading each shuffled batch's rows from all over X costs
+    # against reading the rows in order.
+    extra = "fastgd, shuffle=False (rows in order)"
     peers[extra] = lambda: fastgd_fit(shuffle=False)
     raw = run_fits(peers, repeats)
     return {"n_train": n, "n_test": n_test, "n_features": d, "epochs": epochs, "batch_size": bs, "lr": lr,

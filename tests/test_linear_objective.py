@@ -253,3 +253,69 @@ def test_train_rows_mode_matches_gathering():
         np.testing.assert_allclose([r["train_loss"] for r in ha.records], [r["train_loss"] for r in hc.records],
                                    rtol=1e-12)
         assert [r["val_loss"] for r in ha.records] == [r["val_loss"] for r in hc.records]
+
+
+# -- the estimators on the kernel ----------------------------------------------------------
+
+
+def _old_objective(loss_fn, X, y, w, W, b, l2):
+    """The linear models' objective as the NumPy path computed it (fastgd.losses): the
+    weighted mean loss plus the penalty, the gradient scaled by the batch's share of the
+    (mean-1) weights, plus l2 W."""
+    z = X @ W.T + b
+    z = z[:, 0] if W.shape[0] == 1 else z
+    value, dz = loss_fn(z, y, w)
+    dz = dz.reshape(len(X), -1) * (w.sum() / len(w))
+    return value + 0.5 * l2 * float((W ** 2).sum()), dz.T @ X + l2 * W, dz.sum(axis=0)
+
+
+def _hinge_ovr(z, y, w):
+    signs = np.where(y[:, None] == np.arange(z.shape[1]), 1.0, -1.0)
+    value, dz = fastgd.losses.hinge(z.ravel(), signs.ravel(), np.repeat(w, z.shape[1]))
+    return value * z.shape[1], dz.reshape(z.shape) * z.shape[1]
+
+
+@pytest.mark.parametrize("case", ["logistic", "multinomial", "hinge", "hinge_ovr", "squared_error", "huber"])
+def test_estimators_follow_the_numpy_objective(case):
+    """Mini-batch SGD (a short last batch, sample weights) from a given start: every epoch's
+    loss and the final coefficients are those of the NumPy objective the models used before
+    the fused kernel (the batch's share of the weights included)."""
+    rng = np.random.default_rng(3)
+    n, d = 300, 6
+    X = rng.standard_normal((n, d))
+    sw = rng.uniform(0.5, 2, n)
+    K = 3 if case in ("multinomial", "hinge_ovr") else 1
+    if case in ("squared_error", "huber"):
+        y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+        est = fastgd.LinearRegression(loss=case, delta=0.8)
+        loss_fn = fastgd.losses.squared_error if case == "squared_error" else \
+            (lambda z, t, w: fastgd.losses.huber(z, t, w, delta=0.8))
+    else:
+        y = rng.integers(0, K if K > 1 else 2, n)
+        est = fastgd.LogisticRegression(loss="hinge" if "hinge" in case else "log_loss")
+        loss_fn = {"logistic": fastgd.losses.log_loss, "multinomial": fastgd.losses.softmax_cross_entropy,
+                   "hinge": fastgd.losses.hinge, "hinge_ovr": _hinge_ovr}[case]
+    est.set_params(optimizer="sgd", lr=0.1, batch_size=128, shuffle=False, tol=None, standardize=False, alpha=0.01,
+                   max_epochs=1, random_state=0)
+    est.fit(X, y, sample_weight=sw)
+    W0 = 0.3 * rng.standard_normal((K, d))
+    b0 = 0.2 * rng.standard_normal(K)
+    est.coef_ = W0.reshape(est.coef_.shape)
+    est.intercept_ = b0.copy()
+    est.set_params(warm_start=True, max_epochs=4)
+    est.fit(X, y, sample_weight=sw)
+
+    w = sw / sw.mean()
+    W, b, losses = W0.copy(), b0.copy(), []
+    for _ in range(4):
+        total = weight = 0.0
+        for s in (slice(0, 128), slice(128, 256), slice(256, n)):  # the last batch is short
+            value, gW, gb = _old_objective(loss_fn, X[s], y[s], w[s], W, b, 0.01)
+            total += value * w[s].sum()
+            weight += w[s].sum()
+            W -= 0.1 * gW
+            b -= 0.1 * gb
+        losses.append(total / weight)
+    np.testing.assert_allclose([r["train_loss"] for r in est.history_.records], losses, rtol=1e-12)
+    np.testing.assert_allclose(est.coef_.reshape(K, d), W, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(est.intercept_, b, rtol=1e-11, atol=1e-13)

@@ -17,9 +17,8 @@ namespace {
 // Rows per block: each block reduces into its own gradient buffer, and the buffers are added
 // in block order, so the bits do not depend on how blocks are shared out to threads.
 constexpr std::size_t kRowBlock = 256;
-// Rows read ahead by index (a shuffled batch's rows are scattered over the data set: without
-// this each row starts with a full memory latency), and at most this many cache lines of each.
-constexpr std::size_t kAhead = 8;
+// At most this many cache lines of each row are prefetched (the hardware prefetcher takes a
+// long row's rest).
 constexpr std::size_t kAheadLines = 16;
 
 // Level-local element types: no std::vector code is shared (as a weak symbol) between objects
@@ -73,58 +72,6 @@ template <int R, class T> void axpys(const T* c, const T* const* x, T* g, std::s
 
 template <class T> void axpy(T c, const T* x, T* g, std::size_t d) { axpys<1>(&c, &x, g, d); }
 
-// A row's loss, and its derivatives dl/dz_k into g (K of them), from its outputs z.
-template <class T>
-double row_loss(const LinearObjectiveOptions& o, const T* z, T y, std::int64_t label, T* g) {
-    switch (o.loss) {
-        case LinearLoss::squared_error: {
-            const T r = z[0] - y;
-            g[0] = r;
-            return 0.5 * double(r) * double(r);
-        }
-        case LinearLoss::huber: {
-            const T r = z[0] - y, delta = static_cast<T>(o.delta);
-            const T a = std::fabs(r);
-            g[0] = std::clamp(r, -delta, delta);
-            return a <= delta ? 0.5 * double(r) * double(r) : double(delta) * (double(a) - 0.5 * double(delta));
-        }
-        case LinearLoss::log_loss: {
-            // log(1 + e^z) = max(z, 0) + log1p(e^-|z|), sigmoid from the same e^-|z|: no overflow.
-            const T e = std::exp(-std::fabs(z[0]));
-            const T p = z[0] >= T(0) ? T(1) / (T(1) + e) : e / (T(1) + e);
-            g[0] = p - y;
-            return double(std::max(z[0], T(0))) + double(std::log1p(e)) - double(y) * double(z[0]);
-        }
-        case LinearLoss::hinge: {
-            const T s = y > T(0) ? T(1) : T(-1);
-            const T m = T(1) - s * z[0];
-            g[0] = m > T(0) ? -s : T(0);
-            return m > T(0) ? double(m) : 0.0;
-        }
-        case LinearLoss::softmax_cross_entropy: {
-            T m = z[0];
-            for (std::size_t k = 1; k < o.K; ++k) m = std::max(m, z[k]);
-            T sum = T(0);
-            for (std::size_t k = 0; k < o.K; ++k) sum += (g[k] = std::exp(z[k] - m));
-            const T inv = T(1) / sum;
-            for (std::size_t k = 0; k < o.K; ++k) g[k] *= inv;
-            g[label] -= T(1);
-            return double(m) + std::log(double(sum)) - double(z[label]);
-        }
-        case LinearLoss::hinge_ovr: {
-            double l = 0.0;
-            for (std::size_t k = 0; k < o.K; ++k) {
-                const T s = static_cast<std::int64_t>(k) == label ? T(1) : T(-1);
-                const T m = T(1) - s * z[k];
-                g[k] = m > T(0) ? -s : T(0);
-                l += m > T(0) ? double(m) : 0.0;
-            }
-            return l;
-        }
-    }
-    return 0.0;
-}
-
 inline void prefetch(const void* p) {
 #if defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p);
@@ -133,60 +80,23 @@ inline void prefetch(const void* p) {
 #endif
 }
 
-// Rows handled together: their dot products and gradient updates interleave (independent
-// FMA chains, one pass over W and the gradient for all of them).
-constexpr int kGroup = 4;
-
-template <class T> struct BlockOut {
-    T* gW;  // K x d
-    T* gb;  // K
-    T* z;   // K x kGroup scratch
-    T* g;   // K x kGroup scratch
-};
-
-// R rows (positions i .. i+R-1 of the batch) into the block's sums and gradients.
-template <int R, class T>
-void rows_of(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, std::size_t i,
-             double inv_n, const BlockOut<T>& out, Sums& s) {
-    const std::size_t d = bt.d, K = o.K;
-    const bool multiclass = is_multiclass(o.loss);
-    const T* x[R];
-    std::size_t r[R];
-    for (int q = 0; q < R; ++q) {
-        r[q] = bt.rows != nullptr ? static_cast<std::size_t>(bt.rows[i + q]) : bt.begin + i + q;
-        x[q] = bt.X + r[q] * d;
-    }
-    T zr[R];
-    for (std::size_t k = 0; k < K; ++k) {
-        dots<R>(W + k * d, x, d, zr);
-        for (int q = 0; q < R; ++q) out.z[q * K + k] = zr[q] + b[k];
-    }
-    T c[R];
-    for (int q = 0; q < R; ++q) {
-        T* g = out.g + q * K;
-        const double l = row_loss(o, out.z + q * K, multiclass ? T(0) : bt.y[r[q]],
-                                  multiclass ? bt.labels[r[q]] : 0, g);
-        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r[q]]) : 1.0;
-        if (w != 0.0) {  // a zero weight counts for nothing (and a NaN loss of it must not leak in)
-            s.loss += w * l;
-            s.weight += w;
-        }
-        const double scale = w * inv_n;
-        for (std::size_t k = 0; k < K; ++k) g[k] = w != 0.0 ? static_cast<T>(scale * double(g[k])) : T(0);
-    }
-    for (std::size_t k = 0; k < K; ++k) {
-        for (int q = 0; q < R; ++q) c[q] = out.g[q * K + k];
-        axpys<R>(c, x, out.gW + k * d, d);
-        for (int q = 0; q < R; ++q) out.gb[k] += c[q];
-    }
-}
-
-// Rows per pass of the scalar losses: their z first, then the loss on whole vectors, then the
+// Rows handled together in the dot products and gradient updates: independent FMA chains,
+// one load of W (or of the gradient) for all of them.
+constexpr std::size_t kGroup = 4;
+// Rows per pass: their z first, then the loss on whole vectors (across rows), then the
 // gradient updates, re-reading the rows from L1 (32 rows of 100 floats: 13 KB).
 constexpr std::size_t kSub = 32;
 static_assert(kSub % kGroup == 0, "whole groups");
 
-// The scalar losses on n <= kSub outputs at once (arrays padded to kSub): l and dl/dz.
+// A block's outputs and its scratch (K x kSub each for z and dl/dz, row-major by output).
+template <class T> struct BlockOut {
+    T* gW;  // K x d
+    T* gb;  // K
+    T* z;
+    T* g;
+};
+
+// The scalar losses (K = 1) on n <= kSub outputs (arrays padded to kSub): l and dl/dz.
 template <class T>
 void scalar_losses(const LinearObjectiveOptions& o, const T* z, const T* y, T* l, T* g, std::size_t n) {
     using V = Vec<T>;
@@ -231,51 +141,116 @@ void scalar_losses(const LinearObjectiveOptions& o, const T* z, const T* y, T* l
     }
 }
 
+// The multiclass losses on n <= kSub rows: z and g are K x kSub (output k of row q at
+// k * kSub + q), labels per row; l per row.
+template <class T>
+void multiclass_losses(const LinearObjectiveOptions& o, const T* z, const std::int64_t* labels, T* l, T* g,
+                       std::size_t n) {
+    using V = Vec<T>;
+    constexpr std::size_t L = V::lanes;
+    const std::size_t K = o.K;
+    const V one = V::set1(T(1)), zero = V::set1(T(0));
+    alignas(64) T onehot[kSub], lse[kSub];
+    if (o.loss == LinearLoss::softmax_cross_entropy) {
+        // p = e^(z - max z) / sum: every exponent is <= 0, so e^-a covers it.
+        for (std::size_t i = 0; i < n; i += L) {
+            V m = V::load(z + i);
+            for (std::size_t k = 1; k < K; ++k) m = max(m, V::load(z + k * kSub + i));
+            V sum = zero;
+            for (std::size_t k = 0; k < K; ++k) {
+                const V e = exp_neg(m - V::load(z + k * kSub + i));
+                V::store(g + k * kSub + i, e);
+                sum = sum + e;
+            }
+            const V inv = one / sum;
+            for (std::size_t k = 0; k < K; ++k) V::store(g + k * kSub + i, V::load(g + k * kSub + i) * inv);
+            V::store(lse + i, m);
+            V::store(l + i, sum);
+        }
+        for (std::size_t q = 0; q < n; ++q) {  // one log per row: log sum e^(z - m) + m - z_y
+            const std::size_t y = static_cast<std::size_t>(labels[q]);
+            l[q] = (std::log(l[q]) + lse[q]) - z[y * kSub + q];
+            g[y * kSub + q] -= T(1);
+        }
+        return;
+    }
+    // hinge_ovr: sum over k of max(0, 1 - s_k z_k), s_k = +1 for k = y, else -1.
+    for (std::size_t i = 0; i < n; i += L) V::store(l + i, zero);
+    for (std::size_t k = 0; k < K; ++k) {
+        for (std::size_t q = 0; q < kSub; ++q) onehot[q] = q < n && labels[q] == static_cast<std::int64_t>(k) ? T(1) : T(0);
+        for (std::size_t i = 0; i < n; i += L) {
+            const V sg = V::load(onehot + i) * V::set1(T(2)) - one;
+            const V m = one - sg * V::load(z + k * kSub + i);
+            const V active = step_positive(m, one, zero);
+            V::store(g + k * kSub + i, zero - sg * active);
+            V::store(l + i, V::load(l + i) + m * active);
+        }
+    }
+}
+
 // The row of position i of the batch.
 template <class T> std::size_t row_of(const LinearBatch<T>& bt, std::size_t i) {
     return bt.rows != nullptr ? static_cast<std::size_t>(bt.rows[i]) : bt.begin + i;
 }
 
-// Rows [i, i + n) of a scalar loss (K = 1), n <= kSub, into the block's sums and gradients.
+// Rows [i, i + n) of the batch, n <= kSub, into the block's sums and gradients.
 template <class T>
-void scalar_rows(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, std::size_t i,
-                 std::size_t n, double inv_n, const BlockOut<T>& out, Sums& s) {
-    const std::size_t d = bt.d;
-    alignas(64) T z[kSub] = {}, y[kSub] = {}, l[kSub], g[kSub], c[kSub];
+void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, std::size_t i,
+               std::size_t n, double inv_n, const BlockOut<T>& out, Sums& s) {
+    const std::size_t d = bt.d, K = o.K;
+    const bool multiclass = is_multiclass(o.loss);
+    alignas(64) T y[kSub] = {}, l[kSub];
+    std::int64_t labels[kSub];
     const T* x[kSub];
     for (std::size_t q = 0; q < n; ++q) {
         const std::size_t r = row_of(bt, i + q);
         x[q] = bt.X + r * d;
-        y[q] = bt.y[r];
+        if (multiclass) labels[q] = bt.labels[r];
+        else y[q] = bt.y[r];
     }
-    std::size_t q = 0;
-    for (; q + kGroup <= n; q += kGroup) dots<kGroup>(W, x + q, d, z + q);
-    for (; q < n; ++q) dots<1>(W, x + q, d, z + q);
-    for (q = 0; q < n; ++q) z[q] += b[0];
-    scalar_losses(o, z, y, l, g, n);
-    for (q = 0; q < n; ++q) {
+    T* z = out.z;
+    T* g = out.g;
+    for (std::size_t k = 0; k < K; ++k) {
+        T* zk = z + k * kSub;
+        std::size_t q = 0;
+        for (; q + kGroup <= n; q += kGroup) dots<kGroup>(W + k * d, x + q, d, zk + q);
+        for (; q < n; ++q) dots<1>(W + k * d, x + q, d, zk + q);
+        for (q = 0; q < n; ++q) zk[q] += b[k];
+        for (; q < kSub; ++q) zk[q] = T(0);  // padding lanes: finite, and discarded
+    }
+    if (multiclass) multiclass_losses(o, z, labels, l, g, n);
+    else scalar_losses(o, z, y, l, g, n);
+    // g becomes the gradient coefficients: s_i / n * dl/dz (0 for a zero weight, whose loss,
+    // NaN or not, counts for nothing).
+    for (std::size_t q = 0; q < n; ++q) {
         const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[row_of(bt, i + q)]) : 1.0;
-        c[q] = T(0);
-        if (w != 0.0) {  // a zero weight counts for nothing (and a NaN loss of it must not leak in)
+        if (w != 0.0) {
             s.loss += w * double(l[q]);
             s.weight += w;
-            c[q] = static_cast<T>(w * inv_n * double(g[q]));
+        }
+        for (std::size_t k = 0; k < K; ++k) {
+            T& c = g[k * kSub + q];
+            c = w != 0.0 ? static_cast<T>(w * inv_n * double(c)) : T(0);
         }
     }
-    for (q = 0; q + kGroup <= n; q += kGroup) axpys<kGroup>(c + q, x + q, out.gW, d);
-    for (; q < n; ++q) axpys<1>(c + q, x + q, out.gW, d);
-    for (q = 0; q < n; ++q) out.gb[0] += c[q];
+    for (std::size_t k = 0; k < K; ++k) {
+        const T* c = g + k * kSub;
+        std::size_t q = 0;
+        for (; q + kGroup <= n; q += kGroup) axpys<kGroup>(c + q, x + q, out.gW + k * d, d);
+        for (; q < n; ++q) axpys<1>(c + q, x + q, out.gW + k * d, d);
+        for (q = 0; q < n; ++q) out.gb[k] += c[q];
+    }
 }
 
 template <class T>
-void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to, bool multiclass) {
+void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to) {
     const std::size_t row_bytes = bt.d * sizeof(T);
     const std::size_t lines = std::min(kAheadLines, (row_bytes + 63) / 64 + 1);
     for (std::size_t q = from; q < to; ++q) {
         const std::int64_t ra = bt.rows[q];
         const char* p = reinterpret_cast<const char*>(bt.X + static_cast<std::size_t>(ra) * bt.d);
         for (std::size_t l = 0; l < lines; ++l) prefetch(p + std::min(l * 64, row_bytes - 1));
-        prefetch(multiclass ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra));
+        prefetch(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra));
         if (bt.sample_weight != nullptr) prefetch(bt.sample_weight + ra);
     }
 }
@@ -284,27 +259,15 @@ void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to, b
 template <class T>
 Sums block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, std::size_t r0,
            std::size_t r1, double inv_n, const BlockOut<T>& out) {
-    const std::size_t d = bt.d, K = o.K;
-    std::memset(out.gW, 0, K * d * sizeof(T));
-    std::memset(out.gb, 0, K * sizeof(T));
-    const bool multiclass = is_multiclass(o.loss);
+    std::memset(out.gW, 0, o.K * bt.d * sizeof(T));
+    std::memset(out.gb, 0, o.K * sizeof(T));
     Sums s{0.0, 0.0};
-    if (!multiclass) {
-        // Rows by index are fetched one pass ahead: each starts a memory latency otherwise.
-        if (bt.rows != nullptr) prefetch_rows(bt, r0, std::min(r1, r0 + kSub), false);
-        for (std::size_t i = r0; i < r1; i += kSub) {
-            const std::size_t n = std::min(kSub, r1 - i);
-            if (bt.rows != nullptr && i + kSub < r1) prefetch_rows(bt, i + kSub, std::min(r1, i + 2 * kSub), false);
-            scalar_rows(bt, W, b, o, i, n, inv_n, out, s);
-        }
-        return s;
+    // Rows by index are fetched one pass ahead: each starts a memory latency otherwise.
+    if (bt.rows != nullptr) prefetch_rows(bt, r0, std::min(r1, r0 + kSub));
+    for (std::size_t i = r0; i < r1; i += kSub) {
+        if (bt.rows != nullptr && i + kSub < r1) prefetch_rows(bt, i + kSub, std::min(r1, i + 2 * kSub));
+        sub_block(bt, W, b, o, i, std::min(kSub, r1 - i), inv_n, out, s);
     }
-    std::size_t i = r0;
-    for (; i + kGroup <= r1; i += kGroup) {
-        if (bt.rows != nullptr && i + kAhead < r1) prefetch_rows(bt, i + kAhead, std::min(r1, i + kAhead + kGroup), true);
-        rows_of<kGroup>(bt, W, b, o, i, inv_n, out, s);
-    }
-    for (; i < r1; ++i) rows_of<1>(bt, W, b, o, i, inv_n, out, s);
     return s;
 }
 
@@ -316,7 +279,7 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
     // Block 0 reduces straight into the output; the others into scratch, added in order.
     std::vector<Cell<T>> scratch(blocks > 1 ? (blocks - 1) * stride : 0);
-    std::vector<Cell<T>> zg(2 * K * kGroup * (blocks > 0 ? blocks : 1));  // per block: z and dl/dz of a group
+    std::vector<Cell<T>> zg(2 * K * kSub * (blocks > 0 ? blocks : 1));  // per block: z and dl/dz of a pass
     std::vector<Sums> sums(blocks);
     const double inv_n = n > 0 ? 1.0 / double(n) : 0.0;
     const auto run = [&](std::ptrdiff_t bi) {
@@ -324,8 +287,8 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
         T* gW = k == 0 ? grad_W : &scratch[(k - 1) * stride].v;
         T* gb = k == 0 ? grad_b : gW + K * d;
         const std::size_t r0 = k * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
-        T* zk = &zg[2 * K * kGroup * k].v;
-        sums[k] = block(bt, W, b, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kGroup});
+        T* zk = &zg[2 * K * kSub * k].v;
+        sums[k] = block(bt, W, b, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub});
     };
     const auto nb = static_cast<std::ptrdiff_t>(blocks);
     const int threads = blocks > 1 ? threads_for(n * d * K) : 1;

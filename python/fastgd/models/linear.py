@@ -15,8 +15,10 @@ With ``standardize=True`` (the default) the features are centred and scaled by t
 weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
 would; ``coef_`` and ``intercept_`` are always reported for the original features.
 
-``solver="gd"`` runs :func:`fastgd.train`: mini-batch epochs of one fused optimizer step on
-one flat parameter buffer (the coefficients and intercepts are views of it). The L2 term is
+``solver="gd"`` runs :func:`fastgd.train`: mini-batch epochs of one fused objective call
+(``fastgd._core.linear_objective``: outputs, loss and gradients in one pass over the batch's
+rows, read in place from the data set by index, with no copied batch) and one fused optimizer
+step on one flat parameter buffer (the coefficients and intercepts are views of it). The L2 term is
 part of the gradient; the L1 term is a proximal step after every optimizer step,
 :math:`w \leftarrow \operatorname{sign}(w)\max(|w| - \eta\alpha\rho, 0)` with :math:`\eta` the
 step's learning rate, so coefficients reach exact zeros. That is the exact proximal gradient
