@@ -38,12 +38,6 @@ void busy_wait(double seconds) {
     }
 }
 
-double median(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t m = v.size() / 2;
-    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
-
 struct Variant {
     int threads;
     std::size_t chunk;
