@@ -55,6 +55,7 @@ template <class T, int R, int W> void rw_pass(T* const* a, std::size_t n, int th
             for (std::size_t j = 0; j < U; ++j) s += acc[j];
             benchmark::DoNotOptimize(s);
         } else {
+            const T cv = c, dv = d;  // locals: no store can be assumed to change them
             T* const p0 = a[0];
             T* const p1 = W > 1 ? a[1] : nullptr;
             T* const p2 = W > 2 ? a[2] : nullptr;
@@ -62,12 +63,12 @@ template <class T, int R, int W> void rw_pass(T* const* a, std::size_t n, int th
             const T* const g = R > W ? a[W] : nullptr;
 #pragma omp simd
             for (std::size_t i = b; i < e; ++i) {
-                T gd = d;
-                if constexpr (R > W) gd = g[i] * d;
-                p0[i] = p0[i] * c + gd;
-                if constexpr (W > 1) p1[i] = p1[i] * c + gd;
-                if constexpr (W > 2) p2[i] = p2[i] * c + gd;
-                if constexpr (W > 3) p3[i] = p3[i] * c + gd;
+                T gd = dv;
+                if constexpr (R > W) gd = g[i] * dv;
+                p0[i] = p0[i] * cv + gd;
+                if constexpr (W > 1) p1[i] = p1[i] * cv + gd;
+                if constexpr (W > 2) p2[i] = p2[i] * cv + gd;
+                if constexpr (W > 3) p3[i] = p3[i] * cv + gd;
             }
         }
     });

@@ -1,4 +1,5 @@
-// Gradient clipping, as the library runs it, "clip/<mode>/<dtype>/<level>/n:<n>/omp:<threads>":
+// Gradient clipping, as the library runs it, "clip/<mode>/<dtype>/<level>/n:<n>/omp:<threads>",
+// each call followed by its bound loop (frac_bound, as in bench_kernels.cpp):
 //   total_norm       the norm pass alone (norm_power_sum): reads the gradient      bound r1
 //   clip_norm        clip_grad_norm_: the norm pass, then scale in place           bound r1+r1w1
 //   clip_value       clip_grad_value_: clamp in place                              bound r1w1
@@ -10,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "bandwidth_loops.hpp"
 #include "bench_common.hpp"
 #include "bench_groups.hpp"
 #include "fastgd/kernel_table.hpp"
@@ -60,8 +62,10 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
         const double norm = std::sqrt(k.norm_power_sum(&grad, &n, 1, NormKind::two, 2.0));
         return std::fmin(1.0, max_norm / (norm + 1e-6));  // as Optimizer's clip coefficient
     };
-    const double t0 = now();
+    const Pattern bound = parse_pattern(mc.bound);
+    std::vector<double> kernel_s, bound_s;
     for (auto _ : state) {
+        const double t0 = now();
         switch (mc.mode) {
             case Mode::total_norm: benchmark::DoNotOptimize(k.norm_power_sum(&grad, &n, 1, NormKind::two, 2.0)); break;
             case Mode::clip_norm: k.scale(&grad, &n, 1, coefficient()); break;
@@ -69,12 +73,17 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
             case Mode::adam_clip_norm: k.adam(&t, 1, adam, st, fastgd::GradTransform{coefficient(), INFINITY}); break;
             case Mode::adam_clip_value: k.adam(&t, 1, adam, st, fastgd::GradTransform{1.0, clip_value}); break;
         }
-        ++st.step;
         benchmark::ClobberMemory();
+        const double t1 = now();
+        run_pattern(bound, a, n, threads);
+        benchmark::ClobberMemory();
+        kernel_s.push_back(t1 - t0);
+        bound_s.push_back(now() - t1);
+        state.SetIterationTime(kernel_s.back());
+        ++st.step;
     }
-    const double seconds = now() - t0;
-    report(state, seconds, n, static_cast<std::int64_t>(sizeof(T)) * mc.arrays_per_element, group_name(dtype_name<T>(), n, threads),
-           mc.bound);
+    report(state, kernel_s, bound_s, n, static_cast<std::int64_t>(sizeof(T)) * mc.arrays_per_element,
+           group_name(dtype_name<T>(), n, threads));
 }
 
 }  // namespace
@@ -83,7 +92,7 @@ template <class T> void register_clipping(const std::string& level, std::size_t 
     for (const ModeCase& mc : kModes) {
         const std::string name = std::string("clip/") + mc.name + "/" + dtype_name<T>() + "/" + level +
                                  "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
-        add(name, [=](benchmark::State& s, const std::string& owner) { bm_clip<T>(s, owner, mc, level, n, threads); });
+        add(name, [=](benchmark::State& s, const std::string& owner) { bm_clip<T>(s, owner, mc, level, n, threads); }, true);
     }
 }
 

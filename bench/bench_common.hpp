@@ -140,11 +140,14 @@ private:
 Pool& pool();
 
 // Registers fn(state, name) as benchmark `name`, timed in microseconds of real (wall-clock)
-// time, or of the time fn reports with SetIterationTime.
+// time, or of the time fn reports with SetIterationTime. With repetitions, a "min" aggregate
+// (for counters too: the smallest value) joins mean, median and stddev.
 template <class F> benchmark::internal::Benchmark* add(const std::string& name, F fn, bool manual_time = false) {
     auto* b = benchmark::RegisterBenchmark(name.c_str(), [name, fn](benchmark::State& s) { fn(s, name); });
     if (manual_time) b->UseManualTime();
     else b->UseRealTime();
+    // Next to mean, median and stddev: the best repetition, which a noisy neighbour slows least.
+    b->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); });
     return b->Unit(benchmark::kMicrosecond);
 }
 
@@ -152,19 +155,27 @@ template <class F> benchmark::internal::Benchmark* add(const std::string& name, 
 // has (see bandwidth_loops.hpp); bytes per second.
 double bandwidth(const std::string& key);
 
-// Counters every kernel benchmark reports: bytes_per_second and items_per_second, and the
-// fractions of the bandwidth of the STREAM loops (frac_stream: the better of copy and triad)
-// and of the loop that moves the same bytes (frac_bound), measured in the same run.
-// `seconds`: the wall-clock time of the benchmark's timed loop.
-inline void report(benchmark::State& state, double seconds, std::size_t n, std::int64_t bytes_per_element,
-                   const std::string& group, const std::string& bound_pattern) {
+inline double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t m = v.size() / 2;
+    return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
+}
+
+// Counters every kernel benchmark reports: bytes_per_second and items_per_second; frac_bound,
+// the median time per call of the loop that moves the same bytes, run after every call of
+// the kernel, over the kernel's median time per call; frac_stream, the kernel's bandwidth
+// over the better of the copy and triad loops of the same group (run just before it).
+inline void report(benchmark::State& state, const std::vector<double>& kernel_seconds,
+                   const std::vector<double>& bound_seconds, std::size_t n, std::int64_t bytes_per_element,
+                   const std::string& group) {
     const auto items = static_cast<double>(state.iterations()) * static_cast<double>(n);
     state.SetItemsProcessed(static_cast<std::int64_t>(items));
     state.SetBytesProcessed(static_cast<std::int64_t>(items) * bytes_per_element);
-    const double rate = items * static_cast<double>(bytes_per_element) / seconds;
+    const double kernel = median(kernel_seconds);
+    const double rate = static_cast<double>(n) * static_cast<double>(bytes_per_element) / kernel;
     const double stream = std::max(bandwidth("copy/" + group), bandwidth("triad/" + group));
     state.counters["frac_stream"] = rate / stream;
-    state.counters["frac_bound"] = rate / bandwidth(bound_pattern + "/" + group);
+    state.counters["frac_bound"] = median(bound_seconds) / kernel;
 }
 
 }  // namespace fastgd_bench
