@@ -140,3 +140,129 @@ def test_estimator_param_validation(bad):
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match="shuffle"):
         fg.LogisticRegression(shuffle=bad).fit(X, y)
+
+
+# -- whole stretches of batches in one call (_core.linear_batches) -------------------------
+
+
+def _objective(loss, K, d, l2=0.0):
+    from fastgd.models.linear import _Objective
+
+    return _Objective(loss, K, d, l2, 0.0, 1.0)
+
+
+def _plain(obj):
+    """The same objective without run_batches: train's Python loop, batch by batch."""
+    def loss_and_grad(*args):
+        return obj(*args)
+    return loss_and_grad
+
+
+def _records(h):
+    return [{k: v for k, v in r.items() if k != "time"} for r in h.records]
+
+
+@pytest.mark.parametrize("shuffle", [True, "batches", False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", ["log_loss", "softmax_cross_entropy", "huber"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_one_call_loop_is_the_python_loop(shuffle, dtype, case, weighted):
+    """train with the objective's run_batches (one C++ call per stretch of batches) gives the
+    bits of train's Python loop: parameters, optimizer state and every history record."""
+    rng = np.random.default_rng(5)
+    n, d, bs = 413, 11, 40  # a short last batch
+    K = 3 if case == "softmax_cross_entropy" else 1
+    X = rng.standard_normal((n, d)).astype(dtype)
+    if case == "softmax_cross_entropy":
+        y = rng.integers(0, K, n)
+    elif case == "log_loss":
+        y = (rng.random(n) < 0.4).astype(dtype)
+    else:
+        y = (X @ rng.standard_normal(d)).astype(dtype)
+    sw = rng.uniform(0.5, 2.0, n).astype(dtype) if weighted else None
+    out = []
+    for fast in (True, False):
+        obj = _objective(case, K, d, l2=1e-3)
+        theta = np.zeros(K * (d + 1), dtype)
+        opt = fg.optim.Adam([theta], lr=fg.schedules.cosine(0.05, T_max=30), clip_norm=0.5)
+        h = fg.train(obj if fast else _plain(obj), [theta], X, y, optimizer=opt, batch_size=bs, max_epochs=3,
+                     shuffle=shuffle, random_state=2, sample_weight=sw, gather=False,
+                     validation_data=(X[:60], y[:60]))
+        out.append((theta, opt.state_dict(), _records(h), h.stop_reason))
+    (ta, sa, ra, wa), (tb, sb, rb, wb) = out
+    np.testing.assert_array_equal(ta, tb)
+    np.testing.assert_array_equal(sa["state"][0]["exp_avg_sq"], sb["state"][0]["exp_avg_sq"])
+    assert ra == rb and wa == wb
+
+
+def test_one_call_loop_is_used_and_stops_like_the_python_loop(monkeypatch):
+    rng = np.random.default_rng(0)
+    n, d = 500, 4
+    X = rng.standard_normal((n, d))
+    y = (X[:, 0] > 0).astype(np.float64)
+    calls = []
+    real = _core.linear_batches
+
+    def counting(*args, **kw):
+        calls.append(args[9])  # first
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_core, "linear_batches", counting)
+    obj = _objective("log_loss", 1, d)
+    fg.train(obj, [np.zeros(d + 1)], X, y, batch_size=50, max_epochs=2, shuffle="batches", random_state=0,
+             gather=False)
+    # Epoch 1: batch 0 in the Python loop (the optimizer has no plan before its first step),
+    # then batches 1..9 in one call; epoch 2: all 10 in one call.
+    assert calls == [1, 0]
+    # A criterion that checks every step keeps the Python loop, and stops mid-epoch.
+    calls.clear()
+    h = fg.train(obj, [np.zeros(d + 1)], X, y, batch_size=50, max_epochs=2, gather=False,
+                 stopping=fg.stopping.MaxSteps(13))
+    assert calls == [] and h["step"] == [10, 13]
+    # So does a post_step.
+    fg.train(obj, [np.zeros(d + 1)], X, y, batch_size=50, max_epochs=1, gather=False,
+             post_step=lambda p, lr: None)
+    assert calls == []
+
+
+@pytest.mark.parametrize("lr", [1e30, 1e6])
+def test_one_call_loop_diverges_like_the_python_loop(lr):
+    rng = np.random.default_rng(1)
+    n, d = 400, 5
+    X = rng.standard_normal((n, d)) * 1e3
+    y = X @ rng.standard_normal(d)
+    out = []
+    for fast in (True, False):
+        obj = _objective("squared_error", 1, d)
+        theta = np.zeros(d + 1)
+        with pytest.warns(fg.DivergenceWarning) as w:
+            h = fg.train(obj if fast else _plain(obj), [theta], X, y, optimizer="sgd", lr=lr, batch_size=32,
+                         max_epochs=5, shuffle="batches", random_state=0, gather=False, explode_factor=10.0)
+        out.append((theta, _records(h), h.stop_reason, str(w[0].message)))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    assert out[0][1:] == out[1][1:]
+
+
+def test_linear_batches_bad_input():
+    X = np.zeros((10, 3))
+    y = np.zeros(10)
+    theta, grad = np.zeros(4), np.zeros(4)
+    opt = fg.optim.SGD([theta], lr=0.1)
+    opt.step([grad])
+    plan = opt._plan
+    args = dict(sample_weight=None, order=None, first=0, batch_size=4, batch_weight=None, l2=0.0, l1=0.0,
+                delta=1.0, plan=plan, grads=[grad], sums=(0.0, 0.0, 0.0), first_gnorm=None, explode_factor=None)
+    ok = np.arange(3)
+    with pytest.raises(ValueError, match="batches"):
+        _core.linear_batches("log_loss", X, y, theta, grad, 1, batches=np.array([0, 3]), **args)
+    with pytest.raises(TypeError, match="batches"):
+        _core.linear_batches("log_loss", X, y, theta, grad, 1, batches=ok.astype(np.int32), **args)
+    with pytest.raises(ValueError, match="theta"):
+        _core.linear_batches("log_loss", X, y, np.zeros(5), grad, 1, batches=ok, **args)
+    with pytest.raises(ValueError, match="order"):
+        _core.linear_batches("log_loss", X, y, theta, grad, 1, batches=ok, **{**args, "order": np.arange(10) + 1})
+    with pytest.raises(ValueError, match="batch_weight"):
+        _core.linear_batches("log_loss", X, y, theta, grad, 1, batches=ok, **{**args, "batch_weight": np.ones(2)})
+    with pytest.raises(TypeError, match="grad"):
+        _core.linear_batches("log_loss", X, y, theta, grad.astype(np.float32), 1, batches=ok, **args)
+    assert not theta.any() and not grad.any()  # nothing written

@@ -31,7 +31,7 @@ from fastgd.clip import total_norm
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
-from fastgd.stopping import AnyOf
+from fastgd.stopping import AnyOf, StoppingCriterion
 
 __all__ = ["train", "minimize", "lr_find", "DivergenceWarning", "OptimizeResult", "LRFinderResult"]
 
@@ -102,6 +102,31 @@ def _shuffle_mode(shuffle: Any) -> bool | str:
         return shuffle
     raise ValueError(f"shuffle must be True (samples), 'batches' (contiguous batches in a random order) or False, "
                      f"got {shuffle!r}")
+
+
+def _checks_steps(criterion: Any) -> bool:
+    """Whether a stopping criterion (or any of an AnyOf's) looks at every step."""
+    if isinstance(criterion, AnyOf) and type(criterion).check_step is AnyOf.check_step:
+        return any(_checks_steps(c) for c in criterion.criteria)
+    hook = getattr(type(criterion), "check_step", None)  # optional for duck-typed criteria
+    return hook is not None and hook is not StoppingCriterion.check_step
+
+
+def _run_batches_hook(loss_and_grad: Any, gather: bool, post_step: Any, criteria: AnyOf) -> Callable | None:
+    """``loss_and_grad.run_batches``, when train may hand it whole stretches of an epoch.
+
+    A loss that reads rows in place may offer ``run_batches(params, X, y, sample_weight,
+    order, batches, first, batch_size, optimizer, batch_weight, sums, first_gnorm,
+    explode_factor)``: this loop's body (the loss, the gradient norm, the divergence checks,
+    ``optimizer.step``, the sums for ``train_loss``) for the batches ``batches[first:]`` in one
+    call, the same operations in the same order, stopping before a batch this loop must take
+    itself. It returns ``(batches done, sums, last gradient norm, first gradient norm)``, or
+    None to decline. Only used when nothing runs in Python between steps: no ``post_step``,
+    no stopping criterion that checks every step."""
+    fast = getattr(loss_and_grad, "run_batches", None)
+    if fast is None or gather or post_step is not None or _checks_steps(criteria):
+        return None
+    return fast
 
 
 def _divergence_advice(lr: float, clipping: str = "optimizer_options={'clip_norm': 1.0}",
@@ -257,6 +282,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     rng = np.random.default_rng(random_state)
     bs = n if batch_size is None else min(batch_size, n)
     n_batches = -(-n // bs)
+    fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
     criteria.reset()
     # The last good point, for divergence: one copy per epoch, small next to an epoch's work.
@@ -283,7 +310,26 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             batches = 0
             lr_now = gnorm = math.nan
             diverged = None
-            for kb in ks:
+            i = 0
+            while i < n_batches:
+                if fast is not None:
+                    # Whole stretches of batches in one call, stopping before any batch that
+                    # needs this loop (see _run_batches_hook).
+                    ran = fast(params, X, y, sw, order, ks if isinstance(ks, np.ndarray) else all_batches, i, bs,
+                               opt, batch_w if sw is not None else None, (loss_sum, weight_sum, plain_sum),
+                               first_gnorm, explode_factor)
+                    if ran is not None:
+                        done, (loss_sum, weight_sum, plain_sum), g, first_gnorm = ran
+                        if done:
+                            i += done
+                            step += done
+                            batches += done
+                            gnorm = g
+                            lr_now = _lr_of(opt, _opt_steps(opt) - 1)
+                        if i == n_batches:
+                            break
+                kb = ks[i]
+                i += 1
                 start = int(kb) * bs
                 stop = min(start + bs, n)
                 if not gather:

@@ -296,6 +296,23 @@ class _Objective:
                                        self.l2, self.l1, self.delta)
         return value if value_only else (value, self._grads)
 
+    def run_batches(self, params, X, y, w, order, batches, first, bs, optimizer, batch_weight, sums, first_gnorm,
+                    explode_factor):
+        """fastgd.train's loop over the batches ``batches[first:]`` in one C++ call
+        (``fastgd._core.linear_batches``): the objective, the gradient norm, train's
+        divergence checks and the optimizer's step through its plan, per batch, with the same
+        bits as the Python loop. None (train keeps its loop) while the optimizer has no plan:
+        before its first step, or a rule without a one-call step."""
+        plan = getattr(optimizer, "_plan", None)
+        if plan is None or len(params) != 1:
+            return None
+        theta = params[0]
+        if theta is not self._theta:
+            self._bind(theta)
+        return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs,
+                                    batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums, first_gnorm,
+                                    explode_factor)
+
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""
         Wf = params[0][:self.K * self.d]
