@@ -266,3 +266,37 @@ def test_linear_batches_bad_input():
     with pytest.raises(TypeError, match="grad"):
         _core.linear_batches("log_loss", X, y, theta, grad.astype(np.float32), 1, batches=ok, **args)
     assert not theta.any() and not grad.any()  # nothing written
+
+
+# -- the fixed costs of fit on large data --------------------------------------------------
+
+
+@pytest.mark.parametrize("y", [
+    np.array([3, -5, 3, 7], np.int8), np.array([-128, 127, 0, 127], np.int8), np.array([5, 5, 9], np.uint16),
+    np.array([2**62, 0, 2**62]), np.array([1, 2], np.uint64), np.array([True, False, True]),
+    np.random.default_rng(0).integers(-3, 40, 5000), np.array([7]), np.array([0, 10**6, 5]),
+])
+def test_labels_by_counting_equal_unique(y):
+    from fastgd.models._base import check_labels
+
+    classes, idx = check_labels(y)
+    ref_classes, ref_idx = np.unique(y, return_inverse=True)
+    assert classes.dtype == ref_classes.dtype and idx.dtype == ref_idx.dtype
+    np.testing.assert_array_equal(classes, ref_classes)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_finite_check_by_kernel(dtype, bad):
+    X = np.ones((50, 3), dtype)
+    y = np.arange(50) % 2
+    fg.LogisticRegression(max_epochs=1, tol=None).fit(X, y)
+    X[17, 2] = bad
+    with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+        fg.LogisticRegression().fit(X, y)
+    # Large but finite values whose sum overflows are fine.
+    from fastgd.models._base import check_X
+
+    big = np.full((50, 3), np.finfo(dtype).max / 2, dtype)
+    assert check_X(big) is big
