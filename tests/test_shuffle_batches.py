@@ -300,3 +300,19 @@ def test_finite_check_by_kernel(dtype, bad):
 
     big = np.full((50, 3), np.finfo(dtype).max / 2, dtype)
     assert check_X(big) is big
+
+
+def test_duck_typed_criteria_keep_the_one_call_loop():
+    from fastgd.training import _checks_steps
+
+    class OnlyCheck:
+        def check(self, history):
+            return None
+
+    class EveryStep(OnlyCheck):
+        def check_step(self, step):
+            return None
+
+    assert not _checks_steps(fg.stopping.AnyOf(OnlyCheck(), fg.stopping.LossTolerance(1e-3, 2)))
+    assert _checks_steps(fg.stopping.AnyOf(OnlyCheck(), EveryStep()))
+    assert _checks_steps(fg.stopping.AnyOf(fg.stopping.TimeLimit(10.0)))

@@ -226,7 +226,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             ``loss_and_grad(params, X, y, sample_weight, rows)`` with the whole ``X``, ``y``
             and ``sample_weight`` and ``rows`` the batch's rows, a slice or an int64 index
             array (a view of the epoch's permutation). A loss that reads the rows in place
-            (the linear models' fused kernel) then costs no copy per batch.
+            (the linear models' fused kernel) then costs no copy per batch. Such a loss may
+            also take whole stretches of an epoch in one call (a ``run_batches`` method, see
+            ``_run_batches_hook``: the linear models' objective runs this loop's body in C++,
+            with the same bits), which train uses when nothing runs in Python between steps:
+            no ``post_step`` and no stopping criterion with a ``check_step``.
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
