@@ -14,7 +14,13 @@
    mini-batch Adam (batch 1024, lr 1e-2, no penalty): fastgd ``LogisticRegression``, a plain
    NumPy loop and PyTorch (``nn.Linear`` + ``BCEWithLogitsLoss``), with scikit-learn's
    ``SGDClassifier(loss="log_loss", max_iter=5, tol=None)`` and ``LogisticRegression()``
-   (lbfgs) alongside.
+   (lbfgs) alongside. fastgd runs twice: with ``shuffle="batches"`` (the contiguous batches
+   in a new random order each epoch, each read in order: the headline figure) and with
+   ``shuffle=True`` (a new permutation of the samples each epoch, as the NumPy and PyTorch
+   loops do, every row a cache miss). Batches that keep their rows from epoch to epoch are
+   statistically sound here because ``make_classification`` returns its rows in random order
+   (scikit-learn's ``shuffle=True`` default; fastgd's draws every row independently): no
+   batch is made of one class or one cluster.
 3. An MLP 100 -> 256 -> 256 -> 10 (ReLU), 3 epochs of Adam (batch 256, lr 1e-3, no
    penalty) on 200,000 samples (``--quick``: 50,000): fastgd ``MLPClassifier``, PyTorch and
    scikit-learn's ``MLPClassifier(max_iter=3)``.
@@ -59,7 +65,8 @@ from bench_bandwidth import NumpyAdam, bytes_per_element, run_split, stream_kern
 
 HERE = Path(__file__).resolve().parent
 M = 1_000_000
-LOGREG_FASTGD = "fastgd LogisticRegression (Adam)"
+LOGREG_FASTGD = "fastgd LogisticRegression (Adam, shuffled batches)"
+LOGREG_FASTGD_SAMPLES = "fastgd LogisticRegression (Adam, shuffled samples)"
 MLP_FASTGD = "fastgd MLPClassifier (init='xavier')"
 TORCH_MLP = "PyTorch nn.Sequential + Adam (fused)"
 
@@ -498,13 +505,14 @@ def bench_logreg(args, torch, sklearn) -> dict:
     print(f"  data: {source}, {n:,} + {n_test:,} held out x {d} float32 ({time.perf_counter() - t:.1f} s)", flush=True)
     repeats = 1 if args.quick else args.repeats
 
-    def fastgd_fit(shuffle: bool = True):
+    def fastgd_fit(shuffle: bool | str = "batches"):
         m = fastgd.LogisticRegression(optimizer="adam", lr=lr, batch_size=bs, max_epochs=epochs, tol=None,
                                       penalty=None, standardize=False, shuffle=shuffle, random_state=0)
         m.fit(X, y)
         return m.n_iter_, float(np.mean(m.predict(Xte) == yte))
 
     peers: dict[str, Callable] = {LOGREG_FASTGD: fastgd_fit,
+                                  LOGREG_FASTGD_SAMPLES: lambda: fastgd_fit(shuffle=True),
                                   "NumPy mini-batch Adam": lambda: numpy_logreg(X, y, Xte, yte, epochs, bs, lr, 0)}
     if torch is not None:
         yf = y.astype(np.float32)
@@ -535,8 +543,8 @@ def bench_logreg(args, torch, sklearn) -> dict:
 
         peers["sklearn SGDClassifier(log_loss)"] = sgd_fit
         peers["sklearn LogisticRegression (lbfgs)"] = lbfgs_fit
-    # Not a like-for-like peer: what reading each shuffled batch's rows from all over X costs
-    # against reading the rows in order.
+    # Not a like-for-like peer: the same batches every epoch in the same order, the floor of
+    # what shuffling costs.
     extra = "fastgd, shuffle=False (rows in order)"
     peers[extra] = lambda: fastgd_fit(shuffle=False)
     raw = run_fits(peers, repeats)
@@ -681,8 +689,11 @@ def targets(out: dict) -> list[dict]:
     if lr:
         by = {r["peer"]: r for r in lr["results"]}
         fg = by[LOGREG_FASTGD]
+        per_sample = by.get(LOGREG_FASTGD_SAMPLES)
+        also = f" (shuffled samples: {per_sample['samples_per_s'] / 1e6:.1f}M)" if per_sample else ""
         res.append({"target": f"logistic regression ({lr['n_train']:,} x {lr['n_features']}): >= 20M samples/s",
-                    "value": f"{fg['samples_per_s'] / 1e6:.1f}M samples/s", "holds": fg["samples_per_s"] >= 20e6})
+                    "value": f"{fg['samples_per_s'] / 1e6:.1f}M samples/s, shuffled batches{also}",
+                    "holds": fg["samples_per_s"] >= 20e6})
         sk = by.get("sklearn LogisticRegression (lbfgs)")
         if sk:
             diff = (fg["accuracy"] - sk["accuracy"]) * 100

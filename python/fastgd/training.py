@@ -31,7 +31,7 @@ from fastgd.clip import total_norm
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
-from fastgd.stopping import AnyOf
+from fastgd.stopping import AnyOf, StoppingCriterion
 
 __all__ = ["train", "minimize", "lr_find", "DivergenceWarning", "OptimizeResult", "LRFinderResult"]
 
@@ -91,6 +91,44 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None
     return int(value)
 
 
+SHUFFLE_MODES = (True, False, "batches")
+
+
+def _shuffle_mode(shuffle: Any) -> bool | str:
+    """True, False or "batches" (NumPy booleans too); anything else is a ValueError."""
+    if isinstance(shuffle, (bool, np.bool_)):
+        return bool(shuffle)
+    if isinstance(shuffle, str) and shuffle == "batches":
+        return shuffle
+    raise ValueError(f"shuffle must be True (samples), 'batches' (contiguous batches in a random order) or False, "
+                     f"got {shuffle!r}")
+
+
+def _checks_steps(criterion: Any) -> bool:
+    """Whether a stopping criterion (or any of an AnyOf's) looks at every step."""
+    if isinstance(criterion, AnyOf) and type(criterion).check_step is AnyOf.check_step:
+        return any(_checks_steps(c) for c in criterion.criteria)
+    hook = getattr(type(criterion), "check_step", None)  # optional for duck-typed criteria
+    return hook is not None and hook is not StoppingCriterion.check_step
+
+
+def _run_batches_hook(loss_and_grad: Any, gather: bool, post_step: Any, criteria: AnyOf) -> Callable | None:
+    """``loss_and_grad.run_batches``, when train may hand it whole stretches of an epoch.
+
+    A loss that reads rows in place may offer ``run_batches(params, X, y, sample_weight,
+    order, batches, first, batch_size, optimizer, batch_weight, sums, first_gnorm,
+    explode_factor)``: this loop's body (the loss, the gradient norm, the divergence checks,
+    ``optimizer.step``, the sums for ``train_loss``) for the batches ``batches[first:]`` in one
+    call, the same operations in the same order, stopping before a batch this loop must take
+    itself. It returns ``(batches done, sums, last gradient norm, first gradient norm)``, or
+    None to decline. Only used when nothing runs in Python between steps: no ``post_step``,
+    no stopping criterion that checks every step."""
+    fast = getattr(loss_and_grad, "run_batches", None)
+    if fast is None or gather or post_step is not None or _checks_steps(criteria):
+        return None
+    return fast
+
+
 def _divergence_advice(lr: float, clipping: str = "optimizer_options={'clip_norm': 1.0}",
                        scaling: str = "standardizing the inputs") -> str:
     return (f"Try a smaller learning rate (lr={lr:g} now; e.g. {lr / 10:g}), gradient clipping ({clipping}), "
@@ -129,7 +167,7 @@ class _Progress:
 
 def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
           optimizer: Any = "adam", lr: Any = 1e-3, batch_size: int | None = None, max_epochs: int | None = 100,
-          shuffle: bool = True, random_state: Any = None, sample_weight: Any = None,
+          shuffle: bool | str = True, random_state: Any = None, sample_weight: Any = None,
           validation_data: tuple[Any, Any] | None = None, loss_fn: Callable | None = None,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
@@ -138,9 +176,22 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
-    set, one step per epoch; the last batch may be smaller). With ``shuffle``, each epoch takes
-    a new permutation from one ``np.random.default_rng(random_state)`` for the whole run, so a
-    fixed ``random_state`` gives bit-identical runs. (Full-batch epochs are never permuted:
+    set, one step per epoch; the last batch may be smaller). ``shuffle`` says in which order:
+
+    * ``True``: each epoch takes a new permutation of the samples, and batch ``k`` is the
+      ``k``-th run of ``batch_size`` samples of it. Every batch is a fresh random sample, but
+      its rows come from all over ``X``: each is a cache miss (a gather, or a read by index).
+    * ``"batches"``: the contiguous batches ``X[k*batch_size:(k+1)*batch_size]`` are visited
+      in a new random order each epoch. Every batch is a contiguous range of rows, read in
+      order (no index array, no gather), so an epoch reads ``X`` at the speed of memory. The
+      trade-off: a batch keeps its composition from epoch to epoch (only the order of the
+      steps changes), which is fine when the rows are in no particular order (shuffled once,
+      as ``train_test_split`` or ``make_classification`` leave them), and biased when they
+      are sorted by class, time or source: then use ``True`` (or shuffle ``X`` once first).
+    * ``False``: the batches in order, the same every epoch.
+
+    Both random modes draw from one ``np.random.default_rng(random_state)`` for the whole run,
+    so a fixed ``random_state`` gives bit-identical runs. (Full-batch epochs are never permuted:
     the order of a sum cannot matter beyond rounding.) Per batch :math:`B`:
 
     .. math:: (\ell_B, g) = \text{loss\_and\_grad}(\theta, X_B, y_B, w_B), \qquad
@@ -175,7 +226,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             ``loss_and_grad(params, X, y, sample_weight, rows)`` with the whole ``X``, ``y``
             and ``sample_weight`` and ``rows`` the batch's rows, a slice or an int64 index
             array (a view of the epoch's permutation). A loss that reads the rows in place
-            (the linear models' fused kernel) then costs no copy per batch.
+            (the linear models' fused kernel) then costs no copy per batch. Such a loss may
+            also take whole stretches of an epoch in one call (a ``run_batches`` method, see
+            ``_run_batches_hook``: the linear models' objective runs this loop's body in C++,
+            with the same bits), which train uses when nothing runs in Python between steps:
+            no ``post_step`` and no stopping criterion with a ``check_step``.
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -209,6 +264,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         if not (np.all(np.isfinite(sw)) and np.all(sw >= 0)):
             raise ValueError("sample_weight must be finite and >= 0")
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
+    shuffle = _shuffle_mode(shuffle)
     max_epochs = _positive_int("max_epochs", max_epochs, allow_none=True)
     if explode_factor is not None and not explode_factor > 1:
         raise ValueError(f"explode_factor must be > 1 or None, got {explode_factor}")
@@ -229,6 +285,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
 
     rng = np.random.default_rng(random_state)
     bs = n if batch_size is None else min(batch_size, n)
+    n_batches = -(-n // bs)
+    fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
     criteria.reset()
     # The last good point, for divergence: one copy per epoch, small next to an epoch's work.
@@ -243,7 +302,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     try:
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
-            order = rng.permutation(n) if shuffle and bs < n else None
+            # order: the samples' permutation (shuffle=True); batch k is order[k*bs:(k+1)*bs]
+            # of it, or the rows k*bs..(k+1)*bs. ks: the batches in the order they are visited.
+            order = rng.permutation(n) if shuffle is True and bs < n else None
+            ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else range(n_batches)
             if not gather and sw is not None:
                 # Every batch's total weight for train_loss at once (no gather per batch).
                 starts = np.arange(0, n, bs)
@@ -252,16 +314,36 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             batches = 0
             lr_now = gnorm = math.nan
             diverged = None
-            for start in range(0, n, bs):
+            i = 0
+            while i < n_batches:
+                if fast is not None:
+                    # Whole stretches of batches in one call, stopping before any batch that
+                    # needs this loop (see _run_batches_hook).
+                    ran = fast(params, X, y, sw, order, ks if isinstance(ks, np.ndarray) else all_batches, i, bs,
+                               opt, batch_w if sw is not None else None, (loss_sum, weight_sum, plain_sum),
+                               first_gnorm, explode_factor)
+                    if ran is not None:
+                        done, (loss_sum, weight_sum, plain_sum), g, first_gnorm = ran
+                        if done:
+                            i += done
+                            step += done
+                            batches += done
+                            gnorm = g
+                            lr_now = _lr_of(opt, _opt_steps(opt) - 1)
+                        if i == n_batches:
+                            break
+                kb = ks[i]
+                i += 1
+                start = int(kb) * bs
+                stop = min(start + bs, n)
                 if not gather:
-                    stop = min(start + bs, n)
                     idx = order[start:stop] if order is not None else slice(start, stop)
                     loss, grads = loss_and_grad(params, X, y, sw, idx)
                 else:
                     if bs == n:
                         Xb, yb, wb = X, y, sw
                     else:
-                        idx = order[start:start + bs] if order is not None else slice(start, start + bs)
+                        idx = order[start:stop] if order is not None else slice(start, stop)
                         Xb = X[idx]
                         yb = None if y is None else y[idx]
                         wb = None if sw is None else sw[idx]
@@ -287,9 +369,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 if post_step is not None:
                     post_step(params, lr_now)
                 if sw is None:
-                    bw = float(min(bs, n - start))
+                    bw = float(stop - start)
                 else:
-                    bw = float(np.sum(wb)) if gather else float(batch_w[start // bs])
+                    bw = float(np.sum(wb)) if gather else float(batch_w[kb])
                 loss_sum += loss * bw
                 weight_sum += bw
                 plain_sum += loss

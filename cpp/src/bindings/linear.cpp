@@ -1,14 +1,18 @@
 // A linear model's mini-batch objective (see cpp/src/kernels/linear_objective.cpp): checks,
 // then the kernel without the GIL. Called once per mini-batch, so the checks stay cheap: no
 // copies, no temporaries, one pass over the batch's indices (and labels) for their bounds.
+#include <cmath>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 
 #include "array_checks.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/linear_objective.hpp"
+#include "fastgd/norms.hpp"
 #include "register.hpp"
+#include "step_plan.hpp"
 
 namespace fastgd::bindings {
 namespace {
@@ -139,9 +143,166 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
     return run(k.f64, batch, W, b, o, gW, gb);
 }
 
+// -- many mini-batches in one call ----------------------------------------------------------
+
+// What fastgd.train does per mini-batch, for a run of batches: the objective, the gradient's
+// 2-norm, train's divergence checks, then the optimizer's step through its plan
+// (step_groups, the same call Optimizer.step makes), and train's running sums for the epoch's
+// loss. The same operations in the same order as the Python loop, so the same bits; only the
+// interpreter's work per batch is gone. Stops before stepping on a batch that needs the Python
+// loop (a loss or norm that is not finite, an exploding norm, a step the plan cannot take):
+// train then takes that batch itself, recomputing the same objective.
+template <class T> struct EpochArgs {
+    LinearBatch<T> batch;  // X, y, labels, weights, rows (the epoch's permutation or null)
+    const T* W;
+    const T* b;
+    T* gW;
+    T* gb;
+    std::size_t n_total, bs, n_grad;
+    const std::int64_t* batches;
+    std::size_t first, count;
+    const double* batch_weight;  // per batch index, or null: the batch's size
+};
+
+struct EpochSums {
+    double loss_sum, weight_sum, plain_sum, gnorm, first_gnorm;  // first_gnorm: NaN = not yet
+    std::size_t done;
+};
+
+template <class T>
+void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjectiveOptions& o,
+                 const py::tuple& plan, const py::object& grads, double explode_factor, EpochSums& s) {
+    for (std::size_t i = a.first; i < a.first + a.count; ++i) {
+        const auto kb = static_cast<std::size_t>(a.batches[i]);
+        const std::size_t start = kb * a.bs, stop = std::min(start + a.bs, a.n_total);
+        LinearBatch<T> bt = a.batch;
+        bt.n = stop - start;
+        if (bt.rows != nullptr) bt.rows += start;
+        else bt.begin = start;
+        double value = 0.0, gnorm = 0.0;
+        {
+            py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
+            value = k.linear_objective(bt, a.W, a.b, o, a.gW, a.gb);
+            // As fastgd.clip.total_norm of the one gradient buffer (the same kernel and sums).
+            const T* g = a.gW;
+            const double sq = k.norm_power_sum(&g, &a.n_grad, 1, NormKind::two, 2.0);
+            gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+        }
+        // train's checks, in its order.
+        if (!std::isfinite(value) || !std::isfinite(gnorm)) return;
+        const bool first = std::isnan(s.first_gnorm);
+        if (!first && std::isfinite(explode_factor) && s.first_gnorm > 0.0 && gnorm > explode_factor * s.first_gnorm)
+            return;
+        if (!step_groups(plan, grads)) return;
+        if (first) s.first_gnorm = gnorm;
+        const double bw = a.batch_weight != nullptr ? a.batch_weight[kb] : static_cast<double>(stop - start);
+        s.loss_sum += value * bw;
+        s.weight_sum += bw;
+        s.plain_sum += value;
+        s.gnorm = gnorm;
+        ++s.done;
+    }
+}
+
+py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, const py::object& yo,
+                         const py::object& theta_o, const py::object& grad_o, py::ssize_t K,
+                         const py::object& swo, const py::object& order_o, const py::object& batches_o,
+                         py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o, double l2,
+                         double l1, double delta, const py::tuple& plan, const py::object& grads,
+                         py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor) {
+    LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
+    const int size = check_array(Xo, "X", false);
+    const py::array X = py::reinterpret_borrow<py::array>(Xo);
+    if (X.ndim() != 2) throw py::value_error("X: shape " + shape_of(X) + ", expected (n_samples, n_features)");
+    const py::ssize_t n_total = X.shape(0), d = X.shape(1);
+    const bool multiclass = is_multiclass(o.loss);
+    if (multiclass ? K < 2 : K != 1)
+        throw py::value_error("K: loss '" + loss_name + "' needs " + (multiclass ? "K >= 2" : "K = 1") + ", got " +
+                              std::to_string(K));
+    o.K = static_cast<std::size_t>(K);
+    const py::ssize_t n_theta = K * (d + 1);
+    const std::string th = "(" + std::to_string(n_theta) + ",) (K * (X.shape[1] + 1))";
+    const py::array theta = float_array(theta_o, "theta", false, X, {n_theta}, th.c_str());
+    const py::array grad = float_array(grad_o, "grad", true, X, {n_theta}, th.c_str());
+    const std::string nt = "(" + std::to_string(n_total) + ",) (X.shape[0])";
+    const std::int64_t* labels = nullptr;
+    const void* y = nullptr;
+    if (multiclass) {
+        labels = int64_array(yo, "y", n_total);
+        for (py::ssize_t i = 0; i < n_total; ++i)
+            if (labels[i] < 0 || labels[i] >= K)
+                throw py::value_error("y: label " + std::to_string(labels[i]) + " is out of range for K = " +
+                                      std::to_string(K) + " classes (labels are 0..K-1)");
+    } else {
+        y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
+    }
+    const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
+    const std::int64_t* order = order_o.is_none() ? nullptr : int64_array(order_o, "order", n_total);
+    if (order)
+        for (py::ssize_t i = 0; i < n_total; ++i)
+            if (order[i] < 0 || order[i] >= n_total)
+                throw py::value_error("order: index " + std::to_string(order[i]) + " at position " + std::to_string(i) +
+                                      " is out of range for X with " + std::to_string(n_total) + " rows");
+    if (batch_size < 1) throw py::value_error("batch_size must be >= 1, got " + std::to_string(batch_size));
+    const py::ssize_t n_batches = (n_total + batch_size - 1) / batch_size;
+    const std::int64_t* batches = int64_array(batches_o, "batches", std::nullopt);
+    const py::ssize_t count = py::reinterpret_borrow<py::array>(batches_o).shape(0);
+    if (first < 0 || first > count)
+        throw py::value_error("first: need 0 <= first <= len(batches) = " + std::to_string(count) + ", got " +
+                              std::to_string(first));
+    for (py::ssize_t i = first; i < count; ++i)
+        if (batches[i] < 0 || batches[i] >= n_batches)
+            throw py::value_error("batches: batch " + std::to_string(batches[i]) + " at position " + std::to_string(i) +
+                                  " is out of range (" + std::to_string(n_batches) + " batches of " +
+                                  std::to_string(batch_size) + ")");
+    const double* batch_weight = nullptr;
+    if (!batch_weight_o.is_none()) {
+        const py::array bw = py::reinterpret_borrow<py::array>(batch_weight_o);
+        if (!py::isinstance<py::array_t<double>>(batch_weight_o) || !(bw.flags() & py::array::c_style) ||
+            bw.ndim() != 1 || bw.shape(0) != n_batches)
+            throw py::value_error("batch_weight: expected a C-contiguous float64 array of shape (" +
+                                  std::to_string(n_batches) + ",)");
+        batch_weight = static_cast<const double*>(bw.data());
+    }
+    if (sums.size() != 3) throw py::value_error("sums: expected (loss_sum, weight_sum, plain_sum)");
+    EpochSums s{sums[0].cast<double>(), sums[1].cast<double>(), sums[2].cast<double>(),
+                std::numeric_limits<double>::quiet_NaN(), first_gnorm.value_or(std::numeric_limits<double>::quiet_NaN()),
+                0};
+    const double explode = explode_factor.value_or(std::numeric_limits<double>::infinity());
+    const auto go = [&](const auto* X_, const auto* y_, const auto* sw_, const auto& kernels) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(X_)>>;
+        T* g = static_cast<T*>(const_cast<void*>(grad.data()));
+        const T* w = static_cast<const T*>(theta.data());
+        const std::size_t kd = static_cast<std::size_t>(K * d);
+        const EpochArgs<T> a{LinearBatch<T>{X_, static_cast<std::size_t>(d), order, 0, 0, y_, labels, sw_},
+                             w, w + kd, g, g + kd, static_cast<std::size_t>(n_total), static_cast<std::size_t>(batch_size),
+                             static_cast<std::size_t>(n_theta), batches, static_cast<std::size_t>(first),
+                             static_cast<std::size_t>(count - first), batch_weight};
+        run_batches(kernels, a, o, plan, grads, explode, s);
+    };
+    const KernelTable& k = active_kernels();
+    if (size == 4)
+        go(static_cast<const float*>(X.data()), static_cast<const float*>(y), static_cast<const float*>(sw), k.f32);
+    else
+        go(static_cast<const double*>(X.data()), static_cast<const double*>(y), static_cast<const double*>(sw), k.f64);
+    return py::make_tuple(static_cast<py::ssize_t>(s.done), py::make_tuple(s.loss_sum, s.weight_sum, s.plain_sum),
+                          s.gnorm, std::isnan(s.first_gnorm) ? py::object(py::none()) : py::object(py::float_(s.first_gnorm)));
+}
+
 }  // namespace
 
 void register_linear(py::module_& m) {
+    m.def("linear_batches", &linear_batches,
+          "fastgd.train's loop over mini-batches for a linear model, in one call: for each batch index k of\n"
+          "batches[first:], the objective of rows k*batch_size.. (or order[k*batch_size:...]), the gradient's norm,\n"
+          "train's divergence checks, and one optimizer step through its plan. Stops before a batch that needs\n"
+          "the Python loop. Returns (batches done, (loss_sum, weight_sum, plain_sum), last grad norm, first grad\n"
+          "norm or None). theta = [W.ravel(), b] and grad likewise, flat.",
+          py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
+          py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
+          py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
+          py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"));
+
     m.def("linear_objective", &linear_objective,
           "A linear model's mini-batch objective in one pass over the batch's rows: returns the weighted mean\n"
           "loss plus l2/2 |W|^2 + l1 |W|_1 and writes grad_W = (1/n) sum s_i dl_i/dz x_i^T + l2 W and\n"

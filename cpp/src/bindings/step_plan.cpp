@@ -23,6 +23,7 @@
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/norms.hpp"
 #include "register.hpp"
+#include "step_plan.hpp"
 
 namespace fastgd::bindings {
 namespace {
@@ -210,6 +211,8 @@ double grad_norm(const std::vector<GroupStep>& steps, double p) {
     return norm_from_power_sum(combine_power_sums(s32, s64, kind), kind, p);
 }
 
+}  // namespace
+
 bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
     if (plan.size() != 5) throw py::value_error("a step plan is a 5-tuple");
     const std::string rule = plan[0].cast<std::string>();
@@ -317,8 +320,6 @@ bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
     }
     return true;
 }
-
-}  // namespace
 
 void register_step_plan(py::module_& m) {
     m.def("step_groups", &step_groups,

@@ -81,8 +81,11 @@ inline void prefetch(const void* p) {
 }
 
 // Rows handled together in the dot products and gradient updates: independent FMA chains,
-// one load of W (or of the gradient) for all of them.
-constexpr std::size_t kGroup = 4;
+// one load of W (or of the gradient) for all of them. 8 rather than 4: each row's dot product
+// is one chain of d / lanes dependent FMAs, so 4 chains leave the FMA units waiting on
+// latency; 8 took a 1024 x 100 float32 batch in L2 from 35.5 to 33.3 us (AVX2, medians of 7,
+// three alternating runs). Each row keeps its own arithmetic: the same bits as 4 or 1.
+constexpr std::size_t kGroup = 8;
 // Rows per pass: their z first, then the loss on whole vectors (across rows), then the
 // gradient updates, re-reading the rows from L1 (32 rows of 100 floats: 13 KB).
 constexpr std::size_t kSub = 32;
@@ -222,23 +225,29 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObj
     else scalar_losses(o, z, y, l, g, n);
     // g becomes the gradient coefficients: s_i / n * dl/dz (0 for a zero weight, whose loss,
     // NaN or not, counts for nothing).
+    // The sums in registers (through `s` they would go through memory at every row).
+    double loss = s.loss, weight = s.weight;
     for (std::size_t q = 0; q < n; ++q) {
         const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[row_of(bt, i + q)]) : 1.0;
         if (w != 0.0) {
-            s.loss += w * double(l[q]);
-            s.weight += w;
+            loss += w * double(l[q]);
+            weight += w;
         }
         for (std::size_t k = 0; k < K; ++k) {
             T& c = g[k * kSub + q];
             c = w != 0.0 ? static_cast<T>(w * inv_n * double(c)) : T(0);
         }
     }
+    s.loss = loss;
+    s.weight = weight;
     for (std::size_t k = 0; k < K; ++k) {
         const T* c = g + k * kSub;
         std::size_t q = 0;
         for (; q + kGroup <= n; q += kGroup) axpys<kGroup>(c + q, x + q, out.gW + k * d, d);
         for (; q < n; ++q) axpys<1>(c + q, x + q, out.gW + k * d, d);
-        for (q = 0; q < n; ++q) out.gb[k] += c[q];
+        T gb = out.gb[k];
+        for (q = 0; q < n; ++q) gb += c[q];
+        out.gb[k] = gb;
     }
 }
 

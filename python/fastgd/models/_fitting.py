@@ -58,6 +58,11 @@ def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[np.nd
     return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
 
 
+def _shuffle(value: Any) -> bool | str:
+    # "batches" as it is; any other value by its truth, as before (train() checks the mode).
+    return value if isinstance(value, str) and value == "batches" else bool(value)
+
+
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
@@ -102,7 +107,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
     w_train = None if rows and np.all(w == 1) else w
     history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
-                    max_epochs=1 if partial else int(est.max_epochs), shuffle=bool(est.shuffle),
+                    max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
                     random_state=int(rng.integers(2**63 - 1)), sample_weight=w_train, validation_data=validation,
                     loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=est.callbacks or (),
                     post_step=post_step, verbose=bool(est.verbose), gather=not rows)
