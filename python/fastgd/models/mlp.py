@@ -56,6 +56,7 @@ keep ``batch_size`` well above 1 with batch norm.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 from typing import Any
@@ -83,10 +84,23 @@ from fastgd.models._data import weighted_moments as _weighted_moments
 from fastgd.models._fitting import first_order_fit, fit_inputs, scaled
 from fastgd.models.linear import LogisticRegression
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
+from fastgd.runtime import get_num_threads
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _INITS = ("he", "xavier", "lecun")
+
+
+def _single_threaded_blas():
+    """BLAS on one thread while training (with threadpoolctl, when installed): the fit's
+    two cores come from running each batch's halves side by side (Network.train_batch),
+    and BLAS's own threads would oversubscribe them. Its threads also busy-wait between
+    products, which costs up to 50x when other processes share the cores."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 class _BaseMLP(BaseEstimator):
@@ -130,15 +144,15 @@ class _BaseMLP(BaseEstimator):
         raise NotImplementedError
 
     def _loss_grad(self, z: np.ndarray, y: np.ndarray, w: np.ndarray | None, d: np.ndarray,
-                   gb: np.ndarray) -> tuple[float, bool]:
-        """The batch's mean loss (weighted by ``w``); writes into ``d`` its gradient w.r.t.
-        the logits ``z`` times the batch's share of the weight, ``sum(w) / n``, so that
-        the gradient is that of ``sum_i w_i loss_i / n``. Returns (loss, whether the output
+                   gb: np.ndarray, n: int) -> tuple[float, bool]:
+        """The loss summed over these rows, weighted by ``w``; writes into ``d`` the
+        gradient of ``sum_i w_i loss_i / n`` w.r.t. the logits ``z`` (n: the rows of the
+        whole batch, of which these may be a part). Returns (loss sum, whether the output
         bias's gradient ``gb`` was written too)."""
         value, dz = self._loss(z, y, w)
-        share = float(w.sum()) / len(w) if w is not None else 1.0
-        np.multiply(dz.reshape(d.shape), share, out=d)
-        return value, False
+        wsum = float(w.sum()) if w is not None else float(len(y))
+        np.multiply(dz.reshape(d.shape), wsum / n, out=d)
+        return value * wsum, False
 
     def _init_output_bias(self, ys: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
         raise NotImplementedError
@@ -226,15 +240,18 @@ class _BaseMLP(BaseEstimator):
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
 
         loss_and_grad, value = self._objective(net, rng)
-        history, optimizer, X_trained = first_order_fit(
-            self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
-            outputs=lambda th, Xv: net.forward(th, Xv))
+        try:
+            with _single_threaded_blas():
+                history, optimizer, X_trained = first_order_fit(
+                    self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
+                    outputs=lambda th, Xv: net.forward(th, Xv))
+        finally:
+            net.drop_workspaces()  # also ends the worker thread
         if not partial:
             # The running averages trail the weights (and early stopping may have restored
             # older ones): take the exact statistics of the final network.
             net.set_exact_stats(theta, X_trained)
         n_iter = len(history) + (self.n_iter_ if continuing else 0)
-        net.drop_workspaces()
 
         # Attributes only now: a failed fit leaves the estimator as it was.
         for name, value in enc["attrs"].items():
@@ -296,20 +313,20 @@ class _BaseMLP(BaseEstimator):
             Wf = theta[:nW]
             return 0.5 * alpha * float(Wf @ Wf) if alpha else 0.0
 
+        threads = get_num_threads()
+        decay = np.empty(nW, dtype=net.dtype) if alpha else None  # alpha * W, without a temporary per step
+
         def loss_and_grad(params, Xb, yb, wb):
             theta = params[0]
             # A diverging run overflows here; fastgd.train detects the non-finite loss,
             # restores the last good parameters and says so.
             with np.errstate(over="ignore", invalid="ignore"):
-                ws = net._workspace(Xb.shape[0], cache=True)
-                z = net.forward(theta, Xb, training=True, rng=rng, update_stats=True, ws=ws)
-                if not ws.d:
-                    ws.d = [np.empty_like(h) for h in ws.h]
-                dlogits = ws.d[-1]
-                value, bias_done = self._loss_grad(z, yb, wb, dlogits, net._grad_views[1][-1])
-                grad = net.backward(theta, Xb, dlogits, ws, output_bias_grad=bias_done)
+                total, grad = net.train_batch(theta, Xb, yb, wb, self._loss_grad, rng=rng, threads=threads)
+                wsum = float(wb.sum()) if wb is not None else float(len(yb))
+                value = total / wsum if wsum > 0 else 0.0
                 if alpha:
-                    grad[:nW] += alpha * theta[:nW]
+                    np.multiply(theta[:nW], alpha, out=decay)
+                    grad[:nW] += decay
                 return value + penalty(theta), [grad]
 
         def value(theta, Xv, yv, wv):
@@ -436,14 +453,11 @@ class MLPClassifier(_BaseMLP):
             return _losses.log_loss(z[:, 0], y, w)
         return _losses.softmax_cross_entropy(z, y, w)
 
-    def _loss_grad(self, z, y, w, d, gb):
+    def _loss_grad(self, z, y, w, d, gb, n):
         if z.shape[1] == 1 or y.dtype != np.int64:
-            return super()._loss_grad(z, y, w, d, gb)
+            return super()._loss_grad(z, y, w, d, gb, n)
         # Softmax, loss, gradient and the output bias's gradient in one pass.
-        n = len(y)
-        total = _core.softmax_cross_entropy_grad_(z, y, d, w=w, gb=gb, scale=1.0 / max(n, 1))
-        wsum = float(w.sum()) if w is not None else float(n)
-        return (total / wsum if wsum > 0 else 0.0), True
+        return _core.softmax_cross_entropy_grad_(z, y, d, w=w, gb=gb, scale=1.0 / n), True
 
     def _init_output_bias(self, ys, sw, K):
         counts = np.bincount(ys.astype(np.intp), weights=sw, minlength=max(K, 2))
