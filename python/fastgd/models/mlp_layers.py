@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -215,11 +216,20 @@ class Network:
             if self._executor is None:
                 from concurrent.futures import ThreadPoolExecutor
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastgd-mlp")
+            # The second half goes to whichever thread claims it first: the worker if it gets
+            # a core while this thread does the first half, else this thread right after (on
+            # busy cores the worker may wait a whole time slice to run; then nobody waits for
+            # it). Either way the same arithmetic on the same buffers.
+            claim = threading.Lock()
+
+            def second_if_unclaimed():
+                return second() if claim.acquire(blocking=False) else None
+
             # In this thread's context (NumPy's errstate lives in a context variable).
-            future = self._executor.submit(contextvars.copy_context().run, second)
+            future = self._executor.submit(contextvars.copy_context().run, second_if_unclaimed)
             first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
                                      rng, ws.parts[0], self.grad, self._grad_views, n)
-            other = future.result()
+            other = second() if claim.acquire(blocking=False) else future.result()
         else:
             first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
                                      rng, ws.parts[0], self.grad, self._grad_views, n)
