@@ -22,7 +22,17 @@ size.
 one flat array (float32 for float32 ``X``, else float64), as are their gradients, so each
 training step is one fused optimizer kernel call; ``coefs_`` and ``intercepts_`` are views
 of it (see :mod:`fastgd.models.mlp_layers`). The forward and backward passes are NumPy
-matrix products with the element-wise work done in place in arrays reused across batches.
+(BLAS) matrix products into arrays reused across batches, with the element-wise work fused
+into single passes by fastgd's kernels: bias and activation; softmax, cross-entropy, its
+gradient and the output bias's gradient; the activation's derivative and the bias's
+gradient. A training step allocates no arrays.
+
+**Threads.** Training uses ``fastgd.get_num_threads()`` threads (at most 2): a batch of at
+least 128 samples (without batch norm or dropout) runs as two halves of its rows, side by
+side, each with BLAS on one thread (set through threadpoolctl; BLAS's own threads
+busy-wait between products and lose much time on shared cores). Without threadpoolctl
+installed, the halves run one after the other and BLAS keeps its threads. The halves are
+summed in a fixed order, so 1 and 2 threads give bit-identical fits.
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
@@ -98,14 +108,14 @@ _INITS = ("he", "xavier", "lecun")
 
 
 def _single_threaded_blas():
-    """BLAS on one thread while training (with threadpoolctl, when installed): the fit's
-    two cores come from running each batch's halves side by side (Network.train_batch),
-    and BLAS's own threads would oversubscribe them. Its threads also busy-wait between
-    products, which costs up to 50x when other processes share the cores."""
+    """BLAS on one thread while training, or None without threadpoolctl: the fit's two
+    cores come from running each batch's halves side by side (Network.train_batch), and
+    BLAS's own threads would oversubscribe them. They also busy-wait between products,
+    which made fits up to 50x slower when other processes shared the cores."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        return contextlib.nullcontext()
+        return None
     return threadpool_limits(limits=1, user_api="blas")
 
 
@@ -245,9 +255,11 @@ class _BaseMLP(BaseEstimator):
                 net.init(theta, self._init_scheme(), rng)
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
 
-        loss_and_grad, value = self._objective(net, rng)
+        blas = _single_threaded_blas()
+        # Without control over BLAS's threads, the halves run one after the other.
+        loss_and_grad, value = self._objective(net, rng, threads=get_num_threads() if blas is not None else 1)
         try:
-            with _single_threaded_blas():
+            with blas if blas is not None else contextlib.nullcontext():
                 history, optimizer, X_trained = first_order_fit(
                     self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
                     outputs=lambda th, Xv: net.forward(th, Xv))
@@ -309,7 +321,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{who}: the classes {enc['attrs']['classes_']!r} differ from the fitted "
                              f"{self.classes_!r}")
 
-    def _objective(self, net: Network, rng: np.random.Generator):
+    def _objective(self, net: Network, rng: np.random.Generator, threads: int = 1):
         """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode), and
         the objective's value in inference mode (for validation)."""
         alpha = float(self.alpha)
@@ -319,7 +331,6 @@ class _BaseMLP(BaseEstimator):
             Wf = theta[:nW]
             return 0.5 * alpha * float(Wf @ Wf) if alpha else 0.0
 
-        threads = get_num_threads()
         decay = np.empty(nW, dtype=net.dtype) if alpha else None  # alpha * W, without a temporary per step
 
         def loss_and_grad(params, Xb, yb, wb):
