@@ -116,7 +116,10 @@ class Network:
         b = [theta[self.b_offsets[i]:self.b_offsets[i + 1]] for i in range(self.L)]
         g = {i: theta[o:o + s[i + 1]] for i, o in self.g_offsets.items()}
         if cache:
-            self._views_of, self._views = theta, (W, b, g)
+            # The views first: another thread (train_batch's halves) that finds theta
+            # cached must find its views too.
+            self._views = (W, b, g)
+            self._views_of = theta
         return W, b, g
 
     def init(self, theta: np.ndarray, scheme: str, rng: np.random.Generator) -> None:
@@ -213,6 +216,7 @@ class Network:
                                     rng, ws.parts[1], g2, g2_views, n)
 
         if threads >= 2:
+            self.views(theta)  # cached before the two threads read the cache
             if self._executor is None:
                 from concurrent.futures import ThreadPoolExecutor
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastgd-mlp")
