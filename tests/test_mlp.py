@@ -487,7 +487,7 @@ def test_without_threadpoolctl_the_halves_run_in_turn(monkeypatch):
     X, y = _xor(600)
     with fastgd.num_threads(2):
         ref = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
-        monkeypatch.setattr(mlp, "_single_threaded_blas", lambda: None)
+        monkeypatch.setattr(mlp, "_limit_blas_threads", lambda threads: None)
         seen = []
         original = Network.train_batch
 
@@ -499,3 +499,19 @@ def test_without_threadpoolctl_the_halves_run_in_turn(monkeypatch):
         m = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
     assert set(seen) == {1}
     np.testing.assert_array_equal(m._theta, ref._theta)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_blas_gets_half_the_threads_while_training(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not any(i["user_api"] == "blas" for i in threadpoolctl.threadpool_info()):
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    seen = []
+
+    def record(history, params):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    X, y = _xor(300)
+    with fastgd.num_threads(threads):
+        MLPClassifier((8,), batch_size=128, max_epochs=1, tol=None, random_state=0, callbacks=[record]).fit(X, y)
+    assert seen and set(seen) == {max(1, threads // 2)}

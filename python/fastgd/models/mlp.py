@@ -27,12 +27,12 @@ into single passes by fastgd's kernels: bias and activation; softmax, cross-entr
 gradient and the output bias's gradient; the activation's derivative and the bias's
 gradient. A training step allocates no arrays.
 
-**Threads.** Training uses ``fastgd.get_num_threads()`` threads (at most 2): a batch of at
-least 128 samples (without batch norm or dropout) runs as two halves of its rows, side by
-side, each with BLAS on one thread (set through threadpoolctl; BLAS's own threads
-busy-wait between products and lose much time on shared cores). Without threadpoolctl
-installed, the halves run one after the other and BLAS keeps its threads. The halves are
-summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+**Threads.** Training uses ``fastgd.get_num_threads()`` threads: a batch of at least 128
+samples (without batch norm or dropout) runs as two halves of its rows, side by side, each
+with BLAS on half the threads (one each on 2 cores; set through threadpoolctl, as BLAS's
+own threads busy-wait between products and lose much time on shared cores). Without
+threadpoolctl installed, the halves run one after the other and BLAS keeps its threads.
+The halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
@@ -107,16 +107,17 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _INITS = ("he", "xavier", "lecun")
 
 
-def _single_threaded_blas():
-    """BLAS on one thread while training, or None without threadpoolctl: the fit's two
-    cores come from running each batch's halves side by side (Network.train_batch), and
-    BLAS's own threads would oversubscribe them. They also busy-wait between products,
-    which made fits up to 50x slower when other processes shared the cores."""
+def _limit_blas_threads(threads: int):
+    """A context that gives BLAS ``threads // 2`` threads (at least 1) while training, or
+    None without threadpoolctl: each of a batch's two halves runs on a thread of its own
+    (Network.train_batch), so BLAS's default of one thread per core would oversubscribe
+    them. BLAS's threads also busy-wait between products, which made fits up to 50x slower
+    when other processes shared the cores."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return None
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=max(1, threads // 2), user_api="blas")
 
 
 class _BaseMLP(BaseEstimator):
@@ -255,9 +256,10 @@ class _BaseMLP(BaseEstimator):
                 net.init(theta, self._init_scheme(), rng)
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
 
-        blas = _single_threaded_blas()
+        threads = get_num_threads()
+        blas = _limit_blas_threads(threads)
         # Without control over BLAS's threads, the halves run one after the other.
-        loss_and_grad, value = self._objective(net, rng, threads=get_num_threads() if blas is not None else 1)
+        loss_and_grad, value = self._objective(net, rng, threads=threads if blas is not None else 1)
         try:
             with blas if blas is not None else contextlib.nullcontext():
                 history, optimizer, X_trained = first_order_fit(
