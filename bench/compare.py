@@ -67,7 +67,7 @@ HERE = Path(__file__).resolve().parent
 M = 1_000_000
 LOGREG_FASTGD = "fastgd LogisticRegression (Adam, shuffled batches)"
 LOGREG_FASTGD_SAMPLES = "fastgd LogisticRegression (Adam, shuffled samples)"
-MLP_FASTGD = "fastgd MLPClassifier (init='xavier')"
+MLP_FASTGD = "fastgd MLPClassifier (init='xavier', its default)"
 TORCH_MLP = "PyTorch nn.Sequential + Adam (fused)"
 
 
@@ -561,8 +561,8 @@ def bench_mlp(args, torch, sklearn) -> dict:
           f"({time.perf_counter() - t:.1f} s)", flush=True)
     repeats = 1 if args.quick else args.repeats
 
-    # Glorot/Xavier uniform weights for all three (scikit-learn's only choice; fastgd's
-    # default for ReLU is He's, torch's nn.Linear its own), so that accuracies compare.
+    # Glorot/Xavier uniform weights for all three (scikit-learn's only choice, fastgd's
+    # default; torch's nn.Linear has its own), so that accuracies compare.
     def fastgd_fit(init: str = "xavier"):
         m = fastgd.MLPClassifier(hidden, optimizer="adam", lr=lr, batch_size=bs, max_epochs=epochs, alpha=0.0,
                                  tol=None, standardize=False, init=init, random_state=0)
@@ -598,8 +598,8 @@ def bench_mlp(args, torch, sklearn) -> dict:
             return m.n_iter_, float(m.score(Xte, yte))
 
         peers["sklearn MLPClassifier"] = sk_fit
-    # Not like-for-like: fastgd's default initialization for ReLU.
-    extra = "fastgd MLPClassifier, init='he' (its default)"
+    # Not like-for-like: He's initialization, for reference.
+    extra = "fastgd MLPClassifier, init='he'"
     peers[extra] = lambda: fastgd_fit("he")
     raw = run_fits(peers, repeats)
     return {"n_train": n, "n_test": n_test, "layers": [d, *hidden, k], "epochs": epochs, "batch_size": bs, "lr": lr,

@@ -214,3 +214,41 @@ def test_activation_grad_bias_grad_bad_input():
     with pytest.raises(ValueError, match=r"^d must be 2-D"):
         _core.activation_grad_("relu", np.ones(3), h=np.ones(3), gb=np.zeros(3))
     np.testing.assert_array_equal(d, 1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cols", SIZES)
+def test_bias_add(simd_level, dtype, cols):
+    rng = np.random.default_rng(cols)
+    h = rng.standard_normal((3, cols)).astype(dtype)
+    b = rng.standard_normal(cols).astype(dtype)
+    expected = h + b
+    _core.bias_add_(h, b)
+    np.testing.assert_array_equal(h, expected)  # exact: one add
+
+
+def test_bias_add_in_place_without_a_temporary():
+    import tracemalloc
+
+    h = np.zeros((512, 64), np.float32)
+    b = np.ones(64, np.float32)
+    _core.bias_add_(h, b)
+    tracemalloc.start()
+    try:
+        _core.bias_add_(h, b)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < h.nbytes // 8
+    np.testing.assert_array_equal(h, 2.0)
+
+
+def test_bias_add_bad_input():
+    h = np.zeros((2, 3), np.float32)
+    with pytest.raises(TypeError, match=r"^b: dtype float64 does not match float32"):
+        _core.bias_add_(h, np.zeros(3))
+    with pytest.raises(ValueError, match=r"^b: must be 1-D with 3 elements"):
+        _core.bias_add_(h, np.zeros(2, np.float32))
+    with pytest.raises(ValueError, match=r"^h must be 2-D"):
+        _core.bias_add_(np.zeros(3, np.float32), np.zeros(3, np.float32))
+    np.testing.assert_array_equal(h, 0.0)

@@ -371,3 +371,147 @@ if parametrize_with_checks is not None:
 else:
     def test_scikit_learn_estimator_checks():
         pytest.skip("scikit-learn is not installed")
+
+
+# -- training batches in two row halves ------------------------------------------------------
+
+def _split_batch(kind, dtype=np.float64, n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    est = (MLPRegressor if kind == "regression" else MLPClassifier)(alpha=0.0)
+    K = 4 if kind == "multiclass" else 1
+    net = Network([5, 8, 7, K], "relu", 0.0, False, dtype)
+    theta = np.zeros(net.size, dtype)
+    net.init(theta, "he", rng)
+    theta += (0.1 * rng.standard_normal(net.size)).astype(dtype)
+    X = rng.standard_normal((n, 5)).astype(dtype)
+    if kind == "regression":
+        y = rng.standard_normal(n).astype(dtype)
+    else:
+        y = rng.integers(0, max(K, 2), n).astype(np.float64 if K == 1 else np.intp)
+    w = (rng.random(n) + 0.5).astype(dtype)
+    return est, net, theta, X, y, w
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+def test_a_batch_in_two_halves_gives_the_gradient_of_the_whole(kind, monkeypatch):
+    est, net, theta, X, y, w = _split_batch(kind)
+    assert net.row_parts(len(X)) == [(0, 150), (150, 300)]
+    total, grad = net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=1)
+    halves = grad.copy()
+    assert grad is net.grad
+    monkeypatch.setattr(Network, "row_parts", lambda self, n: [(0, n)])
+    total_whole, grad = net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=1)
+    np.testing.assert_allclose(halves, grad, rtol=1e-12, atol=1e-15)
+    assert total == pytest.approx(total_whole, rel=1e-12)
+    net.drop_workspaces()
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "regression"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_or_two_threads_give_the_same_bits(kind, dtype):
+    est, net, theta, X, y, w = _split_batch(kind, dtype)
+    one = net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=1)
+    g1 = one[1].copy()
+    two = net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=2)
+    assert one[0] == two[0]
+    np.testing.assert_array_equal(g1, two[1])
+    net.drop_workspaces()
+    # and whole fits
+    Xf, yf = _xor(600)
+    if kind == "regression":
+        yf = yf.astype(float) + Xf[:, 0]
+    Est = MLPRegressor if kind == "regression" else MLPClassifier
+    fits = []
+    for threads in (1, 2):
+        with fastgd.num_threads(threads):
+            fits.append(Est((16, 8), batch_size=256, max_epochs=3, tol=None, random_state=0).fit(Xf.astype(dtype), yf))
+    np.testing.assert_array_equal(fits[0]._theta, fits[1]._theta)
+
+
+def test_no_halves_with_batch_norm_dropout_or_small_batches():
+    assert Network([3, 4, 2], "relu", 0.0, False, np.float64).row_parts(127) == [(0, 127)]
+    assert Network([3, 4, 2], "relu", 0.0, False, np.float64).row_parts(128) == [(0, 64), (64, 128)]
+    assert Network([3, 4, 2], "relu", 0.0, True, np.float64).row_parts(1000) == [(0, 1000)]
+    assert Network([3, 4, 2], "relu", 0.1, False, np.float64).row_parts(1000) == [(0, 1000)]
+
+
+def test_training_batches_allocate_nothing_per_batch():
+    import threading
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    est = MLPClassifier()
+    net = Network([5, 64, 48, 32], "relu", 0.0, False, np.float32)
+    theta = np.zeros(net.size, np.float32)
+    net.init(theta, "he", rng)
+    X = rng.standard_normal((512, 5)).astype(np.float32)
+    y = rng.integers(0, 32, 512).astype(np.intp)
+    w = None
+    for threads in (1, 2):
+        for _ in range(2):  # the first calls allocate the workspace and the second gradient buffer
+            net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=threads)
+        tracemalloc.start()
+        try:
+            for _ in range(5):
+                net.train_batch(theta, X, y, w, est._loss_grad, rng=None, threads=threads)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        # Python's small objects (views of the halves) only: the smallest array of a batch,
+        # the logits of one half, has 256 x 32 float32 = 32 KiB.
+        assert peak < 16 * 1024, peak
+    net.drop_workspaces()
+    assert not [t for t in threading.enumerate() if t.name.startswith("fastgd-mlp")]
+
+
+def test_the_fit_leaves_no_worker_thread_and_keeps_blas_threads():
+    import threading
+
+    X, y = _xor(600)
+    before = None
+    try:
+        from threadpoolctl import threadpool_info
+        before = [i["num_threads"] for i in threadpool_info()]
+    except ImportError:
+        pass
+    with fastgd.num_threads(2):
+        MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
+    assert not [t for t in threading.enumerate() if t.name.startswith("fastgd-mlp")]
+    if before is not None:
+        assert [i["num_threads"] for i in threadpool_info()] == before
+
+
+def test_without_threadpoolctl_the_halves_run_in_turn(monkeypatch):
+    from fastgd.models import mlp
+
+    X, y = _xor(600)
+    with fastgd.num_threads(2):
+        ref = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
+        monkeypatch.setattr(mlp, "_limit_blas_threads", lambda threads: None)
+        seen = []
+        original = Network.train_batch
+
+        def spy(self, *args, **kwargs):
+            seen.append(kwargs["threads"])
+            return original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Network, "train_batch", spy)
+        m = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
+    assert set(seen) == {1}
+    np.testing.assert_array_equal(m._theta, ref._theta)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_blas_gets_half_the_threads_while_training(threads):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not any(i["user_api"] == "blas" for i in threadpoolctl.threadpool_info()):
+        pytest.skip("no BLAS library that threadpoolctl can see")
+    seen = []
+
+    def record(history, params):
+        seen.extend(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+    X, y = _xor(300)
+    with fastgd.num_threads(threads):
+        MLPClassifier((8,), batch_size=128, max_epochs=1, tol=None, random_state=0, callbacks=[record]).fit(X, y)
+    assert seen and set(seen) == {max(1, threads // 2)}

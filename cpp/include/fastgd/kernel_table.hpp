@@ -40,6 +40,8 @@ template <class T> struct KernelSet {
 
     // MLP layers (see activations.cpp): h <- h + b per row, a <- max(h, 0);
     void (*bias_relu)(T* h, const T* b, T* a, std::size_t rows, std::size_t cols);
+    // h <- h + b per row (the linear output layer's bias).
+    void (*bias_add)(T* h, const T* b, std::size_t rows, std::size_t cols);
     // d <- d * f'(.) for kind 0 relu (from h), 1 tanh (from a), 2 sigmoid (from a),
     // 3 gelu (from h and t = tanh(c (h + k h^3)));
     void (*activation_grad)(int kind, T* d, const T* h, const T* a, const T* t, std::size_t n, double c,

@@ -58,6 +58,21 @@ void register_activations(py::module_& m) {
         py::arg("b"), py::arg("a"));
 
     m.def(
+        "bias_add_",
+        [](py::object ho, py::object bo) {
+            const int size = check_array(ho, "h", true);
+            const py::array h = py::reinterpret_borrow<py::array>(ho);
+            if (h.ndim() != 2) throw py::value_error("h must be 2-D (samples, units), got " + std::to_string(h.ndim()) + "-D");
+            const py::array b = row_array(bo, "b", size, h, false);
+            const auto rows = static_cast<std::size_t>(h.shape(0)), cols = static_cast<std::size_t>(h.shape(1));
+            const KernelTable& k = active_kernels();
+            py::gil_scoped_release release;  // as above
+            if (size == 4) k.f32.bias_add(ptr<float>(h), ptr<float>(b), rows, cols);
+            else k.f64.bias_add(ptr<double>(h), ptr<double>(b), rows, cols);
+        },
+        "h <- h + b (per row), in place, one pass, no temporary.", py::arg("h"), py::arg("b"));
+
+    m.def(
         "activation_grad_",
         [](const std::string& activation, py::object dobj, py::object h, py::object a, py::object t, double c,
            double kk, py::object gbo) {

@@ -55,6 +55,15 @@ template <class T> void bias_relu(T* h, const T* b, T* a, std::size_t rows, std:
     }
 }
 
+// h <- h + b (b broadcast over rows). NumPy's in-place broadcast add buffers a copy of h.
+template <class T> void bias_add(T* h, const T* b, std::size_t rows, std::size_t cols) {
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* in[2] = {h + r * cols, b};
+        T* out[1] = {h + r * cols};
+        stream<T, 2, 1>(cols, in, out, [](const Vec<T>* x, Vec<T>* y) { y[0] = x[0] + x[1]; });
+    }
+}
+
 // d <- d * f'(.), with f' from what the forward pass kept:
 //   relu:    h > 0          (h: pre-activation)
 //   tanh:    1 - a^2        (a: activation)
@@ -175,6 +184,7 @@ template <class T> void fill_activations(KernelSet<T>& k) {
     k.activation_grad_colsum = &activation_grad_colsum<T>;
     k.softmax_xent_grad = &softmax_xent_grad<T>;
     k.bias_relu = &bias_relu<T>;
+    k.bias_add = &bias_add<T>;
     k.activation_grad = &activation_grad<T>;
     k.gelu_inner = &gelu_inner<T>;
     k.gelu_outer = &gelu_outer<T>;

@@ -25,7 +25,9 @@ only. The output layer is linear.
 
 from __future__ import annotations
 
+import contextvars
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +53,18 @@ class _Workspace:
     d: list[np.ndarray]                       # gradients w.r.t. each layer's h
     extra: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # masks, x-hat, tanh(...)
     dropped: bool = False                     # the last forward pass used dropout masks
+    parts: list[_Workspace] = field(default_factory=list)  # row blocks of these arrays (train_batch)
+
+    def rows(self, lo: int, hi: int) -> _Workspace:
+        """A workspace of rows lo:hi of these arrays (views: contiguous row blocks)."""
+        if not self.d:
+            self.d = [np.empty_like(h) for h in self.h]
+        return _Workspace(h=[h[lo:hi] for h in self.h], a=[a[lo:hi] for a in self.a], d=[d[lo:hi] for d in self.d])
+
+
+# A training batch of at least 2 x this many rows goes through forward and backward as two
+# row halves, each with its own gradient buffer, summed afterwards (see Network.train_batch).
+MIN_PART_ROWS = 64
 
 
 class Network:
@@ -85,6 +99,8 @@ class Network:
         self.running_mean = {i: np.zeros(sizes[i + 1], dtype=self.dtype) for i in range(self.L) if self.bn[i]}
         self.running_var = {i: np.ones(sizes[i + 1], dtype=self.dtype) for i in range(self.L) if self.bn[i]}
         self._workspaces: dict[int, _Workspace] = {}
+        self._part_grads: list[tuple[np.ndarray, tuple]] = []  # the second half's gradient buffer
+        self._executor = None  # a worker thread for the second half, during one fit
         self._views_of: np.ndarray | None = None
         self._views: tuple | None = None
         self._grad_views = self.views(self.grad, cache=False)
@@ -100,7 +116,10 @@ class Network:
         b = [theta[self.b_offsets[i]:self.b_offsets[i + 1]] for i in range(self.L)]
         g = {i: theta[o:o + s[i + 1]] for i, o in self.g_offsets.items()}
         if cache:
-            self._views_of, self._views = theta, (W, b, g)
+            # The views first: another thread (train_batch's halves) that finds theta
+            # cached must find its views too.
+            self._views = (W, b, g)
+            self._views_of = theta
         return W, b, g
 
     def init(self, theta: np.ndarray, scheme: str, rng: np.random.Generator) -> None:
@@ -120,11 +139,17 @@ class Network:
     def drop_workspaces(self) -> None:
         """Free the per-batch arrays (kept between batches of one fit only)."""
         self._workspaces.clear()
+        self._part_grads = []
         self._views_of = self._views = None
+        if self._executor is not None:
+            self._executor.shutdown()
+            self._executor = None
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_workspaces"] = {}
+        state["_part_grads"] = []
+        state["_executor"] = None
         state["_views_of"] = state["_views"] = state["_grad_views"] = None
         return state
 
@@ -149,6 +174,81 @@ class Network:
                 self._workspaces[n] = ws
         return ws
 
+    def row_parts(self, n: int) -> list[tuple[int, int]]:
+        """How ``train_batch`` cuts a batch of n rows: two halves when n >= 2 *
+        MIN_PART_ROWS and no layer needs whole-batch statistics or random masks (batch norm,
+        dropout), else one block. A function of n and the network only, never of the
+        thread count, so that 1 or 2 threads give the same bits."""
+        if n < 2 * MIN_PART_ROWS or any(self.bn) or self.dropout > 0:
+            return [(0, n)]
+        return [(0, n // 2), (n // 2, n)]
+
+    def train_batch(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
+                    loss_grad, *, rng: np.random.Generator | None, threads: int = 1) -> tuple[float, np.ndarray]:
+        """Forward, loss and backward of one training batch; returns (the loss summed over
+        the batch, weighted by ``w``; the gradient in ``grad``).
+
+        ``loss_grad(z, y, w, d, gb, n) -> (loss sum, bias_done)`` writes into ``d`` the
+        gradient w.r.t. the logits ``z`` of ``sum_i w_i loss_i / n`` (and into ``gb`` the
+        output bias's gradient if it says ``bias_done``).
+
+        The batch runs as the row blocks of ``row_parts``: the first into ``grad``, the
+        second into a gradient buffer of its own, added to ``grad`` at the end (always in
+        that order). With ``threads >= 2`` the second block runs on a worker thread at the
+        same time; the BLAS products and fastgd's kernels release the GIL, so the two blocks
+        use two cores without BLAS's own threads (which spin while they wait, and lose much
+        time when the cores are shared with other processes)."""
+        n = X.shape[0]
+        ws = self._workspace(n, cache=True)
+        parts = self.row_parts(n)
+        if len(parts) == 1:
+            return self._train_part(theta, X, y, w, loss_grad, rng, ws, self.grad, self._grad_views, n), self.grad
+        if not ws.parts:
+            ws.parts = [ws.rows(lo, hi) for lo, hi in parts]
+        if not self._part_grads:
+            g2 = np.zeros(self.size, dtype=self.dtype)
+            self._part_grads = [(g2, self.views(g2, cache=False))]
+        g2, g2_views = self._part_grads[0]
+        (lo0, hi0), (lo1, hi1) = parts
+
+        def second():
+            return self._train_part(theta, X[lo1:hi1], y[lo1:hi1], None if w is None else w[lo1:hi1], loss_grad,
+                                    rng, ws.parts[1], g2, g2_views, n)
+
+        if threads >= 2:
+            self.views(theta)  # cached before the two threads read the cache
+            if self._executor is None:
+                from concurrent.futures import ThreadPoolExecutor
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix="fastgd-mlp")
+            # The second half goes to whichever thread claims it first: the worker if it gets
+            # a core while this thread does the first half, else this thread right after (on
+            # busy cores the worker may wait a whole time slice to run; then nobody waits for
+            # it). Either way the same arithmetic on the same buffers.
+            claim = threading.Lock()
+
+            def second_if_unclaimed():
+                return second() if claim.acquire(blocking=False) else None
+
+            # In this thread's context (NumPy's errstate lives in a context variable).
+            future = self._executor.submit(contextvars.copy_context().run, second_if_unclaimed)
+            first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
+                                     rng, ws.parts[0], self.grad, self._grad_views, n)
+            other = second() if claim.acquire(blocking=False) else future.result()
+        else:
+            first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
+                                     rng, ws.parts[0], self.grad, self._grad_views, n)
+            other = second()
+        self.grad += g2
+        return first + other, self.grad
+
+    def _train_part(self, theta, X, y, w, loss_grad, rng, ws, grad, grad_views, n) -> float:
+        z = self.forward(theta, X, training=True, rng=rng, update_stats=True, ws=ws)
+        if not ws.d:
+            ws.d = [np.empty_like(h) for h in ws.h]
+        value, bias_done = loss_grad(z, y, w, ws.d[-1], grad_views[1][-1], n)
+        self.backward(theta, X, ws.d[-1], ws, output_bias_grad=bias_done, grad_views=grad_views)
+        return value
+
     def _buf(self, ws: _Workspace, name: str, i: int, dtype=None) -> np.ndarray:
         key = (name, i)
         if key not in ws.extra:
@@ -169,7 +269,7 @@ class Network:
             h = ws.h[i]
             np.matmul(a_in, W[i], out=h)
             if i == self.L - 1:
-                h += b[i]
+                _core.bias_add_(h, b[i])
                 break
             a = ws.a[i]
             if self.bn[i]:
@@ -177,7 +277,7 @@ class Network:
             elif self.activation == "relu":
                 _core.bias_relu_(h, b[i], a)  # bias and activation in one pass
             else:
-                h += b[i]
+                _core.bias_add_(h, b[i])
             if self.bn[i] or self.activation != "relu":
                 self._activate(h, a, i, ws)
             if drop:
@@ -243,19 +343,20 @@ class Network:
         _core.activation_grad_(self.activation, d, h=h, a=a, t=t, c=_GELU_C, k=_GELU_K, gb=gb)
 
     def backward(self, theta: np.ndarray, X: np.ndarray, dlogits: np.ndarray, ws: _Workspace, *,
-                 output_bias_grad: bool = False) -> np.ndarray:
+                 output_bias_grad: bool = False, grad_views: tuple | None = None) -> np.ndarray:
         """The gradient of the loss w.r.t. theta (in the one ``grad`` buffer), given its
         gradient ``dlogits`` w.r.t. the logits of the last ``forward`` of ``ws`` (in
         training mode). ``dlogits`` is consumed (``ws.d[-1]`` is a good place for it).
         ``output_bias_grad``: the output bias's gradient (the column sums of ``dlogits``) is
-        already in ``grad``, as the fused loss kernel writes it.
+        already in ``grad``, as the fused loss kernel writes it. ``grad_views``: the views of
+        another gradient buffer to write into instead (see ``train_batch``).
 
         Per layer, from the output down: the weight gradient ``a_in.T @ d`` and the input's
         ``d @ W.T`` are BLAS products into arrays of the workspace (transposed views, no
         copies); the activation's derivative and the next bias gradient (column sums) are one
         fused pass (``_core.activation_grad_`` with ``gb``)."""
         W, _, g = self.views(theta)
-        gW, gb, gg = self._grad_views
+        gW, gb, gg = self._grad_views if grad_views is None else grad_views
         if not ws.d:
             ws.d = [np.empty_like(h) for h in ws.h]
         dropped = ws.dropped
