@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from linear_losses import linear_losses
 
 import fastgd
 from fastgd import _core
@@ -229,19 +230,7 @@ def test_train_rows_mode_matches_gathering():
     K, d = W.shape
     grad = np.empty(K * (d + 1))
 
-    def in_place(params, Xa, ya, wa, rows):
-        th = params[0]
-        kw = dict(start=rows.start, stop=rows.stop) if isinstance(rows, slice) else dict(rows=rows)
-        value = _core.linear_objective("log_loss", Xa, ya, th[:K * d].reshape(K, d), th[K * d:],
-                                       grad[:K * d].reshape(K, d), grad[K * d:], sample_weight=wa, **kw)
-        return value, [grad]
-
-    def gathered(params, Xb, yb, wb):
-        th = params[0]
-        g = np.empty_like(th)
-        value = _core.linear_objective("log_loss", Xb, yb, th[:K * d].reshape(K, d), th[K * d:],
-                                       g[:K * d].reshape(K, d), g[K * d:], sample_weight=wb)
-        return value, [g]
+    in_place, gathered = linear_losses(K, d, grad)
 
     for shuffle in (True, False):
         a, c = np.zeros(K * (d + 1)), np.zeros(K * (d + 1))

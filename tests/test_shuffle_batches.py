@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from linear_losses import linear_losses
 
 import fastgd as fg
 from fastgd import _core
@@ -64,24 +65,6 @@ def test_one_batch_and_bad_values():
             fg.train(_recorder([]), [np.zeros(1)], X, None, batch_size=2, shuffle=bad)
 
 
-def _linear_losses(K, d, grad):
-    def in_place(params, Xa, ya, wa, rows):
-        th = params[0]
-        kw = dict(start=rows.start, stop=rows.stop) if isinstance(rows, slice) else dict(rows=rows)
-        value = _core.linear_objective("log_loss", Xa, ya, th[:K * d].reshape(K, d), th[K * d:],
-                                       grad[:K * d].reshape(K, d), grad[K * d:], sample_weight=wa, **kw)
-        return value, [grad]
-
-    def gathered(params, Xb, yb, wb):
-        th = params[0]
-        g = np.empty_like(th)
-        value = _core.linear_objective("log_loss", Xb, yb, th[:K * d].reshape(K, d), th[K * d:],
-                                       g[:K * d].reshape(K, d), g[K * d:], sample_weight=wb)
-        return value, [g]
-
-    return in_place, gathered
-
-
 @pytest.mark.parametrize("weighted", [False, True])
 def test_rows_in_place_match_gathered_batches_and_a_plain_loop(weighted):
     """The same order of batches whichever way they reach the loss: read in place by range
@@ -93,7 +76,7 @@ def test_rows_in_place_match_gathered_batches_and_a_plain_loop(weighted):
     y = (rng.random(n) < 0.5).astype(np.float64)
     sw = rng.uniform(0.5, 2.0, n) if weighted else None
     grad = np.empty(d + 1)
-    in_place, gathered = _linear_losses(1, d, grad)
+    in_place, gathered = linear_losses(1, d, grad)
     a, c, r = np.zeros(d + 1), np.zeros(d + 1), np.zeros(d + 1)
     kw = dict(sample_weight=sw, batch_size=bs, max_epochs=3, random_state=7, shuffle="batches",
               optimizer="adam", lr=1e-2)
