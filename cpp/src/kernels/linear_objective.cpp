@@ -72,13 +72,6 @@ template <int R, class T> void axpys(const T* c, const T* const* x, T* g, std::s
 
 template <class T> void axpy(T c, const T* x, T* g, std::size_t d) { axpys<1>(&c, &x, g, d); }
 
-inline void prefetch(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
-    __builtin_prefetch(p);
-#else
-    (void)p;
-#endif
-}
 
 // Rows handled together in the dot products and gradient updates: independent FMA chains,
 // one load of W (or of the gradient) for all of them. 8 rather than 4: each row's dot product
@@ -258,9 +251,9 @@ void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to) {
     for (std::size_t q = from; q < to; ++q) {
         const std::int64_t ra = bt.rows[q];
         const char* p = reinterpret_cast<const char*>(bt.X + static_cast<std::size_t>(ra) * bt.d);
-        for (std::size_t l = 0; l < lines; ++l) prefetch(p + std::min(l * 64, row_bytes - 1));
-        prefetch(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra));
-        if (bt.sample_weight != nullptr) prefetch(bt.sample_weight + ra);
+        for (std::size_t l = 0; l < lines; ++l) prefetch_line(p + std::min(l * 64, row_bytes - 1));
+        prefetch_line(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra));
+        if (bt.sample_weight != nullptr) prefetch_line(bt.sample_weight + ra);
     }
 }
 

@@ -18,6 +18,9 @@ static_assert(kChunkElements % kNormBlock == 0, "a chunk holds whole norm blocks
 
 using VD = Vec<double>;
 
+// How far ahead of the loads the norm pass asks for cache lines (256 to 8192 measured alike).
+constexpr std::size_t kNormPrefetchBytes = 2048;
+
 // A block's partial sum. A type of this level's own, so that no std::vector<double> code is
 // shared (as a weak symbol) between objects built with different instruction sets.
 struct Partial {
@@ -45,8 +48,13 @@ double block_sum(const T* x, std::size_t n) {
         }
     };
     std::size_t i = 0;
-    for (; i + 4 * L <= n; i += 4 * L)
+    for (; i + 4 * L <= n; i += 4 * L) {
+        // A read-only pass over one array: on one core the hardware prefetcher alone left it
+        // at ~13 GB/s; asking for the line kNormPrefetchBytes ahead measured ~15% faster.
+        const char* ahead = reinterpret_cast<const char*>(x + i) + kNormPrefetchBytes;
+        for (std::size_t b = 0; b < 4 * L * sizeof(T); b += 64) prefetch_line(ahead + b);
         for (int u = 0; u < 4; ++u) add(acc[u], load_as_double(x + i + u * L));
+    }
     for (; i + L <= n; i += L) add(acc[0], load_as_double(x + i));
     if (i < n) {
         alignas(64) T pad[L] = {};
@@ -106,7 +114,9 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
     if (threads <= 1) {
         for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
     } else {
-#pragma omp parallel for schedule(dynamic) num_threads(threads)
+        // Contiguous runs of blocks per thread: the blocks are small (16 KB of float32), and
+        // claiming each one dynamically made 2 threads read no faster than 1.
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
     }
     double r = 0.0;

@@ -27,3 +27,13 @@
 #else
 #error "compile kernel sources with exactly one FASTGD_TARGET_* definition"
 #endif
+
+// A hint to fetch the cache line at p ahead of its use; it never faults, so p may lie past
+// the end of an array. A no-op where the compiler has no builtin for it.
+inline void prefetch_line(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p);
+#else
+    (void)p;
+#endif
+}
