@@ -37,8 +37,9 @@ std::atomic<std::size_t> g_chunk{kChunkElements};
 // that is about to open a region marks the process (g_team_started); a child forked after
 // that runs every kernel serially (g_forked_child) and never calls into the OpenMP runtime,
 // until set_num_threads asks for a count explicitly. The serial paths of the kernels stay
-// out of OpenMP altogether, so they are safe in such a child. PyTorch does the same for its
-// own thread pool (a pthread_atfork child handler that falls back to one thread).
+// out of OpenMP altogether, so they are safe in such a child. Only fastgd's own regions are
+// tracked: a child forked after another library ran regions on the same OpenMP runtime (and
+// none of fastgd's) keeps OpenMP's setting. A child that never opens a team is not slowed.
 std::atomic<bool> g_team_started{false};
 std::atomic<bool> g_forked_child{false};
 

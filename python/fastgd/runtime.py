@@ -12,7 +12,13 @@ runs every kernel on one thread, without calling into OpenMP, and :func:`get_num
 returns 1. Results are the same bits, only slower. ``set_num_threads(n)`` with ``n >= 2`` in
 the child asks for threads again: that is safe with runtimes that handle fork (LLVM's
 libomp), and at the caller's risk with GNU OpenMP. A child forked before any parallel
-region, or started with "spawn" / "forkserver", is unaffected.
+region, or started with "spawn" / "forkserver", is unaffected. Only fastgd's own parallel
+regions are tracked: after another library's regions on the same OpenMP runtime, prefer
+the "spawn" or "forkserver" start method.
+
+The thread count is process-wide: :func:`num_threads` in one Python thread also changes
+the count another Python thread's kernels run on (never their results). Several Python
+threads may train at once; each model's result is the one it gets alone.
 """
 
 from __future__ import annotations
