@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 
@@ -77,3 +82,85 @@ def test_thread_controls():
     assert fg.get_num_threads() >= 1
     with pytest.raises(ValueError):
         fg.set_num_threads(-1)
+
+
+def _threads_in_subprocess(env_extra, code="import fastgd; print(fastgd.get_num_threads())"):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(env_extra)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="a build without OpenMP runs on one thread")
+@pytest.mark.parametrize("n", ["1", "2", "3"])
+def test_omp_num_threads_is_followed(n):
+    assert _threads_in_subprocess({"OMP_NUM_THREADS": n}) == [n]
+    # An explicit count wins over the variable.
+    code = "import fastgd; fastgd.set_num_threads(4); print(fastgd.get_num_threads())"
+    assert _threads_in_subprocess({"OMP_NUM_THREADS": n}, code) == ["4"]
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="a build without OpenMP runs on one thread")
+def test_threadpoolctl_limits_the_kernels(force_parallel):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    apis = {lib["user_api"] for lib in threadpoolctl.threadpool_info()}
+    assert "openmp" in apis  # it sees the OpenMP runtime fastgd's kernels use
+    fg.set_num_threads(0)
+    with fg.num_threads(0):
+        with threadpoolctl.threadpool_limits(limits=1):
+            assert fg.get_num_threads() == 1
+            limited = _run("Adam", {}, 0)[0]
+        with threadpoolctl.threadpool_limits(limits=2, user_api="openmp"):
+            assert fg.get_num_threads() == 2
+            two = _run("Adam", {}, 0)[0]
+        # An explicit count is not overridden by the limit.
+        with threadpoolctl.threadpool_limits(limits=1), fg.num_threads(2):
+            assert fg.get_num_threads() == 2
+    for x, y in zip(limited, two, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def _fit_pair(concurrent, X, y):
+    fits = {
+        "logreg": lambda: fg.LogisticRegression(solver="gd", max_epochs=5, batch_size=256, random_state=1).fit(X, y),
+        "mlp": lambda: fg.MLPClassifier(hidden_layer_sizes=(32,), max_epochs=4, batch_size=256,
+                                        random_state=2).fit(X, y),
+    }
+    models = {}
+    errors = []
+
+    def run(name):
+        try:
+            models[name] = fits[name]()
+        except BaseException as e:  # reported to the test below
+            errors.append(e)
+
+    if concurrent:
+        workers = [threading.Thread(target=run, args=(name,)) for name in fits]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=300)
+        assert not any(w.is_alive() for w in workers)
+    else:
+        for name in fits:
+            run(name)
+    assert not errors, errors
+    return models["logreg"].coef_, models["mlp"].coefs_
+
+
+@pytest.mark.filterwarnings("ignore::fastgd.models.ConvergenceWarning")
+@pytest.mark.parametrize("parallel", [False, True], ids=["serial-kernels", "threaded-kernels"])
+def test_two_python_threads_fit_as_one_after_the_other(request, parallel):
+    if parallel:
+        request.getfixturevalue("threaded")
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((3000, 30))
+    y = (X @ rng.standard_normal(30) + 0.5 * rng.standard_normal(3000) > 0).astype(int)
+    lr_seq, mlp_seq = _fit_pair(False, X, y)
+    for _ in range(2):
+        lr_con, mlp_con = _fit_pair(True, X, y)
+        np.testing.assert_array_equal(lr_seq, lr_con)
+        for a, b in zip(mlp_seq, mlp_con, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -6,6 +6,10 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#define FASTGD_HAVE_ATFORK 1
+#endif
 
 namespace fastgd {
 namespace {
@@ -26,9 +30,32 @@ std::atomic<int> g_threads{0};
 // 2^17 is not worth that risk, so the threshold stays at 2^17.
 std::atomic<std::size_t> g_threshold{1u << 17};
 std::atomic<std::size_t> g_chunk{kChunkElements};
+
+// Fork safety. GNU OpenMP keeps its thread team across regions and has no fork handler: a
+// child made by fork() after the parent ran a parallel region inherits a team whose threads
+// do not exist, and its first parallel region can wait on them forever. So the first call
+// that is about to open a region marks the process (g_team_started); a child forked after
+// that runs every kernel serially (g_forked_child) and never calls into the OpenMP runtime,
+// until set_num_threads asks for a count explicitly. The serial paths of the kernels stay
+// out of OpenMP altogether, so they are safe in such a child. Only fastgd's own regions are
+// tracked: a child forked after another library ran regions on the same OpenMP runtime (and
+// none of fastgd's) keeps OpenMP's setting. A child that never opens a team is not slowed.
+std::atomic<bool> g_team_started{false};
+std::atomic<bool> g_forked_child{false};
+
+#if defined(FASTGD_HAVE_ATFORK)
+void on_fork_child() {
+    if (!g_team_started.load(std::memory_order_relaxed)) return;
+    g_forked_child.store(true, std::memory_order_relaxed);
+    g_threads.store(0, std::memory_order_relaxed);  // the parent's count is not the child's call
+}
+// Registered once, when the module is loaded.
+[[maybe_unused]] const int g_atfork_registered = pthread_atfork(nullptr, nullptr, &on_fork_child);
+#endif
 }  // namespace
 
 int get_num_threads() {
+    if (g_forked_child.load(std::memory_order_relaxed)) return 1;
     const int n = g_threads.load(std::memory_order_relaxed);
     if (n > 0) return n;
 #if defined(_OPENMP)
@@ -38,12 +65,22 @@ int get_num_threads() {
 #endif
 }
 
-void set_num_threads(int n) { g_threads.store(n > 0 ? n : 0, std::memory_order_relaxed); }
+void set_num_threads(int n) {
+    // An explicit count of 2 or more lifts the fork fallback. 0 (follow OpenMP) keeps it, as
+    // asking the OpenMP runtime for its setting is what a forked child must not do; so does 1,
+    // so that `with num_threads(1)` in a child does not end in OpenMP's setting.
+    g_threads.store(n > 0 ? n : 0, std::memory_order_relaxed);
+    if (n > 1) g_forked_child.store(false, std::memory_order_relaxed);
+}
 
 int threads_for(std::size_t elements) {
     if (elements < g_threshold.load(std::memory_order_relaxed)) return 1;
-    return get_num_threads();
+    const int n = get_num_threads();
+    if (n > 1 && !g_team_started.load(std::memory_order_relaxed)) g_team_started.store(true, std::memory_order_relaxed);
+    return n;
 }
+
+bool forked_serial() { return g_forked_child.load(std::memory_order_relaxed); }
 
 void set_parallel_threshold(std::size_t elements) { g_threshold.store(elements, std::memory_order_relaxed); }
 std::size_t get_parallel_threshold() { return g_threshold.load(std::memory_order_relaxed); }

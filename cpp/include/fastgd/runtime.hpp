@@ -19,8 +19,12 @@ inline constexpr std::size_t kChunkAlign = 16;
 int threads_for(std::size_t elements);
 
 // 0 = follow OpenMP's own setting (OMP_NUM_THREADS, threadpoolctl) at each call.
+// In a child forked after this process ran a parallel region, get_num_threads() is 1 (and
+// the OpenMP runtime is not asked) until set_num_threads(n >= 2) is called: see runtime.cpp.
 void set_num_threads(int n);
 int get_num_threads();
+// Whether this process is such a child, running serially.
+bool forked_serial();
 void set_parallel_threshold(std::size_t elements);
 std::size_t get_parallel_threshold();
 bool openmp_enabled();

@@ -29,6 +29,8 @@ void register_runtime(py::module_& m) {
         },
         "Threads for the kernels; 0 follows OMP_NUM_THREADS / threadpoolctl.", py::arg("n"));
     m.def("get_num_threads", &get_num_threads, "Threads the kernels use for large calls.");
+    m.def("forked_serial", &forked_serial,
+          "Whether this is a child forked after a parallel region, running serially until set_num_threads(n >= 2).");
     m.def("set_parallel_threshold", &set_parallel_threshold, "Elements per call below which kernels run serially.",
           py::arg("elements"));
     m.def("get_parallel_threshold", &get_parallel_threshold);
