@@ -238,10 +238,9 @@ class _BaseMLP(BaseEstimator):
         optimizer = None
         if continuing:
             # Copies, so that a failing call leaves the estimator as it was (deepcopy of the
-            # pair keeps the optimizer working on the copied buffer).
-            theta, optimizer, net = copy.deepcopy((self._theta, self._optimizer, self._net))
+            # pair keeps the optimizer working on the copied buffer; the random stream too).
+            theta, optimizer, net, rng = copy.deepcopy((self._theta, self._optimizer, self._net, self._rng))
             net.dropout = float(self.dropout)  # may have been changed between calls
-            rng = self._rng
         else:
             rng = make_rng(self.random_state)
             net = Network(sizes, self.activation, float(self.dropout), bool(self.batch_norm), dtype)
