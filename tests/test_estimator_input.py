@@ -256,3 +256,74 @@ def test_divergence_keeps_finite_weights(name):
     params = [est.coef_, est.intercept_] if hasattr(est, "coef_") else list(est.coefs_) + list(est.intercepts_)
     for p in params:
         assert np.all(np.isfinite(p))
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_partial_fit_bad_classes_argument(name):
+    X, y = _data(name)
+    est = _make(name)
+    for classes, match in [([1], r"classes must hold at least 2 distinct labels, got \[1\]"),
+                           ([1, 1, 1], r"at least 2 distinct labels"),
+                           ([0.0, np.nan], r"Input classes contains NaN"),
+                           ([0.5, 1.0], r"Unknown label type: continuous \(classes\)")]:
+        with pytest.raises(ValueError, match=match):
+            est.partial_fit(X, y, classes=classes)
+        assert _learned(est) == []
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_warm_start_with_other_features_or_classes(name):
+    X, y = _data(name)
+    est = _make(name, warm_start=True).fit(X, y)
+    before = _snapshot(est)
+    with pytest.raises(ValueError, match=r"warm_start: X has 2 features, but .* was fitted with 3"):
+        est.fit(X[:, :2], y)
+    if name in CLASSIFIERS:
+        with pytest.raises(ValueError, match=r"warm_start: the classes .* differ from the fitted"):
+            est.fit(X, y % 2)
+    assert _snapshot(est) == before
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 31, 33, 100_003])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_finiteness_check_finds_one_bad_value_anywhere(dtype, n, bad):
+    from fastgd.models._base import check_X
+
+    X = np.ones((n, 3), dtype)
+    for i in sorted({0, n // 2, n - 1}):
+        for j in (0, 2):
+            Xb = X.copy()
+            Xb[i, j] = bad
+            with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+                check_X(Xb)
+            with pytest.raises(ValueError, match="NaN" if np.isnan(bad) else "infinity"):
+                check_X(np.asfortranarray(Xb))
+    assert check_X(X).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_large_finite_values_are_accepted(dtype):
+    # Their sum overflows; the element-wise check that follows finds nothing wrong.
+    from fastgd.models._base import check_X
+
+    big = np.finfo(dtype).max
+    X = np.full((10, 2), big, dtype)
+    X[3, 1] = -big
+    assert check_X(X) is not None
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression"])
+def test_newton_solver_bad_input_leaves_estimator_as_it_was(name):
+    X, y = _data(name)
+    est = _make(name, solver="newton", max_epochs=50)
+    for case in _cases(name):
+        with pytest.raises(ValueError, match=case[2]):
+            _call(est, name, "fit", case)
+        assert _learned(est) == []
+    est.fit(X, y)
+    before = _snapshot(est)
+    for case in _cases(name):
+        with pytest.raises(ValueError, match=case[2]):
+            _call(est, name, "fit", case)
+    assert _snapshot(est) == before

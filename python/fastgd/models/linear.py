@@ -598,7 +598,9 @@ class LogisticRegression(_LinearModel):
     def _encode(self, y, sw, classes, partial, continuing):
         known = self.classes_ if continuing else None
         if classes is not None:
-            given, _ = check_labels(np.asarray(classes).reshape(-1))
+            given, _ = check_labels(np.asarray(classes).reshape(-1), "classes")
+            if len(given) < 2:
+                raise ValueError(f"classes must hold at least 2 distinct labels, got {given.tolist()}")
             if known is not None and not np.array_equal(given, known):
                 raise ValueError(f"classes={given.tolist()} differs from the classes of the first call: "
                                  f"{known.tolist()}")
@@ -634,8 +636,8 @@ class LogisticRegression(_LinearModel):
     def _check_warm_start(self, d, enc):
         super()._check_warm_start(d, enc)
         if not np.array_equal(enc["attrs"]["classes_"], self.classes_):
-            raise ValueError(f"warm_start: the classes {enc['attrs']['classes_']!r} differ from the fitted "
-                             f"{self.classes_!r}; set warm_start=False to fit a new model")
+            raise ValueError(f"warm_start: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
+                             f"{self.classes_.tolist()}; set warm_start=False to fit a new model")
 
     def _init_intercept(self, y, sw, K, scaling):
         if self.loss != "log_loss":

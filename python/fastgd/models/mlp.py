@@ -311,6 +311,11 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{who}: X has {sizes[0]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}" + ("; set warm_start=False to fit a new model"
                                                          if who == "warm_start" else ""))
+        # The classes first: a different number of them also changes the output layer.
+        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
+            raise ValueError(f"{who}: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
+                             f"{self.classes_.tolist()}" + ("; set warm_start=False to fit a new model"
+                                                           if who == "warm_start" else ""))
         old = self._net
         if old.sizes != sizes or any(old.bn) != (bool(self.batch_norm) and len(sizes) > 2) \
                 or old.activation != self.activation:
@@ -318,9 +323,6 @@ class _BaseMLP(BaseEstimator):
                              f"batch_norm={self.batch_norm}) differs from the fitted one (layer sizes {old.sizes}, "
                              f"activation={old.activation!r}, batch_norm={any(old.bn)})"
                              + ("; set warm_start=False to fit a new model" if who == "warm_start" else ""))
-        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
-            raise ValueError(f"{who}: the classes {enc['attrs']['classes_']!r} differ from the fitted "
-                             f"{self.classes_!r}")
 
     def _objective(self, net: Network, rng: np.random.Generator, threads: int = 1):
         """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode), and
