@@ -216,9 +216,11 @@ def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
         dtype = np.float32 if X.dtype == np.float32 else np.float64
     X = np.ascontiguousarray(X, dtype=dtype)
     if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
+                         "X has no rows.")
     if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
+                         "X has no columns.")
     _check_finite(X, "X")
     return X
 
@@ -237,7 +239,8 @@ def check_y(y: Any, n_samples: int, who: str) -> np.ndarray:
     elif y.ndim != 1:
         raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
     if y.shape[0] != n_samples:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}]")
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}] "
+                         f"(X has {n_samples} rows, y has {y.shape[0]} values)")
     return y
 
 
