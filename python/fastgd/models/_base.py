@@ -216,9 +216,11 @@ def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
         dtype = np.float32 if X.dtype == np.float32 else np.float64
     X = np.ascontiguousarray(X, dtype=dtype)
     if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
+                         "X has no rows.")
     if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
+                         "X has no columns.")
     _check_finite(X, "X")
     return X
 
@@ -237,7 +239,8 @@ def check_y(y: Any, n_samples: int, who: str) -> np.ndarray:
     elif y.ndim != 1:
         raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
     if y.shape[0] != n_samples:
-        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}]")
+        raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}] "
+                         f"(X has {n_samples} rows, y has {y.shape[0]} values)")
     return y
 
 
@@ -248,23 +251,24 @@ def check_target(y: np.ndarray, dtype: Any) -> np.ndarray:
     return y
 
 
-def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def check_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
     """Class labels: ``(classes, index of each sample's class)``. Integers, booleans and
-    strings are labels; floats only when they are whole numbers (else 'continuous')."""
+    strings are labels; floats only when they are whole numbers (else 'continuous').
+    ``name``: the argument the labels came from, for the messages."""
     kind = y.dtype.kind
     if kind == "f":
-        _check_finite(y, "y")
+        _check_finite(y, name)
         if np.any(y != np.round(y)):
-            raise ValueError("Unknown label type: continuous. Classification needs discrete labels; "
+            raise ValueError(f"Unknown label type: continuous ({name}). Classification needs discrete labels; "
                              "for a continuous target use a regressor.")
     elif kind == "c":
-        raise ValueError("Complex data not supported for y")
+        raise ValueError(f"Complex data not supported for {name}")
     elif kind == "O":
         if not all(isinstance(v, str) for v in y.ravel()):
-            raise ValueError("Unknown label type: unknown. Labels of dtype object must be strings; "
+            raise ValueError(f"Unknown label type: unknown ({name}). Labels of dtype object must be strings; "
                              "pass numbers as a numeric array.")
     elif kind not in "biuUS":
-        raise ValueError(f"Unknown label type: labels of dtype {y.dtype} are not supported")
+        raise ValueError(f"Unknown label type: labels of dtype {y.dtype} are not supported ({name})")
     if (kind == "i" or (kind == "u" and y.dtype.itemsize < 8)) and y.ndim == 1 and y.size:
         # Integer labels over a range not much wider than the data: counting (two passes and
         # a lookup) instead of np.unique's sort, 4x faster on a million labels; same result.
@@ -280,7 +284,7 @@ def check_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     try:
         classes, idx = np.unique(y, return_inverse=True)
     except TypeError as e:
-        raise ValueError(f"Mix of label input types: {e}") from None
+        raise ValueError(f"Mix of label input types in {name}: {e}") from None
     return classes, idx.reshape(-1)
 
 

@@ -208,7 +208,8 @@ class _LinearModel(BaseEstimator):
         else:
             # partial_fit continues the fit's random stream, so that successive epochs are
             # shuffled differently.
-            rng = self._rng if continuing and self._rng is not None else make_rng(self.random_state)
+            # A copy, so that a failing call leaves the kept stream where it was.
+            rng = copy.deepcopy(self._rng) if continuing and self._rng is not None else make_rng(self.random_state)
             delta = float(getattr(self, "delta", 1.0)) / scaling.y_scale
             objective = _Objective(loss_name, K, d, l2, l1, delta)
             history, optimizer, _ = first_order_fit(
@@ -597,9 +598,12 @@ class LogisticRegression(_LinearModel):
     def _encode(self, y, sw, classes, partial, continuing):
         known = self.classes_ if continuing else None
         if classes is not None:
-            given, _ = check_labels(np.asarray(classes).reshape(-1))
+            given, _ = check_labels(np.asarray(classes).reshape(-1), "classes")
+            if len(given) < 2:
+                raise ValueError(f"classes must hold at least 2 distinct labels, got {given.tolist()}")
             if known is not None and not np.array_equal(given, known):
-                raise ValueError(f"classes={given!r} differs from the classes of the first call: {known!r}")
+                raise ValueError(f"classes={given.tolist()} differs from the classes of the first call: "
+                                 f"{known.tolist()}")
             known = given
         elif partial and known is None:
             raise ValueError("classes must be passed on the first call to partial_fit (all the labels there will "
@@ -610,7 +614,7 @@ class LogisticRegression(_LinearModel):
             labels, _ = check_labels(y)
             unknown = np.setdiff1d(labels, known)
             if len(unknown):
-                raise ValueError(f"y contains labels {unknown!r} that are not in classes={known!r}")
+                raise ValueError(f"y contains labels {unknown.tolist()} that are not in classes={known.tolist()}")
             classes_, idx = known, np.searchsorted(known, y)
         if len(classes_) < 2:
             raise ValueError(f"{type(self).__name__} needs samples of at least 2 classes, but the data contain "
@@ -632,8 +636,8 @@ class LogisticRegression(_LinearModel):
     def _check_warm_start(self, d, enc):
         super()._check_warm_start(d, enc)
         if not np.array_equal(enc["attrs"]["classes_"], self.classes_):
-            raise ValueError(f"warm_start: the classes {enc['attrs']['classes_']!r} differ from the fitted "
-                             f"{self.classes_!r}; set warm_start=False to fit a new model")
+            raise ValueError(f"warm_start: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
+                             f"{self.classes_.tolist()}; set warm_start=False to fit a new model")
 
     def _init_intercept(self, y, sw, K, scaling):
         if self.loss != "log_loss":

@@ -238,10 +238,9 @@ class _BaseMLP(BaseEstimator):
         optimizer = None
         if continuing:
             # Copies, so that a failing call leaves the estimator as it was (deepcopy of the
-            # pair keeps the optimizer working on the copied buffer).
-            theta, optimizer, net = copy.deepcopy((self._theta, self._optimizer, self._net))
+            # pair keeps the optimizer working on the copied buffer; the random stream too).
+            theta, optimizer, net, rng = copy.deepcopy((self._theta, self._optimizer, self._net, self._rng))
             net.dropout = float(self.dropout)  # may have been changed between calls
-            rng = self._rng
         else:
             rng = make_rng(self.random_state)
             net = Network(sizes, self.activation, float(self.dropout), bool(self.batch_norm), dtype)
@@ -312,6 +311,11 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"{who}: X has {sizes[0]} features, but {type(self).__name__} was fitted with "
                              f"{self.n_features_in_}" + ("; set warm_start=False to fit a new model"
                                                          if who == "warm_start" else ""))
+        # The classes first: a different number of them also changes the output layer.
+        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
+            raise ValueError(f"{who}: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
+                             f"{self.classes_.tolist()}" + ("; set warm_start=False to fit a new model"
+                                                           if who == "warm_start" else ""))
         old = self._net
         if old.sizes != sizes or any(old.bn) != (bool(self.batch_norm) and len(sizes) > 2) \
                 or old.activation != self.activation:
@@ -319,9 +323,6 @@ class _BaseMLP(BaseEstimator):
                              f"batch_norm={self.batch_norm}) differs from the fitted one (layer sizes {old.sizes}, "
                              f"activation={old.activation!r}, batch_norm={any(old.bn)})"
                              + ("; set warm_start=False to fit a new model" if who == "warm_start" else ""))
-        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
-            raise ValueError(f"{who}: the classes {enc['attrs']['classes_']!r} differ from the fitted "
-                             f"{self.classes_!r}")
 
     def _objective(self, net: Network, rng: np.random.Generator, threads: int = 1):
         """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode), and
