@@ -90,8 +90,7 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
 
 template <class T> void register_clipping(const std::string& level, std::size_t n, int threads) {
     for (const ModeCase& mc : kModes) {
-        const std::string name = std::string("clip/") + mc.name + "/" + dtype_name<T>() + "/" + level +
-                                 "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
+        const std::string name = kernel_name("clip", mc.name, dtype_name<T>(), level, n, threads);
         add(name, [=](benchmark::State& s, const std::string& owner) { bm_clip<T>(s, owner, mc, level, n, threads); }, true);
     }
 }

@@ -36,6 +36,13 @@ inline std::string group_name(const char* dtype, std::size_t n, int threads) {
     return std::string(dtype) + "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
 }
 
+// A kernel benchmark's name: "<kind>/<kernel>/<dtype>/<level>/n:<n>/omp:<threads>".
+inline std::string kernel_name(const char* kind, const char* kernel, const char* dtype, const std::string& level,
+                               std::size_t n, int threads) {
+    return std::string(kind) + "/" + kernel + "/" + dtype + "/" + level + "/n:" + std::to_string(n) +
+           "/omp:" + std::to_string(threads);
+}
+
 // Sizes 1e3..1e7 by default. FASTGD_BENCH_MAX_SIZE (e.g. 1e8) raises or lowers the largest:
 // 1e8 float64 elements need 4 GB for the five arrays.
 inline std::vector<std::size_t> sizes() {

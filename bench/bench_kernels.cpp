@@ -78,8 +78,7 @@ void bm_rule(benchmark::State& state, const std::string& owner, RuleCase<T> rule
 
 template <class T> void register_rules(const std::string& level, std::size_t n, int threads) {
     for (const RuleCase<T>& rule : rule_cases<T>()) {
-        const std::string name = std::string("rule/") + rule.name + "/" + dtype_name<T>() + "/" + level +
-                                 "/n:" + std::to_string(n) + "/omp:" + std::to_string(threads);
+        const std::string name = kernel_name("rule", rule.name, dtype_name<T>(), level, n, threads);
         add(name, [=](benchmark::State& s, const std::string& owner) { bm_rule<T>(s, owner, rule, level, n, threads); }, true);
     }
 }
