@@ -302,7 +302,8 @@ class Optimizer:
 
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of everything a resumed run needs: per-parameter state arrays (keyed by
-        parameter index), the groups' options, and each group's step count (int64)."""
+        parameter index), the groups' options, each group's step count (int64), the optimizer-wide
+        options (clipping, ``nonfinite``) and ``skipped_steps``."""
         groups = []
         for (a, b), g in zip(self._group_slices(), self.param_groups):
             d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
