@@ -11,7 +11,8 @@
 // states: per group a tuple of state lists (or None) in the rule's order.
 //
 // step_groups returns False, having written nothing, whenever the step needs the Python path
-// (a state array the current options need does not exist yet, grads is not a list/tuple/array).
+// (a state array the current options need does not exist yet, grads is not a list/tuple/array,
+// or a gradient is not finite under nonfinite="error": the Python path then raises, naming it).
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -286,8 +287,18 @@ bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
         if (!(clip_value > 0.0)) throw py::value_error("clip_value must be > 0, got " + std::to_string(clip_value));
     }
 
+    // What to do with a NaN or Inf gradient, as Optimizer.nonfinite says now.
+    const py::object nonfinite_held =
+        py::reinterpret_steal<py::object>(PyObject_GetAttr(optimizer, FASTGD_KEY("nonfinite")));
+    if (!nonfinite_held) throw py::error_already_set();
+    const std::string nonfinite = py::str(nonfinite_held).cast<std::string>();
+    if (nonfinite != "ignore" && nonfinite != "skip" && nonfinite != "error")
+        throw py::value_error("nonfinite must be one of 'ignore', 'skip', 'error', got '" + nonfinite + "'");
+    const bool check_finite = nonfinite != "ignore";
+
     const KernelTable& kt = active_kernels();
     double total_norm = 0.0;
+    bool finite = true;
     {
         // Safe without the GIL: the kernels touch only raw buffers of arrays the batches keep
         // referenced, and no Python object.
@@ -297,7 +308,12 @@ bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
             total_norm = grad_norm(steps, norm_type);
             grad_scale = std::fmin(1.0, max_norm / (total_norm + 1e-6));  // Optimizer's clip_coefficient
         }
+        // The clipping norm already read every gradient; else one read-only inf-norm pass,
+        // NaN when any gradient holds a NaN.
+        if (check_finite)
+            finite = std::isfinite(by_norm ? total_norm : grad_norm(steps, std::numeric_limits<double>::infinity()));
         for (GroupStep& s : steps) {
+            if (!finite) break;
             const GradTransform transform{s.sign * grad_scale, clip_value};
             std::visit(
                 [&](const auto& o) {
@@ -312,6 +328,16 @@ bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
     }
     if (by_norm && PyObject_SetAttr(optimizer, FASTGD_KEY("last_grad_norm"), py::float_(total_norm).ptr()) != 0)
         throw py::error_already_set();
+    if (!finite) {
+        if (nonfinite == "error") return false;
+        // Skipped, as torch.amp.GradScaler skips: no state and no step count move.
+        const py::object skipped =
+            py::reinterpret_steal<py::object>(PyObject_GetAttr(optimizer, FASTGD_KEY("skipped_steps")));
+        if (!skipped) throw py::error_already_set();
+        const py::object bumped = skipped + py::int_(1);
+        if (PyObject_SetAttr(optimizer, FASTGD_KEY("skipped_steps"), bumped.ptr()) != 0) throw py::error_already_set();
+        return true;
+    }
     for (GroupStep& s : steps) {
         set_item(s.gstate, FASTGD_KEY("step"), py::int_(s.s32.step));
         if (rule == "nadam")

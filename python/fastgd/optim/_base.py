@@ -20,7 +20,10 @@ __all__ = ["Optimizer"]
 
 # Options that belong to the optimizer as a whole, not to a parameter group: clipping is by
 # the global norm over every gradient of every group, as torch.nn.utils.clip_grad_norm_.
-_GLOBAL_OPTIONS = ("clip_norm", "clip_value", "clip_norm_type")
+_GLOBAL_OPTIONS = ("clip_norm", "clip_value", "clip_norm_type", "nonfinite")
+
+# What a step does when a gradient holds a NaN or an Inf (Optimizer's nonfinite option).
+NONFINITE = ("ignore", "skip", "error")
 
 # Options a schedule may drive: a callable of the step (counted from 0) in place of a float,
 # e.g. fastgd.schedules.cosine(0.1, T_max=1000). The k-th step() call uses schedule(k).
@@ -60,6 +63,20 @@ class Optimizer:
     ``clip_norm`` (with ``clip_norm_type``) and ``clip_value`` clip the gradients inside the
     step: the global norm costs one extra read of the gradients and the gradients are never
     written.
+
+    ``nonfinite`` says what a step does when a gradient holds a NaN or an Inf:
+
+    * ``"ignore"`` (default): nothing special; the NaN or Inf flows into the parameters and
+      state, as in torch.optim.
+    * ``"skip"``: the step changes nothing (no parameter, no state array, not the step
+      count, so schedules do not advance either: as torch.amp.GradScaler's skipped steps)
+      and ``skipped_steps`` goes up by one.
+    * ``"error"``: raises :class:`FloatingPointError` naming the first such gradient,
+      having written nothing.
+
+    The check is one read-only pass over the gradients (their inf-norm, which is NaN or Inf
+    exactly when a gradient is); with ``clip_norm`` it is the clipping norm itself, so it is
+    free, and a norm that overflows to Inf counts as nonfinite too.
     """
 
     # Per rule: {state name: initial value}, for the options of one group.
@@ -82,7 +99,8 @@ class Optimizer:
     _state_order: tuple[str, ...] = ()
 
     def __init__(self, params: Any, defaults: dict[str, Any], *, clip_norm: float | None = None,
-                 clip_value: float | None = None, clip_norm_type: float = 2.0) -> None:
+                 clip_value: float | None = None, clip_norm_type: float = 2.0,
+                 nonfinite: str = "ignore") -> None:
         if clip_norm is not None and clip_value is not None:
             raise ValueError("give clip_norm or clip_value, not both (as Keras: one clipping per optimizer)")
         if clip_norm is not None and not clip_norm > 0:
@@ -91,10 +109,13 @@ class Optimizer:
             raise ValueError(f"clip_value must be > 0, got {clip_value}")
         if not clip_norm_type > 0:
             raise ValueError(f"clip_norm_type must be > 0 (1, 2, inf or any p > 0), got {clip_norm_type}")
+        _check_nonfinite(nonfinite)
         self.defaults = dict(defaults)
         self.clip_norm = clip_norm
         self.clip_value = clip_value
         self.clip_norm_type = float(clip_norm_type)
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0  # steps left out by nonfinite="skip"
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._group_state: list[dict[str, Any]] = []
@@ -237,16 +258,27 @@ class Optimizer:
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters; "
                              "pass one gradient per parameter, in the order of the parameters")
         slices = self._group_slices()
-        if len(slices) > 1:
+        if len(slices) > 1 or self.nonfinite != "ignore":  # before the norm reads them
             for a, b in slices:
                 _core.check_arrays(self._params[a:b], grads[a:b])
         grad_scale, clip_value = 1.0, math.inf
+        # _core.step_groups does the same checks in the same order.
+        _check_nonfinite(self.nonfinite)
+        total = None
         if self.clip_norm is not None:
             total = _core.total_norm(grads, self.clip_norm_type)
             self.last_grad_norm = total
             grad_scale = clip_coefficient(self.clip_norm, total)
         elif self.clip_value is not None:
             clip_value = float(self.clip_value)
+        if self.nonfinite != "ignore":
+            if total is None:
+                total = _core.total_norm(grads, math.inf)  # NaN when any gradient has a NaN
+            if not math.isfinite(total):
+                if self.nonfinite == "skip":
+                    self.skipped_steps += 1
+                    return
+                raise FloatingPointError(self._nonfinite_message(grads))
         for gi, (group, (a, b)) in enumerate(zip(self.param_groups, slices)):
             gstate = self._group_state[gi]
             options = resolve_options(group, gstate["step"])
@@ -257,11 +289,21 @@ class Optimizer:
                       clip_value, created)
             gstate["step"] = step
 
+    def _nonfinite_message(self, grads: Sequence[np.ndarray]) -> str:
+        for gi, (a, b) in enumerate(self._group_slices()):
+            for i in range(a, b):
+                if not np.isfinite(grads[i]).all():
+                    return (f"gradient {i} (parameter group {gi}) holds a NaN or Inf; nothing was written "
+                            "(nonfinite='error'; 'skip' leaves such steps out)")
+        return ("the gradient norm is not finite (it overflows); nothing was written "
+                "(nonfinite='error'; 'skip' leaves such steps out)")
+
     # -- checkpoints -------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of everything a resumed run needs: per-parameter state arrays (keyed by
-        parameter index), the groups' options, and each group's step count (int64)."""
+        parameter index), the groups' options, each group's step count (int64), the optimizer-wide
+        options (clipping, ``nonfinite``) and ``skipped_steps``."""
         groups = []
         for (a, b), g in zip(self._group_slices(), self.param_groups):
             d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
@@ -273,11 +315,14 @@ class Optimizer:
             "group_state": [{k: (np.int64(v) if k == "step" else float(v)) for k, v in gs.items()}
                             for gs in self._group_state],
             "global": {k: getattr(self, k) for k in _GLOBAL_OPTIONS},
+            "skipped_steps": self.skipped_steps,
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore from :meth:`state_dict`. Checked whole before anything changes."""
         groups = state_dict["param_groups"]
+        if "nonfinite" in state_dict.get("global", {}):
+            _check_nonfinite(state_dict["global"]["nonfinite"])
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state_dict has {len(groups)} parameter groups, the optimizer has "
                              f"{len(self.param_groups)}")
@@ -308,6 +353,12 @@ class Optimizer:
         for k, v in state_dict.get("global", {}).items():
             if k in _GLOBAL_OPTIONS:
                 setattr(self, k, v)
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+
+
+def _check_nonfinite(nonfinite: Any) -> None:
+    if not (isinstance(nonfinite, str) and nonfinite in NONFINITE):
+        raise ValueError(f"nonfinite must be one of {', '.join(map(repr, NONFINITE))}, got {nonfinite!r}")
 
 
 def clip_coefficient(max_norm: float, total_norm: float) -> float:

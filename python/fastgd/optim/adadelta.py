@@ -26,10 +26,10 @@ class Adadelta(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1.0, rho: float = 0.9, eps: float = 1e-6,
                  weight_decay: float = 0.0, *, maximize: bool = False, clip_norm: float | None = None,
-                 clip_value: float | None = None, clip_norm_type: float = 2.0) -> None:
+                 clip_value: float | None = None, clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     def _validate_group(self, group):
         super()._validate_group(group)

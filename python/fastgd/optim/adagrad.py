@@ -26,11 +26,11 @@ class Adagrad(Optimizer):
     def __init__(self, params: Any, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False,
                  clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                         initial_accumulator_value=initial_accumulator_value, eps=eps, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     def _validate_group(self, group):
         super()._validate_group(group)

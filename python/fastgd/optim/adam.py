@@ -30,11 +30,11 @@ class Adam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  maximize: bool = False, decoupled_weight_decay: bool = False,
                  clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     _kernel = "adam"
     _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -67,7 +67,7 @@ class AdamW(Adam):
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
                  maximize: bool = False, clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          decoupled_weight_decay=True, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)

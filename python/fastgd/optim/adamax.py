@@ -26,10 +26,10 @@ class Adamax(Optimizer):
     def __init__(self, params: Any, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, *, maximize: bool = False,
                  clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     _kernel = "adamax"
     _state_order = ("exp_avg", "exp_inf")

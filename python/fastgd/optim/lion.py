@@ -27,10 +27,10 @@ class Lion(Optimizer):
 
     def __init__(self, params: Any, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
                  weight_decay: float = 0.0, *, maximize: bool = False, clip_norm: float | None = None,
-                 clip_value: float | None = None, clip_norm_type: float = 2.0) -> None:
+                 clip_value: float | None = None, clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     _kernel = "lion"
     _state_order = ("exp_avg",)

@@ -34,12 +34,12 @@ class NAdam(Optimizer):
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum_decay: float = 4e-3,
                  decoupled_weight_decay: bool = False, *, maximize: bool = False,
                  clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                         momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                         maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     def _validate_group(self, group):
         super()._validate_group(group)

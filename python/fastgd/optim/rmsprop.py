@@ -28,11 +28,11 @@ class RMSprop(Optimizer):
     def __init__(self, params: Any, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
                  maximize: bool = False, clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                         centered=centered, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     def _validate_group(self, group):
         super()._validate_group(group)

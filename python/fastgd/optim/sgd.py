@@ -31,6 +31,7 @@ class SGD(Optimizer):
         nesterov: Nesterov momentum (needs momentum > 0 and dampening = 0).
         maximize: maximize the objective instead of minimizing it.
         clip_norm, clip_norm_type, clip_value: clipping fused into the step (see Optimizer).
+        nonfinite: "ignore", "skip" or "error" for a step with a NaN or Inf gradient (see Optimizer).
 
     State per parameter: ``momentum_buffer`` (when momentum != 0).
     """
@@ -38,11 +39,11 @@ class SGD(Optimizer):
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False,
                  clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0) -> None:
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type)
+                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
 
     def _validate_group(self, group: dict[str, Any]) -> None:
         super()._validate_group(group)
