@@ -16,7 +16,7 @@ import pytest
 
 import fastgd
 from fastgd import datasets, persistence, schedules
-from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier
+from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
 
 
 @pytest.fixture(autouse=True)
@@ -62,7 +62,11 @@ CASES = {
     "linear": (LinearRegression, _reg, {}),
     "linear-batches-schedule": (LinearRegression, _reg, {"shuffle": "batches",
                                                          "lr": schedules.cosine(1e-2, 40)}),
+    "linear-float32-huber": (LinearRegression, lambda: tuple(a.astype(np.float32) for a in _reg()),
+                             {"loss": "huber", "optimizer": "rmsprop"}),
     "mlp": (MLPClassifier, _clf, {"hidden_layer_sizes": (5,)}),
+    "mlp-regressor-noshuffle": (MLPRegressor, _reg, {"hidden_layer_sizes": (4,), "shuffle": False,
+                                                     "batch_norm": True}),
     "mlp-batches-dropout": (MLPClassifier, lambda: _clf(3), {"hidden_layer_sizes": (6,), "shuffle": "batches",
                                                              "dropout": 0.2}),
 }
@@ -181,12 +185,28 @@ def test_resume_after_convergence_is_a_no_op():
     assert len(model.history_) == n
 
 
-def test_resume_checks_the_data():
-    model, X, y = _make("logistic", max_epochs=2)
+@pytest.mark.parametrize("case", ["logistic", "mlp"])
+def test_resume_checks_the_data(case):
+    model, X, y = _make(case, max_epochs=2)
     model.fit(X, y)
     model.set_params(max_epochs=4)
+    before = [p.copy() for p in _params(model)]
     with pytest.raises(ValueError, match="features"):
         model.fit(X[:, :3], y, resume=True)
+    with pytest.raises(ValueError, match="X has 80 rows.*trained on 90"):
+        model.fit(X[:80], y[:80], resume=True)
+    assert all(np.array_equal(a, b) for a, b in zip(before, _params(model)))  # left as it was
+    assert len(model.history_) == 2
+
+
+def test_resume_with_sample_weight_is_exact():
+    X, y = _clf()
+    sw = np.random.default_rng(0).uniform(0.5, 2.0, len(y))
+    kw = dict(batch_size=16, random_state=0, tol=None)
+    full = LogisticRegression(max_epochs=4, **kw).fit(X, y, sw)
+    part = LogisticRegression(max_epochs=2, **kw).fit(X, y, sw)
+    part.set_params(max_epochs=4)
+    _assert_same_run(full, part.fit(X, y, sw, resume=True))
 
 
 def test_resume_with_tol_is_exact():
@@ -243,7 +263,7 @@ def test_checkpoint_write_is_synced_and_renamed(tmp_path, monkeypatch):
                                                                     os.path.dirname(os.fspath(b)))),
                                                      real_replace(a, b))[1])
     model.fit(X, y, checkpoint=tmp_path / "ck.npz")
-    assert events == ["fsync", ("replace", True)] * 2
+    assert events == ["fsync", ("replace", True), "fsync"] * 2  # the file, the rename, the directory
 
 
 # -- damaged, foreign and newer files -----------------------------------------------------

@@ -48,8 +48,9 @@ training state) and 2, and refuses a newer version with a ValueError that says s
 never unpickles anything (``allow_pickle=False``); a truncated, damaged or foreign file is a
 ValueError naming the path and what is wrong with it.
 
-Files are written atomically: to a temporary file in the same directory, then renamed over
-``path``, so a failed save leaves an existing file untouched. ``path`` is used as given (no
+Files are written atomically: to a temporary file in the same directory, flushed to disk
+(fsync), then renamed over ``path`` (and the directory synced), so a failed or interrupted
+save leaves an existing file untouched. ``path`` is used as given (no
 ``.npz`` is appended).
 """
 
@@ -354,6 +355,18 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
         except OSError:
             pass
         raise
+    # The rename itself is durable once the directory is synced (POSIX; Windows cannot open a
+    # directory, and its rename is journaled by the file system).
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 # -- load --------------------------------------------------------------------------------

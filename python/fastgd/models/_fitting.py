@@ -134,7 +134,8 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
                     on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split, the training state
-    that a resumed fit continues from: train's random generator and ``first_gnorm``).
+    that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
+    number of samples, checked on resuming).
 
     ``resume``: :func:`resume_point`'s state, to continue that run (with the estimator's
     kept optimizer and ``rng``). ``on_epoch(history, state)``: after every epoch (checkpoints).
@@ -172,6 +173,9 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     w_train = None if rows and np.all(w == 1) else w
     # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
     if resume is not None:
+        if resume.get("n_samples") not in (None, len(ys)):
+            raise ValueError(f"resume=True: X has {len(ys)} rows, but the run to resume was trained on "
+                             f"{resume['n_samples']}; resume it on the same data")
         gen = copy.deepcopy(resume["rng"])
         state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
     else:
@@ -180,7 +184,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     callbacks = list(est.callbacks or ())
     if on_epoch is not None:
         def checkpoint(history, params):
-            on_epoch(history, {"rng": gen, "first_gnorm": state["first_gnorm"]})
+            on_epoch(history, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)})
 
         callbacks.append(checkpoint)
     history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
@@ -193,4 +197,4 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
              f"{'validation' if early else 'training'} loss stopped improving by tol={est.tol}; consider "
              "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-    return history, optimizer, Xs, {"rng": gen, "first_gnorm": state["first_gnorm"]}
+    return history, optimizer, Xs, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)}
