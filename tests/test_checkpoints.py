@@ -362,3 +362,15 @@ def test_no_pickle_is_loaded(saved, monkeypatch):
     assert seen and all(v is False for v in seen)
     with zipfile.ZipFile(saved) as z:
         assert all(name.endswith(".npy") for name in z.namelist())
+
+
+def test_custom_lr_callable_drops_the_training_state(tmp_path):
+    X, y = _clf()
+    model = LogisticRegression(lr=lambda k: 0.01, max_epochs=2, random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match="lr="):
+        model.save(tmp_path / "m.npz")
+    assert "_optimizer" in persistence.load_info(tmp_path / "m.npz")["dropped_state"]
+    loaded = fastgd.load(tmp_path / "m.npz")
+    assert np.array_equal(loaded.predict(X), model.predict(X))
+    with pytest.raises(ValueError, match="no training state"):
+        loaded.set_params(max_epochs=4).fit(X, y, resume=True)
