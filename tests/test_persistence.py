@@ -117,9 +117,11 @@ def test_partial_fit_continues_after_load(tmp_path):
     model = LinearRegression(max_epochs=2, random_state=0).fit(X, y)
     model.save(tmp_path / "m.npz")
     loaded = fastgd.load(tmp_path / "m.npz")
-    assert loaded._optimizer is None
+    # The optimizer is stored (format version 2): partial_fit goes on exactly as on the original.
     loaded.partial_fit(X, y)
     assert loaded.n_iter_ == model.n_iter_ + 1
+    model.partial_fit(X, y)
+    assert np.array_equal(loaded.coef_, model.coef_)
 
 
 def test_info_and_exact_path(tmp_path):

@@ -32,13 +32,25 @@ What is stored:
   structure and batch-norm statistics...), so that ``load(path).predict(X)`` equals
   ``model.predict(X)`` bit for bit, and the state of the random generator that
   ``partial_fit`` continues. An estimator's ``__setstate__``, if it has one, receives the
-  restored attributes (as in unpickling). The optimizer (with its moments and step count)
-  is not stored and is ``None`` after loading: a loaded model predicts exactly as the saved
-  one, and ``partial_fit`` on it goes on with a fresh optimizer. Other private state without
-  a file representation is dropped the same way (``load_info(path)["dropped_state"]``).
+  restored attributes (as in unpickling).
+* The training state (format version 2): the optimizer (its class, options, moments and
+  step count, hence the position of an lr schedule, by ``state_dict()``), rebuilt over the
+  loaded parameters; the training loop's random generator and reference gradient norm; and
+  the history. ``fit(X, y, resume=True)`` on the loaded model then continues the run with
+  the same bits as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
+  after every epoch. An optimizer with a custom callable ``lr`` has no file representation:
+  it is dropped (``None`` after loading; ``partial_fit`` then starts a fresh one, and
+  ``resume`` is refused). Other private state without a file representation is dropped the
+  same way (``load_info(path)["dropped_state"]``).
 
-Files are written atomically: to a temporary file in the same directory, then renamed over
-``path``, so a failed save leaves an existing file untouched. ``path`` is used as given (no
+Versions: a file records the format version that wrote it; this fastgd reads versions 1 (no
+training state) and 2, and refuses a newer version with a ValueError that says so. Loading
+never unpickles anything (``allow_pickle=False``); a truncated, damaged or foreign file is a
+ValueError naming the path and what is wrong with it.
+
+Files are written atomically: to a temporary file in the same directory, flushed to disk
+(fsync), then renamed over ``path`` (and the directory synced), so a failed or interrupted
+save leaves an existing file untouched. ``path`` is used as given (no
 ``.npz`` is appended).
 """
 
@@ -58,7 +70,7 @@ from fastgd.history import History
 __all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "fastgd-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _META_KEY = "__fastgd__"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
@@ -69,6 +81,14 @@ class _Unencodable(TypeError):
 
 class _Foreign(Exception):
     """A readable archive that is not a fastgd model file."""
+
+
+@dataclasses.dataclass
+class _SavedOptimizer:
+    """A stored optimizer, rebuilt over the loaded parameters once the estimator is."""
+
+    cls: str
+    state: dict[str, Any]
 
 
 # -- registries (never import by name) ---------------------------------------------------
@@ -162,6 +182,13 @@ class _Encoder:
             return {"t": "schedule", "v": v.get_config()}
         if isinstance(v, type) and _optimizer_classes().get(v.__name__) is v:
             return {"t": "optimizer_class", "v": v.__name__}
+        from fastgd.optim import Optimizer
+
+        if isinstance(v, Optimizer):
+            name = type(v).__name__
+            if _optimizer_classes().get(name) is not type(v):
+                raise _Unencodable(f"an optimizer of class {name}")
+            return {"t": "optimizer", "cls": name, "v": self.encode(v.state_dict())}
         if isinstance(v, np.random.Generator):
             name = type(v.bit_generator).__name__
             if name not in _BIT_GENERATORS:
@@ -235,6 +262,10 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         return History(node["records"], node["stop_reason"])
     if t == "schedule":
         return from_config(node["v"])
+    if t == "optimizer":
+        if node["cls"] not in _optimizer_classes():
+            raise ValueError(f"unknown optimizer {node['cls']!r}")
+        return _SavedOptimizer(node["cls"], _decode(node["v"], arrays))
     if t == "optimizer_class":
         return _optimizer_classes()[node["v"]]
     if t == "dataclass":
@@ -324,6 +355,18 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
         except OSError:
             pass
         raise
+    # The rename itself is durable once the directory is synced (POSIX; Windows cannot open a
+    # directory, and its rename is journaled by the file system).
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 # -- load --------------------------------------------------------------------------------
@@ -386,6 +429,18 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
     return meta, arrays
 
 
+def _rebuild_optimizer(model: Any, saved: _SavedOptimizer) -> Any:
+    """The estimator's optimizer over its loaded parameter buffer, in the stored state."""
+    from fastgd.models._fitting import build_optimizer
+
+    optimizer = build_optimizer(model, model._theta)
+    if type(optimizer).__name__ != saved.cls:
+        raise ValueError(f"the stored optimizer is a {saved.cls}, but the estimator's optimizer parameter makes a "
+                         f"{type(optimizer).__name__}")
+    optimizer.load_state_dict(saved.state)
+    return optimizer
+
+
 def load_info(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a model file, without building the estimator: ``class``, ``version``,
     ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``."""
@@ -421,12 +476,16 @@ def load(path: str | os.PathLike) -> Any:
         for attr in meta.get("dropped_state", []):
             if isinstance(attr, str) and attr.isidentifier() and attr.startswith("_"):
                 state[attr] = None
+        optimizers = {k: v for k, v in state.items() if isinstance(v, _SavedOptimizer)}
+        state.update(dict.fromkeys(optimizers))
         # The estimator's own unpickling hook, if it has one (e.g. to make coefs_ views of
         # its parameter buffer again), else the attributes as they are.
         if "__setstate__" in {k for c in cls.__mro__ if c is not object for k in vars(c)}:
             model.__setstate__(state)
         else:
             model.__dict__.update(state)
+        for attr, saved in optimizers.items():
+            setattr(model, attr, _rebuild_optimizer(model, saved))
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
     return model

@@ -172,7 +172,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
           optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6,
-          gather: bool = True) -> History:
+          gather: bool = True, state: dict[str, Any] | None = None) -> History:
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
@@ -231,6 +231,14 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             ``_run_batches_hook``: the linear models' objective runs this loop's body in C++,
             with the same bits), which train uses when nothing runs in Python between steps:
             no ``post_step`` and no stopping criterion with a ``check_step``.
+        state: a dict through which a run can be continued exactly (checkpoints). train keeps
+            ``state["first_gnorm"]`` (the first step's gradient norm, the reference of
+            ``explode_factor``) up to date before the callbacks run each epoch. Given
+            ``state["history"]`` (the History of the run so far), train continues that run:
+            epochs and steps are numbered on from it, ``max_epochs`` counts its epochs too, the
+            stopping criteria see it, and the returned History holds its records followed by the
+            new ones. For the same bits as an uninterrupted run, pass the run's random generator
+            as ``random_state`` (as it was at the end of the last epoch) and its optimizer.
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -289,6 +297,14 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
     all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
+    step = 0
+    epoch = 0
+    first_gnorm: float | None = None
+    if state is not None and state.get("history") is not None:
+        history = History([dict(r) for r in state["history"].records])
+        epoch = len(history)
+        step = int(history.records[-1]["step"]) if epoch else 0
+        first_gnorm = state.get("first_gnorm")
     criteria.reset()
     # The last good point, for divergence: one copy per epoch, small next to an epoch's work.
     good_params = [np.array(p, copy=True) for p in params]
@@ -296,9 +312,6 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     progress = _Progress(max_epochs) if verbose else None
     reason: str | None = None
     t0 = time.perf_counter()
-    step = 0
-    epoch = 0
-    first_gnorm: float | None = None
     try:
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
@@ -406,6 +419,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             history.append(rec)
             criteria.on_epoch_end(history, params)
             reason = reason or criteria.check(history)
+            if state is not None:
+                state["first_gnorm"] = first_gnorm
             # Every callback runs every epoch, also when a criterion stops here.
             stop_cb = [bool(cb(history, params)) for cb in callbacks]
             if reason is None and any(stop_cb):

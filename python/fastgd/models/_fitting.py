@@ -4,6 +4,9 @@ the inputs, moving them into the standardized space, and first-order training th
 
 from __future__ import annotations
 
+import copy
+import os
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -63,12 +66,79 @@ def _shuffle(value: Any) -> bool | str:
     return value if isinstance(value, str) and value == "batches" else bool(value)
 
 
+def build_optimizer(est: Any, theta: np.ndarray) -> Any:
+    """A new optimizer over ``theta`` from the estimator's ``optimizer``, ``lr``,
+    ``optimizer_options``, ``clip_norm`` and ``clip_value``."""
+    options = dict(est.optimizer_options or {})
+    if est.clip_norm is not None:
+        options["clip_norm"] = est.clip_norm
+    if est.clip_value is not None:
+        options["clip_value"] = est.clip_value
+    return get_optimizer(est.optimizer, [theta], est.lr, **options)
+
+
+def resume_point(est: Any) -> dict[str, Any] | None:
+    """What ``fit(..., resume=True)`` continues from: the training state of the estimator's
+    last ``fit`` (or of the checkpoint it was loaded from), or None when that run is over.
+
+    A run is over when its history holds ``max_epochs`` epochs or more, or when it stopped
+    for another reason than reaching its ``max_epochs`` (converged by ``tol``, diverged,
+    stopped by a callback): resuming it is then a no-op. An estimator that is not fitted, or
+    has no training state (Newton's solver, ``partial_fit``, a file saved without its
+    optimizer), cannot be resumed (ValueError), nor can a fit with ``early_stopping``, whose
+    best weights so far are not kept."""
+    name = type(est).__name__
+    if not est.__sklearn_is_fitted__():
+        raise ValueError(f"resume=True: this {name} is not fitted, there is nothing to resume; call fit without "
+                         "resume (or load a checkpoint) first")
+    if est.early_stopping:
+        raise ValueError("resume=True is not supported with early_stopping=True (the best weights seen so far "
+                         "are not part of the training state)")
+    state = getattr(est, "_train_state", None)
+    if state is None or getattr(est, "_optimizer", None) is None:
+        raise ValueError(f"resume=True: this {name} has no training state to continue (it was fitted by Newton's "
+                         "solver or partial_fit, or loaded from a file without its optimizer); call fit without "
+                         "resume")
+    history = est.history_
+    reason = history.stop_reason
+    if len(history) >= int(est.max_epochs) or (reason is not None and not reason.startswith("reached max_epochs")):
+        return None
+    return {"history": history, **state}
+
+
+def checkpoint_writer(est: Any, path: Any, snapshot: Any) -> Any:
+    """A ``callbacks`` entry of fastgd.train that writes the estimator as it stands after
+    each epoch to ``path`` (atomically, see fastgd.persistence): ``snapshot(target, history,
+    state)`` sets the fitted attributes on a shallow copy of ``est``."""
+    from fastgd.history import History
+    from fastgd.persistence import save
+
+    path = os.fspath(path)
+
+    def write(history, state):
+        target = copy.copy(est)
+        snapshot(target, History(history.records), state)
+        with warnings.catch_warnings():
+            # Callbacks (and other training hooks) have no file representation; save lists
+            # them in load_info(path)["dropped_params"]; once per epoch would be noise.
+            warnings.filterwarnings("ignore", message="save: parameter", category=UserWarning)
+            save(target, path)
+
+    return write
+
+
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
-                    post_step: Callable | None = None, rows: bool = False) -> tuple[Any, Any, np.ndarray]:
+                    post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
+                    on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
-    inputs trained on, i.e. without the early-stopping validation split).
+    inputs trained on, i.e. without the early-stopping validation split, the training state
+    that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
+    number of samples, checked on resuming).
+
+    ``resume``: :func:`resume_point`'s state, to continue that run (with the estimator's
+    kept optimizer and ``rng``). ``on_epoch(history, state)``: after every epoch (checkpoints).
 
     ``optimizer``: None builds one from the estimator's ``optimizer``, ``lr``,
     ``optimizer_options``, ``clip_norm`` and ``clip_value``; partial_fit passes the kept one.
@@ -79,12 +149,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     weights that are all 1 then go down as None, so that it need not read them.
     """
     if optimizer is None:
-        options = dict(est.optimizer_options or {})
-        if est.clip_norm is not None:
-            options["clip_norm"] = est.clip_norm
-        if est.clip_value is not None:
-            options["clip_value"] = est.clip_value
-        optimizer = get_optimizer(est.optimizer, [theta], est.lr, **options)
+        optimizer = build_optimizer(est, theta)
     validation = val_loss = metric = None
     stopping = []
     early = est.early_stopping and not partial
@@ -106,14 +171,30 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     elif est.tol is not None and not partial:
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
     w_train = None if rows and np.all(w == 1) else w
+    # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
+    if resume is not None:
+        if resume.get("n_samples") not in (None, len(ys)):
+            raise ValueError(f"resume=True: X has {len(ys)} rows, but the run to resume was trained on "
+                             f"{resume['n_samples']}; resume it on the same data")
+        gen = copy.deepcopy(resume["rng"])
+        state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
+    else:
+        gen = np.random.default_rng(int(rng.integers(2**63 - 1)))
+        state = {"first_gnorm": None}
+    callbacks = list(est.callbacks or ())
+    if on_epoch is not None:
+        def checkpoint(history, params):
+            on_epoch(history, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)})
+
+        callbacks.append(checkpoint)
     history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
                     max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
-                    random_state=int(rng.integers(2**63 - 1)), sample_weight=w_train, validation_data=validation,
-                    loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=est.callbacks or (),
-                    post_step=post_step, verbose=bool(est.verbose), gather=not rows)
+                    random_state=gen, sample_weight=w_train, validation_data=validation,
+                    loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
+                    post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state)
     if stopping and history.stop_reason.startswith("reached max_epochs"):
         # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
              f"{'validation' if early else 'training'} loss stopped improving by tol={est.tol}; consider "
              "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-    return history, optimizer, Xs
+    return history, optimizer, Xs, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)}

@@ -55,7 +55,7 @@ from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._data import weighted_moments as _weighted_moments
-from fastgd.models._fitting import first_order_fit, fit_inputs, scaled
+from fastgd.models._fitting import build_optimizer, checkpoint_writer, first_order_fit, fit_inputs, resume_point, scaled
 from fastgd.models.newton import newton
 
 __all__ = ["LinearRegression", "LogisticRegression"]
@@ -145,18 +145,35 @@ class _LinearModel(BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _LinearModel:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None,
+            resume: bool = False) -> _LinearModel:
         """Fit on ``(X, y)``: ``max_epochs`` epochs at most (or Newton iterations), stopping
         earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
         a fitted model starts from its current coefficients (with a new optimizer).
-        Returns self."""
-        return self._fit(X, y, sample_weight, partial=False, classes=None)
+        Returns self.
 
-    def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> _LinearModel:
+        ``checkpoint``: a path; after every epoch the model as it stands (with its optimizer
+        state, random streams and history) is written there, atomically, as by ``save``.
+        ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
+        checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
+        epochs in all, with the same bits as a run that was never interrupted. It is a no-op
+        when that run is over (``max_epochs`` reached, or stopped by ``tol``, a callback or a
+        divergence) and a ValueError for an estimator that is not fitted or has no training
+        state (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any = None,
+             resume: bool = False) -> _LinearModel:
         strengths = self._check_params()
         if partial and not _first_order(self):
             raise ValueError(_why_not_partial(self))
-        inputs = fit_inputs(self, X, y, sample_weight, partial=partial, classes=classes)
+        if (resume or checkpoint is not None) and not _first_order(self):
+            raise ValueError(f"solver={self.solver!r} solves the whole problem at once; resume and checkpoint "
+                             "need solver='gd'")
+        point = resume_point(self) if resume else None
+        if resume and point is None:
+            return self
+        inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = X.shape[1]
         K = enc["K"]
@@ -182,6 +199,20 @@ class _LinearModel(BaseEstimator):
         l2, l1 = strengths["l2"], strengths["l1"] / scaling.y_scale
         loss_name = self._loss_name(K)
 
+        # The fitted attributes, set on self at the end (a failed fit leaves the estimator as it
+        # was) and on the copies that checkpoints write.
+        def finish(target, theta, history, n_iter, optimizer, rng, train_state):
+            coef, intercept = _from_internal(theta[:K * d].reshape(K, d), theta[K * d:], scaling)
+            for name, value in enc["attrs"].items():
+                setattr(target, name, value)
+            target.coef_ = target._shape_coef(coef.astype(dtype))
+            target.intercept_ = intercept.astype(dtype)
+            target.n_features_in_ = d
+            target.n_iter_ = n_iter
+            target.history_ = history
+            target._theta, target._optimizer, target._scaling, target._dtype = theta, optimizer, scaling, dtype
+            target._rng, target._train_state = rng, train_state
+
         # Starting point.
         optimizer = None
         if continuing:
@@ -204,7 +235,7 @@ class _LinearModel(BaseEstimator):
                          classification=not regression)
             theta[:K * d] = res.W.ravel()
             theta[K * d:] = res.b
-            history, n_iter, rng = res.history, res.n_iter, None
+            history, n_iter, rng, train_state = res.history, res.n_iter, None, None
         else:
             # partial_fit continues the fit's random stream, so that successive epochs are
             # shuffled differently.
@@ -212,24 +243,25 @@ class _LinearModel(BaseEstimator):
             rng = copy.deepcopy(self._rng) if continuing and self._rng is not None else make_rng(self.random_state)
             delta = float(getattr(self, "delta", 1.0)) / scaling.y_scale
             objective = _Objective(loss_name, K, d, l2, l1, delta)
-            history, optimizer, _ = first_order_fit(
+            if optimizer is None:
+                optimizer = build_optimizer(self, theta)
+
+            def snapshot(target, history, train_state):
+                finish(target, theta.copy(), history, len(history), optimizer, rng, train_state)
+
+            history, optimizer, _, train_state = first_order_fit(
                 self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True)
+                outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
+                resume=point, on_epoch=None if checkpoint is None else checkpoint_writer(self, checkpoint, snapshot))
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
+            if partial:
+                train_state = None
 
-        coef, intercept = _from_internal(theta[:K * d].reshape(K, d), theta[K * d:], scaling)
         # Attributes only now: a failed fit leaves the estimator as it was.
-        for name, value in enc["attrs"].items():
-            setattr(self, name, value)
-        self.coef_ = self._shape_coef(coef.astype(dtype))
-        self.intercept_ = intercept.astype(dtype)
-        self.n_features_in_ = d
-        self.n_iter_ = n_iter
-        self.history_ = history
-        self._theta, self._optimizer, self._scaling, self._dtype, self._rng = theta, optimizer, scaling, dtype, rng
+        finish(self, theta, history, n_iter, optimizer, rng, None if self.solver == "newton" else train_state)
         return self
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:

@@ -97,7 +97,7 @@ from fastgd.models._base import is_number as _is_number
 from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
 from fastgd.models._data import weighted_moments as _weighted_moments
-from fastgd.models._fitting import first_order_fit, fit_inputs, scaled
+from fastgd.models._fitting import build_optimizer, checkpoint_writer, first_order_fit, fit_inputs, resume_point, scaled
 from fastgd.models.linear import LogisticRegression
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
 from fastgd.runtime import get_num_threads
@@ -203,23 +203,35 @@ class _BaseMLP(BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None, resume: bool = False):
         """Fit on ``(X, y)``: at most ``max_epochs`` epochs, stopping earlier by
         ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``, a fitted
         network of the same shape starts from its current parameters (and standardization)
-        with a new optimizer. Returns self."""
-        return self._fit(X, y, sample_weight, partial=False, classes=None)
+        with a new optimizer. Returns self.
 
-    def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any):
+        ``checkpoint``: a path; after every epoch the model as it stands (with its optimizer
+        state, random streams and history) is written there, atomically, as by ``save``.
+        ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
+        checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
+        epochs in all, with the same bits as a run that was never interrupted. It is a no-op
+        when that run is over (``max_epochs`` reached, or stopped by ``tol``, a callback or a
+        divergence) and a ValueError for an estimator that is not fitted or has no training
+        state (see ``fastgd.models._fitting.resume_point``)."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume)
+
+    def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any, checkpoint: Any = None, resume: bool = False):
         self._check_params()
-        inputs = fit_inputs(self, X, y, sample_weight, partial=partial, classes=classes)
+        point = resume_point(self) if resume else None
+        if resume and point is None:
+            return self
+        inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = X.shape[1]
         K = enc["K"]
         dtype = X.dtype
         regression = self._estimator_type == "regressor"
         sizes = [d] + self._hidden() + [K]
-        warm = self.warm_start and fitted and not partial
+        warm = self.warm_start and fitted and not partial and not resume
         if continuing or warm:
             self._check_same_network(sizes, enc, "partial_fit" if continuing else "warm_start")
 
@@ -259,37 +271,48 @@ class _BaseMLP(BaseEstimator):
         blas = _limit_blas_threads(threads)
         # Without control over BLAS's threads, the halves run one after the other.
         loss_and_grad, value = self._objective(net, rng, threads=threads if blas is not None else 1)
+        if optimizer is None:
+            optimizer = build_optimizer(self, theta)
+        partial_more = partial and continuing
+        old_curve = list(self.loss_curve_) if partial_more else []
+
+        # The fitted attributes, set on self at the end (a failed fit leaves the estimator as
+        # it was) and on the copies that checkpoints write.
+        def finish(target, theta, net, history, n_iter, train_state):
+            for name, value in enc["attrs"].items():
+                setattr(target, name, value)
+            target.n_features_in_ = d
+            target.n_iter_ = n_iter
+            target.history_ = history
+            target.loss_curve_ = old_curve + [float(r["train_loss"]) for r in history]
+            target.n_layers_ = len(sizes)
+            target.n_outputs_ = K
+            target.out_activation_ = ("logistic" if K == 1 else "softmax") if not regression else "identity"
+            target.feature_mean_ = scaling.mean.astype(dtype)
+            target.feature_scale_ = scaling.scale.astype(dtype)
+            if regression:
+                target.target_mean_, target.target_scale_ = scaling.y_mean, scaling.y_scale
+            target._theta, target._optimizer, target._net, target._scaling = theta, optimizer, net, scaling
+            target._dtype, target._rng, target._train_state = dtype, rng, train_state
+            target._set_views()
+
+        def snapshot(target, history, train_state):
+            finish(target, theta.copy(), net, history, len(history), train_state)
+
         try:
             with blas if blas is not None else contextlib.nullcontext():
-                history, optimizer, X_trained = first_order_fit(
+                history, optimizer, X_trained, train_state = first_order_fit(
                     self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
-                    outputs=lambda th, Xv: net.forward(th, Xv))
+                    outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
+                    on_epoch=None if checkpoint is None else checkpoint_writer(self, checkpoint, snapshot))
         finally:
             net.drop_workspaces()  # also ends the worker thread
         if not partial:
             # The running averages trail the weights (and early stopping may have restored
             # older ones): take the exact statistics of the final network.
             net.set_exact_stats(theta, X_trained)
-        n_iter = len(history) + (self.n_iter_ if continuing else 0)
-
-        # Attributes only now: a failed fit leaves the estimator as it was.
-        for name, value in enc["attrs"].items():
-            setattr(self, name, value)
-        self.n_features_in_ = d
-        self.n_iter_ = n_iter
-        self.history_ = history
-        curve = [float(r["train_loss"]) for r in history]
-        self.loss_curve_ = (list(self.loss_curve_) if continuing else []) + curve
-        self.n_layers_ = len(sizes)
-        self.n_outputs_ = K
-        self.out_activation_ = ("logistic" if K == 1 else "softmax") if not regression else "identity"
-        self.feature_mean_ = scaling.mean.astype(dtype)
-        self.feature_scale_ = scaling.scale.astype(dtype)
-        if regression:
-            self.target_mean_, self.target_scale_ = scaling.y_mean, scaling.y_scale
-        self._theta, self._optimizer, self._net, self._scaling = theta, optimizer, net, scaling
-        self._dtype, self._rng = dtype, rng
-        self._set_views()
+        n_iter = len(history) + (self.n_iter_ if partial_more else 0)
+        finish(self, theta, net, history, n_iter, None if partial else train_state)
         return self
 
     def _set_views(self) -> None:
