@@ -135,6 +135,22 @@ template <class T> void run_pattern(const Pattern& p, T* const* a, std::size_t n
     }
 }
 
+// One iteration of a kernel benchmark: the kernel call, then the loop that moves the same
+// bytes on the same arrays and threads, each timed; the kernel's time is the iteration's.
+template <class T, class Call>
+void time_beside_bound(benchmark::State& state, Call call, const Pattern& bound, T* const* a, std::size_t n,
+                       int threads, std::vector<double>& kernel_s, std::vector<double>& bound_s) {
+    const double t0 = now();
+    call();
+    benchmark::ClobberMemory();
+    const double t1 = now();
+    run_pattern(bound, a, n, threads);
+    benchmark::ClobberMemory();
+    kernel_s.push_back(t1 - t0);
+    bound_s.push_back(now() - t1);
+    state.SetIterationTime(kernel_s.back());
+}
+
 // Records a loop's bandwidth: only the calls with the most iterations count (google-benchmark
 // first runs a few short calls to choose the iteration count), so with --benchmark_repetitions
 // the median is over the repetitions.

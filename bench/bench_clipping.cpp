@@ -64,8 +64,7 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
     };
     const Pattern bound = parse_pattern(mc.bound);
     std::vector<double> kernel_s, bound_s;
-    for (auto _ : state) {
-        const double t0 = now();
+    const auto call = [&] {
         switch (mc.mode) {
             case Mode::total_norm: benchmark::DoNotOptimize(k.norm_power_sum(&grad, &n, 1, NormKind::two, 2.0)); break;
             case Mode::clip_norm: k.scale(&grad, &n, 1, coefficient()); break;
@@ -73,13 +72,9 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
             case Mode::adam_clip_norm: k.adam(&t, 1, adam, st, fastgd::GradTransform{coefficient(), INFINITY}); break;
             case Mode::adam_clip_value: k.adam(&t, 1, adam, st, fastgd::GradTransform{1.0, clip_value}); break;
         }
-        benchmark::ClobberMemory();
-        const double t1 = now();
-        run_pattern(bound, a, n, threads);
-        benchmark::ClobberMemory();
-        kernel_s.push_back(t1 - t0);
-        bound_s.push_back(now() - t1);
-        state.SetIterationTime(kernel_s.back());
+    };
+    for (auto _ : state) {
+        time_beside_bound(state, call, bound, a, n, threads, kernel_s, bound_s);
         ++st.step;
     }
     report(state, kernel_s, bound_s, n, static_cast<std::int64_t>(sizeof(T)) * mc.arrays_per_element,

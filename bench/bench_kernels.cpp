@@ -60,15 +60,7 @@ void bm_rule(benchmark::State& state, const std::string& owner, RuleCase<T> rule
     const Pattern bound = parse_pattern("r" + std::to_string(2 + rule.states) + "w" + std::to_string(1 + rule.states));
     std::vector<double> kernel_s, bound_s;
     for (auto _ : state) {
-        const double t0 = now();
-        rule.call(kernels, &t, st);
-        benchmark::ClobberMemory();
-        const double t1 = now();
-        run_pattern(bound, a, n, threads);
-        benchmark::ClobberMemory();
-        kernel_s.push_back(t1 - t0);
-        bound_s.push_back(now() - t1);
-        state.SetIterationTime(kernel_s.back());
+        time_beside_bound(state, [&] { rule.call(kernels, &t, st); }, bound, a, n, threads, kernel_s, bound_s);
         ++st.step;
     }
     report(state, kernel_s, bound_s, n, rule_bytes(sizeof(T), rule.states), group_name(dtype_name<T>(), n, threads));
