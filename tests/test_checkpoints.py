@@ -101,14 +101,16 @@ def test_resume_from_epoch_checkpoint_is_exact(tmp_path, case):
     path = tmp_path / "ck.npz"
     seen = []
 
-    def stop_after_two(history, params):
+    def crash_in_epoch_three(history, params):
         seen.append(len(history))
-        return len(history) == 2
+        if len(history) == 3:
+            raise KeyboardInterrupt  # killed before the checkpoint of epoch 3
 
-    # The interrupted run: stopped after epoch 2 (as if killed), its checkpoint left behind.
-    interrupted, _, _ = _make(case, callbacks=[stop_after_two])
-    interrupted.fit(X, y, checkpoint=path)
-    assert seen == [1, 2]
+    # The interrupted run: it crashes after epoch 2's checkpoint, which is left behind.
+    interrupted, _, _ = _make(case, callbacks=[crash_in_epoch_three])
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(X, y, checkpoint=path)
+    assert seen == [1, 2, 3] and not interrupted.__sklearn_is_fitted__()
     full.fit(X, y, checkpoint=tmp_path / "full.npz")
     resumed = fastgd.load(path)
     assert len(resumed.history_) == 2 and resumed.history_.stop_reason is None
@@ -157,8 +159,11 @@ def test_resume_without_training_state_is_an_error():
     with pytest.raises(ValueError, match="no training state"):
         partial.fit(X, y, resume=True)
     early = LogisticRegression(random_state=0, max_epochs=2, early_stopping=True).fit(X, y)
-    with pytest.raises(ValueError, match="early_stopping"):
-        early.fit(X, y, resume=True)
+    with pytest.raises(ValueError, match="trained with early_stopping"):
+        early.set_params(early_stopping=False, max_epochs=4).fit(X, y, resume=True)
+    plain = LogisticRegression(random_state=0, max_epochs=2).fit(X, y)
+    with pytest.raises(ValueError, match="trained without early_stopping"):
+        plain.set_params(early_stopping=True, max_epochs=4).fit(X, y, resume=True)
 
 
 @pytest.mark.parametrize("case", ["logistic", "mlp"])

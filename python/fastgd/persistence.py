@@ -38,13 +38,16 @@ What is stored:
   loaded parameters; the training loop's random generator and reference gradient norm; and
   the history. ``fit(X, y, resume=True)`` on the loaded model then continues the run with
   the same bits as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
-  after every epoch. An optimizer with a custom callable ``lr`` has no file representation:
+  after every epoch (or every ``checkpoint_every``-th) and when the fit ends. Format version 3
+  adds, for a run with ``early_stopping``, the generator of the validation split, the
+  criterion's state (best value, epochs without improvement, best weights) and the last
+  epoch's parameters. An optimizer with a custom callable ``lr`` has no file representation:
   it is dropped (``None`` after loading; ``partial_fit`` then starts a fresh one, and
   ``resume`` is refused). Other private state without a file representation is dropped the
   same way (``load_info(path)["dropped_state"]``).
 
 Versions: a file records the format version that wrote it; this fastgd reads versions 1 (no
-training state) and 2, and refuses a newer version with a ValueError that says so. Loading
+training state), 2 and 3 (early-stopping state), and refuses a newer version with a ValueError that says so. Loading
 never unpickles anything (``allow_pickle=False``); a truncated, damaged or foreign file is a
 ValueError naming the path and what is wrong with it.
 
@@ -70,7 +73,7 @@ from fastgd.history import History
 __all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "fastgd-model"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _META_KEY = "__fastgd__"
 _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 

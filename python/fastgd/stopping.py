@@ -281,6 +281,25 @@ class EarlyStopping(StoppingCriterion):
         if self.restore_best_weights:
             self.restore(params)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The criterion's state (copies): the best value, its epoch, ``wait``, the best
+        weights and which records were seen, so that a resumed run stops where the
+        uninterrupted one would have (checkpoints)."""
+        return {"best": float(self.best), "best_epoch": self.best_epoch, "wait": int(self.wait),
+                "best_index": int(self._best_index), "saved_index": int(self._saved_index), "seen": int(self._seen),
+                "best_weights": None if self.best_weights is None else [np.array(w, copy=True)
+                                                                        for w in self.best_weights]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from :meth:`state_dict`'s ``state`` (copied)."""
+        weights = state["best_weights"]
+        self.best = float(state["best"])
+        self.best_epoch = None if state["best_epoch"] is None else int(state["best_epoch"])
+        self.wait = int(state["wait"])
+        self._best_index, self._saved_index = int(state["best_index"]), int(state["saved_index"])
+        self._seen = int(state["seen"])
+        self.best_weights = None if weights is None else [np.array(w, copy=True) for w in weights]
+
 
 class AnyOf(StoppingCriterion):
     """Stop when any of the criteria says so (the first one's reason). Every criterion sees

@@ -5,6 +5,7 @@ the inputs, moving them into the standardized space, and first-order training th
 from __future__ import annotations
 
 import copy
+import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -82,23 +83,25 @@ def resume_point(est: Any) -> dict[str, Any] | None:
     last ``fit`` (or of the checkpoint it was loaded from), or None when that run is over.
 
     A run is over when its history holds ``max_epochs`` epochs or more, or when it stopped
-    for another reason than reaching its ``max_epochs`` (converged by ``tol``, diverged,
-    stopped by a callback): resuming it is then a no-op. An estimator that is not fitted, or
-    has no training state (Newton's solver, ``partial_fit``, a file saved without its
-    optimizer), cannot be resumed (ValueError), nor can a fit with ``early_stopping``, whose
-    best weights so far are not kept."""
+    for another reason than reaching its ``max_epochs`` (converged by ``tol`` or by
+    ``early_stopping``, diverged, stopped by a callback): resuming it is then a no-op. An
+    estimator that is not fitted, or has no training state (Newton's solver, ``partial_fit``,
+    a file saved without its optimizer), cannot be resumed (ValueError), nor can a run whose
+    ``early_stopping`` setting has been changed since (its validation split and best weights
+    belong to the run)."""
     name = type(est).__name__
     if not est.__sklearn_is_fitted__():
         raise ValueError(f"resume=True: this {name} is not fitted, there is nothing to resume; call fit without "
                          "resume (or load a checkpoint) first")
-    if est.early_stopping:
-        raise ValueError("resume=True is not supported with early_stopping=True (the best weights seen so far "
-                         "are not part of the training state)")
     state = getattr(est, "_train_state", None)
     if state is None or getattr(est, "_optimizer", None) is None:
         raise ValueError(f"resume=True: this {name} has no training state to continue (it was fitted by Newton's "
                          "solver or partial_fit, or loaded from a file without its optimizer); call fit without "
                          "resume")
+    if ("early_stopping" in state) != bool(est.early_stopping):
+        was = "with" if "early_stopping" in state else "without"
+        raise ValueError(f"resume=True: the run was trained {was} early_stopping, but early_stopping="
+                         f"{est.early_stopping!r} now; set it back to resume, or call fit without resume")
     history = est.history_
     reason = history.stop_reason
     if len(history) >= int(est.max_epochs) or (reason is not None and not reason.startswith("reached max_epochs")):
@@ -106,25 +109,78 @@ def resume_point(est: Any) -> dict[str, Any] | None:
     return {"history": history, **state}
 
 
-def checkpoint_writer(est: Any, path: Any, snapshot: Any) -> Any:
-    """A ``callbacks`` entry of fastgd.train that writes the estimator as it stands after
-    each epoch to ``path`` (atomically, see fastgd.persistence): ``snapshot(target, history,
-    state)`` sets the fitted attributes on a shallow copy of ``est``."""
-    from fastgd.history import History
-    from fastgd.persistence import save
+def check_checkpoint(checkpoint: Any, checkpoint_every: Any) -> int:
+    """``checkpoint_every`` checked: a positive integer, other than 1 only with a
+    ``checkpoint`` path."""
+    if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, numbers.Integral) \
+            or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive integer (a number of epochs), got "
+                         f"{checkpoint_every!r}")
+    if checkpoint is None and checkpoint_every != 1:
+        raise ValueError(f"checkpoint_every={checkpoint_every!r} needs checkpoint=path (where to write)")
+    return int(checkpoint_every)
 
-    path = os.fspath(path)
 
-    def write(history, state):
-        target = copy.copy(est)
-        snapshot(target, History(history.records), state)
+class CheckpointWriter:
+    """Writes the estimator to ``path`` (atomically, see fastgd.persistence) during and at
+    the end of a fit.
+
+    Called after each epoch (``writer(history, state)``, ``state()`` the training state), it writes
+    the estimator as it stands after every ``every``-th epoch, counted over the whole run (a
+    resumed one included): ``snapshot(target, history, state)`` sets the fitted attributes
+    on a shallow copy of ``est``. :meth:`finish` writes the fitted estimator when the fit
+    ends, whatever stopped it, so that the file always holds the last epoch."""
+
+    def __init__(self, est: Any, path: Any, snapshot: Callable, every: int = 1) -> None:
+        self.est, self.path, self.snapshot, self.every = est, os.fspath(path), snapshot, int(every)
+        self.written: int | None = None  # the epoch last written by a snapshot
+
+    def _save(self, model: Any) -> None:
+        from fastgd.persistence import save
+
         with warnings.catch_warnings():
             # Callbacks (and other training hooks) have no file representation; save lists
-            # them in load_info(path)["dropped_params"]; once per epoch would be noise.
+            # them in load_info(path)["dropped_params"]; once per write would be noise.
             warnings.filterwarnings("ignore", message="save: parameter", category=UserWarning)
-            save(target, path)
+            save(model, self.path)
 
-    return write
+    def __call__(self, history: Any, state: Callable[[], dict[str, Any]]) -> None:
+        from fastgd.history import History
+
+        epoch = len(history)
+        if epoch % self.every:
+            return
+        target = copy.copy(self.est)
+        self.snapshot(target, History(history.records), state())
+        self._save(target)
+        self.written = epoch
+
+    def finish(self, model: Any, same: bool) -> None:
+        """Write the fitted ``model``, unless ``same`` (the last snapshot equals the fitted
+        model) and the last epoch was written already."""
+        if same and self.written is not None and self.written == len(model.history_):
+            return
+        self._save(model)
+
+
+class _FitEarlyStopping(EarlyStopping):
+    """The estimators' EarlyStopping: it starts from a saved state (a resumed run; train
+    resets its criteria first) and keeps the last epoch's parameters when it restores the
+    best ones, for the training state."""
+
+    def __init__(self, *args: Any, initial: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        self._initial = initial
+        self.last_params: list[np.ndarray] | None = None
+        super().__init__(*args, **kwargs)
+
+    def reset(self) -> None:
+        super().reset()
+        if getattr(self, "_initial", None) is not None:
+            self.load_state_dict(self._initial)
+
+    def on_train_end(self, params: Any) -> None:
+        self.last_params = [np.array(p, copy=True) for p in params]
+        super().on_train_end(params)
 
 
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
@@ -138,7 +194,15 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     number of samples, checked on resuming).
 
     ``resume``: :func:`resume_point`'s state, to continue that run (with the estimator's
-    kept optimizer and ``rng``). ``on_epoch(history, state)``: after every epoch (checkpoints).
+    kept optimizer and ``rng``). ``on_epoch(history, state)``: after every epoch (checkpoints),
+    ``state()`` making the training state as it stands.
+
+    With ``early_stopping``, the training state also holds the generator that drew the
+    validation split (``split_rng``, as it was before the split), the criterion's state
+    (``early_stopping``: best value, wait, best weights) and, once the run has ended and the
+    best weights are back in ``theta``, the last epoch's parameters (``live_theta``): a
+    resumed run splits the same way, goes on from the last epoch's parameters and stops and
+    restores as the uninterrupted run would.
 
     ``optimizer``: None builds one from the estimator's ``optimizer``, ``lr``,
     ``optimizer_options``, ``clip_norm`` and ``clip_value``; partial_fit passes the kept one.
@@ -151,11 +215,22 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     if optimizer is None:
         optimizer = build_optimizer(est, theta)
     validation = val_loss = metric = None
-    stopping = []
+    stopping: list[Any] = []
     early = est.early_stopping and not partial
+    n_given = len(ys)
+    if resume is not None and resume.get("n_samples") not in (None, n_given):
+        raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
+                         f"{resume['n_samples']}; resume it on the same data")
+    split_rng = None
     if early:
         strata = enc["y"] if est._estimator_type == "classifier" else None
-        tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
+        # The split's generator is kept (as it was before the split): a resumed run draws
+        # the same split from it and leaves the estimator's rng where it is.
+        split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
+        if resume is None:
+            tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
+        else:
+            tr, va = stratified_split(len(ys), float(est.validation_fraction), copy.deepcopy(split_rng), strata)
         wv = w[va]
         validation = (Xs[va], ys[va])
 
@@ -166,25 +241,32 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
             return est._metric(outputs(params[0], Xv), yv, wv)
 
         Xs, ys, w = Xs[tr], ys[tr], w[tr]
-        stopping.append(EarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
-                                      monitor="val_loss", restore_best_weights=True))
+        es = _FitEarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
+                               monitor="val_loss", restore_best_weights=True,
+                               initial=None if resume is None else resume["early_stopping"])
+        stopping.append(es)
+        if resume is not None and resume.get("live_theta") is not None:
+            theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
     elif est.tol is not None and not partial:
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
     w_train = None if rows and np.all(w == 1) else w
     # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
     if resume is not None:
-        if resume.get("n_samples") not in (None, len(ys)):
-            raise ValueError(f"resume=True: X has {len(ys)} rows, but the run to resume was trained on "
-                             f"{resume['n_samples']}; resume it on the same data")
         gen = copy.deepcopy(resume["rng"])
         state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
     else:
         gen = np.random.default_rng(int(rng.integers(2**63 - 1)))
         state = {"first_gnorm": None}
+    def train_state() -> dict[str, Any]:
+        out = {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": n_given}
+        if early:
+            out.update(split_rng=split_rng, early_stopping=es.state_dict())
+        return out
+
     callbacks = list(est.callbacks or ())
     if on_epoch is not None:
         def checkpoint(history, params):
-            on_epoch(history, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)})
+            on_epoch(history, train_state)
 
         callbacks.append(checkpoint)
     history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
@@ -197,4 +279,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
              f"{'validation' if early else 'training'} loss stopped improving by tol={est.tol}; consider "
              "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-    return history, optimizer, Xs, {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": len(ys)}
+    final_state = train_state()
+    if early and es.last_params is not None:
+        final_state["live_theta"] = es.last_params[0]
+    return history, optimizer, Xs, final_state

@@ -55,7 +55,15 @@ from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._data import weighted_moments as _weighted_moments
-from fastgd.models._fitting import build_optimizer, checkpoint_writer, first_order_fit, fit_inputs, resume_point, scaled
+from fastgd.models._fitting import (
+    CheckpointWriter,
+    build_optimizer,
+    check_checkpoint,
+    first_order_fit,
+    fit_inputs,
+    resume_point,
+    scaled,
+)
 from fastgd.models.newton import newton
 
 __all__ = ["LinearRegression", "LogisticRegression"]
@@ -146,25 +154,34 @@ class _LinearModel(BaseEstimator):
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None,
-            resume: bool = False) -> _LinearModel:
+            resume: bool = False, checkpoint_every: int = 1) -> _LinearModel:
         """Fit on ``(X, y)``: ``max_epochs`` epochs at most (or Newton iterations), stopping
         earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
         a fitted model starts from its current coefficients (with a new optimizer).
         Returns self.
 
-        ``checkpoint``: a path; after every epoch the model as it stands (with its optimizer
-        state, random streams and history) is written there, atomically, as by ``save``.
+        ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
+        epoch; counted over the whole run, a resumed one included) the model as it stands
+        (with its optimizer state, random streams, early-stopping state and history) is
+        written there, atomically, as by ``save``, and the fitted model once more when the fit
+        ends, whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
+        divergence), so the last epoch is never lost. ``checkpoint_every`` must be a positive
+        integer, and other than 1 only with ``checkpoint`` (ValueError).
         ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
         checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
-        epochs in all, with the same bits as a run that was never interrupted. It is a no-op
-        when that run is over (``max_epochs`` reached, or stopped by ``tol``, a callback or a
-        divergence) and a ValueError for an estimator that is not fitted or has no training
-        state (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
-        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume)
+        epochs in all, with the same bits as a run that was never interrupted, also with
+        ``early_stopping`` (the same validation split, best value, patience count and best
+        weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
+        ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
+        estimator that is not fitted or has no training state, or whose ``early_stopping``
+        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
+                         checkpoint_every=checkpoint_every)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any = None,
-             resume: bool = False) -> _LinearModel:
+             resume: bool = False, checkpoint_every: int = 1) -> _LinearModel:
         strengths = self._check_params()
+        every = check_checkpoint(checkpoint, checkpoint_every)
         if partial and not _first_order(self):
             raise ValueError(_why_not_partial(self))
         if (resume or checkpoint is not None) and not _first_order(self):
@@ -228,6 +245,7 @@ class _LinearModel(BaseEstimator):
             else:
                 theta[K * d:] = self._init_intercept(enc["y"], sw, K, scaling)
 
+        writer = None
         if self.solver == "newton":
             smooth = _losses.get_loss(loss_name)  # squared_error, log_loss, softmax_cross_entropy
             res = newton(smooth.fn, smooth.hessian, Xs, ys, w,
@@ -249,11 +267,13 @@ class _LinearModel(BaseEstimator):
             def snapshot(target, history, train_state):
                 finish(target, theta.copy(), history, len(history), optimizer, rng, train_state)
 
+            writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
+
             history, optimizer, _, train_state = first_order_fit(
                 self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                 outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
-                resume=point, on_epoch=None if checkpoint is None else checkpoint_writer(self, checkpoint, snapshot))
+                resume=point, on_epoch=writer)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -262,6 +282,10 @@ class _LinearModel(BaseEstimator):
 
         # Attributes only now: a failed fit leaves the estimator as it was.
         finish(self, theta, history, n_iter, optimizer, rng, None if self.solver == "newton" else train_state)
+        if writer is not None:
+            # The last snapshot is the fitted model, unless early stopping restored the best
+            # weights since.
+            writer.finish(self, same=not self.early_stopping)
         return self
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:

@@ -97,7 +97,15 @@ from fastgd.models._base import is_number as _is_number
 from fastgd.models._data import Scaling as _Scaling
 from fastgd.models._data import r2_score as _r2
 from fastgd.models._data import weighted_moments as _weighted_moments
-from fastgd.models._fitting import build_optimizer, checkpoint_writer, first_order_fit, fit_inputs, resume_point, scaled
+from fastgd.models._fitting import (
+    CheckpointWriter,
+    build_optimizer,
+    check_checkpoint,
+    first_order_fit,
+    fit_inputs,
+    resume_point,
+    scaled,
+)
 from fastgd.models.linear import LogisticRegression
 from fastgd.models.mlp_layers import ACTIVATIONS, Network
 from fastgd.runtime import get_num_threads
@@ -203,24 +211,35 @@ class _BaseMLP(BaseEstimator):
 
     # -- fitting ---------------------------------------------------------------------
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None, resume: bool = False):
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None, resume: bool = False,
+            checkpoint_every: int = 1):
         """Fit on ``(X, y)``: at most ``max_epochs`` epochs, stopping earlier by
         ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``, a fitted
         network of the same shape starts from its current parameters (and standardization)
         with a new optimizer. Returns self.
 
-        ``checkpoint``: a path; after every epoch the model as it stands (with its optimizer
-        state, random streams and history) is written there, atomically, as by ``save``.
+        ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
+        epoch; counted over the whole run, a resumed one included) the model as it stands
+        (with its optimizer state, random streams, early-stopping state and history) is
+        written there, atomically, as by ``save``, and the fitted model once more when the fit
+        ends, whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
+        divergence), so the last epoch is never lost. ``checkpoint_every`` must be a positive
+        integer, and other than 1 only with ``checkpoint`` (ValueError).
         ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
         checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
-        epochs in all, with the same bits as a run that was never interrupted. It is a no-op
-        when that run is over (``max_epochs`` reached, or stopped by ``tol``, a callback or a
-        divergence) and a ValueError for an estimator that is not fitted or has no training
-        state (see ``fastgd.models._fitting.resume_point``)."""
-        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume)
+        epochs in all, with the same bits as a run that was never interrupted, also with
+        ``early_stopping`` (the same validation split, best value, patience count and best
+        weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
+        ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
+        estimator that is not fitted or has no training state, or whose ``early_stopping``
+        was changed since (see ``fastgd.models._fitting.resume_point``)."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
+                         checkpoint_every=checkpoint_every)
 
-    def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any, checkpoint: Any = None, resume: bool = False):
+    def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any, checkpoint: Any = None, resume: bool = False,
+             checkpoint_every: int = 1):
         self._check_params()
+        every = check_checkpoint(checkpoint, checkpoint_every)
         point = resume_point(self) if resume else None
         if resume and point is None:
             return self
@@ -299,20 +318,35 @@ class _BaseMLP(BaseEstimator):
         def snapshot(target, history, train_state):
             finish(target, theta.copy(), net, history, len(history), train_state)
 
+        writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
+        if point is not None and point.get("live_stats") is not None:
+            # Early stopping restored the best weights and their exact statistics at the end
+            # of the run: go on from the last epoch's running averages.
+            for name in ("running_mean", "running_var"):
+                for i, v in point["live_stats"][name].items():
+                    getattr(net, name)[i][...] = v
+
         try:
             with blas if blas is not None else contextlib.nullcontext():
                 history, optimizer, X_trained, train_state = first_order_fit(
                     self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
                     outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
-                    on_epoch=None if checkpoint is None else checkpoint_writer(self, checkpoint, snapshot))
+                    on_epoch=writer)
         finally:
             net.drop_workspaces()  # also ends the worker thread
         if not partial:
+            if "live_theta" in train_state and net.running_mean:
+                train_state["live_stats"] = {name: {i: v.copy() for i, v in getattr(net, name).items()}
+                                             for name in ("running_mean", "running_var")}
             # The running averages trail the weights (and early stopping may have restored
             # older ones): take the exact statistics of the final network.
             net.set_exact_stats(theta, X_trained)
         n_iter = len(history) + (self.n_iter_ if partial_more else 0)
         finish(self, theta, net, history, n_iter, None if partial else train_state)
+        if writer is not None:
+            # The last snapshot is the fitted model, unless early stopping restored the best
+            # weights or batch norm took its exact statistics since.
+            writer.finish(self, same=not self.early_stopping and not net.running_mean)
         return self
 
     def _set_views(self) -> None:
