@@ -379,3 +379,199 @@ def test_custom_lr_callable_drops_the_training_state(tmp_path):
     assert np.array_equal(loaded.predict(X), model.predict(X))
     with pytest.raises(ValueError, match="no training state"):
         loaded.set_params(max_epochs=4).fit(X, y, resume=True)
+
+
+# -- checkpoint_every ---------------------------------------------------------------------
+
+@pytest.fixture
+def writes(monkeypatch):
+    """The epochs (history lengths) of the models written, in order, and whether each was
+    the fitted model at the end (a stop reason recorded)."""
+    written = []
+    real_save = persistence.save
+
+    def save(model, path, **kw):
+        written.append((len(model.history_), model.history_.stop_reason is not None))
+        real_save(model, path, **kw)
+
+    monkeypatch.setattr(persistence, "save", save)
+    return written
+
+
+@pytest.mark.parametrize(("every", "max_epochs", "expected"), [
+    (1, 4, [1, 2, 3, 4]),
+    (3, 7, [3, 6, 7]),
+    (3, 6, [3, 6]),
+    (2, 1, [1]),
+    (10, 4, [4]),
+])
+def test_checkpoint_every_writes_on_those_epochs_and_the_last(tmp_path, writes, every, max_epochs, expected):
+    model, X, y = _make("logistic", max_epochs=max_epochs)
+    path = tmp_path / "ck.npz"
+    model.fit(X, y, checkpoint=path, checkpoint_every=every)
+    assert [epoch for epoch, _ in writes] == expected
+    assert writes[-1] == (max_epochs, True)
+    # The file holds the fitted model.
+    last = fastgd.load(path)
+    _assert_same_run(model, last)
+    assert last.history_.stop_reason == model.history_.stop_reason
+
+
+def test_checkpoint_every_counts_epochs_over_a_resumed_run(tmp_path, writes):
+    model, X, y = _make("logistic", max_epochs=3)
+    model.fit(X, y)
+    model.set_params(max_epochs=8).fit(X, y, resume=True, checkpoint=tmp_path / "ck.npz", checkpoint_every=3)
+    assert [epoch for epoch, _ in writes] == [6, 8]
+
+
+@pytest.mark.parametrize("case", ["mlp-regressor-noshuffle", "logistic"])
+def test_a_stop_by_a_criterion_is_written(tmp_path, writes, case):
+    # tol stops the run between two checkpoints or on one (then written again, with the
+    # reason it stopped and, with batch norm, the fitted model's exact statistics).
+    model, X, y = _make(case, max_epochs=200, tol=1e-1, n_iter_no_change=2)
+    path = tmp_path / "ck.npz"
+    model.fit(X, y, checkpoint=path, checkpoint_every=4)
+    n = len(model.history_)
+    assert n < 200 and "did not improve" in model.history_.stop_reason
+    assert writes == [(e, False) for e in range(4, n + 1, 4)] + [(n, True)]
+    last = fastgd.load(path)
+    _assert_same_run(model, last)
+    assert last.history_.stop_reason == model.history_.stop_reason
+    assert np.array_equal(last.predict(X), model.predict(X))
+
+
+def test_stop_by_callback_is_written(tmp_path, writes):
+    model, X, y = _make("logistic", max_epochs=10, callbacks=[lambda history, params: len(history) == 5])
+    model.fit(X, y, checkpoint=tmp_path / "ck.npz", checkpoint_every=2)
+    assert [e for e, _ in writes] == [2, 4, 5]
+    assert fastgd.load(tmp_path / "ck.npz").history_.stop_reason == "stopped by callback"
+
+
+@pytest.mark.parametrize("every", [0, -1, 1.5, 2.0, True, "2", None])
+def test_bad_checkpoint_every_is_an_error(tmp_path, every):
+    model, X, y = _make("logistic")
+    with pytest.raises(ValueError, match="checkpoint_every must be a positive integer"):
+        model.fit(X, y, checkpoint=tmp_path / "ck.npz", checkpoint_every=every)
+    assert not os.listdir(tmp_path) and not model.__sklearn_is_fitted__()
+
+
+@pytest.mark.parametrize("cls", [LogisticRegression, MLPRegressor])
+def test_checkpoint_every_needs_a_checkpoint(cls):
+    X, y = _clf() if cls is LogisticRegression else _reg()
+    with pytest.raises(ValueError, match=r"checkpoint_every=2 needs checkpoint="):
+        cls(max_epochs=2).fit(X, y, checkpoint_every=2)
+    cls(max_epochs=2).fit(X, y, checkpoint_every=1)  # the default is fine
+
+
+@pytest.mark.parametrize("case", ["logistic", "mlp-batches-dropout"])
+def test_crash_between_checkpoints_resumes_from_the_last_one(tmp_path, case):
+    full, X, y = _make(case, max_epochs=7)
+    full.fit(X, y)
+
+    def crash(history, params):
+        if len(history) == 5:
+            raise RuntimeError("killed")
+
+    path = tmp_path / "ck.npz"
+    interrupted, _, _ = _make(case, max_epochs=7, callbacks=[crash])
+    with pytest.raises(RuntimeError, match="killed"):
+        interrupted.fit(X, y, checkpoint=path, checkpoint_every=2)
+    resumed = fastgd.load(path)
+    assert len(resumed.history_) == 4 and resumed.history_.stop_reason is None
+    _assert_same_run(full, resumed.fit(X, y, resume=True))
+
+
+# -- early stopping -----------------------------------------------------------------------
+
+def _noisy_reg():
+    return datasets.make_regression(n_samples=90, n_features=4, noise=20.0, random_state=1)
+
+
+# Runs that stop by early stopping after a few epochs, the best one in the middle (so that
+# a resumed run goes on from after an improvement and from epochs without one).
+EARLY = {
+    "logistic": (LogisticRegression, _clf, {"lr": 0.1}),
+    "linear": (LinearRegression, _noisy_reg, {"lr": 0.3}),
+    "mlp-classifier-bn-dropout": (MLPClassifier, lambda: _clf(3), {"hidden_layer_sizes": (5,), "batch_norm": True,
+                                                                  "dropout": 0.1, "lr": 0.03}),
+    "mlp-regressor": (MLPRegressor, _noisy_reg, {"hidden_layer_sizes": (5,), "lr": 0.03}),
+}
+
+
+def _make_early(case, **kw):
+    cls, data, params = EARLY[case]
+    X, y = data()
+    return cls(**{"max_epochs": 30, "batch_size": 16, "random_state": 0, "tol": 0.0, "n_iter_no_change": 3,
+                  "early_stopping": True, **params, **kw}), X, y
+
+
+def _assert_same_early_run(a, b):
+    _assert_same_run(a, b)
+    assert a._theta.tobytes() == b._theta.tobytes()
+    assert [r["val_loss"] for r in a.history_.records] == [r["val_loss"] for r in b.history_.records]
+    assert a.history_.stop_reason == b.history_.stop_reason
+    assert np.array_equal(a.predict(a._X_check), b.predict(a._X_check))
+
+
+@pytest.mark.parametrize("case", sorted(EARLY))
+def test_resume_with_early_stopping_is_exact(tmp_path, case):
+    full, X, y = _make_early(case)
+    full.fit(X, y)
+    full._X_check = X
+    n = len(full.history_)
+    best = int(np.argmin([r["val_loss"] for r in full.history_.records])) + 1
+    assert "did not improve" in full.history_.stop_reason and 1 < best < n
+    # The best weights were put back: they are not the last epoch's.
+    assert not np.array_equal(full._train_state["live_theta"], full._theta)
+    for k in range(1, n):
+        part, _, _ = _make_early(case, max_epochs=k)
+        part.fit(X, y)
+        path = tmp_path / f"m{k}.npz"
+        part.save(path)
+        loaded = fastgd.load(path).set_params(max_epochs=30)
+        _assert_same_early_run(full, loaded.fit(X, y, resume=True))
+        _assert_same_early_run(full, part.set_params(max_epochs=30).fit(X, y, resume=True))  # in memory
+
+
+@pytest.mark.parametrize("case", sorted(EARLY))
+def test_resume_with_early_stopping_from_a_crashed_run_is_exact(tmp_path, case):
+    full, X, y = _make_early(case)
+    full.fit(X, y, checkpoint=tmp_path / "full.npz")
+    full._X_check = X
+    _assert_same_early_run(full, fastgd.load(tmp_path / "full.npz"))
+    for k in range(1, len(full.history_)):
+        def crash(history, params, k=k):
+            if len(history) == k + 1:
+                raise RuntimeError("killed")
+
+        path = tmp_path / f"ck{k}.npz"
+        interrupted, _, _ = _make_early(case, callbacks=[crash])
+        with pytest.raises(RuntimeError, match="killed"):
+            interrupted.fit(X, y, checkpoint=path)
+        resumed = fastgd.load(path)
+        assert len(resumed.history_) == k
+        _assert_same_early_run(full, resumed.fit(X, y, resume=True))
+
+
+def test_resume_after_early_stopping_stopped_is_a_no_op():
+    model, X, y = _make_early("logistic")
+    model.fit(X, y)
+    theta = model._theta.copy()
+    model.fit(X, y, resume=True)
+    assert np.array_equal(model._theta, theta) and "did not improve" in model.history_.stop_reason
+
+
+def test_early_stopping_state_dict_round_trip():
+    es = fastgd.stopping.EarlyStopping(patience=2)
+    history = fastgd.History([{"epoch": 1, "val_loss": 1.0}, {"epoch": 2, "val_loss": 2.0}])
+    params = [np.arange(3.0)]
+    es.on_epoch_end(fastgd.History(history.records[:1]), params)
+    es.on_epoch_end(history, [params[0] + 1])
+    state = es.state_dict()
+    other = fastgd.stopping.EarlyStopping(patience=2)
+    other.load_state_dict(state)
+    state["best_weights"][0][...] = -1  # copies: the criteria keep their own
+    assert other.best == 1.0 and other.wait == 1 and other.best_epoch == 1
+    assert np.array_equal(other.best_weights[0], np.arange(3.0)) and np.array_equal(es.best_weights[0], np.arange(3.0))
+    history.append({"epoch": 3, "val_loss": 3.0})
+    assert other.check(history) == es.check(history) is not None

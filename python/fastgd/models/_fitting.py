@@ -129,11 +129,13 @@ class CheckpointWriter:
     the estimator as it stands after every ``every``-th epoch, counted over the whole run (a
     resumed one included): ``snapshot(target, history, state)`` sets the fitted attributes
     on a shallow copy of ``est``. :meth:`finish` writes the fitted estimator when the fit
-    ends, whatever stopped it, so that the file always holds the last epoch."""
+    ends, whatever stopped it, so that the file always holds the last epoch and why the run
+    stopped (a snapshot does not know; resuming a run that is over is a no-op). The snapshot
+    of the ``max_epochs``-th epoch is left to :meth:`finish`, which follows it at once."""
 
     def __init__(self, est: Any, path: Any, snapshot: Callable, every: int = 1) -> None:
         self.est, self.path, self.snapshot, self.every = est, os.fspath(path), snapshot, int(every)
-        self.written: int | None = None  # the epoch last written by a snapshot
+        self.max_epochs = int(est.max_epochs)
 
     def _save(self, model: Any) -> None:
         from fastgd.persistence import save
@@ -148,18 +150,14 @@ class CheckpointWriter:
         from fastgd.history import History
 
         epoch = len(history)
-        if epoch % self.every:
+        if epoch % self.every or epoch >= self.max_epochs:
             return
         target = copy.copy(self.est)
         self.snapshot(target, History(history.records), state())
         self._save(target)
-        self.written = epoch
 
-    def finish(self, model: Any, same: bool) -> None:
-        """Write the fitted ``model``, unless ``same`` (the last snapshot equals the fitted
-        model) and the last epoch was written already."""
-        if same and self.written is not None and self.written == len(model.history_):
-            return
+    def finish(self, model: Any) -> None:
+        """Write the fitted ``model``."""
         self._save(model)
 
 

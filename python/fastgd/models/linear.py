@@ -283,9 +283,7 @@ class _LinearModel(BaseEstimator):
         # Attributes only now: a failed fit leaves the estimator as it was.
         finish(self, theta, history, n_iter, optimizer, rng, None if self.solver == "newton" else train_state)
         if writer is not None:
-            # The last snapshot is the fitted model, unless early stopping restored the best
-            # weights since.
-            writer.finish(self, same=not self.early_stopping)
+            writer.finish(self)
         return self
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:

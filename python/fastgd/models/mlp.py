@@ -344,9 +344,7 @@ class _BaseMLP(BaseEstimator):
         n_iter = len(history) + (self.n_iter_ if partial_more else 0)
         finish(self, theta, net, history, n_iter, None if partial else train_state)
         if writer is not None:
-            # The last snapshot is the fitted model, unless early stopping restored the best
-            # weights or batch norm took its exact statistics since.
-            writer.finish(self, same=not self.early_stopping and not net.running_mean)
+            writer.finish(self)
         return self
 
     def _set_views(self) -> None:
