@@ -575,3 +575,35 @@ def test_early_stopping_state_dict_round_trip():
     assert np.array_equal(other.best_weights[0], np.arange(3.0)) and np.array_equal(es.best_weights[0], np.arange(3.0))
     history.append({"epoch": 3, "val_loss": 3.0})
     assert other.check(history) == es.check(history) is not None
+
+
+# -- format versions ----------------------------------------------------------------------
+
+def test_mlp_file_holds_its_weights_once(tmp_path):
+    model, X, y = _make("mlp-regressor-noshuffle", max_epochs=2)
+    path = tmp_path / "m.npz"
+    model.fit(X, y).save(path)
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(data["__fastgd__"].tobytes())
+    assert not {"coefs_", "intercepts_", "batch_norm_scales_"} & set(meta["attributes"])
+    loaded = fastgd.load(path)
+    for a, b in zip(_params(model), _params(loaded)):
+        assert np.array_equal(a, b) and np.shares_memory(b, loaded._theta)
+    assert all(np.array_equal(a, b) for a, b in zip(model.batch_norm_means_, loaded.batch_norm_means_))
+    assert np.array_equal(model.predict(X), loaded.predict(X))
+
+
+@pytest.mark.parametrize("case", ["mlp", "logistic"])
+def test_version_2_file_loads_and_resumes(tmp_path, monkeypatch, case):
+    full, X, y = _make(case)
+    full.fit(X, y)
+    part, _, _ = _make(case, max_epochs=2)
+    part.fit(X, y)
+    path = tmp_path / "m.npz"
+    with monkeypatch.context() as m:  # as version 2 wrote it: the MLP's views stored too
+        m.setattr(type(part), "_derived_attributes", (), raising=False)
+        part.save(path)
+    _rewrite_meta(path, lambda meta: meta.update(version=2))
+    assert persistence.load_info(path)["version"] == 2
+    loaded = fastgd.load(path).set_params(max_epochs=4)
+    _assert_same_run(full, loaded.fit(X, y, resume=True))

@@ -32,7 +32,9 @@ What is stored:
   structure and batch-norm statistics...), so that ``load(path).predict(X)`` equals
   ``model.predict(X)`` bit for bit, and the state of the random generator that
   ``partial_fit`` continues. An estimator's ``__setstate__``, if it has one, receives the
-  restored attributes (as in unpickling).
+  restored attributes (as in unpickling); attributes it rebuilds from others (an MLP's
+  ``coefs_`` and ``intercepts_``, views of its parameter buffer, listed in the class's
+  ``_derived_attributes``) are not stored twice (format version 3; older files hold them).
 * The training state (format version 2): the optimizer (its class, options, moments and
   step count, hence the position of an lr schedule, by ``state_dict()``), rebuilt over the
   loaded parameters; the training loop's random generator and reference gradient norm; and
@@ -298,8 +300,9 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
 
     params: dict[str, Any] = {}
     dropped_params: list[str] = []
-    names = cls._get_param_names()
-    for name, value in model.get_params(deep=False).items():
+    hyper = model.get_params(deep=False)
+    names = set(hyper)
+    for name, value in hyper.items():
         try:
             params[name] = enc.encode(value)
         except _Unencodable as e:
@@ -310,8 +313,11 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
 
     attrs: dict[str, Any] = {}
     dropped_state: list[str] = []
+    # Attributes that the estimator's __setstate__ rebuilds from others (an MLP's coefs_ are
+    # views of its parameter buffer): stored once, as that buffer.
+    derived = set(getattr(cls, "_derived_attributes", ())) if "_theta" in vars(model) else set()
     for name, value in vars(model).items():
-        if name in names:
+        if name in names or name in derived:
             continue
         fitted = name.endswith("_") and not name.startswith("_")
         try:

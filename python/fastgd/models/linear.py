@@ -264,8 +264,9 @@ class _LinearModel(BaseEstimator):
             if optimizer is None:
                 optimizer = build_optimizer(self, theta)
 
+            # The live buffer, not a copy: the snapshot is written before training goes on.
             def snapshot(target, history, train_state):
-                finish(target, theta.copy(), history, len(history), optimizer, rng, train_state)
+                finish(target, theta, history, len(history), optimizer, rng, train_state)
 
             writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
 

@@ -315,8 +315,9 @@ class _BaseMLP(BaseEstimator):
             target._dtype, target._rng, target._train_state = dtype, rng, train_state
             target._set_views()
 
+        # The live buffer, not a copy: the snapshot is written before training goes on.
         def snapshot(target, history, train_state):
-            finish(target, theta.copy(), net, history, len(history), train_state)
+            finish(target, theta, net, history, len(history), train_state)
 
         writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
         if point is not None and point.get("live_stats") is not None:
@@ -346,6 +347,10 @@ class _BaseMLP(BaseEstimator):
         if writer is not None:
             writer.finish(self)
         return self
+
+    # Views of _theta and of the network's statistics that __setstate__ rebuilds: a file
+    # need not hold them twice (fastgd.persistence).
+    _derived_attributes = ("coefs_", "intercepts_", "batch_norm_scales_", "batch_norm_means_", "batch_norm_vars_")
 
     def _set_views(self) -> None:
         W, b, g = self._net.views(self._theta, cache=False)
