@@ -163,9 +163,10 @@ class _LinearModel(BaseEstimator):
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
         epoch; counted over the whole run, a resumed one included) the model as it stands
         (with its optimizer state, random streams, early-stopping state and history) is
-        written there, atomically, as by ``save``, and the fitted model once more when the fit
-        ends, whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
-        divergence), so the last epoch is never lost. ``checkpoint_every`` must be a positive
+        written there, atomically, as by ``save``, and the fitted model when the fit ends,
+        whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
+        divergence), so that the file ends with the last epoch and why the run stopped. An
+        exception (a crash) leaves the last write in place, to be loaded and resumed. ``checkpoint_every`` must be a positive
         integer, and other than 1 only with ``checkpoint`` (ValueError).
         ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
         checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
