@@ -607,3 +607,22 @@ def test_version_2_file_loads_and_resumes(tmp_path, monkeypatch, case):
     assert persistence.load_info(path)["version"] == 2
     loaded = fastgd.load(path).set_params(max_epochs=4)
     _assert_same_run(full, loaded.fit(X, y, resume=True))
+
+
+@pytest.mark.parametrize("case", ["linear", "mlp-classifier-bn-dropout"])
+def test_early_stopping_crash_between_sparse_checkpoints(tmp_path, case):
+    full, X, y = _make_early(case)
+    full.fit(X, y)
+    full._X_check = X
+
+    def crash(history, params):
+        if len(history) == 4:
+            raise RuntimeError("killed")
+
+    interrupted, _, _ = _make_early(case, callbacks=[crash])
+    with pytest.raises(RuntimeError, match="killed"):
+        interrupted.fit(X, y, checkpoint=tmp_path / "ck.npz", checkpoint_every=3)
+    resumed = fastgd.load(tmp_path / "ck.npz")
+    assert len(resumed.history_) == 3
+    _assert_same_early_run(full, resumed.fit(X, y, resume=True, checkpoint=tmp_path / "ck.npz", checkpoint_every=3))
+    _assert_same_early_run(full, fastgd.load(tmp_path / "ck.npz"))  # the final write

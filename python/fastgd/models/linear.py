@@ -166,7 +166,9 @@ class _LinearModel(BaseEstimator):
         written there, atomically, as by ``save``, and the fitted model when the fit ends,
         whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
         divergence), so that the file ends with the last epoch and why the run stopped. An
-        exception (a crash) leaves the last write in place, to be loaded and resumed. ``checkpoint_every`` must be a positive
+        exception (a crash) leaves the last write in place, to be loaded and resumed. (With
+        ``early_stopping``, a write during the run holds the last epoch's weights, the best
+        ones in its training state; they are put back when the run ends.) ``checkpoint_every`` must be a positive
         integer, and other than 1 only with ``checkpoint`` (ValueError).
         ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
         checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
