@@ -32,6 +32,7 @@ from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import AnyOf, StoppingCriterion
+from fastgd.streaming import as_stream, is_chunk_source
 
 __all__ = ["train", "minimize", "lr_find", "DivergenceWarning", "OptimizeResult", "LRFinderResult"]
 
@@ -127,6 +128,11 @@ def _run_batches_hook(loss_and_grad: Any, gather: bool, post_step: Any, criteria
     if fast is None or gather or post_step is not None or _checks_steps(criteria):
         return None
     return fast
+
+
+def _batch_weights(sw: np.ndarray, order: np.ndarray | None, n: int, bs: int) -> np.ndarray:
+    """Every batch's total weight for train_loss at once (no gather per batch)."""
+    return np.add.reduceat(sw[:n] if order is None else sw[order[:n]], np.arange(0, n, bs), dtype=np.float64)
 
 
 def _divergence_advice(lr: float, clipping: str = "optimizer_options={'clip_norm': 1.0}",
@@ -256,9 +262,17 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     The diverging epoch is not recorded.
     """
     params = _param_list(params)
-    X = _as_data(X)
-    n = _n_rows(X, "X")
-    if n == 0:
+    # Chunks (a ChunkStream, a list of (X, y) tuples, a callable or an iterator of them):
+    # each epoch streams them through a shuffle buffer, in segments (fastgd.streaming).
+    stream = as_stream(X, y, sample_weight) if is_chunk_source(X) else None
+    if stream is not None:
+        if batch_size is None:
+            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
+                             "batch_size to stream chunks")
+        y = sample_weight = None
+    X = _as_data(X) if stream is None else None
+    n = _n_rows(X, "X") if stream is None else 0
+    if n == 0 and stream is None:
         raise ValueError("X has no samples")
     if y is not None:
         y = _as_data(y)
@@ -292,7 +306,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     opt = get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
 
     rng = np.random.default_rng(random_state)
-    bs = n if batch_size is None else min(batch_size, n)
+    bs = n if batch_size is None else min(batch_size, n) if stream is None else batch_size
     n_batches = -(-n // bs)
     fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
     all_batches = np.arange(n_batches) if fast is not None else None
@@ -315,20 +329,34 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     try:
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
+            if stream is not None:
+                n = n_batches = 0  # the segments say how many
             # order: the samples' permutation (shuffle=True); batch k is order[k*bs:(k+1)*bs]
             # of it, or the rows k*bs..(k+1)*bs. ks: the batches in the order they are visited.
             order = rng.permutation(n) if shuffle is True and bs < n else None
             ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else range(n_batches)
             if not gather and sw is not None:
-                # Every batch's total weight for train_loss at once (no gather per batch).
-                starts = np.arange(0, n, bs)
-                batch_w = np.add.reduceat(sw if order is None else sw[order], starts, dtype=np.float64)
+                batch_w = _batch_weights(sw, order, n, bs)
+            # A stream's epoch: its segments, one after the other (fastgd.streaming).
+            segments = stream.segments(rng, bs, shuffle) if stream is not None else iter(())
+            if stream is not None:
+                n_batches = 0
             loss_sum = weight_sum = plain_sum = 0.0
             batches = 0
             lr_now = gnorm = math.nan
             diverged = None
             i = 0
-            while i < n_batches:
+            while True:
+                if i == n_batches:
+                    segment = next(segments, None)
+                    if segment is None:
+                        break
+                    X, y, sw, order, n = segment
+                    i, n_batches = 0, -(-n // bs)
+                    ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else np.arange(n_batches)
+                    if not gather and sw is not None:
+                        batch_w = _batch_weights(sw, order, n, bs)
+                    continue
                 if fast is not None:
                     # Whole stretches of batches in one call, stopping before any batch that
                     # needs this loop (see _run_batches_hook).
@@ -344,7 +372,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                             gnorm = g
                             lr_now = _lr_of(opt, _opt_steps(opt) - 1)
                         if i == n_batches:
-                            break
+                            continue
                 kb = ks[i]
                 i += 1
                 start = int(kb) * bs
@@ -353,7 +381,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                     idx = order[start:stop] if order is not None else slice(start, stop)
                     loss, grads = loss_and_grad(params, X, y, sw, idx)
                 else:
-                    if bs == n:
+                    if bs == n and order is None:
                         Xb, yb, wb = X, y, sw
                     else:
                         idx = order[start:stop] if order is not None else slice(start, stop)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastgd.streaming import RunningMoments
+
 
 @dataclass
 class Scaling:
@@ -19,15 +21,20 @@ class Scaling:
     standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
 
 
-def weighted_moments(a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = 16 << 20) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
-    rounding-level) deviation replaced by 1, as StandardScaler does for constant features."""
-    a64 = a.astype(np.float64, copy=False)
-    p = w / w.sum()
-    mean = p @ a64
-    std = np.sqrt(np.maximum(p @ (a64 - mean) ** 2, 0.0))
-    constant = std <= 100 * np.finfo(a.dtype).eps * np.maximum(np.abs(mean), 1e-300)
-    return mean, np.where(constant, 1.0, std)
+    rounding-level) deviation replaced by 1, as StandardScaler does for constant features.
+
+    Computed over blocks of rows of about ``block_bytes`` (in float64), merged by Chan et
+    al.'s formulas (:class:`fastgd.streaming.RunningMoments`): a large or memory-mapped
+    ``a`` is never converted or centred as a whole. An ``a`` of one block gives the plain
+    two-pass result."""
+    moments = RunningMoments()
+    row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * 8)
+    step = max(1, block_bytes // row)
+    for start in range(0, max(len(a), 1), step):
+        moments.update(a[start:start + step], w[start:start + step])
+    return moments.mean_std(a.dtype)
 
 
 def stratified_split(n: int, fraction: float, rng: np.random.Generator,

@@ -15,15 +15,18 @@ import numpy as np
 
 from fastgd.models._base import (
     ConvergenceWarning,
+    check_labels,
     check_n_features,
     check_sample_weight,
+    check_target,
     check_X,
     check_y,
     warn,
 )
-from fastgd.models._data import Scaling, stratified_split
+from fastgd.models._data import Scaling, stratified_split, weighted_moments
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
+from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 from fastgd.training import train
 
 
@@ -34,11 +37,180 @@ class FitInputs:
     enc: dict[str, Any]  # the estimator's encoding of y: "y", "K", "attrs" (set after the fit)
     fitted: bool         # the estimator was fitted before this call
     continuing: bool     # partial_fit on a fitted estimator
+    # Streamed data (chunks, or a memmap read in blocks): X is then the ChunkStream, enc["y"]
+    # and sw sum the targets up (one value per class, or the weighted mean target, with their
+    # weights: enough for the initial intercepts), and the moments come from one pass.
+    stream: ChunkStream | None = None
+    n_samples: int | None = None
+    n_features: int = 0
+    dtype: Any = None
+    weighted: bool = False       # the chunks carry sample weights
+    mean_weight: float = 1.0     # of all samples, which the weights are divided by
+    x_moments: RunningMoments | None = None
+    y_moments: RunningMoments | None = None
+    est: Any = None
+
+    @property
+    def d(self) -> int:
+        return self.n_features if self.stream is not None else self.X.shape[1]
+
+    @property
+    def X_dtype(self) -> Any:
+        return self.dtype if self.stream is not None else self.X.dtype
+
+    def feature_scaling(self) -> tuple[np.ndarray, np.ndarray]:
+        """The features' weighted mean and standard deviation."""
+        if self.stream is not None:
+            return self.x_moments.mean_std(self.dtype)
+        return weighted_moments(self.X, self.sw)
+
+    def target_scaling(self) -> tuple[float, float]:
+        """A streamed regression target's weighted mean and standard deviation."""
+        mean, std = self.y_moments.mean_std(np.float64)
+        return float(mean[0]), float(std[0])
+
+
+def streamed(est: Any, X: Any, partial: bool) -> bool:
+    """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
+    copied whole). A memmap is read into memory, as any array, for what needs the whole data
+    set at once: Newton's solver, full batches (``batch_size=None``), the validation split
+    of ``early_stopping``, and the median that scales a Huber target."""
+    if is_chunk_source(X):
+        return True
+    if not is_memmap(X):
+        return False
+    return (getattr(est, "solver", "gd") == "gd" and est.batch_size is not None
+            and not (est.early_stopping and not partial)
+            and not (getattr(est, "loss", None) == "huber" and est.standardize))
+
+
+def _chunk_X(est: Any, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
+    try:
+        Xc = check_X(Xc, dtype=dtype)
+    except ValueError as e:
+        raise ValueError(f"chunk {k}: {e}") from None
+    if d is not None and Xc.shape[1] != d:
+        raise ValueError(f"chunk {k}: X has {Xc.shape[1]} features, but {type(est).__name__} is expecting {d} "
+                         "features as input")
+    return Xc
+
+
+def _chunk_y(est: Any, yc: Any, k: int, m: int) -> np.ndarray:
+    if yc is None:
+        raise ValueError(f"chunk {k}: y is missing; {type(est).__name__} needs (X, y) or (X, y, sample_weight) "
+                         "chunks")
+    try:
+        return check_y(yc, m, type(est).__name__)
+    except ValueError as e:
+        raise ValueError(f"chunk {k}: {e}") from None
+
+
+def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
+    """fit_inputs for streamed data: one pass over the chunks checks them, counts the samples,
+    learns the classes (and their total weights) or the target's moments, and, unless a
+    partial_fit continues with the first call's standardization, the features' weighted
+    moments, merged chunk by chunk. A one-shot iterator cannot be read twice: it is only
+    accepted where no such pass is needed (a partial_fit that continues)."""
+    fitted = est.__sklearn_is_fitted__()
+    continuing = partial and fitted
+    stream = as_stream(X, y, sample_weight)
+    name = type(est).__name__
+    classifier = est._estimator_type == "classifier"
+    if continuing and stream.one_shot:
+        # No pass before training: the chunks are checked as they are trained on.
+        K = 1 if len(est.classes_) == 2 else len(est.classes_) if classifier else 1
+        attrs = {"classes_": est.classes_} if classifier else {}
+        return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
+                         stream=stream, n_samples=None, n_features=est.n_features_in_, dtype=est._dtype,
+                         weighted=True, est=est)
+    if stream.one_shot:
+        raise ValueError(f"{name}.{'partial_fit' if partial else 'fit'} reads the data once before training (to "
+                         "check it and learn the standardization and the targets), but the chunk source is a "
+                         "one-shot iterator (e.g. a generator object); pass a list of chunks or a callable returning "
+                         "a fresh iterator (e.g. the generator function itself)")
+    dtype = est._dtype if continuing else None
+    d = est.n_features_in_ if continuing else None
+    x_mom = None if continuing or not est.standardize else RunningMoments()
+    y_mom = None if classifier else RunningMoments()
+    labels: dict[Any, float] = {}
+    n, wsum, weighted = 0, 0.0, False
+    for k, (Xc, yc, wc) in enumerate(stream.chunks()):
+        Xc = _chunk_X(est, Xc, k, dtype, d)
+        dtype, d = Xc.dtype, Xc.shape[1]
+        m = len(Xc)
+        yc = _chunk_y(est, yc, k, m)
+        weighted = wc is not None
+        wc = np.ones(m) if wc is None else wc
+        if x_mom is not None:
+            x_mom.update(Xc, wc)
+        if classifier:
+            try:
+                cls, idx = check_labels(yc)
+            except ValueError as e:
+                raise ValueError(f"chunk {k}: {e}") from None
+            for c, cw in zip(cls.tolist(), np.bincount(idx, weights=wc, minlength=len(cls)).tolist()):
+                labels[c] = labels.get(c, 0.0) + cw
+        else:
+            try:
+                yt = check_target(yc, np.float64)
+            except ValueError as e:
+                raise ValueError(f"chunk {k}: {e}") from None
+            y_mom.update(yt[:, None], wc)
+        n += m
+        wsum += float(wc.sum())
+    if not wsum > 0:
+        raise ValueError("sample_weight sums to zero: no sample would count.")
+    if classifier:
+        y_sum = np.array(sorted(labels))
+        sw_sum = np.array([labels[c] for c in y_sum.tolist()])
+    else:
+        y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
+    enc = est._encode(y_sum, sw_sum, classes, partial, continuing)
+    return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
+                     dtype=dtype, weighted=weighted, mean_weight=wsum / n, x_moments=x_mom, y_moments=y_mom,
+                     est=est)
+
+
+def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable | None,
+                      rows: bool) -> Callable:
+    """A chunk as training reads it: checked, in the space of ``scaling``, y encoded (and
+    scaled for regression), the weights divided by the mean weight (None without weights
+    when ``rows``: the fused loss then reads none)."""
+    dtype, d = inputs.dtype, inputs.n_features
+    classes = inputs.enc["attrs"].get("classes_")
+    count = [0]
+
+    def transform(Xc, yc, wc):
+        k = count[0]
+        count[0] += 1
+        Xc = _chunk_X(est, Xc, k, dtype, d)
+        m = len(Xc)
+        yc = _chunk_y(est, yc, k, m)
+        if scaling.standardized:
+            Xc = ((Xc - scaling.mean) / scaling.scale).astype(dtype, copy=False)
+        try:
+            ys = est._encode(yc, None, classes, True, False)["y"]
+        except ValueError as e:
+            raise ValueError(f"chunk {k}: {e}") from None
+        if regression:
+            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+        if targets is not None:
+            ys = targets(ys)
+        if wc is None:
+            w = None if rows else np.ones(m, dtype)
+        else:
+            w = (wc / inputs.mean_weight).astype(dtype)
+        return Xc, ys, w
+
+    return transform
 
 
 def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
     """Check X, y and sample_weight and encode y (``est._encode``). A partial_fit that
-    continues keeps the first fit's dtype and number of features."""
+    continues keeps the first fit's dtype and number of features. Chunks and memmaps go to
+    :func:`stream_inputs`."""
+    if streamed(est, X, partial):
+        return stream_inputs(est, X, y, sample_weight, partial=partial, classes=classes)
     fitted = est.__sklearn_is_fitted__()
     continuing = partial and fitted
     X = check_X(X, dtype=est._dtype if continuing else None)
@@ -50,10 +222,18 @@ def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, c
     return FitInputs(X, sw, est._encode(y, sw, classes, partial, continuing), fitted, continuing)
 
 
-def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def scaled(inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable | None = None,
+           rows: bool = False) -> tuple[Any, Any, Any]:
     """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
     the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
-    weight is an unbiased estimate of the full weighted mean (exactly it for a full batch)."""
+    weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
+
+    Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
+    enters the shuffle buffer (``targets(ys)``: then the targets as the loss reads them;
+    ``rows``: the loss reads rows in place, and unweighted chunks go without weights)."""
+    if inputs.stream is not None:
+        return inputs.stream.with_transform(_stream_transform(inputs.est, inputs, scaling,
+                                                              regression, targets, rows)), None, None
     X, dtype = inputs.X, inputs.X.dtype
     Xs = ((X - scaling.mean) / scaling.scale).astype(dtype, copy=False) if scaling.standardized else X
     ys = inputs.enc["y"]
@@ -185,7 +365,8 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
                     post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
-                    on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
+                    on_epoch: Callable | None = None, n_samples: int | None = None
+                    ) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split, the training state
     that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
@@ -209,13 +390,19 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
     ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
     weights that are all 1 then go down as None, so that it need not read them.
+    Streamed data: ``Xs`` the ChunkStream of :func:`scaled`, ``ys`` and ``w`` None,
+    ``n_samples`` its number of samples (None if unknown).
     """
     if optimizer is None:
         optimizer = build_optimizer(est, theta)
     validation = val_loss = metric = None
     stopping: list[Any] = []
     early = est.early_stopping and not partial
-    n_given = len(ys)
+    n_given = len(ys) if ys is not None else n_samples
+    if early and ys is None:
+        raise ValueError("early_stopping holds out a validation split of the data in memory; it is not available "
+                         "with streamed data (chunks or a memmap): set early_stopping=False (tol then stops on the "
+                         "training loss)")
     if resume is not None and resume.get("n_samples") not in (None, n_given):
         raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
                          f"{resume['n_samples']}; resume it on the same data")

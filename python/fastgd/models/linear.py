@@ -195,23 +195,27 @@ class _LinearModel(BaseEstimator):
             return self
         inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
-        d = X.shape[1]
+        d = inputs.d
         K = enc["K"]
-        dtype = X.dtype
+        dtype = inputs.X_dtype
         regression = self._estimator_type == "regressor"
+        if inputs.stream is not None:
+            self._check_streamable(inputs)
 
         if continuing:
             scaling = self._scaling
         elif self.standardize:
-            mean, scale = _weighted_moments(X, sw)
+            mean, scale = inputs.feature_scaling()
             scaling = _Scaling(mean, scale)
             if regression:
-                scaling.y_mean, scaling.y_scale = self._target_scaling(enc["y"], sw)
+                scaling.y_mean, scaling.y_scale = self._target_scaling(enc["y"], sw) if inputs.stream is None \
+                    else inputs.target_scaling()
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         # The scaling of the first call, even if `standardize` was changed since: the
         # parameters live in its space.
-        Xs, ys, w = scaled(inputs, scaling, regression)
+        Xs, ys, w = scaled(inputs, scaling, regression,
+                           targets=lambda y: np.ascontiguousarray(y, dtype=np.int64 if K > 1 else dtype), rows=True)
 
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
@@ -274,10 +278,11 @@ class _LinearModel(BaseEstimator):
             writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
 
             history, optimizer, _, train_state = first_order_fit(
-                self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
+                self, objective, theta, optimizer, rng, Xs, ys if ys is None else objective.targets(ys, dtype), w, enc,
+                partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                 outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
-                resume=point, on_epoch=writer)
+                resume=point, on_epoch=writer, n_samples=inputs.n_samples)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -289,6 +294,19 @@ class _LinearModel(BaseEstimator):
         if writer is not None:
             writer.finish(self)
         return self
+
+    def _check_streamable(self, inputs: Any) -> None:
+        """What streamed data (chunks, a memmap) cannot do here: ValueError."""
+        if self.solver != "gd":
+            raise ValueError(f"solver={self.solver!r} needs the whole data set in memory; stream chunks or a memmap "
+                             "with solver='gd'")
+        if self.batch_size is None:
+            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
+                             "batch_size to stream chunks or a memmap")
+        if getattr(self, "loss", None) == "huber" and self.standardize and not inputs.continuing:
+            raise ValueError("loss='huber' with standardize=True scales the target by its median, which one pass "
+                             "over streamed data does not give; standardize the target yourself and pass "
+                             "standardize=False, or pass arrays")
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
         if d != self.n_features_in_:

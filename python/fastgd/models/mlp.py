@@ -248,9 +248,12 @@ class _BaseMLP(BaseEstimator):
             return self
         inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
-        d = X.shape[1]
+        d = inputs.d
         K = enc["K"]
-        dtype = X.dtype
+        dtype = inputs.X_dtype
+        if inputs.stream is not None and self.batch_size is None:
+            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
+                             "batch_size to stream chunks or a memmap")
         regression = self._estimator_type == "regressor"
         sizes = [d] + self._hidden() + [K]
         warm = self.warm_start and fitted and not partial and not resume
@@ -260,14 +263,20 @@ class _BaseMLP(BaseEstimator):
         if continuing or warm:
             scaling = self._scaling  # the parameters live in the space of the first fit's scaling
         elif self.standardize:
-            mean, scale = _weighted_moments(X, sw)
+            mean, scale = inputs.feature_scaling()
             scaling = _Scaling(mean, scale)
-            if regression:
+            if regression and inputs.stream is not None:
+                scaling.y_mean, scaling.y_scale = inputs.target_scaling()
+            elif regression:
                 ym, ys_ = _weighted_moments(enc["y"][:, None], sw)
                 scaling.y_mean, scaling.y_scale = float(ym[0]), float(ys_[0])
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         Xs, ys, w = scaled(inputs, scaling, regression)
+        init_y = ys
+        if inputs.stream is not None and enc["y"] is not None:
+            # Streamed: the targets summed up (per class, or the mean), for the output bias.
+            init_y = (enc["y"] - scaling.y_mean) / scaling.y_scale if regression else enc["y"]
 
         optimizer = None
         if continuing:
@@ -287,7 +296,7 @@ class _BaseMLP(BaseEstimator):
                         stats[i][...] = v
             else:
                 net.init(theta, self._init_scheme(), rng)
-                net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(ys, sw, K)
+                net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(init_y, sw, K)
 
         threads = get_num_threads()
         blas = _limit_blas_threads(threads)
@@ -335,7 +344,7 @@ class _BaseMLP(BaseEstimator):
                 history, optimizer, X_trained, train_state = first_order_fit(
                     self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
                     outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
-                    on_epoch=writer)
+                    on_epoch=writer, n_samples=inputs.n_samples)
         finally:
             net.drop_workspaces()  # also ends the worker thread
         if not partial:
@@ -344,7 +353,10 @@ class _BaseMLP(BaseEstimator):
                                              for name in ("running_mean", "running_var")}
             # The running averages trail the weights (and early stopping may have restored
             # older ones): take the exact statistics of the final network.
-            net.set_exact_stats(theta, X_trained)
+            # (Streamed data keeps the running averages: the exact statistics would need
+            # another pass.)
+            if inputs.stream is None:
+                net.set_exact_stats(theta, X_trained)
         n_iter = len(history) + (self.n_iter_ if partial_more else 0)
         finish(self, theta, net, history, n_iter, None if partial else train_state)
         if writer is not None:

@@ -1,0 +1,363 @@
+r"""Data larger than memory: chunks of samples streamed through a bounded shuffle buffer.
+
+:func:`fastgd.train` and the estimators' ``fit``/``partial_fit`` take, instead of arrays,
+
+* a :class:`ChunkStream` (the explicit form, with its options),
+* a list or tuple of chunks, each a tuple ``(X_chunk, y_chunk)`` or
+  ``(X_chunk, y_chunk, sample_weight_chunk)``,
+* a callable returning a fresh iterator of such chunks (a generator function): called once
+  per pass over the data, so several epochs are possible,
+* a one-shot iterator of chunks (a generator object): one pass only, so only where one pass
+  suffices (``partial_fit`` of a fitted estimator, ``train(max_epochs=1)``);
+
+and the estimators stream a memory-mapped ``X`` (``np.load(path, mmap_mode="r")``,
+``np.memmap``) in contiguous blocks of rows the same way, so that it is never copied whole.
+
+**The shuffle buffer** works as ``tf.data.Dataset.shuffle(buffer_size)`` and torchdata's
+``Shuffler``: it holds ``buffer_size`` samples. Once it is full, a random half of it
+(a whole number of batches) is trained on, in a random order, and the next chunks take
+the freed places; at the end of the stream the rest is trained on, in a random order. So
+every batch mixes samples of many chunks, a sample can stay in the buffer for several
+rounds, and memory stays bounded by the buffer (``buffer_size`` rows, plus one chunk
+being read), whatever the size of the data. The shuffle is local: samples far apart in
+the stream are never in one batch, so a stream sorted by class or by time needs a buffer
+that spans that order (or the file shuffled once). With a buffer that holds the whole
+data set, an epoch is one permutation of all samples, drawn as :func:`fastgd.train`
+draws it for arrays: the same batches, and the same results, as with the arrays.
+
+``shuffle="batches"`` and ``shuffle=False`` fill the buffer and train on all of it each time
+it is full, its contiguous batches in a random order (``"batches"``) or in order (False).
+
+**Standardization** of a stream is learned by one streaming pass before training: each
+chunk's weighted mean and variance, merged chunk by chunk (Chan, Golub and LeVeque's
+parallel algorithm), in float64, with no copy of the data (:class:`RunningMoments`).
+"""
+
+from __future__ import annotations
+
+import copy
+import mmap
+import numbers
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap"]
+
+# Default buffer: as many rows as fit in this many bytes of the (transformed) samples.
+DEFAULT_BUFFER_BYTES = 64 << 20
+# Default block of a memory-mapped array: as many rows as fit in this many bytes.
+DEFAULT_CHUNK_BYTES = 4 << 20
+
+
+def is_memmap(a: Any) -> bool:
+    """Whether ``a`` is an array over a memory-mapped file (``np.memmap``, ``np.load(...,
+    mmap_mode=...)``, or a view of one)."""
+    while isinstance(a, np.ndarray):
+        if isinstance(a, np.memmap):
+            return True
+        a = a.base
+    return isinstance(a, mmap.mmap)
+
+
+def is_chunk_source(X: Any) -> bool:
+    """Whether ``X`` is a source of chunks rather than an array: a :class:`ChunkStream`, a
+    callable, an iterator, or a list/tuple whose first item is a tuple."""
+    if isinstance(X, ChunkStream):
+        return True
+    if hasattr(X, "shape") or isinstance(X, (str, bytes)):
+        return False
+    if callable(X) or isinstance(X, Iterator):
+        return True
+    return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], tuple)
+
+
+class RunningMoments:
+    r"""Weighted mean and variance along axis 0, updated chunk by chunk and merged by Chan,
+    Golub and LeVeque's parallel formulas, in float64:
+
+    .. math:: W = W_a + W_b, \quad \delta = \bar x_b - \bar x_a, \quad
+              \bar x = \bar x_a + \delta\, W_b / W, \quad
+              \sigma^2 = (W_a \sigma_a^2 + W_b \sigma_b^2 + \delta^2\, W_a W_b / W) / W.
+
+    A chunk's own moments are those of ``weighted_moments`` (two passes over the chunk), so
+    one chunk gives exactly its result. Chunks of weight 0 count for nothing."""
+
+    def __init__(self) -> None:
+        self.weight = 0.0
+        self.count = 0
+        self.mean: np.ndarray | None = None
+        self.var: np.ndarray | None = None
+
+    def update(self, a: np.ndarray, w: np.ndarray) -> None:
+        self.count += len(a)
+        wsum = float(w.sum())
+        if not wsum > 0:
+            return
+        a64 = a.astype(np.float64, copy=False)
+        p = w / w.sum()
+        mean = p @ a64
+        var = np.maximum(p @ (a64 - mean) ** 2, 0.0)
+        if self.mean is None:
+            self.weight, self.mean, self.var = wsum, mean, var
+            return
+        total = self.weight + wsum
+        delta = mean - self.mean
+        self.var = np.maximum((self.weight * self.var + wsum * var + delta**2 * (self.weight * wsum / total))
+                              / total, 0.0)
+        self.mean = self.mean + delta * (wsum / total)
+        self.weight = total
+
+    def mean_std(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, standard deviation), a zero (or rounding-level) deviation replaced by 1, as
+        StandardScaler does for constant features."""
+        if self.mean is None:
+            raise ValueError("no sample with a positive weight: the mean and variance are undefined")
+        std = np.sqrt(self.var)
+        constant = std <= 100 * np.finfo(dtype).eps * np.maximum(np.abs(self.mean), 1e-300)
+        return self.mean, np.where(constant, 1.0, std)
+
+
+def _rows_for(nbytes: int, row_bytes: int) -> int:
+    return max(1, nbytes // max(row_bytes, 1))
+
+
+class ChunkStream:
+    """Samples in chunks, streamed through a shuffle buffer of ``buffer_size`` samples (see
+    :mod:`fastgd.streaming`).
+
+    Args:
+        source: where the chunks come from: a list or tuple of chunks (re-read every
+            epoch), a callable returning a fresh iterable of chunks (called once per pass),
+            a one-shot iterator of chunks (one pass only), or an array ``X`` (a memmap:
+            read in contiguous blocks of ``chunk_rows`` rows, with ``y`` and
+            ``sample_weight`` sliced alike). A chunk is a tuple ``(X_chunk, y_chunk)`` or
+            ``(X_chunk, y_chunk, sample_weight_chunk)``; ``y_chunk`` may be None for
+            :func:`fastgd.train` with a loss that needs no targets.
+        y, sample_weight: with an array ``source`` only.
+        chunk_rows: rows per block of an array ``source`` (default: about 4 MB of it).
+        buffer_size: samples in the shuffle buffer (default: about 64 MB of them, in the
+            dtype training reads), rounded up to a whole number of batches.
+
+    Anonymous memory used: the buffer (``buffer_size`` rows of X, y and the weights, and
+    an index of them) and one chunk as it is read and transformed.
+    """
+
+    def __init__(self, source: Any, y: Any = None, sample_weight: Any = None, *, chunk_rows: int | None = None,
+                 buffer_size: int | None = None) -> None:
+        for name, value in (("chunk_rows", chunk_rows), ("buffer_size", buffer_size)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)
+                                      or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
+        if isinstance(source, ChunkStream):
+            raise TypeError("source is already a ChunkStream")
+        self.array = hasattr(source, "shape") and hasattr(source, "__getitem__")
+        if not self.array and (y is not None or sample_weight is not None):
+            raise ValueError("y and sample_weight go inside the chunks ((X, y) or (X, y, sample_weight) tuples); "
+                             "pass them separately only with an array X")
+        if not self.array and not (callable(source) or isinstance(source, Iterable)):
+            raise TypeError(f"source must be an array, a list of (X, y) chunks, a callable returning an iterator "
+                            f"of chunks, or an iterator of chunks; got {type(source).__name__}")
+        if self.array:
+            shape = getattr(source, "shape", ())
+            if len(shape) < 1:
+                raise ValueError("X must have a first axis of samples, got a scalar")
+            n = int(shape[0])
+            for name, a in (("y", y), ("sample_weight", sample_weight)):
+                if a is not None and len(a) != n:
+                    raise ValueError(f"X has {n} samples but {name} has {len(a)}")
+        self.source, self.y, self.sample_weight = source, y, sample_weight
+        self.chunk_rows, self.buffer_size = chunk_rows, buffer_size
+        self._used = False  # a one-shot iterator that has been read
+        self.transform: Callable | None = None
+
+    def with_transform(self, transform: Callable) -> ChunkStream:
+        """A copy of this stream (over the same source) whose chunks go through
+        ``transform(X, y, w) -> (X, y, w)`` as they enter the shuffle buffer."""
+        out = copy.copy(self)
+        out.transform = transform
+        return out
+
+    # -- reading -----------------------------------------------------------------------
+
+    @property
+    def one_shot(self) -> bool:
+        """Whether the source can be read only once (an iterator)."""
+        return not self.array and not callable(self.source) and isinstance(self.source, Iterator)
+
+    def _raw(self) -> Iterator[Any]:
+        if self.array:
+            X = self.source
+            n = int(X.shape[0])
+            row_bytes = int(np.prod(X.shape[1:], dtype=np.int64)) * X.dtype.itemsize
+            step = self.chunk_rows or _rows_for(DEFAULT_CHUNK_BYTES, row_bytes)
+            for start in range(0, n, step):
+                stop = min(start + step, n)
+                yield (X[start:stop], None if self.y is None else self.y[start:stop],
+                       None if self.sample_weight is None else self.sample_weight[start:stop])
+            return
+        if callable(self.source):
+            it = self.source()
+            if it is None or not isinstance(it, Iterable):
+                raise TypeError(f"the chunk source callable must return an iterable of chunks, got "
+                                f"{type(it).__name__}")
+            yield from it
+            return
+        if self.one_shot:
+            if self._used:
+                raise ValueError("the chunk source is a one-shot iterator (e.g. a generator object) that has already "
+                                 "been read; pass a list of chunks or a callable returning a fresh iterator (e.g. "
+                                 "the generator function itself) to read the data more than once")
+            self._used = True
+        yield from self.source
+
+    def chunks(self) -> Iterator[tuple[np.ndarray, Any, Any]]:
+        """One pass over the data: checked ``(X, y, sample_weight)`` chunks (``y`` and
+        ``sample_weight`` None when absent), X a NumPy array (a memmap slice stays one)."""
+        first: tuple[Any, ...] | None = None
+        for k, chunk in enumerate(self._raw()):
+            if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
+                what = f"a tuple of {len(chunk)}" if isinstance(chunk, tuple) else type(chunk).__name__
+                raise ValueError(f"chunk {k}: each chunk must be a tuple (X, y) or (X, y, sample_weight), got {what}")
+            Xc, yc = chunk[0], chunk[1]
+            wc = chunk[2] if len(chunk) == 3 else None
+            if Xc is None:
+                raise ValueError(f"chunk {k}: X is None")
+            Xc = Xc if isinstance(Xc, np.ndarray) else np.asarray(Xc)
+            if Xc.ndim < 1:
+                raise ValueError(f"chunk {k}: X must have a first axis of samples, got a scalar")
+            m = Xc.shape[0]
+            if m == 0:
+                raise ValueError(f"chunk {k}: X has no rows (an empty chunk); leave empty chunks out of the stream")
+            if first is None:
+                first = (Xc.shape[1:], Xc.dtype, yc is None, wc is None)
+            if Xc.shape[1:] != first[0]:
+                raise ValueError(f"chunk {k}: X has shape {Xc.shape}, but the first chunk's rows have shape "
+                                 f"{first[0]} (mismatched numbers of features)")
+            if Xc.dtype != first[1]:
+                raise ValueError(f"chunk {k}: X has dtype {Xc.dtype}, but the first chunk's is {first[1]}; give all "
+                                 "chunks one dtype")
+            if (yc is None) != first[2]:
+                raise ValueError(f"chunk {k}: y is {'missing' if yc is None else 'given'}, but "
+                                 f"{'not ' if yc is None else ''}in the first chunk; give y in every chunk or in none")
+            if (wc is None) != first[3]:
+                raise ValueError(f"chunk {k}: sample_weight is {'missing' if wc is None else 'given'}, but "
+                                 f"{'not ' if wc is None else ''}in the first chunk; give weights in every chunk or "
+                                 "in none")
+            if yc is not None:
+                yc = yc if isinstance(yc, np.ndarray) else np.asarray(yc)
+                if yc.ndim < 1 or yc.shape[0] != m:
+                    raise ValueError(f"chunk {k}: X has {m} rows but y has shape {yc.shape}")
+            if wc is not None:
+                wc = np.asarray(wc, dtype=np.float64)
+                if wc.shape != (m,):
+                    raise ValueError(f"chunk {k}: sample_weight must have shape ({m},), got {wc.shape}")
+                if not (np.all(np.isfinite(wc)) and np.all(wc >= 0)):
+                    raise ValueError(f"chunk {k}: sample_weight must be finite and >= 0")
+            yield Xc, yc, wc
+        if first is None:
+            raise ValueError("the chunk source gave no chunks: there are no samples")
+
+    # -- the shuffle buffer ------------------------------------------------------------
+
+    def segments(self, rng: np.random.Generator, batch_size: int, shuffle: bool | str,
+                 transform: Callable | None = None) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+        """One epoch through the shuffle buffer: ``(X, y, w, order, n)`` segments, each to
+        be trained on (batches of ``batch_size`` over its rows ``order``, or over its
+        first ``n`` rows in order when ``order`` is None) before the next is asked for: the
+        arrays are views of the buffer, which the next segment overwrites. Every segment
+        but the last holds a whole number of batches.
+
+        ``transform(X, y, w) -> (X, y, w)``: applied to each chunk as it enters the
+        buffer (the estimators' standardization and encoding of the targets)."""
+        bs = int(batch_size)
+        transform = transform or self.transform
+        known = int(self.source.shape[0]) if self.array else None
+        buf: list[Any] = []    # X, y, w buffers, made on the first chunk
+        cap = emit = 0
+        filled = 0             # rows in buf[:filled] (before the first emission)
+        free: np.ndarray | None = None   # after an emission: the slots to fill, in order
+        nfree = 0              # free[len(free) - nfree:] are still empty
+        for Xc, yc, wc in self.chunks():
+            if transform is not None:
+                Xc, yc, wc = transform(Xc, yc, wc)
+            if not buf:
+                row_bytes = Xc[:1].nbytes + (0 if yc is None else yc[:1].nbytes) + (0 if wc is None else 8)
+                # A whole number of batches (at least one), so that only the epoch's last
+                # batch may be short.
+                cap = -(-(self.buffer_size or _rows_for(DEFAULT_BUFFER_BYTES, row_bytes)) // bs) * bs
+                if known is not None:
+                    cap = min(cap, known)  # no larger than the data
+                # Emitted when full: about half of it, a whole number of batches (all of it
+                # without row shuffling: the buffer's batches are then contiguous).
+                emit = min(cap, max(bs, (cap // 2) // bs * bs)) if shuffle is True else cap
+                buf = [np.empty((cap,) + Xc.shape[1:], Xc.dtype),
+                       None if yc is None else np.empty((cap,) + yc.shape[1:], yc.dtype),
+                       None if wc is None else np.empty(cap, wc.dtype)]
+            parts = (Xc, yc, wc)
+            m, pos = len(Xc), 0
+            while pos < m:
+                space = cap - filled if free is None else nfree
+                if space == 0:
+                    # Full, and more to come: train on part of it (all of it, unshuffled)
+                    # to make room. Not before: a buffer that holds all the data is
+                    # trained on in one random order, as an array would be.
+                    if shuffle is True:
+                        # The rows order[:emit] (order spans the buffer, as the fused
+                        # loss's batch loop wants it).
+                        order = rng.permutation(cap)
+                        yield buf[0], buf[1], buf[2], order, emit
+                        free, nfree = order[:emit], emit
+                    else:
+                        yield buf[0], buf[1], buf[2], None, cap
+                        filled = 0
+                    continue
+                take = min(m - pos, space)
+                if free is None:
+                    where: Any = slice(filled, filled + take)
+                    filled += take
+                else:
+                    where = free[len(free) - nfree:len(free) - nfree + take]
+                    nfree -= take
+                for b, c in zip(buf, parts):
+                    if b is not None:
+                        b[where] = c[pos:pos + take]
+                pos += take
+        # The end of the stream: the rest, in a random order.
+        if not buf:
+            return
+        if free is None:
+            if filled:
+                order = rng.permutation(filled) if shuffle is True and bs < filled else None
+                yield (*(None if b is None else b[:filled] for b in buf), order, filled)
+            return
+        empty = free[len(free) - nfree:]
+        occupied = np.ones(cap, bool)
+        occupied[empty] = False
+        slots = np.flatnonzero(occupied)
+        order = np.concatenate([slots[rng.permutation(len(slots))], empty])
+        whole = len(slots) // bs * bs
+        if whole:
+            yield buf[0], buf[1], buf[2], order, whole
+        if whole < len(slots):
+            # The short last batch, copied out (fewer than batch_size rows): the buffer's
+            # empty slots must not be read as its tail.
+            rest = order[whole:len(slots)]
+            yield (*(None if b is None else b[rest] for b in buf), None, len(rest))
+
+
+def as_stream(X: Any, y: Any = None, sample_weight: Any = None) -> ChunkStream:
+    """``X`` as a :class:`ChunkStream` (itself if it is one; y and sample_weight then go in
+    the chunks)."""
+    if isinstance(X, ChunkStream):
+        if y is not None or sample_weight is not None:
+            raise ValueError("y and sample_weight go in the ChunkStream (its chunks, or its y and sample_weight "
+                             "arguments); pass y=None and no sample_weight with it")
+        return X
+    if is_chunk_source(X):
+        if y is not None or sample_weight is not None:
+            raise ValueError("with chunks, y and sample_weight go inside each chunk ((X, y) or (X, y, "
+                             "sample_weight) tuples); pass y=None and no sample_weight")
+        return ChunkStream(X)
+    return ChunkStream(X, y, sample_weight)
