@@ -34,6 +34,7 @@ from fastgd.runtime import (
     set_simd_level,
     simd_level,
 )
+from fastgd.streaming import ChunkStream
 from fastgd.training import DivergenceWarning, LRFinderResult, OptimizeResult, lr_find, minimize, train
 
 __version__ = "0.1.0"
@@ -48,5 +49,6 @@ __all__ += ["train", "minimize", "lr_find", "History", "DivergenceWarning", "Opt
             "get_optimizer", "stopping"]
 __all__ += ["models", "losses", "LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor"]
 __all__ += ["load", "datasets"]
+__all__ += ["ChunkStream"]
 
 _check_env_level()

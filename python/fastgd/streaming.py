@@ -164,6 +164,8 @@ class ChunkStream:
             if len(shape) < 1:
                 raise ValueError("X must have a first axis of samples, got a scalar")
             n = int(shape[0])
+            if sample_weight is not None and np.ndim(sample_weight) == 0:
+                sample_weight = np.broadcast_to(np.float64(sample_weight), (n,))  # one weight for all, no copy
             for name, a in (("y", y), ("sample_weight", sample_weight)):
                 if a is not None and len(a) != n:
                     raise ValueError(f"X has {n} samples but {name} has {len(a)}")

@@ -209,7 +209,14 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             It should return the (weighted) *mean* loss of the batch.
         params: float32/float64 arrays, updated in place.
         X, y: samples along the first axis (``y`` may be ``None``); NumPy arrays or anything
-            indexable by an array of rows (scipy.sparse CSR).
+            indexable by an array of rows (scipy.sparse CSR; a memmap is read in place, batch
+            by batch). Or, for data larger than memory, ``X`` a source of chunks and ``y``
+            None: a :class:`fastgd.ChunkStream`, a list of ``(X_chunk, y_chunk)`` or
+            ``(X_chunk, y_chunk, w_chunk)`` tuples, a callable returning a fresh iterator of
+            them (once per epoch) or a one-shot iterator (one epoch). Each epoch streams them
+            through a shuffle buffer (see :mod:`fastgd.streaming`: ``shuffle`` then mixes
+            within the buffer); ``batch_size`` must be given, and ``sample_weight`` goes in
+            the chunks.
         optimizer: a name (``"adam"``, ``"sgd"``, ``"momentum"``... see
             :func:`fastgd.optim.get_optimizer`), an Optimizer class, or an Optimizer instance
             over ``params``; an instance keeps its state from call to call (``partial_fit``)

@@ -177,7 +177,17 @@ class _LinearModel(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
+        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only.
+
+        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
+        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
+        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
+        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
+        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
+        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
+        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``,
+        ``solver="newton"`` or ``loss="huber"`` with ``standardize``; a memmap is read into
+        memory for those."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every)
 
@@ -585,7 +595,12 @@ class LinearRegression(_LinearModel):
         """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
         current coefficients and the optimizer's state (moments, step count, schedule).
         The first call learns the standardization from its data and keeps it. Only with
-        ``solver="gd"``. Returns self."""
+        ``solver="gd"``. Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
         return self._fit(X, y, sample_weight, partial=True, classes=None)
 
     partial_fit = _Available(partial_fit, _first_order, _why_not_partial)
@@ -666,7 +681,12 @@ class LogisticRegression(_LinearModel):
         current coefficients and the optimizer's state (moments, step count, schedule).
         ``classes``, all the labels there will be, is required on the first call (a batch
         may not show them all); that call also learns the standardization and keeps it.
-        Only with ``solver="gd"``. Returns self."""
+        Only with ``solver="gd"``. Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     partial_fit = _Available(partial_fit, _first_order, _why_not_partial)

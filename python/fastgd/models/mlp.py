@@ -235,7 +235,16 @@ class _BaseMLP(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``)."""
+        was changed since (see ``fastgd.models._fitting.resume_point``).
+
+        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
+        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
+        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
+        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
+        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
+        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
+        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``; a memmap is read into memory
+        for it. Batch norm keeps its running statistics (no exact pass at the end)."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every)
 
@@ -540,7 +549,12 @@ class MLPClassifier(_BaseMLP):
     def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> MLPClassifier:
         """One epoch over ``(X, y)`` continuing from the current parameters and optimizer
         state. ``classes`` (all the labels there will be) is required on the first call,
-        which also learns the standardization. Returns self."""
+        which also learns the standardization. Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def _loss(self, z, y, w):
@@ -607,7 +621,12 @@ class MLPRegressor(_BaseMLP):
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
         """One epoch over ``(X, y)`` continuing from the current parameters and optimizer
-        state; the first call learns the standardization. Returns self."""
+        state; the first call learns the standardization. Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
         return self._fit(X, y, sample_weight, partial=True, classes=None)
 
     def _encode(self, y, sw, classes, partial, continuing):
