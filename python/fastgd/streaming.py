@@ -98,7 +98,8 @@ class RunningMoments:
         a64 = a.astype(np.float64, copy=False)
         p = w / w.sum()
         mean = p @ a64
-        var = np.maximum(p @ (a64 - mean) ** 2, 0.0)
+        centred = np.subtract(a64, mean, out=a64 if a64 is not a else None)
+        var = np.maximum(p @ np.square(centred, out=centred), 0.0)
         if self.mean is None:
             self.weight, self.mean, self.var = wsum, mean, var
             return
@@ -263,6 +264,17 @@ class ChunkStream:
 
     # -- the shuffle buffer ------------------------------------------------------------
 
+    def _buffers(self, cap: int, Xc: np.ndarray, yc: Any, wc: Any) -> list[Any]:
+        """The X, y and w buffers of ``cap`` rows, kept from epoch to epoch (a new one each
+        epoch would fault its pages in again)."""
+        like = [Xc, yc, wc]
+        key = tuple(None if a is None else ((cap,) + a.shape[1:], a.dtype) for a in like)
+        kept = getattr(self, "_kept", None)
+        if kept is None or kept[0] != key:
+            kept = (key, [None if k is None else np.empty(*k) for k in key])
+            self._kept = kept
+        return kept[1]
+
     def segments(self, rng: np.random.Generator, batch_size: int, shuffle: bool | str,
                  transform: Callable | None = None) -> Iterator[tuple[Any, Any, Any, Any, int]]:
         """One epoch through the shuffle buffer: ``(X, y, w, order, n)`` segments, each to
@@ -294,9 +306,7 @@ class ChunkStream:
                 # Emitted when full: about half of it, a whole number of batches (all of it
                 # without row shuffling: the buffer's batches are then contiguous).
                 emit = min(cap, max(bs, (cap // 2) // bs * bs)) if shuffle is True else cap
-                buf = [np.empty((cap,) + Xc.shape[1:], Xc.dtype),
-                       None if yc is None else np.empty((cap,) + yc.shape[1:], yc.dtype),
-                       None if wc is None else np.empty(cap, wc.dtype)]
+                buf = self._buffers(cap, Xc, yc, wc)
             parts = (Xc, yc, wc)
             m, pos = len(Xc), 0
             while pos < m:

@@ -179,15 +179,29 @@ def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression:
     dtype, d = inputs.dtype, inputs.n_features
     classes = inputs.enc["attrs"].get("classes_")
     count = [0]
+    checked = inputs.n_samples is not None  # by stream_inputs' pass
+    scratch: list[Any] = [None, None]
 
     def transform(Xc, yc, wc):
         k = count[0]
         count[0] += 1
-        Xc = _chunk_X(est, Xc, k, dtype, d)
+        if checked and isinstance(Xc, np.ndarray) and Xc.ndim == 2 and Xc.shape[1] == d and Xc.dtype.kind == "f":
+            # The pass before training checked the values (finite); the stream re-checks
+            # shapes and dtypes. Only the conversion, if any, is left.
+            Xc = np.asarray(Xc, dtype=dtype)
+        else:
+            Xc = _chunk_X(est, Xc, k, dtype, d)
         m = len(Xc)
         yc = _chunk_y(est, yc, k, m)
         if scaling.standardized:
-            Xc = ((Xc - scaling.mean) / scaling.scale).astype(dtype, copy=False)
+            # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
+            # kept from chunk to chunk (the buffer copies the result before the next one).
+            if scratch[0] is None or len(scratch[0]) < len(Xc):
+                scratch[0] = np.empty(Xc.shape, np.float64)
+                scratch[1] = scratch[0] if dtype == np.float64 else np.empty(Xc.shape, dtype)
+            t64, out = scratch[0][:len(Xc)], scratch[1][:len(Xc)]
+            np.subtract(Xc, scaling.mean, out=t64)
+            Xc = np.divide(t64, scaling.scale, out=out, casting="same_kind")
         try:
             ys = est._encode(yc, None, classes, True, False)["y"]
         except ValueError as e:
