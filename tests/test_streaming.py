@@ -431,3 +431,29 @@ def test_memmap_with_scalar_and_array_sample_weight(tmp_path):
     np.testing.assert_array_equal(_lin().fit(Xm, y, sample_weight=w).coef_, _lin().fit(X, y, sample_weight=w).coef_)
     np.testing.assert_allclose(_lin().fit(Xm, y, sample_weight=3.0).coef_, _lin().fit(X, y).coef_, rtol=1e-12)
     assert fg.ChunkStream is ChunkStream
+
+
+def test_checkpoint_and_resume_with_chunks(tmp_path):
+    X, y = _data(400, 4, classes=3)
+    chunks = _chunks(X, y, [150, 250])
+    kw = dict(batch_size=16, tol=None, random_state=0)
+    full = LogisticRegression(max_epochs=6, **kw).fit(ChunkStream(chunks, buffer_size=200), None)
+    ck = tmp_path / "ck.npz"
+    LogisticRegression(max_epochs=3, **kw).fit(ChunkStream(chunks, buffer_size=200), None, checkpoint=ck)
+    resumed = fg.load(ck).set_params(max_epochs=6).fit(ChunkStream(chunks, buffer_size=200), None, resume=True)
+    np.testing.assert_array_equal(resumed.coef_, full.coef_)
+    with pytest.raises(ValueError, match="resume"):
+        fg.load(ck).set_params(max_epochs=6).fit(_chunks(X[:300], y[:300], [300]), None, resume=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_standardize_in_blocks_gives_the_same_bits(dtype):
+    from fastgd.models._fitting import standardize
+
+    X, _ = _data(1001, 7, dtype=dtype)
+    mean, scale = weighted_moments(X, np.ones(len(X)))
+    expect = ((X - mean) / scale).astype(dtype, copy=False)
+    for block in (8 * 7 * 3, 16 << 20):
+        got = standardize(X, mean, scale, dtype, block_bytes=block)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, expect)
