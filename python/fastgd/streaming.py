@@ -90,25 +90,29 @@ class RunningMoments:
         self.mean: np.ndarray | None = None
         self.var: np.ndarray | None = None
 
-    def update(self, a: np.ndarray, w: np.ndarray) -> None:
+    def update(self, a: np.ndarray, w: np.ndarray) -> bool:
+        """Add the rows ``a`` with weights ``w``; returns whether the chunk's mean is finite
+        (False also for a chunk of weight 0, whose mean is not computed)."""
         self.count += len(a)
         wsum = float(w.sum())
         if not wsum > 0:
-            return
+            return False
         a64 = a.astype(np.float64, copy=False)
         p = w / w.sum()
         mean = p @ a64
+        finite = bool(np.isfinite(mean).all())
         centred = np.subtract(a64, mean, out=a64 if a64 is not a else None)
         var = np.maximum(p @ np.square(centred, out=centred), 0.0)
         if self.mean is None:
             self.weight, self.mean, self.var = wsum, mean, var
-            return
+            return finite
         total = self.weight + wsum
         delta = mean - self.mean
         self.var = np.maximum((self.weight * self.var + wsum * var + delta**2 * (self.weight * wsum / total))
                               / total, 0.0)
         self.mean = self.mean + delta * (wsum / total)
         self.weight = total
+        return finite
 
     def mean_std(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation), a zero (or rounding-level) deviation replaced by 1, as

@@ -135,14 +135,22 @@ def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool
     labels: dict[Any, float] = {}
     n, wsum, weighted = 0, 0.0, False
     for k, (Xc, yc, wc) in enumerate(stream.chunks()):
-        Xc = _chunk_X(est, Xc, k, dtype, d)
+        weighted = wc is not None
+        wc = np.ones(len(Xc)) if wc is None else wc
+        if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
+                and (d is None or Xc.shape[1] == d):
+            # The chunk's mean is finite only if its values are (a NaN or an infinity
+            # propagates into it, also at weight 0): one pass instead of two.
+            Xc = np.asarray(Xc, dtype=dtype or (np.float32 if Xc.dtype == np.float32 else np.float64))
+            if not x_mom.update(Xc, wc):
+                _chunk_X(est, Xc, k, dtype, d)
+        else:
+            Xc = _chunk_X(est, Xc, k, dtype, d)
+            if x_mom is not None:
+                x_mom.update(Xc, wc)
         dtype, d = Xc.dtype, Xc.shape[1]
         m = len(Xc)
         yc = _chunk_y(est, yc, k, m)
-        weighted = wc is not None
-        wc = np.ones(m) if wc is None else wc
-        if x_mom is not None:
-            x_mom.update(Xc, wc)
         if classifier:
             try:
                 cls, idx = check_labels(yc)
