@@ -457,3 +457,12 @@ def test_standardize_in_blocks_gives_the_same_bits(dtype):
         got = standardize(X, mean, scale, dtype, block_bytes=block)
         assert got.dtype == dtype
         np.testing.assert_array_equal(got, expect)
+
+
+def test_train_reads_a_one_shot_iterator_for_one_epoch_only():
+    X, y = _data(100, 3, classes=0)
+    coef = np.zeros(3)
+    h = fg.train(_lsq, [coef], (c for c in _chunks(X, y, [50, 50])), None, batch_size=10, max_epochs=1, lr=0.1)
+    assert len(h) == 1 and np.all(coef != 0)
+    with pytest.raises(ValueError, match="one-shot iterator"):
+        fg.train(_lsq, [coef], (c for c in _chunks(X, y, [50, 50])), None, batch_size=10, max_epochs=2)

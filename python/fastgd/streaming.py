@@ -324,7 +324,9 @@ class ChunkStream:
                         # loss's batch loop wants it).
                         order = rng.permutation(cap)
                         yield buf[0], buf[1], buf[2], order, emit
-                        free, nfree = order[:emit], emit
+                        # Refilled in ascending order: the same randomness (the next
+                        # emission permutes the whole buffer), nearer writes.
+                        free, nfree = np.sort(order[:emit]), emit
                     else:
                         yield buf[0], buf[1], buf[2], None, cap
                         filled = 0

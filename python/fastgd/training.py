@@ -276,8 +276,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         if batch_size is None:
             raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
                              "batch_size to stream chunks")
-        y = sample_weight = None
-    X = _as_data(X) if stream is None else None
+        X = y = sample_weight = None
+    else:
+        X = _as_data(X)
     n = _n_rows(X, "X") if stream is None else 0
     if n == 0 and stream is None:
         raise ValueError("X has no samples")
@@ -346,8 +347,6 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 batch_w = _batch_weights(sw, order, n, bs)
             # A stream's epoch: its segments, one after the other (fastgd.streaming).
             segments = stream.segments(rng, bs, shuffle) if stream is not None else iter(())
-            if stream is not None:
-                n_batches = 0
             loss_sum = weight_sum = plain_sum = 0.0
             batches = 0
             lr_now = gnorm = math.nan
