@@ -11,7 +11,10 @@ r"""Data larger than memory: chunks of samples streamed through a bounded shuffl
   suffices (``partial_fit`` of a fitted estimator, ``train(max_epochs=1)``);
 
 and the estimators stream a memory-mapped ``X`` (``np.load(path, mmap_mode="r")``,
-``np.memmap``) in contiguous blocks of rows the same way, so that it is never copied whole.
+``np.memmap``) in contiguous blocks of rows the same way, so that it is never copied whole
+(except where the whole set is needed at once: Newton's solver, ``batch_size=None``,
+``early_stopping``'s validation split, a standardized Huber target; the memmap is then read
+into memory as any array). :func:`fastgd.train` reads a memmap in place, batch by batch.
 
 **The shuffle buffer** works as ``tf.data.Dataset.shuffle(buffer_size)`` and torchdata's
 ``Shuffler``: it holds ``buffer_size`` samples. Once it is full, a random half of it
