@@ -466,3 +466,21 @@ def test_train_reads_a_one_shot_iterator_for_one_epoch_only():
     assert len(h) == 1 and np.all(coef != 0)
     with pytest.raises(ValueError, match="one-shot iterator"):
         fg.train(_lsq, [coef], (c for c in _chunks(X, y, [50, 50])), None, batch_size=10, max_epochs=2)
+
+
+def test_string_labels_across_chunks_and_batch_norm():
+    X, y = _data(300, 4, classes=3)
+    labels = np.array(["a", "b", "c"])[y]
+    # The first chunk shows two of the classes only.
+    order = np.argsort(y, kind="stable")
+    X, labels = X[order], labels[order]
+    chunks = _chunks(X, labels, [100, 200])
+    a = LogisticRegression(batch_size=16, max_epochs=5, tol=None, random_state=0).fit(chunks, None)
+    b = LogisticRegression(batch_size=16, max_epochs=5, tol=None, random_state=0).fit(X, labels)
+    assert list(a.classes_) == ["a", "b", "c"]
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9, atol=1e-12)
+    # Batch norm keeps its running statistics (no exact pass at the end of a streamed fit).
+    kw = dict(batch_norm=True, batch_size=32, max_epochs=10, lr=0.01, tol=None, random_state=0)
+    m = MLPClassifier((8,), **kw).fit(ChunkStream(chunks, buffer_size=300), None)
+    ref = MLPClassifier((8,), **kw).fit(X, labels)
+    assert abs(m.score(X, labels) - ref.score(X, labels)) < 0.1 and np.all(np.isfinite(m.batch_norm_vars_[0]))
