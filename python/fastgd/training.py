@@ -276,11 +276,13 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         if batch_size is None:
             raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
                              "batch_size to stream chunks")
+        _positive_int("batch_size", batch_size)
         X = y = sample_weight = None
     else:
         X = _as_data(X)
-    n = _n_rows(X, "X") if stream is None else 0
-    if n == 0 and stream is None:
+    # (A stream's n is set per segment; batch_size stands in for it until then.)
+    n = _n_rows(X, "X") if stream is None else batch_size
+    if n == 0:
         raise ValueError("X has no samples")
     if y is not None:
         y = _as_data(y)
@@ -314,7 +316,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     opt = get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
 
     rng = np.random.default_rng(random_state)
-    bs = n if batch_size is None else min(batch_size, n) if stream is None else batch_size
+    bs = n if batch_size is None else min(batch_size, n)
     n_batches = -(-n // bs)
     fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
     all_batches = np.arange(n_batches) if fast is not None else None
@@ -338,20 +340,24 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
             if stream is not None:
-                n = n_batches = 0  # the segments say how many
+                n, n_batches = bs, 1  # stand-ins until the first segment: nothing is drawn below
             # order: the samples' permutation (shuffle=True); batch k is order[k*bs:(k+1)*bs]
             # of it, or the rows k*bs..(k+1)*bs. ks: the batches in the order they are visited.
             order = rng.permutation(n) if shuffle is True and bs < n else None
             ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else range(n_batches)
             if not gather and sw is not None:
-                batch_w = _batch_weights(sw, order, n, bs)
-            # A stream's epoch: its segments, one after the other (fastgd.streaming).
-            segments = stream.segments(rng, bs, shuffle) if stream is not None else iter(())
+                # Every batch's total weight for train_loss at once (no gather per batch).
+                starts = np.arange(0, n, bs)
+                batch_w = np.add.reduceat(sw if order is None else sw[order], starts, dtype=np.float64)
             loss_sum = weight_sum = plain_sum = 0.0
             batches = 0
             lr_now = gnorm = math.nan
             diverged = None
             i = 0
+            # A stream's epoch: its segments, one after the other (fastgd.streaming).
+            segments = stream.segments(rng, bs, shuffle) if stream is not None else iter(())
+            if stream is not None:
+                n_batches = 0
             while True:
                 if i == n_batches:
                     segment = next(segments, None)
