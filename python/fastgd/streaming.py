@@ -181,6 +181,7 @@ class ChunkStream:
         self.chunk_rows, self.buffer_size = chunk_rows, buffer_size
         self._used = False  # a one-shot iterator that has been read
         self.transform: Callable | None = None
+        self.n_samples: int | None = None  # when known (the estimators count them first)
 
     def with_transform(self, transform: Callable) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through

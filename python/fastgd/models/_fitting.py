@@ -217,7 +217,7 @@ def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression:
         if regression:
             ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
         if targets is not None:
-            ys = targets(ys)
+            ys = targets(ys, dtype)
         if wc is None:
             w = None if rows else np.ones(m, dtype)
         else:
@@ -260,18 +260,22 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
     return out
 
 
-def scaled(inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable | None = None,
-           rows: bool = False) -> tuple[Any, Any, Any]:
+def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any]:
     """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
     the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
     weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
 
     Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
-    enters the shuffle buffer (``targets(ys)``: then the targets as the loss reads them;
-    ``rows``: the loss reads rows in place, and unweighted chunks go without weights)."""
+    enters the shuffle buffer (with the estimator's ``_stream_targets(ys, dtype)``, if it
+    has one, the targets as its loss reads them; with its ``_reads_rows``, unweighted
+    chunks go without weights, as the fused loss wants them)."""
     if inputs.stream is not None:
-        return inputs.stream.with_transform(_stream_transform(inputs.est, inputs, scaling,
-                                                              regression, targets, rows)), None, None
+        est = inputs.est
+        stream = inputs.stream.with_transform(_stream_transform(est, inputs, scaling, regression,
+                                                                getattr(est, "_stream_targets", None),
+                                                                bool(getattr(est, "_reads_rows", False))))
+        stream.n_samples = inputs.n_samples
+        return stream, None, None
     X, dtype = inputs.X, inputs.X.dtype
     Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
     ys = inputs.enc["y"]
@@ -403,8 +407,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
                     post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
-                    on_epoch: Callable | None = None, n_samples: int | None = None
-                    ) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
+                    on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split, the training state
     that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
@@ -426,17 +429,17 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     ``value(theta, X, y, w)``: the objective's value, ``outputs(theta, X)``: the raw outputs,
     both for the validation set of ``early_stopping``; otherwise ``tol`` and
     ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
+    Streamed data: ``Xs`` the ChunkStream of :func:`scaled` (its ``n_samples`` the number
+    of samples, None if unknown), ``ys`` and ``w`` None.
     ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
     weights that are all 1 then go down as None, so that it need not read them.
-    Streamed data: ``Xs`` the ChunkStream of :func:`scaled`, ``ys`` and ``w`` None,
-    ``n_samples`` its number of samples (None if unknown).
     """
     if optimizer is None:
         optimizer = build_optimizer(est, theta)
     validation = val_loss = metric = None
     stopping: list[Any] = []
     early = est.early_stopping and not partial
-    n_given = len(ys) if ys is not None else n_samples
+    n_given = len(ys) if ys is not None else Xs.n_samples
     if early and ys is None:
         raise ValueError("early_stopping holds out a validation split of the data in memory; it is not available "
                          "with streamed data (chunks or a memmap): set early_stopping=False (tol then stops on the "

@@ -151,6 +151,27 @@ class _LinearModel(BaseEstimator):
                                  "(it is not twice differentiable); use solver='gd'")
         return {"l2": l2, "l1": l1}
 
+    # Streamed data (fastgd.models._fitting.scaled): the targets as the fused loss reads
+    # them, and no weights for unweighted chunks.
+    _reads_rows = True
+
+    @staticmethod
+    def _stream_targets(y: np.ndarray, dtype: Any) -> np.ndarray:
+        return np.ascontiguousarray(y, dtype=np.int64 if y.dtype.kind in "iu" else dtype)
+
+    def _check_streamable(self, inputs: Any) -> None:
+        """What streamed data (chunks, a memmap) cannot do here: ValueError."""
+        if self.solver != "gd":
+            raise ValueError(f"solver={self.solver!r} needs the whole data set in memory; stream chunks or a memmap "
+                             "with solver='gd'")
+        if self.batch_size is None:
+            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
+                             "batch_size to stream chunks or a memmap")
+        if getattr(self, "loss", None) == "huber" and self.standardize and not inputs.continuing:
+            raise ValueError("loss='huber' with standardize=True scales the target by its median, which one pass "
+                             "over streamed data does not give; standardize the target yourself and pass "
+                             "standardize=False, or pass arrays")
+
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None,
@@ -159,6 +180,16 @@ class _LinearModel(BaseEstimator):
         earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
         a fitted model starts from its current coefficients (with a new optimizer).
         Returns self.
+
+        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
+        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
+        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
+        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
+        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
+        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
+        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``,
+        ``solver="newton"`` or ``loss="huber"`` with ``standardize``; a memmap is read into
+        memory for those.
 
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
         epoch; counted over the whole run, a resumed one included) the model as it stands
@@ -177,17 +208,7 @@ class _LinearModel(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only.
-
-        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
-        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
-        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
-        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
-        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
-        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``,
-        ``solver="newton"`` or ``loss="huber"`` with ``standardize``; a memmap is read into
-        memory for those."""
+        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every)
 
@@ -224,8 +245,7 @@ class _LinearModel(BaseEstimator):
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         # The scaling of the first call, even if `standardize` was changed since: the
         # parameters live in its space.
-        Xs, ys, w = scaled(inputs, scaling, regression,
-                           targets=lambda y: np.ascontiguousarray(y, dtype=np.int64 if K > 1 else dtype), rows=True)
+        Xs, ys, w = scaled(inputs, scaling, regression)
 
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
@@ -288,11 +308,10 @@ class _LinearModel(BaseEstimator):
             writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
 
             history, optimizer, _, train_state = first_order_fit(
-                self, objective, theta, optimizer, rng, Xs, ys if ys is None else objective.targets(ys, dtype), w, enc,
-                partial,
+                self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                 outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
-                resume=point, on_epoch=writer, n_samples=inputs.n_samples)
+                resume=point, on_epoch=writer)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -304,19 +323,6 @@ class _LinearModel(BaseEstimator):
         if writer is not None:
             writer.finish(self)
         return self
-
-    def _check_streamable(self, inputs: Any) -> None:
-        """What streamed data (chunks, a memmap) cannot do here: ValueError."""
-        if self.solver != "gd":
-            raise ValueError(f"solver={self.solver!r} needs the whole data set in memory; stream chunks or a memmap "
-                             "with solver='gd'")
-        if self.batch_size is None:
-            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
-                             "batch_size to stream chunks or a memmap")
-        if getattr(self, "loss", None) == "huber" and self.standardize and not inputs.continuing:
-            raise ValueError("loss='huber' with standardize=True scales the target by its median, which one pass "
-                             "over streamed data does not give; standardize the target yourself and pass "
-                             "standardize=False, or pass arrays")
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
         if d != self.n_features_in_:
@@ -360,9 +366,10 @@ class _Objective:
         self._gW, self._gb = self._grad[:K * d].reshape(K, d), self._grad[K * d:]
         self._grads = [self._grad]
 
-    def targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
-        """y as the kernel reads it: int64 labels for the multiclass losses, else X's dtype."""
-        return np.ascontiguousarray(y, dtype=np.int64 if self.K > 1 else dtype)
+    def targets(self, y: np.ndarray | None, dtype: Any) -> np.ndarray | None:
+        """y as the kernel reads it: int64 labels for the multiclass losses, else X's dtype
+        (None for streamed data, whose chunks the stream converts)."""
+        return None if y is None else np.ascontiguousarray(y, dtype=np.int64 if self.K > 1 else dtype)
 
     def outputs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         K, d = self.K, self.d

@@ -353,7 +353,7 @@ class _BaseMLP(BaseEstimator):
                 history, optimizer, X_trained, train_state = first_order_fit(
                     self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
                     outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
-                    on_epoch=writer, n_samples=inputs.n_samples)
+                    on_epoch=writer)
         finally:
             net.drop_workspaces()  # also ends the worker thread
         if not partial:
