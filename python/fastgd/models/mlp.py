@@ -218,6 +218,16 @@ class _BaseMLP(BaseEstimator):
         network of the same shape starts from its current parameters (and standardization)
         with a new optimizer. Returns self.
 
+        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
+        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
+        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
+        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
+        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
+        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
+        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``; a memmap
+        is read into memory for it. Batch norm keeps its running statistics (no exact pass at
+        the end).
+
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
         epoch; counted over the whole run, a resumed one included) the model as it stands
         (with its optimizer state, random streams, early-stopping state and history) is
@@ -235,16 +245,7 @@ class _BaseMLP(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``).
-
-        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
-        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
-        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
-        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
-        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
-        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``; a memmap is read into memory
-        for it. Batch norm keeps its running statistics (no exact pass at the end)."""
+        was changed since (see ``fastgd.models._fitting.resume_point``)."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every)
 
@@ -282,10 +283,6 @@ class _BaseMLP(BaseEstimator):
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         Xs, ys, w = scaled(inputs, scaling, regression)
-        init_y = ys
-        if inputs.stream is not None and enc["y"] is not None:
-            # Streamed: the targets summed up (per class, or the mean), for the output bias.
-            init_y = (enc["y"] - scaling.y_mean) / scaling.y_scale if regression else enc["y"]
 
         optimizer = None
         if continuing:
@@ -305,6 +302,9 @@ class _BaseMLP(BaseEstimator):
                         stats[i][...] = v
             else:
                 net.init(theta, self._init_scheme(), rng)
+                # Streamed: enc["y"] sums the targets up (per class, or their mean) for it.
+                init_y = ys if inputs.stream is None else \
+                    (enc["y"] - scaling.y_mean) / scaling.y_scale if regression else enc["y"]
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(init_y, sw, K)
 
         threads = get_num_threads()
