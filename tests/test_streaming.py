@@ -484,3 +484,14 @@ def test_string_labels_across_chunks_and_batch_norm():
     m = MLPClassifier((8,), **kw).fit(ChunkStream(chunks, buffer_size=300), None)
     ref = MLPClassifier((8,), **kw).fit(X, labels)
     assert abs(m.score(X, labels) - ref.score(X, labels)) < 0.1 and np.all(np.isfinite(m.batch_norm_vars_[0]))
+
+
+def test_streamed_fit_gives_the_same_bits_on_1_and_2_threads(tmp_path):
+    X, y = _data(3000, 40, dtype=np.float32, classes=3)
+    Xm = _memmap(tmp_path, X, "X")
+    fits = []
+    for threads in (1, 2):
+        with fg.num_threads(threads):
+            m = LogisticRegression(batch_size=64, max_epochs=3, tol=None, random_state=0)
+            fits.append(m.fit(ChunkStream(Xm, y, chunk_rows=500, buffer_size=1024), None).coef_)
+    np.testing.assert_array_equal(fits[0], fits[1])
