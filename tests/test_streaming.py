@@ -495,3 +495,26 @@ def test_streamed_fit_gives_the_same_bits_on_1_and_2_threads(tmp_path):
             m = LogisticRegression(batch_size=64, max_epochs=3, tol=None, random_state=0)
             fits.append(m.fit(ChunkStream(Xm, y, chunk_rows=500, buffer_size=1024), None).coef_)
     np.testing.assert_array_equal(fits[0], fits[1])
+
+
+def test_a_held_buffer_is_reused_only_when_it_holds_everything():
+    X, y = _data(97, 2)
+    calls = []
+
+    def source():
+        calls.append(1)
+        return iter(_chunks(X, y, [40, 57]))
+
+    for src in (_chunks(X, y, [40, 57]), source):
+        stream = ChunkStream(src, buffer_size=200)
+        for _ in range(3):
+            segs = list(stream.segments(np.random.default_rng(0), 8, True))
+            np.testing.assert_array_equal(np.sort(segs[0][1][segs[0][3]]), np.sort(y))
+        assert (stream._held is not None) == (src is not source)
+    assert len(calls) == 3  # a callable is read every epoch (it may give other data)
+    # A buffer smaller than the data is refilled every epoch.
+    stream = ChunkStream(_chunks(X, y, [40, 57]), buffer_size=32)
+    for _ in range(2):
+        seen = [v for Xs, ys, ws, order, m in stream.segments(np.random.default_rng(0), 8, True)
+                for v in (ys[order[:m]] if order is not None else ys[:m])]
+        assert sorted(seen) == sorted(y.tolist())

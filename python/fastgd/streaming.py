@@ -31,6 +31,10 @@ draws it for arrays: the same batches, and the same results, as with the arrays.
 ``shuffle="batches"`` and ``shuffle=False`` fill the buffer and train on all of it each time
 it is full, its contiguous batches in a random order (``"batches"``) or in order (False).
 
+An array or a list of chunks that fits in the buffer is read (and transformed) once: the
+later epochs permute what the buffer holds. A callable is called every epoch, since it may
+give other data each time (augmented, resampled).
+
 **Standardization** of a stream is learned by one streaming pass before training: each
 chunk's weighted mean and variance, merged chunk by chunk (Chan, Golub and LeVeque's
 parallel algorithm), in float64, with no copy of the data (:class:`RunningMoments`).
@@ -181,6 +185,8 @@ class ChunkStream:
         self.chunk_rows, self.buffer_size = chunk_rows, buffer_size
         self._used = False  # a one-shot iterator that has been read
         self.transform: Callable | None = None
+        self._kept: Any = None   # (key, the buffers), kept from epoch to epoch
+        self._held: Any = None   # the whole data set is in the buffer: (rows, batch size, shuffled, transform)
         self.n_samples: int | None = None  # when known (the estimators count them first)
 
     def with_transform(self, transform: Callable) -> ChunkStream:
@@ -188,6 +194,7 @@ class ChunkStream:
         ``transform(X, y, w) -> (X, y, w)`` as they enter the shuffle buffer."""
         out = copy.copy(self)
         out.transform = transform
+        out._kept = out._held = None  # its own buffer
         return out
 
     # -- reading -----------------------------------------------------------------------
@@ -277,7 +284,7 @@ class ChunkStream:
         epoch would fault its pages in again)."""
         like = [Xc, yc, wc]
         key = tuple(None if a is None else ((cap,) + a.shape[1:], a.dtype) for a in like)
-        kept = getattr(self, "_kept", None)
+        kept = self._kept
         if kept is None or kept[0] != key:
             kept = (key, [None if k is None else np.empty(*k) for k in key])
             self._kept = kept
@@ -296,6 +303,16 @@ class ChunkStream:
         bs = int(batch_size)
         transform = transform or self.transform
         known = int(self.source.shape[0]) if self.array else None
+        # An array or a list of chunks that the buffer held whole last epoch is still there:
+        # the epoch is its permutation, without reading (and transforming) it again.
+        held = getattr(self, "_held", None)
+        if held is not None and held[1:] == (bs, shuffle is True, transform):
+            filled = held[0]
+            order = rng.permutation(filled) if shuffle is True and bs < filled else None
+            yield (*(None if b is None else b[:filled] for b in self._kept[1]), order, filled)
+            return
+        self._held = None
+        emitted = False        # part of the data was trained on before the end of the stream
         buf: list[Any] = []    # X, y, w buffers, made on the first chunk
         cap = emit = 0
         filled = 0             # rows in buf[:filled] (before the first emission)
@@ -320,6 +337,7 @@ class ChunkStream:
             while pos < m:
                 space = cap - filled if free is None else nfree
                 if space == 0:
+                    emitted = True
                     # Full, and more to come: train on part of it (all of it, unshuffled)
                     # to make room. Not before: a buffer that holds all the data is
                     # trained on in one random order, as an array would be.
@@ -351,6 +369,8 @@ class ChunkStream:
             return
         if free is None:
             if filled:
+                if not emitted and (self.array or isinstance(self.source, (list, tuple))):
+                    self._held = (filled, bs, shuffle is True, transform)
                 order = rng.permutation(filled) if shuffle is True and bs < filled else None
                 yield (*(None if b is None else b[:filled] for b in buf), order, filled)
             return
@@ -376,7 +396,7 @@ def as_stream(X: Any, y: Any = None, sample_weight: Any = None) -> ChunkStream:
         if y is not None or sample_weight is not None:
             raise ValueError("y and sample_weight go in the ChunkStream (its chunks, or its y and sample_weight "
                              "arguments); pass y=None and no sample_weight with it")
-        return X
+        return X.with_transform(X.transform)  # a buffer of this call's own
     if is_chunk_source(X):
         if y is not None or sample_weight is not None:
             raise ValueError("with chunks, y and sample_weight go inside each chunk ((X, y) or (X, y, "
