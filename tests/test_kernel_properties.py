@@ -151,10 +151,6 @@ def assert_agrees(actual: np.ndarray, expected: np.ndarray, what: str, fused: bo
 # -- update rules ---------------------------------------------------------------------------
 
 
-# Known divergences this test found, not yet fixed in the kernels: the SIMD max() used by
-# Adamax's exp_inf (and AMSGrad's maximum) drops a NaN operand where np.maximum and
-# torch.maximum propagate it (betas=(0, 0), a -Inf gradient: u = max(0 * inf, |g| + eps)).
-@pytest.mark.xfail(strict=False, reason="NaN propagation of the kernels' max() differs from the reference")
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("rule", list(R.DEFAULTS))
 def test_rule_agrees_with_reference_on_any_input(rule, dtype):
