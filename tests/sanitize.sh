@@ -11,9 +11,9 @@
 # FASTGD_PROPERTY_EXAMPLES (default 20 here, 50 in the normal suite) and FASTGD_PROPERTY_SHRINK
 # (default 0 here: a failing example is reported as found) for the property tests.
 #
-# Run time on a 2-core machine: about 10 minutes for the first build (every kernel source is
-# compiled three times, once per SIMD level, with the sanitizers), under a minute to rebuild
-# with SANITIZE_REUSE=1, and about 8 minutes for the default tests (some 4,500, at every SIMD
+# Run time on a busy 2-core machine: about 12 minutes for the first build (every kernel source
+# is compiled three times, once per SIMD level, with the sanitizers), under a minute to rebuild
+# with SANITIZE_REUSE=1, and about 6 minutes for the default tests (some 4,500, at every SIMD
 # level the CPU runs: the kernel tests' simd_level fixture and the property tests loop over
 # fastgd.available_simd_levels()). The sanitizers slow the kernels down several times; the
 # property tests dominate, hence their 20 examples per test instead of 50 and no shrinking
