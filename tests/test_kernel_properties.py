@@ -18,7 +18,7 @@ import os
 import numpy as np
 import pytest
 import reference as R
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import fastgd
@@ -31,8 +31,12 @@ BASELINE = "baseline"
 # the largest finite magnitude in the expected array).
 TOLERANCES = {np.float32: (1e-5, 2e-6), np.float64: (1e-12, 1e-14)}
 
+# FASTGD_PROPERTY_EXAMPLES sets the examples per test; FASTGD_PROPERTY_SHRINK=0 reports a
+# failing example as found, unshrunk (tests/sanitize.sh uses both: under the sanitizers every
+# example costs several times more, and shrinking an expected failure would cost minutes).
 PROPERTY_SETTINGS = settings(
     max_examples=int(os.environ.get("FASTGD_PROPERTY_EXAMPLES", "50")),
+    phases=[p for p in Phase if p != Phase.shrink or os.environ.get("FASTGD_PROPERTY_SHRINK", "1") != "0"],
     deadline=None,
     derandomize=True,
     database=None,
