@@ -4,6 +4,7 @@ the inputs, moving them into the standardized space, and first-order training th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 import os
@@ -181,11 +182,26 @@ class _FitEarlyStopping(EarlyStopping):
         super().on_train_end(params)
 
 
+def limit_blas(threads: int | None) -> Any:
+    """A context in which NumPy's BLAS runs on at most ``threads`` threads (threadpoolctl), or
+    nothing for None. After a multi-threaded product OpenBLAS's workers poll for more work for
+    ~0.1 s (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
+    a product per epoch (a validation set's outputs) keeps a worker polling through the next
+    epoch, on the core fastgd's 2-thread kernels need. A product on one thread leaves the
+    workers asleep."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
                     post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
-                    on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
+                    on_epoch: Callable | None = None,
+                    blas_threads: int | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split, the training state
     that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
@@ -207,6 +223,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     ``value(theta, X, y, w)``: the objective's value, ``outputs(theta, X)``: the raw outputs,
     both for the validation set of ``early_stopping``; otherwise ``tol`` and
     ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
+    ``blas_threads``: BLAS's threads during training (:func:`limit_blas`; None: unchanged).
     ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
     weights that are all 1 then go down as None, so that it need not read them.
     """
@@ -267,11 +284,12 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
             on_epoch(history, train_state)
 
         callbacks.append(checkpoint)
-    history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
-                    max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
-                    random_state=gen, sample_weight=w_train, validation_data=validation,
-                    loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
-                    post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state)
+    with limit_blas(blas_threads):
+        history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
+                        max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
+                        random_state=gen, sample_weight=w_train, validation_data=validation,
+                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
+                        post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state)
     if stopping and history.stop_reason.startswith("reached max_epochs"):
         # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "

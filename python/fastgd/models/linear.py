@@ -277,7 +277,10 @@ class _LinearModel(BaseEstimator):
                 self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                 outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
-                resume=point, on_epoch=writer)
+                resume=point, on_epoch=writer,
+                # The training loop's BLAS work is matrix-vector products (validation outputs),
+                # bound by memory; one thread keeps BLAS's workers from polling on fastgd's cores.
+                blas_threads=1)
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
