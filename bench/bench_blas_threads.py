@@ -45,6 +45,10 @@ def thread_ids() -> list[int]:
     return sorted(int(t) for t in os.listdir("/proc/self/task"))
 
 
+# The main thread and OpenBLAS's workers (started when NumPy loads), not fastgd's workers.
+STARTUP_THREADS = set(thread_ids())
+
+
 def cpu_seconds(tids: list[int]) -> float:
     """User + system CPU time of these threads of this process."""
     total = 0
@@ -116,9 +120,9 @@ def spin(rounds: int) -> None:
     p = np.zeros(1 << 20, np.float32)
     g = np.full_like(p, 1e-3)
     opt = fastgd.Adam([p], lr=1e-3)
-    before = set(thread_ids())
     opt.step([g])
-    workers = sorted(set(thread_ids()) - before)
+    # OpenMP starts its workers at the first parallel region, after this module was imported.
+    workers = sorted(set(thread_ids()) - STARTUP_THREADS)
     per_step = []
     for _ in range(rounds):
         c0 = cpu_seconds(workers)
