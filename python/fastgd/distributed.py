@@ -34,13 +34,20 @@ __all__ = ["DistributedOptimizer", "world", "agree_on_errors", "rank_sum", "shar
 REDUCTIONS = ("auto", "allreduce", "reduce_bcast")
 
 
+_MPI: Any = None
+
+
 def _mpi() -> Any:
-    try:
-        from mpi4py import MPI
-    except ImportError as e:  # pragma: no cover - depends on the installation
-        raise ImportError("fastgd.distributed needs mpi4py and an MPI library: pip install \"fastgd[mpi]\" "
-                          "(mpi4py and MPICH's binary wheel)") from e
-    return MPI
+    """mpi4py's MPI module, imported on first use (and kept: a step asks for it)."""
+    global _MPI
+    if _MPI is None:
+        try:
+            from mpi4py import MPI
+        except ImportError as e:  # pragma: no cover - depends on the installation
+            raise ImportError("fastgd.distributed needs mpi4py and an MPI library: pip install \"fastgd[mpi]\" "
+                              "(mpi4py and MPICH's binary wheel)") from e
+        _MPI = MPI
+    return _MPI
 
 
 def world(comm: Any = None) -> Any:
