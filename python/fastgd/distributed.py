@@ -19,6 +19,8 @@ mpi4py is imported here only (``pip install "fastgd[mpi]"``); the rest of fastgd
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import time
 import zlib
 from collections.abc import Sequence
@@ -29,7 +31,7 @@ import numpy as np
 from fastgd import _core
 from fastgd.optim._base import Optimizer
 
-__all__ = ["DistributedOptimizer", "world", "agree_on_errors", "rank_sum", "shard_plan"]
+__all__ = ["DistributedOptimizer", "world", "agree_on_errors", "agree_on_early_errors", "rank_sum", "shard_plan"]
 
 REDUCTIONS = ("auto", "allreduce", "reduce_bcast")
 
@@ -84,6 +86,37 @@ class agree_on_errors:
         return False
 
 
+# Set by agree_on_early_errors for one train call: [whether it reached its first collective].
+_train_call: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("fastgd_train_call", default=None)
+
+
+def agree_on_early_errors(train: Any) -> Any:
+    """Decorates fastgd.train: under ``comm`` (or a DistributedOptimizer), an exception that
+    some ranks raise before train's first collective call (its argument checks: a bad
+    ``sample_weight`` on one rank's shard, say) makes those ranks join that collective with
+    their error, so that the other ranks raise too (a ValueError naming the failed rank)
+    instead of waiting for them forever. Without ``comm`` it calls train as it is."""
+
+    @functools.wraps(train)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        comm, optimizer = kwargs.get("comm"), kwargs.get("optimizer")
+        if comm is None and not isinstance(optimizer, DistributedOptimizer):
+            return train(*args, **kwargs)
+        reached = [False]
+        token = _train_call.set(reached)
+        try:
+            return train(*args, **kwargs)
+        except Exception as e:
+            if not reached[0]:
+                comm = optimizer.comm if comm is None else comm
+                world(comm).allgather(("error", f"{type(e).__name__}: {e}"))  # shard_plan's allgather
+            raise
+        finally:
+            _train_call.reset(token)
+
+    return wrapper
+
+
 def rank_sum(comm: Any, values: Any) -> np.ndarray:
     """The sum over the ranks of a few float64 numbers, with the same bits on every rank
     (an ``Allgather``, then the sum in rank order on each): for the scalars that decisions
@@ -112,7 +145,14 @@ def shard_plan(comm: Any, dist: DistributedOptimizer | None, optimizer: Optimize
     comm = world(comm)
     mine = {"features": tuple(getattr(X, "shape", ())[1:]), "batch_size": batch_size, "max_epochs": max_epochs,
             "shuffle": shuffle, "validation_data": validation}
-    everyone = comm.allgather((mine, int(n)))
+    reached = _train_call.get()
+    if reached is not None:
+        reached[0] = True
+    gathered = comm.allgather(("ok", mine, int(n)))
+    for r, (tag, *rest) in enumerate(gathered):
+        if tag == "error":
+            raise ValueError(f"rank {r} of {len(gathered)} failed in train: {rest[0]}")
+    everyone = [tuple(rest) for _, *rest in gathered]
     for r, (theirs, _) in enumerate(everyone):
         for key in mine:
             first = everyone[0][0][key]

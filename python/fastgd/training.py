@@ -28,7 +28,7 @@ import numpy as np
 
 from fastgd._plotting import axes_for
 from fastgd.clip import total_norm
-from fastgd.distributed import DistributedOptimizer
+from fastgd.distributed import DistributedOptimizer, agree_on_early_errors
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
@@ -166,6 +166,7 @@ class _Progress:
 
 # -- train -----------------------------------------------------------------------------
 
+@agree_on_early_errors
 def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
           optimizer: Any = "adam", lr: Any = 1e-3, batch_size: int | None = None, max_epochs: int | None = 100,
           shuffle: bool | str = True, random_state: Any = None, sample_weight: Any = None,
@@ -479,9 +480,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     finally:
         if progress is not None:
             progress.close(reason)
+        if dist is not None and not isinstance(optimizer, DistributedOptimizer):
+            dist.detach()  # the optimizer train wrapped reads its gradients unscaled again
     history.stop_reason = reason
-    if dist is not None and not isinstance(optimizer, DistributedOptimizer):
-        dist.detach()  # the optimizer train wrapped reads its gradients unscaled again
     return history
 
 

@@ -56,6 +56,18 @@ X = rng.standard_normal((50, 3))
 expect("batch_size", lambda: fg.train(lsq, [np.zeros(3)], X, y, batch_size=8 + rank, max_epochs=1, comm=comm),
        "disagree on batch_size")
 
+# A bad input on one rank only, found by train's own checks before any collective call:
+# the other ranks raise too.
+sw = np.ones(50)
+if rank == size - 1:
+    sw[3] = -1.0
+expect("bad_weight", lambda: fg.train(lsq, [np.zeros(3)], X, y, sample_weight=sw, batch_size=8, max_epochs=1,
+                                      comm=comm), "")
+if rank != size - 1:
+    assert "rank 1 of 2 failed in train" in str(messages["bad_weight"]), messages["bad_weight"]
+# The same bad argument everywhere: every rank raises its own error.
+expect("bad_batch_size", lambda: fg.train(lsq, [np.zeros(3)], X, y, batch_size=0, comm=comm), "batch_size")
+
 # An estimator: bad labels on one rank only, and a different number of features.
 y_bad = np.where(np.arange(50) % 2, 1.0, 0.0)
 if rank == size - 1:

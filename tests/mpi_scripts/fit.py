@@ -53,6 +53,15 @@ whole = lsq([coef], X, y_reg, None)[0]
 assert np.isclose(hist["val_loss"][-1], whole, rtol=1e-10), (hist["val_loss"][-1], whole)
 assert np.linalg.norm(coef - w_true) < 0.15, np.linalg.norm(coef - w_true)  # 15 short epochs
 
+# Sample weights (gathered batches), shuffle="batches" and False, full batches: still identical.
+sw_all = 0.5 + np.random.default_rng(5).random(n)
+for i, (shuffle, bs) in enumerate([(True, 32), ("batches", 32), (False, 50), (True, None)]):
+    c = np.zeros(d)
+    h = fg.train(lsq, [c], X[mine], y_reg[mine], optimizer="sgd", lr=0.05, batch_size=bs, max_epochs=3,
+                 shuffle=shuffle, sample_weight=sw_all[mine], random_state=rank, comm=comm)
+    results[f"train_variant{i}"] = c
+    results[f"train_variant{i}_loss"] = np.array(h["train_loss"])
+
 # -- LogisticRegression: accuracy as a single-process fit on the whole data.
 params = dict(max_epochs=20, batch_size=32, lr=0.01, random_state=0, tol=None)
 single = fg.LogisticRegression(**params).fit(X, y_bin)
