@@ -73,6 +73,10 @@ assert os.path.exists(ckpt) == (rank == 0), "only rank 0 writes checkpoints"
 # The standardization is the whole data's (global weighted moments), not the shard's.
 np.testing.assert_allclose(dist._scaling.mean, single._scaling.mean, rtol=1e-12)
 np.testing.assert_allclose(dist._scaling.scale, single._scaling.scale, rtol=1e-12)
+# The starting point is the whole data's too (the log-odds of the global class weights).
+start_single = fg.LogisticRegression(**{**params, "max_epochs": 1, "lr": 1e-12}).fit(X, y_bin)
+start_dist = fg.LogisticRegression(**{**params, "max_epochs": 1, "lr": 1e-12}).fit(X[mine], y_bin[mine], comm=comm)
+np.testing.assert_allclose(start_dist.intercept_, start_single.intercept_, rtol=0, atol=1e-9)
 # The optimizer kept by the estimator reads its gradients unscaled again.
 assert "_grad_prescale" not in dist._optimizer.__dict__
 assert len(dist.history_) == 20

@@ -273,7 +273,8 @@ class _LinearModel(BaseEstimator):
                 theta[:K * d] = W.ravel()
                 theta[K * d:] = b
             else:
-                theta[K * d:] = self._init_intercept(enc["y"], sw, K, scaling)
+                y0, sw0 = (enc["y"], sw) if comm is None else self._global_targets(comm, enc["y"], sw, K)
+                theta[K * d:] = self._init_intercept(y0, sw0, K, scaling)
 
         writer = None
         if self.solver == "newton":
@@ -326,6 +327,22 @@ class _LinearModel(BaseEstimator):
         if writer is not None:
             writer.finish(self)
         return self
+
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in ``_init_intercept`` (so that a
+        data-parallel fit starts where a fit on the whole data would): per class its total
+        weight over the ranks; for squared error the global weighted mean; for Huber (a
+        median) the ranks' targets gathered."""
+        from fastgd.distributed import rank_sum
+
+        if self._estimator_type == "classifier":
+            counts = rank_sum(comm, np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2)))
+            return np.arange(len(counts), dtype=np.float64), counts
+        if getattr(self, "loss", None) == "huber":
+            ys, ws = zip(*comm.allgather((y, sw)))
+            return np.concatenate(ys), np.concatenate(ws)
+        total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
+        return np.array([total / weight]), np.ones(1)
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
         if d != self.n_features_in_:
