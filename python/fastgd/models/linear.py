@@ -189,7 +189,7 @@ class _LinearModel(BaseEstimator):
         standardization is that of all the ranks' rows (weighted sums over the ranks; for the
         Huber target scale the ranks' targets are gathered for the median), the classes are the
         union of the ranks' labels, the sample weights are rescaled by their global mean, the
-        starting point is rank 0's, and training is :func:`fastgd.train` with ``comm`` (every
+        starting intercepts are those of the whole data, and training is :func:`fastgd.train` with ``comm`` (every
         step on the mean of the ranks' gradients, global losses in ``history_``, the same
         stopping decisions everywhere; with ``early_stopping`` each rank holds out
         ``validation_fraction`` of its own shard). Only rank 0 writes the ``checkpoint``.
