@@ -155,7 +155,7 @@ def test_disagreements_are_errors_on_every_rank(tmp_path):
     results = _ranks(tmp_path, "errors", 2)
     for r in results:
         assert set(r) == {"shapes", "dtypes", "features", "batch_size", "bad_weight", "bad_batch_size", "bad_y",
-                          "estimator_features", "newton"}
+                          "estimator_features", "newton", "batch_norm"}
     assert "rank 1 of 2 failed" in str(results[0]["bad_y"])
 
 

@@ -78,5 +78,6 @@ if rank != size - 1:
 X_d = rng.standard_normal((50, 3 + rank))
 expect("estimator_features", lambda: fg.LinearRegression(max_epochs=2).fit(X_d, y, comm=comm), "features")
 expect("newton", lambda: fg.LinearRegression(solver="newton").fit(X, y, comm=comm), "solver='gd'")
+expect("batch_norm", lambda: fg.MLPRegressor(batch_norm=True).fit(X, y, comm=comm), "batch_norm")
 
 np.savez(f"{out}/errors_rank{rank}.npz", **messages)

@@ -129,4 +129,19 @@ results["mlp_acc"] = np.array([mlp_acc_single, mlp_acc])
 mlpr = fg.MLPRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X[mine], y_reg[mine], comm=comm)
 results["mlpr_theta"] = mlpr._theta
 
+# -- Resuming: a 3-epoch run checkpointed by rank 0, loaded by every rank and resumed to 6
+# epochs, has the bits of an uninterrupted 6-epoch run (linear model and MLP).
+for name, make in [("logreg", lambda e: fg.LogisticRegression(max_epochs=e, batch_size=32, lr=0.01, random_state=0,
+                                                              tol=None)),
+                   ("mlp", lambda e: fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=e, batch_size=32,
+                                                      random_state=0, tol=None))]:
+    whole_run = make(6).fit(X[mine], y_bin[mine], comm=comm)
+    path = os.path.join(out, f"resume_{name}.fgd")  # one path: only rank 0 writes
+    make(3).fit(X[mine], y_bin[mine], comm=comm, checkpoint=path)
+    comm.Barrier()
+    resumed = fg.load(path).set_params(max_epochs=6).fit(X[mine], y_bin[mine], comm=comm, resume=True)
+    assert len(resumed.history_) == 6
+    np.testing.assert_array_equal(resumed._theta, whole_run._theta)
+    results[f"resumed_{name}"] = resumed._theta
+
 np.savez(f"{out}/fit_rank{rank}.npz", **results)

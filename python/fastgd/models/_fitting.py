@@ -218,7 +218,8 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     validation = val_loss = metric = None
     stopping: list[Any] = []
     early = est.early_stopping and not partial
-    n_given = len(ys)
+    # Under comm, every rank's number of rows (a resumed run must see the same shards).
+    n_given = len(ys) if comm is None else tuple(comm.allgather(len(ys)))
     if resume is not None and resume.get("n_samples") not in (None, n_given):
         raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
                          f"{resume['n_samples']}; resume it on the same data")
@@ -288,21 +289,27 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
 
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
 
-def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any) -> FitInputs:
+def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any, *,
+                           resume: bool = False) -> FitInputs:
     """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard, and all
     ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
-    by the union of the ranks' classes; the ranks must agree on the number of features and
-    the dtype. The sample weights are rescaled later, by their global mean."""
+    by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
+    agree on the number of features and the dtype. The sample weights are rescaled later, by
+    their global mean."""
     from fastgd.distributed import agree_on_errors
 
     name = type(est).__name__
+    fitted = est.__sklearn_is_fitted__()
+    continuing = resume and fitted
     labels = None
     with agree_on_errors(comm, f"{name}.fit"):
-        X = check_X(X)
+        X = check_X(X, dtype=est._dtype if continuing else None)
+        if continuing:
+            check_n_features(est, X)
         n = X.shape[0]
         y = check_y(y, n, name)
         sw = check_sample_weight(sample_weight, n)
-        if est._estimator_type == "classifier":
+        if est._estimator_type == "classifier" and not continuing:
             labels = check_labels(y)[0]
     everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
     for r, (d, dt, _) in enumerate(everyone):
@@ -314,9 +321,9 @@ def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: A
     if labels is not None:
         classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
     with agree_on_errors(comm, f"{name}.fit"):
-        # partial=True: a shard may hold a single class; the union has them all.
-        enc = est._encode(y, sw, classes, classes is not None, False)
-    return FitInputs(X, sw, enc, est.__sklearn_is_fitted__(), False)
+        # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
+        enc = est._encode(y, sw, classes, classes is not None or continuing, continuing)
+    return FitInputs(X, sw, enc, fitted, continuing)
 
 
 def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

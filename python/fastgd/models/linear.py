@@ -192,8 +192,10 @@ class _LinearModel(BaseEstimator):
         starting intercepts are those of the whole data, and training is :func:`fastgd.train` with ``comm`` (every
         step on the mean of the ranks' gradients, global losses in ``history_``, the same
         stopping decisions everywhere; with ``early_stopping`` each rank holds out
-        ``validation_fraction`` of its own shard). Only rank 0 writes the ``checkpoint``.
-        ``solver="gd"``; ``resume`` is not supported with ``comm`` (ValueError)."""
+        ``validation_fraction`` of its own shard). Only rank 0 writes the ``checkpoint``; to
+        resume, every rank loads that file and calls ``fit(..., resume=True, comm=comm)`` on
+        its same shard (with an integer ``random_state`` the ranks' random streams are the
+        same, so the resumed run has the bits of an uninterrupted one). ``solver="gd"``."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every, comm=comm)
 
@@ -201,9 +203,8 @@ class _LinearModel(BaseEstimator):
              resume: bool = False, checkpoint_every: int = 1, comm: Any = None) -> _LinearModel:
         strengths = self._check_params()
         every = check_checkpoint(checkpoint, checkpoint_every)
-        if comm is not None and (not _first_order(self) or resume):
-            raise ValueError(f"fit(comm=...) needs solver='gd' (got {self.solver!r}) and no resume (the ranks' "
-                             "training states are not checkpointed)")
+        if comm is not None and not _first_order(self):
+            raise ValueError(f"fit(comm=...) needs solver='gd', got {self.solver!r}")
         if partial and not _first_order(self):
             raise ValueError(_why_not_partial(self))
         if (resume or checkpoint is not None) and not _first_order(self):
@@ -215,7 +216,7 @@ class _LinearModel(BaseEstimator):
         if comm is None:
             inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         else:
-            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm)
+            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = X.shape[1]
         K = enc["K"]

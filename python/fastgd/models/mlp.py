@@ -245,9 +245,9 @@ class _BaseMLP(BaseEstimator):
         ``comm``: an MPI communicator (mpi4py) for a data-parallel fit, as the linear models'
         ``fit(..., comm=)``: every rank passes its own shard and ends with the same network;
         the standardization is the whole data's, the classes the union of the ranks', the
-        starting point rank 0's, the history global; only rank 0 writes the ``checkpoint``.
-        Not with ``batch_norm`` (its statistics would be the shard's) nor ``resume``
-        (ValueError)."""
+        starting point rank 0's, the history global; only rank 0 writes the ``checkpoint``
+        (every rank loads it to resume). Not with ``batch_norm`` (its statistics would be the
+        shard's; ValueError)."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every, comm=comm)
 
@@ -255,16 +255,16 @@ class _BaseMLP(BaseEstimator):
              checkpoint_every: int = 1, comm: Any = None):
         self._check_params()
         every = check_checkpoint(checkpoint, checkpoint_every)
-        if comm is not None and (self.batch_norm or resume):
+        if comm is not None and self.batch_norm:
             raise ValueError("fit(comm=...) does not support batch_norm (the running statistics would be each "
-                             "rank's own) nor resume")
+                             "rank's own)")
         point = resume_point(self) if resume else None
         if resume and point is None:
             return self
         if comm is None:
             inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
         else:
-            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm)
+            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = X.shape[1]
         K = enc["K"]
