@@ -56,8 +56,11 @@ for level in fastgd.available_simd_levels():
                             s += everyone[r][i]
                         summed.append(s)
                     mean = [(s / dtype(size)).astype(dtype) for s in summed]
-                    if t % 2:
+                    if t % 3 == 1:
                         dopt.step(local)  # copied into the buffer
+                    elif t % 3 == 2:
+                        dopt.synchronize(local)  # Horovod's synchronize(), then a step that does not reduce again
+                        dopt.step()
                     else:
                         for v, g in zip(dopt.grads, local):
                             v[...] = g  # written into the buffer: no copy
@@ -79,6 +82,10 @@ for level in fastgd.available_simd_levels():
                         np.testing.assert_allclose(p, q, rtol=tol, atol=tol, err_msg=f"{level} {name} {options}")
                 if "nonfinite" in options:
                     assert dopt.skipped_steps == 1
+                # One reduction per step; the rest is the wrapped optimizer's.
+                assert dopt.comm_calls == STEPS and dopt.comm_seconds > 0
+                assert dopt.state_dict()["group_state"] == ref.state_dict()["group_state"]
+                assert dopt.param_groups is dopt.optimizer.param_groups and dopt.param_groups[0]["lr"] == 0.01
                 assert dopt.in_sync()
                 key = f"{level}_{name}_{np.dtype(dtype).name}_{oi}"
                 for i, p in enumerate(params):
