@@ -257,7 +257,8 @@ class DistributedOptimizer:
             o = offsets[p.dtype]
             views.append(buffers[p.dtype][o:o + p.size].reshape(p.shape))
             offsets[p.dtype] = o + p.size
-        self.__dict__.update(grads=views, buffers=list(buffers.values()), _params=params, _synced=False)
+        self.__dict__.update(grads=views, buffers=list(buffers.values()), _params=params, _synced=False,
+                             _scalars=(np.zeros(3), np.zeros((self.size, 3))))
         optimizer._grad_prescale = 1.0 / self.size
         optimizer._plan = None  # rebuilt with the factor on the next step
 
@@ -330,14 +331,17 @@ class DistributedOptimizer:
         for i, (g, v) in enumerate(zip(gs, self.grads)):
             if g is v:
                 continue
-            g = np.asarray(g)
+            if not isinstance(g, np.ndarray):
+                g = np.asarray(g)
             if g.shape != v.shape:
                 raise ValueError(f"gradient {i} has shape {g.shape}, its parameter {v.shape}")
             if g.dtype.kind != "f":
                 raise TypeError(f"gradient {i} has dtype {g.dtype}; expected a floating-point array")
-            if isinstance(g, np.ndarray) and g.ctypes.data == v.ctypes.data and g.dtype == v.dtype \
-                    and g.strides == v.strides:
-                continue  # a view of the buffer itself
+            # Another view of the buffer itself is not copied (checked for large arrays only: a
+            # small copy costs less than the check).
+            if g.size >= 4096 and g.dtype == v.dtype and g.strides == v.strides \
+                    and g.__array_interface__["data"][0] == v.__array_interface__["data"][0]:
+                continue
             np.copyto(v, g, casting="same_kind")
         self.__dict__["_synced"] = False
 
@@ -347,7 +351,14 @@ class DistributedOptimizer:
         sum to 0), its total weight, and the 2-norm of the averaged gradient, the same
         numbers on every rank."""
         self.synchronize(grads)
-        loss_w, total_w, plain = rank_sum(self.comm, [loss * weight, weight, loss])
+        # As rank_sum, with buffers made once: this runs every step.
+        mine, everyone = self._scalars
+        mine[0], mine[1], mine[2] = loss * weight, weight, loss
+        self.comm.Allgather(mine, everyone)
+        rows = everyone.tolist()
+        loss_w, total_w, plain = rows[0]
+        for row in rows[1:]:  # in rank order: the same bits on every rank
+            loss_w, total_w, plain = loss_w + row[0], total_w + row[1], plain + row[2]
         mean = loss_w / total_w if total_w > 0 else plain / self.size
         return float(mean), float(total_w), self.optimizer._grad_prescale * _core.total_norm(self.grads, 2.0)
 
