@@ -1,6 +1,7 @@
 // Gradient clipping, as the library runs it, "clip/<mode>/<dtype>/<level>/n:<n>/omp:<threads>",
 // each call followed by its bound loop (frac_bound, as in bench_kernels.cpp):
 //   total_norm       the norm pass alone (norm_power_sum): reads the gradient      bound r1
+//   total_norm_inf   the same pass for the inf-norm (max |x|, NaN propagated)      bound r1
 //   clip_norm        clip_grad_norm_: the norm pass, then scale in place           bound r1+r1w1
 //   clip_value       clip_grad_value_: clamp in place                              bound r1w1
 //   adam_clip_norm   Optimizer(clip_norm=...) with Adam: the norm pass, then one   bound r1+r4w3
@@ -21,7 +22,7 @@ namespace {
 
 using fastgd::NormKind;
 
-enum class Mode { total_norm, clip_norm, clip_value, adam_clip_norm, adam_clip_value };
+enum class Mode { total_norm, total_norm_inf, clip_norm, clip_value, adam_clip_norm, adam_clip_value };
 
 struct ModeCase {
     const char* name;
@@ -32,6 +33,7 @@ struct ModeCase {
 
 const ModeCase kModes[] = {
     {"total_norm", Mode::total_norm, 1, "r1"},
+    {"total_norm_inf", Mode::total_norm_inf, 1, "r1"},
     {"clip_norm", Mode::clip_norm, 3, "r1+r1w1"},
     {"clip_value", Mode::clip_value, 2, "r1w1"},
     {"adam_clip_norm", Mode::adam_clip_norm, 8, "r1+r4w3"},
@@ -67,6 +69,9 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
     const auto call = [&] {
         switch (mc.mode) {
             case Mode::total_norm: benchmark::DoNotOptimize(k.norm_power_sum(&grad, &n, 1, NormKind::two, 2.0)); break;
+            case Mode::total_norm_inf:
+                benchmark::DoNotOptimize(k.norm_power_sum(&grad, &n, 1, NormKind::inf, INFINITY));
+                break;
             case Mode::clip_norm: k.scale(&grad, &n, 1, coefficient()); break;
             case Mode::clip_value: k.clamp(&grad, &n, 1, clip_value); break;
             case Mode::adam_clip_norm: k.adam(&t, 1, adam, st, fastgd::GradTransform{coefficient(), INFINITY}); break;

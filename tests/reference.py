@@ -328,7 +328,8 @@ def total_norm(grads: Sequence[np.ndarray], norm_type: float = 2.0) -> float:
         return float(flat.sum())
     if norm_type == 2.0:
         return math.sqrt(float(np.dot(flat, flat)))
-    return float(np.sum(flat**norm_type)) ** (1.0 / norm_type)
+    with np.errstate(over="ignore"):  # in numpy, so that a sum past the double range gives Inf
+        return float(np.sum(flat**norm_type) ** np.float64(1.0 / norm_type))
 
 
 def clip_coefficient(max_norm: float, norm: float) -> float:

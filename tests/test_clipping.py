@@ -146,3 +146,36 @@ def test_fused_clipping_never_writes_gradients():
     fg.Adam([p], clip_norm=0.1).step([g])
     fg.Adam([p], clip_value=0.1).step([g])
     np.testing.assert_array_equal(g, before)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inf_norm_finds_nan_and_inf_at_every_position(simd_level, dtype):
+    """The inf-norm pass keeps max |x| per vector lane in four accumulators and a block tail:
+    a NaN or an Inf in any lane of any of them, and a NaN after an Inf or an Inf after a NaN,
+    must reach the result."""
+    for n in (1, 3, 4, 5, 8, 15, 16, 17, 31, 33, 64, 65, 70):
+        base = np.random.default_rng(n).uniform(-1, 1, n).astype(dtype)
+        assert fg.total_norm([base], math.inf) == float(np.abs(base).max())
+        for i in range(n):
+            g = base.copy()
+            g[i] = -np.inf
+            assert fg.total_norm([g], math.inf) == math.inf, (n, i)
+            g[i] = np.nan
+            assert math.isnan(fg.total_norm([g], math.inf)), (n, i)
+            g[(i + n // 2) % n] = np.inf if n > 1 else np.nan
+            assert math.isnan(fg.total_norm([g], math.inf)), (n, i)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inf_norm_same_bits_on_any_thread_count(threaded, dtype):
+    rng = np.random.default_rng(11)
+    grads = [rng.standard_normal(n).astype(dtype) for n in (100_003, 70_001, 5)]
+    for poison in (None, np.inf, np.nan):
+        if poison is not None:
+            grads[1][54_321] = poison
+        with fg.num_threads(1):
+            serial = fg.total_norm(grads, math.inf)
+        parallel = fg.total_norm(grads, math.inf)
+        expected = float(np.abs(np.concatenate(grads)).max())  # NaN if any is NaN
+        assert np.array_equal(np.float64(serial), np.float64(parallel), equal_nan=True)
+        assert np.array_equal(np.float64(serial), np.float64(expected), equal_nan=True)

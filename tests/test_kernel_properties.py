@@ -18,7 +18,7 @@ import os
 import numpy as np
 import pytest
 import reference as R
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import fastgd
@@ -31,8 +31,12 @@ BASELINE = "baseline"
 # the largest finite magnitude in the expected array).
 TOLERANCES = {np.float32: (1e-5, 2e-6), np.float64: (1e-12, 1e-14)}
 
+# FASTGD_PROPERTY_EXAMPLES sets the examples per test; FASTGD_PROPERTY_SHRINK=0 reports a
+# failing example as found, unshrunk (tests/sanitize.sh uses both: under the sanitizers every
+# example costs several times more, and shrinking an expected failure would cost minutes).
 PROPERTY_SETTINGS = settings(
     max_examples=int(os.environ.get("FASTGD_PROPERTY_EXAMPLES", "50")),
+    phases=[p for p in Phase if p != Phase.shrink or os.environ.get("FASTGD_PROPERTY_SHRINK", "1") != "0"],
     deadline=None,
     derandomize=True,
     database=None,
@@ -89,7 +93,10 @@ OPTION_STRATEGIES = {
     # disagree in the leading digits. Smoothing constants in use sit well above that.
     "alpha": st.floats(0.5, 0.999),
     "rho": st.floats(0.0, 0.999),
-    "betas": st.tuples(st.floats(0.0, 0.999), st.floats(0.0, 0.9999)),
+    # beta1 interpolates, m + (1 - beta1) (g - m): with 0 < beta1 < ~1e-3 that cancels
+    # (m_2 = beta1 m_1 from m_1 - (1 - beta1) m_1), and FMA and non-FMA rounding then differ
+    # by more than the fused tolerance (beta1 = 2^-23 gave a relative difference of 5%).
+    "betas": st.tuples(st.one_of(st.just(0.0), st.floats(1e-3, 0.999)), st.floats(0.0, 0.9999)),
     "momentum_decay": st.floats(0.0, 0.1),
     "amsgrad": st.booleans(),
     "centered": st.booleans(),
@@ -151,10 +158,6 @@ def assert_agrees(actual: np.ndarray, expected: np.ndarray, what: str, fused: bo
 # -- update rules ---------------------------------------------------------------------------
 
 
-# Known divergences this test found, not yet fixed in the kernels: the SIMD max() used by
-# Adamax's exp_inf (and AMSGrad's maximum) drops a NaN operand where np.maximum and
-# torch.maximum propagate it (betas=(0, 0), a -Inf gradient: u = max(0 * inf, |g| + eps)).
-@pytest.mark.xfail(strict=False, reason="NaN propagation of the kernels' max() differs from the reference")
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("rule", list(R.DEFAULTS))
 def test_rule_agrees_with_reference_on_any_input(rule, dtype):

@@ -518,3 +518,23 @@ def test_a_held_buffer_is_reused_only_when_it_holds_everything():
         seen = [v for Xs, ys, ws, order, m in stream.segments(np.random.default_rng(0), 8, True)
                 for v in (ys[order[:m]] if order is not None else ys[:m])]
         assert sorted(seen) == sorted(y.tolist())
+
+
+def test_chunk_streams_are_refused_with_comm():
+    class Comm:  # one rank: the stream is refused before any exchange that matters
+        rank, size = 0, 1
+
+        def Get_rank(self):
+            return 0
+
+        def Get_size(self):
+            return 1
+
+        def allgather(self, obj):
+            return [obj]
+
+    X, y = _data(40, 3, classes=0)
+    with pytest.raises(ValueError, match="chunk streams are not supported"):
+        fg.train(_lsq, [np.zeros(3)], _chunks(X, y, [20, 20]), None, batch_size=8, comm=Comm())
+    with pytest.raises(ValueError, match="chunk streams are not supported"):
+        LinearRegression().fit(_chunks(X, y, [20, 20]), None, comm=Comm())

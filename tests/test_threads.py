@@ -164,3 +164,30 @@ def test_two_python_threads_fit_as_one_after_the_other(request, parallel):
         np.testing.assert_array_equal(lr_seq, lr_con)
         for a, b in zip(mlp_seq, mlp_con, strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [fg.LogisticRegression, fg.LinearRegression])
+def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
+    # After a multi-threaded product, OpenBLAS's workers poll for ~0.1 s on the cores that
+    # fastgd's kernels use next; the linear models' training loop keeps BLAS on one thread.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    if not before:
+        pytest.skip("NumPy has no BLAS that threadpoolctl knows")
+    seen = []
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = (X[:, 0] > 0).astype(int) if cls is fg.LogisticRegression else X[:, 0]
+    m = cls(max_epochs=3, tol=None, early_stopping=True, random_state=0,
+            callbacks=[lambda history, params: seen.append(blas_threads())])
+    m.fit(X, y)
+    assert seen and all(s == [1] * len(before) for s in seen)
+    assert blas_threads() == before
+    m2 = cls(max_epochs=3, tol=None, early_stopping=True, random_state=0)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        m2.fit(X, y)
+    np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits

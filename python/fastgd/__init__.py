@@ -6,6 +6,8 @@
     opt.step([grad_W])          # W is updated in place, in one fused pass
 """
 
+# First: the OpenMP runtime reads its wait policy when it loads, with fastgd._core.
+from fastgd import _openmp_wait  # noqa: F401, I001
 from fastgd import datasets, functional, losses, models, schedules, stopping
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.history import History

@@ -28,6 +28,7 @@ import numpy as np
 
 from fastgd._plotting import axes_for
 from fastgd.clip import total_norm
+from fastgd.distributed import DistributedOptimizer, agree_on_early_errors
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
@@ -171,6 +172,7 @@ class _Progress:
 
 # -- train -----------------------------------------------------------------------------
 
+@agree_on_early_errors
 def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
           optimizer: Any = "adam", lr: Any = 1e-3, batch_size: int | None = None, max_epochs: int | None = 100,
           shuffle: bool | str = True, random_state: Any = None, sample_weight: Any = None,
@@ -178,7 +180,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
           optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6,
-          gather: bool = True, state: dict[str, Any] | None = None) -> History:
+          gather: bool = True, state: dict[str, Any] | None = None, comm: Any = None) -> History:
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
@@ -252,6 +254,25 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             stopping criteria see it, and the returned History holds its records followed by the
             new ones. For the same bits as an uninterrupted run, pass the run's random generator
             as ``random_state`` (as it was at the end of the last epoch) and its optimizer.
+        comm: an MPI communicator (mpi4py) for data-parallel training: every rank calls
+            train with the same arguments except the data, ``X``, ``y``, ``sample_weight``
+            (and ``validation_data``) being its own shard. The optimizer is wrapped in a
+            :class:`fastgd.distributed.DistributedOptimizer` (``params`` broadcast from rank
+            0, every step on the mean of the ranks' gradients; a DistributedOptimizer may also
+            be passed as ``optimizer``), so the ranks stay identical. Every rank takes the same
+            number of steps per epoch, that of the largest shard: a smaller shard is padded
+            with its own first samples of the epoch's order again, as
+            ``torch.utils.data.DistributedSampler`` pads (nothing is dropped), so that every
+            step averages batches of the same size. (``batch_size=None``: one step per epoch
+            on each rank's whole shard, the ranks' mean gradients averaged with equal weights.)
+            The history is global: ``train_loss`` the weighted mean over all ranks' batches,
+            ``val_loss`` and ``val_metric`` the means of the ranks' values weighted by their
+            validation shards' sizes (exact for a mean over samples, such as accuracy; for R^2
+            an approximation), ``grad_norm`` the norm of the averaged gradient; the
+            divergence checks and the stopping decisions (criteria and callbacks: one that
+            returns True on any rank stops all) are the same on every rank. No
+            ``run_batches`` fast path (the ranks reduce between steps). Only rank 0 shows
+            the progress bar.
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -277,6 +298,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
                              "batch_size to stream chunks")
         _positive_int("batch_size", batch_size)
+        if comm is not None or isinstance(optimizer, DistributedOptimizer):
+            raise ValueError("data-parallel training (comm) takes each rank's shard as arrays (a memmap is fine); "
+                             "chunk streams are not supported with it")
         X = y = sample_weight = None
     else:
         X = _as_data(X)
@@ -313,12 +337,20 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 if not gather:
                     return loss_and_grad(p, Xv, yv, None, slice(0, _n_rows(Xv, "X_val")))[0]
                 return loss_and_grad(p, Xv, yv, None)[0]
-    opt = get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
+    dist = optimizer if isinstance(optimizer, DistributedOptimizer) else None
+    opt = dist.optimizer if dist is not None else get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
+    n_epoch = n  # samples per epoch: n, or the largest shard's under comm (short shards padded)
+    if comm is not None or dist is not None:
+        from fastgd.distributed import shard_plan
+
+        dist, n_epoch = shard_plan(comm, dist, opt, X, n, batch_size, max_epochs, shuffle,
+                                   validation_data is not None)
+        opt = dist
 
     rng = np.random.default_rng(random_state)
-    bs = n if batch_size is None else min(batch_size, n)
-    n_batches = -(-n // bs)
-    fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    bs = n if batch_size is None else min(batch_size, n_epoch)
+    n_batches = -(-n_epoch // bs)
+    fast = None if dist is not None else _run_batches_hook(loss_and_grad, gather, post_step, criteria)
     all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
     step = 0
@@ -333,21 +365,25 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     # The last good point, for divergence: one copy per epoch, small next to an epoch's work.
     good_params = [np.array(p, copy=True) for p in params]
     good_state = opt.state_dict()
-    progress = _Progress(max_epochs) if verbose else None
+    progress = _Progress(max_epochs) if verbose and (dist is None or dist.rank == 0) else None
     reason: str | None = None
     t0 = time.perf_counter()
     try:
         while reason is None and (max_epochs is None or epoch < max_epochs):
             epoch += 1
             if stream is not None:
-                n, n_batches = bs, 1  # stand-ins until the first segment: nothing is drawn below
+                n = n_epoch = bs  # stand-ins until the first segment: nothing is drawn below
+                n_batches = 1
             # order: the samples' permutation (shuffle=True); batch k is order[k*bs:(k+1)*bs]
             # of it, or the rows k*bs..(k+1)*bs. ks: the batches in the order they are visited.
             order = rng.permutation(n) if shuffle is True and bs < n else None
+            if n_epoch != n:
+                # A short shard (comm): padded with the first samples of its order again.
+                order = np.resize(np.arange(n) if order is None else order, n_epoch)
             ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else range(n_batches)
             if not gather and sw is not None:
                 # Every batch's total weight for train_loss at once (no gather per batch).
-                starts = np.arange(0, n, bs)
+                starts = np.arange(0, n_epoch, bs)
                 batch_w = np.add.reduceat(sw if order is None else sw[order], starts, dtype=np.float64)
             loss_sum = weight_sum = plain_sum = 0.0
             batches = 0
@@ -364,6 +400,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                     if segment is None:
                         break
                     X, y, sw, order, n = segment
+                    n_epoch = n
                     i, n_batches = 0, -(-n // bs)
                     ks = rng.permutation(n_batches) if shuffle == "batches" and n_batches > 1 else np.arange(n_batches)
                     if not gather and sw is not None:
@@ -388,7 +425,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 kb = ks[i]
                 i += 1
                 start = int(kb) * bs
-                stop = min(start + bs, n)
+                stop = min(start + bs, n_epoch)
                 if not gather:
                     idx = order[start:stop] if order is not None else slice(start, stop)
                     loss, grads = loss_and_grad(params, X, y, sw, idx)
@@ -403,7 +440,17 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                     loss, grads = loss_and_grad(params, Xb, yb, wb)
                 loss = float(loss)
                 grads = _grad_list(grads, params)
-                gnorm = total_norm(grads)
+                if sw is None:
+                    bw = float(stop - start)
+                else:
+                    bw = float(np.sum(wb)) if gather else float(batch_w[kb])
+                if dist is None:
+                    gnorm = total_norm(grads)
+                else:
+                    # The global batch: the gradients summed over the ranks (the step takes their
+                    # mean), the loss weighted over them; the same values on every rank.
+                    loss, bw, gnorm = dist.synchronize_step(grads, loss, bw)
+                    grads = None
                 if not math.isfinite(loss):
                     diverged = f"(step {step + 1}): the loss is {loss}"
                 elif not math.isfinite(gnorm):
@@ -421,10 +468,6 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 lr_now = _lr_of(opt, k)
                 if post_step is not None:
                     post_step(params, lr_now)
-                if sw is None:
-                    bw = float(stop - start)
-                else:
-                    bw = float(np.sum(wb)) if gather else float(batch_w[kb])
                 loss_sum += loss * bw
                 weight_sum += bw
                 plain_sum += loss
@@ -455,6 +498,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 rec["val_loss"] = float(loss_fn(params, X_val, y_val))
                 if metric is not None:
                     rec["val_metric"] = float(metric(params, X_val, y_val))
+                if dist is not None:
+                    rec["val_loss"], rec["val_metric"] = dist.global_means(
+                        (rec["val_loss"], rec["val_metric"]), _n_rows(X_val, "X_val"))
             rec["time"] = time.perf_counter() - t0
             history.append(rec)
             criteria.on_epoch_end(history, params)
@@ -463,6 +509,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                 state["first_gnorm"] = first_gnorm
             # Every callback runs every epoch, also when a criterion stops here.
             stop_cb = [bool(cb(history, params)) for cb in callbacks]
+            if dist is not None:
+                stop_cb = [dist.any_rank(any(stop_cb))]
             if reason is None and any(stop_cb):
                 reason = "stopped by callback"
             if progress is not None:
@@ -477,6 +525,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     finally:
         if progress is not None:
             progress.close(reason)
+        if dist is not None and not isinstance(optimizer, DistributedOptimizer):
+            dist.detach()  # the optimizer train wrapped reads its gradients unscaled again
     history.stop_reason = reason
     return history
 

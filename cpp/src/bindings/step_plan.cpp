@@ -3,12 +3,15 @@
 // in C++, so that a step over one small array costs about a microsecond rather than five.
 //
 // The plan is a tuple Optimizer builds once and reuses:
-//   (rule, optimizer, param_groups, group_states, states)
+//   (rule, optimizer, param_groups, group_states, states[, grad_prescale])
 // rule: the kernel's name ("adam", ...); optimizer: read for clip_norm / clip_value /
 // clip_norm_type, written for last_grad_norm; param_groups: the optimizer's list of group
 // dicts, read afresh every step (options may change between steps, as in torch);
 // group_states: per group a dict {"step": int, "mu_product": float}, advanced here;
 // states: per group a tuple of state lists (or None) in the rule's order.
+// grad_prescale (optional, default 1): a factor the gradients are read with before anything
+// else, the norm for clipping included (fastgd.distributed's 1/world_size: the buffers hold
+// the sum over ranks and the step sees their mean, at no extra pass over memory).
 //
 // step_groups returns False, having written nothing, whenever the step needs the Python path
 // (a state array the current options need does not exist yet, grads is not a list/tuple/array,
@@ -215,7 +218,8 @@ double grad_norm(const std::vector<GroupStep>& steps, double p) {
 }  // namespace
 
 bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
-    if (plan.size() != 5) throw py::value_error("a step plan is a 5-tuple");
+    if (plan.size() != 5 && plan.size() != 6) throw py::value_error("a step plan is a 5- or 6-tuple");
+    const double prescale = plan.size() == 6 ? as_double(plan[5].ptr()) : 1.0;
     const std::string rule = plan[0].cast<std::string>();
     PyObject* optimizer = plan[1].ptr();
     PyObject* groups = plan[2].ptr();
@@ -303,10 +307,10 @@ bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
         // Safe without the GIL: the kernels touch only raw buffers of arrays the batches keep
         // referenced, and no Python object.
         py::gil_scoped_release release;
-        double grad_scale = 1.0;
+        double grad_scale = prescale;
         if (by_norm) {
-            total_norm = grad_norm(steps, norm_type);
-            grad_scale = std::fmin(1.0, max_norm / (total_norm + 1e-6));  // Optimizer's clip_coefficient
+            total_norm = prescale * grad_norm(steps, norm_type);  // the norm of the prescaled gradients
+            grad_scale = prescale * std::fmin(1.0, max_norm / (total_norm + 1e-6));  // Optimizer's clip_coefficient
         }
         // The clipping norm already read every gradient; else one read-only inf-norm pass,
         // NaN when any gradient holds a NaN.

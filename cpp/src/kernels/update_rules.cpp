@@ -122,7 +122,7 @@ template <class T> struct AdamOp {
         s[0] = lerp(s[0], g, one_minus_beta1);
         s[1] = mul_add(one_minus_beta2, g * g, s[1] * beta2);
         Vec<T> second = s[1];
-        if (amsgrad) second = s[2] = max(s[2], s[1]);
+        if (amsgrad) second = s[2] = maximum(s[2], s[1]);
         const Vec<T> denom = sqrt(second) / bias_correction2_sqrt + eps;
         p = mul_add(neg_step_size, s[0] / denom, p);
     }
@@ -138,7 +138,7 @@ template <class T> struct AdamaxOp {
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
         wd(p, g);
         s[0] = lerp(s[0], g, one_minus_beta1);
-        s[1] = max(s[1] * beta2, abs(g) + eps);
+        s[1] = maximum(s[1] * beta2, abs(g) + eps);
         p = mul_add(neg_clr, s[0] / s[1], p);
     }
 };
@@ -181,17 +181,20 @@ template <class T> struct RadamOp {
     }
 };
 
-// state: [exp_avg]
+// state: [exp_avg]. The paper's weighted sums b m + (1 - b) g, not lerp's m + (1 - b)(g - m):
+// with b = 0 the sum gives g exactly, where g - m + m loses a g far smaller than m (a
+// subnormal gradient after a normal one came out 0). sign() keeps NaN (np.sign; torch.sign
+// gives 0), so a NaN gradient or momentum still reaches the parameter.
 template <class T> struct LionOp {
     WeightDecay<T> wd;
-    Vec<T> neg_lr, one_minus_beta1, one_minus_beta2;
+    Vec<T> neg_lr, beta1, one_minus_beta1, beta2, one_minus_beta2;
     explicit LionOp(const LionOptions& o)
-        : wd(o.lr, o.weight_decay, true), neg_lr(splat<T>(-o.lr)), one_minus_beta1(splat<T>(1.0 - o.beta1)),
-          one_minus_beta2(splat<T>(1.0 - o.beta2)) {}
+        : wd(o.lr, o.weight_decay, true), neg_lr(splat<T>(-o.lr)), beta1(splat<T>(o.beta1)),
+          one_minus_beta1(splat<T>(1.0 - o.beta1)), beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
         wd(p, g);
-        p = mul_add(neg_lr, sign(lerp(s[0], g, one_minus_beta1)), p);
-        s[0] = lerp(s[0], g, one_minus_beta2);
+        p = mul_add(neg_lr, sign(mul_add(one_minus_beta1, g, s[0] * beta1)), p);
+        s[0] = mul_add(one_minus_beta2, g, s[0] * beta2);
     }
 };
 

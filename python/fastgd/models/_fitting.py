@@ -4,6 +4,7 @@ the inputs, moving them into the standardized space, and first-order training th
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 import os
@@ -403,11 +404,26 @@ class _FitEarlyStopping(EarlyStopping):
         super().on_train_end(params)
 
 
+def limit_blas(threads: int | None) -> Any:
+    """A context in which NumPy's BLAS runs on at most ``threads`` threads (threadpoolctl), or
+    nothing for None. After a multi-threaded product OpenBLAS's workers poll for more work for
+    ~0.1 s (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
+    a product per epoch (a validation set's outputs) keeps a worker polling through the next
+    epoch, on the core fastgd's 2-thread kernels need. A product on one thread leaves the
+    workers asleep."""
+    if threads is None:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
                     rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
                     enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
                     post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
-                    on_epoch: Callable | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
+                    on_epoch: Callable | None = None, comm: Any = None,
+                    blas_threads: int | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
     """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
     inputs trained on, i.e. without the early-stopping validation split, the training state
     that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
@@ -431,19 +447,26 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
     Streamed data: ``Xs`` the ChunkStream of :func:`scaled` (its ``n_samples`` the number
     of samples, None if unknown), ``ys`` and ``w`` None.
+    ``blas_threads``: BLAS's threads during training (:func:`limit_blas`; None: unchanged).
     ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
     weights that are all 1 then go down as None, so that it need not read them.
+    ``comm``: data-parallel training (``train(comm=)``; ``optimizer`` may be a
+    DistributedOptimizer), each rank with its own shard in ``Xs``, ``ys``, ``w``.
     """
     if optimizer is None:
         optimizer = build_optimizer(est, theta)
     validation = val_loss = metric = None
     stopping: list[Any] = []
     early = est.early_stopping and not partial
-    n_given = len(ys) if ys is not None else Xs.n_samples
-    if early and ys is None:
-        raise ValueError("early_stopping holds out a validation split of the data in memory; it is not available "
-                         "with streamed data (chunks or a memmap): set early_stopping=False (tol then stops on the "
-                         "training loss)")
+    if ys is None:  # streamed
+        if early:
+            raise ValueError("early_stopping holds out a validation split of the data in memory; it is not "
+                             "available with streamed data (chunks or a memmap): set early_stopping=False (tol then "
+                             "stops on the training loss)")
+        n_given = Xs.n_samples
+    else:
+        # Under comm, every rank's number of rows (a resumed run must see the same shards).
+        n_given = len(ys) if comm is None else tuple(comm.allgather(len(ys)))
     if resume is not None and resume.get("n_samples") not in (None, n_given):
         raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
                          f"{resume['n_samples']}; resume it on the same data")
@@ -495,11 +518,13 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
             on_epoch(history, train_state)
 
         callbacks.append(checkpoint)
-    history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
-                    max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
-                    random_state=gen, sample_weight=w_train, validation_data=validation,
-                    loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
-                    post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state)
+    with limit_blas(blas_threads):
+        history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
+                        max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
+                        random_state=gen, sample_weight=w_train, validation_data=validation,
+                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
+                        post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state,
+                        comm=comm)
     if stopping and history.stop_reason.startswith("reached max_epochs"):
         # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
         warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
@@ -509,3 +534,69 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     if early and es.last_params is not None:
         final_state["live_theta"] = es.last_params[0]
     return history, optimizer, Xs, final_state
+
+
+# -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
+
+def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any, *,
+                           resume: bool = False) -> FitInputs:
+    """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard, and all
+    ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
+    by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
+    agree on the number of features and the dtype. The sample weights are rescaled later, by
+    their global mean."""
+    from fastgd.distributed import agree_on_errors
+
+    name = type(est).__name__
+    if is_chunk_source(X):
+        raise ValueError(f"{name}.fit(comm=...) takes each rank's shard as arrays (a memmap is fine); chunk "
+                         "streams are not supported with comm")
+    fitted = est.__sklearn_is_fitted__()
+    continuing = resume and fitted
+    labels = None
+    with agree_on_errors(comm, f"{name}.fit"):
+        X = check_X(X, dtype=est._dtype if continuing else None)
+        if continuing:
+            check_n_features(est, X)
+        n = X.shape[0]
+        y = check_y(y, n, name)
+        sw = check_sample_weight(sample_weight, n)
+        if est._estimator_type == "classifier" and not continuing:
+            labels = check_labels(y)[0]
+    everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
+    for r, (d, dt, _) in enumerate(everyone):
+        if (d, dt) != everyone[0][:2]:
+            raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
+                             f"{np.dtype(everyone[0][1]).name}, rank {r}'s {d} of {np.dtype(dt).name}; every rank "
+                             "must pass the same features")
+    classes = None
+    if labels is not None:
+        classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
+    with agree_on_errors(comm, f"{name}.fit"):
+        # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
+        enc = est._encode(y, sw, classes, classes is not None or continuing, continuing)
+    return FitInputs(X, sw, enc, fitted, continuing)
+
+
+def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fastgd.models._data.weighted_moments` over every rank's rows: the weighted mean
+    and standard deviation from the ranks' weighted sums (two passes, in float64, the same
+    bits on every rank)."""
+    from fastgd.distributed import rank_sum
+
+    a64 = a.astype(np.float64, copy=False)
+    d = a64.shape[1]
+    sums = rank_sum(comm, np.concatenate([w @ a64, [w.sum()]]))
+    mean = sums[:d] / sums[d]
+    var = rank_sum(comm, w @ (a64 - mean) ** 2) / sums[d]
+    std = np.sqrt(np.maximum(var, 0.0))
+    constant = std <= 100 * np.finfo(a.dtype).eps * np.maximum(np.abs(mean), 1e-300)
+    return mean, np.where(constant, 1.0, std)
+
+
+def global_weight_mean(comm: Any, sw: np.ndarray) -> float:
+    """The mean sample weight over every rank's samples."""
+    from fastgd.distributed import rank_sum
+
+    total, count = rank_sum(comm, [sw.sum(), len(sw)])
+    return float(total / count)

@@ -37,6 +37,7 @@ import numpy as np
 
 from fastgd import _core
 from fastgd import losses as _losses
+from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import (
     BaseEstimator,
     check_is_fitted,
@@ -59,8 +60,11 @@ from fastgd.models._fitting import (
     CheckpointWriter,
     build_optimizer,
     check_checkpoint,
+    distributed_fit_inputs,
     first_order_fit,
     fit_inputs,
+    global_weight_mean,
+    global_weighted_moments,
     resume_point,
     scaled,
 )
@@ -175,7 +179,7 @@ class _LinearModel(BaseEstimator):
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None,
-            resume: bool = False, checkpoint_every: int = 1) -> _LinearModel:
+            resume: bool = False, checkpoint_every: int = 1, comm: Any = None) -> _LinearModel:
         """Fit on ``(X, y)``: ``max_epochs`` epochs at most (or Newton iterations), stopping
         earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
         a fitted model starts from its current coefficients (with a new optimizer).
@@ -208,14 +212,30 @@ class _LinearModel(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only."""
+        was changed since (see ``fastgd.models._fitting.resume_point``). ``solver="gd"`` only.
+
+        ``comm``: an MPI communicator (mpi4py, e.g. ``MPI.COMM_WORLD``) for a data-parallel
+        fit: every rank calls ``fit`` with the same parameters and its own shard of the data
+        (``X``, ``y``, ``sample_weight``), and every rank ends with the same model. The
+        standardization is that of all the ranks' rows (weighted sums over the ranks; for the
+        Huber target scale the ranks' targets are gathered for the median), the classes are the
+        union of the ranks' labels, the sample weights are rescaled by their global mean, the
+        starting intercepts are those of the whole data, and training is :func:`fastgd.train` with ``comm`` (every
+        step on the mean of the ranks' gradients, global losses in ``history_``, the same
+        stopping decisions everywhere; with ``early_stopping`` each rank holds out
+        ``validation_fraction`` of its own shard). Only rank 0 writes the ``checkpoint``; to
+        resume, every rank loads that file and calls ``fit(..., resume=True, comm=comm)`` on
+        its same shard (with an integer ``random_state`` the ranks' random streams are the
+        same, so the resumed run has the bits of an uninterrupted one). ``solver="gd"``."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, comm=comm)
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any = None,
-             resume: bool = False, checkpoint_every: int = 1) -> _LinearModel:
+             resume: bool = False, checkpoint_every: int = 1, comm: Any = None) -> _LinearModel:
         strengths = self._check_params()
         every = check_checkpoint(checkpoint, checkpoint_every)
+        if comm is not None and not _first_order(self):
+            raise ValueError(f"fit(comm=...) needs solver='gd', got {self.solver!r}")
         if partial and not _first_order(self):
             raise ValueError(_why_not_partial(self))
         if (resume or checkpoint is not None) and not _first_order(self):
@@ -224,7 +244,10 @@ class _LinearModel(BaseEstimator):
         point = resume_point(self) if resume else None
         if resume and point is None:
             return self
-        inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+        if comm is None:
+            inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+        else:
+            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = inputs.d
         K = enc["K"]
@@ -236,16 +259,25 @@ class _LinearModel(BaseEstimator):
         if continuing:
             scaling = self._scaling
         elif self.standardize:
-            mean, scale = inputs.feature_scaling()
+            if inputs.stream is not None:
+                mean, scale = inputs.feature_scaling()
+            else:
+                mean, scale = _weighted_moments(X, sw) if comm is None else global_weighted_moments(comm, X, sw)
             scaling = _Scaling(mean, scale)
-            if regression:
-                scaling.y_mean, scaling.y_scale = self._target_scaling(enc["y"], sw) if inputs.stream is None \
-                    else inputs.target_scaling()
+            if regression and inputs.stream is not None:
+                scaling.y_mean, scaling.y_scale = inputs.target_scaling()
+            elif regression and comm is None:
+                scaling.y_mean, scaling.y_scale = self._target_scaling(enc["y"], sw)
+            elif regression:
+                ys_all, sw_all = zip(*comm.allgather((enc["y"], sw)))
+                scaling.y_mean, scaling.y_scale = self._target_scaling(np.concatenate(ys_all), np.concatenate(sw_all))
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         # The scaling of the first call, even if `standardize` was changed since: the
         # parameters live in its space.
         Xs, ys, w = scaled(inputs, scaling, regression)
+        if comm is not None:
+            w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(dtype)
 
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
@@ -280,7 +312,8 @@ class _LinearModel(BaseEstimator):
                 theta[:K * d] = W.ravel()
                 theta[K * d:] = b
             else:
-                theta[K * d:] = self._init_intercept(enc["y"], sw, K, scaling)
+                y0, sw0 = (enc["y"], sw) if comm is None else self._global_targets(comm, enc["y"], sw, K)
+                theta[K * d:] = self._init_intercept(y0, sw0, K, scaling)
 
         writer = None
         if self.solver == "newton":
@@ -300,18 +333,31 @@ class _LinearModel(BaseEstimator):
             objective = _Objective(loss_name, K, d, l2, l1, delta)
             if optimizer is None:
                 optimizer = build_optimizer(self, theta)
+            dist = None
+            if comm is not None:
+                # theta broadcast from rank 0; the objective writes its gradient straight into
+                # the buffer that the ranks reduce.
+                dist = DistributedOptimizer(optimizer, comm)
+                objective._bind(theta, dist.grads[0])
 
             # The live buffer, not a copy: the snapshot is written before training goes on.
             def snapshot(target, history, train_state):
                 finish(target, theta, history, len(history), optimizer, rng, train_state)
 
-            writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
+            writer = None
+            if checkpoint is not None and (comm is None or comm.Get_rank() == 0):
+                writer = CheckpointWriter(self, checkpoint, snapshot, every)
 
-            history, optimizer, _, train_state = first_order_fit(
-                self, objective, theta, optimizer, rng, Xs, objective.targets(ys, dtype), w, enc, partial,
+            history, trained, _, train_state = first_order_fit(
+                self, objective, theta, dist if dist is not None else optimizer, rng, Xs,
+                objective.targets(ys, dtype), w, enc, partial,
                 value=lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                 outputs=objective.outputs, post_step=objective.prox if l1 > 0 else None, rows=True,
-                resume=point, on_epoch=writer)
+                resume=point, on_epoch=writer, comm=comm,
+                # The training loop's BLAS work is matrix-vector products (validation outputs),
+                # bound by memory; one thread keeps BLAS's workers from polling on fastgd's cores.
+                blas_threads=1)
+            optimizer = dist.detach() if dist is not None else trained
             n_iter = len(history)
             if partial and fitted:
                 n_iter += self.n_iter_
@@ -323,6 +369,22 @@ class _LinearModel(BaseEstimator):
         if writer is not None:
             writer.finish(self)
         return self
+
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in ``_init_intercept`` (so that a
+        data-parallel fit starts where a fit on the whole data would): per class its total
+        weight over the ranks; for squared error the global weighted mean; for Huber (a
+        median) the ranks' targets gathered."""
+        from fastgd.distributed import rank_sum
+
+        if self._estimator_type == "classifier":
+            counts = rank_sum(comm, np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2)))
+            return np.arange(len(counts), dtype=np.float64), counts
+        if getattr(self, "loss", None) == "huber":
+            ys, ws = zip(*comm.allgather((y, sw)))
+            return np.concatenate(ys), np.concatenate(ws)
+        total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
+        return np.array([total / weight]), np.ones(1)
 
     def _check_warm_start(self, d: int, enc: dict[str, Any]) -> None:
         if d != self.n_features_in_:
@@ -357,12 +419,13 @@ class _Objective:
         self.loss, self.K, self.d, self.l2, self.l1, self.delta = loss, K, d, l2, l1, delta
         self._theta: np.ndarray | None = None
 
-    def _bind(self, theta: np.ndarray) -> None:
+    def _bind(self, theta: np.ndarray, grad: np.ndarray | None = None) -> None:
         # Views of theta and of the gradient buffer, made once: a batch then costs one call.
+        # grad: a buffer to write the gradient into (a DistributedOptimizer's), else a new one.
         K, d = self.K, self.d
         self._theta = theta
         self._W, self._b = theta[:K * d].reshape(K, d), theta[K * d:]
-        self._grad = np.empty_like(theta)
+        self._grad = np.empty_like(theta) if grad is None else grad
         self._gW, self._gb = self._grad[:K * d].reshape(K, d), self._grad[K * d:]
         self._grads = [self._grad]
 

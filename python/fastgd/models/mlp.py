@@ -74,6 +74,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import numbers
 from typing import Any
 
@@ -81,6 +82,7 @@ import numpy as np
 
 from fastgd import _core
 from fastgd import losses as _losses
+from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import (
     BaseEstimator,
     check_is_fitted,
@@ -101,8 +103,11 @@ from fastgd.models._fitting import (
     CheckpointWriter,
     build_optimizer,
     check_checkpoint,
+    distributed_fit_inputs,
     first_order_fit,
     fit_inputs,
+    global_weight_mean,
+    global_weighted_moments,
     resume_point,
     scaled,
 )
@@ -212,7 +217,7 @@ class _BaseMLP(BaseEstimator):
     # -- fitting ---------------------------------------------------------------------
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None, resume: bool = False,
-            checkpoint_every: int = 1):
+            checkpoint_every: int = 1, comm: Any = None):
         """Fit on ``(X, y)``: at most ``max_epochs`` epochs, stopping earlier by
         ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``, a fitted
         network of the same shape starts from its current parameters (and standardization)
@@ -245,18 +250,31 @@ class _BaseMLP(BaseEstimator):
         weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
         ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
         estimator that is not fitted or has no training state, or whose ``early_stopping``
-        was changed since (see ``fastgd.models._fitting.resume_point``)."""
+        was changed since (see ``fastgd.models._fitting.resume_point``).
+
+        ``comm``: an MPI communicator (mpi4py) for a data-parallel fit, as the linear models'
+        ``fit(..., comm=)``: every rank passes its own shard and ends with the same network;
+        the standardization is the whole data's, the classes the union of the ranks', the
+        starting point rank 0's, the history global; only rank 0 writes the ``checkpoint``
+        (every rank loads it to resume). Not with ``batch_norm`` (its statistics would be the
+        shard's; ValueError)."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
-                         checkpoint_every=checkpoint_every)
+                         checkpoint_every=checkpoint_every, comm=comm)
 
     def _fit(self, X, y, sample_weight, *, partial: bool, classes: Any, checkpoint: Any = None, resume: bool = False,
-             checkpoint_every: int = 1):
+             checkpoint_every: int = 1, comm: Any = None):
         self._check_params()
         every = check_checkpoint(checkpoint, checkpoint_every)
+        if comm is not None and self.batch_norm:
+            raise ValueError("fit(comm=...) does not support batch_norm (the running statistics would be each "
+                             "rank's own)")
         point = resume_point(self) if resume else None
         if resume and point is None:
             return self
-        inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+        if comm is None:
+            inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+        else:
+            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
         X, sw, enc, fitted, continuing = inputs.X, inputs.sw, inputs.enc, inputs.fitted, inputs.continuing
         d = inputs.d
         K = enc["K"]
@@ -265,6 +283,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
                              "batch_size to stream chunks or a memmap")
         regression = self._estimator_type == "regressor"
+        moments = _weighted_moments if comm is None else functools.partial(global_weighted_moments, comm)
         sizes = [d] + self._hidden() + [K]
         warm = self.warm_start and fitted and not partial and not resume
         if continuing or warm:
@@ -273,16 +292,18 @@ class _BaseMLP(BaseEstimator):
         if continuing or warm:
             scaling = self._scaling  # the parameters live in the space of the first fit's scaling
         elif self.standardize:
-            mean, scale = inputs.feature_scaling()
+            mean, scale = inputs.feature_scaling() if inputs.stream is not None else moments(X, sw)
             scaling = _Scaling(mean, scale)
             if regression and inputs.stream is not None:
                 scaling.y_mean, scaling.y_scale = inputs.target_scaling()
             elif regression:
-                ym, ys_ = _weighted_moments(enc["y"][:, None], sw)
+                ym, ys_ = moments(enc["y"][:, None], sw)
                 scaling.y_mean, scaling.y_scale = float(ym[0]), float(ys_[0])
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         Xs, ys, w = scaled(inputs, scaling, regression)
+        if comm is not None:
+            w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(dtype)
 
         optimizer = None
         if continuing:
@@ -313,6 +334,8 @@ class _BaseMLP(BaseEstimator):
         loss_and_grad, value = self._objective(net, rng, threads=threads if blas is not None else 1)
         if optimizer is None:
             optimizer = build_optimizer(self, theta)
+        # Data-parallel: theta broadcast from rank 0, every step on the ranks' mean gradient.
+        dist = None if comm is None else DistributedOptimizer(optimizer, comm)
         partial_more = partial and continuing
         old_curve = list(self.loss_curve_) if partial_more else []
 
@@ -340,7 +363,9 @@ class _BaseMLP(BaseEstimator):
         def snapshot(target, history, train_state):
             finish(target, theta, net, history, len(history), train_state)
 
-        writer = None if checkpoint is None else CheckpointWriter(self, checkpoint, snapshot, every)
+        writer = None
+        if checkpoint is not None and (comm is None or comm.Get_rank() == 0):
+            writer = CheckpointWriter(self, checkpoint, snapshot, every)
         if point is not None and point.get("live_stats") is not None:
             # Early stopping restored the best weights and their exact statistics at the end
             # of the run: go on from the last epoch's running averages.
@@ -350,12 +375,13 @@ class _BaseMLP(BaseEstimator):
 
         try:
             with blas if blas is not None else contextlib.nullcontext():
-                history, optimizer, X_trained, train_state = first_order_fit(
-                    self, loss_and_grad, theta, optimizer, rng, Xs, ys, w, enc, partial, value=value,
-                    outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
-                    on_epoch=writer)
+                history, trained, X_trained, train_state = first_order_fit(
+                    self, loss_and_grad, theta, dist if dist is not None else optimizer, rng, Xs, ys, w, enc,
+                    partial, value=value, outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
+                    on_epoch=writer, comm=comm)
         finally:
             net.drop_workspaces()  # also ends the worker thread
+        optimizer = dist.detach() if dist is not None else trained
         if not partial:
             if "live_theta" in train_state and net.running_mean:
                 train_state["live_stats"] = {name: {i: v.copy() for i, v in getattr(net, name).items()}

@@ -98,6 +98,12 @@ class Optimizer:
     _kernel: str | None = None
     _state_order: tuple[str, ...] = ()
 
+    # A factor every gradient is read with before anything else (the clipping norm and
+    # last_grad_norm included), fused into the step's read of the gradients. 1 except under
+    # fastgd.distributed.DistributedOptimizer, which sets 1/world_size: the gradient buffers
+    # then hold the sum over the ranks and the step sees their mean.
+    _grad_prescale: float = 1.0
+
     def __init__(self, params: Any, defaults: dict[str, Any], *, clip_norm: float | None = None,
                  clip_value: float | None = None, clip_norm_type: float = 2.0,
                  nonfinite: str = "ignore") -> None:
@@ -247,7 +253,8 @@ class Optimizer:
             if cached is None:
                 return None
             states.append(tuple(cached[1].get(name) for name in self._state_order))
-        return (self._kernel, self, self.param_groups, self._group_state, tuple(states))
+        plan = (self._kernel, self, self.param_groups, self._group_state, tuple(states))
+        return plan if self._grad_prescale == 1.0 else (*plan, float(self._grad_prescale))
 
     def _step_python(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
         if isinstance(grads, np.ndarray):
@@ -261,14 +268,15 @@ class Optimizer:
         if len(slices) > 1 or self.nonfinite != "ignore":  # before the norm reads them
             for a, b in slices:
                 _core.check_arrays(self._params[a:b], grads[a:b])
-        grad_scale, clip_value = 1.0, math.inf
+        prescale = self._grad_prescale
+        grad_scale, clip_value = prescale, math.inf
         # _core.step_groups does the same checks in the same order.
         _check_nonfinite(self.nonfinite)
         total = None
         if self.clip_norm is not None:
-            total = _core.total_norm(grads, self.clip_norm_type)
+            total = prescale * _core.total_norm(grads, self.clip_norm_type)
             self.last_grad_norm = total
-            grad_scale = clip_coefficient(self.clip_norm, total)
+            grad_scale = prescale * clip_coefficient(self.clip_norm, total)
         elif self.clip_value is not None:
             clip_value = float(self.clip_value)
         if self.nonfinite != "ignore":

@@ -22,7 +22,8 @@ class Lion(Optimizer):
 
     Defaults: lr=1e-4, betas=(0.9, 0.99), weight_decay=0 (decoupled, as in the paper).
     The paper suggests a learning rate 3-10x smaller and a weight decay 3-10x larger than
-    AdamW's. State per parameter: ``exp_avg`` (m).
+    AdamW's. State per parameter: ``exp_avg`` (m). sign(0) = 0, and sign(NaN) = NaN as in
+    ``np.sign`` (``torch.sign`` gives 0), so a NaN gradient or momentum reaches the parameter.
     """
 
     def __init__(self, params: Any, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),

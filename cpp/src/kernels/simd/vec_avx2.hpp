@@ -34,12 +34,18 @@ inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {_m
 // x86 min/max return the second operand when either is NaN: callers put the data second.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm256_max_ps(a.v, b.v)}; }
 inline Vec<float> min(Vec<float> a, Vec<float> b) { return {_mm256_min_ps(a.v, b.v)}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum, torch.maximum).
+inline Vec<float> maximum(Vec<float> a, Vec<float> b) {
+    // max_ps already gives b when b is NaN; where a is NaN, take a.
+    return {_mm256_blendv_ps(_mm256_max_ps(a.v, b.v), a.v, _mm256_cmp_ps(a.v, a.v, _CMP_UNORD_Q))};
+}
 inline Vec<float> abs(Vec<float> a) { return {_mm256_andnot_ps(_mm256_set1_ps(-0.0f), a.v)}; }
-// sign(a): +1 where a > 0, -1 where a < 0, a itself (zero or NaN) elsewhere.
+// sign(a): +1 where a > 0, -1 where a < 0, +0 for either zero, NaN for NaN (np.sign; a + 0
+// turns -0 into +0 and keeps NaN).
 inline Vec<float> sign(Vec<float> a) {
     const __m256 zero = _mm256_setzero_ps();
     const __m256 pos = _mm256_cmp_ps(a.v, zero, _CMP_GT_OQ), neg = _mm256_cmp_ps(a.v, zero, _CMP_LT_OQ);
-    __m256 r = _mm256_blendv_ps(a.v, _mm256_set1_ps(1.0f), pos);
+    __m256 r = _mm256_blendv_ps(_mm256_add_ps(a.v, zero), _mm256_set1_ps(1.0f), pos);
     return {_mm256_blendv_ps(r, _mm256_set1_ps(-1.0f), neg)};
 }
 
@@ -51,11 +57,14 @@ inline Vec<double> sqrt(Vec<double> a) { return {_mm256_sqrt_pd(a.v)}; }
 inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm256_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm256_min_pd(a.v, b.v)}; }
+inline Vec<double> maximum(Vec<double> a, Vec<double> b) {
+    return {_mm256_blendv_pd(_mm256_max_pd(a.v, b.v), a.v, _mm256_cmp_pd(a.v, a.v, _CMP_UNORD_Q))};
+}
 inline Vec<double> abs(Vec<double> a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }
 inline Vec<double> sign(Vec<double> a) {
     const __m256d zero = _mm256_setzero_pd();
     const __m256d pos = _mm256_cmp_pd(a.v, zero, _CMP_GT_OQ), neg = _mm256_cmp_pd(a.v, zero, _CMP_LT_OQ);
-    __m256d r = _mm256_blendv_pd(a.v, _mm256_set1_pd(1.0), pos);
+    __m256d r = _mm256_blendv_pd(_mm256_add_pd(a.v, zero), _mm256_set1_pd(1.0), pos);
     return {_mm256_blendv_pd(r, _mm256_set1_pd(-1.0), neg)};
 }
 

@@ -34,12 +34,18 @@ inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {_m
 // Same NaN convention as the other x86 levels: the second operand is returned when unordered.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm512_max_ps(a.v, b.v)}; }
 inline Vec<float> min(Vec<float> a, Vec<float> b) { return {_mm512_min_ps(a.v, b.v)}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum, torch.maximum).
+inline Vec<float> maximum(Vec<float> a, Vec<float> b) {
+    // max_ps already gives b when b is NaN; where a is NaN, take a.
+    return {_mm512_mask_mov_ps(_mm512_max_ps(a.v, b.v), _mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q), a.v)};
+}
 inline Vec<float> abs(Vec<float> a) { return {_mm512_abs_ps(a.v)}; }
+// sign(a): +1, -1, +0 for either zero, NaN for NaN (np.sign; a + 0 turns -0 into +0).
 inline Vec<float> sign(Vec<float> a) {
     const __m512 zero = _mm512_setzero_ps();
     const __mmask16 pos = _mm512_cmp_ps_mask(a.v, zero, _CMP_GT_OQ);
     const __mmask16 neg = _mm512_cmp_ps_mask(a.v, zero, _CMP_LT_OQ);
-    __m512 r = _mm512_mask_blend_ps(pos, a.v, _mm512_set1_ps(1.0f));
+    __m512 r = _mm512_mask_blend_ps(pos, _mm512_add_ps(a.v, zero), _mm512_set1_ps(1.0f));
     return {_mm512_mask_blend_ps(neg, r, _mm512_set1_ps(-1.0f))};
 }
 
@@ -51,12 +57,15 @@ inline Vec<double> sqrt(Vec<double> a) { return {_mm512_sqrt_pd(a.v)}; }
 inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm512_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm512_min_pd(a.v, b.v)}; }
+inline Vec<double> maximum(Vec<double> a, Vec<double> b) {
+    return {_mm512_mask_mov_pd(_mm512_max_pd(a.v, b.v), _mm512_cmp_pd_mask(a.v, a.v, _CMP_UNORD_Q), a.v)};
+}
 inline Vec<double> abs(Vec<double> a) { return {_mm512_abs_pd(a.v)}; }
 inline Vec<double> sign(Vec<double> a) {
     const __m512d zero = _mm512_setzero_pd();
     const __mmask8 pos = _mm512_cmp_pd_mask(a.v, zero, _CMP_GT_OQ);
     const __mmask8 neg = _mm512_cmp_pd_mask(a.v, zero, _CMP_LT_OQ);
-    __m512d r = _mm512_mask_blend_pd(pos, a.v, _mm512_set1_pd(1.0));
+    __m512d r = _mm512_mask_blend_pd(pos, _mm512_add_pd(a.v, zero), _mm512_set1_pd(1.0));
     return {_mm512_mask_blend_pd(neg, r, _mm512_set1_pd(-1.0))};
 }
 

@@ -34,10 +34,13 @@ inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {vf
 // vmaxq/vminq propagate NaN from either operand.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {vmaxq_f32(a.v, b.v)}; }
 inline Vec<float> min(Vec<float> a, Vec<float> b) { return {vminq_f32(a.v, b.v)}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum): vmaxq already is.
+inline Vec<float> maximum(Vec<float> a, Vec<float> b) { return max(a, b); }
 inline Vec<float> abs(Vec<float> a) { return {vabsq_f32(a.v)}; }
+// sign(a): +1, -1, +0 for either zero, NaN for NaN (np.sign; a + 0 turns -0 into +0).
 inline Vec<float> sign(Vec<float> a) {
     const float32x4_t zero = vdupq_n_f32(0.0f);
-    float32x4_t r = vbslq_f32(vcgtq_f32(a.v, zero), vdupq_n_f32(1.0f), a.v);
+    float32x4_t r = vbslq_f32(vcgtq_f32(a.v, zero), vdupq_n_f32(1.0f), vaddq_f32(a.v, zero));
     return {vbslq_f32(vcltq_f32(a.v, zero), vdupq_n_f32(-1.0f), r)};
 }
 
@@ -49,10 +52,11 @@ inline Vec<double> sqrt(Vec<double> a) { return {vsqrtq_f64(a.v)}; }
 inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {vfmaq_f64(c.v, a.v, b.v)}; }
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {vmaxq_f64(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {vminq_f64(a.v, b.v)}; }
+inline Vec<double> maximum(Vec<double> a, Vec<double> b) { return max(a, b); }
 inline Vec<double> abs(Vec<double> a) { return {vabsq_f64(a.v)}; }
 inline Vec<double> sign(Vec<double> a) {
     const float64x2_t zero = vdupq_n_f64(0.0);
-    float64x2_t r = vbslq_f64(vcgtq_f64(a.v, zero), vdupq_n_f64(1.0), a.v);
+    float64x2_t r = vbslq_f64(vcgtq_f64(a.v, zero), vdupq_n_f64(1.0), vaddq_f64(a.v, zero));
     return {vbslq_f64(vcltq_f64(a.v, zero), vdupq_n_f64(-1.0), r)};
 }
 

@@ -23,8 +23,11 @@ template <class T> inline Vec<T> mul_add(Vec<T> a, Vec<T> b, Vec<T> c) { return 
 // Same NaN convention as x86: the second operand is returned when unordered.
 template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
 template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a.v : b.v}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum, torch.maximum).
+template <class T> inline Vec<T> maximum(Vec<T> a, Vec<T> b) { return {std::isnan(a.v) ? a.v : max(a, b).v}; }
 template <class T> inline Vec<T> abs(Vec<T> a) { return {std::fabs(a.v)}; }
-template <class T> inline Vec<T> sign(Vec<T> a) { return {a.v > T(0) ? T(1) : (a.v < T(0) ? T(-1) : a.v)}; }
+// sign(a): +1, -1, +0 for either zero, NaN for NaN (np.sign; a + 0 turns -0 into +0).
+template <class T> inline Vec<T> sign(Vec<T> a) { return {a.v > T(0) ? T(1) : (a.v < T(0) ? T(-1) : a.v + T(0))}; }
 
 // 1 where a > 0, else 0 (NaN: 0), from vectors `one` and `zero`.
 template <class T> inline Vec<T> step_positive(Vec<T> a, Vec<T> one, Vec<T> zero) {

@@ -35,13 +35,19 @@ inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return a *
 // x86 min/max return the second operand when either is NaN: callers put the data second.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm_max_ps(a.v, b.v)}; }
 inline Vec<float> min(Vec<float> a, Vec<float> b) { return {_mm_min_ps(a.v, b.v)}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum, torch.maximum).
+inline Vec<float> maximum(Vec<float> a, Vec<float> b) {
+    const __m128 a_nan = _mm_cmpunord_ps(a.v, a.v);  // max_ps already gives b when b is NaN
+    return {_mm_or_ps(_mm_and_ps(a_nan, a.v), _mm_andnot_ps(a_nan, _mm_max_ps(a.v, b.v)))};
+}
 inline Vec<float> abs(Vec<float> a) { return {_mm_andnot_ps(_mm_set1_ps(-0.0f), a.v)}; }
-// sign(a): +1 where a > 0, -1 where a < 0, a itself (zero or NaN) elsewhere.
+// sign(a): +1 where a > 0, -1 where a < 0, +0 for either zero, NaN for NaN (np.sign; a + 0
+// turns -0 into +0 and keeps NaN).
 inline Vec<float> sign(Vec<float> a) {
     const __m128 zero = _mm_setzero_ps();
     const __m128 pos = _mm_cmpgt_ps(a.v, zero), neg = _mm_cmplt_ps(a.v, zero);
     const __m128 unit = _mm_or_ps(_mm_and_ps(pos, _mm_set1_ps(1.0f)), _mm_and_ps(neg, _mm_set1_ps(-1.0f)));
-    return {_mm_or_ps(unit, _mm_andnot_ps(_mm_or_ps(pos, neg), a.v))};
+    return {_mm_or_ps(unit, _mm_andnot_ps(_mm_or_ps(pos, neg), _mm_add_ps(a.v, zero)))};
 }
 
 inline Vec<double> operator+(Vec<double> a, Vec<double> b) { return {_mm_add_pd(a.v, b.v)}; }
@@ -52,12 +58,16 @@ inline Vec<double> sqrt(Vec<double> a) { return {_mm_sqrt_pd(a.v)}; }
 inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return a * b + c; }
 inline Vec<double> max(Vec<double> a, Vec<double> b) { return {_mm_max_pd(a.v, b.v)}; }
 inline Vec<double> min(Vec<double> a, Vec<double> b) { return {_mm_min_pd(a.v, b.v)}; }
+inline Vec<double> maximum(Vec<double> a, Vec<double> b) {
+    const __m128d a_nan = _mm_cmpunord_pd(a.v, a.v);
+    return {_mm_or_pd(_mm_and_pd(a_nan, a.v), _mm_andnot_pd(a_nan, _mm_max_pd(a.v, b.v)))};
+}
 inline Vec<double> abs(Vec<double> a) { return {_mm_andnot_pd(_mm_set1_pd(-0.0), a.v)}; }
 inline Vec<double> sign(Vec<double> a) {
     const __m128d zero = _mm_setzero_pd();
     const __m128d pos = _mm_cmpgt_pd(a.v, zero), neg = _mm_cmplt_pd(a.v, zero);
     const __m128d unit = _mm_or_pd(_mm_and_pd(pos, _mm_set1_pd(1.0)), _mm_and_pd(neg, _mm_set1_pd(-1.0)));
-    return {_mm_or_pd(unit, _mm_andnot_pd(_mm_or_pd(pos, neg), a.v))};
+    return {_mm_or_pd(unit, _mm_andnot_pd(_mm_or_pd(pos, neg), _mm_add_pd(a.v, zero)))};
 }
 
 // Reductions accumulate in double: read Vec<double>::lanes inputs widened to double.

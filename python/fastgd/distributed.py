@@ -1,0 +1,399 @@
+r"""Data-parallel training over MPI (mpi4py): every process (rank) holds the same parameters,
+computes gradients on its own shard of the data, and every step applies the mean of the
+ranks' gradients, so that the ranks stay identical.
+
+    from mpi4py import MPI
+    import fastgd as fg
+    from fastgd.distributed import DistributedOptimizer
+
+    opt = DistributedOptimizer(fg.Adam(params, lr=1e-3))   # params broadcast from rank 0
+    for X_b, y_b in my_shard_batches:
+        loss = loss_and_grad_into(params, X_b, y_b, out=opt.grads)  # write into the buffer
+        opt.step()                                  # one Allreduce per dtype, then the step
+
+Run under MPI: ``mpiexec -n 2 python script.py`` (``python -m mpi4py script.py`` makes an
+uncaught exception on one rank abort them all instead of leaving the others waiting).
+
+mpi4py is imported here only (``pip install "fastgd[mpi]"``); the rest of fastgd never needs it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import time
+import zlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fastgd import _core
+from fastgd.optim._base import Optimizer
+
+__all__ = ["DistributedOptimizer", "world", "agree_on_errors", "agree_on_early_errors", "rank_sum", "shard_plan"]
+
+REDUCTIONS = ("auto", "allreduce", "reduce_bcast")
+
+
+_MPI: Any = None
+
+
+def _mpi() -> Any:
+    """mpi4py's MPI module, imported on first use (and kept: a step asks for it)."""
+    global _MPI
+    if _MPI is None:
+        try:
+            from mpi4py import MPI
+        except ImportError as e:  # pragma: no cover - depends on the installation
+            raise ImportError("fastgd.distributed needs mpi4py and an MPI library: pip install \"fastgd[mpi]\" "
+                              "(mpi4py and MPICH's binary wheel)") from e
+        _MPI = MPI
+    return _MPI
+
+
+def world(comm: Any = None) -> Any:
+    """``comm``, or ``MPI.COMM_WORLD`` when it is None."""
+    return _mpi().COMM_WORLD if comm is None else comm
+
+
+class agree_on_errors:
+    """A block that every rank of ``comm`` runs, after which all ranks agree on whether it
+    failed: a rank whose block raised re-raises its exception, and the others raise a
+    ValueError naming the failed rank and its error, instead of going on to a collective call
+    that the failed rank will never join (a hang). One ``allgather`` of a short message.
+
+    ``comm=None`` is a no-op (the single-process path)."""
+
+    def __init__(self, comm: Any, what: str = "") -> None:
+        self.comm, self.what = comm, what
+
+    def __enter__(self) -> agree_on_errors:
+        return self
+
+    def __exit__(self, et: Any, e: Any, tb: Any) -> bool:
+        if self.comm is None:
+            return False
+        message = None if e is None else f"{et.__name__}: {e}"
+        messages = self.comm.allgather(message)
+        if e is not None:
+            return False  # the failed rank raises its own error
+        failed = [(r, m) for r, m in enumerate(messages) if m is not None]
+        if failed:
+            r, m = failed[0]
+            where = f" in {self.what}" if self.what else ""
+            raise ValueError(f"rank {r} of {len(messages)} failed{where}: {m}")
+        return False
+
+
+# Set by agree_on_early_errors for one train call: [whether it reached its first collective].
+_train_call: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("fastgd_train_call", default=None)
+
+
+def agree_on_early_errors(train: Any) -> Any:
+    """Decorates fastgd.train: under ``comm`` (or a DistributedOptimizer), an exception that
+    some ranks raise before train's first collective call (its argument checks: a bad
+    ``sample_weight`` on one rank's shard, say) makes those ranks join that collective with
+    their error, so that the other ranks raise too (a ValueError naming the failed rank)
+    instead of waiting for them forever. Without ``comm`` it calls train as it is."""
+
+    @functools.wraps(train)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        comm, optimizer = kwargs.get("comm"), kwargs.get("optimizer")
+        if comm is None and not isinstance(optimizer, DistributedOptimizer):
+            return train(*args, **kwargs)
+        reached = [False]
+        token = _train_call.set(reached)
+        try:
+            return train(*args, **kwargs)
+        except Exception as e:
+            if not reached[0]:
+                comm = optimizer.comm if comm is None else comm
+                world(comm).allgather(("error", f"{type(e).__name__}: {e}"))  # shard_plan's allgather
+            raise
+        finally:
+            _train_call.reset(token)
+
+    return wrapper
+
+
+def rank_sum(comm: Any, values: Any) -> np.ndarray:
+    """The sum over the ranks of a few float64 numbers, with the same bits on every rank
+    (an ``Allgather``, then the sum in rank order on each): for the scalars that decisions
+    depend on (losses and their weights), which must not differ by a rounding between ranks."""
+    mine = np.array(values, dtype=np.float64).reshape(-1)
+    everyone = np.empty((comm.Get_size(), mine.size), dtype=np.float64)
+    comm.Allgather(mine, everyone)
+    total = everyone[0].copy()
+    for row in everyone[1:]:
+        total += row
+    return total
+
+
+def shard_plan(comm: Any, dist: DistributedOptimizer | None, optimizer: Optimizer, X: Any, n: int,
+               batch_size: int | None, max_epochs: int | None, shuffle: Any,
+               validation: bool) -> tuple[DistributedOptimizer, int]:
+    """fastgd.train's set-up under ``comm``: checks that the ranks agree on what must be
+    the same (the features' shape, batch_size, max_epochs, shuffle, validation or not: a
+    ValueError on every rank otherwise), wraps ``optimizer`` (unless ``dist`` is given) and
+    returns it with the number of samples an epoch visits on every rank: the largest
+    shard's (``batch_size=None``: each rank's own, one step per epoch)."""
+    if dist is not None:
+        if comm is not None and comm is not dist.comm:
+            raise ValueError("train: comm is not the communicator of the DistributedOptimizer given as optimizer")
+        comm = dist.comm
+    comm = world(comm)
+    mine = {"features": tuple(getattr(X, "shape", ())[1:]), "batch_size": batch_size, "max_epochs": max_epochs,
+            "shuffle": shuffle, "validation_data": validation}
+    reached = _train_call.get()
+    if reached is not None:
+        reached[0] = True
+    gathered = comm.allgather(("ok", mine, int(n)))
+    for r, (tag, *rest) in enumerate(gathered):
+        if tag == "error":
+            raise ValueError(f"rank {r} of {len(gathered)} failed in train: {rest[0]}")
+    everyone = [tuple(rest) for _, *rest in gathered]
+    for r, (theirs, _) in enumerate(everyone):
+        for key in mine:
+            first = everyone[0][0][key]
+            if theirs[key] != first:
+                what = "X's shape beyond the samples" if key == "features" else key
+                raise ValueError(f"train(comm=...): the ranks disagree on {what}: rank 0 has {first!r}, rank {r} "
+                                 f"has {theirs[key]!r}; every rank must pass the same arguments, only its own shard "
+                                 "of the data")
+    if dist is None:
+        dist = DistributedOptimizer(optimizer, comm)
+    n_epoch = n if batch_size is None else max(k for _, k in everyone)
+    return dist, n_epoch
+
+
+class DistributedOptimizer:
+    r"""Data-parallel training: ``optimizer``'s step on the mean of the ranks' gradients.
+
+    With :math:`N` ranks, each with its gradients :math:`g_r` (of its own mini-batch), every
+    step is
+
+    .. math:: g = \frac{1}{N} \sum_{r=0}^{N-1} g_r, \qquad
+              \theta \leftarrow \text{optimizer's update}(\theta, g)
+
+    on every rank, with the wrapped rule's exact update (its clipping by norm or value, its
+    ``nonfinite`` handling and ``last_grad_norm`` all see the averaged :math:`g`), so every
+    rank takes (or skips) the same steps and keeps the same parameters. These are the
+    semantics of ``torch.nn.parallel.DistributedDataParallel`` (gradients averaged by an
+    all-reduce during backward, then an ordinary ``optimizer.step()``) and of Horovod's
+    ``hvd.DistributedOptimizer`` (``op=hvd.Average``; ``synchronize()`` then ``step()``).
+    With mini-batches of equal size :math:`b` on every rank, :math:`g` is the gradient of the
+    mean loss over the global batch of :math:`N b` samples.
+
+    At construction the parameters are broadcast from rank 0 (``Bcast`` in place), after
+    checking that every rank has the same number of parameters with the same shapes and
+    dtypes (a ValueError on every rank otherwise, never a hang).
+
+    **The gradient buffer.** ``grads`` is a list of arrays aligned with the parameters, views
+    of one flat buffer per dtype. A loss that writes its gradients into them costs no copy:
+    ``step()`` then does one in-place ``Allreduce(IN_PLACE, buffer, SUM)`` per dtype. The
+    division by :math:`N` costs no pass either: it is a factor of the step's read of the
+    gradients (the same fused transform as clipping by norm), so after a step ``grads``
+    holds the *sum* over the ranks. ``step(grads)`` with other arrays copies them into the
+    buffer first (one read and one write of every gradient: small next to the Allreduce, but
+    avoidable); arrays that are the views themselves are not copied.
+
+    **Identical bits on every rank.** With ``reduction="allreduce"`` the sum is MPI's
+    ``Allreduce``; with 2 ranks each element is one addition ``a + b``, which is commutative,
+    so both ranks get the same bits. The MPI standard does not promise that an Allreduce
+    over more ranks gives every rank the same bits (an implementation may sum in a different
+    order on each, e.g. recursive doubling). ``reduction="reduce_bcast"`` sums on rank 0
+    only (``Reduce``) and broadcasts that result (``Bcast``): the same bits everywhere, for
+    any number of ranks, at about twice the latency. ``"auto"`` (default) takes
+    ``"allreduce"`` for up to 2 ranks and ``"reduce_bcast"`` beyond, so that the ranks never
+    drift apart nor decide differently (stop, skip a step) by a rounding. Beyond the sum, the
+    ranks run the same kernels on the same inputs, so they stay bit-identical provided each
+    one runs the same fastgd build at the same SIMD level (the environment variable ``FASTGD_ISA`` forces one
+    on mixed hardware); :meth:`in_sync` checks it.
+
+    Everything else (``param_groups``, ``state``, ``state_dict``/``load_state_dict``,
+    schedules, ``skipped_steps``, ``last_grad_norm``) is the wrapped optimizer's, read and
+    written through this object. While wrapped, the optimizer reads its gradients scaled by
+    :math:`1/N`; :meth:`detach` gives it back as it was.
+
+    Attributes:
+        optimizer: the wrapped fastgd Optimizer.
+        comm, rank, size: the communicator, this process's rank and the number of ranks.
+        grads: the gradient buffer's views, aligned with the parameters.
+        comm_seconds: wall time spent in the gradient reduction so far (for benchmarks).
+        comm_calls: the number of reductions so far.
+    """
+
+    def __init__(self, optimizer: Optimizer, comm: Any = None, *, reduction: str = "auto") -> None:
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastgd Optimizer instance, got {type(optimizer).__name__}")
+        if not (isinstance(reduction, str) and reduction in REDUCTIONS):
+            raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        comm = world(comm)
+        if reduction == "auto":
+            reduction = "allreduce" if comm.Get_size() <= 2 else "reduce_bcast"
+        self.__dict__.update(optimizer=optimizer, comm=comm, rank=comm.Get_rank(), size=comm.Get_size(),
+                             reduction=reduction, comm_seconds=0.0, comm_calls=0)
+        params = list(optimizer._params)
+        signature = [(tuple(p.shape), p.dtype.str) for p in params]
+        signatures = comm.allgather(signature)
+        for r, s in enumerate(signatures):
+            if s != signatures[0]:
+                raise ValueError(f"DistributedOptimizer: the parameters differ between ranks: rank 0 has "
+                                 f"{_describe(signatures[0])}, rank {r} has {_describe(s)}; every rank must "
+                                 "build the same model")
+        for p in params:
+            comm.Bcast(p, root=0)
+        # One flat buffer per dtype (in the order the dtypes first appear), views per parameter.
+        buffers: dict[np.dtype, np.ndarray] = {}
+        sizes: dict[np.dtype, int] = {}
+        for p in params:
+            sizes[p.dtype] = sizes.get(p.dtype, 0) + p.size
+        for dt, n in sizes.items():
+            buffers[dt] = np.zeros(n, dtype=dt)
+        offsets = dict.fromkeys(sizes, 0)
+        views = []
+        for p in params:
+            o = offsets[p.dtype]
+            views.append(buffers[p.dtype][o:o + p.size].reshape(p.shape))
+            offsets[p.dtype] = o + p.size
+        self.__dict__.update(grads=views, buffers=list(buffers.values()), _params=params, _synced=False,
+                             _scalars=(np.zeros(3), np.zeros((self.size, 3))))
+        optimizer._grad_prescale = 1.0 / self.size
+        optimizer._plan = None  # rebuilt with the factor on the next step
+
+    # -- delegation ---------------------------------------------------------------------
+
+    def __getattr__(self, name: str) -> Any:
+        # Only for names not found on this object: the wrapped optimizer's attributes.
+        if name == "optimizer":
+            raise AttributeError(name)
+        return getattr(self.optimizer, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__ or name in type(self).__dict__:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.optimizer, name, value)
+
+    def __repr__(self) -> str:
+        return f"DistributedOptimizer(rank={self.rank}, size={self.size}, reduction={self.reduction!r}, " \
+               f"optimizer={self.optimizer!r})"
+
+    def state_dict(self) -> dict[str, Any]:
+        """The wrapped optimizer's :meth:`~fastgd.Optimizer.state_dict` (the same on every rank)."""
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state_dict: Any) -> None:
+        """The wrapped optimizer's :meth:`~fastgd.Optimizer.load_state_dict`."""
+        self.optimizer.load_state_dict(state_dict)
+
+    # -- stepping -----------------------------------------------------------------------
+
+    def synchronize(self, grads: Sequence[np.ndarray] | np.ndarray | None = None) -> list[np.ndarray]:
+        """Sum the gradients over the ranks into ``grads`` (the buffer's views), which it
+        returns; the next :meth:`step` then steps on them without reducing again (Horovod's
+        ``synchronize()``). ``grads``: as for :meth:`step`."""
+        if grads is not None:
+            self._fill(grads)
+        MPI = _mpi()
+        t0 = time.perf_counter()
+        for buf in self.buffers:
+            if self.reduction == "allreduce":
+                self.comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            else:
+                if self.rank == 0:
+                    self.comm.Reduce(MPI.IN_PLACE, buf, op=MPI.SUM, root=0)
+                else:
+                    self.comm.Reduce(buf, None, op=MPI.SUM, root=0)
+                self.comm.Bcast(buf, root=0)
+        self.__dict__["comm_seconds"] += time.perf_counter() - t0
+        self.__dict__["comm_calls"] += 1
+        self.__dict__["_synced"] = True
+        return self.grads
+
+    def step(self, grads: Sequence[np.ndarray] | np.ndarray | None = None) -> None:
+        """Average the gradients over the ranks and take the wrapped optimizer's step on them.
+
+        ``grads``: None when the gradients are already in :attr:`grads`; else arrays aligned
+        with the parameters, copied into the buffer (those that are its views are not). A
+        step after :meth:`synchronize` (and no new ``grads``) does not reduce again."""
+        if grads is not None or not self._synced:
+            self.synchronize(grads)
+        self.__dict__["_synced"] = False
+        self.optimizer.step(self.grads)
+
+    def _fill(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
+        gs = [grads] if isinstance(grads, np.ndarray) else list(grads)
+        if len(gs) != len(self.grads):
+            raise ValueError(f"step() got {len(gs)} gradients for {len(self.grads)} parameters; pass one gradient "
+                             "per parameter, in the order of the parameters")
+        for i, (g, v) in enumerate(zip(gs, self.grads)):
+            if g is v:
+                continue
+            if not isinstance(g, np.ndarray):
+                g = np.asarray(g)
+            if g.shape != v.shape:
+                raise ValueError(f"gradient {i} has shape {g.shape}, its parameter {v.shape}")
+            if g.dtype.kind != "f":
+                raise TypeError(f"gradient {i} has dtype {g.dtype}; expected a floating-point array")
+            # Another view of the buffer itself is not copied (checked for large arrays only: a
+            # small copy costs less than the check).
+            if g.size >= 4096 and g.dtype == v.dtype and g.strides == v.strides \
+                    and g.__array_interface__["data"][0] == v.__array_interface__["data"][0]:
+                continue
+            np.copyto(v, g, casting="same_kind")
+        self.__dict__["_synced"] = False
+
+    def synchronize_step(self, grads: Sequence[np.ndarray], loss: float, weight: float) -> tuple[float, float, float]:
+        """:meth:`synchronize` for fastgd.train's step: also the global batch's loss (the
+        ranks' losses weighted by their batches' weights; their plain mean when the weights
+        sum to 0), its total weight, and the 2-norm of the averaged gradient, the same
+        numbers on every rank."""
+        self.synchronize(grads)
+        # As rank_sum, with buffers made once: this runs every step.
+        mine, everyone = self._scalars
+        mine[0], mine[1], mine[2] = loss * weight, weight, loss
+        self.comm.Allgather(mine, everyone)
+        rows = everyone.tolist()
+        loss_w, total_w, plain = rows[0]
+        for row in rows[1:]:  # in rank order: the same bits on every rank
+            loss_w, total_w, plain = loss_w + row[0], total_w + row[1], plain + row[2]
+        mean = loss_w / total_w if total_w > 0 else plain / self.size
+        return float(mean), float(total_w), self.optimizer._grad_prescale * _core.total_norm(self.grads, 2.0)
+
+    def global_means(self, values: Sequence[float | None], weight: float) -> tuple[float | None, ...]:
+        """The means over the ranks of per-rank ``values`` (None stays None), each rank's
+        weighted by ``weight`` (its number of samples): the global validation scores."""
+        present = [v for v in values if v is not None]
+        sums = rank_sum(self.comm, [v * weight for v in present] + [weight])
+        means = iter(sums[:-1] / sums[-1] if sums[-1] > 0 else sums[:-1])
+        return tuple(None if v is None else float(next(means)) for v in values)
+
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank (a stop requested by a callback on one)."""
+        return bool(rank_sum(self.comm, [1.0 if flag else 0.0])[0] > 0)
+
+    # -- checks and teardown ------------------------------------------------------------
+
+    def in_sync(self) -> bool:
+        """Whether every rank holds the same parameter bits (a CRC-32 of each rank's
+        parameters, gathered); a collective call: every rank must make it."""
+        crc = 0
+        for p in self._params:
+            crc = zlib.crc32(memoryview(np.ascontiguousarray(p)).cast("B"), crc)
+        return len(set(self.comm.allgather(crc))) == 1
+
+    def detach(self) -> Optimizer:
+        """The wrapped optimizer, reading its gradients unscaled again (for use without MPI,
+        or to save it)."""
+        opt = self.optimizer
+        opt.__dict__.pop("_grad_prescale", None)
+        opt._plan = None
+        return opt
+
+
+def _describe(signature: list[tuple[tuple[int, ...], str]]) -> str:
+    shown = ", ".join(f"{np.dtype(dt).name}{list(shape)}" for shape, dt in signature[:6])
+    more = f", ... ({len(signature)} arrays)" if len(signature) > 6 else ""
+    return f"[{shown}{more}]"

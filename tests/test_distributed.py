@@ -1,0 +1,167 @@
+"""Data-parallel training over MPI: each test launches ``mpiexec -n N python
+tests/mpi_scripts/<script>.py OUT`` with a timeout; the script asserts on every rank and
+writes its results to OUT as .npz, which the test compares across ranks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import fastgd as fg
+
+SCRIPTS = Path(__file__).parent / "mpi_scripts"
+TIMEOUT = 300
+
+
+def _mpiexec() -> str | None:
+    here = Path(sys.executable).parent / "mpiexec"
+    if here.exists():
+        return str(here)
+    return shutil.which("mpiexec")
+
+
+def _have_mpi4py() -> bool:
+    try:
+        import mpi4py  # noqa: F401  (the package only: importing mpi4py.MPI would start MPI here)
+    except ImportError:
+        return False
+    return True
+
+
+MPIEXEC = _mpiexec()
+# Skipped only without mpi4py; with it, a missing mpiexec is a failure that says what to install.
+needs_mpi = pytest.mark.skipif(not _have_mpi4py(), reason="mpi4py is not installed (pip install 'fastgd[mpi]')")
+
+
+def run_mpi(script: str, n: int, out: Path, *args: str) -> subprocess.CompletedProcess:
+    if MPIEXEC is None:
+        pytest.fail("mpi4py is installed but no mpiexec was found next to the Python executable nor on PATH: "
+                    "pip install mpich (or put an MPI library's mpiexec on PATH)")
+    env = dict(os.environ)
+    # Two cores: one thread per rank, so that N ranks do not oversubscribe the machine.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", str(SCRIPTS / script), str(out), *args]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"{script} on {n} ranks did not finish in {TIMEOUT} s (a hang?)\n{e.stdout}\n{e.stderr}")
+    assert proc.returncode == 0, f"{script} on {n} ranks failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def _ranks(out: Path, stem: str, n: int) -> list[dict[str, np.ndarray]]:
+    files = [out / f"{stem}_rank{r}.npz" for r in range(n)]
+    for f in files:
+        assert f.exists(), f"{f.name} was not written"
+    return [dict(np.load(f)) for f in files]
+
+
+def _assert_same_bits(results: list[dict[str, np.ndarray]]) -> None:
+    first = results[0]
+    for r, other in enumerate(results[1:], start=1):
+        assert other.keys() == first.keys()
+        for k in first:
+            assert np.array_equal(first[k], other[k], equal_nan=True), f"rank {r} differs from rank 0 in {k}"
+
+
+# -- without MPI: the 1/N factor that DistributedOptimizer fuses into the step ------------------
+
+PRESCALE_OPTIONS = [{}, {"clip_norm": 0.5}, {"clip_value": 0.2}, {"nonfinite": "skip"}]
+
+
+@pytest.mark.parametrize("rule", ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "Adamax", "NAdam", "RAdam",
+                                  "Lion"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("options", PRESCALE_OPTIONS, ids=["plain", "clip_norm", "clip_value", "skip"])
+@pytest.mark.parametrize("python_path", [False, True], ids=["one_call", "python"])
+def test_grad_prescale_equals_step_on_scaled_grads(simd_level, rule, dtype, options, python_path):
+    # A step on sums with the factor 1/2 == a step on the halved sums, bit for bit (halving is
+    # exact), on both the one-call C++ path and the Python path; last_grad_norm too.
+    rng = np.random.default_rng(5)
+    shapes = [(3, 5), (17,), (8,), (1,)]
+    a = [rng.standard_normal(s).astype(dtype) for s in shapes]
+    b = [p.copy() for p in a]
+    scaled = getattr(fg, rule)(a, lr=0.01, **options)
+    ref = getattr(fg, rule)(b, lr=0.01, **options)
+    scaled._grad_prescale = 0.5
+    if python_path:
+        scaled._make_plan = lambda: None
+    for k in range(5):
+        g = [rng.standard_normal(s).astype(dtype) for s in shapes]
+        if k == 2 and "nonfinite" in options:
+            g[1][3] = np.inf
+        scaled.step(g)
+        ref.step([x * dtype(0.5) for x in g])
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+        assert scaled.last_grad_norm == ref.last_grad_norm
+        assert scaled.skipped_steps == ref.skipped_steps
+    assert (scaled._plan is None) == python_path
+    if python_path:
+        return
+    assert len(scaled._plan) == 6 and scaled._plan[5] == 0.5
+
+
+def test_fastgd_does_not_import_mpi4py():
+    # mpi4py stays optional: importing fastgd (training included) never loads it.
+    code = "import sys, fastgd, fastgd.distributed; assert 'mpi4py' not in sys.modules, 'mpi4py imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@needs_mpi
+@pytest.mark.parametrize("reduction", ["allreduce", "reduce_bcast"])
+def test_optimizer_steps_two_ranks(tmp_path, reduction):
+    # One distributed step == a single-process step on the averaged gradient, bit for bit
+    # (every rule, both dtypes, every SIMD level, clipping, nonfinite="skip"); ranks agree.
+    run_mpi("optimizer_steps.py", 2, tmp_path, reduction)
+    results = _ranks(tmp_path, "optimizer_steps", 2)
+    assert int(results[0]["checked"]) > 0
+    _assert_same_bits(results)
+
+
+@needs_mpi
+def test_optimizer_steps_three_ranks_deterministic(tmp_path):
+    # Three ranks (more than two: an Allreduce need not give every rank the same bits):
+    # reduce_bcast does; the steps match the reference to rounding.
+    run_mpi("optimizer_steps.py", 3, tmp_path, "reduce_bcast")
+    _assert_same_bits(_ranks(tmp_path, "optimizer_steps", 3))
+
+
+@needs_mpi
+def test_fits_two_ranks(tmp_path):
+    # train(comm=), the linear estimators and the MLPs on 2 unequal shards: the same bits on both ranks,
+    # the accuracy of a single-process fit on the whole data, the whole data's
+    # standardization, the union of the classes; the checkpoint written by rank 0 only.
+    run_mpi("fit.py", 2, tmp_path)
+    results = _ranks(tmp_path, "fit", 2)
+    _assert_same_bits(results)
+    assert (tmp_path / "logreg_rank0.fgd").exists()
+    assert not (tmp_path / "logreg_rank1.fgd").exists()
+    acc_single, acc_dist = results[0]["logreg_acc"]
+    assert acc_dist > 0.8 and abs(acc_single - acc_dist) < 0.02
+
+
+@needs_mpi
+def test_disagreements_are_errors_on_every_rank(tmp_path):
+    # Parameters, features or arguments that differ between ranks, and a bad input on one
+    # rank: a clear error on every rank (the script checks that none hangs).
+    run_mpi("errors.py", 2, tmp_path)
+    results = _ranks(tmp_path, "errors", 2)
+    for r in results:
+        assert set(r) == {"shapes", "dtypes", "features", "batch_size", "bad_weight", "bad_batch_size", "bad_y",
+                          "estimator_features", "newton", "batch_norm"}
+    assert "rank 1 of 2 failed" in str(results[0]["bad_y"])
+
+
+@needs_mpi
+def test_fits_three_ranks(tmp_path):
+    # Three unequal shards (reduction "auto" = Reduce + Bcast beyond 2 ranks): still the same
+    # bits on every rank and the accuracy of a single-process fit.
+    run_mpi("fit.py", 3, tmp_path)
+    _assert_same_bits(_ranks(tmp_path, "fit", 3))
