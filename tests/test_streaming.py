@@ -121,6 +121,7 @@ def test_chunk_source_kinds():
     chunks = _chunks(X, y, [20, 30])
     assert is_chunk_source(chunks) and is_chunk_source(iter(chunks)) and is_chunk_source(lambda: iter(chunks))
     assert not is_chunk_source(X) and not is_chunk_source([[1.0, 2.0]])
+    assert not is_chunk_source([(1.0, 2.0), (3.0, 4.0)])  # rows given as tuples
     gen = ChunkStream(c for c in chunks)
     assert gen.one_shot
     assert len(list(gen.chunks())) == 2

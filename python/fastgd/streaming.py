@@ -37,7 +37,7 @@ give other data each time (augmented, resampled).
 
 **Standardization** of a stream is learned by one streaming pass before training: each
 chunk's weighted mean and variance, merged chunk by chunk (Chan, Golub and LeVeque's
-parallel algorithm), in float64, with no copy of the data (:class:`RunningMoments`).
+parallel algorithm), in float64, one chunk at a time (:class:`RunningMoments`).
 """
 
 from __future__ import annotations
@@ -70,14 +70,19 @@ def is_memmap(a: Any) -> bool:
 
 def is_chunk_source(X: Any) -> bool:
     """Whether ``X`` is a source of chunks rather than an array: a :class:`ChunkStream`, a
-    callable, an iterator, or a list/tuple whose first item is a tuple."""
+    callable, an iterator, or a list/tuple whose first item is a tuple of arrays (a list of
+    tuples of numbers is rows of samples)."""
     if isinstance(X, ChunkStream):
         return True
     if hasattr(X, "shape") or isinstance(X, (str, bytes)):
         return False
     if callable(X) or isinstance(X, Iterator):
         return True
-    return isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], tuple)
+    if not (isinstance(X, (list, tuple)) and len(X) > 0 and isinstance(X[0], tuple) and len(X[0]) > 0):
+        return False
+    # A chunk's first item is rows (an array, a list of rows); a row of numbers is a sample.
+    first = X[0][0]
+    return hasattr(first, "__len__") and not isinstance(first, (str, bytes))
 
 
 class RunningMoments:
