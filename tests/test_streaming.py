@@ -64,12 +64,12 @@ def test_weighted_moments_in_blocks_match_one_block():
     X, _ = _data(5000, 3)
     w = np.random.default_rng(2).uniform(0.1, 1, len(X))
     one = weighted_moments(X, w)
-    blocks = weighted_moments(X, w, block_bytes=24 * 64)  # 64 rows per block
+    blocks = weighted_moments(X, w, block_bytes=24 * 32)  # 32 rows of 3 float64 per block
     np.testing.assert_allclose(blocks[0], one[0], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(blocks[1], one[1], rtol=1e-10)
     # A constant feature has scale 1 either way.
     X[:, 1] = 3.0
-    assert weighted_moments(X, w, block_bytes=24 * 64)[1][1] == 1.0
+    assert weighted_moments(X, w, block_bytes=24 * 32)[1][1] == 1.0
 
 
 # -- the shuffle buffer -------------------------------------------------------------------
@@ -539,3 +539,12 @@ def test_chunk_streams_are_refused_with_comm():
         fg.train(_lsq, [np.zeros(3)], _chunks(X, y, [20, 20]), None, batch_size=8, comm=Comm())
     with pytest.raises(ValueError, match="chunk streams are not supported"):
         LinearRegression().fit(_chunks(X, y, [20, 20]), None, comm=Comm())
+
+
+def test_a_memmap_larger_than_one_block_fits_as_the_array(tmp_path):
+    # 30,000 x 50 float32: 6 MB, two blocks of the moments and of the memmap alike.
+    X, y = _data(30_000, 50, dtype=np.float32)
+    kw = dict(batch_size=512, max_epochs=2, tol=None, random_state=0)
+    a = LogisticRegression(**kw).fit(X, y)
+    b = LogisticRegression(**kw).fit(_memmap(tmp_path, X, "X"), y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastgd.streaming import RunningMoments
+from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments
 
 
 @dataclass
@@ -21,16 +21,18 @@ class Scaling:
     standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
 
 
-def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = 16 << 20) -> tuple[np.ndarray, np.ndarray]:
+def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
     rounding-level) deviation replaced by 1, as StandardScaler does for constant features.
 
-    Computed over blocks of rows of about ``block_bytes`` (in float64), merged by Chan et
-    al.'s formulas (:class:`fastgd.streaming.RunningMoments`): a large or memory-mapped
-    ``a`` is never converted or centred as a whole. An ``a`` of one block gives the plain
-    two-pass result."""
+    Computed over blocks of rows of about ``block_bytes`` of ``a``, merged by Chan et al.'s
+    formulas (:class:`fastgd.streaming.RunningMoments`): a large or memory-mapped ``a`` is
+    never converted or centred as a whole. The blocks are those in which a
+    :class:`fastgd.ChunkStream` reads a memmap of ``a`` by default, so both give the same
+    bits; an ``a`` of one block gives the plain two-pass result."""
     moments = RunningMoments()
-    row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * 8)
+    row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * a.dtype.itemsize)
     step = max(1, block_bytes // row)
     for start in range(0, max(len(a), 1), step):
         moments.update(a[start:start + step], w[start:start + step])

@@ -246,7 +246,7 @@ def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, c
 
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
-                block_bytes: int = 16 << 20) -> np.ndarray:
+                block_bytes: int = 4 << 20) -> np.ndarray:
     """``((X - mean) / scale).astype(dtype)``, the same bits, in blocks of rows of about
     ``block_bytes`` of float64: the only new array of X's size is the result (the plain
     expression makes two float64 temporaries of X's size, four times a float32 X)."""
