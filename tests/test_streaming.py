@@ -521,24 +521,53 @@ def test_a_held_buffer_is_reused_only_when_it_holds_everything():
         assert sorted(seen) == sorted(y.tolist())
 
 
-def test_chunk_streams_are_refused_with_comm():
-    class Comm:  # one rank: the stream is refused before any exchange that matters
-        rank, size = 0, 1
+@pytest.mark.parametrize("shuffle", [True, "batches", False])
+@pytest.mark.parametrize("buffer_size", [8, 24, 1000])
+def test_segments_padded_to_the_agreed_number_of_samples(shuffle, buffer_size):
+    # Data-parallel streams: an epoch visits pad_to samples (the largest shard's), all of the
+    # stream's own and then some again, in whole batches but the last; a buffer that holds
+    # the stream pads with the first samples of the epoch's order, as train does an array.
+    X = np.arange(45, dtype=np.float64)[:, None]
+    stream = ChunkStream([(X[i:i + 10], X[i:i + 10, 0]) for i in range(0, 45, 10)], buffer_size=buffer_size)
+    for epoch in range(2):  # the second epoch of a held buffer takes another path
+        seen, sizes = [], []
+        for Xs, _, _, order, n in stream.segments(np.random.default_rng(epoch), 8, shuffle, pad_to=61):
+            rows = Xs[:n, 0] if order is None else Xs[order[:n], 0]
+            seen.extend(rows.tolist())
+            sizes.extend([8] * (n // 8) + ([n % 8] if n % 8 else []))
+        assert len(seen) == 61 and set(seen) == set(range(45))
+        assert sizes[:-1] == [8] * (len(sizes) - 1) and sizes[-1] == 61 - 8 * (len(sizes) - 1)
+        if buffer_size == 1000:
+            assert seen[45:] == seen[:16]
+    with pytest.raises(ValueError, match="more"):
+        list(stream.segments(np.random.default_rng(0), 8, shuffle, pad_to=40))
 
-        def Get_rank(self):
-            return 0
 
-        def Get_size(self):
-            return 1
+def test_running_moments_merge_as_update():
+    # Merging the moments of two parts == updating with the second part, bit for bit.
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((30, 4)), rng.standard_normal((17, 4)) + 2
+    wa, wb = rng.random(30), rng.random(17)
+    one = RunningMoments()
+    one.update(a, wa)
+    one.update(b, wb)
+    left, right = RunningMoments(), RunningMoments()
+    left.update(a, wa)
+    right.update(b, wb)
+    left.merge(right)
+    left.merge(RunningMoments())  # nothing to add
+    np.testing.assert_array_equal(left.mean, one.mean)
+    np.testing.assert_array_equal(left.var, one.var)
+    assert (left.weight, left.count) == (one.weight, one.count)
 
-        def allgather(self, obj):
-            return [obj]
 
+def test_chunk_stream_count():
     X, y = _data(40, 3, classes=0)
-    with pytest.raises(ValueError, match="chunk streams are not supported"):
-        fg.train(_lsq, [np.zeros(3)], _chunks(X, y, [20, 20]), None, batch_size=8, comm=Comm())
-    with pytest.raises(ValueError, match="chunk streams are not supported"):
-        LinearRegression().fit(_chunks(X, y, [20, 20]), None, comm=Comm())
+    stream = ChunkStream(_chunks(X, y, [25, 15]))
+    assert stream.count() == (40, (3,))
+    assert ChunkStream(X, y).count() == (40, (3,))
+    with pytest.raises(ValueError, match="one-shot"):
+        ChunkStream(iter(_chunks(X, y, [25, 15]))).count()
 
 
 def test_a_memmap_larger_than_one_block_fits_as_the_array(tmp_path):

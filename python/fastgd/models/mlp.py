@@ -302,7 +302,7 @@ class _BaseMLP(BaseEstimator):
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         Xs, ys, w = scaled(inputs, scaling, regression)
-        if comm is not None:
+        if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(dtype)
 
         optimizer = None
