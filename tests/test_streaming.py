@@ -314,8 +314,6 @@ def test_bad_chunks_are_clear_errors(make, match):
 def test_streamed_fit_refuses_what_needs_the_whole_set(tmp_path):
     X, y = _data(100, 3)
     chunks = _chunks(X, y, [50, 50])
-    with pytest.raises(ValueError, match="early_stopping"):
-        LogisticRegression(early_stopping=True).fit(chunks, None)
     with pytest.raises(ValueError, match="solver='newton' needs the whole data set"):
         LogisticRegression(solver="newton").fit(chunks, None)
     with pytest.raises(ValueError, match="batch_size=None"):
@@ -541,6 +539,31 @@ def test_segments_padded_to_the_agreed_number_of_samples(shuffle, buffer_size):
             assert seen[45:] == seen[:16]
     with pytest.raises(ValueError, match="more"):
         list(stream.segments(np.random.default_rng(0), 8, shuffle, pad_to=40))
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ConvergenceWarning of short fits
+@pytest.mark.parametrize("make", [LogisticRegression, MLPClassifier])
+def test_early_stopping_holds_out_a_bounded_sample_of_a_stream(make, tmp_path):
+    # validation_fraction of the samples, at most the buffer's size, left out of every epoch;
+    # the run stops on their loss, and a checkpointed run resumes with the same bits.
+    X, y = _data(1000, 4)
+    chunks = _chunks(X, y, [300, 300, 400])
+    kw = dict(batch_size=32, early_stopping=True, random_state=0, n_iter_no_change=2)
+    if make is MLPClassifier:
+        kw["hidden_layer_sizes"] = (8,)
+    m = make(max_epochs=40, **kw).fit(chunks, None)
+    assert m.history_["step"][0] == -(-900 // 32)       # 100 samples held out
+    assert m.history_["val_loss"][0] is not None
+    assert m.history_.stop_reason.startswith(("early", "reached")) and m.score(X, y) > 0.85
+    small = make(max_epochs=2, **kw).fit(ChunkStream(chunks, buffer_size=64), None)
+    assert small.history_["step"][0] == -(-936 // 32)   # at most 64 held out
+    whole = make(max_epochs=6, **kw).fit(chunks, None)
+    path = tmp_path / "run.fgd"
+    make(max_epochs=3, **kw).fit(chunks, None, checkpoint=path)
+    resumed = fg.load(path).set_params(max_epochs=6).fit(chunks, None, resume=True)
+    np.testing.assert_array_equal(resumed._theta, whole._theta)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        make(max_epochs=2, validation_fraction=0.0001, **kw).fit(chunks, None)
 
 
 def test_running_moments_merge_as_update():

@@ -214,6 +214,9 @@ class ChunkStream:
         self._held: Any = None   # the whole data set is in the buffer: (rows, batch size, shuffled, transform)
         self.n_samples: int | None = None  # when known (the estimators count them first)
         self.row_shape: tuple[int, ...] | None = None  # a sample's shape, when known
+        # Sorted positions (in the stream, from 0) of samples left out of every pass: a
+        # held-out validation sample.
+        self.exclude: np.ndarray | None = None
 
     def with_transform(self, transform: Callable) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
@@ -260,6 +263,7 @@ class ChunkStream:
         """One pass over the data: checked ``(X, y, sample_weight)`` chunks (``y`` and
         ``sample_weight`` None when absent), X a NumPy array (a memmap slice stays one)."""
         first: tuple[Any, ...] | None = None
+        position = 0  # of the chunk's first sample in the stream
         for k, chunk in enumerate(self._raw()):
             if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
                 what = f"a tuple of {len(chunk)}" if isinstance(chunk, tuple) else type(chunk).__name__
@@ -299,6 +303,15 @@ class ChunkStream:
                     raise ValueError(f"chunk {k}: sample_weight must have shape ({m},), got {wc.shape}")
                 if not (np.all(np.isfinite(wc)) and np.all(wc >= 0)):
                     raise ValueError(f"chunk {k}: sample_weight must be finite and >= 0")
+            if self.exclude is not None:
+                lo, hi = np.searchsorted(self.exclude, [position, position + m])
+                position += m
+                if hi > lo:
+                    keep = np.ones(m, bool)
+                    keep[self.exclude[lo:hi] - (position - m)] = False
+                    if not keep.any():
+                        continue
+                    Xc, yc, wc = (None if a is None else a[keep] for a in (Xc, yc, wc))
             yield Xc, yc, wc
         if first is None:
             raise ValueError("the chunk source gave no chunks: there are no samples")
@@ -308,7 +321,9 @@ class ChunkStream:
         estimators' first pass), or else from one pass over the chunks (which checks them)."""
         if self.array:
             shape = tuple(int(k) for k in self.source.shape)
-            return shape[0], shape[1:]
+            if self.exclude is None:
+                return shape[0], shape[1:]
+            self.row_shape = self.row_shape or shape[1:]
         if self.n_samples is None:
             if self.one_shot:
                 raise ValueError("the chunk source is a one-shot iterator (e.g. a generator object), whose samples "

@@ -131,6 +131,15 @@ mlp = fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=4, batch_size=32, ran
 mlp.fit(fg.ChunkStream(X_mm, y_mm, buffer_size=128), None, comm=comm)
 results["mlp"] = mlp._theta
 
+# early_stopping: each rank holds out a bounded sample of its own stream; the validation
+# loss is global, the ranks stop together.
+es = fg.LogisticRegression(max_epochs=20, batch_size=32, early_stopping=True, random_state=0, n_iter_no_change=2)
+es.fit(fg.ChunkStream(X_mm, y_mm, buffer_size=64), None, comm=comm)
+assert es.history_["step"][0] == -(-451 // 32), es.history_["step"]  # 501 - 50 held out on rank 0
+assert es.score(X, y_bin) > 0.8
+results["early"] = es.coef_
+results["early_val"] = np.array(es.history_["val_loss"])
+
 # -- Memory stays bounded by each rank's buffer: a 64 MiB float32 shard, an 8 MiB buffer.
 if os.path.exists("/proc/self/status"):
     def anon_kb():

@@ -27,7 +27,14 @@ from fastgd.models._base import (
 from fastgd.models._data import Scaling, block_moments, stratified_split, weighted_moments
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
-from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
+from fastgd.streaming import (
+    DEFAULT_BUFFER_BYTES,
+    ChunkStream,
+    RunningMoments,
+    as_stream,
+    is_chunk_source,
+    is_memmap,
+)
 from fastgd.training import train
 
 
@@ -521,10 +528,10 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     stopping: list[Any] = []
     early = est.early_stopping and not partial
     if ys is None:  # streamed
-        if early:
-            raise ValueError("early_stopping holds out a validation split of the data in memory; it is not "
-                             "available with streamed data (chunks or a memmap): set early_stopping=False (tol then "
-                             "stops on the training loss)")
+        if early and Xs.n_samples is None:
+            raise ValueError("early_stopping holds out a validation sample drawn by a pass over the data; a one-shot "
+                             "iterator cannot give it: set early_stopping=False, or pass a list of chunks or a "
+                             "callable")
         n_given = Xs.n_samples if comm is None else tuple(comm.allgather(Xs.n_samples))
     else:
         # Under comm, every rank's number of rows (a resumed run must see the same shards).
@@ -538,20 +545,24 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
         # The split's generator is kept (as it was before the split): a resumed run draws
         # the same split from it and leaves the estimator's rng where it is.
         split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
+    if early and ys is None:
+        Xs, validation, wv = _held_out(Xs, float(est.validation_fraction),
+                                       rng if resume is None else copy.deepcopy(split_rng))
+    elif early:
         if resume is None:
             tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
         else:
             tr, va = stratified_split(len(ys), float(est.validation_fraction), copy.deepcopy(split_rng), strata)
         wv = w[va]
         validation = (Xs[va], ys[va])
-
+        Xs, ys, w = Xs[tr], ys[tr], w[tr]
+    if early:
         def val_loss(params, Xv, yv):
             return value(params[0], Xv, yv, wv)
 
         def metric(params, Xv, yv):
             return est._metric(outputs(params[0], Xv), yv, wv)
 
-        Xs, ys, w = Xs[tr], ys[tr], w[tr]
         es = _FitEarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
                                monitor="val_loss", restore_best_weights=True,
                                initial=None if resume is None else resume["early_stopping"])
@@ -560,7 +571,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
             theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
     elif est.tol is not None and not partial:
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
-    w_train = None if rows and np.all(w == 1) else w
+    w_train = None if w is None or rows and np.all(w == 1) else w
     # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
     if resume is not None:
         gen = copy.deepcopy(resume["rng"])
@@ -596,6 +607,39 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     if early and es.last_params is not None:
         final_state["live_theta"] = es.last_params[0]
     return history, optimizer, Xs, final_state
+
+
+def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) -> tuple[ChunkStream, Any, Any]:
+    """early_stopping's validation sample of a stream: ``fraction`` of its samples (at most
+    as many as its shuffle buffer holds, so that memory stays bounded), drawn uniformly
+    without replacement (not stratified: the labels are not kept) and read, transformed as
+    training reads them, by one pass. Returns the stream without them (every pass leaves
+    them out), ``(X_val, y_val)`` and the validation weights."""
+    n = int(stream.n_samples)
+    d = stream.row_shape[0] if stream.row_shape else 1
+    cap = stream.buffer_size or max(1, DEFAULT_BUFFER_BYTES // (8 * (d + 2)))
+    k = min(int(round(fraction * n)), cap)
+    if k == 0 or k == n:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples leaves {'no' if k == 0 else 'all'} samples "
+                         "for validation; early_stopping needs both a training and a validation set")
+    val = np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
+    parts: list[Any] = []
+    position = 0
+    for Xc, yc, wc in stream.chunks():
+        m = len(Xc)
+        lo, hi = np.searchsorted(val, [position, position + m])
+        if hi > lo:
+            rows = val[lo:hi] - position
+            # Copies: the transform may return views of its scratch arrays.
+            parts.append([None if a is None else np.array(a) for a in
+                          stream.transform(Xc[rows], yc[rows], None if wc is None else wc[rows])])
+        position += m
+    Xv = np.concatenate([p[0] for p in parts])
+    yv = np.concatenate([p[1] for p in parts])
+    wv = np.concatenate([np.ones(len(p[0]), Xv.dtype) if p[2] is None else p[2] for p in parts])
+    train_stream = stream.with_transform(stream.transform)
+    train_stream.exclude, train_stream.n_samples, train_stream.row_shape = val, n - k, stream.row_shape
+    return train_stream, (Xv, yv), wv
 
 
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------

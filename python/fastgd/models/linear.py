@@ -191,9 +191,10 @@ class _LinearModel(BaseEstimator):
         fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
         :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
         merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``,
-        ``solver="newton"`` or ``loss="huber"`` with ``standardize``; a memmap is read into
-        memory for those.
+        data once more. Streams need ``batch_size`` and cannot use ``solver="newton"`` or
+        ``loss="huber"`` with ``standardize``; a memmap is read into memory for those and for
+        ``early_stopping`` (chunks hold out a random ``validation_fraction`` of their samples,
+        at most a buffer's worth, left out of every epoch).
 
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
         epoch; counted over the whole run, a resumed one included) the model as it stands

@@ -229,8 +229,9 @@ class _BaseMLP(BaseEstimator):
         fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
         :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
         merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``; a memmap
-        is read into memory for it. Batch norm keeps its running statistics (no exact pass at
+        data once more. Streams need ``batch_size``. With ``early_stopping`` a memmap is read
+        into memory; chunks hold out a random ``validation_fraction`` of their samples (at most
+        a buffer's worth), left out of every epoch. Batch norm keeps its running statistics (no exact pass at
         the end).
 
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
