@@ -130,6 +130,14 @@ results["reg"] = reg.coef_
 mlp = fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=4, batch_size=32, random_state=0, tol=None)
 mlp.fit(fg.ChunkStream(X_mm, y_mm, buffer_size=128), None, comm=comm)
 results["mlp"] = mlp._theta
+# A whole-shard buffer: the in-memory data-parallel MLP's bits (its output bias starts from
+# the global class weights on both paths).
+mlp_ref = fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, random_state=0, tol=None)
+mlp_ref.fit(X_mem, y_mem, comm=comm)
+mlp_str = fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=3, batch_size=32, random_state=0, tol=None)
+mlp_str.fit(X_mm, y_mm, comm=comm)
+same(mlp_str._theta, mlp_ref._theta, "mlp: theta")
+results["mlp_whole"] = mlp_str._theta
 
 # early_stopping: each rank holds out a bounded sample of its own stream; the validation
 # loss is global, the ranks stop together.
