@@ -155,8 +155,21 @@ def test_disagreements_are_errors_on_every_rank(tmp_path):
     results = _ranks(tmp_path, "errors", 2)
     for r in results:
         assert set(r) == {"shapes", "dtypes", "features", "batch_size", "bad_weight", "bad_batch_size", "bad_y",
-                          "estimator_features", "newton", "batch_norm"}
+                          "estimator_features", "newton", "batch_norm", "stream_features",
+                          "train_stream_features", "stream_bad_chunk", "one_shot"}
     assert "rank 1 of 2 failed" in str(results[0]["bad_y"])
+
+
+@needs_mpi
+def test_streamed_shards_two_ranks(tmp_path):
+    # Every rank streams its own shard (a memmap in blocks, chunks, a callable) through its own
+    # buffer: with a buffer that holds the shard, the in-memory data-parallel fit's bits; with
+    # a small one, the largest shard's steps on every rank; identical ranks; anonymous memory
+    # bounded by the buffer (the script asserts each).
+    run_mpi("stream.py", 2, tmp_path)
+    results = _ranks(tmp_path, "stream", 2)
+    _assert_same_bits(results)
+    assert not (tmp_path / "small_True_rank1.fgd").exists()
 
 
 @needs_mpi

@@ -314,8 +314,6 @@ def test_bad_chunks_are_clear_errors(make, match):
 def test_streamed_fit_refuses_what_needs_the_whole_set(tmp_path):
     X, y = _data(100, 3)
     chunks = _chunks(X, y, [50, 50])
-    with pytest.raises(ValueError, match="early_stopping"):
-        LogisticRegression(early_stopping=True).fit(chunks, None)
     with pytest.raises(ValueError, match="solver='newton' needs the whole data set"):
         LogisticRegression(solver="newton").fit(chunks, None)
     with pytest.raises(ValueError, match="batch_size=None"):
@@ -521,24 +519,78 @@ def test_a_held_buffer_is_reused_only_when_it_holds_everything():
         assert sorted(seen) == sorted(y.tolist())
 
 
-def test_chunk_streams_are_refused_with_comm():
-    class Comm:  # one rank: the stream is refused before any exchange that matters
-        rank, size = 0, 1
+@pytest.mark.parametrize("shuffle", [True, "batches", False])
+@pytest.mark.parametrize("buffer_size", [8, 24, 1000])
+def test_segments_padded_to_the_agreed_number_of_samples(shuffle, buffer_size):
+    # Data-parallel streams: an epoch visits pad_to samples (the largest shard's), all of the
+    # stream's own and then some again, in whole batches but the last; a buffer that holds
+    # the stream pads with the first samples of the epoch's order, as train does an array.
+    X = np.arange(45, dtype=np.float64)[:, None]
+    stream = ChunkStream([(X[i:i + 10], X[i:i + 10, 0]) for i in range(0, 45, 10)], buffer_size=buffer_size)
+    for epoch in range(2):  # the second epoch of a held buffer takes another path
+        seen, sizes = [], []
+        for Xs, _, _, order, n in stream.segments(np.random.default_rng(epoch), 8, shuffle, pad_to=61):
+            rows = Xs[:n, 0] if order is None else Xs[order[:n], 0]
+            seen.extend(rows.tolist())
+            sizes.extend([8] * (n // 8) + ([n % 8] if n % 8 else []))
+        assert len(seen) == 61 and set(seen) == set(range(45))
+        assert sizes[:-1] == [8] * (len(sizes) - 1) and sizes[-1] == 61 - 8 * (len(sizes) - 1)
+        if buffer_size == 1000:
+            assert seen[45:] == seen[:16]
+    with pytest.raises(ValueError, match="more"):
+        list(stream.segments(np.random.default_rng(0), 8, shuffle, pad_to=40))
 
-        def Get_rank(self):
-            return 0
 
-        def Get_size(self):
-            return 1
+@pytest.mark.filterwarnings("ignore::UserWarning")  # ConvergenceWarning of short fits
+@pytest.mark.parametrize("make", [LogisticRegression, MLPClassifier])
+def test_early_stopping_holds_out_a_bounded_sample_of_a_stream(make, tmp_path):
+    # validation_fraction of the samples, at most the buffer's size, left out of every epoch;
+    # the run stops on their loss, and a checkpointed run resumes with the same bits.
+    X, y = _data(1000, 4)
+    chunks = _chunks(X, y, [300, 300, 400])
+    kw = dict(batch_size=32, early_stopping=True, random_state=0, n_iter_no_change=2)
+    if make is MLPClassifier:
+        kw["hidden_layer_sizes"] = (8,)
+    m = make(max_epochs=40, **kw).fit(chunks, None)
+    assert m.history_["step"][0] == -(-900 // 32)       # 100 samples held out
+    assert m.history_["val_loss"][0] is not None
+    assert m.history_.stop_reason.startswith(("early", "reached")) and m.score(X, y) > 0.85
+    small = make(max_epochs=2, **kw).fit(ChunkStream(chunks, buffer_size=64), None)
+    assert small.history_["step"][0] == -(-936 // 32)   # at most 64 held out
+    whole = make(max_epochs=6, **kw).fit(chunks, None)
+    path = tmp_path / "run.fgd"
+    make(max_epochs=3, **kw).fit(chunks, None, checkpoint=path)
+    resumed = fg.load(path).set_params(max_epochs=6).fit(chunks, None, resume=True)
+    np.testing.assert_array_equal(resumed._theta, whole._theta)
+    with pytest.raises(ValueError, match="validation_fraction"):
+        make(max_epochs=2, validation_fraction=0.0001, **kw).fit(chunks, None)
 
-        def allgather(self, obj):
-            return [obj]
 
+def test_running_moments_merge_as_update():
+    # Merging the moments of two parts == updating with the second part, bit for bit.
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((30, 4)), rng.standard_normal((17, 4)) + 2
+    wa, wb = rng.random(30), rng.random(17)
+    one = RunningMoments()
+    one.update(a, wa)
+    one.update(b, wb)
+    left, right = RunningMoments(), RunningMoments()
+    left.update(a, wa)
+    right.update(b, wb)
+    left.merge(right)
+    left.merge(RunningMoments())  # nothing to add
+    np.testing.assert_array_equal(left.mean, one.mean)
+    np.testing.assert_array_equal(left.var, one.var)
+    assert (left.weight, left.count) == (one.weight, one.count)
+
+
+def test_chunk_stream_count():
     X, y = _data(40, 3, classes=0)
-    with pytest.raises(ValueError, match="chunk streams are not supported"):
-        fg.train(_lsq, [np.zeros(3)], _chunks(X, y, [20, 20]), None, batch_size=8, comm=Comm())
-    with pytest.raises(ValueError, match="chunk streams are not supported"):
-        LinearRegression().fit(_chunks(X, y, [20, 20]), None, comm=Comm())
+    stream = ChunkStream(_chunks(X, y, [25, 15]))
+    assert stream.count() == (40, (3,))
+    assert ChunkStream(X, y).count() == (40, (3,))
+    with pytest.raises(ValueError, match="one-shot"):
+        ChunkStream(iter(_chunks(X, y, [25, 15]))).count()
 
 
 def test_a_memmap_larger_than_one_block_fits_as_the_array(tmp_path):

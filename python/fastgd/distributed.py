@@ -132,18 +132,21 @@ def rank_sum(comm: Any, values: Any) -> np.ndarray:
 
 def shard_plan(comm: Any, dist: DistributedOptimizer | None, optimizer: Optimizer, X: Any, n: int,
                batch_size: int | None, max_epochs: int | None, shuffle: Any,
-               validation: bool) -> tuple[DistributedOptimizer, int]:
+               validation: bool, features: tuple[int, ...] | None = None) -> tuple[DistributedOptimizer, int]:
     """fastgd.train's set-up under ``comm``: checks that the ranks agree on what must be
     the same (the features' shape, batch_size, max_epochs, shuffle, validation or not: a
     ValueError on every rank otherwise), wraps ``optimizer`` (unless ``dist`` is given) and
     returns it with the number of samples an epoch visits on every rank: the largest
-    shard's (``batch_size=None``: each rank's own, one step per epoch)."""
+    shard's (``batch_size=None``: each rank's own, one step per epoch). ``features``: a
+    sample's shape when ``X`` is not an array (a stream's), else ``X.shape[1:]``."""
     if dist is not None:
         if comm is not None and comm is not dist.comm:
             raise ValueError("train: comm is not the communicator of the DistributedOptimizer given as optimizer")
         comm = dist.comm
     comm = world(comm)
-    mine = {"features": tuple(getattr(X, "shape", ())[1:]), "batch_size": batch_size, "max_epochs": max_epochs,
+    if features is None:
+        features = tuple(getattr(X, "shape", ())[1:])
+    mine = {"features": tuple(features), "batch_size": batch_size, "max_epochs": max_epochs,
             "shuffle": shuffle, "validation_data": validation}
     reached = _train_call.get()
     if reached is not None:

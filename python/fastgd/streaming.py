@@ -38,6 +38,10 @@ give other data each time (augmented, resampled).
 **Standardization** of a stream is learned by one streaming pass before training: each
 chunk's weighted mean and variance, merged chunk by chunk (Chan, Golub and LeVeque's
 parallel algorithm), in float64, one chunk at a time (:class:`RunningMoments`).
+
+**Data-parallel training** (``comm=``): each rank streams its own shard through its own
+buffer; the ranks' first passes are merged (:meth:`RunningMoments.merge`, in rank order) and
+every epoch is padded to the largest shard's number of samples (``segments(pad_to=)``).
 """
 
 from __future__ import annotations
@@ -126,6 +130,22 @@ class RunningMoments:
         self.weight = total
         return finite
 
+    def merge(self, other: RunningMoments) -> None:
+        """Add the rows that ``other`` summarizes (another rank's, say), by the same formulas
+        as :meth:`update`: merging the same moments in the same order gives the same bits."""
+        self.count += other.count
+        if other.mean is None:
+            return
+        if self.mean is None:
+            self.weight, self.mean, self.var = other.weight, other.mean.copy(), other.var.copy()
+            return
+        total = self.weight + other.weight
+        delta = other.mean - self.mean
+        self.var = np.maximum((self.weight * self.var + other.weight * other.var
+                               + delta**2 * (self.weight * other.weight / total)) / total, 0.0)
+        self.mean = self.mean + delta * (other.weight / total)
+        self.weight = total
+
     def mean_std(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation), a zero (or rounding-level) deviation replaced by 1, as
         StandardScaler does for constant features."""
@@ -193,6 +213,10 @@ class ChunkStream:
         self._kept: Any = None   # (key, the buffers), kept from epoch to epoch
         self._held: Any = None   # the whole data set is in the buffer: (rows, batch size, shuffled, transform)
         self.n_samples: int | None = None  # when known (the estimators count them first)
+        self.row_shape: tuple[int, ...] | None = None  # a sample's shape, when known
+        # Sorted positions (in the stream, from 0) of samples left out of every pass: a
+        # held-out validation sample.
+        self.exclude: np.ndarray | None = None
 
     def with_transform(self, transform: Callable) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
@@ -239,6 +263,7 @@ class ChunkStream:
         """One pass over the data: checked ``(X, y, sample_weight)`` chunks (``y`` and
         ``sample_weight`` None when absent), X a NumPy array (a memmap slice stays one)."""
         first: tuple[Any, ...] | None = None
+        position = 0  # of the chunk's first sample in the stream
         for k, chunk in enumerate(self._raw()):
             if not isinstance(chunk, tuple) or len(chunk) not in (2, 3):
                 what = f"a tuple of {len(chunk)}" if isinstance(chunk, tuple) else type(chunk).__name__
@@ -278,9 +303,39 @@ class ChunkStream:
                     raise ValueError(f"chunk {k}: sample_weight must have shape ({m},), got {wc.shape}")
                 if not (np.all(np.isfinite(wc)) and np.all(wc >= 0)):
                     raise ValueError(f"chunk {k}: sample_weight must be finite and >= 0")
+            if self.exclude is not None:
+                lo, hi = np.searchsorted(self.exclude, [position, position + m])
+                position += m
+                if hi > lo:
+                    keep = np.ones(m, bool)
+                    keep[self.exclude[lo:hi] - (position - m)] = False
+                    if not keep.any():
+                        continue
+                    Xc, yc, wc = (None if a is None else a[keep] for a in (Xc, yc, wc))
             yield Xc, yc, wc
         if first is None:
             raise ValueError("the chunk source gave no chunks: there are no samples")
+
+    def count(self) -> tuple[int, tuple[int, ...] | None]:
+        """(samples, a sample's shape): from the array's shape, from what is known (the
+        estimators' first pass), or else from one pass over the chunks (which checks them)."""
+        if self.array:
+            shape = tuple(int(k) for k in self.source.shape)
+            if self.exclude is None:
+                return shape[0], shape[1:]
+            self.row_shape = self.row_shape or shape[1:]
+        if self.n_samples is None:
+            if self.one_shot:
+                raise ValueError("the chunk source is a one-shot iterator (e.g. a generator object), whose samples "
+                                 "cannot be counted before training (data-parallel training needs the count: every "
+                                 "rank takes the same number of steps); pass a list of chunks or a callable "
+                                 "returning a fresh iterator (e.g. the generator function itself)")
+            n, shape = 0, None
+            for Xc, _, _ in self.chunks():
+                n += len(Xc)
+                shape = Xc.shape[1:]
+            self.n_samples, self.row_shape = n, shape
+        return int(self.n_samples), self.row_shape
 
     # -- the shuffle buffer ------------------------------------------------------------
 
@@ -296,7 +351,8 @@ class ChunkStream:
         return kept[1]
 
     def segments(self, rng: np.random.Generator, batch_size: int, shuffle: bool | str,
-                 transform: Callable | None = None) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+                 transform: Callable | None = None,
+                 pad_to: int | None = None) -> Iterator[tuple[Any, Any, Any, Any, int]]:
         """One epoch through the shuffle buffer: ``(X, y, w, order, n)`` segments, each to
         be trained on (batches of ``batch_size`` over its rows ``order``, or over its
         first ``n`` rows in order when ``order`` is None) before the next is asked for: the
@@ -304,7 +360,14 @@ class ChunkStream:
         but the last holds a whole number of batches.
 
         ``transform(X, y, w) -> (X, y, w)``: applied to each chunk as it enters the
-        buffer (the estimators' standardization and encoding of the targets)."""
+        buffer (the estimators' standardization and encoding of the targets).
+
+        ``pad_to``: the number of samples the epoch must visit (data-parallel training: the
+        largest shard's), at least the stream's own. The last segment is padded with
+        samples of the buffer again: its order continued cyclically over what the buffer
+        holds, the rows not yet trained on first, then those of the epoch that are still in
+        it. When the buffer holds the whole stream, the padding is the first samples of the
+        epoch's order again, as :func:`fastgd.train` pads a short shard held as an array."""
         bs = int(batch_size)
         transform = transform or self.transform
         known = int(self.source.shape[0]) if self.array else None
@@ -313,8 +376,11 @@ class ChunkStream:
         held = getattr(self, "_held", None)
         if held is not None and held[1:] == (bs, shuffle is True, transform):
             filled = held[0]
+            if pad_to is not None and filled > pad_to:
+                raise ValueError(f"the stream holds {filled} samples, more than the {pad_to} agreed on")
             order = rng.permutation(filled) if shuffle is True and bs < filled else None
-            yield (*(None if b is None else b[:filled] for b in self._kept[1]), order, filled)
+            order, total = _padded(order, filled, filled, pad_to)
+            yield (*(None if b is None else b[:filled] for b in self._kept[1]), order, total)
             return
         self._held = None
         emitted = False        # part of the data was trained on before the end of the stream
@@ -323,7 +389,13 @@ class ChunkStream:
         filled = 0             # rows in buf[:filled] (before the first emission)
         free: np.ndarray | None = None   # after an emission: the slots to fill, in order
         nfree = 0              # free[len(free) - nfree:] are still empty
+        seen = 0               # samples read this epoch
         for Xc, yc, wc in self.chunks():
+            seen += len(Xc)
+            if pad_to is not None and seen > pad_to:
+                raise ValueError(f"the stream gave more samples this epoch ({seen} so far) than its first pass "
+                                 f"counted and the ranks agreed on ({pad_to}); a data-parallel stream must give "
+                                 "the same samples every epoch")
             if transform is not None:
                 Xc, yc, wc = transform(Xc, yc, wc)
             if not buf:
@@ -372,26 +444,46 @@ class ChunkStream:
         # The end of the stream: the rest, in a random order.
         if not buf:
             return
+        deficit = 0 if pad_to is None else pad_to - seen
         if free is None:
             if filled:
                 if not emitted and (self.array or isinstance(self.source, (list, tuple))):
                     self._held = (filled, bs, shuffle is True, transform)
                 order = rng.permutation(filled) if shuffle is True and bs < filled else None
-                yield (*(None if b is None else b[:filled] for b in buf), order, filled)
+                # After an emission, the rows beyond `filled` are the last segment's, of
+                # this epoch too: padding may take them.
+                order, total = _padded(order, filled, cap if emitted else filled,
+                                       None if pad_to is None else filled + deficit)
+                yield (*(None if b is None else b if emitted and deficit else b[:filled] for b in buf), order, total)
             return
         empty = free[len(free) - nfree:]
         occupied = np.ones(cap, bool)
         occupied[empty] = False
         slots = np.flatnonzero(occupied)
         order = np.concatenate([slots[rng.permutation(len(slots))], empty])
-        whole = len(slots) // bs * bs
+        total = len(slots) + deficit  # the empty slots hold rows of this epoch: padding may take them
+        if total > len(order):
+            order = np.resize(order, total)
+        whole = total // bs * bs
         if whole:
             yield buf[0], buf[1], buf[2], order, whole
-        if whole < len(slots):
+        if whole < total:
             # The short last batch, copied out (fewer than batch_size rows): the buffer's
             # empty slots must not be read as its tail.
-            rest = order[whole:len(slots)]
+            rest = order[whole:total]
             yield (*(None if b is None else b[rest] for b in buf), None, len(rest))
+
+
+def _padded(order: np.ndarray | None, n: int, pool: int, pad_to: int | None) -> tuple[np.ndarray | None, int]:
+    """A segment's ``(order, rows)`` padded to ``pad_to`` rows: ``order`` (or the first ``n``
+    rows in order) continued by rows ``n..pool-1`` of the buffer, cyclically, as
+    ``np.resize`` (``torch.utils.data.DistributedSampler``'s padding)."""
+    if pad_to is None or pad_to <= n:
+        return order, n
+    base = np.arange(n) if order is None else order
+    if pool > n:
+        base = np.concatenate([base, np.arange(n, pool)])
+    return np.resize(base, pad_to), pad_to
 
 
 def as_stream(X: Any, y: Any = None, sample_weight: Any = None) -> ChunkStream:

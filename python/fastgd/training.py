@@ -272,7 +272,13 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             divergence checks and the stopping decisions (criteria and callbacks: one that
             returns True on any rank stops all) are the same on every rank. No
             ``run_batches`` fast path (the ranks reduce between steps). Only rank 0 shows
-            the progress bar.
+            the progress bar. A rank's shard may be a stream of chunks (each rank streams its
+            own through its own shuffle buffer): the ranks agree on the largest stream's
+            number of samples (from the stream's count, or one counting pass over the chunks
+            first; a one-shot iterator cannot be counted), and each epoch pads a shorter
+            stream's last segment with samples that its buffer holds again (see
+            :meth:`fastgd.ChunkStream.segments`; with a buffer that holds the whole shard,
+            the same padding, and the same bits, as the shard as an array).
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -298,9 +304,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
                              "batch_size to stream chunks")
         _positive_int("batch_size", batch_size)
+        stream_n = stream_shape = None
         if comm is not None or isinstance(optimizer, DistributedOptimizer):
-            raise ValueError("data-parallel training (comm) takes each rank's shard as arrays (a memmap is fine); "
-                             "chunk streams are not supported with it")
+            # Every rank must take the same number of steps: the ranks agree on it from
+            # their streams' numbers of samples (counted by one pass, unless known).
+            stream_n, stream_shape = stream.count()
         X = y = sample_weight = None
     else:
         X = _as_data(X)
@@ -343,11 +351,19 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     if comm is not None or dist is not None:
         from fastgd.distributed import shard_plan
 
-        dist, n_epoch = shard_plan(comm, dist, opt, X, n, batch_size, max_epochs, shuffle,
-                                   validation_data is not None)
+        if stream is None:
+            dist, n_epoch = shard_plan(comm, dist, opt, X, n, batch_size, max_epochs, shuffle,
+                                       validation_data is not None)
+        else:
+            dist, n_epoch = shard_plan(comm, dist, opt, X, stream_n, batch_size, max_epochs, shuffle,
+                                       validation_data is not None, features=stream_shape)
         opt = dist
 
     rng = np.random.default_rng(random_state)
+    # A stream under comm: every epoch padded to the largest stream's number of samples.
+    pad_to = n_epoch if stream is not None and dist is not None else None
+    if stream is not None:
+        n = n_epoch = batch_size
     bs = n if batch_size is None else min(batch_size, n_epoch)
     n_batches = -(-n_epoch // bs)
     fast = None if dist is not None else _run_batches_hook(loss_and_grad, gather, post_step, criteria)
@@ -391,7 +407,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             diverged = None
             i = 0
             # A stream's epoch: its segments, one after the other (fastgd.streaming).
-            segments = stream.segments(rng, bs, shuffle) if stream is not None else iter(())
+            segments = stream.segments(rng, bs, shuffle, pad_to=pad_to) if stream is not None else iter(())
             if stream is not None:
                 n_batches = 0
             while True:

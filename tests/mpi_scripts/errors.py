@@ -80,4 +80,23 @@ expect("estimator_features", lambda: fg.LinearRegression(max_epochs=2).fit(X_d, 
 expect("newton", lambda: fg.LinearRegression(solver="newton").fit(X, y, comm=comm), "solver='gd'")
 expect("batch_norm", lambda: fg.MLPRegressor(batch_norm=True).fit(X, y, comm=comm), "batch_norm")
 
+# Streamed shards: a memmap (or chunks) with a different number of features on each rank,
+# a bad chunk on one rank only, a one-shot iterator (which cannot be counted).
+path = f"{out}/errors_X_rank{rank}.npy"
+np.save(path, X_d)
+X_mm = np.load(path, mmap_mode="r")
+expect("stream_features", lambda: fg.LogisticRegression(max_epochs=2, batch_size=8).fit(X_mm, y_bad > 0.5,
+                                                                                         comm=comm), "features")
+expect("train_stream_features", lambda: fg.train(lsq, [np.zeros(3)], [(X_d, y)], None, batch_size=8, max_epochs=1,
+                                                 comm=comm), "disagree on X's shape")
+y_chunk = np.where(np.arange(50) % 2, 1.0, 0.0)
+if rank == size - 1:
+    y_chunk[7] = np.inf
+expect("stream_bad_chunk", lambda: fg.LogisticRegression(max_epochs=2, batch_size=8).fit(
+    [(X[:25], y_chunk[:25]), (X[25:], y_chunk[25:])], None, comm=comm), "")
+if rank != size - 1:
+    assert "failed" in str(messages["stream_bad_chunk"]), messages["stream_bad_chunk"]
+expect("one_shot", lambda: fg.train(lsq, [np.zeros(3)], iter([(X, y)]), None, batch_size=8, max_epochs=1,
+                                    comm=comm), "one-shot")
+
 np.savez(f"{out}/errors_rank{rank}.npz", **messages)

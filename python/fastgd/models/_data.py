@@ -31,12 +31,17 @@ def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CH
     never converted or centred as a whole. The blocks are those in which a
     :class:`fastgd.ChunkStream` reads a memmap of ``a`` by default, so both give the same
     bits; an ``a`` of one block gives the plain two-pass result."""
+    return block_moments(a, w, block_bytes).mean_std(a.dtype)
+
+
+def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES) -> RunningMoments:
+    """The :class:`RunningMoments` of :func:`weighted_moments` (blocks of rows merged)."""
     moments = RunningMoments()
     row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * a.dtype.itemsize)
     step = max(1, block_bytes // row)
     for start in range(0, max(len(a), 1), step):
         moments.update(a[start:start + step], w[start:start + step])
-    return moments.mean_std(a.dtype)
+    return moments
 
 
 def stratified_split(n: int, fraction: float, rng: np.random.Generator,

@@ -24,10 +24,17 @@ from fastgd.models._base import (
     check_y,
     warn,
 )
-from fastgd.models._data import Scaling, stratified_split, weighted_moments
+from fastgd.models._data import Scaling, block_moments, stratified_split, weighted_moments
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
-from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
+from fastgd.streaming import (
+    DEFAULT_BUFFER_BYTES,
+    ChunkStream,
+    RunningMoments,
+    as_stream,
+    is_chunk_source,
+    is_memmap,
+)
 from fastgd.training import train
 
 
@@ -106,16 +113,30 @@ def _chunk_y(est: Any, yc: Any, k: int, m: int) -> np.ndarray:
         raise ValueError(f"chunk {k}: {e}") from None
 
 
-def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
+def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any,
+                  comm: Any = None) -> FitInputs:
     """fit_inputs for streamed data: one pass over the chunks checks them, counts the samples,
     learns the classes (and their total weights) or the target's moments, and, unless a
     partial_fit continues with the first call's standardization, the features' weighted
     moments, merged chunk by chunk. A one-shot iterator cannot be read twice: it is only
-    accepted where no such pass is needed (a partial_fit that continues)."""
+    accepted where no such pass is needed (a partial_fit that continues).
+
+    ``comm`` (a data-parallel fit, each rank streaming its own shard): the ranks' passes are
+    merged, the same bits on every rank: the moments by Chan et al.'s formulas in rank
+    order, the classes' weights summed in rank order, the mean weight over all samples; an
+    error in one rank's pass, or ranks with other features, is an error on every rank."""
+    from fastgd.distributed import agree_on_errors
+
     fitted = est.__sklearn_is_fitted__()
     continuing = partial and fitted
-    stream = as_stream(X, y, sample_weight)
     name = type(est).__name__
+    with agree_on_errors(comm, f"{name}.fit"):
+        stream = as_stream(X, y, sample_weight)
+        if comm is not None and stream.one_shot:
+            raise ValueError(f"{name}.fit(comm=...) reads each rank's data once before training (to merge the "
+                             "ranks' standardization, classes and sample counts), but the chunk source is a one-shot "
+                             "iterator (e.g. a generator object); pass a list of chunks or a callable returning a "
+                             "fresh iterator")
     classifier = est._estimator_type == "classifier"
     if continuing and stream.one_shot:
         # No pass before training: the chunks are checked as they are trained on.
@@ -134,6 +155,64 @@ def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool
     x_mom = None if continuing or not est.standardize else RunningMoments()
     y_mom = None if classifier else RunningMoments()
     labels: dict[Any, float] = {}
+    with agree_on_errors(comm, f"{name}.fit"):
+        n, wsum, weighted, dtype, d = _stream_pass(est, stream, dtype, d, x_mom, y_mom, labels, classifier)
+    mean_weight = wsum / n if n else 0.0
+    if comm is not None:
+        wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
+    if not wsum > 0:
+        raise ValueError("sample_weight sums to zero: no sample would count.")
+    if classifier:
+        y_sum = np.array(sorted(labels))
+        sw_sum = np.array([labels[c] for c in y_sum.tolist()])
+    else:
+        y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
+    enc = est._encode(y_sum, sw_sum, classes, partial, continuing)
+    return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
+                     dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom,
+                     est=est)
+
+
+def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int, x_mom: RunningMoments | None,
+                  y_mom: RunningMoments | None, labels: dict[Any, float]) -> tuple[float, float]:
+    """The ranks' first passes merged (see :func:`stream_inputs`), in rank order, so that
+    every rank gets the same bits: ``x_mom``, ``y_mom`` and ``labels`` become the global ones
+    (in place); returns the global total weight and mean weight."""
+
+    def summary(m: RunningMoments | None) -> Any:
+        return None if m is None else (m.weight, m.count, m.mean, m.var)
+
+    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, summary(x_mom), summary(y_mom), labels))
+    for r, (dr, dt, *_) in enumerate(everyone):
+        if (dr, dt) != everyone[0][:2]:
+            raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
+                             f"{np.dtype(everyone[0][1]).name}, rank {r}'s {dr} of {np.dtype(dt).name}; every rank "
+                             "must pass the same features")
+    for moments, k in ((x_mom, 4), (y_mom, 5)):
+        if moments is not None:
+            merged = RunningMoments()
+            for theirs in everyone:
+                other = RunningMoments()
+                other.weight, other.count, other.mean, other.var = theirs[k]
+                merged.merge(other)
+            moments.weight, moments.count, moments.mean, moments.var = \
+                merged.weight, merged.count, merged.mean, merged.var
+    labels.clear()
+    n_all, w_all = 0, 0.0
+    for _, _, nr, wr, _, _, lab in everyone:
+        n_all += nr
+        w_all += wr
+        for c, cw in lab.items():
+            labels[c] = labels.get(c, 0.0) + cw
+    return w_all, w_all / n_all if n_all else 0.0
+
+
+def _stream_pass(est: Any, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
+                 y_mom: RunningMoments | None, labels: dict[Any, float],
+                 classifier: bool) -> tuple[int, float, bool, Any, int]:
+    """One pass over ``stream``'s chunks: checks them and gathers the moments (into
+    ``x_mom``, ``y_mom``) and the classes' weights (into ``labels``); returns the number of
+    samples, their total weight, whether the chunks carry weights, X's dtype and features."""
     n, wsum, weighted = 0, 0.0, False
     for k, (Xc, yc, wc) in enumerate(stream.chunks()):
         weighted = wc is not None
@@ -167,17 +246,7 @@ def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool
             y_mom.update(yt[:, None], wc)
         n += m
         wsum += float(wc.sum())
-    if not wsum > 0:
-        raise ValueError("sample_weight sums to zero: no sample would count.")
-    if classifier:
-        y_sum = np.array(sorted(labels))
-        sw_sum = np.array([labels[c] for c in y_sum.tolist()])
-    else:
-        y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
-    enc = est._encode(y_sum, sw_sum, classes, partial, continuing)
-    return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
-                     dtype=dtype, weighted=weighted, mean_weight=wsum / n, x_moments=x_mom, y_moments=y_mom,
-                     est=est)
+    return n, wsum, weighted, dtype, d
 
 
 def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable | None,
@@ -275,7 +344,7 @@ def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, 
         stream = inputs.stream.with_transform(_stream_transform(est, inputs, scaling, regression,
                                                                 getattr(est, "_stream_targets", None),
                                                                 bool(getattr(est, "_reads_rows", False))))
-        stream.n_samples = inputs.n_samples
+        stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
         return stream, None, None
     X, dtype = inputs.X, inputs.X.dtype
     Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
@@ -459,11 +528,11 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     stopping: list[Any] = []
     early = est.early_stopping and not partial
     if ys is None:  # streamed
-        if early:
-            raise ValueError("early_stopping holds out a validation split of the data in memory; it is not "
-                             "available with streamed data (chunks or a memmap): set early_stopping=False (tol then "
-                             "stops on the training loss)")
-        n_given = Xs.n_samples
+        if early and Xs.n_samples is None:
+            raise ValueError("early_stopping holds out a validation sample drawn by a pass over the data; a one-shot "
+                             "iterator cannot give it: set early_stopping=False, or pass a list of chunks or a "
+                             "callable")
+        n_given = Xs.n_samples if comm is None else tuple(comm.allgather(Xs.n_samples))
     else:
         # Under comm, every rank's number of rows (a resumed run must see the same shards).
         n_given = len(ys) if comm is None else tuple(comm.allgather(len(ys)))
@@ -476,20 +545,24 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
         # The split's generator is kept (as it was before the split): a resumed run draws
         # the same split from it and leaves the estimator's rng where it is.
         split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
+    if early and ys is None:
+        Xs, validation, wv = _held_out(Xs, float(est.validation_fraction),
+                                       rng if resume is None else copy.deepcopy(split_rng))
+    elif early:
         if resume is None:
             tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
         else:
             tr, va = stratified_split(len(ys), float(est.validation_fraction), copy.deepcopy(split_rng), strata)
         wv = w[va]
         validation = (Xs[va], ys[va])
-
+        Xs, ys, w = Xs[tr], ys[tr], w[tr]
+    if early:
         def val_loss(params, Xv, yv):
             return value(params[0], Xv, yv, wv)
 
         def metric(params, Xv, yv):
             return est._metric(outputs(params[0], Xv), yv, wv)
 
-        Xs, ys, w = Xs[tr], ys[tr], w[tr]
         es = _FitEarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
                                monitor="val_loss", restore_best_weights=True,
                                initial=None if resume is None else resume["early_stopping"])
@@ -498,7 +571,7 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
             theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
     elif est.tol is not None and not partial:
         stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
-    w_train = None if rows and np.all(w == 1) else w
+    w_train = None if w is None or rows and np.all(w == 1) else w
     # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
     if resume is not None:
         gen = copy.deepcopy(resume["rng"])
@@ -536,11 +609,45 @@ def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimi
     return history, optimizer, Xs, final_state
 
 
+def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) -> tuple[ChunkStream, Any, Any]:
+    """early_stopping's validation sample of a stream: ``fraction`` of its samples (at most
+    as many as its shuffle buffer holds, so that memory stays bounded), drawn uniformly
+    without replacement (not stratified: the labels are not kept) and read, transformed as
+    training reads them, by one pass. Returns the stream without them (every pass leaves
+    them out), ``(X_val, y_val)`` and the validation weights."""
+    n = int(stream.n_samples)
+    d = stream.row_shape[0] if stream.row_shape else 1
+    cap = stream.buffer_size or max(1, DEFAULT_BUFFER_BYTES // (8 * (d + 2)))
+    k = min(int(round(fraction * n)), cap)
+    if k == 0 or k == n:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples leaves {'no' if k == 0 else 'all'} samples "
+                         "for validation; early_stopping needs both a training and a validation set")
+    val = np.sort(rng.choice(n, size=k, replace=False)).astype(np.int64)
+    parts: list[Any] = []
+    position = 0
+    for Xc, yc, wc in stream.chunks():
+        m = len(Xc)
+        lo, hi = np.searchsorted(val, [position, position + m])
+        if hi > lo:
+            rows = val[lo:hi] - position
+            # Copies: the transform may return views of its scratch arrays.
+            parts.append([None if a is None else np.array(a) for a in
+                          stream.transform(Xc[rows], yc[rows], None if wc is None else wc[rows])])
+        position += m
+    Xv = np.concatenate([p[0] for p in parts])
+    yv = np.concatenate([p[1] for p in parts])
+    wv = np.concatenate([np.ones(len(p[0]), Xv.dtype) if p[2] is None else p[2] for p in parts])
+    train_stream = stream.with_transform(stream.transform)
+    train_stream.exclude, train_stream.n_samples, train_stream.row_shape = val, n - k, stream.row_shape
+    return train_stream, (Xv, yv), wv
+
+
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
 
 def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any, *,
                            resume: bool = False) -> FitInputs:
-    """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard, and all
+    """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard (a stream:
+    :func:`stream_inputs` with ``comm``), and all
     ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
     by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
     agree on the number of features and the dtype. The sample weights are rescaled later, by
@@ -548,9 +655,10 @@ def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: A
     from fastgd.distributed import agree_on_errors
 
     name = type(est).__name__
-    if is_chunk_source(X):
-        raise ValueError(f"{name}.fit(comm=...) takes each rank's shard as arrays (a memmap is fine); chunk "
-                         "streams are not supported with comm")
+    if streamed(est, X, resume):
+        # Each rank streams its own shard (chunks, or a memmap read in blocks); the ranks'
+        # first passes are merged.
+        return stream_inputs(est, X, y, sample_weight, partial=resume, classes=None, comm=comm)
     fitted = est.__sklearn_is_fitted__()
     continuing = resume and fitted
     labels = None
@@ -579,19 +687,21 @@ def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: A
 
 
 def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`fastgd.models._data.weighted_moments` over every rank's rows: the weighted mean
-    and standard deviation from the ranks' weighted sums (two passes, in float64, the same
-    bits on every rank)."""
-    from fastgd.distributed import rank_sum
+    """:func:`fastgd.models._data.weighted_moments` over every rank's rows: each rank's
+    moments (over its blocks of rows) merged by Chan et al.'s formulas in rank order, the
+    same bits on every rank, and those of a data-parallel fit that streams the shards."""
+    return merge_moments(comm, block_moments(a, w)).mean_std(a.dtype)
 
-    a64 = a.astype(np.float64, copy=False)
-    d = a64.shape[1]
-    sums = rank_sum(comm, np.concatenate([w @ a64, [w.sum()]]))
-    mean = sums[:d] / sums[d]
-    var = rank_sum(comm, w @ (a64 - mean) ** 2) / sums[d]
-    std = np.sqrt(np.maximum(var, 0.0))
-    constant = std <= 100 * np.finfo(a.dtype).eps * np.maximum(np.abs(mean), 1e-300)
-    return mean, np.where(constant, 1.0, std)
+
+def merge_moments(comm: Any, mine: RunningMoments) -> RunningMoments:
+    """The ranks' moments merged in rank order (an ``allgather`` of their weights, counts,
+    means and variances): the moments of all the ranks' rows, the same bits on every rank."""
+    merged = RunningMoments()
+    for weight, count, mean, var in comm.allgather((mine.weight, mine.count, mine.mean, mine.var)):
+        other = RunningMoments()
+        other.weight, other.count, other.mean, other.var = weight, count, mean, var
+        merged.merge(other)
+    return merged
 
 
 def global_weight_mean(comm: Any, sw: np.ndarray) -> float:

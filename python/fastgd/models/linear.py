@@ -191,9 +191,10 @@ class _LinearModel(BaseEstimator):
         fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
         :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
         merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``,
-        ``solver="newton"`` or ``loss="huber"`` with ``standardize``; a memmap is read into
-        memory for those.
+        data once more. Streams need ``batch_size`` and cannot use ``solver="newton"`` or
+        ``loss="huber"`` with ``standardize``; a memmap is read into memory for those and for
+        ``early_stopping`` (chunks hold out a random ``validation_fraction`` of their samples,
+        at most a buffer's worth, left out of every epoch).
 
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
         epoch; counted over the whole run, a resumed one included) the model as it stands
@@ -226,7 +227,9 @@ class _LinearModel(BaseEstimator):
         ``validation_fraction`` of its own shard). Only rank 0 writes the ``checkpoint``; to
         resume, every rank loads that file and calls ``fit(..., resume=True, comm=comm)`` on
         its same shard (with an integer ``random_state`` the ranks' random streams are the
-        same, so the resumed run has the bits of an uninterrupted one). ``solver="gd"``."""
+        same, so the resumed run has the bits of an uninterrupted one). ``solver="gd"``.
+        A shard may be streamed (a memmap, chunks): each rank streams its own through its own
+        buffer, the ranks' first passes merged (moments, classes, counts)."""
         return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
                          checkpoint_every=checkpoint_every, comm=comm)
 
@@ -276,7 +279,7 @@ class _LinearModel(BaseEstimator):
         # The scaling of the first call, even if `standardize` was changed since: the
         # parameters live in its space.
         Xs, ys, w = scaled(inputs, scaling, regression)
-        if comm is not None:
+        if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(dtype)
 
         # The objective in the standardized space. Scaling y by y_scale divides the whole
@@ -312,7 +315,9 @@ class _LinearModel(BaseEstimator):
                 theta[:K * d] = W.ravel()
                 theta[K * d:] = b
             else:
-                y0, sw0 = (enc["y"], sw) if comm is None else self._global_targets(comm, enc["y"], sw, K)
+                # (A stream's enc["y"] and sw sum up every rank's targets already.)
+                y0, sw0 = (enc["y"], sw) if comm is None or inputs.stream is not None else \
+                    self._global_targets(comm, enc["y"], sw, K)
                 theta[K * d:] = self._init_intercept(y0, sw0, K, scaling)
 
         writer = None

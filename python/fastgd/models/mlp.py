@@ -229,8 +229,9 @@ class _BaseMLP(BaseEstimator):
         fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
         :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
         merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
-        data once more. Streams need ``batch_size`` and cannot use ``early_stopping``; a memmap
-        is read into memory for it. Batch norm keeps its running statistics (no exact pass at
+        data once more. Streams need ``batch_size``. With ``early_stopping`` a memmap is read
+        into memory; chunks hold out a random ``validation_fraction`` of their samples (at most
+        a buffer's worth), left out of every epoch. Batch norm keeps its running statistics (no exact pass at
         the end).
 
         ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
@@ -302,7 +303,7 @@ class _BaseMLP(BaseEstimator):
         else:
             scaling = _Scaling(np.zeros(d), np.ones(d), standardized=False)
         Xs, ys, w = scaled(inputs, scaling, regression)
-        if comm is not None:
+        if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(dtype)
 
         optimizer = None
@@ -326,7 +327,11 @@ class _BaseMLP(BaseEstimator):
                 # Streamed: enc["y"] sums the targets up (per class, or their mean) for it.
                 init_y = ys if inputs.stream is None else \
                     (enc["y"] - scaling.y_mean) / scaling.y_scale if regression else enc["y"]
-                net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(init_y, sw, K)
+                init_w = sw
+                if comm is not None and inputs.stream is None:
+                    # The whole data's, not rank 0's shard's (a stream's sums are global already).
+                    init_y, init_w = _global_output_targets(comm, init_y, sw, K, regression)
+                net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(init_y, init_w, K)
 
         threads = get_num_threads()
         blas = _limit_blas_threads(threads)
@@ -554,6 +559,20 @@ _ATTRS = """
     history_ : fastgd.History
         The records of the last ``fit``/``partial_fit`` call.
 """
+
+
+def _global_output_targets(comm: Any, ys: np.ndarray, sw: np.ndarray, K: int,
+                           regression: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Targets and weights that stand for every rank's in ``_init_output_bias``: per class
+    its total weight over the ranks, or the global weighted mean target (sums in rank order,
+    the same bits on every rank)."""
+    from fastgd.distributed import rank_sum
+
+    if regression:
+        total, weight = rank_sum(comm, [float(sw @ ys), float(sw.sum())])
+        return np.array([total / weight]), np.ones(1)
+    counts = rank_sum(comm, np.bincount(ys.astype(np.intp), weights=sw, minlength=max(K, 2)))
+    return np.arange(len(counts), dtype=np.float64), counts
 
 
 class MLPClassifier(_BaseMLP):
