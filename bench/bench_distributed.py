@@ -9,7 +9,8 @@ Run it once per process count, on the same machine, and compare:
 Every rank makes the same synthetic data and takes its contiguous shard. Timed, as medians
 over ``--rounds`` fits after one untimed warm-up fit (a barrier before and after each):
 
-* ``LogisticRegression.fit(X, y, comm=comm)`` (the per-step path: one Allreduce per step);
+* ``LogisticRegression.fit(X, y, comm=comm)`` (the one-call C++ epoch loop, with one
+  Allreduce per step called from inside it);
 * with one process also ``fit`` without ``comm`` (the one-call C++ epoch loop), the
   single-process baseline;
 * an MLP (one hidden layer, NumPy forward and backward) through ``fastgd.train(comm=comm)``;

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import fastgd as fg
+from fastgd import _core
 
 SCRIPTS = Path(__file__).parent / "mpi_scripts"
 TIMEOUT = 300
@@ -108,6 +109,57 @@ def test_grad_prescale_equals_step_on_scaled_grads(simd_level, rule, dtype, opti
     assert len(scaled._plan) == 6 and scaled._plan[5] == 0.5
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_batches_sync_hook_without_mpi(simd_level, dtype):
+    # The data-parallel form of the one-call loop on one process: a sync that returns the
+    # local numbers (what one rank's synchronize_step does) gives the bits of no sync; a short
+    # shard's order padded to n_rows repeats rows; sync's exception comes through; bad sync or
+    # n_rows: an error naming it, nothing written.
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((37, 5)).astype(dtype)
+    y = (rng.random(37) > 0.5).astype(dtype)
+    order = np.resize(rng.permutation(37), 45)
+    batches = np.arange(6)[::-1].copy()
+
+    def run(sync, n_rows=45, order=order, theta=None):
+        theta = np.zeros(6, dtype) if theta is None else theta
+        grad = np.zeros(6, dtype)
+        opt = fg.Adam([theta], lr=0.05)
+        opt.step([grad])  # builds the plan
+        ran = _core.linear_batches("log_loss", X, y, theta, grad, 1, None, order, batches, 0, 8, None, 1e-3, 0.0,
+                                   1.0, opt._plan, [grad], (0.0, 0.0, 0.0), None, None, sync=sync, n_rows=n_rows)
+        return theta, ran
+
+    calls = []
+
+    def local(grads, loss, weight):
+        calls.append(weight)
+        return loss, weight, fg.clip.total_norm(grads)
+
+    theta_a, ran_a = run(None)
+    theta_b, ran_b = run(local)
+    np.testing.assert_array_equal(theta_a, theta_b)
+    assert ran_a == ran_b and ran_a[0] == 6
+    assert calls == [5.0, 8.0, 8.0, 8.0, 8.0, 8.0]  # batch 5 holds padded rows 40..44
+    # A sync that reports a non-finite global loss stops the loop before that batch's step.
+    theta_c, ran_c = run(lambda g, loss, w: (np.nan if len(calls) > 8 else loss, w, calls.append(w) or 1.0))
+    assert ran_c[0] == 3
+
+    def boom(grads, loss, weight):
+        raise RuntimeError("reduction failed")
+
+    with pytest.raises(RuntimeError, match="reduction failed"):
+        run(boom)
+    theta = np.zeros(6, dtype)
+    with pytest.raises(TypeError, match="sync"):
+        run(3, theta=theta)
+    with pytest.raises(ValueError, match="order"):
+        run(None, n_rows=40, theta=theta)
+    with pytest.raises(ValueError, match="n_rows"):
+        run(None, n_rows=40, order=None, theta=theta)
+    assert not theta.any()
+
+
 def test_fastgd_does_not_import_mpi4py():
     # mpi4py stays optional: importing fastgd (training included) never loads it.
     code = "import sys, fastgd, fastgd.distributed; assert 'mpi4py' not in sys.modules, 'mpi4py imported'"
@@ -178,3 +230,16 @@ def test_fits_three_ranks(tmp_path):
     # bits on every rank and the accuracy of a single-process fit.
     run_mpi("fit.py", 3, tmp_path)
     _assert_same_bits(_ranks(tmp_path, "fit", 3))
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_fused_linear_fits_match_per_step_loop(tmp_path, ranks):
+    # The linear estimators' data-parallel fits run whole stretches of an epoch in one C++ call
+    # (the Allreduce called from inside it between each gradient and its step): the bits, history
+    # and stop reason of the per-step Python loop, for losses, dtypes, weights, shuffle modes,
+    # clipping, early stopping and divergence; the same bits on every rank.
+    run_mpi("fused.py", ranks, tmp_path)
+    results = _ranks(tmp_path, "fused", ranks)
+    _assert_same_bits(results)
+    assert int(results[0]["logreg_fused_batches"]) > 0

@@ -1,6 +1,6 @@
 """Type stubs for fastgd's compiled core (private: use the fastgd package)."""
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -72,5 +72,7 @@ def linear_batches(loss: str, X: npt.NDArray[np.floating], y: npt.NDArray[Any], 
                    order: npt.NDArray[np.int64] | None, batches: npt.NDArray[np.int64], first: int,
                    batch_size: int, batch_weight: npt.NDArray[np.float64] | None, l2: float, l1: float,
                    delta: float, plan: tuple[Any, ...], grads: _Arrays, sums: tuple[float, float, float],
-                   first_gnorm: float | None, explode_factor: float | None
+                   first_gnorm: float | None, explode_factor: float | None,
+                   sync: Callable[[_Arrays, float, float], tuple[float, float, float]] | None = None,
+                   n_rows: int | None = None
                    ) -> tuple[int, tuple[float, float, float], float, float | None]: ...

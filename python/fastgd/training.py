@@ -124,7 +124,15 @@ def _run_batches_hook(loss_and_grad: Any, gather: bool, post_step: Any, criteria
     call, the same operations in the same order, stopping before a batch this loop must take
     itself. It returns ``(batches done, sums, last gradient norm, first gradient norm)``, or
     None to decline. Only used when nothing runs in Python between steps: no ``post_step``,
-    no stopping criterion that checks every step."""
+    no stopping criterion that checks every step.
+
+    Data-parallel (``comm``), train also passes ``sync=`` the DistributedOptimizer's
+    ``synchronize_step`` and ``n_rows=`` the samples an epoch visits (a short shard's ``order``
+    is padded to it): the hook calls ``sync(grads, loss, weight)`` between each batch's
+    gradient and its step, as this loop does, and takes the global ``(loss, weight, gradient
+    norm)`` it returns for its checks and sums. Every rank then makes the same decisions, so
+    the ranks leave the hook at the same batch (one that this loop then takes on every rank,
+    reducing its gradient again)."""
     fast = getattr(loss_and_grad, "run_batches", None)
     if fast is None or gather or post_step is not None or _checks_steps(criteria):
         return None
@@ -270,10 +278,11 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             validation shards' sizes (exact for a mean over samples, such as accuracy; for R^2
             an approximation), ``grad_norm`` the norm of the averaged gradient; the
             divergence checks and the stopping decisions (criteria and callbacks: one that
-            returns True on any rank stops all) are the same on every rank. No
-            ``run_batches`` fast path (the ranks reduce between steps). Only rank 0 shows
-            the progress bar. A rank's shard may be a stream of chunks (each rank streams its
-            own through its own shuffle buffer): the ranks agree on the largest stream's
+            returns True on any rank stops all) are the same on every rank. A loss with a
+            ``run_batches`` method keeps it, with the reduction called from inside it between
+            the gradient and the step (see ``_run_batches_hook``: the same bits as this loop).
+            Only rank 0 shows the progress bar. A rank's shard may be a stream of chunks (each
+            rank streams its own through its own shuffle buffer): the ranks agree on the largest stream's
             number of samples (from the stream's count, or one counting pass over the chunks
             first; a one-shot iterator cannot be counted), and each epoch pads a shorter
             stream's last segment with samples that its buffer holds again (see
@@ -366,7 +375,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         n = n_epoch = batch_size
     bs = n if batch_size is None else min(batch_size, n_epoch)
     n_batches = -(-n_epoch // bs)
-    fast = None if dist is not None else _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    data_parallel = {} if dist is None else {"sync": dist.synchronize_step}
     all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
     step = 0
@@ -427,7 +437,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
                     # needs this loop (see _run_batches_hook).
                     ran = fast(params, X, y, sw, order, ks if isinstance(ks, np.ndarray) else all_batches, i, bs,
                                opt, batch_w if sw is not None else None, (loss_sum, weight_sum, plain_sum),
-                               first_gnorm, explode_factor)
+                               first_gnorm, explode_factor,
+                               **(data_parallel and {**data_parallel, "n_rows": n_epoch}))
                     if ran is not None:
                         done, (loss_sum, weight_sum, plain_sum), g, first_gnorm = ran
                         if done:

@@ -169,9 +169,15 @@ struct EpochSums {
     std::size_t done;
 };
 
+// With sync (data-parallel training), sync(grads, loss, weight) runs between the gradient and
+// the step, with the GIL: DistributedOptimizer.synchronize_step, which sums the gradient buffer
+// over the ranks in place and returns the global batch's (loss, weight, gradient norm), the
+// same numbers on every rank; the checks and the sums then use those, as train's loop does.
 template <class T>
 void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjectiveOptions& o,
-                 const py::tuple& plan, const py::object& grads, double explode_factor, EpochSums& s) {
+                 const py::tuple& plan, const py::object& grads, double explode_factor, const py::object& sync,
+                 EpochSums& s) {
+    const bool local = sync.is_none();
     for (std::size_t i = a.first; i < a.first + a.count; ++i) {
         const auto kb = static_cast<std::size_t>(a.batches[i]);
         const std::size_t start = kb * a.bs, stop = std::min(start + a.bs, a.n_total);
@@ -183,10 +189,19 @@ void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjec
         {
             py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
             value = k.linear_objective(bt, a.W, a.b, o, a.gW, a.gb);
-            // As fastgd.clip.total_norm of the one gradient buffer (the same kernel and sums).
-            const T* g = a.gW;
-            const double sq = k.norm_power_sum(&g, &a.n_grad, 1, NormKind::two, 2.0);
-            gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+            if (local) {
+                // As fastgd.clip.total_norm of the one gradient buffer (the same kernel and sums).
+                const T* g = a.gW;
+                const double sq = k.norm_power_sum(&g, &a.n_grad, 1, NormKind::two, 2.0);
+                gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+            }
+        }
+        double bw = a.batch_weight != nullptr ? a.batch_weight[kb] : static_cast<double>(stop - start);
+        if (!local) {
+            const py::tuple global = sync(grads, value, bw);
+            value = global[0].cast<double>();
+            bw = global[1].cast<double>();
+            gnorm = global[2].cast<double>();
         }
         // train's checks, in its order.
         if (!std::isfinite(value) || !std::isfinite(gnorm)) return;
@@ -195,7 +210,6 @@ void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjec
             return;
         if (!step_groups(plan, grads)) return;
         if (first) s.first_gnorm = gnorm;
-        const double bw = a.batch_weight != nullptr ? a.batch_weight[kb] : static_cast<double>(stop - start);
         s.loss_sum += value * bw;
         s.weight_sum += bw;
         s.plain_sum += value;
@@ -209,7 +223,8 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
                          const py::object& swo, const py::object& order_o, const py::object& batches_o,
                          py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o, double l2,
                          double l1, double delta, const py::tuple& plan, const py::object& grads,
-                         py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor) {
+                         py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor,
+                         const py::object& sync, std::optional<py::ssize_t> n_rows) {
     LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
     const int size = check_array(Xo, "X", false);
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
@@ -237,14 +252,24 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
         y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
     }
     const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
-    const std::int64_t* order = order_o.is_none() ? nullptr : int64_array(order_o, "order", n_total);
+    if (!sync.is_none() && !PyCallable_Check(sync.ptr()))
+        throw py::type_error("sync: expected a callable or None, got " +
+                             py::str(py::type::of(sync).attr("__name__")).cast<std::string>());
+    // The samples an epoch visits: X's rows, or (data-parallel, a short shard padded) the
+    // length of order, which then repeats rows.
+    const py::ssize_t n_epoch = n_rows.value_or(n_total);
+    if (n_epoch < 1 || (order_o.is_none() && n_epoch != n_total))
+        throw py::value_error("n_rows: need " + std::string(order_o.is_none() ? "n_rows = X.shape[0] = " +
+                              std::to_string(n_total) + " without order" : "n_rows >= 1") + ", got " +
+                              std::to_string(n_epoch));
+    const std::int64_t* order = order_o.is_none() ? nullptr : int64_array(order_o, "order", n_epoch);
     if (order)
-        for (py::ssize_t i = 0; i < n_total; ++i)
+        for (py::ssize_t i = 0; i < n_epoch; ++i)
             if (order[i] < 0 || order[i] >= n_total)
                 throw py::value_error("order: index " + std::to_string(order[i]) + " at position " + std::to_string(i) +
                                       " is out of range for X with " + std::to_string(n_total) + " rows");
     if (batch_size < 1) throw py::value_error("batch_size must be >= 1, got " + std::to_string(batch_size));
-    const py::ssize_t n_batches = (n_total + batch_size - 1) / batch_size;
+    const py::ssize_t n_batches = (n_epoch + batch_size - 1) / batch_size;
     const std::int64_t* batches = int64_array(batches_o, "batches", std::nullopt);
     const py::ssize_t count = py::reinterpret_borrow<py::array>(batches_o).shape(0);
     if (first < 0 || first > count)
@@ -275,10 +300,10 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
         const T* w = static_cast<const T*>(theta.data());
         const std::size_t kd = static_cast<std::size_t>(K * d);
         const EpochArgs<T> a{LinearBatch<T>{X_, static_cast<std::size_t>(d), order, 0, 0, y_, labels, sw_},
-                             w, w + kd, g, g + kd, static_cast<std::size_t>(n_total), static_cast<std::size_t>(batch_size),
+                             w, w + kd, g, g + kd, static_cast<std::size_t>(n_epoch), static_cast<std::size_t>(batch_size),
                              static_cast<std::size_t>(n_theta), batches, static_cast<std::size_t>(first),
                              static_cast<std::size_t>(count - first), batch_weight};
-        run_batches(kernels, a, o, plan, grads, explode, s);
+        run_batches(kernels, a, o, plan, grads, explode, sync, s);
     };
     const KernelTable& k = active_kernels();
     if (size == 4)
@@ -297,11 +322,16 @@ void register_linear(py::module_& m) {
           "batches[first:], the objective of rows k*batch_size.. (or order[k*batch_size:...]), the gradient's norm,\n"
           "train's divergence checks, and one optimizer step through its plan. Stops before a batch that needs\n"
           "the Python loop. Returns (batches done, (loss_sum, weight_sum, plain_sum), last grad norm, first grad\n"
-          "norm or None). theta = [W.ravel(), b] and grad likewise, flat.",
+          "norm or None). theta = [W.ravel(), b] and grad likewise, flat.\n"
+          "Data-parallel: sync(grads, loss, weight) -> (loss, weight, grad norm), called between each batch's\n"
+          "gradient and its step (DistributedOptimizer.synchronize_step: the gradients summed over the ranks\n"
+          "in place, the global batch's numbers); n_rows: the samples of an epoch, len(order) (a short shard\n"
+          "padded with repeated rows), by default X.shape[0].",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
-          py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"));
+          py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"), py::arg("sync") = py::none(),
+          py::arg("n_rows") = py::none());
 
     m.def("linear_objective", &linear_objective,
           "A linear model's mini-batch objective in one pass over the batch's rows: returns the weighted mean\n"

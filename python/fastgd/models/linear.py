@@ -459,21 +459,31 @@ class _Objective:
         return value if value_only else (value, self._grads)
 
     def run_batches(self, params, X, y, w, order, batches, first, bs, optimizer, batch_weight, sums, first_gnorm,
-                    explode_factor):
+                    explode_factor, sync=None, n_rows=None):
         """fastgd.train's loop over the batches ``batches[first:]`` in one C++ call
         (``fastgd._core.linear_batches``): the objective, the gradient norm, train's
         divergence checks and the optimizer's step through its plan, per batch, with the same
         bits as the Python loop. None (train keeps its loop) while the optimizer has no plan:
-        before its first step, or a rule without a one-call step."""
+        before its first step, or a rule without a one-call step.
+
+        Data-parallel, ``sync`` (a DistributedOptimizer's ``synchronize_step``) is called
+        from the loop between each gradient and its step, the only Python on the way; the
+        gradient must then be written into the optimizer's buffer (``_bind`` with it)."""
         plan = getattr(optimizer, "_plan", None)
         if plan is None or len(params) != 1:
             return None
         theta = params[0]
         if theta is not self._theta:
             self._bind(theta)
-        return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs,
-                                    batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums, first_gnorm,
-                                    explode_factor)
+        if sync is not None and self._grad is not optimizer.grads[0]:
+            return None  # the gradient would not be the buffer that sync reduces
+        try:
+            return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs,
+                                        batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
+                                        first_gnorm, explode_factor, sync, n_rows)
+        finally:
+            if sync is not None:
+                optimizer._synced = False  # its steps were taken here, not by its step()
 
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""
