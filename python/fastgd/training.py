@@ -279,8 +279,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             an approximation), ``grad_norm`` the norm of the averaged gradient; the
             divergence checks and the stopping decisions (criteria and callbacks: one that
             returns True on any rank stops all) are the same on every rank. A loss with a
-            ``run_batches`` method keeps it, with the reduction called from inside it between
-            the gradient and the step (see ``_run_batches_hook``: the same bits as this loop).
+            ``run_batches`` method keeps it for an array shard, with the reduction called from
+            inside it between the gradient and the step (see ``_run_batches_hook``: the same
+            bits as this loop).
             Only rank 0 shows the progress bar. A rank's shard may be a stream of chunks (each
             rank streams its own through its own shuffle buffer): the ranks agree on the largest stream's
             number of samples (from the stream's count, or one counting pass over the chunks
@@ -375,7 +376,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         n = n_epoch = batch_size
     bs = n if batch_size is None else min(batch_size, n_epoch)
     n_batches = -(-n_epoch // bs)
-    fast = _run_batches_hook(loss_and_grad, gather, post_step, criteria)
+    # Not for a stream under comm: its segments' orders cover the buffer, not n_rows (the
+    # per-step loop below takes them, with the same bits).
+    fast = None if stream is not None and dist is not None else _run_batches_hook(loss_and_grad, gather, post_step,
+                                                                                   criteria)
     data_parallel = {} if dist is None else {"sync": dist.synchronize_step}
     all_batches = np.arange(n_batches) if fast is not None else None
     history = History()
