@@ -481,26 +481,6 @@ def test_the_fit_leaves_no_worker_thread_and_keeps_blas_threads():
         assert [i["num_threads"] for i in threadpool_info()] == before
 
 
-def test_without_threadpoolctl_the_halves_run_in_turn(monkeypatch):
-    from fastgd.models import mlp
-
-    X, y = _xor(600)
-    with fastgd.num_threads(2):
-        ref = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
-        monkeypatch.setattr(mlp, "_limit_blas_threads", lambda threads: None)
-        seen = []
-        original = Network.train_batch
-
-        def spy(self, *args, **kwargs):
-            seen.append(kwargs["threads"])
-            return original(self, *args, **kwargs)
-
-        monkeypatch.setattr(Network, "train_batch", spy)
-        m = MLPClassifier((16,), batch_size=256, max_epochs=2, tol=None, random_state=0).fit(X, y)
-    assert set(seen) == {1}
-    np.testing.assert_array_equal(m._theta, ref._theta)
-
-
 @pytest.mark.parametrize("threads", [1, 2, 4])
 def test_blas_gets_half_the_threads_while_training(threads):
     threadpoolctl = pytest.importorskip("threadpoolctl")

@@ -191,3 +191,22 @@ def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         m2.fit(X, y)
     np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits
+
+
+@pytest.mark.parametrize("cls", [fg.MLPClassifier, fg.LogisticRegression])
+def test_a_failing_fit_gives_blas_its_threads_back(cls):
+    # The MLP once took its BLAS limit before its set-up (the optimizer is built there): a
+    # set-up that raised left NumPy's BLAS on one thread for the rest of the process.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = (X[:, 0] > 0).astype(int)
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        with pytest.raises(TypeError, match="bogus"):
+            cls(max_epochs=2, optimizer_options={"bogus": 1}).fit(X, y)
+        assert blas_threads() == before

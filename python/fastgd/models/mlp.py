@@ -30,9 +30,8 @@ gradient. A training step allocates no arrays.
 **Threads.** Training uses ``fastgd.get_num_threads()`` threads: a batch of at least 128
 samples (without batch norm or dropout) runs as two halves of its rows, side by side, each
 with BLAS on half the threads (one each on 2 cores; set through threadpoolctl, as BLAS's
-own threads busy-wait between products and lose much time on shared cores). Without
-threadpoolctl installed, the halves run one after the other and BLAS keeps its threads.
-The halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+own threads busy-wait between products and lose much time on shared cores), given back
+when the fit ends or fails. The halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
@@ -72,7 +71,6 @@ keep ``batch_size`` well above 1 with batch norm.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import numbers
@@ -108,6 +106,7 @@ from fastgd.models._fitting import (
     fit_inputs,
     global_weight_mean,
     global_weighted_moments,
+    limit_blas,
     resume_point,
     scaled,
 )
@@ -118,19 +117,6 @@ from fastgd.runtime import get_num_threads
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _INITS = ("he", "xavier", "lecun")
-
-
-def _limit_blas_threads(threads: int):
-    """A context that gives BLAS ``threads // 2`` threads (at least 1) while training, or
-    None without threadpoolctl: each of a batch's two halves runs on a thread of its own
-    (Network.train_batch), so BLAS's default of one thread per core would oversubscribe
-    them. BLAS's threads also busy-wait between products, which made fits up to 50x slower
-    when other processes shared the cores."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=max(1, threads // 2), user_api="blas")
 
 
 class _BaseMLP(BaseEstimator):
@@ -334,9 +320,7 @@ class _BaseMLP(BaseEstimator):
                 net.views(theta, cache=False)[1][-1][...] = self._init_output_bias(init_y, init_w, K)
 
         threads = get_num_threads()
-        blas = _limit_blas_threads(threads)
-        # Without control over BLAS's threads, the halves run one after the other.
-        loss_and_grad, value = self._objective(net, rng, threads=threads if blas is not None else 1)
+        loss_and_grad, value = self._objective(net, rng, threads=threads)
         if optimizer is None:
             optimizer = build_optimizer(self, theta)
         # Data-parallel: theta broadcast from rank 0, every step on the ranks' mean gradient.
@@ -379,7 +363,12 @@ class _BaseMLP(BaseEstimator):
                     getattr(net, name)[i][...] = v
 
         try:
-            with blas if blas is not None else contextlib.nullcontext():
+            # Each of a batch's two halves runs on a thread of its own (Network.train_batch), so
+            # BLAS gets threads // 2 (at least 1): its default of one per core would
+            # oversubscribe them, and its threads poll between products (fits were up to 50x
+            # slower when other processes shared the cores). Set only for the training loop,
+            # and always given back (a limit taken earlier leaked when the set-up failed).
+            with limit_blas(max(1, threads // 2)):
                 history, trained, X_trained, train_state = first_order_fit(
                     self, loss_and_grad, theta, dist if dist is not None else optimizer, rng, Xs, ys, w, enc,
                     partial, value=value, outputs=lambda th, Xv: net.forward(th, Xv), resume=point,
