@@ -345,37 +345,20 @@ def test_stream_options_are_checked():
 # -- memory: a file several times larger than the buffer ------------------------------------
 
 _MEASURE = r"""
-import json, sys, threading, time
+import json, sys
 import numpy as np
 from fastgd.models import LogisticRegression
 from fastgd.streaming import ChunkStream
-
-def anon_kb():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("RssAnon:"):
-                return int(line.split()[1])
+sys.path.insert(0, sys.argv[4])
+from anon_memory import PeakAnon
 
 X = np.load(sys.argv[1], mmap_mode="r")
 y = np.load(sys.argv[2], mmap_mode="r")
 buffer_rows = int(sys.argv[3])
-base = anon_kb()
-peak = [base]
-done = threading.Event()
-
-def watch():
-    while not done.is_set():
-        peak[0] = max(peak[0], anon_kb())
-        time.sleep(0.005)
-
-t = threading.Thread(target=watch)
-t.start()
 m = LogisticRegression(batch_size=1024, max_epochs=1, tol=None, random_state=0)
-m.fit(ChunkStream(X, y, buffer_size=buffer_rows), None)
-done.set()
-t.join()
-peak[0] = max(peak[0], anon_kb())
-print(json.dumps({"base_kb": base, "peak_kb": peak[0], "score": float(m.score(X[:20000], y[:20000]))}))
+with PeakAnon() as mem:
+    m.fit(ChunkStream(X, y, buffer_size=buffer_rows), None)
+print(json.dumps({"base_kb": mem.base_kb, "peak_kb": mem.peak_kb, "score": float(m.score(X[:20000], y[:20000]))}))
 """
 
 
@@ -401,7 +384,8 @@ def test_training_on_a_file_larger_than_the_buffer_keeps_anonymous_memory_bounde
     y.flush()
     del X, y
     buffer_rows = 32 * 2**20 // (4 * d)       # a 32 MiB buffer: an eighth of the file
-    out = subprocess.run([sys.executable, "-c", _MEASURE, str(xpath), str(ypath), str(buffer_rows)],
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(xpath), str(ypath), str(buffer_rows),
+                          os.path.dirname(os.path.abspath(__file__))],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])

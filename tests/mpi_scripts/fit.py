@@ -10,6 +10,7 @@ import sys
 import warnings
 
 import numpy as np
+from _toy_data import shard, toy_data  # the scripts' directory is on sys.path
 from mpi4py import MPI
 
 import fastgd as fg
@@ -20,17 +21,8 @@ out = sys.argv[1]
 results: dict[str, np.ndarray] = {}
 warnings.simplefilter("ignore")  # ConvergenceWarning of short fits
 
-# The whole data is made on every rank (same seed); each takes a contiguous shard of unequal
-# size (1001 rows: 501 and 500 on 2 ranks), so that the padding of short shards is exercised.
-rng = np.random.default_rng(0)
-n, d = 1001, 8
-X = rng.standard_normal((n, d)) * np.linspace(0.5, 3.0, d) + np.linspace(-2.0, 2.0, d)
-w_true = rng.standard_normal(d)
-logits = X @ w_true - X[:, 0] * 0.3
-y_bin = (logits + 0.5 * rng.standard_normal(n) > np.median(logits)).astype(np.int64)
-y_reg = X @ w_true + 0.1 * rng.standard_normal(n)
-bounds = np.linspace(0, n, size + 1).astype(int)
-mine = slice(bounds[rank], bounds[rank + 1])
+rng, n, d, X, w_true, logits, y_bin, y_reg = toy_data()
+bounds, mine = shard(n, rank, size)
 
 # -- train(comm=) with a plain loss: the history is global, the ranks identical.
 

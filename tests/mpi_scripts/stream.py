@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
-import time
 import warnings
 
 import numpy as np
+from _toy_data import shard, toy_data  # the scripts' directory is on sys.path
 from mpi4py import MPI
 
 import fastgd as fg
@@ -23,18 +22,10 @@ out = sys.argv[1]
 results: dict[str, np.ndarray] = {}
 warnings.simplefilter("ignore")  # ConvergenceWarning of short fits
 
-# Unequal contiguous shards (1001 rows: 501 and 500 on 2 ranks), so that the padding of the
-# shorter stream is exercised; each rank's shard in a file of its own, read as a memmap.
-rng = np.random.default_rng(0)
-n, d = 1001, 8
-X = rng.standard_normal((n, d)) * np.linspace(0.5, 3.0, d) + np.linspace(-2.0, 2.0, d)
-w_true = rng.standard_normal(d)
-logits = X @ w_true - X[:, 0] * 0.3
-y_bin = (logits + 0.5 * rng.standard_normal(n) > np.median(logits)).astype(np.int64)
-y_reg = X @ w_true + 0.1 * rng.standard_normal(n)
+# Each rank's shard of the shared data in a file of its own, read as a memmap.
+rng, n, d, X, w_true, logits, y_bin, y_reg = toy_data()
 sw = 0.5 + rng.random(n)
-bounds = np.linspace(0, n, size + 1).astype(int)
-mine = slice(bounds[rank], bounds[rank + 1])
+bounds, mine = shard(n, rank, size)
 np.save(os.path.join(out, f"X_rank{rank}.npy"), X[mine])
 np.save(os.path.join(out, f"y_rank{rank}.npy"), y_bin[mine])
 X_mm = np.load(os.path.join(out, f"X_rank{rank}.npy"), mmap_mode="r")
@@ -150,11 +141,8 @@ results["early_val"] = np.array(es.history_["val_loss"])
 
 # -- Memory stays bounded by each rank's buffer: a 64 MiB float32 shard, an 8 MiB buffer.
 if os.path.exists("/proc/self/status"):
-    def anon_kb():
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("RssAnon:"):
-                    return int(line.split()[1])
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from anon_memory import PeakAnon
 
     big_n, big_d = 163_840, 100
     xpath, ypath = os.path.join(out, f"big_X_rank{rank}.npy"), os.path.join(out, f"big_y_rank{rank}.npy")
@@ -170,22 +158,10 @@ if os.path.exists("/proc/self/status"):
     yb.flush()
     del Xb, yb, block
     Xb, yb = np.load(xpath, mmap_mode="r"), np.load(ypath, mmap_mode="r")
-    base = anon_kb()
-    peak = [base]
-    done = threading.Event()
-
-    def watch():
-        while not done.is_set():
-            peak[0] = max(peak[0], anon_kb())
-            time.sleep(0.005)
-
-    t = threading.Thread(target=watch)
-    t.start()
     big = fg.LogisticRegression(batch_size=512, max_epochs=1, tol=None, random_state=0)
-    big.fit(fg.ChunkStream(Xb, yb, buffer_size=8 * 2**20 // (4 * big_d)), None, comm=comm)
-    done.set()
-    t.join()
-    growth_mb = (max(peak[0], anon_kb()) - base) / 1024
+    with PeakAnon() as mem:
+        big.fit(fg.ChunkStream(Xb, yb, buffer_size=8 * 2**20 // (4 * big_d)), None, comm=comm)
+    growth_mb = mem.growth_mb
     # The shard is 64 MiB (a standardized copy as much again); the buffer 8 MiB, plus a
     # chunk being read and its transformed copy (4 MiB each) and one chunk's float64
     # temporaries in the moments pass.
