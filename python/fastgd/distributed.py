@@ -237,7 +237,7 @@ class DistributedOptimizer:
             reduction = "allreduce" if comm.Get_size() <= 2 else "reduce_bcast"
         self.__dict__.update(optimizer=optimizer, comm=comm, rank=comm.Get_rank(), size=comm.Get_size(),
                              reduction=reduction, comm_seconds=0.0, comm_calls=0)
-        params = list(optimizer._params)
+        params = optimizer.params
         signature = [(tuple(p.shape), p.dtype.str) for p in params]
         signatures = comm.allgather(signature)
         for r, s in enumerate(signatures):
@@ -262,8 +262,7 @@ class DistributedOptimizer:
             offsets[p.dtype] = o + p.size
         self.__dict__.update(grads=views, buffers=list(buffers.values()), _params=params, _synced=False,
                              _scalars=(np.zeros(3), np.zeros((self.size, 3))))
-        optimizer._grad_prescale = 1.0 / self.size
-        optimizer._plan = None  # rebuilt with the factor on the next step
+        optimizer.grad_prescale = 1.0 / self.size  # the plan is rebuilt with the factor on the next step
 
     # -- delegation ---------------------------------------------------------------------
 
@@ -326,6 +325,12 @@ class DistributedOptimizer:
         self.__dict__["_synced"] = False
         self.optimizer.step(self.grads)
 
+    def mark_unsynced(self) -> None:
+        """Say that the gradient buffer no longer holds a reduced gradient that the next
+        :meth:`step` may use: a loop that stepped the wrapped optimizer itself (the linear
+        models' fused epoch, through :meth:`synchronize_step`) calls this when it is done."""
+        self.__dict__["_synced"] = False
+
     def _fill(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
         gs = [grads] if isinstance(grads, np.ndarray) else list(grads)
         if len(gs) != len(self.grads):
@@ -363,7 +368,7 @@ class DistributedOptimizer:
         for row in rows[1:]:  # in rank order: the same bits on every rank
             loss_w, total_w, plain = loss_w + row[0], total_w + row[1], plain + row[2]
         mean = loss_w / total_w if total_w > 0 else plain / self.size
-        return float(mean), float(total_w), self.optimizer._grad_prescale * _core.total_norm(self.grads, 2.0)
+        return float(mean), float(total_w), self.optimizer.grad_prescale * _core.total_norm(self.grads, 2.0)
 
     def global_means(self, values: Sequence[float | None], weight: float) -> tuple[float | None, ...]:
         """The means over the ranks of per-rank ``values`` (None stays None), each rank's
@@ -391,8 +396,7 @@ class DistributedOptimizer:
         """The wrapped optimizer, reading its gradients unscaled again (for use without MPI,
         or to save it)."""
         opt = self.optimizer
-        opt.__dict__.pop("_grad_prescale", None)
-        opt._plan = None
+        opt.grad_prescale = 1.0
         return opt
 
 

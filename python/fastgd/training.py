@@ -82,7 +82,7 @@ def _lr_of(opt: Optimizer, k: int) -> float:
 
 
 def _opt_steps(opt: Optimizer) -> int:
-    return int(opt._group_state[0]["step"])
+    return opt.step_count
 
 
 def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:

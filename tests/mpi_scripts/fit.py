@@ -70,7 +70,7 @@ start_single = fg.LogisticRegression(**{**params, "max_epochs": 1, "lr": 1e-12})
 start_dist = fg.LogisticRegression(**{**params, "max_epochs": 1, "lr": 1e-12}).fit(X[mine], y_bin[mine], comm=comm)
 np.testing.assert_allclose(start_dist.intercept_, start_single.intercept_, rtol=0, atol=1e-9)
 # The optimizer kept by the estimator reads its gradients unscaled again.
-assert "_grad_prescale" not in dist._optimizer.__dict__
+assert dist._optimizer.grad_prescale == 1.0
 assert len(dist.history_) == 20
 results["logreg_coef"] = dist.coef_
 results["logreg_intercept"] = dist.intercept_
@@ -115,7 +115,7 @@ mlp_single = fg.MLPClassifier(**mlp_params).fit(X, y_bin)
 mlp = fg.MLPClassifier(**mlp_params).fit(X[mine], y_bin[mine], comm=comm)
 mlp_acc_single, mlp_acc = mlp_single.score(X, y_bin), mlp.score(X, y_bin)
 assert abs(mlp_acc - mlp_acc_single) < 0.03, (mlp_acc_single, mlp_acc)
-assert "_grad_prescale" not in mlp._optimizer.__dict__
+assert mlp._optimizer.grad_prescale == 1.0
 results["mlp_theta"] = mlp._theta
 results["mlp_acc"] = np.array([mlp_acc_single, mlp_acc])
 mlpr = fg.MLPRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X[mine], y_reg[mine], comm=comm)

@@ -469,7 +469,7 @@ class _Objective:
         Data-parallel, ``sync`` (a DistributedOptimizer's ``synchronize_step``) is called
         from the loop between each gradient and its step, the only Python on the way; the
         gradient must then be written into the optimizer's buffer (``_bind`` with it)."""
-        plan = getattr(optimizer, "_plan", None)
+        plan = optimizer.step_plan
         if plan is None or len(params) != 1:
             return None
         theta = params[0]
@@ -483,7 +483,7 @@ class _Objective:
                                         first_gnorm, explode_factor, sync, n_rows)
         finally:
             if sync is not None:
-                optimizer._synced = False  # its steps were taken here, not by its step()
+                optimizer.mark_unsynced()  # its steps were taken here, not by its step()
 
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""

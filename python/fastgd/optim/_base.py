@@ -147,6 +147,46 @@ class Optimizer:
             lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
         return "\n".join(lines + [")"])
 
+    # -- public seams for wrappers and training loops ------------------------------------
+
+    @property
+    def params(self) -> list[np.ndarray]:
+        """Every parameter array, in group order (the order ``step`` takes gradients in)."""
+        return list(self._params)
+
+    @property
+    def step_count(self) -> int:
+        """Steps taken so far by the first parameter group (skipped steps do not count)."""
+        return int(self._group_state[0]["step"])
+
+    @property
+    def grad_prescale(self) -> float:
+        """A factor every gradient is read with before anything else (the clipping norm and
+        ``last_grad_norm`` included), fused into the step's read of the gradients. 1 unless a
+        wrapper sets it: :class:`fastgd.distributed.DistributedOptimizer` sets 1/world_size,
+        so that gradient buffers holding the sum over the ranks are stepped on as their mean."""
+        return self._grad_prescale
+
+    @grad_prescale.setter
+    def grad_prescale(self, value: float) -> None:
+        value = float(value)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"grad_prescale must be a finite number > 0, got {value}")
+        self._grad_prescale = value
+        self.invalidate_plan()
+
+    @property
+    def step_plan(self) -> Any:
+        """What one fused step needs (``fastgd._core``'s step entry point takes it), or None
+        until the first step has set up the state. Loops that step the optimizer from C++ (the
+        linear models' fused epoch) pass it on; it is rebuilt whenever the groups change."""
+        return self._plan
+
+    def invalidate_plan(self) -> None:
+        """Forget the cached step plan: the next step rebuilds it (after a change of the
+        parameter groups' structure or of :attr:`grad_prescale`)."""
+        self._plan = None
+
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group: ``{"params": [...], **options}``; missing options take the defaults."""
         if not isinstance(param_group, Mapping) or "params" not in param_group:
