@@ -32,6 +32,7 @@ from fastgd.distributed import DistributedOptimizer, agree_on_early_errors
 from fastgd.history import History
 from fastgd.optim._base import Optimizer, resolve_options
 from fastgd.optim.registry import get_optimizer
+from fastgd.shuffling import check_shuffle
 from fastgd.stopping import AnyOf, StoppingCriterion
 from fastgd.streaming import as_stream, is_chunk_source
 
@@ -91,19 +92,6 @@ def _positive_int(name: str, value: Any, allow_none: bool = False) -> int | None
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {value!r}")
     return int(value)
-
-
-SHUFFLE_MODES = (True, False, "batches")
-
-
-def _shuffle_mode(shuffle: Any) -> bool | str:
-    """True, False or "batches" (NumPy booleans too); anything else is a ValueError."""
-    if isinstance(shuffle, (bool, np.bool_)):
-        return bool(shuffle)
-    if isinstance(shuffle, str) and shuffle == "batches":
-        return shuffle
-    raise ValueError(f"shuffle must be True (samples), 'batches' (contiguous batches in a random order) or False, "
-                     f"got {shuffle!r}")
 
 
 def _checks_steps(criterion: Any) -> bool:
@@ -338,7 +326,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         if not (np.all(np.isfinite(sw)) and np.all(sw >= 0)):
             raise ValueError("sample_weight must be finite and >= 0")
     batch_size = _positive_int("batch_size", batch_size, allow_none=True)
-    shuffle = _shuffle_mode(shuffle)
+    shuffle = check_shuffle(shuffle)
     max_epochs = _positive_int("max_epochs", max_epochs, allow_none=True)
     if explode_factor is not None and not explode_factor > 1:
         raise ValueError(f"explode_factor must be > 1 or None, got {explode_factor}")
