@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -58,6 +58,10 @@ def lr_of(opt: Any, k: int) -> float:
     return float(resolve_options(opt.param_groups[0], max(k, 0))["lr"])
 
 
+@overload
+def positive_int(name: str, value: Any) -> int: ...
+@overload
+def positive_int(name: str, value: Any, allow_none: bool) -> int | None: ...
 def positive_int(name: str, value: Any, allow_none: bool = False) -> int | None:
     if value is None and allow_none:
         return None

@@ -84,7 +84,7 @@ def lr_find(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarra
     saved_state = opt.state_dict() if opt is optimizer else None
     initial = [np.array(p, copy=True) for p in params]
     rng = np.random.default_rng(random_state)
-    order, pos = None, n
+    order, pos = np.arange(0), n  # drawn on the first mini-batch
     lrs: list[float] = []
     losses: list[float] = []
     raw: list[float] = []

@@ -49,7 +49,7 @@ class PythonStep:
         start = int(kb) * self.bs
         stop = min(start + self.bs, seg.rows)
         rows = seg.order[start:stop] if seg.order is not None else slice(start, stop)
-        wb = seg.sw
+        wb: np.ndarray | None = seg.sw
         if not self.gather:
             loss, grads = self.loss_and_grad(self.params, seg.X, seg.y, seg.sw, rows)
         elif seg.whole:
@@ -63,10 +63,10 @@ class PythonStep:
         grads = grad_list(grads, self.params)
         if seg.sw is None:
             weight = float(stop - start)
-        elif self.gather:
-            weight = float(np.sum(wb))
+        elif seg.batch_w is not None:
+            weight = float(seg.batch_w[kb])
         else:
-            weight = float(seg.batch_w[kb])  # type: ignore[index]
+            weight = float(np.sum(wb))  # type: ignore[arg-type]  # with sw, the batch's weights
         return loss, grads, weight
 
     def take(self, seg: Segment, kb: Any) -> Diverged | None:
@@ -79,13 +79,14 @@ class PythonStep:
         if self.dist is not None:
             # The global batch: the same values on every rank, so the ranks decide alike.
             loss, weight, gnorm = self.dist.synchronize_step(grads, loss, weight, grad_norm=not from_step)
-            grads = None
         elif not from_step:
             gnorm = total_norm(grads)
+        # Under MPI the step takes the summed gradients from the wrapper's buffer.
+        stepped = None if self.dist is not None else grads
         k = opt.step_count
         if from_step:
             before = opt.last_grad_norm
-            opt.step(grads)
+            opt.step(stepped)
             gnorm = opt.last_grad_norm
             diverged = guard.judge(loss, gnorm, record.step + 1)
             if diverged:
@@ -93,7 +94,7 @@ class PythonStep:
         else:
             diverged = guard.judge(loss, gnorm, record.step + 1)
             if not diverged:
-                opt.step(grads)
+                opt.step(stepped)
         if diverged:
             return Diverged(diverged, k)
         record.step += 1
