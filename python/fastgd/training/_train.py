@@ -142,7 +142,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
 
     Divergence: when a batch loss or the gradient norm is NaN or infinite, or the gradient norm
     explodes to more than ``explode_factor`` times the first step's (``None``: never), the step
-    is not taken; when a parameter is not finite at the end of an epoch, likewise. Then
+    is not kept; when a parameter is not finite at the end of an epoch, likewise. (With the
+    optimizer's ``clip_norm``, its step computes the norm and train reads it from
+    ``last_grad_norm`` rather than computing it twice; a step not kept is then undone with the
+    rest of its epoch.) Then
     ``params`` and the optimizer's state go back to the end of the last complete epoch (the
     initial values in the first epoch),
     ``stop_reason`` starts with ``"diverged"`` and a :class:`DivergenceWarning` is issued.
