@@ -232,7 +232,7 @@ def test_linear_batches_bad_input():
     theta, grad = np.zeros(4), np.zeros(4)
     opt = fg.optim.SGD([theta], lr=0.1)
     opt.step([grad])
-    plan = opt._plan
+    plan = opt.step_plan
     args = dict(sample_weight=None, order=None, first=0, batch_size=4, batch_weight=None, l2=0.0, l1=0.0,
                 delta=1.0, plan=plan, grads=[grad], sums=(0.0, 0.0, 0.0), first_gnorm=None, explode_factor=None)
     ok = np.arange(3)

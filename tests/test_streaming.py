@@ -105,6 +105,19 @@ def test_a_buffer_that_holds_everything_is_one_permutation():
     np.testing.assert_array_equal(segs[0][0], X)
 
 
+
+def test_segments_take_the_shuffle_modes_of_the_one_table():
+    X, y = _data(40, 2)
+    stream = ChunkStream(_chunks(X, y, [20, 20]), buffer_size=16)
+    with pytest.raises(ValueError, match="shuffle must be True"):
+        next(stream.segments(np.random.default_rng(0), 8, "rows"))
+    # A NumPy boolean is the mode it stands for: the same segments as True.
+    a = list(ChunkStream(_chunks(X, y, [20, 20]), buffer_size=16).segments(np.random.default_rng(0), 8, np.True_))
+    b = list(ChunkStream(_chunks(X, y, [20, 20]), buffer_size=16).segments(np.random.default_rng(0), 8, True))
+    assert [m for *_, m in a] == [m for *_, m in b]
+    for sa, sb in zip(a, b):
+        np.testing.assert_array_equal(sa[3], sb[3])
+
 def test_memmap_is_streamed_in_blocks_never_copied_whole(tmp_path):
     X, y = _data(1000, 4, dtype=np.float32)
     Xm = _memmap(tmp_path, X, "X")

@@ -327,7 +327,7 @@ def test_divergence_warns_restores_the_last_good_epoch_and_records_why():
     np.testing.assert_array_equal(coef, seen[-1])
     # The optimizer's state goes back too: its momentum buffer and step count.
     np.testing.assert_array_equal(opt.state[0]["momentum_buffer"], states[-1]["state"][0]["momentum_buffer"])
-    assert opt._group_state[0]["step"] == 4 * len(h) == h["step"][-1]
+    assert opt.step_count == 4 * len(h) == h["step"][-1]
     assert not np.array_equal(seen[-1], seen[-2])
 
 
@@ -376,6 +376,109 @@ def test_no_warning_without_divergence():
         warnings.simplefilter("error")
         h = fg.train(lsq, [np.zeros(4)], X, y, optimizer="sgd", lr=0.5, max_epochs=5)
     assert not h.stop_reason.startswith("diverged")
+
+
+
+@pytest.mark.parametrize(("loss", "gnorm", "first", "factor", "verdict"), [
+    (1.0, 2.0, None, None, None),
+    (math.nan, 2.0, None, None, "loss"),
+    (math.inf, math.nan, 1.0, 10.0, "loss"),  # the loss is judged first
+    (1.0, math.nan, None, None, "grad_norm"),
+    (1.0, -math.inf, 1.0, 10.0, "grad_norm"),
+    (1.0, 11.0, 1.0, 10.0, "exploded"),
+    (1.0, 10.0, 1.0, 10.0, None),  # at the limit is not over it
+    (1.0, 1e300, 1.0, None, None),  # no limit
+    (1.0, 1e300, None, 10.0, None),  # no step kept yet: nothing to measure growth by
+    (1.0, 1e300, 0.0, 10.0, None),  # a first norm of 0 measures no growth
+    (1.0, 1e300, 1e300, 10.0, None),  # the limit overflows to inf: nothing is over it
+])
+def test_the_divergence_rule(loss, gnorm, first, factor, verdict):
+    """The one definition (fastgd/divergence.hpp) that the Python step and the fused epoch apply."""
+    from fastgd import _core
+
+    assert _core.divergence(loss, gnorm, first, factor) == verdict
+
+
+def _norm_once_runs(monkeypatch, make_loss, nonfinite="ignore", **kw):
+    """The same run twice: the Python step reading the gradient norm from the optimizer's step
+    (clip_norm), and computing it itself before the step, as it does without clip_norm."""
+    from fastgd.training import _steps
+
+    X, y = _problem(n=90)
+    out = []
+    for from_step in (True, False):
+        if not from_step:
+            monkeypatch.setattr(_steps, "norm_from_step", lambda opt: False)
+        coef = np.zeros(4)
+        opt = fg.SGD([coef], lr=0.3, momentum=0.9, clip_norm=0.5, nonfinite=nonfinite)
+        with warnings.catch_warnings(record=True) as w, np.errstate(all="ignore"):
+            warnings.simplefilter("always")
+            h = fg.train(make_loss(), [coef], X, y, optimizer=opt, batch_size=16, max_epochs=6, random_state=0,
+                         **kw)
+        out.append((coef, opt.state_dict(), [{k: v for k, v in r.items() if k != "time"} for r in h.records],
+                    h.stop_reason, opt.last_grad_norm, [str(x.message) for x in w]))
+    (ca, sa, ra, wa, la, ma), (cb, sb, rb, wb, lb, mb) = out
+    np.testing.assert_array_equal(ca, cb)
+    np.testing.assert_array_equal(sa["state"][0]["momentum_buffer"], sb["state"][0]["momentum_buffer"])
+    assert sa["group_state"] == sb["group_state"] and sa["skipped_steps"] == sb["skipped_steps"]
+    assert (ra, wa, ma) == (rb, wb, mb)
+    assert la == lb
+    return ra, wa
+
+
+def _spoiled_from_call(k, spoil):
+    """lsq, its (loss, gradients) put through ``spoil`` from the k-th call on."""
+    def make():
+        calls = [0]
+
+        def loss_and_grad(params, Xb, yb, w):
+            loss, grads = lsq(params, Xb, yb, w)
+            calls[0] += 1
+            return spoil(loss, grads) if calls[0] >= k else (loss, grads)
+
+        return loss_and_grad
+
+    return make
+
+
+def test_with_clip_norm_the_norm_is_computed_once(monkeypatch):
+    from fastgd.training import _steps
+
+    X, y = _problem()
+    calls = []
+    real = _steps.total_norm
+    monkeypatch.setattr(_steps, "total_norm", lambda g: calls.append(1) or real(g))
+    opt = fg.Adam([np.zeros(4)], lr=0.05, clip_norm=0.5)
+    h = fg.train(lsq, opt.param_groups[0]["params"], X, y, optimizer=opt, batch_size=30, max_epochs=2)
+    assert calls == [] and h["grad_norm"][-1] == opt.last_grad_norm
+    fg.train(lsq, [np.zeros(4)], X, y, optimizer="adam", batch_size=30, max_epochs=2)
+    assert len(calls) == 8  # without clipping by it, the step has no norm: train computes it, once a step
+
+
+@pytest.mark.parametrize("case", ["fine", "nan_loss", "nan_grad", "nan_grad_skip", "explodes"])
+def test_reading_the_norm_from_the_step_changes_no_bit(monkeypatch, case):
+    """With clip_norm the step is taken before it is judged (its norm is the judge's); a step
+    that is not kept is undone with the rest of its epoch: params, state, history, stop reason,
+    warning and last_grad_norm are those of judging first."""
+    nan_grads = _spoiled_from_call(14, lambda loss, g: (loss, [np.full_like(g[0], np.nan)]))
+    kw = {
+        "fine": {"make_loss": lambda: lsq},
+        "nan_loss": {"make_loss": _spoiled_from_call(14, lambda loss, g: (math.nan, g))},
+        "nan_grad": {"make_loss": nan_grads},
+        "nan_grad_skip": {"make_loss": nan_grads, "nonfinite": "skip"},
+        "explodes": {"make_loss": _spoiled_from_call(20, lambda loss, g: (loss, [g[0] * 1e4])),
+                     "explode_factor": 100.0},
+    }[case]
+    records, reason = _norm_once_runs(monkeypatch, **kw)
+    assert reason.startswith("diverged") == (case != "fine")
+    assert len(records) >= 1
+
+
+def test_the_divergence_warning_names_the_caller_of_train():
+    X, y = _problem()
+    with pytest.warns(fg.DivergenceWarning) as record, np.errstate(all="ignore"):
+        fg.train(lsq, [np.zeros(4)], X, y, optimizer="sgd", lr=1e200, batch_size=10, max_epochs=5)
+    assert record[0].filename == __file__
 
 
 # -- verbose ---------------------------------------------------------------------------------
@@ -500,7 +603,7 @@ def test_lr_find_minibatches_and_an_optimizer_instance():
     res = fg.lr_find(lsq, [coef], X, y, optimizer=opt, batch_size=64, num_steps=50, random_state=1)
     np.testing.assert_array_equal(coef, saved)
     np.testing.assert_array_equal(opt.state[0]["exp_avg"], before["state"][0]["exp_avg"])
-    assert opt.param_groups[0]["lr"] == 0.01 and opt._group_state[0]["step"] == 1
+    assert opt.param_groups[0]["lr"] == 0.01 and opt.step_count == 1
     assert len(res.lrs) == len(res.losses) == len(res.raw_losses) <= 50
     assert 1e-4 < res.suggestion < 10
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import math
 import time
 import zlib
 from collections.abc import Sequence
@@ -353,11 +354,13 @@ class DistributedOptimizer:
             np.copyto(v, g, casting="same_kind")
         self.__dict__["_synced"] = False
 
-    def synchronize_step(self, grads: Sequence[np.ndarray], loss: float, weight: float) -> tuple[float, float, float]:
+    def synchronize_step(self, grads: Sequence[np.ndarray], loss: float, weight: float,
+                         grad_norm: bool = True) -> tuple[float, float, float]:
         """:meth:`synchronize` for fastgd.train's step: also the global batch's loss (the
         ranks' losses weighted by their batches' weights; their plain mean when the weights
         sum to 0), its total weight, and the 2-norm of the averaged gradient, the same
-        numbers on every rank."""
+        numbers on every rank. ``grad_norm=False``: NaN in place of the norm, for a step that
+        computes it itself (clipping by it), read from ``last_grad_norm`` after the step."""
         self.synchronize(grads)
         # As rank_sum, with buffers made once: this runs every step.
         mine, everyone = self._scalars
@@ -368,6 +371,8 @@ class DistributedOptimizer:
         for row in rows[1:]:  # in rank order: the same bits on every rank
             loss_w, total_w, plain = loss_w + row[0], total_w + row[1], plain + row[2]
         mean = loss_w / total_w if total_w > 0 else plain / self.size
+        if not grad_norm:
+            return float(mean), float(total_w), math.nan
         return float(mean), float(total_w), self.optimizer.grad_prescale * _core.total_norm(self.grads, 2.0)
 
     def global_means(self, values: Sequence[float | None], weight: float) -> tuple[float | None, ...]:

@@ -54,6 +54,8 @@ from typing import Any
 
 import numpy as np
 
+from fastgd.shuffling import ShuffleMode, check_shuffle
+
 __all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap"]
 
 # Default buffer: as many rows as fit in this many bytes of the (transformed) samples.
@@ -350,14 +352,15 @@ class ChunkStream:
             self._kept = kept
         return kept[1]
 
-    def segments(self, rng: np.random.Generator, batch_size: int, shuffle: bool | str,
+    def segments(self, rng: np.random.Generator, batch_size: int, shuffle: ShuffleMode,
                  transform: Callable | None = None,
                  pad_to: int | None = None) -> Iterator[tuple[Any, Any, Any, Any, int]]:
         """One epoch through the shuffle buffer: ``(X, y, w, order, n)`` segments, each to
         be trained on (batches of ``batch_size`` over its rows ``order``, or over its
         first ``n`` rows in order when ``order`` is None) before the next is asked for: the
         arrays are views of the buffer, which the next segment overwrites. Every segment
-        but the last holds a whole number of batches.
+        but the last holds a whole number of batches. ``shuffle``: a mode of
+        :data:`fastgd.shuffling.SHUFFLE_MODES` (``True`` shuffles the rows in the buffer).
 
         ``transform(X, y, w) -> (X, y, w)``: applied to each chunk as it enters the
         buffer (the estimators' standardization and encoding of the targets).
@@ -369,27 +372,22 @@ class ChunkStream:
         it. When the buffer holds the whole stream, the padding is the first samples of the
         epoch's order again, as :func:`fastgd.train` pads a short shard held as an array."""
         bs = int(batch_size)
+        rows_shuffled = check_shuffle(shuffle) is True
         transform = transform or self.transform
-        known = int(self.source.shape[0]) if self.array else None
         # An array or a list of chunks that the buffer held whole last epoch is still there:
         # the epoch is its permutation, without reading (and transforming) it again.
         held = getattr(self, "_held", None)
-        if held is not None and held[1:] == (bs, shuffle is True, transform):
+        if held is not None and held[1:] == (bs, rows_shuffled, transform):
             filled = held[0]
             if pad_to is not None and filled > pad_to:
                 raise ValueError(f"the stream holds {filled} samples, more than the {pad_to} agreed on")
-            order = rng.permutation(filled) if shuffle is True and bs < filled else None
+            order = rng.permutation(filled) if rows_shuffled and bs < filled else None
             order, total = _padded(order, filled, filled, pad_to)
             yield (*(None if b is None else b[:filled] for b in self._kept[1]), order, total)
             return
         self._held = None
-        emitted = False        # part of the data was trained on before the end of the stream
-        buf: list[Any] = []    # X, y, w buffers, made on the first chunk
-        cap = emit = 0
-        filled = 0             # rows in buf[:filled] (before the first emission)
-        free: np.ndarray | None = None   # after an emission: the slots to fill, in order
-        nfree = 0              # free[len(free) - nfree:] are still empty
-        seen = 0               # samples read this epoch
+        buffer: _ShuffleBuffer | None = None
+        seen = 0  # samples read this epoch
         for Xc, yc, wc in self.chunks():
             seen += len(Xc)
             if pad_to is not None and seen > pad_to:
@@ -398,66 +396,99 @@ class ChunkStream:
                                  "the same samples every epoch")
             if transform is not None:
                 Xc, yc, wc = transform(Xc, yc, wc)
-            if not buf:
-                row_bytes = Xc[:1].nbytes + (0 if yc is None else yc[:1].nbytes) + (0 if wc is None else 8)
-                # A whole number of batches (at least one), so that only the epoch's last
-                # batch may be short.
-                cap = -(-(self.buffer_size or _rows_for(DEFAULT_BUFFER_BYTES, row_bytes)) // bs) * bs
-                if known is not None:
-                    cap = min(cap, known)  # no larger than the data
-                # Emitted when full: about half of it, a whole number of batches (all of it
-                # without row shuffling: the buffer's batches are then contiguous).
-                emit = min(cap, max(bs, (cap // 2) // bs * bs)) if shuffle is True else cap
-                buf = self._buffers(cap, Xc, yc, wc)
-            parts = (Xc, yc, wc)
-            m, pos = len(Xc), 0
-            while pos < m:
-                space = cap - filled if free is None else nfree
-                if space == 0:
-                    emitted = True
-                    # Full, and more to come: train on part of it (all of it, unshuffled)
-                    # to make room. Not before: a buffer that holds all the data is
-                    # trained on in one random order, as an array would be.
-                    if shuffle is True:
-                        # The rows order[:emit] (order spans the buffer, as the fused
-                        # loss's batch loop wants it).
-                        order = rng.permutation(cap)
-                        yield buf[0], buf[1], buf[2], order, emit
-                        # Refilled in ascending order: the same randomness (the next
-                        # emission permutes the whole buffer), nearer writes.
-                        free, nfree = np.sort(order[:emit]), emit
-                    else:
-                        yield buf[0], buf[1], buf[2], None, cap
-                        filled = 0
-                    continue
-                take = min(m - pos, space)
-                if free is None:
-                    where: Any = slice(filled, filled + take)
-                    filled += take
-                else:
-                    where = free[len(free) - nfree:len(free) - nfree + take]
-                    nfree -= take
-                for b, c in zip(buf, parts):
-                    if b is not None:
-                        b[where] = c[pos:pos + take]
-                pos += take
-        # The end of the stream: the rest, in a random order.
-        if not buf:
+            if buffer is None:
+                buffer = self._open_buffer(Xc, yc, wc, bs, rows_shuffled)
+            yield from buffer.put(rng, (Xc, yc, wc))
+        if buffer is None:
             return
-        deficit = 0 if pad_to is None else pad_to - seen
-        if free is None:
+        if buffer.holds_all() and (self.array or isinstance(self.source, (list, tuple))):
+            self._held = (buffer.filled, bs, rows_shuffled, transform)
+        # The end of the stream: the rest, in a random order.
+        yield from buffer.rest(rng, 0 if pad_to is None else pad_to - seen, pad_to is not None)
+
+    def _open_buffer(self, Xc: np.ndarray, yc: Any, wc: Any, bs: int, rows_shuffled: bool) -> _ShuffleBuffer:
+        """The epoch's buffer, sized on its first (transformed) chunk."""
+        row_bytes = Xc[:1].nbytes + (0 if yc is None else yc[:1].nbytes) + (0 if wc is None else 8)
+        # A whole number of batches (at least one), so that only the epoch's last batch may
+        # be short.
+        cap = -(-(self.buffer_size or _rows_for(DEFAULT_BUFFER_BYTES, row_bytes)) // bs) * bs
+        if self.array:
+            cap = min(cap, int(self.source.shape[0]))  # no larger than the data
+        return _ShuffleBuffer(self._buffers(cap, Xc, yc, wc), cap, bs, rows_shuffled)
+
+
+class _ShuffleBuffer:
+    """One epoch's pass through a stream's shuffle buffer (:meth:`ChunkStream.segments`):
+    chunks go in, and ``(X, y, w, order, n)`` segments to train on come out whenever it is
+    full, and at the end of the stream."""
+
+    def __init__(self, buf: list[Any], cap: int, bs: int, rows_shuffled: bool) -> None:
+        self.buf, self.cap, self.bs, self.rows_shuffled = buf, cap, bs, rows_shuffled
+        # Emitted when full: about half of it, a whole number of batches (all of it without
+        # row shuffling: the buffer's batches are then contiguous).
+        self.emit = min(cap, max(bs, (cap // 2) // bs * bs)) if rows_shuffled else cap
+        self.emitted = False  # part of the data was trained on before the end of the stream
+        self.filled = 0       # rows in buf[:filled] (before the first emission)
+        self.free: np.ndarray | None = None  # after an emission: the slots to fill, in order
+        self.nfree = 0        # free[len(free) - nfree:] are still empty
+
+    def holds_all(self) -> bool:
+        """Whether the buffer holds every sample of the epoch, none trained on yet."""
+        return not self.emitted and self.free is None and self.filled > 0
+
+    def put(self, rng: np.random.Generator, parts: tuple[Any, Any, Any]) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+        """A chunk into the buffer, making room by training on part of it when it is full."""
+        buf = self.buf
+        m, pos = len(parts[0]), 0
+        while pos < m:
+            space = self.cap - self.filled if self.free is None else self.nfree
+            if space == 0:
+                # Full, and more to come: train on part of it (all of it, unshuffled) to make
+                # room. Not before: a buffer that holds all the data is trained on in one
+                # random order, as an array would be.
+                self.emitted = True
+                if self.rows_shuffled:
+                    # The rows order[:emit] (order spans the buffer, as the fused loss's batch
+                    # loop wants it).
+                    order = rng.permutation(self.cap)
+                    yield buf[0], buf[1], buf[2], order, self.emit
+                    # Refilled in ascending order: the same randomness (the next emission
+                    # permutes the whole buffer), nearer writes.
+                    self.free, self.nfree = np.sort(order[:self.emit]), self.emit
+                else:
+                    yield buf[0], buf[1], buf[2], None, self.cap
+                    self.filled = 0
+                continue
+            take = min(m - pos, space)
+            if self.free is None:
+                where: Any = slice(self.filled, self.filled + take)
+                self.filled += take
+            else:
+                start = len(self.free) - self.nfree
+                where = self.free[start:start + take]
+                self.nfree -= take
+            for b, c in zip(buf, parts):
+                if b is not None:
+                    b[where] = c[pos:pos + take]
+            pos += take
+
+    def rest(self, rng: np.random.Generator, deficit: int, padded: bool) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+        """The end of the stream: what the buffer still holds, in a random order, padded by
+        ``deficit`` samples (``padded``: the epoch must visit an agreed number of them)."""
+        buf, bs = self.buf, self.bs
+        if self.free is None:
+            filled = self.filled
             if filled:
-                if not emitted and (self.array or isinstance(self.source, (list, tuple))):
-                    self._held = (filled, bs, shuffle is True, transform)
-                order = rng.permutation(filled) if shuffle is True and bs < filled else None
+                order = rng.permutation(filled) if self.rows_shuffled and bs < filled else None
                 # After an emission, the rows beyond `filled` are the last segment's, of
                 # this epoch too: padding may take them.
-                order, total = _padded(order, filled, cap if emitted else filled,
-                                       None if pad_to is None else filled + deficit)
-                yield (*(None if b is None else b if emitted and deficit else b[:filled] for b in buf), order, total)
+                order, total = _padded(order, filled, self.cap if self.emitted else filled,
+                                       filled + deficit if padded else None)
+                all_rows = self.emitted and deficit > 0
+                yield (*(None if b is None else b if all_rows else b[:filled] for b in buf), order, total)
             return
-        empty = free[len(free) - nfree:]
-        occupied = np.ones(cap, bool)
+        empty = self.free[len(self.free) - self.nfree:]
+        occupied = np.ones(self.cap, bool)
         occupied[empty] = False
         slots = np.flatnonzero(occupied)
         order = np.concatenate([slots[rng.permutation(len(slots))], empty])

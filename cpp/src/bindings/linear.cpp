@@ -8,6 +8,7 @@
 #include <string>
 
 #include "array_checks.hpp"
+#include "fastgd/divergence.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/linear_objective.hpp"
 #include "fastgd/norms.hpp"
@@ -203,11 +204,9 @@ void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjec
             bw = global[1].cast<double>();
             gnorm = global[2].cast<double>();
         }
-        // train's checks, in its order.
-        if (!std::isfinite(value) || !std::isfinite(gnorm)) return;
+        // train's divergence rule: train's Python step takes a batch where it fires.
+        if (divergence(value, gnorm, s.first_gnorm, explode_factor) != Divergence::none) return;
         const bool first = std::isnan(s.first_gnorm);
-        if (!first && std::isfinite(explode_factor) && s.first_gnorm > 0.0 && gnorm > explode_factor * s.first_gnorm)
-            return;
         if (!step_groups(plan, grads)) return;
         if (first) s.first_gnorm = gnorm;
         s.loss_sum += value * bw;
