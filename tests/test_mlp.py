@@ -304,7 +304,7 @@ def test_batch_norm_predicts_with_the_training_statistics():
     (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"), (dict(activation="swish"), "activation"),
     (dict(init="orthogonal"), "init"), (dict(alpha=-1.0), "alpha"), (dict(dropout=1.0), "dropout"),
     (dict(batch_size=0), "batch_size"), (dict(max_epochs=0), "max_epochs"), (dict(lr=0.0), "lr"),
-    (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(validation_fraction=1.0), "validation_fraction"), (dict(shuffle="rows"), "shuffle"),
 ])
 def test_bad_parameters_raise(params, match):
     X, y = _xor(50)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import os
 import sys
 import warnings
 from typing import Any
@@ -61,9 +62,16 @@ def interop(cls: type) -> type:
     return _COMBINED[key]
 
 
-def warn(message: str, category: type[Warning], stacklevel: int = 2) -> None:
-    """warnings.warn with :func:`interop`'s category; ``stacklevel`` counts from the caller."""
-    warnings.warn(message, interop(category), stacklevel=stacklevel + 1)
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """warnings.warn with :func:`interop`'s category, attributed to the first caller outside
+    fastgd (the user's ``fit``, however deep in fastgd the warning was raised)."""
+    frame, level = sys._getframe(1), 2  # level 2: warn's caller
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, interop(category), stacklevel=level)
 
 
 # -- parameters --------------------------------------------------------------------------
@@ -253,7 +261,7 @@ def check_y(y: Any, n_samples: int, who: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
-             "(n_samples,), for example using ravel().", DataConversionWarning, stacklevel=4)
+             "(n_samples,), for example using ravel().", DataConversionWarning)
         y = y[:, 0]
     elif y.ndim != 1:
         raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")

@@ -96,10 +96,10 @@ class FitRun:
     point: dict[str, Any] | None  # the run that resume=True continues
     warm: bool                 # warm_start from the fitted parameters
     regression: bool
-    scaling: Scaling | None = None
-    Xs: Any = None             # the inputs in the standardized space (a stream: its ChunkStream)
-    ys: Any = None             # the targets as encoded (regression: standardized); None streamed
-    w: Any = None              # the sample weights, of mean 1; None streamed
+    scaling: Scaling
+    Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream)
+    ys: Any                    # the targets as encoded (regression: standardized); None streamed
+    w: Any                     # the sample weights, of mean 1; None streamed
     theta: Any = None          # the starting point, trained in place
     optimizer: Any = None      # the optimizer over theta (None: the template builds one)
     rng: np.random.Generator | None = None
@@ -132,6 +132,36 @@ class FitRun:
 
 class GradientEstimator(BaseEstimator):
     """The template of ``fit`` (see the module docstring for its stages and hooks)."""
+
+    # The hyperparameters that the template reads (annotations: __init__ sets them).
+    optimizer: Any
+    lr: Any
+    batch_size: int | None
+    max_epochs: int
+    tol: float | None
+    n_iter_no_change: int
+    early_stopping: bool
+    validation_fraction: float
+    shuffle: Any
+    standardize: bool
+    clip_norm: float | None
+    clip_value: float | None
+    optimizer_options: dict[str, Any] | None
+    warm_start: bool
+    random_state: Any
+    verbose: bool
+    callbacks: Any
+    # The fitted state (see the module docstring).
+    n_features_in_: int
+    n_iter_: int
+    history_: History
+    classes_: np.ndarray
+    _theta: np.ndarray
+    _optimizer: Any
+    _scaling: Scaling
+    _dtype: Any
+    _rng: np.random.Generator | None
+    _train_state: dict[str, Any] | None
 
     # The objective reads each batch's rows in place (train(gather=False)): sample weights
     # that are all 1 then go down as None, so that it need not read them.
@@ -243,17 +273,17 @@ class GradientEstimator(BaseEstimator):
         warm = bool(self.warm_start) and inputs.fitted and not inputs.continuing
         if inputs.continuing or warm:
             self._check_start(inputs.d, inputs.enc, "partial_fit" if inputs.continuing else "warm_start")
-        run = FitRun(inputs, partial, comm, point, warm, regression=self._estimator_type == "regressor")
+        regression = self._estimator_type == "regressor"
         if inputs.continuing or (warm and self._warm_start_keeps_scaling):
             # The scaling of the first call, even if `standardize` was changed since: the
             # parameters live in its space.
-            run.scaling = self._scaling
+            scaling = self._scaling
         else:
-            run.scaling = self._new_scaling(inputs, comm, run.regression)
-        run.Xs, run.ys, run.w = scaled(self, inputs, run.scaling, run.regression)
+            scaling = self._new_scaling(inputs, comm, regression)
+        Xs, ys, w = scaled(self, inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
-            run.w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(run.dtype)
-        return run
+            w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
+        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w)
 
     def _new_scaling(self, inputs: FitInputs, comm: Any, regression: bool) -> Scaling:
         """The standardization learned from this call's data (all the ranks' under ``comm``),
@@ -362,10 +392,9 @@ class GradientEstimator(BaseEstimator):
                             post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
                             state=state, comm=run.comm)
         if stopping and history.stop_reason.startswith("reached max_epochs"):
-            # stacklevel: warn < _first_order < _train < _fit < fit/partial_fit < the user's call
             warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
                  f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
-                 "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=5)
+                 "increasing max_epochs or lr.", ConvergenceWarning)
         final_state = train_state()
         if es is not None and es.last_params is not None:
             final_state["live_theta"] = es.last_params[0]
@@ -465,6 +494,11 @@ class GradientEstimator(BaseEstimator):
 
     def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
         """The validation metric of raw outputs ``z`` (the mixins')."""
+        raise NotImplementedError
+
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in the best constant model (the
+        mixins')."""
         raise NotImplementedError
 
     def _check_fit_call(self, *, partial: bool, resume: bool, checkpoint: Any, comm: Any) -> None:

@@ -76,7 +76,7 @@ class ClassifierMixin:
     """Labels in, classes out: one logit for two classes (positive: ``classes_[1]``), one
     per class for more."""
 
-    _estimator_type = "classifier"
+    _estimator_type: str | None = "classifier"
     # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
     _outputs: Callable[[Any], np.ndarray]
     _fit: Callable[..., Any]
@@ -153,7 +153,7 @@ class ClassifierMixin:
 class RegressorMixin:
     """One real target per sample."""
 
-    _estimator_type = "regressor"
+    _estimator_type: str | None = "regressor"
     # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
     _fit: Callable[..., Any]
     predict: Callable[[Any], np.ndarray]

@@ -30,6 +30,7 @@ the exact optimum of the smooth objectives (:mod:`fastgd.models.newton`).
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ class _Available:
     scikit-learn's ``available_if``: ``predict_proba`` of a hinge-loss classifier,
     ``partial_fit`` with Newton's solver."""
 
-    def __init__(self, fn, check, why: str) -> None:
+    def __init__(self, fn: Callable[..., Any], check: Callable[[Any], bool], why: Callable[[Any], str]) -> None:
         self.fn, self.check, self.why = fn, check, why
         functools.update_wrapper(self, fn)
 
@@ -106,6 +107,12 @@ _LINEAR_SHARED = {
 }
 
 
+def _check_delta(name: str, value: Any, est: Any) -> None:
+    # Only the Huber loss has a threshold.
+    if est.loss == "huber":
+        must(lambda v: is_number(v) and v > 0, "a number > 0")(name, value, est)
+
+
 def _linear_params(loss: Param, **first: Param) -> dict[str, Param]:
     """A linear model's table: its ``loss`` (and ``first``), then the penalty, the shared
     parameters and the solver's."""
@@ -121,6 +128,13 @@ class _LinearModel(GradientEstimator):
     shaped (``_shape_coef``).
     """
 
+    loss: str
+    penalty: str | None
+    alpha: float
+    l1_ratio: float
+    solver: str
+    coef_: np.ndarray
+    intercept_: np.ndarray
     _newton_losses: tuple[str, ...] = ()
     # The objective reads each batch's rows in place (fastgd._core.linear_objective).
     _reads_rows = True
@@ -373,10 +387,8 @@ class LinearRegression(RegressorMixin, _LinearModel):
 
     _hyperparameters = _linear_params(
         Param('{"squared_error", "huber"}', check=one_of(("squared_error", "huber"))),
-        # Checked first: the threshold only matters for the Huber loss.
-        delta=Param("float", "Huber's threshold, in units of y.",
-                    lambda name, v, est: must(lambda d: is_number(d) and d > 0, "a number > 0")(name, v, est)
-                    if est.loss == "huber" else None))
+        delta=Param("float", "Huber's threshold, in units of y.", _check_delta))
+    delta: float
     _newton_losses = ("squared_error",)
 
     def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",

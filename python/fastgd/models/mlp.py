@@ -101,7 +101,7 @@ def _hidden_sizes(h: Any) -> list[int]:
 # The MLP's parameters: its own first (checked in this order), then the shared ones.
 _MLP_PARAMS = {
     "hidden_layer_sizes": Param("sequence of int", "Units of each hidden layer.",
-                                lambda name, value, est: _hidden_sizes(value) and None),
+                                lambda name, value, est: None if _hidden_sizes(value) else None),
     "activation": Param('{"relu", "tanh", "sigmoid", "gelu"}',
                         'Of the hidden layers ("gelu": the tanh approximation).', one_of(ACTIVATIONS)),
     "init": Param('{"he", "xavier", "lecun"} or None',
@@ -131,6 +131,14 @@ class _BaseMLP(GradientEstimator):
     """The fit template's hooks for a network, classifier or regressor; the subclasses give
     the loss (``_loss``, ``_loss_grad``) and the output biases' start (``_init_output_bias``)."""
 
+    hidden_layer_sizes: Any
+    activation: str
+    init: str | None
+    alpha: float
+    dropout: float
+    batch_norm: bool
+    loss_curve_: list[float]
+    _net: Network
     _hyperparameters = _MLP_PARAMS
     # The parameters live in the space of the first fit's standardization.
     _warm_start_keeps_scaling = True
