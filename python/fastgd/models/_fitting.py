@@ -315,8 +315,9 @@ class GradientEstimator(BaseEstimator):
         # Data-parallel: theta broadcast from rank 0, every step on the ranks' mean gradient.
         dist = None if run.comm is None else DistributedOptimizer(run.optimizer, run.comm)
         objective = self._objective(run, dist)
+        stepper = run.optimizer if dist is None else dist
         try:
-            history, X_trained, train_state = self._first_order(run, objective, dist or run.optimizer, writer)
+            history, X_trained, train_state = self._first_order(run, objective, stepper, writer)
         finally:
             if objective.close is not None:
                 objective.close()

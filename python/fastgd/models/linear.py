@@ -69,7 +69,6 @@ class _Available:
         return self.fn.__get__(obj, owner)
 
 
-
 def _first_order(est) -> bool:
     return est.solver == "gd"
 
@@ -78,14 +77,11 @@ def _why_not_partial(est) -> str:
     return f"solver={est.solver!r} solves the whole problem at once; partial_fit needs solver='gd'"
 
 
-# The linear models' parameters beyond the shared ones. The checks run in this order: loss
-# and penalty first, the shared ones, then the rest.
-_LINEAR_FIRST = {
-    "penalty": Param('{"l2", "l1", "elasticnet", None}', """
-        The regularization term R(w) (module docstring). "l1" and "elasticnet" need
-        ``solver="gd"``.""", one_of(_PENALTIES)),
-}
-_LINEAR_LAST = {
+# The linear models' parameters besides the shared ones and the loss.
+_PENALTY = Param('{"l2", "l1", "elasticnet", None}', """
+    The regularization term R(w) (module docstring). "l1" and "elasticnet" need
+    ``solver="gd"``.""", one_of(_PENALTIES))
+_SOLVER = {
     "l1_ratio": Param("float", "The elastic net mixing rho (0: pure L2, 1: pure L1).",
                       must(lambda v: is_number(v) and 0 <= v <= 1, "in [0, 1]")),
     "solver": Param('{"gd", "newton"}', """
@@ -114,9 +110,9 @@ def _check_delta(name: str, value: Any, est: Any) -> None:
 
 
 def _linear_params(loss: Param, **first: Param) -> dict[str, Param]:
-    """A linear model's table: its ``loss`` (and ``first``), then the penalty, the shared
-    parameters and the solver's."""
-    return {**first, "loss": loss, **_LINEAR_FIRST, **_LINEAR_SHARED, **_LINEAR_LAST}
+    """A linear model's table, in the order of its checks: ``first``, the loss, the penalty,
+    the shared parameters, the elastic net's mixing and the solver."""
+    return {**first, "loss": loss, "penalty": _PENALTY, **_LINEAR_SHARED, **_SOLVER}
 
 
 class _LinearModel(GradientEstimator):
@@ -182,7 +178,7 @@ class _LinearModel(GradientEstimator):
 
     def _needs_whole_data(self, partial: bool) -> bool:
         # Newton's solver, and the median that scales a Huber target.
-        return (self.solver != "gd" or (getattr(self, "loss", None) == "huber" and bool(self.standardize))
+        return (self.solver != "gd" or (self.loss == "huber" and bool(self.standardize))
                 or super()._needs_whole_data(partial))
 
     def _check_streamable(self, inputs: Any) -> None:
@@ -190,7 +186,7 @@ class _LinearModel(GradientEstimator):
             raise ValueError(f"solver={self.solver!r} needs the whole data set in memory; stream chunks or a memmap "
                              "with solver='gd'")
         super()._check_streamable(inputs)
-        if getattr(self, "loss", None) == "huber" and self.standardize and not inputs.continuing:
+        if self.loss == "huber" and self.standardize and not inputs.continuing:
             raise ValueError("loss='huber' with standardize=True scales the target by its median, which one pass "
                              "over streamed data does not give; standardize the target yourself and pass "
                              "standardize=False, or pass arrays")
