@@ -14,7 +14,8 @@ name and version, the estimator's class name, its ``get_params()``, a descriptio
 other attribute, and optional ``info`` (a JSON dict of the caller's, e.g. the column names the
 command line tool trained on). Arrays are stored as entries ``a0``, ``a1``, ... that the
 metadata refers to; nothing in the file is ever unpickled (``np.load(allow_pickle=False)``),
-and the class is looked up in a fixed registry of fastgd estimators, never imported by name.
+and the class is looked up in a registry of fastgd estimators (:func:`register`, which
+fastgd.models fills as it is imported), never imported by name.
 
 What is stored:
 
@@ -31,15 +32,19 @@ What is stored:
 * The estimator's private state (``_scaling``, ``_theta``, ``_dtype``, an MLP's layer
   structure and batch-norm statistics...), so that ``load(path).predict(X)`` equals
   ``model.predict(X)`` bit for bit, and the state of the random generator that
-  ``partial_fit`` continues. An estimator's ``__setstate__``, if it has one, receives the
-  restored attributes (as in unpickling); attributes it rebuilds from others (an MLP's
-  ``coefs_`` and ``intercepts_``, views of its parameter buffer, listed in the class's
-  ``_derived_attributes``) are not stored twice (format version 3; older files hold them).
+  ``partial_fit`` continues. The estimator says what to store, ``__fastgd_state__()``:
+  not the attributes it rebuilds from others (an MLP's ``coefs_`` and ``intercepts_``,
+  views of its parameter buffer), which are not stored twice (format version 3; older
+  files hold them); and it takes the restored attributes back,
+  ``__fastgd_restore__(state, optimizers)``, through its ``__setstate__`` (as in
+  unpickling).
 * The training state (format version 2): the optimizer (its class, options, moments and
   step count, hence the position of an lr schedule, by ``state_dict()``), rebuilt over the
-  loaded parameters; the training loop's random generator and reference gradient norm; and
-  the history. ``fit(X, y, resume=True)`` on the loaded model then continues the run with
-  the same bits as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
+  loaded parameters (the estimator builds it as ``fit`` does, through
+  :func:`fastgd.optim.get_optimizer`, and the stored state is loaded into it); the
+  training loop's random generator and reference gradient norm; and the history.
+  ``fit(X, y, resume=True)`` on the loaded model then continues the run with the same bits
+  as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
   after every epoch (or every ``checkpoint_every``-th) and when the fit ends. Format version 3
   adds, for a run with ``early_stopping``, the generator of the validation split, the
   criterion's state (best value, epochs without improvement, best weights) and the last
