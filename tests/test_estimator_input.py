@@ -380,3 +380,21 @@ def test_partial_fit_of_a_one_shot_iterator_after_fit(name):
     before = est.n_iter_
     est.partial_fit(iter(chunks), None)
     assert est.n_iter_ == before + 1 and np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_a_subclass_with_its_own_parameter(name):
+    """scikit-learn's way to extend an estimator: a subclass's __init__ takes a parameter of
+    its own and passes the others on; its parameters are its signature's, and it fits."""
+    base = type(_make(name))
+
+    class Extended(base):
+        def __init__(self, *, extra=1, max_epochs=2, tol=None):
+            super().__init__(max_epochs=max_epochs, tol=tol)
+            self.extra = extra
+
+    est = Extended(extra=2)
+    assert est.get_params() == {"extra": 2, "max_epochs": 2, "tol": None}
+    again = type(est)(**est.get_params())  # what scikit-learn's clone does
+    X, y = _data(name)
+    assert again.fit(X, y).extra == 2 and again.n_iter_ == 2

@@ -96,11 +96,13 @@ class BaseEstimator:
         document(cls, cls._hyperparameters)
 
     def _store_params(self, values: dict[str, Any]) -> None:
-        """The body of ``__init__``: every parameter of the signature stored, unchanged,
-        under its own name (``values``: ``__init__``'s ``locals()``); scikit-learn's rule,
-        no other logic in ``__init__``."""
-        for name in self._get_param_names():
-            setattr(self, name, values[name])
+        """The body of ``__init__``: each of its parameters stored, unchanged, under its own
+        name (``values``: ``__init__``'s ``locals()``, read first thing, which holds its
+        parameters only); scikit-learn's rule, no other logic in ``__init__``. (A subclass's
+        ``__init__`` that calls this one's sets its own parameters.)"""
+        for name, value in values.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
 
     def _check_params(self) -> None:
         """Check the hyperparameters' values (ValueError naming the first bad one)."""
