@@ -76,10 +76,6 @@ def warn(message: str, category: type[Warning]) -> None:
 
 # -- parameters --------------------------------------------------------------------------
 
-# Each estimator class's __init__ parameters, sorted (BaseEstimator._get_param_names).
-_PARAM_NAMES: dict[type, list[str]] = {}
-
-
 class BaseEstimator:
     """``get_params``/``set_params``/``repr`` from the ``__init__`` signature, and the
     scikit-learn tags of a classifier or a regressor (``_estimator_type``).
@@ -110,18 +106,16 @@ class BaseEstimator:
 
     @classmethod
     def _get_param_names(cls) -> list[str]:
-        names = _PARAM_NAMES.get(cls)
-        if names is None:  # read once per class: every __init__ asks
-            names = []
-            for p in inspect.signature(cls.__init__).parameters.values():
-                if p.name == "self":
-                    continue
-                if p.kind == p.VAR_POSITIONAL:
-                    raise RuntimeError(f"{cls.__name__}.__init__ must not take *args (its parameters are its API)")
-                if p.kind != p.VAR_KEYWORD:
-                    names.append(p.name)
-            names = _PARAM_NAMES[cls] = sorted(names)
-        return list(names)
+        sig = inspect.signature(cls.__init__)
+        names = []
+        for p in sig.parameters.values():
+            if p.name == "self":
+                continue
+            if p.kind == p.VAR_POSITIONAL:
+                raise RuntimeError(f"{cls.__name__}.__init__ must not take *args (its parameters are its API)")
+            if p.kind != p.VAR_KEYWORD:
+                names.append(p.name)
+        return sorted(names)
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The ``__init__`` parameters and their values; with ``deep``, also those of nested
