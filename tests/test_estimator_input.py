@@ -398,3 +398,16 @@ def test_a_subclass_with_its_own_parameter(name):
     again = type(est)(**est.get_params())  # what scikit-learn's clone does
     X, y = _data(name)
     assert again.fit(X, y).extra == 2 and again.n_iter_ == 2
+
+
+def test_an_undocumented_parameter_fails_when_the_class_is_defined():
+    with pytest.raises(TypeError, match=r"not in the table \['extra'\]"):
+        class Extended(LogisticRegression):
+            """An estimator with a parameter that the hyperparameter table lacks.
+
+            {parameters}
+            """
+
+            def __init__(self, *, extra=1, max_epochs=2):
+                super().__init__(max_epochs=max_epochs)
+                self.extra = extra

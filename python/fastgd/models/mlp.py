@@ -98,10 +98,13 @@ def _hidden_sizes(h: Any) -> list[int]:
     return [int(s) for s in sizes]
 
 
+def _check_hidden(name: str, value: Any, est: Any) -> None:
+    _hidden_sizes(value)
+
+
 # The MLP's parameters: its own first (checked in this order), then the shared ones.
 _MLP_PARAMS = {
-    "hidden_layer_sizes": Param("sequence of int", "Units of each hidden layer.",
-                                lambda name, value, est: None if _hidden_sizes(value) else None),
+    "hidden_layer_sizes": Param("sequence of int", "Units of each hidden layer.", _check_hidden),
     "activation": Param('{"relu", "tanh", "sigmoid", "gelu"}',
                         'Of the hidden layers ("gelu": the tanh approximation).', one_of(ACTIVATIONS)),
     "init": Param('{"he", "xavier", "lecun"} or None',
