@@ -328,3 +328,86 @@ def test_newton_solver_bad_input_leaves_estimator_as_it_was(name):
         with pytest.raises(ValueError, match=case[2]):
             _call(est, name, "fit", case)
     assert _snapshot(est) == before
+
+
+# -- parameters, warnings, one-shot streams ------------------------------------------------
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_parameters_are_documented_with_the_signature_defaults(name):
+    """The docstring's Parameters section comes from the hyperparameter table, every
+    parameter of __init__ in order, with the default that the signature gives."""
+    import inspect
+
+    cls = type(_make(name))
+    doc = cls.__doc__
+    assert "{parameters}" not in doc and "Parameters\n    ----------" in doc
+    position = 0
+    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+        default = f'"{p.default}"' if isinstance(p.default, str) else repr(p.default)
+        line = f"\n    {p.name} : "
+        assert line in doc[position:], p.name
+        position = doc.index(line, position)
+        assert doc[position:].split("\n")[1].endswith(f", default={default}"), p.name
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+@pytest.mark.parametrize("bad", ["rows", 1, None])
+def test_shuffle_is_checked_by_every_estimator(name, bad):
+    X, y = _data(name)
+    with pytest.raises(ValueError, match="shuffle must be True"):
+        _make(name, shuffle=bad).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_warnings_name_the_callers_line(name):
+    """A warning raised deep in fit points at the user's call (not at fastgd's code)."""
+    X, y = _data(name)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _make(name, tol=1e-12, max_epochs=2).fit(X, y[:, None])
+    found = {w.category.__name__: w.filename for w in caught}
+    assert set(found) >= {"DataConversionWarning", "ConvergenceWarning"}
+    assert set(found.values()) == {__file__}
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_partial_fit_of_a_one_shot_iterator_after_fit(name):
+    """A fitted estimator takes a generator of chunks in partial_fit (checked as it is read):
+    regressors too."""
+    X, y = _data(name)
+    chunks = [(X[i:i + 8], y[i:i + 8]) for i in range(0, _N, 8)]
+    est = _make(name).fit(chunks, None)
+    before = est.n_iter_
+    est.partial_fit(iter(chunks), None)
+    assert est.n_iter_ == before + 1 and np.isfinite(est.predict(X)).all()
+
+
+@pytest.mark.parametrize("name", ESTIMATORS)
+def test_a_subclass_with_its_own_parameter(name):
+    """scikit-learn's way to extend an estimator: a subclass's __init__ takes a parameter of
+    its own and passes the others on; its parameters are its signature's, and it fits."""
+    base = type(_make(name))
+
+    class Extended(base):
+        def __init__(self, *, extra=1, max_epochs=2, tol=None):
+            super().__init__(max_epochs=max_epochs, tol=tol)
+            self.extra = extra
+
+    est = Extended(extra=2)
+    assert est.get_params() == {"extra": 2, "max_epochs": 2, "tol": None}
+    again = type(est)(**est.get_params())  # what scikit-learn's clone does
+    X, y = _data(name)
+    assert again.fit(X, y).extra == 2 and again.n_iter_ == 2
+
+
+def test_an_undocumented_parameter_fails_when_the_class_is_defined():
+    with pytest.raises(TypeError, match=r"not in the table \['extra'\]"):
+        class Extended(LogisticRegression):
+            """An estimator with a parameter that the hyperparameter table lacks.
+
+            {parameters}
+            """
+
+            def __init__(self, *, extra=1, max_epochs=2):
+                super().__init__(max_epochs=max_epochs)
+                self.extra = extra

@@ -67,7 +67,7 @@ def test_gradient_of_the_whole_network_matches_finite_differences(activation, ba
     est = (MLPRegressor if kind == "regression" else MLPClassifier)(activation=activation, alpha=0.3)
     K = 3 if kind == "multiclass" else 1
     net, theta, X, y, w = _objective_and_point(est, [4, 6, 5, K], batch_norm)
-    loss_and_grad, _ = est._objective(net, None)
+    loss_and_grad, _ = est._network_objective(net, None)
     value, (grad,) = loss_and_grad([theta], X, y, w)
     assert grad is net.grad and grad.shape == theta.shape
     grad = grad.copy()
@@ -88,7 +88,7 @@ def test_gradient_with_a_fixed_dropout_mask(activation):
     net, theta, X, y, w = _objective_and_point(est, [4, 7, 6, 3], batch_norm=False, dropout=0.3)
 
     def f(t):  # the same masks at every evaluation: a fresh stream of the same seed
-        return est._objective(net, np.random.default_rng(5))[0]([t], X, y, w)
+        return est._network_objective(net, np.random.default_rng(5))[0]([t], X, y, w)
 
     value, (grad,) = f(theta)
     grad = grad.copy()
@@ -96,7 +96,7 @@ def test_gradient_with_a_fixed_dropout_mask(activation):
     num = np.array([(f(theta + eps * e)[0] - f(theta - eps * e)[0]) / (2 * eps) for e in np.eye(theta.size)])
     np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
     # and the masks do act: without them the loss differs
-    assert est._objective(net, None)[0]([theta], X, y, w)[0] != value
+    assert est._network_objective(net, None)[0]([theta], X, y, w)[0] != value
 
 
 # -- learning ------------------------------------------------------------------------------
@@ -304,7 +304,7 @@ def test_batch_norm_predicts_with_the_training_statistics():
     (dict(hidden_layer_sizes=(4, 0)), "hidden_layer_sizes"), (dict(activation="swish"), "activation"),
     (dict(init="orthogonal"), "init"), (dict(alpha=-1.0), "alpha"), (dict(dropout=1.0), "dropout"),
     (dict(batch_size=0), "batch_size"), (dict(max_epochs=0), "max_epochs"), (dict(lr=0.0), "lr"),
-    (dict(validation_fraction=1.0), "validation_fraction"),
+    (dict(validation_fraction=1.0), "validation_fraction"), (dict(shuffle="rows"), "shuffle"),
 ])
 def test_bad_parameters_raise(params, match):
     X, y = _xor(50)

@@ -444,7 +444,7 @@ def test_checkpoint_and_resume_with_chunks(tmp_path):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_standardize_in_blocks_gives_the_same_bits(dtype):
-    from fastgd.models._fitting import standardize
+    from fastgd.models._inputs import standardize
 
     X, _ = _data(1001, 7, dtype=dtype)
     mean, scale = weighted_moments(X, np.ones(len(X)))

@@ -14,7 +14,8 @@ name and version, the estimator's class name, its ``get_params()``, a descriptio
 other attribute, and optional ``info`` (a JSON dict of the caller's, e.g. the column names the
 command line tool trained on). Arrays are stored as entries ``a0``, ``a1``, ... that the
 metadata refers to; nothing in the file is ever unpickled (``np.load(allow_pickle=False)``),
-and the class is looked up in a fixed registry of fastgd estimators, never imported by name.
+and the class is looked up in a registry of fastgd estimators (:func:`register`, which
+fastgd.models fills as it is imported), never imported by name.
 
 What is stored:
 
@@ -31,15 +32,19 @@ What is stored:
 * The estimator's private state (``_scaling``, ``_theta``, ``_dtype``, an MLP's layer
   structure and batch-norm statistics...), so that ``load(path).predict(X)`` equals
   ``model.predict(X)`` bit for bit, and the state of the random generator that
-  ``partial_fit`` continues. An estimator's ``__setstate__``, if it has one, receives the
-  restored attributes (as in unpickling); attributes it rebuilds from others (an MLP's
-  ``coefs_`` and ``intercepts_``, views of its parameter buffer, listed in the class's
-  ``_derived_attributes``) are not stored twice (format version 3; older files hold them).
+  ``partial_fit`` continues. The estimator says what to store, ``__fastgd_state__()``:
+  not the attributes it rebuilds from others (an MLP's ``coefs_`` and ``intercepts_``,
+  views of its parameter buffer), which are not stored twice (format version 3; older
+  files hold them); and it takes the restored attributes back,
+  ``__fastgd_restore__(state, optimizers)``, through its ``__setstate__`` (as in
+  unpickling).
 * The training state (format version 2): the optimizer (its class, options, moments and
   step count, hence the position of an lr schedule, by ``state_dict()``), rebuilt over the
-  loaded parameters; the training loop's random generator and reference gradient norm; and
-  the history. ``fit(X, y, resume=True)`` on the loaded model then continues the run with
-  the same bits as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
+  loaded parameters (the estimator builds it as ``fit`` does, through
+  :func:`fastgd.optim.get_optimizer`, and the stored state is loaded into it); the
+  training loop's random generator and reference gradient norm; and the history.
+  ``fit(X, y, resume=True)`` on the loaded model then continues the run with the same bits
+  as if it had never stopped; ``fit(..., checkpoint=path)`` writes such a file
   after every epoch (or every ``checkpoint_every``-th) and when the fit ends. Format version 3
   adds, for a run with ``early_stopping``, the generator of the validation split, the
   criterion's state (best value, epochs without improvement, best weights) and the last
@@ -62,15 +67,20 @@ save leaves an existing file untouched. ``path`` is used as given (no
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fastgd.history import History
+from fastgd.optim import Optimizer
+from fastgd.optim.registry import OPTIMIZERS
+from fastgd.schedules import Schedule, from_config
 
 __all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -98,39 +108,28 @@ class _SavedOptimizer:
 
 # -- registries (never import by name) ---------------------------------------------------
 
-def _estimator_classes() -> dict[str, type]:
-    from fastgd.models.linear import LinearRegression, LogisticRegression
-
-    classes: list[type] = [LinearRegression, LogisticRegression]
-    try:
-        from fastgd.models.mlp import MLPClassifier, MLPRegressor
-    except ImportError:
-        pass
-    else:
-        classes += [MLPClassifier, MLPRegressor]
-    return {c.__name__: c for c in classes}
+# The classes a file may name, filled by fastgd.models as it is imported (this module imports
+# no estimator): the estimators, the private-state dataclasses stored field by field, and the
+# MLP's network (stored by its structure).
+_REGISTRY: dict[str, dict[str, type]] = {"estimator": {}, "dataclass": {}, "network": {}}
 
 
-def _dataclasses() -> dict[str, type]:
-    """Private state containers that may be stored field by field."""
-    from fastgd.models._data import Scaling
+def register(kind: str) -> Callable[[type], type]:
+    """A class decorator that lets files hold instances of the class: ``kind`` is
+    ``"estimator"`` (a fastgd estimator: :func:`save` and :func:`load` take it),
+    ``"dataclass"`` (a private-state container, stored field by field) or ``"network"``."""
+    classes = _REGISTRY[kind]
 
-    return {"Scaling": Scaling}
+    def add(cls: type) -> type:
+        classes[cls.__name__] = cls
+        return cls
 
-
-def _network_class() -> type | None:
-    try:
-        from fastgd.models.mlp_layers import Network
-    except ImportError:
-        return None
-    return Network
+    return add
 
 
 def _optimizer_classes() -> dict[str, type]:
-    from fastgd import optim
-
-    return {name: getattr(optim, name) for name in optim.__all__
-            if isinstance(getattr(optim, name), type) and issubclass(getattr(optim, name), optim.Optimizer)}
+    """fastgd's optimizer classes by name, from the optimizer registry."""
+    return {cls.__name__: cls for cls, _ in OPTIMIZERS.values()}
 
 
 # -- encoding ----------------------------------------------------------------------------
@@ -147,8 +146,6 @@ class _Encoder:
         return key
 
     def encode(self, v: Any) -> dict[str, Any]:
-        from fastgd.schedules import Schedule
-
         if v is None or isinstance(v, (bool, str)):
             return {"t": "py", "v": v}
         if isinstance(v, (int, float)) and type(v) in (int, float):
@@ -187,8 +184,6 @@ class _Encoder:
             return {"t": "schedule", "v": v.get_config()}
         if isinstance(v, type) and _optimizer_classes().get(v.__name__) is v:
             return {"t": "optimizer_class", "v": v.__name__}
-        from fastgd.optim import Optimizer
-
         if isinstance(v, Optimizer):
             name = type(v).__name__
             if _optimizer_classes().get(name) is not type(v):
@@ -199,11 +194,10 @@ class _Encoder:
             if name not in _BIT_GENERATORS:
                 raise _Unencodable(f"a random generator over {name}")
             return {"t": "generator", "v": self.encode(v.bit_generator.state)}
-        network = _network_class()
-        if network is not None and type(v) is network:
+        if _REGISTRY["network"].get(type(v).__name__) is type(v):
             return self._network(v)
         if dataclasses.is_dataclass(v) and not isinstance(v, type) \
-                and _dataclasses().get(type(v).__name__) is type(v):
+                and _REGISTRY["dataclass"].get(type(v).__name__) is type(v):
             return {"t": "dataclass", "cls": type(v).__name__,
                     "v": {f.name: self.encode(getattr(v, f.name)) for f in dataclasses.fields(v)}}
         raise _Unencodable(f"a {type(v).__module__}.{type(v).__qualname__}")
@@ -222,8 +216,6 @@ class _Encoder:
 
 
 def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
-    from fastgd.schedules import from_config
-
     t = node["t"]
     if t == "py":
         return node["v"]
@@ -250,9 +242,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         bit_generator.state = state
         return np.random.Generator(bit_generator)
     if t == "network":
-        network = _network_class()
-        if network is None:
-            raise ValueError("the file holds a neural network, but this fastgd has no fastgd.models.mlp_layers")
+        (network,) = _REGISTRY["network"].values()  # the MLP's, the one network class
         init = node["init"]
         net = network([int(s) for s in init["sizes"]], init["activation"], float(init["dropout"]),
                       bool(init["batch_norm"]), np.dtype(init["dtype"]))
@@ -274,7 +264,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if t == "optimizer_class":
         return _optimizer_classes()[node["v"]]
     if t == "dataclass":
-        cls = _dataclasses()[node["cls"]]
+        cls = _REGISTRY["dataclass"][node["cls"]]
         return cls(**{k: _decode(x, arrays) for k, x in node["v"].items()})
     raise ValueError(f"unknown entry type {t!r}")
 
@@ -291,9 +281,9 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
     stored (callbacks, custom callables) are dropped with a ``UserWarning``.
     """
     cls = type(model)
-    if _estimator_classes().get(cls.__name__) is not cls:
-        raise TypeError(f"save: {cls.__name__} is not a fastgd estimator; expected one of "
-                        f"{sorted(_estimator_classes())}")
+    estimators = _REGISTRY["estimator"]
+    if estimators.get(cls.__name__) is not cls:
+        raise TypeError(f"save: {cls.__name__} is not a fastgd estimator; expected one of {sorted(estimators)}")
     if not model.__sklearn_is_fitted__():
         raise ValueError(f"save: this {cls.__name__} is not fitted yet; call fit before saving it")
     enc = _Encoder()
@@ -301,7 +291,6 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
     params: dict[str, Any] = {}
     dropped_params: list[str] = []
     hyper = model.get_params(deep=False)
-    names = set(hyper)
     for name, value in hyper.items():
         try:
             params[name] = enc.encode(value)
@@ -313,12 +302,9 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
 
     attrs: dict[str, Any] = {}
     dropped_state: list[str] = []
-    # Attributes that the estimator's __setstate__ rebuilds from others (an MLP's coefs_ are
-    # views of its parameter buffer): stored once, as that buffer.
-    derived = set(getattr(cls, "_derived_attributes", ())) if "_theta" in vars(model) else set()
-    for name, value in vars(model).items():
-        if name in names or name in derived:
-            continue
+    # Not the attributes that the estimator rebuilds from others (an MLP's coefs_ are views
+    # of its parameter buffer): stored once, as that buffer.
+    for name, value in model.__fastgd_state__().items():
         fitted = name.endswith("_") and not name.startswith("_")
         try:
             attrs[name] = enc.encode(value)
@@ -438,11 +424,8 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
     return meta, arrays
 
 
-def _rebuild_optimizer(model: Any, saved: _SavedOptimizer) -> Any:
-    """The estimator's optimizer over its loaded parameter buffer, in the stored state."""
-    from fastgd.models._fitting import build_optimizer
-
-    optimizer = build_optimizer(model, model._theta)
+def _restored(saved: _SavedOptimizer, optimizer: Optimizer) -> Optimizer:
+    """``optimizer`` (the estimator's new one over its loaded parameters) in the stored state."""
     if type(optimizer).__name__ != saved.cls:
         raise ValueError(f"the stored optimizer is a {saved.cls}, but the estimator's optimizer parameter makes a "
                          f"{type(optimizer).__name__}")
@@ -465,7 +448,7 @@ def load(path: str | os.PathLike) -> Any:
     """
     shown = os.fspath(path)
     meta, arrays = _read(path)
-    classes = _estimator_classes()
+    classes = _REGISTRY["estimator"]
     name = meta.get("class")
     if name not in classes:
         raise ValueError(f"{shown!r} holds a {name!r}, which is not a fastgd estimator this fastgd knows "
@@ -473,7 +456,7 @@ def load(path: str | os.PathLike) -> Any:
     cls = classes[name]
     try:
         params = {k: _decode(v, arrays) for k, v in meta["params"].items()}
-        unknown = sorted(set(params) - set(cls._get_param_names()))
+        unknown = sorted(set(params) - set(cls().get_params(deep=False)))
         if unknown:
             raise ValueError(f"parameters {unknown} that {name} does not have")
         model = cls(**params)
@@ -487,14 +470,9 @@ def load(path: str | os.PathLike) -> Any:
                 state[attr] = None
         optimizers = {k: v for k, v in state.items() if isinstance(v, _SavedOptimizer)}
         state.update(dict.fromkeys(optimizers))
-        # The estimator's own unpickling hook, if it has one (e.g. to make coefs_ views of
-        # its parameter buffer again), else the attributes as they are.
-        if "__setstate__" in {k for c in cls.__mro__ if c is not object for k in vars(c)}:
-            model.__setstate__(state)
-        else:
-            model.__dict__.update(state)
-        for attr, saved in optimizers.items():
-            setattr(model, attr, _rebuild_optimizer(model, saved))
+        # Through the estimator's unpickling hook (e.g. to make coefs_ views of its parameter
+        # buffer again); then each optimizer, rebuilt over that buffer.
+        model.__fastgd_restore__(state, {k: functools.partial(_restored, saved) for k, saved in optimizers.items()})
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
         raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
     return model

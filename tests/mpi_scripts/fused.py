@@ -117,7 +117,7 @@ for name, (make, Xa, ya, swa) in CASES.items():
 theta = np.zeros(d + 1)
 objective = linear._Objective("log_loss", 1, d, 1e-3, 0.0, 1.0)
 dist = fg.distributed.DistributedOptimizer(fg.Adam([theta], lr=0.05), comm)
-objective._bind(theta, dist.grads[0])
+objective.bind(theta, dist.grads[0])
 Xc, yc = np.ascontiguousarray(X[mine]), y_bin[mine].astype(np.float64)
 before = fused_batches[0]
 h = fg.train(objective, [theta], Xc, yc, optimizer=dist, batch_size=32, max_epochs=2, gather=False, random_state=0)

@@ -10,6 +10,5 @@ from fastgd.models._base import ConvergenceWarning, DataConversionWarning, NotFi
 from fastgd.models.linear import LinearRegression, LogisticRegression
 from fastgd.models.mlp import MLPClassifier, MLPRegressor
 
-__all__ = ["LinearRegression", "LogisticRegression", "ConvergenceWarning", "DataConversionWarning",
-           "NotFittedError"]
-__all__ += ["MLPClassifier", "MLPRegressor"]
+__all__ = ["LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor", "ConvergenceWarning",
+           "DataConversionWarning", "NotFittedError"]

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fastgd import persistence
 from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments
 
 
+@persistence.register("dataclass")  # an estimator's private state, stored in model files
 @dataclass
 class Scaling:
     """x_std = (x - mean) / scale; for regression also y_std = (y - y_mean) / y_scale."""

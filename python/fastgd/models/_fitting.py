@@ -1,6 +1,36 @@
-"""The parts of ``fit`` that every gradient-trained estimator shares: checking and encoding
-the inputs, moving them into the standardized space, and first-order training through
-:func:`fastgd.train` with the estimator's optimizer, clipping and stopping parameters."""
+"""The one ``fit`` of fastgd's estimators: :class:`GradientEstimator`, a template whose
+stages every estimator runs and whose hooks say what differs.
+
+``fit`` and ``partial_fit`` go through these stages, in order:
+
+1. check the hyperparameters (``_check_params``) and the call (``_check_fit_call``);
+   ``resume=True``: find the run to continue (a no-op when it is over);
+2. check and encode the inputs (:mod:`fastgd.models._inputs`, ``y`` by
+   ``_encode_target``): arrays in memory, a stream (chunks, a memmap) or, with ``comm``,
+   this rank's shard; a stream must suit the estimator (``_check_streamable``); a call that
+   continues a fitted model, or a warm start, must fit it (``_check_start``);
+3. the standardization: the fitted one for a call that continues (and for a warm start
+   when ``_warm_start_keeps_scaling``), else the features' weighted moments and, for a
+   regressor, the target's (``_target_scaling``); the data moved into that space;
+4. the starting point: a copy of the kept parameters, optimizer and random stream when the
+   call continues (``_resume_params``), else new parameters (``_init_params``);
+5. training (``_train``): by default first-order, :func:`fastgd.train` over the
+   estimator's ``_objective`` with its optimizer (data-parallel under ``comm``), early
+   stopping, tolerance, callbacks and checkpoints, then ``_after_training``;
+6. the fitted attributes, set only now, so that a failed call leaves the estimator as it
+   was (``_finish`` sets the estimator's own); with ``checkpoint``, the final write.
+
+A new estimator subclasses a mixin of :mod:`fastgd.models._targets` (which gives
+``_encode_target``, ``_metric``, ``partial_fit``, ``score``...) and this class, declares
+its ``_hyperparameters`` (:mod:`fastgd.models._params`) and gives ``__init__``,
+``_init_params``, ``_objective``, ``_finish`` and ``_outputs`` (its raw outputs, for
+predictions).
+
+The fitted state that every estimator keeps, beyond its public attributes: ``_theta``
+(the one flat parameter buffer, in the standardized space), ``_optimizer``, ``_scaling``,
+``_dtype`` (float32 or float64, X's), ``_rng`` (the random stream that ``partial_fit``
+continues) and ``_train_state`` (what ``resume=True`` continues from).
+"""
 
 from __future__ import annotations
 
@@ -9,396 +39,549 @@ import copy
 import numbers
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from fastgd.models._base import (
-    ConvergenceWarning,
-    check_labels,
-    check_n_features,
-    check_sample_weight,
-    check_target,
-    check_X,
-    check_y,
-    warn,
+from fastgd import persistence
+from fastgd.distributed import DistributedOptimizer
+from fastgd.history import History
+from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
+from fastgd.models._data import Scaling, stratified_split, weighted_moments
+from fastgd.models._inputs import (
+    FitInputs,
+    distributed_fit_inputs,
+    fit_inputs,
+    global_weight_mean,
+    global_weighted_moments,
+    scaled,
 )
-from fastgd.models._data import Scaling, block_moments, stratified_split, weighted_moments
 from fastgd.optim.registry import get_optimizer
+from fastgd.shuffling import check_shuffle
 from fastgd.stopping import EarlyStopping, LossTolerance
-from fastgd.streaming import (
-    DEFAULT_BUFFER_BYTES,
-    ChunkStream,
-    RunningMoments,
-    as_stream,
-    is_chunk_source,
-    is_memmap,
-)
+from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
 from fastgd.training import train
+
+__all__ = ["CheckpointWriter", "FitRun", "GradientEstimator", "Objective", "check_checkpoint", "limit_blas"]
 
 
 @dataclass
-class FitInputs:
-    X: np.ndarray
-    sw: np.ndarray
-    enc: dict[str, Any]  # the estimator's encoding of y: "y", "K", "attrs" (set after the fit)
-    fitted: bool         # the estimator was fitted before this call
-    continuing: bool     # partial_fit on a fitted estimator
-    # Streamed data (chunks, or a memmap read in blocks): X is then the ChunkStream, enc["y"]
-    # and sw sum the targets up (one value per class, or the weighted mean target, with their
-    # weights: enough for the initial intercepts), and the moments come from one pass.
-    stream: ChunkStream | None = None
-    n_samples: int | None = None
-    n_features: int = 0
-    dtype: Any = None
-    weighted: bool = False       # the chunks carry sample weights
-    mean_weight: float = 1.0     # of all samples, which the weights are divided by
-    x_moments: RunningMoments | None = None
-    y_moments: RunningMoments | None = None
-    est: Any = None
+class Objective:
+    """What first-order training calls, from the estimator's ``_objective``.
+
+    ``loss_and_grad(params, X, y, w)``: :func:`fastgd.train`'s, over ``[theta]``;
+    ``value(theta, X, y, w)``: the objective's value and ``outputs(theta, X)``: the raw
+    outputs, both on the validation set of ``early_stopping``; ``post_step``: train's;
+    ``blas_threads``: BLAS's threads while training (:func:`limit_blas`; None: unchanged);
+    ``close()``: after training, whatever happened (frees per-fit resources)."""
+
+    loss_and_grad: Callable[..., Any]
+    value: Callable[..., float]
+    outputs: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    post_step: Callable[..., Any] | None = None
+    blas_threads: int | None = None
+    close: Callable[[], None] | None = None
+
+
+@dataclass
+class FitRun:
+    """One call of ``fit`` or ``partial_fit``, as the stages fill it in (the hooks read it,
+    and write the starting point)."""
+
+    inputs: FitInputs
+    partial: bool              # partial_fit: one epoch
+    comm: Any                  # an MPI communicator (data-parallel fit), or None
+    point: dict[str, Any] | None  # the run that resume=True continues
+    warm: bool                 # warm_start from the fitted parameters
+    regression: bool
+    scaling: Scaling
+    Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream)
+    ys: Any                    # the targets as encoded (regression: standardized); None streamed
+    w: Any                     # the sample weights, of mean 1; None streamed
+    theta: Any = None          # the starting point, trained in place
+    optimizer: Any = None      # the optimizer over theta (None: the template builds one)
+    rng: np.random.Generator | None = None
+    model: Any = None          # the estimator's own structure over theta (an MLP's network)
+
+    @property
+    def enc(self) -> dict[str, Any]:
+        return self.inputs.enc
+
+    @property
+    def K(self) -> int:
+        return int(self.inputs.enc["K"])
 
     @property
     def d(self) -> int:
-        return self.n_features if self.stream is not None else self.X.shape[1]
+        return self.inputs.d
 
     @property
-    def X_dtype(self) -> Any:
-        return self.dtype if self.stream is not None else self.X.dtype
+    def dtype(self) -> Any:
+        return self.inputs.X_dtype
 
-    def feature_scaling(self) -> tuple[np.ndarray, np.ndarray]:
-        """The features' weighted mean and standard deviation."""
-        if self.stream is not None:
-            return self.x_moments.mean_std(self.dtype)
-        return weighted_moments(self.X, self.sw)
+    @property
+    def continuing(self) -> bool:
+        return self.inputs.continuing
 
-    def target_scaling(self) -> tuple[float, float]:
-        """A streamed regression target's weighted mean and standard deviation."""
-        mean, std = self.y_moments.mean_std(np.float64)
+    @property
+    def streamed(self) -> bool:
+        return self.inputs.stream is not None
+
+
+class GradientEstimator(BaseEstimator):
+    """The template of ``fit`` (see the module docstring for its stages and hooks)."""
+
+    # The hyperparameters that the template reads (annotations: __init__ sets them).
+    optimizer: Any
+    lr: Any
+    batch_size: int | None
+    max_epochs: int
+    tol: float | None
+    n_iter_no_change: int
+    early_stopping: bool
+    validation_fraction: float
+    shuffle: Any
+    standardize: bool
+    clip_norm: float | None
+    clip_value: float | None
+    optimizer_options: dict[str, Any] | None
+    warm_start: bool
+    random_state: Any
+    verbose: bool
+    callbacks: Any
+    # The fitted state (see the module docstring).
+    n_features_in_: int
+    n_iter_: int
+    history_: History
+    classes_: np.ndarray
+    _theta: np.ndarray
+    _optimizer: Any
+    _scaling: Scaling
+    _dtype: Any
+    _rng: np.random.Generator | None
+    _train_state: dict[str, Any] | None
+
+    # The objective reads each batch's rows in place (train(gather=False)): sample weights
+    # that are all 1 then go down as None, so that it need not read them.
+    _reads_rows = False
+    # A warm start keeps the fitted standardization (the parameters live in its space)
+    # instead of learning one from the new data.
+    _warm_start_keeps_scaling = False
+    # Attributes that __setstate__ rebuilds from the others (views of _theta): a model file
+    # need not hold them.
+    _derived_attributes: tuple[str, ...] = ()
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, *, checkpoint: Any = None, resume: bool = False,
+            checkpoint_every: int = 1, comm: Any = None) -> Any:
+        """Fit on ``(X, y)``: at most ``max_epochs`` epochs (Newton: iterations), stopping
+        earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
+        a fitted model starts from its current parameters (an MLP: of the same shape, with
+        its standardization) with a new optimizer. Returns self.
+
+        Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
+        read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
+        a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a
+        fresh iterator of them, with ``y=None``), streamed through a shuffle buffer (see
+        :mod:`fastgd.streaming`). One pass first learns the standardization (weighted moments
+        merged chunk by chunk), the classes or the target's scaling; each epoch then reads the
+        data once more. Streams need ``batch_size``; a linear model's ``solver="newton"`` and
+        ``loss="huber"`` with ``standardize`` need the data in memory. A memmap is read into
+        memory for those and for ``early_stopping``; chunks hold out a random
+        ``validation_fraction`` of their samples (at most a buffer's worth), left out of every
+        epoch. An MLP's batch norm keeps its running statistics (no exact pass at the end).
+
+        ``checkpoint``: a path; after every ``checkpoint_every``-th epoch (default 1: every
+        epoch; counted over the whole run, a resumed one included) the model as it stands
+        (with its optimizer state, random streams, early-stopping state and history) is
+        written there, atomically, as by ``save``, and the fitted model when the fit ends,
+        whatever stopped it (``max_epochs``, ``tol``, ``early_stopping``, a callback, a
+        divergence), so that the file ends with the last epoch and why the run stopped. An
+        exception (a crash) leaves the last write in place, to be loaded and resumed. (With
+        ``early_stopping``, a write during the run holds the last epoch's weights, the best
+        ones in its training state; they are put back when the run ends.)
+        ``checkpoint_every`` must be a positive integer, and other than 1 only with
+        ``checkpoint`` (ValueError).
+
+        ``resume=True`` continues the run that this estimator's last ``fit`` made (or that the
+        checkpoint or file it was loaded from holds) on the same data, up to ``max_epochs``
+        epochs in all, with the same bits as a run that was never interrupted, also with
+        ``early_stopping`` (the same validation split, best value, patience count and best
+        weights). It is a no-op when that run is over (``max_epochs`` reached, or stopped by
+        ``tol``, ``early_stopping``, a callback or a divergence) and a ValueError for an
+        estimator that is not fitted or has no training state, or whose ``early_stopping``
+        was changed since (see :meth:`_resume_point`).
+
+        ``comm``: an MPI communicator (mpi4py, e.g. ``MPI.COMM_WORLD``) for a data-parallel
+        fit: every rank calls ``fit`` with the same parameters and its own shard of the data
+        (``X``, ``y``, ``sample_weight``), and every rank ends with the same model. The
+        standardization is that of all the ranks' rows (weighted sums over the ranks; for the
+        Huber target scale the ranks' targets are gathered for the median), the classes are
+        the union of the ranks' labels, the sample weights are rescaled by their global mean,
+        the starting point is rank 0's (the output biases those of the whole data), and
+        training is :func:`fastgd.train` with ``comm`` (every step on the mean of the ranks'
+        gradients, global losses in ``history_``, the same stopping decisions everywhere;
+        with ``early_stopping`` each rank holds out ``validation_fraction`` of its own
+        shard). Only rank 0 writes the ``checkpoint``; to resume, every rank loads that file
+        and calls ``fit(..., resume=True, comm=comm)`` on its same shard (with an integer
+        ``random_state`` the ranks' random streams are the same, so the resumed run has the
+        bits of an uninterrupted one). A shard may be streamed (a memmap, chunks): each rank
+        streams its own through its own buffer, the ranks' first passes merged (moments,
+        classes, counts). Not with a linear model's ``solver="newton"`` nor an MLP's
+        ``batch_norm`` (its statistics would be the shard's; ValueError)."""
+        return self._fit(X, y, sample_weight, partial=False, classes=None, checkpoint=checkpoint, resume=resume,
+                         checkpoint_every=checkpoint_every, comm=comm)
+
+    def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any = None,
+             resume: bool = False, checkpoint_every: int = 1, comm: Any = None) -> Any:
+        self._check_params()
+        every = check_checkpoint(checkpoint, checkpoint_every)
+        self._check_fit_call(partial=partial, resume=resume, checkpoint=checkpoint, comm=comm)
+        point = self._resume_point() if resume else None
+        if resume and point is None:
+            return self
+        run = self._prepare(X, y, sample_weight, partial=partial, classes=classes, resume=resume, comm=comm,
+                            point=point)
+        if run.continuing:
+            self._resume_params(run)
+        else:
+            self._init_params(run)
+        writer = None
+        if checkpoint is not None and (comm is None or comm.Get_rank() == 0):
+            # The live buffer, not a copy: a snapshot is written before training goes on.
+            writer = CheckpointWriter(self, checkpoint, lambda target, history, state: target._set_fitted(
+                run, history, len(history), state), every)
+        history, n_iter, train_state = self._train(run, writer)
+        # Attributes only now: a failed fit leaves the estimator as it was.
+        self._set_fitted(run, history, n_iter, train_state)
+        if writer is not None:
+            writer.finish(self)
+        return self
+
+    # -- stages ------------------------------------------------------------------------
+
+    def _prepare(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, resume: bool,
+                 comm: Any, point: dict[str, Any] | None) -> FitRun:
+        """Stages 2 and 3: the checked inputs, the standardization and the data in its space."""
+        if comm is None:
+            inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+        else:
+            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
+        if inputs.stream is not None:
+            self._check_streamable(inputs)
+        warm = bool(self.warm_start) and inputs.fitted and not inputs.continuing
+        if inputs.continuing or warm:
+            self._check_start(inputs.d, inputs.enc, "partial_fit" if inputs.continuing else "warm_start")
+        regression = self._estimator_type == "regressor"
+        if inputs.continuing or (warm and self._warm_start_keeps_scaling):
+            # The scaling of the first call, even if `standardize` was changed since: the
+            # parameters live in its space.
+            scaling = self._scaling
+        else:
+            scaling = self._new_scaling(inputs, comm, regression)
+        Xs, ys, w = scaled(self, inputs, scaling, regression)
+        if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
+            w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
+        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w)
+
+    def _new_scaling(self, inputs: FitInputs, comm: Any, regression: bool) -> Scaling:
+        """The standardization learned from this call's data (all the ranks' under ``comm``),
+        or the identity without ``standardize``."""
+        d = inputs.d
+        if not self.standardize:
+            return Scaling(np.zeros(d), np.ones(d), standardized=False)
+        if inputs.stream is not None:
+            mean, scale = inputs.feature_scaling()
+        elif comm is None:
+            mean, scale = weighted_moments(inputs.X, inputs.sw)
+        else:
+            mean, scale = global_weighted_moments(comm, inputs.X, inputs.sw)
+        scaling = Scaling(mean, scale)
+        if regression and inputs.stream is not None:
+            scaling.y_mean, scaling.y_scale = inputs.target_scaling()
+        elif regression:
+            scaling.y_mean, scaling.y_scale = self._target_scaling(inputs.enc["y"], inputs.sw, comm)
+        return scaling
+
+    def _train(self, run: FitRun, writer: CheckpointWriter | None) -> tuple[History, int, dict[str, Any] | None]:
+        """Stage 5, first-order: trains ``run.theta`` in place; returns the history, the
+        number of epochs (summed over ``partial_fit`` calls) and the training state that
+        ``resume`` continues (None after ``partial_fit``)."""
+        if run.rng is None:
+            run.rng = make_rng(self.random_state)
+        if run.optimizer is None:
+            run.optimizer = self._new_optimizer(run.theta)
+        # Data-parallel: theta broadcast from rank 0, every step on the ranks' mean gradient.
+        dist = None if run.comm is None else DistributedOptimizer(run.optimizer, run.comm)
+        objective = self._objective(run, dist)
+        stepper = run.optimizer if dist is None else dist
+        try:
+            history, X_trained, train_state = self._first_order(run, objective, stepper, writer)
+        finally:
+            if objective.close is not None:
+                objective.close()
+        run.optimizer = dist.detach() if dist is not None else run.optimizer
+        if not run.partial:
+            self._after_training(run, X_trained, train_state)
+        n_iter = len(history) + (self.n_iter_ if run.partial and run.continuing else 0)
+        return history, n_iter, None if run.partial else train_state
+
+    def _first_order(self, run: FitRun, objective: Objective, optimizer: Any,
+                     writer: CheckpointWriter | None) -> tuple[History, Any, dict[str, Any]]:
+        """:func:`fastgd.train` over ``run``; returns the history, the inputs trained on (without
+        the early-stopping validation split) and the training state that a resumed fit
+        continues from: train's random generator, ``first_gnorm`` and the number of samples
+        (checked on resuming).
+
+        With ``early_stopping``, the training state also holds the generator that drew the
+        validation split (``split_rng``, as it was before the split), the criterion's state
+        (``early_stopping``: best value, wait, best weights) and, once the run has ended and
+        the best weights are back in ``theta``, the last epoch's parameters (``live_theta``):
+        a resumed run splits the same way, goes on from the last epoch's parameters and stops
+        and restores as the uninterrupted run would. Without it, ``tol`` and
+        ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators."""
+        resume = run.point
+        ys = None if run.ys is None else self._training_targets(run.ys, run.dtype)
+        early = bool(self.early_stopping) and not run.partial
+        if early and ys is None and run.Xs.n_samples is None:
+            raise ValueError("early_stopping holds out a validation sample drawn by a pass over the data; a one-shot "
+                             "iterator cannot give it: set early_stopping=False, or pass a list of chunks or a "
+                             "callable")
+        # Under comm, every rank's number of samples (a resumed run must see the same shards).
+        n_given = run.Xs.n_samples if ys is None else len(ys)
+        if run.comm is not None:
+            n_given = tuple(run.comm.allgather(n_given))
+        if resume is not None and resume.get("n_samples") not in (None, n_given):
+            raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
+                             f"{resume['n_samples']}; resume it on the same data")
+        Xs, w, validation, es, split_rng = run.Xs, run.w, None, None, None
+        stopping: list[Any] = []
+        if early:
+            # The split's generator is kept (as it was before the split): a resumed run draws
+            # the same split from it and leaves the estimator's rng where it is.
+            split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else run.rng)
+            Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
+            stopping.append(es)
+        elif self.tol is not None and not run.partial:
+            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
+        w_train = None if w is None or self._reads_rows and np.all(w == 1) else w
+        # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
+        if resume is not None:
+            gen = copy.deepcopy(resume["rng"])
+            state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
+        else:
+            gen = np.random.default_rng(int(run.rng.integers(2**63 - 1)))
+            state = {"first_gnorm": None}
+
+        def train_state() -> dict[str, Any]:
+            out = {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": n_given}
+            if es is not None:
+                out.update(split_rng=split_rng, early_stopping=es.state_dict())
+            return out
+
+        callbacks = list(self.callbacks or ())
+        if writer is not None:
+            callbacks.append(lambda history, params: writer(history, train_state))
+        with limit_blas(objective.blas_threads):
+            history = train(objective.loss_and_grad, [run.theta], Xs, ys, optimizer=optimizer,
+                            batch_size=self.batch_size, max_epochs=1 if run.partial else int(self.max_epochs),
+                            shuffle=check_shuffle(self.shuffle), random_state=gen, sample_weight=w_train,
+                            validation_data=validation[:2] if validation else None,
+                            loss_fn=validation[2] if validation else None,
+                            metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,
+                            post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
+                            state=state, comm=run.comm)
+        if stopping and history.stop_reason.startswith("reached max_epochs"):
+            warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
+                 f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
+                 "increasing max_epochs or lr.", ConvergenceWarning)
+        final_state = train_state()
+        if es is not None and es.last_params is not None:
+            final_state["live_theta"] = es.last_params[0]
+        return history, Xs, final_state
+
+    def _held_out_split(self, run: FitRun, objective: Objective, ys: Any,
+                        split_rng: np.random.Generator) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping]:
+        """``early_stopping``'s validation set: ``(Xs, ys, w)`` without it, ``(X_val, y_val,
+        val_loss, metric)`` for :func:`fastgd.train`, and the stopping criterion (from the
+        saved state when resuming, with the last epoch's parameters back in ``theta``)."""
+        resume, fraction = run.point, float(self.validation_fraction)
+        Xs, w = run.Xs, run.w
+        # A new run draws the split from the estimator's stream; a resumed one redraws it.
+        rng = run.rng if resume is None else copy.deepcopy(split_rng)
+        if ys is None:
+            Xs, (Xv, yv), wv = _held_out(Xs, fraction, rng)
+        else:
+            strata = run.enc["y"] if self._estimator_type == "classifier" else None
+            tr, va = stratified_split(len(ys), fraction, rng, strata)
+            wv = w[va]
+            Xv, yv = Xs[va], ys[va]
+            Xs, ys, w = Xs[tr], ys[tr], w[tr]
+
+        def val_loss(params: list[np.ndarray], X: Any, y: Any) -> float:
+            return objective.value(params[0], X, y, wv)
+
+        def metric(params: list[np.ndarray], X: Any, y: Any) -> float:
+            return self._metric(objective.outputs(params[0], X), y, wv)
+
+        es = _FitEarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
+                               monitor="val_loss", restore_best_weights=True,
+                               initial=None if resume is None else resume["early_stopping"])
+        if resume is not None and resume.get("live_theta") is not None:
+            run.theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
+        return Xs, ys, w, (Xv, yv, val_loss, metric), es
+
+    def _set_fitted(self, run: FitRun, history: History, n_iter: int, train_state: dict[str, Any] | None) -> None:
+        """Stage 6: the fitted attributes, on the estimator at the end of the call, or on the
+        copy that a checkpoint writes during it."""
+        for name, value in run.enc["attrs"].items():
+            setattr(self, name, value)
+        self.n_features_in_ = run.d
+        self.n_iter_ = n_iter
+        self.history_ = history
+        self._theta, self._optimizer, self._scaling, self._dtype = run.theta, run.optimizer, run.scaling, run.dtype
+        self._rng, self._train_state = run.rng, train_state
+        self._finish(run)
+
+    def _resume_point(self) -> dict[str, Any] | None:
+        """What ``fit(..., resume=True)`` continues from: the training state of the estimator's
+        last ``fit`` (or of the checkpoint it was loaded from), or None when that run is over.
+
+        A run is over when its history holds ``max_epochs`` epochs or more, or when it stopped
+        for another reason than reaching its ``max_epochs`` (converged by ``tol`` or by
+        ``early_stopping``, diverged, stopped by a callback): resuming it is then a no-op. An
+        estimator that is not fitted, or has no training state (Newton's solver, ``partial_fit``,
+        a file saved without its optimizer), cannot be resumed (ValueError), nor can a run whose
+        ``early_stopping`` setting has been changed since (its validation split and best weights
+        belong to the run)."""
+        name = type(self).__name__
+        if not self.__sklearn_is_fitted__():
+            raise ValueError(f"resume=True: this {name} is not fitted, there is nothing to resume; call fit without "
+                             "resume (or load a checkpoint) first")
+        state = getattr(self, "_train_state", None)
+        if state is None or getattr(self, "_optimizer", None) is None:
+            raise ValueError(f"resume=True: this {name} has no training state to continue (it was fitted by Newton's "
+                             "solver or partial_fit, or loaded from a file without its optimizer); call fit without "
+                             "resume")
+        if ("early_stopping" in state) != bool(self.early_stopping):
+            was = "with" if "early_stopping" in state else "without"
+            raise ValueError(f"resume=True: the run was trained {was} early_stopping, but early_stopping="
+                             f"{self.early_stopping!r} now; set it back to resume, or call fit without resume")
+        history = self.history_
+        reason = history.stop_reason
+        if len(history) >= int(self.max_epochs) or (reason is not None and not reason.startswith("reached max_epochs")):
+            return None
+        return {"history": history, **state}
+
+    def _new_optimizer(self, theta: np.ndarray) -> Any:
+        """A new optimizer over ``theta`` (through :func:`fastgd.optim.get_optimizer`) from the
+        estimator's ``optimizer``, ``lr``, ``optimizer_options``, ``clip_norm`` and
+        ``clip_value``."""
+        options = dict(self.optimizer_options or {})
+        if self.clip_norm is not None:
+            options["clip_norm"] = self.clip_norm
+        if self.clip_value is not None:
+            options["clip_value"] = self.clip_value
+        return get_optimizer(self.optimizer, [theta], self.lr, **options)
+
+    # -- hooks -------------------------------------------------------------------------
+
+    def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
+                       continuing: bool) -> dict[str, Any]:
+        """``{"y": the targets as training reads them (before any scaling), "K": the number
+        of outputs, "attrs": fitted attributes to set (``classes_``)}`` (the mixins')."""
+        raise NotImplementedError
+
+    def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        """The validation metric of raw outputs ``z`` (the mixins')."""
+        raise NotImplementedError
+
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in the best constant model (the
+        mixins')."""
+        raise NotImplementedError
+
+    def _check_fit_call(self, *, partial: bool, resume: bool, checkpoint: Any, comm: Any) -> None:
+        """What the parameters cannot do in this call (ValueError)."""
+
+    def _needs_whole_data(self, partial: bool) -> bool:
+        """Whether this fit needs the whole data set at once (a memmap is then read into
+        memory): full batches, and the validation split of ``early_stopping``."""
+        return self.batch_size is None or (bool(self.early_stopping) and not partial)
+
+    def _check_streamable(self, inputs: FitInputs) -> None:
+        """What streamed data (chunks, a memmap) cannot do here: ValueError."""
+        if self.batch_size is None:
+            raise ValueError("batch_size=None (the whole data set in one step) needs the data in memory; give a "
+                             "batch_size to stream chunks or a memmap")
+
+    def _check_start(self, d: int, enc: dict[str, Any], who: str) -> None:
+        """That the fitted model can be continued (``who="partial_fit"``) or warm-started
+        from on data of ``d`` features encoded as ``enc``: ValueError."""
+        hint = "; set warm_start=False to fit a new model" if who == "warm_start" else ""
+        if d != self.n_features_in_:
+            raise ValueError(f"{who}: X has {d} features, but {type(self).__name__} was fitted with "
+                             f"{self.n_features_in_}{hint}")
+        if "classes_" in enc["attrs"] and not np.array_equal(enc["attrs"]["classes_"], self.classes_):
+            raise ValueError(f"{who}: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
+                             f"{self.classes_.tolist()}{hint}")
+
+    def _target_scaling(self, y: np.ndarray, sw: np.ndarray, comm: Any) -> tuple[float, float]:
+        """A regression target's centre and scale: its weighted mean and standard deviation
+        (over every rank's targets under ``comm``)."""
+        mean, std = weighted_moments(y[:, None], sw) if comm is None else global_weighted_moments(comm, y[:, None], sw)
         return float(mean[0]), float(std[0])
 
+    def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
+        """The encoded (and scaled) targets as the objective reads them."""
+        return y
 
-def streamed(est: Any, X: Any, partial: bool) -> bool:
-    """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
-    copied whole). A memmap is read into memory, as any array, for what needs the whole data
-    set at once: Newton's solver, full batches (``batch_size=None``), the validation split
-    of ``early_stopping``, and the median that scales a Huber target."""
-    if is_chunk_source(X):
-        return True
-    if not is_memmap(X):
-        return False
-    return (getattr(est, "solver", "gd") == "gd" and est.batch_size is not None
-            and not (est.early_stopping and not partial)
-            and not (getattr(est, "loss", None) == "huber" and est.standardize))
+    def _resume_params(self, run: FitRun) -> None:
+        """Stage 4 of a call that continues: copies of the kept parameters, optimizer and
+        random stream (one deepcopy keeps the optimizer on the copied buffer), so that a
+        failing call leaves the estimator as it was."""
+        run.theta, run.optimizer, run.rng = copy.deepcopy((self._theta, self._optimizer, self._rng))
+        run.theta = run.theta.astype(run.dtype, copy=False)
 
+    def _init_params(self, run: FitRun) -> None:
+        """Stage 4 of a new fit: ``run.theta`` (and ``run.model``, ``run.rng`` if the
+        estimator has them), a warm start from the fitted parameters when ``run.warm``."""
+        raise NotImplementedError
 
-def _chunk_X(est: Any, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
-    try:
-        Xc = check_X(Xc, dtype=dtype)
-    except ValueError as e:
-        raise ValueError(f"chunk {k}: {e}") from None
-    if d is not None and Xc.shape[1] != d:
-        raise ValueError(f"chunk {k}: X has {Xc.shape[1]} features, but {type(est).__name__} is expecting {d} "
-                         "features as input")
-    return Xc
+    def _objective(self, run: FitRun, dist: DistributedOptimizer | None) -> Objective:
+        """What first-order training calls (``dist``: the data-parallel optimizer, whose
+        gradient buffers the objective may write into)."""
+        raise NotImplementedError
 
+    def _after_training(self, run: FitRun, X_trained: Any, train_state: dict[str, Any]) -> None:
+        """After a ``fit`` (not ``partial_fit``) trained: ``X_trained`` the inputs trained on;
+        ``train_state`` may take more for ``resume``."""
 
-def _chunk_y(est: Any, yc: Any, k: int, m: int) -> np.ndarray:
-    if yc is None:
-        raise ValueError(f"chunk {k}: y is missing; {type(est).__name__} needs (X, y) or (X, y, sample_weight) "
-                         "chunks")
-    try:
-        return check_y(yc, m, type(est).__name__)
-    except ValueError as e:
-        raise ValueError(f"chunk {k}: {e}") from None
+    def _finish(self, run: FitRun) -> None:
+        """The estimator's own fitted attributes (``coef_``...), from ``run.theta``."""
+        raise NotImplementedError
 
+    # -- model files (fastgd.persistence) -------------------------------------------------
 
-def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any,
-                  comm: Any = None) -> FitInputs:
-    """fit_inputs for streamed data: one pass over the chunks checks them, counts the samples,
-    learns the classes (and their total weights) or the target's moments, and, unless a
-    partial_fit continues with the first call's standardization, the features' weighted
-    moments, merged chunk by chunk. A one-shot iterator cannot be read twice: it is only
-    accepted where no such pass is needed (a partial_fit that continues).
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
-    ``comm`` (a data-parallel fit, each rank streaming its own shard): the ranks' passes are
-    merged, the same bits on every rank: the moments by Chan et al.'s formulas in rank
-    order, the classes' weights summed in rank order, the mean weight over all samples; an
-    error in one rank's pass, or ranks with other features, is an error on every rank."""
-    from fastgd.distributed import agree_on_errors
+    def __fastgd_state__(self) -> dict[str, Any]:
+        """What a model file holds besides the parameters: every other attribute except those
+        that ``__setstate__`` rebuilds from the parameter buffer."""
+        skip = set(self.get_params(deep=False))
+        if "_theta" in vars(self):
+            skip.update(self._derived_attributes)
+        return {k: v for k, v in vars(self).items() if k not in skip}
 
-    fitted = est.__sklearn_is_fitted__()
-    continuing = partial and fitted
-    name = type(est).__name__
-    with agree_on_errors(comm, f"{name}.fit"):
-        stream = as_stream(X, y, sample_weight)
-        if comm is not None and stream.one_shot:
-            raise ValueError(f"{name}.fit(comm=...) reads each rank's data once before training (to merge the "
-                             "ranks' standardization, classes and sample counts), but the chunk source is a one-shot "
-                             "iterator (e.g. a generator object); pass a list of chunks or a callable returning a "
-                             "fresh iterator")
-    classifier = est._estimator_type == "classifier"
-    if continuing and stream.one_shot:
-        # No pass before training: the chunks are checked as they are trained on.
-        K = 1 if len(est.classes_) == 2 else len(est.classes_) if classifier else 1
-        attrs = {"classes_": est.classes_} if classifier else {}
-        return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
-                         stream=stream, n_samples=None, n_features=est.n_features_in_, dtype=est._dtype,
-                         weighted=True, est=est)
-    if stream.one_shot:
-        raise ValueError(f"{name}.{'partial_fit' if partial else 'fit'} reads the data once before training (to "
-                         "check it and learn the standardization and the targets), but the chunk source is a "
-                         "one-shot iterator (e.g. a generator object); pass a list of chunks or a callable returning "
-                         "a fresh iterator (e.g. the generator function itself)")
-    dtype = est._dtype if continuing else None
-    d = est.n_features_in_ if continuing else None
-    x_mom = None if continuing or not est.standardize else RunningMoments()
-    y_mom = None if classifier else RunningMoments()
-    labels: dict[Any, float] = {}
-    with agree_on_errors(comm, f"{name}.fit"):
-        n, wsum, weighted, dtype, d = _stream_pass(est, stream, dtype, d, x_mom, y_mom, labels, classifier)
-    mean_weight = wsum / n if n else 0.0
-    if comm is not None:
-        wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
-    if not wsum > 0:
-        raise ValueError("sample_weight sums to zero: no sample would count.")
-    if classifier:
-        y_sum = np.array(sorted(labels))
-        sw_sum = np.array([labels[c] for c in y_sum.tolist()])
-    else:
-        y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
-    enc = est._encode(y_sum, sw_sum, classes, partial, continuing)
-    return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
-                     dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom,
-                     est=est)
-
-
-def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int, x_mom: RunningMoments | None,
-                  y_mom: RunningMoments | None, labels: dict[Any, float]) -> tuple[float, float]:
-    """The ranks' first passes merged (see :func:`stream_inputs`), in rank order, so that
-    every rank gets the same bits: ``x_mom``, ``y_mom`` and ``labels`` become the global ones
-    (in place); returns the global total weight and mean weight."""
-
-    def summary(m: RunningMoments | None) -> Any:
-        return None if m is None else (m.weight, m.count, m.mean, m.var)
-
-    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, summary(x_mom), summary(y_mom), labels))
-    for r, (dr, dt, *_) in enumerate(everyone):
-        if (dr, dt) != everyone[0][:2]:
-            raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
-                             f"{np.dtype(everyone[0][1]).name}, rank {r}'s {dr} of {np.dtype(dt).name}; every rank "
-                             "must pass the same features")
-    for moments, k in ((x_mom, 4), (y_mom, 5)):
-        if moments is not None:
-            merged = RunningMoments()
-            for theirs in everyone:
-                other = RunningMoments()
-                other.weight, other.count, other.mean, other.var = theirs[k]
-                merged.merge(other)
-            moments.weight, moments.count, moments.mean, moments.var = \
-                merged.weight, merged.count, merged.mean, merged.var
-    labels.clear()
-    n_all, w_all = 0, 0.0
-    for _, _, nr, wr, _, _, lab in everyone:
-        n_all += nr
-        w_all += wr
-        for c, cw in lab.items():
-            labels[c] = labels.get(c, 0.0) + cw
-    return w_all, w_all / n_all if n_all else 0.0
-
-
-def _stream_pass(est: Any, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
-                 y_mom: RunningMoments | None, labels: dict[Any, float],
-                 classifier: bool) -> tuple[int, float, bool, Any, int]:
-    """One pass over ``stream``'s chunks: checks them and gathers the moments (into
-    ``x_mom``, ``y_mom``) and the classes' weights (into ``labels``); returns the number of
-    samples, their total weight, whether the chunks carry weights, X's dtype and features."""
-    n, wsum, weighted = 0, 0.0, False
-    for k, (Xc, yc, wc) in enumerate(stream.chunks()):
-        weighted = wc is not None
-        wc = np.ones(len(Xc)) if wc is None else wc
-        if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
-                and (d is None or Xc.shape[1] == d):
-            # The chunk's mean is finite only if its values are (a NaN or an infinity
-            # propagates into it, also at weight 0): one pass instead of two.
-            Xc = np.asarray(Xc, dtype=dtype or (np.float32 if Xc.dtype == np.float32 else np.float64))
-            if not x_mom.update(Xc, wc):
-                _chunk_X(est, Xc, k, dtype, d)
-        else:
-            Xc = _chunk_X(est, Xc, k, dtype, d)
-            if x_mom is not None:
-                x_mom.update(Xc, wc)
-        dtype, d = Xc.dtype, Xc.shape[1]
-        m = len(Xc)
-        yc = _chunk_y(est, yc, k, m)
-        if classifier:
-            try:
-                cls, idx = check_labels(yc)
-            except ValueError as e:
-                raise ValueError(f"chunk {k}: {e}") from None
-            for c, cw in zip(cls.tolist(), np.bincount(idx, weights=wc, minlength=len(cls)).tolist()):
-                labels[c] = labels.get(c, 0.0) + cw
-        else:
-            try:
-                yt = check_target(yc, np.float64)
-            except ValueError as e:
-                raise ValueError(f"chunk {k}: {e}") from None
-            y_mom.update(yt[:, None], wc)
-        n += m
-        wsum += float(wc.sum())
-    return n, wsum, weighted, dtype, d
-
-
-def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable | None,
-                      rows: bool) -> Callable:
-    """A chunk as training reads it: checked, in the space of ``scaling``, y encoded (and
-    scaled for regression), the weights divided by the mean weight (None without weights
-    when ``rows``: the fused loss then reads none)."""
-    dtype, d = inputs.dtype, inputs.n_features
-    classes = inputs.enc["attrs"].get("classes_")
-    count = [0]
-    checked = inputs.n_samples is not None  # by stream_inputs' pass
-    scratch: list[Any] = [None, None]
-
-    def transform(Xc, yc, wc):
-        k = count[0]
-        count[0] += 1
-        if checked and isinstance(Xc, np.ndarray) and Xc.ndim == 2 and Xc.shape[1] == d and Xc.dtype.kind == "f":
-            # The pass before training checked the values (finite); the stream re-checks
-            # shapes and dtypes. Only the conversion, if any, is left.
-            Xc = np.asarray(Xc, dtype=dtype)
-        else:
-            Xc = _chunk_X(est, Xc, k, dtype, d)
-        m = len(Xc)
-        yc = _chunk_y(est, yc, k, m)
-        if scaling.standardized:
-            # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
-            # kept from chunk to chunk (the buffer copies the result before the next one).
-            if scratch[0] is None or len(scratch[0]) < len(Xc):
-                scratch[0] = np.empty(Xc.shape, np.float64)
-                scratch[1] = scratch[0] if dtype == np.float64 else np.empty(Xc.shape, dtype)
-            t64, out = scratch[0][:len(Xc)], scratch[1][:len(Xc)]
-            np.subtract(Xc, scaling.mean, out=t64)
-            Xc = np.divide(t64, scaling.scale, out=out, casting="same_kind")
-        try:
-            ys = est._encode(yc, None, classes, True, False)["y"]
-        except ValueError as e:
-            raise ValueError(f"chunk {k}: {e}") from None
-        if regression:
-            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-        if targets is not None:
-            ys = targets(ys, dtype)
-        if wc is None:
-            w = None if rows else np.ones(m, dtype)
-        else:
-            w = (wc / inputs.mean_weight).astype(dtype)
-        return Xc, ys, w
-
-    return transform
-
-
-def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
-    """Check X, y and sample_weight and encode y (``est._encode``). A partial_fit that
-    continues keeps the first fit's dtype and number of features. Chunks and memmaps go to
-    :func:`stream_inputs`."""
-    if streamed(est, X, partial):
-        return stream_inputs(est, X, y, sample_weight, partial=partial, classes=classes)
-    fitted = est.__sklearn_is_fitted__()
-    continuing = partial and fitted
-    X = check_X(X, dtype=est._dtype if continuing else None)
-    if continuing:
-        check_n_features(est, X)
-    n = X.shape[0]
-    y = check_y(y, n, type(est).__name__)
-    sw = check_sample_weight(sample_weight, n)
-    return FitInputs(X, sw, est._encode(y, sw, classes, partial, continuing), fitted, continuing)
-
-
-def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
-                block_bytes: int = 4 << 20) -> np.ndarray:
-    """``((X - mean) / scale).astype(dtype)``, the same bits, in blocks of rows of about
-    ``block_bytes`` of float64: the only new array of X's size is the result (the plain
-    expression makes two float64 temporaries of X's size, four times a float32 X)."""
-    out = np.empty(X.shape, dtype)
-    step = max(1, block_bytes // max(1, X.shape[1] * 8))
-    t64 = np.empty((min(step, len(X)), X.shape[1]), np.float64)
-    for start in range(0, len(X), step):
-        rows = slice(start, start + step)
-        t = t64[:len(out[rows])]
-        np.subtract(X[rows], mean, out=t)
-        np.divide(t, scale, out=out[rows], casting="same_kind")
-    return out
-
-
-def scaled(inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any]:
-    """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
-    the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
-    weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
-
-    Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
-    enters the shuffle buffer (with the estimator's ``_stream_targets(ys, dtype)``, if it
-    has one, the targets as its loss reads them; with its ``_reads_rows``, unweighted
-    chunks go without weights, as the fused loss wants them)."""
-    if inputs.stream is not None:
-        est = inputs.est
-        stream = inputs.stream.with_transform(_stream_transform(est, inputs, scaling, regression,
-                                                                getattr(est, "_stream_targets", None),
-                                                                bool(getattr(est, "_reads_rows", False))))
-        stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
-        return stream, None, None
-    X, dtype = inputs.X, inputs.X.dtype
-    Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
-    ys = inputs.enc["y"]
-    if regression:
-        ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-    return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
-
-
-def _shuffle(value: Any) -> bool | str:
-    # "batches" as it is; any other value by its truth, as before (train() checks the mode).
-    return value if isinstance(value, str) and value == "batches" else bool(value)
-
-
-def build_optimizer(est: Any, theta: np.ndarray) -> Any:
-    """A new optimizer over ``theta`` from the estimator's ``optimizer``, ``lr``,
-    ``optimizer_options``, ``clip_norm`` and ``clip_value``."""
-    options = dict(est.optimizer_options or {})
-    if est.clip_norm is not None:
-        options["clip_norm"] = est.clip_norm
-    if est.clip_value is not None:
-        options["clip_value"] = est.clip_value
-    return get_optimizer(est.optimizer, [theta], est.lr, **options)
-
-
-def resume_point(est: Any) -> dict[str, Any] | None:
-    """What ``fit(..., resume=True)`` continues from: the training state of the estimator's
-    last ``fit`` (or of the checkpoint it was loaded from), or None when that run is over.
-
-    A run is over when its history holds ``max_epochs`` epochs or more, or when it stopped
-    for another reason than reaching its ``max_epochs`` (converged by ``tol`` or by
-    ``early_stopping``, diverged, stopped by a callback): resuming it is then a no-op. An
-    estimator that is not fitted, or has no training state (Newton's solver, ``partial_fit``,
-    a file saved without its optimizer), cannot be resumed (ValueError), nor can a run whose
-    ``early_stopping`` setting has been changed since (its validation split and best weights
-    belong to the run)."""
-    name = type(est).__name__
-    if not est.__sklearn_is_fitted__():
-        raise ValueError(f"resume=True: this {name} is not fitted, there is nothing to resume; call fit without "
-                         "resume (or load a checkpoint) first")
-    state = getattr(est, "_train_state", None)
-    if state is None or getattr(est, "_optimizer", None) is None:
-        raise ValueError(f"resume=True: this {name} has no training state to continue (it was fitted by Newton's "
-                         "solver or partial_fit, or loaded from a file without its optimizer); call fit without "
-                         "resume")
-    if ("early_stopping" in state) != bool(est.early_stopping):
-        was = "with" if "early_stopping" in state else "without"
-        raise ValueError(f"resume=True: the run was trained {was} early_stopping, but early_stopping="
-                         f"{est.early_stopping!r} now; set it back to resume, or call fit without resume")
-    history = est.history_
-    reason = history.stop_reason
-    if len(history) >= int(est.max_epochs) or (reason is not None and not reason.startswith("reached max_epochs")):
-        return None
-    return {"history": history, **state}
+    def __fastgd_restore__(self, state: dict[str, Any], optimizers: dict[str, Callable[[Any], Any]]) -> None:
+        """Take the attributes of a model file (as unpickling does, through
+        ``__setstate__``), then each stored optimizer: ``optimizers[name](new)`` loads its
+        state into ``new``, an optimizer built over the parameter buffer as ``fit`` builds it."""
+        self.__setstate__(state)
+        for name, restore in optimizers.items():
+            setattr(self, name, restore(self._new_optimizer(self._theta)))
 
 
 def check_checkpoint(checkpoint: Any, checkpoint_every: Any) -> int:
@@ -417,30 +600,28 @@ class CheckpointWriter:
     """Writes the estimator to ``path`` (atomically, see fastgd.persistence) during and at
     the end of a fit.
 
-    Called after each epoch (``writer(history, state)``, ``state()`` the training state), it writes
-    the estimator as it stands after every ``every``-th epoch, counted over the whole run (a
-    resumed one included): ``snapshot(target, history, state)`` sets the fitted attributes
-    on a shallow copy of ``est``. :meth:`finish` writes the fitted estimator when the fit
-    ends, whatever stopped it, so that the file always holds the last epoch and why the run
-    stopped (a snapshot does not know; resuming a run that is over is a no-op). The snapshot
-    of the ``max_epochs``-th epoch is left to :meth:`finish`, which follows it at once."""
+    Called after each epoch (``writer(history, state)``, ``state()`` the training state), it
+    writes the estimator as it stands after every ``every``-th epoch, counted over the whole
+    run (a resumed one included): ``snapshot(target, history, state)`` sets the fitted
+    attributes on a shallow copy of ``est``. :meth:`finish` writes the fitted estimator when
+    the fit ends, whatever stopped it, so that the file always holds the last epoch and why
+    the run stopped (a snapshot does not know; resuming a run that is over is a no-op). The
+    snapshot of the ``max_epochs``-th epoch is left to :meth:`finish`, which follows it at
+    once."""
 
-    def __init__(self, est: Any, path: Any, snapshot: Callable, every: int = 1) -> None:
+    def __init__(self, est: Any, path: Any, snapshot: Callable[[Any, History, dict[str, Any]], None],
+                 every: int = 1) -> None:
         self.est, self.path, self.snapshot, self.every = est, os.fspath(path), snapshot, int(every)
         self.max_epochs = int(est.max_epochs)
 
     def _save(self, model: Any) -> None:
-        from fastgd.persistence import save
-
         with warnings.catch_warnings():
             # Callbacks (and other training hooks) have no file representation; save lists
             # them in load_info(path)["dropped_params"]; once per write would be noise.
             warnings.filterwarnings("ignore", message="save: parameter", category=UserWarning)
-            save(model, self.path)
+            persistence.save(model, self.path)
 
-    def __call__(self, history: Any, state: Callable[[], dict[str, Any]]) -> None:
-        from fastgd.history import History
-
+    def __call__(self, history: History, state: Callable[[], dict[str, Any]]) -> None:
         epoch = len(history)
         if epoch % self.every or epoch >= self.max_epochs:
             return
@@ -476,7 +657,7 @@ class _FitEarlyStopping(EarlyStopping):
 def limit_blas(threads: int | None) -> Any:
     """A context in which NumPy's BLAS runs on at most ``threads`` threads (threadpoolctl), or
     nothing for None. After a multi-threaded product OpenBLAS's workers poll for more work for
-    ~0.1 s (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
+    a while (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
     a product per epoch (a validation set's outputs) keeps a worker polling through the next
     epoch, on the core fastgd's 2-thread kernels need. A product on one thread leaves the
     workers asleep."""
@@ -485,128 +666,6 @@ def limit_blas(threads: int | None) -> Any:
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=threads, user_api="blas")
-
-
-def first_order_fit(est: Any, loss_and_grad: Callable, theta: np.ndarray, optimizer: Any,
-                    rng: np.random.Generator, Xs: np.ndarray, ys: np.ndarray, w: np.ndarray,
-                    enc: dict[str, Any], partial: bool, *, value: Callable, outputs: Callable,
-                    post_step: Callable | None = None, rows: bool = False, resume: dict[str, Any] | None = None,
-                    on_epoch: Callable | None = None, comm: Any = None,
-                    blas_threads: int | None = None) -> tuple[Any, Any, np.ndarray, dict[str, Any]]:
-    """Train ``theta`` in place with :func:`fastgd.train`; returns (History, optimizer, the
-    inputs trained on, i.e. without the early-stopping validation split, the training state
-    that a resumed fit continues from: train's random generator, ``first_gnorm`` and the
-    number of samples, checked on resuming).
-
-    ``resume``: :func:`resume_point`'s state, to continue that run (with the estimator's
-    kept optimizer and ``rng``). ``on_epoch(history, state)``: after every epoch (checkpoints),
-    ``state()`` making the training state as it stands.
-
-    With ``early_stopping``, the training state also holds the generator that drew the
-    validation split (``split_rng``, as it was before the split), the criterion's state
-    (``early_stopping``: best value, wait, best weights) and, once the run has ended and the
-    best weights are back in ``theta``, the last epoch's parameters (``live_theta``): a
-    resumed run splits the same way, goes on from the last epoch's parameters and stops and
-    restores as the uninterrupted run would.
-
-    ``optimizer``: None builds one from the estimator's ``optimizer``, ``lr``,
-    ``optimizer_options``, ``clip_norm`` and ``clip_value``; partial_fit passes the kept one.
-    ``value(theta, X, y, w)``: the objective's value, ``outputs(theta, X)``: the raw outputs,
-    both for the validation set of ``early_stopping``; otherwise ``tol`` and
-    ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators.
-    Streamed data: ``Xs`` the ChunkStream of :func:`scaled` (its ``n_samples`` the number
-    of samples, None if unknown), ``ys`` and ``w`` None.
-    ``blas_threads``: BLAS's threads during training (:func:`limit_blas`; None: unchanged).
-    ``rows``: ``loss_and_grad`` reads each batch's rows in place (``train(gather=False)``);
-    weights that are all 1 then go down as None, so that it need not read them.
-    ``comm``: data-parallel training (``train(comm=)``; ``optimizer`` may be a
-    DistributedOptimizer), each rank with its own shard in ``Xs``, ``ys``, ``w``.
-    """
-    if optimizer is None:
-        optimizer = build_optimizer(est, theta)
-    validation = val_loss = metric = None
-    stopping: list[Any] = []
-    early = est.early_stopping and not partial
-    if ys is None:  # streamed
-        if early and Xs.n_samples is None:
-            raise ValueError("early_stopping holds out a validation sample drawn by a pass over the data; a one-shot "
-                             "iterator cannot give it: set early_stopping=False, or pass a list of chunks or a "
-                             "callable")
-        n_given = Xs.n_samples if comm is None else tuple(comm.allgather(Xs.n_samples))
-    else:
-        # Under comm, every rank's number of rows (a resumed run must see the same shards).
-        n_given = len(ys) if comm is None else tuple(comm.allgather(len(ys)))
-    if resume is not None and resume.get("n_samples") not in (None, n_given):
-        raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
-                         f"{resume['n_samples']}; resume it on the same data")
-    split_rng = None
-    if early:
-        strata = enc["y"] if est._estimator_type == "classifier" else None
-        # The split's generator is kept (as it was before the split): a resumed run draws
-        # the same split from it and leaves the estimator's rng where it is.
-        split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
-    if early and ys is None:
-        Xs, validation, wv = _held_out(Xs, float(est.validation_fraction),
-                                       rng if resume is None else copy.deepcopy(split_rng))
-    elif early:
-        if resume is None:
-            tr, va = stratified_split(len(ys), float(est.validation_fraction), rng, strata)
-        else:
-            tr, va = stratified_split(len(ys), float(est.validation_fraction), copy.deepcopy(split_rng), strata)
-        wv = w[va]
-        validation = (Xs[va], ys[va])
-        Xs, ys, w = Xs[tr], ys[tr], w[tr]
-    if early:
-        def val_loss(params, Xv, yv):
-            return value(params[0], Xv, yv, wv)
-
-        def metric(params, Xv, yv):
-            return est._metric(outputs(params[0], Xv), yv, wv)
-
-        es = _FitEarlyStopping(patience=int(est.n_iter_no_change), min_delta=float(est.tol or 0.0),
-                               monitor="val_loss", restore_best_weights=True,
-                               initial=None if resume is None else resume["early_stopping"])
-        stopping.append(es)
-        if resume is not None and resume.get("live_theta") is not None:
-            theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
-    elif est.tol is not None and not partial:
-        stopping.append(LossTolerance(float(est.tol), int(est.n_iter_no_change)))
-    w_train = None if w is None or rows and np.all(w == 1) else w
-    # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
-    if resume is not None:
-        gen = copy.deepcopy(resume["rng"])
-        state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
-    else:
-        gen = np.random.default_rng(int(rng.integers(2**63 - 1)))
-        state = {"first_gnorm": None}
-    def train_state() -> dict[str, Any]:
-        out = {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": n_given}
-        if early:
-            out.update(split_rng=split_rng, early_stopping=es.state_dict())
-        return out
-
-    callbacks = list(est.callbacks or ())
-    if on_epoch is not None:
-        def checkpoint(history, params):
-            on_epoch(history, train_state)
-
-        callbacks.append(checkpoint)
-    with limit_blas(blas_threads):
-        history = train(loss_and_grad, [theta], Xs, ys, optimizer=optimizer, batch_size=est.batch_size,
-                        max_epochs=1 if partial else int(est.max_epochs), shuffle=_shuffle(est.shuffle),
-                        random_state=gen, sample_weight=w_train, validation_data=validation,
-                        loss_fn=val_loss, metric=metric, stopping=stopping, callbacks=callbacks,
-                        post_step=post_step, verbose=bool(est.verbose), gather=not rows, state=state,
-                        comm=comm)
-    if stopping and history.stop_reason.startswith("reached max_epochs"):
-        # stacklevel: warn < first_order_fit < _fit < fit/partial_fit < the user's call
-        warn(f"{type(est).__name__} reached max_epochs={est.max_epochs} before the "
-             f"{'validation' if early else 'training'} loss stopped improving by tol={est.tol}; consider "
-             "increasing max_epochs or lr.", ConvergenceWarning, stacklevel=4)
-    final_state = train_state()
-    if early and es.last_params is not None:
-        final_state["live_theta"] = es.last_params[0]
-    return history, optimizer, Xs, final_state
 
 
 def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) -> tuple[ChunkStream, Any, Any]:
@@ -640,73 +699,3 @@ def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) ->
     train_stream = stream.with_transform(stream.transform)
     train_stream.exclude, train_stream.n_samples, train_stream.row_shape = val, n - k, stream.row_shape
     return train_stream, (Xv, yv), wv
-
-
-# -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
-
-def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any, *,
-                           resume: bool = False) -> FitInputs:
-    """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard (a stream:
-    :func:`stream_inputs` with ``comm``), and all
-    ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
-    by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
-    agree on the number of features and the dtype. The sample weights are rescaled later, by
-    their global mean."""
-    from fastgd.distributed import agree_on_errors
-
-    name = type(est).__name__
-    if streamed(est, X, resume):
-        # Each rank streams its own shard (chunks, or a memmap read in blocks); the ranks'
-        # first passes are merged.
-        return stream_inputs(est, X, y, sample_weight, partial=resume, classes=None, comm=comm)
-    fitted = est.__sklearn_is_fitted__()
-    continuing = resume and fitted
-    labels = None
-    with agree_on_errors(comm, f"{name}.fit"):
-        X = check_X(X, dtype=est._dtype if continuing else None)
-        if continuing:
-            check_n_features(est, X)
-        n = X.shape[0]
-        y = check_y(y, n, name)
-        sw = check_sample_weight(sample_weight, n)
-        if est._estimator_type == "classifier" and not continuing:
-            labels = check_labels(y)[0]
-    everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
-    for r, (d, dt, _) in enumerate(everyone):
-        if (d, dt) != everyone[0][:2]:
-            raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
-                             f"{np.dtype(everyone[0][1]).name}, rank {r}'s {d} of {np.dtype(dt).name}; every rank "
-                             "must pass the same features")
-    classes = None
-    if labels is not None:
-        classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
-    with agree_on_errors(comm, f"{name}.fit"):
-        # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
-        enc = est._encode(y, sw, classes, classes is not None or continuing, continuing)
-    return FitInputs(X, sw, enc, fitted, continuing)
-
-
-def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`fastgd.models._data.weighted_moments` over every rank's rows: each rank's
-    moments (over its blocks of rows) merged by Chan et al.'s formulas in rank order, the
-    same bits on every rank, and those of a data-parallel fit that streams the shards."""
-    return merge_moments(comm, block_moments(a, w)).mean_std(a.dtype)
-
-
-def merge_moments(comm: Any, mine: RunningMoments) -> RunningMoments:
-    """The ranks' moments merged in rank order (an ``allgather`` of their weights, counts,
-    means and variances): the moments of all the ranks' rows, the same bits on every rank."""
-    merged = RunningMoments()
-    for weight, count, mean, var in comm.allgather((mine.weight, mine.count, mine.mean, mine.var)):
-        other = RunningMoments()
-        other.weight, other.count, other.mean, other.var = weight, count, mean, var
-        merged.merge(other)
-    return merged
-
-
-def global_weight_mean(comm: Any, sw: np.ndarray) -> float:
-    """The mean sample weight over every rank's samples."""
-    from fastgd.distributed import rank_sum
-
-    total, count = rank_sum(comm, [sw.sum(), len(sw)])
-    return float(total / count)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, persistence
 
 __all__ = ["ACTIVATIONS", "Network"]
 
@@ -67,6 +67,7 @@ class _Workspace:
 MIN_PART_ROWS = 64
 
 
+@persistence.register("network")  # stored in model files by its structure (fastgd.persistence)
 class Network:
     """A fully connected network over a flat parameter buffer (see the module docstring).
 

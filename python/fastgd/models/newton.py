@@ -85,6 +85,46 @@ def _separated(z: np.ndarray, y: np.ndarray, w: np.ndarray, K: int) -> bool:
     return bool(np.all((own - other.max(axis=1))[live] > 0))
 
 
+def _direction(H: np.ndarray, G: np.ndarray, free: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """The Newton step ``D`` solving ``(H + ridge) D = -G`` (changed in place: ``H``), kept
+    free of the softmax shifts (``free``: their columns, None for one output), and its slope
+    ``<G, D>``; the gradient step where the Hessian gives no descent direction."""
+    # The tiny ridge makes singular Hessians (collinear features, softmax shifts, separable
+    # data) solvable; it is far below any curvature that matters.
+    ridge = 1e-12 * max(1.0, float(np.max(np.abs(np.diag(H)))))
+    H[np.diag_indices_from(H)] += ridge
+    g = G.ravel()
+    try:
+        step = np.linalg.solve(H, -g)
+    except np.linalg.LinAlgError:
+        step = np.linalg.lstsq(H, -g, rcond=None)[0]
+    D = step.reshape(G.shape)
+    if free is not None:
+        D[:, free] -= D[:, free].mean(axis=0)
+    slope = float(np.sum(G * D))
+    if not slope < 0:  # not a descent direction: the Hessian is numerically useless
+        D, slope = -G, -float(np.sum(G * G))
+    return D, slope
+
+
+def _line_search(V: np.ndarray, D: np.ndarray, F: float, slope: float, outputs: Callable,
+                 objective: Callable) -> tuple[float, np.ndarray, np.ndarray, float] | None:
+    """Backtracking from the full step: the largest ``t`` in 1, 1/2, 1/4, ... that passes
+    Armijo's test, with ``(t, V + t D, its outputs, its objective)``; None when none does."""
+    # Near the optimum the decrease falls below F's rounding: a few ulps of slack let the
+    # full step (quadratic convergence) through instead of random tiny ones.
+    slack = 8 * np.finfo(np.float64).eps * abs(F)
+    t = 1.0
+    for _ in range(_MAX_HALVINGS):
+        V_new = V + t * D
+        z_new = outputs(V_new)
+        F_new = objective(V_new, z_new)
+        if F_new <= F + _ARMIJO * t * slope + slack:
+            return t, V_new, z_new, F_new
+        t *= 0.5
+    return None
+
+
 def newton(loss: Callable, hessian: Callable, X: np.ndarray, y: np.ndarray, sample_weight: np.ndarray,
            W0: np.ndarray, b0: np.ndarray, *, l2: float = 0.0, max_iter: int = 100, gtol: float = 1e-10,
            classification: bool = False) -> NewtonResult:
@@ -141,52 +181,28 @@ def newton(loss: Callable, hessian: Callable, X: np.ndarray, y: np.ndarray, samp
             reason = "the classes are linearly separable"
             warn(f"Newton stopped after {it} iterations: the training data are linearly separable, so without "
                  "a penalty the loss has no minimizer (the coefficients would grow without bound). Use "
-                 "penalty='l2' with alpha > 0 for a finite solution.", ConvergenceWarning, stacklevel=4)
+                 "penalty='l2' with alpha > 0 for a finite solution.", ConvergenceWarning)
             break
         if it >= max_iter:
             reason = f"reached max_iter={max_iter}"
             warn(f"Newton did not converge in {max_iter} iterations (gradient inf-norm {gmax:.3g} > {gtol:g}); "
-                 "increase max_epochs.", ConvergenceWarning, stacklevel=4)
+                 "increase max_epochs.", ConvergenceWarning)
             break
         H = _hessian(Xa, hessian(z, y, w), K)
         H[np.diag_indices_from(H)] += l2 * np.tile(penalty_mask, K)
-        # The tiny ridge makes singular Hessians (collinear features, softmax shifts,
-        # separable data) solvable; it is far below any curvature that matters.
-        ridge = 1e-12 * max(1.0, float(np.max(np.abs(np.diag(H)))))
-        H[np.diag_indices_from(H)] += ridge
-        g = G.ravel()
-        try:
-            step = np.linalg.solve(H, -g)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, -g, rcond=None)[0]
-        D = step.reshape(K, m)
-        if softmax:
-            D[:, free] -= D[:, free].mean(axis=0)
-        slope = float(np.sum(G * D))
-        if not slope < 0:  # not a descent direction: the Hessian is numerically useless
-            D, slope = -G, -float(np.sum(G * G))
-        # Near the optimum the decrease falls below F's rounding: a few ulps of slack let
-        # the full step (quadratic convergence) through instead of random tiny ones.
-        slack = 8 * np.finfo(np.float64).eps * abs(F)
-        t = 1.0
-        for _ in range(_MAX_HALVINGS):
-            V_new = V + t * D
-            z_new = outputs(V_new)
-            F_new = objective(V_new, z_new)
-            if F_new <= F + _ARMIJO * t * slope + slack:
-                break
-            t *= 0.5
-        else:
+        D, slope = _direction(H, G, free if softmax else None)
+        found = _line_search(V, D, F, slope, outputs, objective)
+        if found is None:
             # No representable decrease: at the optimum to rounding if the predicted
             # decrease is below F's precision.
             converged = -0.5 * slope <= 1e3 * np.finfo(np.float64).eps * max(1.0, abs(F))
             reason = "no further decrease in floating point"
             if not converged:
                 warn(f"Newton's line search failed after {it} iterations (gradient inf-norm {gmax:.3g}); "
-                     "the problem may be badly conditioned.", ConvergenceWarning, stacklevel=4)
+                     "the problem may be badly conditioned.", ConvergenceWarning)
             break
         it += 1
-        V, z, F = V_new, z_new, F_new
+        t, V, z, F = found
         history.append({"epoch": it, "step": it, "train_loss": F, "lr": t,
                         "grad_norm": float(np.linalg.norm(G)), "time": time.perf_counter() - t0})
     history.stop_reason = reason

@@ -1,0 +1,194 @@
+"""What classifiers and what regressors share, whatever model they train: how ``y`` is
+encoded for training, the best constant model that output biases start from, the
+validation metric, predictions from the raw outputs, ``partial_fit`` and ``score``.
+
+An estimator takes one mixin and the fit template
+(:class:`fastgd.models._fitting.GradientEstimator`), mixin first, and gives
+``_outputs(X)``: its raw outputs on ``X``, shape (n_samples,) or (n_samples, K).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from fastgd import losses as _losses
+from fastgd.models._base import check_labels, check_sample_weight, check_target, check_y
+from fastgd.models._data import r2_score
+
+__all__ = ["ClassifierMixin", "RegressorMixin", "encode_labels"]
+
+
+def encode_labels(y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool, known: np.ndarray | None,
+                  who: str) -> dict[str, Any]:
+    """Class labels as training reads them: ``{"y": one 0/1 float target for two classes,
+    else the class indices, "K": the number of outputs (1 for two classes), "attrs":
+    {"classes_": the classes}}``.
+
+    ``classes``: all the labels there will be (partial_fit's argument), ``known``: those of
+    the fitted estimator that this call continues (None for a new fit), ``partial``: a call
+    of partial_fit (its batch may hold a single class), ``who``: the estimator's name."""
+    if classes is not None:
+        given, _ = check_labels(np.asarray(classes).reshape(-1), "classes")
+        if len(given) < 2:
+            raise ValueError(f"classes must hold at least 2 distinct labels, got {given.tolist()}")
+        if known is not None and not np.array_equal(given, known):
+            raise ValueError(f"classes={given.tolist()} differs from the classes of the first call: "
+                             f"{known.tolist()}")
+        known = given
+    elif partial and known is None:
+        raise ValueError("classes must be passed on the first call to partial_fit (all the labels there will "
+                         "be: a batch may not show them all).")
+    if known is None:
+        classes_, idx = check_labels(y)
+    else:
+        labels, _ = check_labels(y)
+        unknown = np.setdiff1d(labels, known)
+        if len(unknown):
+            raise ValueError(f"y contains labels {unknown.tolist()} that are not in classes={known.tolist()}")
+        classes_, idx = known, np.searchsorted(known, y)
+    if len(classes_) < 2:
+        raise ValueError(f"{who} needs samples of at least 2 classes, but the data contain only one class: "
+                         f"{classes_[0]!r}")
+    # fit() learns from this data alone, so it needs two classes that count; a partial_fit
+    # batch may well hold one.
+    if not partial and np.count_nonzero(np.bincount(idx, weights=sw, minlength=len(classes_))) < 2:
+        raise ValueError("only one class has a positive sample_weight; the classifier needs at least 2 classes "
+                         "with weight")
+    K = 1 if len(classes_) == 2 else len(classes_)
+    y_enc = idx.astype(np.float64) if K == 1 else idx.astype(np.intp)
+    return {"y": y_enc, "K": K, "attrs": {"classes_": classes_}}
+
+
+def _scores(z: np.ndarray) -> np.ndarray:
+    """Raw outputs as one score per sample for two classes (n,), else (n, K)."""
+    return z[:, 0] if z.ndim == 2 and z.shape[1] == 1 else z
+
+
+def _predicted(z: np.ndarray) -> np.ndarray:
+    """The index of each sample's predicted class, from its scores."""
+    return (z > 0).astype(np.intp) if z.ndim == 1 else np.argmax(z, axis=1)
+
+
+class ClassifierMixin:
+    """Labels in, classes out: one logit for two classes (positive: ``classes_[1]``), one
+    per class for more."""
+
+    _estimator_type: str | None = "classifier"
+    # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
+    _outputs: Callable[[Any], np.ndarray]
+    _fit: Callable[..., Any]
+    classes_: np.ndarray
+
+    def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
+                       continuing: bool) -> dict[str, Any]:
+        return encode_labels(y, sw, classes, partial, self.classes_ if continuing else None, type(self).__name__)
+
+    @staticmethod
+    def _constant_logits(y: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
+        """The logits of the best constant model: the log-odds of the (weighted) class
+        frequencies; ``y`` the encoded labels, or one value per class with its total weight."""
+        counts = np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2))
+        logp = np.log(np.clip(counts / counts.sum(), 1e-6, None))
+        return np.array([logp[1] - logp[0]]) if K == 1 else logp - logp.mean()
+
+    @staticmethod
+    def _global_targets(comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in the best constant model: each
+        class once, with its total weight over the ranks (summed in rank order, the same
+        bits on every rank)."""
+        from fastgd.distributed import rank_sum
+
+        counts = rank_sum(comm, np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2)))
+        return np.arange(len(counts), dtype=np.float64), counts
+
+    def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        """Accuracy (sample-weighted) of the raw outputs ``z`` on the encoded labels ``y``."""
+        return float(w @ (_predicted(_scores(z)) == y) / w.sum())
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None) -> Any:
+        """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
+        current parameters and the optimizer's state (moments, step count, schedule).
+        ``classes``, all the labels there will be, is required on the first call (a batch
+        may not show them all); that call also learns the standardization and keeps it.
+        Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
+        return self._fit(X, y, sample_weight, partial=True, classes=classes)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted class labels."""
+        idx = _predicted(_scores(self._outputs(X)))  # (first: an unfitted estimator has no classes_)
+        return self.classes_[idx]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape (n_samples, n_classes), in the order of ``classes_``."""
+        z = _scores(self._outputs(X))
+        if z.ndim == 1:
+            p = _losses.sigmoid(z)
+            return np.column_stack([1.0 - p, p])
+        return _losses.softmax(z)
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed without underflow."""
+        z = _scores(self._outputs(X))
+        if z.ndim == 1:
+            z = np.column_stack([np.zeros_like(z), z])
+        m = z.max(axis=1, keepdims=True)
+        return z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Accuracy (sample-weighted)."""
+        pred = self.predict(X)
+        y = check_y(y, len(pred), type(self).__name__)
+        w = check_sample_weight(sample_weight, len(y))
+        return float(w @ (pred == y) / w.sum())
+
+
+class RegressorMixin:
+    """One real target per sample."""
+
+    _estimator_type: str | None = "regressor"
+    # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
+    _fit: Callable[..., Any]
+    predict: Callable[[Any], np.ndarray]
+
+    def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
+                       continuing: bool) -> dict[str, Any]:
+        return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
+
+    @staticmethod
+    def _global_targets(comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+        """Targets and weights that stand for every rank's in the best constant model: the
+        global weighted mean target (sums in rank order, the same bits on every rank)."""
+        from fastgd.distributed import rank_sum
+
+        total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
+        return np.array([total / weight]), np.ones(1)
+
+    def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+        """R^2 of the raw outputs ``z`` on the (training-space) targets ``y``."""
+        return r2_score(y, _scores(z), w)
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
+        """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
+        current parameters and the optimizer's state (moments, step count, schedule). The
+        first call learns the standardization from its data and keeps it. Returns self.
+
+        ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
+        through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
+        (a generator object) is accepted too; it is checked as it is read, and its weights
+        are taken as given (not divided by their mean, which would need a pass first)."""
+        return self._fit(X, y, sample_weight, partial=True, classes=None)
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """R^2, the coefficient of determination (1 for a perfect fit, 0 for the mean)."""
+        pred = self.predict(X)
+        y = check_target(check_y(y, len(pred), type(self).__name__), np.float64)
+        w = check_sample_weight(sample_weight, len(y))
+        return r2_score(y, pred, w)
