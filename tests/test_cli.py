@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import cli, datasets, persistence
+from fastgd import cli, datasets, io, persistence
 
 
 def run(capsys, *argv):
@@ -125,7 +125,7 @@ def test_svmlight_input(tmp_path, capsys):
         feats = " ".join(f"{j + 1}:{float(v)!r}" for j, v in enumerate(x) if j != 2)  # feature 3 is sparse (zero)
         lines.append(f"{2 * label - 1} qid:1 {feats}  # trailing comment")
     (tmp_path / "d.svm").write_text("\n".join(lines) + "\n\n")
-    table = cli.read_svmlight(str(tmp_path / "d.svm"))
+    table = io.read_svmlight(str(tmp_path / "d.svm"))
     assert table.X.shape == (200, 5) and np.all(table.X[:, 2] == 0)
     assert np.array_equal(table.X[:, [0, 1, 3, 4]], X[:, [0, 1, 3, 4]])
     assert set(table.y.tolist()) == {-1, 1} and table.y.dtype == np.int64
@@ -142,23 +142,13 @@ def test_svmlight_input(tmp_path, capsys):
     assert code == 2 and "feature indices up to 9" in err
 
 
-def test_mlp_model(tmp_path, capsys, clf_csv, reg_npz, monkeypatch):
-    pytest.importorskip("fastgd.models.mlp")
+def test_mlp_model(tmp_path, capsys, clf_csv, reg_npz):
     code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp", "--hidden", "6",
                          "--epochs", "2", "--save", tmp_path / "c.npz")
     assert code == 0, err
     assert "MLPClassifier" in out and type(fastgd.load(tmp_path / "c.npz")).__name__ == "MLPClassifier"
     code, out, err = run(capsys, "train", reg_npz, "--model", "mlp", "--epochs", "2")
     assert code == 0 and "MLPRegressor" in out and "test R^2" in out
-
-
-def test_mlp_unavailable(capsys, clf_csv, monkeypatch):
-    import fastgd.models
-
-    monkeypatch.delattr(fastgd.models, "MLPClassifier", raising=False)
-    monkeypatch.setitem(sys.modules, "fastgd.models.mlp", None)
-    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp")
-    assert code == 2 and "--model mlp is not available" in err
 
 
 def test_demo(tmp_path, capsys):
