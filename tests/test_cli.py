@@ -4,6 +4,7 @@ one-line errors (exit status 2)."""
 from __future__ import annotations
 
 import csv
+import inspect
 import os
 import subprocess
 import sys
@@ -189,6 +190,25 @@ def test_schedule_specs():
                         ("step_decay:step_size=0", "step_size must be")]:
         with pytest.raises(cli.CLIError, match=match):
             cli.parse_schedule(spec, 0.1, 10)
+
+
+def test_schedule_names_come_from_the_table(capsys):
+    # Every schedule whose first argument is the learning rate is a --schedule name (the
+    # horizon and lr filled in); the ones built from other schedules or two rates are not.
+    from fastgd.schedules import SCHEDULES
+
+    takes_lr = [n for n, fn in SCHEDULES.items() if next(iter(inspect.signature(fn).parameters)) in ("lr", "max_lr")]
+    assert set(takes_lr) == set(SCHEDULES) - {"cyclic", "warmup", "join"}
+    for name in takes_lr:
+        try:
+            assert cli.parse_schedule(name, 0.1, 10).name == name
+        except cli.CLIError as e:
+            assert f"{name} needs" in str(e)
+    for name in ("cyclic", "warmup", "join"):
+        with pytest.raises(cli.CLIError, match=f"unknown schedule '{name}'; choose one of {', '.join(takes_lr)}$"):
+            cli.parse_schedule(name, 0.1, 10)
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and all(n in " ".join(out.split()) for n in takes_lr)
 
 
 # -- errors ---------------------------------------------------------------------------------

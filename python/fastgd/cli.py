@@ -47,12 +47,16 @@ from typing import Any
 import numpy as np
 
 from fastgd.io import FORMATS, check_file, read_table
+from fastgd.schedules import SCHEDULES
 
 __all__ = ["main"]
 
 _PROG = "fastgd"
-_SCHEDULES = ("constant", "step_decay", "multistep", "exponential", "cosine", "cosine_restarts", "linear",
-              "polynomial", "inverse_time", "one_cycle")
+# --schedule takes the schedules whose first argument is the learning rate (one_cycle's is
+# its peak, max_lr), so that --lr fills it; warmup and join take schedules, cyclic two rates.
+_LR_ARGUMENTS = ("lr", "max_lr")
+_SCHEDULES = tuple(name for name, fn in SCHEDULES.items()
+                   if next(iter(inspect.signature(fn).parameters)) in _LR_ARGUMENTS)
 _HORIZONS = ("T_max", "total_steps", "total_iters")
 
 
@@ -116,13 +120,11 @@ def _value(text: str) -> Any:
 def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
     """``"name"`` or ``"name:key=value,..."`` as a fastgd schedule with ``lr`` as its first
     argument and ``total_steps`` as its horizon when that is left out."""
-    from fastgd import schedules
-
     name, _, rest = spec.partition(":")
     name = name.strip()
     if name not in _SCHEDULES:
         raise CLIError(f"unknown schedule {name!r}; choose one of {', '.join(_SCHEDULES)}")
-    fn = getattr(schedules, name)
+    fn = SCHEDULES[name]
     sig = inspect.signature(fn)
     kwargs: dict[str, Any] = {}
     for item in _split_top(rest):
@@ -366,8 +368,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
     train.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 0.01)")
     train.add_argument("--schedule", metavar="SPEC",
-                       help="learning-rate schedule: NAME or NAME:key=value,... (e.g. cosine, "
-                            "step_decay:step_size=100,gamma=0.5)")
+                       help=f"learning-rate schedule: NAME or NAME:key=value,... with NAME one of "
+                            f"{', '.join(_SCHEDULES)} (e.g. cosine, step_decay:step_size=100,gamma=0.5)")
     train.add_argument("--batch-size", type=int, default=32, help="mini-batch size, 0 for full batches (default 32)")
     train.add_argument("--epochs", type=int, default=20, help="at most this many epochs (default 20)")
     train.add_argument("--early-stopping", action="store_true",
