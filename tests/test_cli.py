@@ -211,6 +211,26 @@ def test_schedule_names_come_from_the_table(capsys):
     assert code == 0 and all(n in " ".join(out.split()) for n in takes_lr)
 
 
+def test_loss_option(tmp_path, capsys, clf_csv, reg_npz):
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "huber", "--epochs", "2",
+                         "--save", tmp_path / "r.npz")
+    assert code == 0, err
+    assert fastgd.load(tmp_path / "r.npz").loss == "huber"
+    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "logistic", "--loss", "hinge",
+                         "--epochs", "2", "--save", tmp_path / "c.npz")
+    assert code == 0 and "test accuracy" in out, err
+    assert fastgd.load(tmp_path / "c.npz").loss == "hinge"
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "hinge")
+    _assert_error(code, out, err, "--model linear takes --loss squared_error or huber, not 'hinge'")
+    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp", "--loss", "log_loss")
+    _assert_error(code, out, err, "--loss is for --model linear or logistic, not --model mlp")
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "softmax_cross_entropy")
+    assert code == 2 and "invalid choice" in err
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "squared_error, huber for --model linear; log_loss, hinge for --model logistic" in \
+        " ".join(out.split())
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 def _assert_error(code, out, err, match):

@@ -2,8 +2,8 @@
 
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
-                 [--schedule SPEC] [--batch-size N] [--epochs N] [--test-fraction F]
-                 [--plot PATH] [--save PATH]
+                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N]
+                 [--test-fraction F] [--plot PATH] [--save PATH]
     fastgd predict MODEL DATA [--output PATH]
 
 Data files, by extension (or ``--format``):
@@ -21,6 +21,10 @@ the learning rate, optionally with keyword arguments: ``cosine``,
 its first argument; a horizon argument left out (``T_max``, ``total_steps``,
 ``total_iters``) is set to the number of optimizer steps of the run, ``epochs`` times the
 batches per epoch. Schedules count optimizer steps, not epochs.
+
+``--loss`` names a loss of :data:`fastgd.losses.LOSSES` that the model's estimator takes
+(``squared_error`` or ``huber`` for ``--model linear``, ``log_loss`` or ``hinge`` for
+``--model logistic``); without it the estimator's default.
 
 ``train`` holds out ``--test-fraction`` of the rows (at random, ``--seed``) and reports the
 model's score on them (accuracy for classifiers, R^2 for regressors); ``--save`` writes the
@@ -42,11 +46,20 @@ import os
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fastgd.io import FORMATS, check_file, read_table
+from fastgd.losses import LOSSES, estimator_losses
+from fastgd.models import (
+    ConvergenceWarning,
+    LinearRegression,
+    LogisticRegression,
+    MLPClassifier,
+    MLPRegressor,
+)
 from fastgd.schedules import SCHEDULES
 
 __all__ = ["main"]
@@ -58,6 +71,10 @@ _LR_ARGUMENTS = ("lr", "max_lr")
 _SCHEDULES = tuple(name for name, fn in SCHEDULES.items()
                    if next(iter(inspect.signature(fn).parameters)) in _LR_ARGUMENTS)
 _HORIZONS = ("T_max", "total_steps", "total_iters")
+# --loss: the losses of the table that an estimator takes, and which --model takes which.
+_LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
+_LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
+_CLASSIFIERS = (LogisticRegression, MLPClassifier)
 
 
 class CLIError(Exception):
@@ -74,8 +91,6 @@ def _looks_categorical(y: np.ndarray) -> bool:
 
 
 def _model_class(name: str, y: np.ndarray) -> type:
-    from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
-
     if name == "linear":
         if y.dtype.kind in "US":
             raise CLIError("--model linear needs a numeric target; for class labels use --model logistic")
@@ -87,8 +102,19 @@ def _model_class(name: str, y: np.ndarray) -> type:
     return MLPRegressor
 
 
+def _loss_option(model: str, loss: str) -> str:
+    """``--loss`` checked against the losses the table gives ``--model``'s estimator."""
+    kind = _LOSS_KINDS.get(model)
+    if kind is None:
+        raise CLIError(f"--loss is for --model {' or '.join(_LOSS_KINDS)}, not --model {model}")
+    allowed = estimator_losses(kind)
+    if loss not in allowed:
+        raise CLIError(f"--model {model} takes --loss {' or '.join(allowed)}, not {loss!r}")
+    return loss
+
+
 def _build(cls: type, options: dict[str, Any]) -> Any:
-    names = set(cls._get_param_names())
+    names = set(inspect.signature(cls).parameters)
     return cls(**{k: v for k, v in options.items() if k in names})
 
 
@@ -152,8 +178,8 @@ def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
         raise CLIError(f"--schedule {spec!r}: {e}") from None
 
 
-def _epoch_printer(total: int | None):
-    def show(history, params) -> None:
+def _epoch_printer(total: int | None) -> Callable[[Any, Any], None]:
+    def show(history: Any, params: Any) -> None:
         r = history[-1]
         print(_epoch_line(r, total), flush=True)
     return show
@@ -173,8 +199,6 @@ def _epoch_line(r: dict[str, Any], total: int | None) -> str:
 
 def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
     """Fit; returns the ConvergenceWarnings' messages (shown as notes, not warnings)."""
-    from fastgd.models import ConvergenceWarning
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(X, y)
@@ -201,7 +225,7 @@ def _plot(history: Any, path: str) -> None:
 
 
 def _score_name(model: Any) -> str:
-    return "accuracy" if getattr(model, "_estimator_type", None) == "classifier" else "R^2"
+    return "accuracy" if isinstance(model, _CLASSIFIERS) else "R^2"
 
 
 def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,7 +243,6 @@ def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray
 def cmd_demo(args: argparse.Namespace) -> int:
     import fastgd as fg
     from fastgd import datasets
-    from fastgd.models import LogisticRegression
 
     if args.epochs < 1:
         raise CLIError("--epochs must be >= 1")
@@ -230,13 +253,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
           f"(10% of them for validation), {len(te)} for testing\n")
     print(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
-    clf = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
-                             early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
-                             callbacks=[_epoch_printer(args.epochs)])
+    clf: Any = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
+                                  early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
+                                  callbacks=[_epoch_printer(args.epochs)])
     t0 = time.perf_counter()
     _fit(clf, X[tr], y[tr])
     seconds = time.perf_counter() - t0
-    exact = LogisticRegression(solver="newton").fit(X[tr], y[tr])
+    exact: Any = LogisticRegression(solver="newton").fit(X[tr], y[tr])
     acc, acc_exact = clf.score(X[te], y[te]), exact.score(X[te], y[te])
     loss, loss_exact = _log_loss(clf, X[tr], y[tr]), _log_loss(exact, X[tr], y[tr])
     print(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
@@ -263,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--lr must be a number > 0, got {args.lr}")
     table = read_table(args.data, args.format, args.target, train=True)
     X, y = table.X, table.y
+    assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
     tr, te = _holdout(len(X), args.test_fraction, args.seed)
     batch_size = args.batch_size or None
@@ -277,6 +301,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             options["hidden_layer_sizes"] = tuple(int(h) for h in args.hidden.split(","))
         except ValueError:
             raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    if args.loss is not None:
+        options["loss"] = _loss_option(args.model, args.loss)
     model = _build(cls, options)
     live = "callbacks" in model.get_params(deep=False)
     print(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
@@ -366,6 +392,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="target column: a name (CSV) or an index (.npy)")
     train.add_argument("--model", required=True, choices=("linear", "logistic", "mlp"))
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    train.add_argument("--loss", choices=_LOSSES,
+                       help="the loss to minimize: " + "; ".join(
+                           f"{', '.join(estimator_losses(kind))} for --model {model}"
+                           for model, kind in _LOSS_KINDS.items()) + " (default: the first)")
     train.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 0.01)")
     train.add_argument("--schedule", metavar="SPEC",
                        help=f"learning-rate schedule: NAME or NAME:key=value,... with NAME one of "

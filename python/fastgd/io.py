@@ -291,8 +291,8 @@ def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool 
     if width == 0:
         raise DataFileError(f"{path!r} has no features")
     X = np.zeros((len(rows), width))
-    for r, (i, v) in enumerate(rows):
-        X[r, i - shift] = v
+    for r, (cols, vals) in enumerate(rows):
+        X[r, cols - shift] = vals
     return Table(X, _float_target(np.array(labels)), "svmlight", extra={"zero_based": bool(zero_based)})
 
 

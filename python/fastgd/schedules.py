@@ -71,7 +71,7 @@ class Schedule:
     def __repr__(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self._args.items())})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (from_config, (self.get_config(),))
 
 
