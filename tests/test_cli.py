@@ -4,6 +4,7 @@ one-line errors (exit status 2)."""
 from __future__ import annotations
 
 import csv
+import inspect
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastgd
-from fastgd import cli, datasets, persistence
+from fastgd import cli, datasets, io, persistence
 
 
 def run(capsys, *argv):
@@ -125,7 +126,7 @@ def test_svmlight_input(tmp_path, capsys):
         feats = " ".join(f"{j + 1}:{float(v)!r}" for j, v in enumerate(x) if j != 2)  # feature 3 is sparse (zero)
         lines.append(f"{2 * label - 1} qid:1 {feats}  # trailing comment")
     (tmp_path / "d.svm").write_text("\n".join(lines) + "\n\n")
-    table = cli.read_svmlight(str(tmp_path / "d.svm"))
+    table = io.read_svmlight(str(tmp_path / "d.svm"))
     assert table.X.shape == (200, 5) and np.all(table.X[:, 2] == 0)
     assert np.array_equal(table.X[:, [0, 1, 3, 4]], X[:, [0, 1, 3, 4]])
     assert set(table.y.tolist()) == {-1, 1} and table.y.dtype == np.int64
@@ -142,23 +143,13 @@ def test_svmlight_input(tmp_path, capsys):
     assert code == 2 and "feature indices up to 9" in err
 
 
-def test_mlp_model(tmp_path, capsys, clf_csv, reg_npz, monkeypatch):
-    pytest.importorskip("fastgd.models.mlp")
+def test_mlp_model(tmp_path, capsys, clf_csv, reg_npz):
     code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp", "--hidden", "6",
                          "--epochs", "2", "--save", tmp_path / "c.npz")
     assert code == 0, err
     assert "MLPClassifier" in out and type(fastgd.load(tmp_path / "c.npz")).__name__ == "MLPClassifier"
     code, out, err = run(capsys, "train", reg_npz, "--model", "mlp", "--epochs", "2")
     assert code == 0 and "MLPRegressor" in out and "test R^2" in out
-
-
-def test_mlp_unavailable(capsys, clf_csv, monkeypatch):
-    import fastgd.models
-
-    monkeypatch.delattr(fastgd.models, "MLPClassifier", raising=False)
-    monkeypatch.setitem(sys.modules, "fastgd.models.mlp", None)
-    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp")
-    assert code == 2 and "--model mlp is not available" in err
 
 
 def test_demo(tmp_path, capsys):
@@ -199,6 +190,45 @@ def test_schedule_specs():
                         ("step_decay:step_size=0", "step_size must be")]:
         with pytest.raises(cli.CLIError, match=match):
             cli.parse_schedule(spec, 0.1, 10)
+
+
+def test_schedule_names_come_from_the_table(capsys):
+    # Every schedule whose first argument is the learning rate is a --schedule name (the
+    # horizon and lr filled in); the ones built from other schedules or two rates are not.
+    from fastgd.schedules import SCHEDULES
+
+    takes_lr = [n for n, fn in SCHEDULES.items() if next(iter(inspect.signature(fn).parameters)) in ("lr", "max_lr")]
+    assert set(takes_lr) == set(SCHEDULES) - {"cyclic", "warmup", "join"}
+    for name in takes_lr:
+        try:
+            assert cli.parse_schedule(name, 0.1, 10).name == name
+        except cli.CLIError as e:
+            assert f"{name} needs" in str(e)
+    for name in ("cyclic", "warmup", "join"):
+        with pytest.raises(cli.CLIError, match=f"unknown schedule '{name}'; choose one of {', '.join(takes_lr)}$"):
+            cli.parse_schedule(name, 0.1, 10)
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and all(n in " ".join(out.split()) for n in takes_lr)
+
+
+def test_loss_option(tmp_path, capsys, clf_csv, reg_npz):
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "huber", "--epochs", "2",
+                         "--save", tmp_path / "r.npz")
+    assert code == 0, err
+    assert fastgd.load(tmp_path / "r.npz").loss == "huber"
+    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "logistic", "--loss", "hinge",
+                         "--epochs", "2", "--save", tmp_path / "c.npz")
+    assert code == 0 and "test accuracy" in out, err
+    assert fastgd.load(tmp_path / "c.npz").loss == "hinge"
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "hinge")
+    _assert_error(code, out, err, "--model linear takes --loss squared_error or huber, not 'hinge'")
+    code, out, err = run(capsys, "train", clf_csv, "--target", "label", "--model", "mlp", "--loss", "log_loss")
+    _assert_error(code, out, err, "--loss is for --model linear or logistic, not --model mlp")
+    code, out, err = run(capsys, "train", reg_npz, "--model", "linear", "--loss", "softmax_cross_entropy")
+    assert code == 2 and "invalid choice" in err
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0 and "squared_error, huber for --model linear; log_loss, hinge for --model logistic" in \
+        " ".join(out.split())
 
 
 # -- errors ---------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ N, K = 7, 4
 
 
 def _targets(name: str, n: int = N) -> np.ndarray:
-    if name == "softmax_cross_entropy":
+    if L.get_loss(name).multiclass:
         return rng.integers(0, K, n)
     if name == "log_loss":
         return rng.integers(0, 2, n).astype(float)
@@ -25,7 +25,7 @@ def _targets(name: str, n: int = N) -> np.ndarray:
 
 
 def _logits(name: str, n: int = N) -> np.ndarray:
-    return rng.normal(scale=2.0, size=(n, K) if name == "softmax_cross_entropy" else n)
+    return rng.normal(scale=2.0, size=(n, K) if L.get_loss(name).multiclass else n)
 
 
 def _fd_grad(fn, z: np.ndarray, h: float = 1e-6) -> np.ndarray:
@@ -46,6 +46,9 @@ def test_gradient_matches_finite_differences(name, weighted):
     w = rng.uniform(0.1, 3.0, N) if weighted else None
     if name == "hinge":  # keep away from the kink, where the loss has no derivative
         z = np.where(np.abs(1 - y * z) < 0.05, z + 0.2, z)
+    if name == "hinge_ovr":
+        s = np.where(y[:, None] == np.arange(K), 1.0, -1.0)
+        z = np.where(np.abs(1 - s * z) < 0.05, z + 0.2, z)
     if name == "huber":
         r = z - y
         z = np.where(np.abs(np.abs(r) - 1.0) < 0.05, z + 0.2, z)
@@ -176,3 +179,77 @@ def test_bad_arguments():
         L.softmax_cross_entropy(np.zeros((2, 2)), np.array([0.5, 1.0]))
     with pytest.raises(ValueError, match="delta"):
         L.huber(np.zeros(2), np.zeros(2), delta=0.0)
+
+
+def test_hinge_ovr_is_the_sum_of_binary_hinges():
+    z, y = _logits("hinge_ovr"), _targets("hinge_ovr")
+    w = rng.uniform(0.1, 3.0, N)
+    v, g = L.hinge_ovr(z, y, w)
+    for k in range(K):
+        vk, gk = L.hinge(z[:, k], np.where(y == k, 1, -1), w)
+        v -= vk
+        np.testing.assert_allclose(g[:, k], gk, rtol=1e-15)
+    assert v == pytest.approx(0.0, abs=1e-14)
+    with pytest.raises(ValueError, match="hinge_ovr needs integer class labels"):
+        L.hinge_ovr(np.zeros((2, 3)), np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"shape \(n, K\)"):
+        L.hinge_ovr(np.zeros(3), np.zeros(3))
+
+
+# ---- the table ---------------------------------------------------------------------------
+
+def test_table_entries():
+    for name, loss in L.LOSSES.items():
+        assert loss.name == name and getattr(L, name) is loss.fn and name in L.__all__
+        if loss.hessian is not None:
+            assert getattr(L, f"{name}_hessian") is loss.hessian
+        assert loss.estimator in ("regressor", "classifier", None)
+        if loss.multiclass_form is not None:
+            assert loss.estimator == "classifier" and L.LOSSES[loss.multiclass_form].multiclass
+        # A multiclass-only loss is reached through a classifier's loss.
+        assert loss.estimator is not None or any(o.multiclass_form == name for o in L.LOSSES.values())
+    assert L.estimator_losses("regressor") == ("squared_error", "huber")
+    assert L.estimator_losses("classifier") == ("log_loss", "hinge")
+    assert L.estimator_losses("regressor", newton=True) == ("squared_error",)
+    assert L.estimator_losses("classifier", newton=True) == ("log_loss",)
+    assert [L.training_loss(n, k).name for n, k in [("log_loss", 1), ("log_loss", 3), ("hinge", 1), ("hinge", 2),
+                                                     ("squared_error", 2), ("huber", 1)]] == \
+        ["log_loss", "softmax_cross_entropy", "hinge", "hinge_ovr", "squared_error", "huber"]
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        L.estimator_losses("ranker")
+    with pytest.raises(ValueError, match="unknown loss 'nope'"):
+        L.training_loss("nope", 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", list(L.LOSSES))
+def test_fused_objective_takes_every_loss_of_the_table(name, dtype):
+    # The C++ linear objective knows each loss by the table's name and computes what the
+    # NumPy function does (unweighted: its weighting of the gradient differs, see models/).
+    from fastgd import _core
+
+    n, d = 40, 5
+    multi = L.get_loss(name).multiclass
+    k = K if multi else 1
+    X = rng.normal(size=(n, d)).astype(dtype)
+    W = rng.normal(size=(k, d)).astype(dtype)
+    b = rng.normal(size=k).astype(dtype)
+    y = _targets(name, n)
+    y = y.astype(np.int64) if multi else (y > 0).astype(dtype) if name in ("log_loss", "hinge") else y.astype(dtype)
+    gW, gb = np.zeros_like(W), np.zeros_like(b)
+    value = _core.linear_objective(name, X, y, W, b, gW, gb)
+    z = (X.astype(np.float64) @ W.T.astype(np.float64) + b)
+    expected, dz = L.get_loss(name).fn(z if multi else z[:, 0], y)
+    dz = dz.reshape(n, k)
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    assert value == pytest.approx(expected, rel=tol, abs=tol)
+    np.testing.assert_allclose(gb, dz.sum(axis=0), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gW, dz.T @ X, rtol=tol, atol=tol)
+
+
+def test_fused_objective_refuses_names_outside_the_table():
+    from fastgd import _core
+
+    X, W, b = np.zeros((2, 1)), np.zeros((1, 1)), np.zeros(1)
+    with pytest.raises(ValueError, match="loss must be"):
+        _core.linear_objective("squared", X, np.zeros(2), W, b, np.zeros_like(W), np.zeros_like(b))

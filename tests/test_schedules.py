@@ -563,3 +563,27 @@ def test_from_config_rejects_unknown():
         S.from_config({"name": "cosine", "lr": 0.1, "T": 10})
     with pytest.raises(ValueError, match="cosine: T_max must be"):
         S.from_config({"name": "cosine", "lr": 0.1, "T_max": -10})
+
+
+# ---- the table ---------------------------------------------------------------------------
+
+def test_table_names_every_schedule():
+    # Each entry is its function under the schedule's own name, exported, and checked by a
+    # closed form above (a new schedule without a reference case fails here).
+    assert S.SCHEDULES, "empty table"
+    for name, fn in S.SCHEDULES.items():
+        assert fn.__name__ == name and getattr(S, name) is fn and name in S.__all__
+    assert {c[1].name for c in CASES} == set(S.SCHEDULES)
+    public = {n for n, v in vars(S).items() if callable(v) and getattr(v, "__module__", None) == S.__name__
+              and not n.startswith("_") and not isinstance(v, type)}
+    assert public - {"from_config"} == set(S.SCHEDULES)
+
+
+def test_readme_lists_every_schedule():
+    import pathlib
+
+    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+    if not readme.exists():
+        pytest.skip("README.md is not next to the tests (installed package)")
+    text = readme.read_text(encoding="utf-8")
+    assert [n for n in S.SCHEDULES if f"`{n}`" not in text] == []

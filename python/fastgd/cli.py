@@ -2,8 +2,8 @@
 
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
-                 [--schedule SPEC] [--batch-size N] [--epochs N] [--test-fraction F]
-                 [--plot PATH] [--save PATH]
+                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N]
+                 [--test-fraction F] [--plot PATH] [--save PATH]
     fastgd predict MODEL DATA [--output PATH]
 
 Data files, by extension (or ``--format``):
@@ -21,6 +21,10 @@ the learning rate, optionally with keyword arguments: ``cosine``,
 its first argument; a horizon argument left out (``T_max``, ``total_steps``,
 ``total_iters``) is set to the number of optimizer steps of the run, ``epochs`` times the
 batches per epoch. Schedules count optimizer steps, not epochs.
+
+``--loss`` names a loss of :data:`fastgd.losses.LOSSES` that the model's estimator takes
+(``squared_error`` or ``huber`` for ``--model linear``, ``log_loss`` or ``hinge`` for
+``--model logistic``); without it the estimator's default.
 
 ``train`` holds out ``--test-fraction`` of the rows (at random, ``--seed``) and reports the
 model's score on them (accuracy for classifiers, R^2 for regressors); ``--save`` writes the
@@ -42,305 +46,42 @@ import os
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from fastgd.io import FORMATS, check_file, read_table
+from fastgd.losses import LOSSES, estimator_losses
+from fastgd.models import (
+    ConvergenceWarning,
+    LinearRegression,
+    LogisticRegression,
+    MLPClassifier,
+    MLPRegressor,
+)
+from fastgd.schedules import SCHEDULES
+
 __all__ = ["main"]
 
 _PROG = "fastgd"
-_SVMLIGHT_EXT = (".svm", ".svmlight", ".libsvm")
-_FORMATS = ("csv", "npy", "npz", "svmlight")
-_SCHEDULES = ("constant", "step_decay", "multistep", "exponential", "cosine", "cosine_restarts", "linear",
-              "polynomial", "inverse_time", "one_cycle")
+# --schedule takes the schedules whose first argument is the learning rate (one_cycle's is
+# its peak, max_lr), so that --lr fills it; warmup and join take schedules, cyclic two rates.
+_LR_ARGUMENTS = ("lr", "max_lr")
+_SCHEDULES = tuple(name for name, fn in SCHEDULES.items()
+                   if next(iter(inspect.signature(fn).parameters)) in _LR_ARGUMENTS)
 _HORIZONS = ("T_max", "total_steps", "total_iters")
+# --loss: the losses of the table that an estimator takes, and which --model takes which.
+_LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
+_LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
+_CLASSIFIERS = (LogisticRegression, MLPClassifier)
 
 
 class CLIError(Exception):
     """A user error: reported as one line on stderr, exit status 2."""
 
 
-# -- data files --------------------------------------------------------------------------
-
-@dataclass
-class Table:
-    X: np.ndarray
-    y: np.ndarray | None
-    fmt: str
-    feature_names: list[str] | None = None
-    target: Any = None  # the CSV column name or the .npy column index
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-def _format_of(path: str, fmt: str | None) -> str:
-    if fmt:
-        return fmt
-    ext = os.path.splitext(path)[1].lower()
-    if ext in (".csv", ".npy", ".npz"):
-        return ext[1:]
-    if ext in _SVMLIGHT_EXT:
-        return "svmlight"
-    raise CLIError(f"cannot tell the format of {path!r} from its extension; use .csv, .npy, .npz, "
-                   f"{', '.join(_SVMLIGHT_EXT)} or pass --format {{{','.join(_FORMATS)}}}")
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise CLIError(f"no such file: {path!r}")
-    if os.path.isdir(path):
-        raise CLIError(f"{path!r} is a directory, not a data file")
-
-
-def _target_values(values: np.ndarray, where: str) -> np.ndarray:
-    """Target strings as int64 (whole numbers), float64 (other numbers) or strings."""
-    if np.any(values == ""):
-        raise CLIError(f"{where} has an empty value (missing targets are not supported)")
-    try:
-        y = values.astype(np.float64)
-    except ValueError:
-        return values  # labels
-    if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
-        return y.astype(np.int64)
-    return y
-
-
-def read_csv(path: str, target: str | None, *, features: list[str] | None = None,
-             target_required: bool = True) -> Table:
-    """A CSV file with a header row: the ``features`` columns (default: all but the target)
-    as floats, and the ``target`` column (if it is there, or an error when required)."""
-    _check_file(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise CLIError(f"cannot read {path!r} as CSV: {e}") from None
-    rows = [r for r in rows if r]  # blank lines
-    if not rows:
-        raise CLIError(f"{path!r} is empty (a CSV file needs a header row)")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header):
-        dup = sorted({h for h in header if header.count(h) > 1})
-        raise CLIError(f"{path!r} has duplicate column names: {', '.join(map(repr, dup))}")
-    body = rows[1:]
-    if not body:
-        raise CLIError(f"{path!r} has a header but no data rows")
-    for i, r in enumerate(body, start=2):
-        if len(r) != len(header):
-            raise CLIError(f"{path!r} line {i} has {len(r)} fields, the header has {len(header)}")
-    cells = np.array(body, dtype=str)
-    cells = np.char.strip(cells)
-    if target is not None and target not in header:
-        if target_required:
-            raise CLIError(f"{path!r} has no column {target!r} (its columns: {', '.join(header)})")
-        target = None
-    if features is None:
-        features = [h for h in header if h != target]
-    else:
-        missing = [c for c in features if c not in header]
-        if missing:
-            raise CLIError(f"{path!r} lacks the feature column(s) the model was trained on: "
-                           f"{', '.join(map(repr, missing))}")
-    if not features:
-        raise CLIError(f"{path!r} has no feature columns besides the target {target!r}")
-    X = np.empty((len(body), len(features)))
-    for j, name in enumerate(features):
-        col = cells[:, header.index(name)]
-        try:
-            X[:, j] = col.astype(np.float64)
-        except ValueError:
-            bad = next(i for i, v in enumerate(col) if not _is_float(v))
-            value = str(col[bad])
-            what = "an empty value (missing values are not supported)" if value == "" else \
-                f"the non-numeric value {value!r}"
-            raise CLIError(f"{path!r} column {name!r} has {what} on line {bad + 2}; features must be "
-                           "numbers") from None
-    y = None
-    if target is not None:
-        y = _target_values(cells[:, header.index(target)], f"{path!r} column {target!r}")
-    return Table(X, y, "csv", feature_names=list(features), target=target)
-
-
-def _is_float(v: str) -> bool:
-    try:
-        float(v)
-    except ValueError:
-        return False
-    return True
-
-
-def _column_index(target: Any, n_cols: int, path: str) -> int:
-    try:
-        t = int(target)
-    except (TypeError, ValueError):
-        raise CLIError(f"for a .npy file --target is a column index, got {target!r}") from None
-    if not -n_cols <= t < n_cols:
-        raise CLIError(f"--target {t} is out of range: {path!r} has {n_cols} columns")
-    return t % n_cols
-
-
-def _np_load(path: str) -> Any:
-    _check_file(path)
-    try:
-        return np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise CLIError(f"cannot read {path!r} as a NumPy file: {type(e).__name__}: {e}".replace("\n", " ")) from None
-
-
-def _numeric_2d(a: Any, what: str) -> np.ndarray:
-    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
-        kind = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
-        raise CLIError(f"{what} must be a numeric array, got {kind}")
-    if a.ndim != 2:
-        raise CLIError(f"{what} must be a 2-D array (samples x columns), got shape {a.shape}")
-    return a.astype(np.float64, copy=False)
-
-
-def read_npy(path: str, target: Any, *, n_features: int | None = None, target_required: bool = True) -> Table:
-    """A 2-D array; ``target`` the index of the target column. At predict time
-    (``n_features`` known) a file of exactly ``n_features`` columns has no target."""
-    a = _numeric_2d(_np_load(path), f"the array in {path!r}")
-    n_cols = a.shape[1]
-    if not target_required and (target is None or n_cols == n_features):
-        return Table(a, None, "npy")
-    if target is None:
-        raise CLIError("a .npy file needs --target, the index of the target column")
-    t = _column_index(target, n_cols, path)
-    X = np.delete(a, t, axis=1)
-    if X.shape[1] == 0:
-        raise CLIError(f"{path!r} has no feature columns besides the target")
-    return Table(X, _float_target(a[:, t]), "npy", target=t)
-
-
-def _float_target(y: np.ndarray) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
-    if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
-        return y.astype(np.int64)
-    return y
-
-
-def read_npz(path: str, *, target_required: bool = True) -> Table:
-    """Arrays ``X`` (2-D) and ``y`` (1-D)."""
-    data = _np_load(path)
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise CLIError(f"{path!r} is not an .npz archive")
-    with data:
-        files = set(data.files)
-        if "X" not in files:
-            raise CLIError(f"{path!r} has no array 'X' (it has: {', '.join(sorted(files)) or 'nothing'})")
-        try:
-            X = _numeric_2d(data["X"], f"array 'X' of {path!r}")
-            y = data["y"] if "y" in files else None
-        except CLIError:
-            raise
-        except Exception as e:
-            raise CLIError(f"cannot read {path!r}: {type(e).__name__}: {e}") from None
-    if y is None:
-        if target_required:
-            raise CLIError(f"{path!r} has no array 'y' (the target)")
-    else:
-        if y.ndim != 1 or len(y) != len(X):
-            raise CLIError(f"array 'y' of {path!r} must be 1-D with one value per row of X ({len(X)}), got shape "
-                           f"{y.shape}")
-        if y.dtype.kind == "f":
-            y = _float_target(y)
-        elif y.dtype.kind not in "biuU":
-            raise CLIError(f"array 'y' of {path!r} has unsupported dtype {y.dtype}")
-    return Table(X, y, "npz")
-
-
-def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool | None = None) -> Table:
-    """``label index:value ...`` lines. Indices are 1-based unless an index 0 appears (or
-    ``zero_based``); with ``n_features`` the matrix has that many columns."""
-    _check_file(path)
-    labels: list[float] = []
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    lowest = None
-    try:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                line = line.split("#", 1)[0].strip()
-                if not line:
-                    continue
-                tokens = line.split()
-                try:
-                    labels.append(float(tokens[0]))
-                except ValueError:
-                    raise CLIError(f"{path!r} line {lineno}: the label {tokens[0]!r} is not a number") from None
-                idx, val = [], []
-                for tok in tokens[1:]:
-                    key, sep, value = tok.partition(":")
-                    if key == "qid":
-                        continue
-                    try:
-                        if not sep:
-                            raise ValueError
-                        i = int(key)
-                        v = float(value)
-                        if i < 0:
-                            raise ValueError
-                    except ValueError:
-                        raise CLIError(f"{path!r} line {lineno}: {tok!r} is not index:value") from None
-                    idx.append(i)
-                    val.append(v)
-                if idx:
-                    m = min(idx)
-                    lowest = m if lowest is None else min(lowest, m)
-                rows.append((np.array(idx, dtype=np.int64), np.array(val)))
-    except (OSError, UnicodeDecodeError) as e:
-        raise CLIError(f"cannot read {path!r} as svmlight: {e}") from None
-    if not rows:
-        raise CLIError(f"{path!r} has no samples")
-    if zero_based is None:
-        zero_based = lowest == 0
-    shift = 0 if zero_based else 1
-    if not zero_based and lowest == 0:
-        raise CLIError(f"{path!r} has feature index 0, but the model was trained on 1-based indices")
-    width = max((int(i.max()) for i, _ in rows if len(i)), default=shift - 1) + 1 - shift
-    if n_features is not None:
-        if width > n_features:
-            raise CLIError(f"{path!r} has feature indices up to {width - 1 + shift}, but the model has "
-                           f"{n_features} features")
-        width = n_features
-    if width == 0:
-        raise CLIError(f"{path!r} has no features")
-    X = np.zeros((len(rows), width))
-    for r, (i, v) in enumerate(rows):
-        X[r, i - shift] = v
-    return Table(X, _float_target(np.array(labels)), "svmlight", extra={"zero_based": bool(zero_based)})
-
-
-def read_table(path: str, fmt: str | None, target: Any, *, train: bool, info: dict[str, Any] | None = None,
-               n_features: int | None = None) -> Table:
-    """The data of ``path`` for training (the target is required) or for prediction (the
-    target is optional; ``info``: what the model was saved with)."""
-    fmt = _format_of(path, fmt)
-    info = info or {}
-    if fmt == "csv":
-        if train and target is None:
-            raise CLIError("a CSV file needs --target, the name of the target column")
-        return read_csv(path, None if target is None else str(target), features=info.get("features"),
-                        target_required=train)
-    if fmt == "npy":
-        return read_npy(path, target, n_features=n_features, target_required=train)
-    if fmt == "npz":
-        return read_npz(path, target_required=train)
-    return read_svmlight(path, n_features=n_features, zero_based=info.get("zero_based"))
-
-
 # -- models ------------------------------------------------------------------------------
-
-def _mlp_classes() -> tuple[type, type]:
-    try:
-        from fastgd.models import MLPClassifier, MLPRegressor
-    except ImportError:
-        try:
-            from fastgd.models.mlp import MLPClassifier, MLPRegressor
-        except ImportError:
-            raise CLIError("--model mlp is not available: this fastgd has no fastgd.models.mlp "
-                           "(MLPClassifier/MLPRegressor)") from None
-    return MLPClassifier, MLPRegressor
-
 
 def _looks_categorical(y: np.ndarray) -> bool:
     """String labels, or whole numbers with few distinct values."""
@@ -350,22 +91,30 @@ def _looks_categorical(y: np.ndarray) -> bool:
 
 
 def _model_class(name: str, y: np.ndarray) -> type:
-    from fastgd.models import LinearRegression, LogisticRegression
-
     if name == "linear":
         if y.dtype.kind in "US":
             raise CLIError("--model linear needs a numeric target; for class labels use --model logistic")
         return LinearRegression
     if name == "logistic":
         return LogisticRegression
-    clf, reg = _mlp_classes()
     if y.dtype.kind in "US" or _looks_categorical(y):
-        return clf
-    return reg
+        return MLPClassifier
+    return MLPRegressor
+
+
+def _loss_option(model: str, loss: str) -> str:
+    """``--loss`` checked against the losses the table gives ``--model``'s estimator."""
+    kind = _LOSS_KINDS.get(model)
+    if kind is None:
+        raise CLIError(f"--loss is for --model {' or '.join(_LOSS_KINDS)}, not --model {model}")
+    allowed = estimator_losses(kind)
+    if loss not in allowed:
+        raise CLIError(f"--model {model} takes --loss {' or '.join(allowed)}, not {loss!r}")
+    return loss
 
 
 def _build(cls: type, options: dict[str, Any]) -> Any:
-    names = set(cls._get_param_names())
+    names = set(inspect.signature(cls).parameters)
     return cls(**{k: v for k, v in options.items() if k in names})
 
 
@@ -397,13 +146,11 @@ def _value(text: str) -> Any:
 def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
     """``"name"`` or ``"name:key=value,..."`` as a fastgd schedule with ``lr`` as its first
     argument and ``total_steps`` as its horizon when that is left out."""
-    from fastgd import schedules
-
     name, _, rest = spec.partition(":")
     name = name.strip()
     if name not in _SCHEDULES:
         raise CLIError(f"unknown schedule {name!r}; choose one of {', '.join(_SCHEDULES)}")
-    fn = getattr(schedules, name)
+    fn = SCHEDULES[name]
     sig = inspect.signature(fn)
     kwargs: dict[str, Any] = {}
     for item in _split_top(rest):
@@ -431,8 +178,8 @@ def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
         raise CLIError(f"--schedule {spec!r}: {e}") from None
 
 
-def _epoch_printer(total: int | None):
-    def show(history, params) -> None:
+def _epoch_printer(total: int | None) -> Callable[[Any, Any], None]:
+    def show(history: Any, params: Any) -> None:
         r = history[-1]
         print(_epoch_line(r, total), flush=True)
     return show
@@ -452,8 +199,6 @@ def _epoch_line(r: dict[str, Any], total: int | None) -> str:
 
 def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
     """Fit; returns the ConvergenceWarnings' messages (shown as notes, not warnings)."""
-    from fastgd.models import ConvergenceWarning
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         model.fit(X, y)
@@ -480,7 +225,7 @@ def _plot(history: Any, path: str) -> None:
 
 
 def _score_name(model: Any) -> str:
-    return "accuracy" if getattr(model, "_estimator_type", None) == "classifier" else "R^2"
+    return "accuracy" if isinstance(model, _CLASSIFIERS) else "R^2"
 
 
 def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -498,7 +243,6 @@ def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray
 def cmd_demo(args: argparse.Namespace) -> int:
     import fastgd as fg
     from fastgd import datasets
-    from fastgd.models import LogisticRegression
 
     if args.epochs < 1:
         raise CLIError("--epochs must be >= 1")
@@ -509,13 +253,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
           f"(10% of them for validation), {len(te)} for testing\n")
     print(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
-    clf = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
-                             early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
-                             callbacks=[_epoch_printer(args.epochs)])
+    clf: Any = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
+                                  early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
+                                  callbacks=[_epoch_printer(args.epochs)])
     t0 = time.perf_counter()
     _fit(clf, X[tr], y[tr])
     seconds = time.perf_counter() - t0
-    exact = LogisticRegression(solver="newton").fit(X[tr], y[tr])
+    exact: Any = LogisticRegression(solver="newton").fit(X[tr], y[tr])
     acc, acc_exact = clf.score(X[te], y[te]), exact.score(X[te], y[te])
     loss, loss_exact = _log_loss(clf, X[tr], y[tr]), _log_loss(exact, X[tr], y[tr])
     print(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
@@ -542,6 +286,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CLIError(f"--lr must be a number > 0, got {args.lr}")
     table = read_table(args.data, args.format, args.target, train=True)
     X, y = table.X, table.y
+    assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
     tr, te = _holdout(len(X), args.test_fraction, args.seed)
     batch_size = args.batch_size or None
@@ -556,6 +301,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             options["hidden_layer_sizes"] = tuple(int(h) for h in args.hidden.split(","))
         except ValueError:
             raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    if args.loss is not None:
+        options["loss"] = _loss_option(args.model, args.loss)
     model = _build(cls, options)
     live = "callbacks" in model.get_params(deep=False)
     print(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
@@ -588,7 +335,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from fastgd.persistence import load, load_info
 
-    _check_file(args.model)
+    check_file(args.model)
     model = load(args.model)
     info = load_info(args.model).get("info") or {}
     n_features = int(model.n_features_in_)
@@ -645,10 +392,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--target", help="target column: a name (CSV) or an index (.npy)")
     train.add_argument("--model", required=True, choices=("linear", "logistic", "mlp"))
     train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    train.add_argument("--loss", choices=_LOSSES,
+                       help="the loss to minimize: " + "; ".join(
+                           f"{', '.join(estimator_losses(kind))} for --model {model}"
+                           for model, kind in _LOSS_KINDS.items()) + " (default: the first)")
     train.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 0.01)")
     train.add_argument("--schedule", metavar="SPEC",
-                       help="learning-rate schedule: NAME or NAME:key=value,... (e.g. cosine, "
-                            "step_decay:step_size=100,gamma=0.5)")
+                       help=f"learning-rate schedule: NAME or NAME:key=value,... with NAME one of "
+                            f"{', '.join(_SCHEDULES)} (e.g. cosine, step_decay:step_size=100,gamma=0.5)")
     train.add_argument("--batch-size", type=int, default=32, help="mini-batch size, 0 for full batches (default 32)")
     train.add_argument("--epochs", type=int, default=20, help="at most this many epochs (default 20)")
     train.add_argument("--early-stopping", action="store_true",
@@ -656,7 +407,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes for --model mlp, e.g. 64,32")
     train.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of rows (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling (default 0)")
-    train.add_argument("--format", choices=_FORMATS, help="data format (default: from the extension)")
+    train.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
     train.add_argument("--plot", metavar="PATH", help="write the loss plot there")
     train.add_argument("--save", metavar="PATH", help="save the trained model there (.npz)")
     train.set_defaults(func=cmd_train)
@@ -668,7 +419,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("data", metavar="DATA")
     pred.add_argument("--output", metavar="PATH", help="write the predictions there as CSV (default: print them)")
     pred.add_argument("--target", help="target column of DATA, if not the one the model was trained with")
-    pred.add_argument("--format", choices=_FORMATS, help="data format (default: from the extension)")
+    pred.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
     pred.set_defaults(func=cmd_predict)
     return ap
 

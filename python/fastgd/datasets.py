@@ -14,6 +14,7 @@ Gaussian noise. The same arguments always give the same arrays.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["make_classification", "make_regression"]
 
@@ -25,7 +26,7 @@ def _check(n_samples: int, n_features: int) -> None:
 
 
 def _features(rng: np.random.Generator, n: int, d: int,
-              dtype) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+              dtype: npt.DTypeLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # Correlated standard normals (a random mixing with unit-norm rows), then per-column
     # scales spanning two orders of magnitude and offsets.
     mix = rng.standard_normal((d, d)) * 0.3 + np.eye(d)
@@ -37,7 +38,8 @@ def _features(rng: np.random.Generator, n: int, d: int,
 
 
 def make_classification(n_samples: int = 1000, n_features: int = 20, n_classes: int = 2, *, class_sep: float = 1.5,
-                        random_state: int | None = 0, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+                        random_state: int | None = 0,
+                        dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)``: X of shape (n_samples, n_features), y integer labels ``0..n_classes-1``.
 
     The labels are drawn from ``softmax(class_sep * Z @ W)`` of the standardized features
@@ -63,7 +65,7 @@ def make_classification(n_samples: int = 1000, n_features: int = 20, n_classes: 
 
 
 def make_regression(n_samples: int = 1000, n_features: int = 10, *, noise: float = 0.1, bias: float = 1.0,
-                    random_state: int | None = 0, dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+                    random_state: int | None = 0, dtype: npt.DTypeLike = np.float64) -> tuple[np.ndarray, np.ndarray]:
     """``(X, y)`` with ``y = X @ coef + bias + noise * N(0, 1)``, ``coef`` drawn so that each
     feature contributes on the same order (whatever its scale)."""
     _check(n_samples, n_features)

@@ -17,7 +17,12 @@ one number per sample for a scalar output, a ``(K, K)`` block per sample for sof
 Nothing here overflows: the logistic and softmax losses go through log-sum-exp, so logits of
 any finite size give finite values without warnings.
 
-:data:`LOSSES` maps each name to a :class:`Loss` (the function and its Hessian, if any).
+:data:`LOSSES` maps each name to a :class:`Loss` (the function, its Hessian if any, and
+which estimators take it): the one table of losses. The estimators' ``loss=`` choices
+(:func:`estimator_losses`), the loss a classifier trains with for several classes
+(:func:`training_loss`), the command line's ``--loss`` and the fused C++ objective's names all
+follow it; a new loss is its function here, its entry in :data:`LOSSES` and, for the fused
+linear objective, its case in the C++ kernel.
 """
 
 from __future__ import annotations
@@ -26,15 +31,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "squared_error", "squared_error_hessian", "huber", "log_loss", "log_loss_hessian",
-    "softmax_cross_entropy", "softmax_cross_entropy_hessian", "hinge", "sigmoid", "softmax", "Loss", "LOSSES",
-    "get_loss",
+    "softmax_cross_entropy", "softmax_cross_entropy_hessian", "hinge", "hinge_ovr", "sigmoid", "softmax", "Loss",
+    "LOSSES", "get_loss", "estimator_losses", "training_loss",
 ]
 
 
-def _weights(z: np.ndarray, y: np.ndarray, sample_weight) -> np.ndarray | None:
+def _weights(z: np.ndarray, y: np.ndarray, sample_weight: ArrayLike | None) -> np.ndarray | None:
     """The per-sample factors w_i / sum(w) (None: 1/n each), after checking the shapes."""
     n = z.shape[0]
     if y.shape[0] != n:
@@ -62,12 +68,12 @@ def _scale(d: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     return d * (w if d.ndim == 1 else w.reshape((-1,) + (1,) * (d.ndim - 1)))
 
 
-def _float(z) -> np.ndarray:
+def _float(z: ArrayLike) -> np.ndarray:
     z = np.asarray(z)
     return z if z.dtype.kind == "f" else z.astype(np.float64)
 
 
-def squared_error(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
+def squared_error(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
     r"""Half the squared error, as scikit-learn's ``SGDRegressor(loss="squared_error")``.
 
     .. math:: \ell(z, y) = \tfrac12 (z - y)^2, \qquad \ell' = z - y, \qquad \ell'' = 1
@@ -79,14 +85,15 @@ def squared_error(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
     return _mean(0.5 * r * r, w), _scale(r, w)
 
 
-def squared_error_hessian(z, y, sample_weight=None) -> np.ndarray:
+def squared_error_hessian(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> np.ndarray:
     """Second derivatives of :func:`squared_error`: w_i / sum(w) (1/n without weights)."""
     z = _float(z)
     w = _weights(z, np.asarray(y), sample_weight)
     return _scale(np.ones_like(z), w)
 
 
-def huber(z, y, sample_weight=None, delta: float = 1.0) -> tuple[float, np.ndarray]:
+def huber(z: ArrayLike, y: ArrayLike,
+          sample_weight: ArrayLike | None = None, delta: float = 1.0) -> tuple[float, np.ndarray]:
     r"""Huber loss: quadratic for residuals up to ``delta``, linear beyond (robust to outliers).
 
     .. math::
@@ -113,14 +120,14 @@ def _softplus(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
-def sigmoid(z) -> np.ndarray:
+def sigmoid(z: ArrayLike) -> np.ndarray:
     """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
     z = _float(z)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def log_loss(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
+def log_loss(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
     r"""Binary cross-entropy from logits, targets ``y`` in {0, 1} (or probabilities in [0, 1]).
 
     .. math::
@@ -138,7 +145,7 @@ def log_loss(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
     return _mean(_softplus(z) - y * z, w), _scale(sigmoid(z) - y, w)
 
 
-def log_loss_hessian(z, y, sample_weight=None) -> np.ndarray:
+def log_loss_hessian(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> np.ndarray:
     r"""Second derivatives of :func:`log_loss`: :math:`\sigma(z_i)(1 - \sigma(z_i))\, w_i / \sum w`."""
     z = _float(z)
     w = _weights(z, np.asarray(y), sample_weight)
@@ -152,22 +159,23 @@ def _log_softmax(z: np.ndarray) -> np.ndarray:
     return s - np.log(np.exp(s).sum(axis=1, keepdims=True))
 
 
-def softmax(z) -> np.ndarray:
+def softmax(z: ArrayLike) -> np.ndarray:
     """Row-wise softmax, shifted by the row maximum so that exp never overflows."""
     return np.exp(_log_softmax(_float(z)))
 
 
-def _labels(y, n_classes: int) -> np.ndarray:
+def _labels(y: ArrayLike, n_classes: int, who: str = "softmax_cross_entropy") -> np.ndarray:
     y = np.asarray(y)
     if y.dtype.kind not in "iu" and not (y.dtype.kind == "f" and np.all(y == np.round(y))):
-        raise ValueError("softmax_cross_entropy needs integer class labels 0..K-1")
+        raise ValueError(f"{who} needs integer class labels 0..K-1")
     y = y.astype(np.intp)
     if y.size and (y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"labels must lie in [0, {n_classes}), got [{y.min()}, {y.max()}]")
     return y
 
 
-def softmax_cross_entropy(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
+def softmax_cross_entropy(z: ArrayLike, y: ArrayLike,
+                          sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
     r"""Multinomial cross-entropy from logits ``z`` of shape (n, K), integer labels ``y`` in [0, K).
 
     .. math::
@@ -191,7 +199,7 @@ def softmax_cross_entropy(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
     return _mean(-logp[rows, y], w), _scale(dz, w)
 
 
-def softmax_cross_entropy_hessian(z, y, sample_weight=None) -> np.ndarray:
+def softmax_cross_entropy_hessian(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> np.ndarray:
     r"""Second derivatives of :func:`softmax_cross_entropy`: per sample the (K, K) block
     :math:`(\operatorname{diag}(p_i) - p_i p_i^\top)\, w_i / \sum w`; shape (n, K, K)."""
     z = _float(z)
@@ -203,7 +211,7 @@ def softmax_cross_entropy_hessian(z, y, sample_weight=None) -> np.ndarray:
     return _scale(h, w)
 
 
-def hinge(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
+def hinge(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
     r"""Hinge loss of a linear SVM, labels ``y`` in {-1, +1} (0 is read as -1).
 
     .. math:: \ell(z, y) = \max(0,\ 1 - y z), \qquad \ell' = -y\,[y z < 1]
@@ -220,25 +228,61 @@ def hinge(z, y, sample_weight=None) -> tuple[float, np.ndarray]:
     return _mean(np.where(active, margin, 0.0), w), _scale(np.where(active, -s, 0.0).astype(z.dtype), w)
 
 
+def hinge_ovr(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> tuple[float, np.ndarray]:
+    r"""One-vs-rest hinge loss of a K-class linear SVM: logits ``z`` of shape (n, K), integer
+    labels ``y`` in [0, K).
+
+    .. math::
+
+        \ell(z, y) = \sum_k \max(0,\ 1 - s_k z_k), \qquad
+        \frac{\partial \ell}{\partial z_k} = -s_k\,[s_k z_k < 1]
+        \qquad (s_k = +1 \text{ for } k = y, \text{ else } -1)
+
+    the :func:`hinge` loss of each class against the rest, summed over the classes (what
+    :class:`~fastgd.models.LogisticRegression` trains with ``loss="hinge"`` and more than two
+    classes). No Hessian, no probability.
+    """
+    z = _float(z)
+    if z.ndim != 2:
+        raise ValueError(f"hinge_ovr needs logits of shape (n, K), got {z.shape}")
+    y = _labels(y, z.shape[1], "hinge_ovr")
+    w = _weights(z, y, sample_weight)
+    s = np.where(y[:, None] == np.arange(z.shape[1]), 1.0, -1.0).astype(z.dtype)
+    margin = 1.0 - s * z
+    active = margin > 0
+    return _mean(np.where(active, margin, 0.0).sum(axis=1), w), _scale(np.where(active, -s, 0.0).astype(z.dtype), w)
+
+
 @dataclass(frozen=True)
 class Loss:
     """A named loss: ``fn(z, y, sample_weight) -> (value, dz)`` and, for the smooth ones,
-    ``hessian(z, y, sample_weight)``; ``multiclass``: z is (n, K) with integer labels."""
+    ``hessian(z, y, sample_weight)``; ``multiclass``: z is (n, K) with integer labels.
+
+    ``estimator`` is the kind of estimator whose ``loss=`` takes the name (``"regressor"`` or
+    ``"classifier"``; None for a loss that is only a classifier's form for several classes),
+    and ``multiclass_form`` the loss such a classifier trains with when there are more than two
+    classes."""
 
     name: str
     fn: Callable[..., tuple[float, np.ndarray]]
     hessian: Callable[..., np.ndarray] | None = None
     multiclass: bool = False
+    estimator: str | None = None
+    multiclass_form: str | None = None
 
 
 LOSSES: dict[str, Loss] = {
-    "squared_error": Loss("squared_error", squared_error, squared_error_hessian),
-    "huber": Loss("huber", huber),
-    "log_loss": Loss("log_loss", log_loss, log_loss_hessian),
+    "squared_error": Loss("squared_error", squared_error, squared_error_hessian, estimator="regressor"),
+    "huber": Loss("huber", huber, estimator="regressor"),
+    "log_loss": Loss("log_loss", log_loss, log_loss_hessian, estimator="classifier",
+                     multiclass_form="softmax_cross_entropy"),
     "softmax_cross_entropy": Loss("softmax_cross_entropy", softmax_cross_entropy,
                                   softmax_cross_entropy_hessian, multiclass=True),
-    "hinge": Loss("hinge", hinge),
+    "hinge": Loss("hinge", hinge, estimator="classifier", multiclass_form="hinge_ovr"),
+    "hinge_ovr": Loss("hinge_ovr", hinge_ovr, multiclass=True),
 }
+
+_ESTIMATORS = ("regressor", "classifier")
 
 
 def get_loss(name: str) -> Loss:
@@ -247,3 +291,28 @@ def get_loss(name: str) -> Loss:
         return LOSSES[name]
     except (KeyError, TypeError):
         raise ValueError(f"unknown loss {name!r}; expected one of {sorted(LOSSES)}") from None
+
+
+def estimator_losses(estimator: str, *, newton: bool = False) -> tuple[str, ...]:
+    """The names an estimator of the kind ``estimator`` (``"regressor"`` or ``"classifier"``)
+    takes as ``loss=``, in :data:`LOSSES`'s order; with ``newton``, only those that have second
+    derivatives (in their multiclass form too), which Newton's method needs."""
+    if estimator not in _ESTIMATORS:
+        raise ValueError(f"estimator must be one of {', '.join(map(repr, _ESTIMATORS))}, got {estimator!r}")
+
+    def smooth(loss: Loss) -> bool:
+        forms = [loss] if loss.multiclass_form is None else [loss, LOSSES[loss.multiclass_form]]
+        return all(f.hessian is not None for f in forms)
+
+    return tuple(name for name, loss in LOSSES.items()
+                 if loss.estimator == estimator and (not newton or smooth(loss)))
+
+
+def training_loss(name: str, n_outputs: int) -> Loss:
+    """The loss a model with ``n_outputs`` output columns trains for ``loss=name``: the
+    multiclass form of a classifier's loss for more than one output (``log_loss`` ->
+    ``softmax_cross_entropy``, ``hinge`` -> ``hinge_ovr``), else the loss itself."""
+    loss = get_loss(name)
+    if n_outputs > 1 and loss.multiclass_form is not None:
+        return LOSSES[loss.multiclass_form]
+    return loss

@@ -17,8 +17,9 @@ happens past the schedule's end.
 
 A schedule is a :class:`Schedule`: ``get_config()`` gives its name and arguments as plain
 data (nested for :func:`warmup` and :func:`join`) and :func:`from_config` rebuilds it, so a
-checkpoint can store it. :class:`ReduceLROnPlateau` is not a function of the step but of a
-metric: a small controller with ``step(metric)`` and ``state_dict()``.
+checkpoint can store it. :data:`SCHEDULES` maps every schedule's name to its function.
+:class:`ReduceLROnPlateau` is not a function of the step but of a metric: a small controller
+with ``step(metric)`` and ``state_dict()``.
 """
 
 from __future__ import annotations
@@ -29,12 +30,6 @@ import operator
 from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-
-__all__ = [
-    "Schedule", "from_config", "constant", "step_decay", "multistep", "exponential", "cosine",
-    "cosine_restarts", "linear", "polynomial", "cyclic", "one_cycle", "inverse_time", "warmup",
-    "join", "ReduceLROnPlateau",
-]
 
 
 class Schedule:
@@ -69,14 +64,14 @@ class Schedule:
         """Rebuild a schedule from :meth:`get_config`'s dict."""
         args = dict(config)
         name = args.pop("name", None)
-        if name not in _BUILDERS:
-            raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(_BUILDERS)}")
-        return _BUILDERS[name](**{k: _load(v) for k, v in args.items()})
+        if name not in SCHEDULES:
+            raise ValueError(f"unknown schedule {name!r}; expected one of {sorted(SCHEDULES)}")
+        return SCHEDULES[name](**{k: _load(v) for k, v in args.items()})
 
     def __repr__(self) -> str:
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self._args.items())})"
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (from_config, (self.get_config(),))
 
 
@@ -442,10 +437,15 @@ def join(schedules: Sequence[Callable[[int], float]], boundaries: Sequence[int])
     return Schedule("join", dict(schedules=parts, boundaries=bounds), fn)
 
 
-_BUILDERS: dict[str, Callable[..., Schedule]] = {
+#: Every schedule function by name: the one list of schedules. ``from_config``, this module's
+#: ``__all__`` and the command line's ``--schedule`` read it; a new schedule is its function
+#: above and its entry here.
+SCHEDULES: dict[str, Callable[..., Schedule]] = {
     f.__name__: f for f in (constant, step_decay, multistep, exponential, cosine, cosine_restarts, linear,
                             polynomial, cyclic, one_cycle, inverse_time, warmup, join)
 }
+
+__all__ = ["Schedule", "SCHEDULES", "from_config", *SCHEDULES, "ReduceLROnPlateau"]
 
 
 # ---- metric-driven -----------------------------------------------------------------------

@@ -1,0 +1,319 @@
+"""Data files as arrays: the readers behind ``fastgd train`` and ``fastgd predict``.
+
+Formats, by extension (or an explicit ``fmt``, one of :data:`FORMATS`):
+
+* ``.csv``: a header row of column names; the target is a column named by the caller, every
+  other column (or the ``features`` given) a numeric feature (no missing values).
+* ``.npy``: one 2-D numeric array; the target is a column index.
+* ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D).
+* ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
+  from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored).
+
+Each reader returns a :class:`Table`. Anything wrong with a file (missing, unreadable, a
+non-numeric value, an unknown column, ...) raises :class:`DataFileError`, a ``ValueError``
+whose message is one line naming the file and, where there is one, the line or column. The
+messages name the command line's options (``--target``, ``--format``) where those are what
+the user has to change.
+
+    from fastgd import io
+    table = io.read_table("data.csv", None, "label", train=True)
+    table.X, table.y, table.feature_names
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["DataFileError", "Table", "FORMATS", "SVMLIGHT_EXTENSIONS", "check_file", "read_csv", "read_npy",
+           "read_npz", "read_svmlight", "read_table"]
+
+#: Format names, as ``fmt`` and the command line's ``--format`` take them.
+FORMATS = ("csv", "npy", "npz", "svmlight")
+#: File extensions read as svmlight.
+SVMLIGHT_EXTENSIONS = (".svm", ".svmlight", ".libsvm")
+
+
+class DataFileError(ValueError):
+    """A data file that cannot be read as asked; the message is one line for the user."""
+
+
+@dataclass
+class Table:
+    """A data file's contents: features ``X`` (float64, samples x features), the target ``y``
+    (None when the file has none), the format read, and what is needed to read the same
+    columns again (``feature_names`` and ``target`` of a CSV file, ``extra["zero_based"]`` of
+    an svmlight file)."""
+
+    X: np.ndarray
+    y: np.ndarray | None
+    fmt: str
+    feature_names: list[str] | None = None
+    target: Any = None  # the CSV column name or the .npy column index
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _format_of(path: str, fmt: str | None) -> str:
+    if fmt:
+        return fmt
+    ext = os.path.splitext(path)[1].lower()
+    if ext in (".csv", ".npy", ".npz"):
+        return ext[1:]
+    if ext in SVMLIGHT_EXTENSIONS:
+        return "svmlight"
+    raise DataFileError(f"cannot tell the format of {path!r} from its extension; use .csv, .npy, .npz, "
+                        f"{', '.join(SVMLIGHT_EXTENSIONS)} or pass --format {{{','.join(FORMATS)}}}")
+
+
+def check_file(path: str) -> None:
+    """Raise :class:`DataFileError` unless ``path`` is an existing file (not a directory)."""
+    if not os.path.exists(path):
+        raise DataFileError(f"no such file: {path!r}")
+    if os.path.isdir(path):
+        raise DataFileError(f"{path!r} is a directory, not a data file")
+
+
+def _target_values(values: np.ndarray, where: str) -> np.ndarray:
+    """Target strings as int64 (whole numbers), float64 (other numbers) or strings."""
+    if np.any(values == ""):
+        raise DataFileError(f"{where} has an empty value (missing targets are not supported)")
+    try:
+        y = values.astype(np.float64)
+    except ValueError:
+        return values  # labels
+    if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
+        return y.astype(np.int64)
+    return y
+
+
+def read_csv(path: str, target: str | None, *, features: list[str] | None = None,
+             target_required: bool = True) -> Table:
+    """A CSV file with a header row: the ``features`` columns (default: all but the target)
+    as floats, and the ``target`` column (if it is there, or an error when required)."""
+    check_file(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataFileError(f"cannot read {path!r} as CSV: {e}") from None
+    rows = [r for r in rows if r]  # blank lines
+    if not rows:
+        raise DataFileError(f"{path!r} is empty (a CSV file needs a header row)")
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header):
+        dup = sorted({h for h in header if header.count(h) > 1})
+        raise DataFileError(f"{path!r} has duplicate column names: {', '.join(map(repr, dup))}")
+    body = rows[1:]
+    if not body:
+        raise DataFileError(f"{path!r} has a header but no data rows")
+    for i, r in enumerate(body, start=2):
+        if len(r) != len(header):
+            raise DataFileError(f"{path!r} line {i} has {len(r)} fields, the header has {len(header)}")
+    cells = np.array(body, dtype=str)
+    cells = np.char.strip(cells)
+    if target is not None and target not in header:
+        if target_required:
+            raise DataFileError(f"{path!r} has no column {target!r} (its columns: {', '.join(header)})")
+        target = None
+    if features is None:
+        features = [h for h in header if h != target]
+    else:
+        missing = [c for c in features if c not in header]
+        if missing:
+            raise DataFileError(f"{path!r} lacks the feature column(s) the model was trained on: "
+                                f"{', '.join(map(repr, missing))}")
+    if not features:
+        raise DataFileError(f"{path!r} has no feature columns besides the target {target!r}")
+    X = np.empty((len(body), len(features)))
+    for j, name in enumerate(features):
+        col = cells[:, header.index(name)]
+        try:
+            X[:, j] = col.astype(np.float64)
+        except ValueError:
+            bad = next(i for i, v in enumerate(col) if not _is_float(v))
+            value = str(col[bad])
+            what = "an empty value (missing values are not supported)" if value == "" else \
+                f"the non-numeric value {value!r}"
+            raise DataFileError(f"{path!r} column {name!r} has {what} on line {bad + 2}; features must be "
+                                "numbers") from None
+    y = None
+    if target is not None:
+        y = _target_values(cells[:, header.index(target)], f"{path!r} column {target!r}")
+    return Table(X, y, "csv", feature_names=list(features), target=target)
+
+
+def _is_float(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def _column_index(target: Any, n_cols: int, path: str) -> int:
+    try:
+        t = int(target)
+    except (TypeError, ValueError):
+        raise DataFileError(f"for a .npy file --target is a column index, got {target!r}") from None
+    if not -n_cols <= t < n_cols:
+        raise DataFileError(f"--target {t} is out of range: {path!r} has {n_cols} columns")
+    return t % n_cols
+
+
+def _np_load(path: str) -> Any:
+    check_file(path)
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        message = f"cannot read {path!r} as a NumPy file: {type(e).__name__}: {e}"
+        raise DataFileError(message.replace("\n", " ")) from None
+
+
+def _numeric_2d(a: Any, what: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+        kind = a.dtype if isinstance(a, np.ndarray) else type(a).__name__
+        raise DataFileError(f"{what} must be a numeric array, got {kind}")
+    if a.ndim != 2:
+        raise DataFileError(f"{what} must be a 2-D array (samples x columns), got shape {a.shape}")
+    return a.astype(np.float64, copy=False)
+
+
+def read_npy(path: str, target: Any, *, n_features: int | None = None, target_required: bool = True) -> Table:
+    """A 2-D array; ``target`` the index of the target column. At predict time
+    (``n_features`` known) a file of exactly ``n_features`` columns has no target."""
+    a = _numeric_2d(_np_load(path), f"the array in {path!r}")
+    n_cols = a.shape[1]
+    if not target_required and (target is None or n_cols == n_features):
+        return Table(a, None, "npy")
+    if target is None:
+        raise DataFileError("a .npy file needs --target, the index of the target column")
+    t = _column_index(target, n_cols, path)
+    X = np.delete(a, t, axis=1)
+    if X.shape[1] == 0:
+        raise DataFileError(f"{path!r} has no feature columns besides the target")
+    return Table(X, _float_target(a[:, t]), "npy", target=t)
+
+
+def _float_target(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float64)
+    if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
+        return y.astype(np.int64)
+    return y
+
+
+def read_npz(path: str, *, target_required: bool = True) -> Table:
+    """Arrays ``X`` (2-D) and ``y`` (1-D)."""
+    data = _np_load(path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise DataFileError(f"{path!r} is not an .npz archive")
+    with data:
+        files = set(data.files)
+        if "X" not in files:
+            raise DataFileError(f"{path!r} has no array 'X' (it has: {', '.join(sorted(files)) or 'nothing'})")
+        try:
+            X = _numeric_2d(data["X"], f"array 'X' of {path!r}")
+            y = data["y"] if "y" in files else None
+        except DataFileError:
+            raise
+        except Exception as e:
+            raise DataFileError(f"cannot read {path!r}: {type(e).__name__}: {e}") from None
+    if y is None:
+        if target_required:
+            raise DataFileError(f"{path!r} has no array 'y' (the target)")
+    else:
+        if y.ndim != 1 or len(y) != len(X):
+            raise DataFileError(f"array 'y' of {path!r} must be 1-D with one value per row of X ({len(X)}), got shape "
+                                f"{y.shape}")
+        if y.dtype.kind == "f":
+            y = _float_target(y)
+        elif y.dtype.kind not in "biuU":
+            raise DataFileError(f"array 'y' of {path!r} has unsupported dtype {y.dtype}")
+    return Table(X, y, "npz")
+
+
+def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool | None = None) -> Table:
+    """``label index:value ...`` lines. Indices are 1-based unless an index 0 appears (or
+    ``zero_based``); with ``n_features`` the matrix has that many columns."""
+    check_file(path)
+    labels: list[float] = []
+    rows: list[tuple[np.ndarray, np.ndarray]] = []
+    lowest = None
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                line = line.split("#", 1)[0].strip()
+                if not line:
+                    continue
+                tokens = line.split()
+                try:
+                    labels.append(float(tokens[0]))
+                except ValueError:
+                    raise DataFileError(f"{path!r} line {lineno}: the label {tokens[0]!r} is not a number") from None
+                idx, val = [], []
+                for tok in tokens[1:]:
+                    key, sep, value = tok.partition(":")
+                    if key == "qid":
+                        continue
+                    try:
+                        if not sep:
+                            raise ValueError
+                        i = int(key)
+                        v = float(value)
+                        if i < 0:
+                            raise ValueError
+                    except ValueError:
+                        raise DataFileError(f"{path!r} line {lineno}: {tok!r} is not index:value") from None
+                    idx.append(i)
+                    val.append(v)
+                if idx:
+                    m = min(idx)
+                    lowest = m if lowest is None else min(lowest, m)
+                rows.append((np.array(idx, dtype=np.int64), np.array(val)))
+    except (OSError, UnicodeDecodeError) as e:
+        raise DataFileError(f"cannot read {path!r} as svmlight: {e}") from None
+    if not rows:
+        raise DataFileError(f"{path!r} has no samples")
+    if zero_based is None:
+        zero_based = lowest == 0
+    shift = 0 if zero_based else 1
+    if not zero_based and lowest == 0:
+        raise DataFileError(f"{path!r} has feature index 0, but the model was trained on 1-based indices")
+    width = max((int(i.max()) for i, _ in rows if len(i)), default=shift - 1) + 1 - shift
+    if n_features is not None:
+        if width > n_features:
+            raise DataFileError(f"{path!r} has feature indices up to {width - 1 + shift}, but the model has "
+                                f"{n_features} features")
+        width = n_features
+    if width == 0:
+        raise DataFileError(f"{path!r} has no features")
+    X = np.zeros((len(rows), width))
+    for r, (cols, vals) in enumerate(rows):
+        X[r, cols - shift] = vals
+    return Table(X, _float_target(np.array(labels)), "svmlight", extra={"zero_based": bool(zero_based)})
+
+
+def read_table(path: str, fmt: str | None, target: Any, *, train: bool, info: dict[str, Any] | None = None,
+               n_features: int | None = None) -> Table:
+    """The data of ``path`` in format ``fmt`` (None: from the extension), for training
+    (``train=True``: the target is required) or for prediction (the target is read if the
+    file has it). ``target`` is a CSV column name or a .npy column index; ``info`` is what a
+    model was saved with (a CSV file's ``features``, an svmlight file's ``zero_based``) and
+    ``n_features`` its feature count, so that a file is read into the columns it expects."""
+    fmt = _format_of(path, fmt)
+    if fmt not in FORMATS:
+        raise DataFileError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    info = info or {}
+    if fmt == "csv":
+        if train and target is None:
+            raise DataFileError("a CSV file needs --target, the name of the target column")
+        return read_csv(path, None if target is None else str(target), features=info.get("features"),
+                        target_required=train)
+    if fmt == "npy":
+        return read_npy(path, target, n_features=n_features, target_required=train)
+    if fmt == "npz":
+        return read_npz(path, target_required=train)
+    return read_svmlight(path, n_features=n_features, zero_based=info.get("zero_based"))
