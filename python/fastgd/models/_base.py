@@ -68,7 +68,7 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 def warn(message: str, category: type[Warning]) -> None:
     """warnings.warn with :func:`interop`'s category, attributed to the first caller outside
     fastgd (the user's ``fit``, however deep in fastgd the warning was raised)."""
-    frame, level = sys._getframe(1), 2  # level 2: warn's caller
+    frame, level = inspect.currentframe(), 1  # level 1: warn itself
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, interop(category), stacklevel=level)

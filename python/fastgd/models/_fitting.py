@@ -50,14 +50,7 @@ from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
-from fastgd.models._inputs import (
-    FitInputs,
-    distributed_fit_inputs,
-    fit_inputs,
-    global_weight_mean,
-    global_weighted_moments,
-    scaled,
-)
+from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments
 from fastgd.optim.registry import get_optimizer
 from fastgd.shuffling import check_shuffle
 from fastgd.stopping import EarlyStopping, LossTolerance
@@ -130,7 +123,7 @@ class FitRun:
         return self.inputs.stream is not None
 
 
-class GradientEstimator(BaseEstimator):
+class GradientEstimator(InputStage, BaseEstimator):
     """The template of ``fit`` (see the module docstring for its stages and hooks)."""
 
     # The hyperparameters that the template reads (annotations: __init__ sets them).
@@ -265,9 +258,9 @@ class GradientEstimator(BaseEstimator):
                  comm: Any, point: dict[str, Any] | None) -> FitRun:
         """Stages 2 and 3: the checked inputs, the standardization and the data in its space."""
         if comm is None:
-            inputs = fit_inputs(self, X, y, sample_weight, partial=partial or resume, classes=classes)
+            inputs = self._fit_inputs(X, y, sample_weight, partial=partial or resume, classes=classes)
         else:
-            inputs = distributed_fit_inputs(self, X, y, sample_weight, comm, resume=resume)
+            inputs = self._distributed_fit_inputs(X, y, sample_weight, comm, resume=resume)
         if inputs.stream is not None:
             self._check_streamable(inputs)
         warm = bool(self.warm_start) and inputs.fitted and not inputs.continuing
@@ -280,7 +273,7 @@ class GradientEstimator(BaseEstimator):
             scaling = self._scaling
         else:
             scaling = self._new_scaling(inputs, comm, regression)
-        Xs, ys, w = scaled(self, inputs, scaling, regression)
+        Xs, ys, w = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
         return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w)

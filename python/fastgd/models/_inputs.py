@@ -3,10 +3,9 @@
 arrays in memory, streamed data (chunks, or a memmap read in blocks) and a data-parallel
 fit's shards (``comm``).
 
-The estimator is read through the fit template's API
-(:class:`fastgd.models._fitting.GradientEstimator`): its hooks ``_encode_target`` and
-``_needs_whole_data``, and, when a call continues a fitted model, its ``n_features_in_``,
-``classes_`` and the dtype it was fitted in (``_dtype``).
+The stage is :class:`InputStage`, a base of the fit template
+(:class:`fastgd.models._fitting.GradientEstimator`), so that it reads the estimator's hooks
+as its own members.
 """
 
 from __future__ import annotations
@@ -21,8 +20,8 @@ from fastgd.models._base import check_labels, check_n_features, check_sample_wei
 from fastgd.models._data import Scaling, block_moments, weighted_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
-__all__ = ["FitInputs", "distributed_fit_inputs", "fit_inputs", "global_weight_mean", "global_weighted_moments",
-           "merge_moments", "scaled", "standardize"]
+__all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "merge_moments",
+           "standardize"]
 
 
 @dataclass
@@ -64,96 +63,6 @@ class FitInputs:
         return float(mean[0]), float(std[0])
 
 
-def streamed(est: Any, X: Any, partial: bool) -> bool:
-    """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
-    copied whole). A memmap is read into memory, as any array, when the fit needs the whole
-    data set at once (the estimator's ``_needs_whole_data``: full batches, the validation
-    split of ``early_stopping``, ...)."""
-    if is_chunk_source(X):
-        return True
-    return is_memmap(X) and not est._needs_whole_data(partial)
-
-
-def _chunk_X(est: Any, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
-    try:
-        Xc = check_X(Xc, dtype=dtype)
-    except ValueError as e:
-        raise ValueError(f"chunk {k}: {e}") from None
-    if d is not None and Xc.shape[1] != d:
-        raise ValueError(f"chunk {k}: X has {Xc.shape[1]} features, but {type(est).__name__} is expecting {d} "
-                         "features as input")
-    return Xc
-
-
-def _chunk_y(est: Any, yc: Any, k: int, m: int) -> np.ndarray:
-    if yc is None:
-        raise ValueError(f"chunk {k}: y is missing; {type(est).__name__} needs (X, y) or (X, y, sample_weight) "
-                         "chunks")
-    try:
-        return check_y(yc, m, type(est).__name__)
-    except ValueError as e:
-        raise ValueError(f"chunk {k}: {e}") from None
-
-
-def stream_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any,
-                  comm: Any = None) -> FitInputs:
-    """fit_inputs for streamed data: one pass over the chunks checks them, counts the samples,
-    learns the classes (and their total weights) or the target's moments, and, unless a
-    partial_fit continues with the first call's standardization, the features' weighted
-    moments, merged chunk by chunk. A one-shot iterator cannot be read twice: it is only
-    accepted where no such pass is needed (a partial_fit that continues).
-
-    ``comm`` (a data-parallel fit, each rank streaming its own shard): the ranks' passes are
-    merged, the same bits on every rank: the moments by Chan et al.'s formulas in rank
-    order, the classes' weights summed in rank order, the mean weight over all samples; an
-    error in one rank's pass, or ranks with other features, is an error on every rank."""
-    from fastgd.distributed import agree_on_errors
-
-    fitted = est.__sklearn_is_fitted__()
-    continuing = partial and fitted
-    name = type(est).__name__
-    with agree_on_errors(comm, f"{name}.fit"):
-        stream = as_stream(X, y, sample_weight)
-        if comm is not None and stream.one_shot:
-            raise ValueError(f"{name}.fit(comm=...) reads each rank's data once before training (to merge the "
-                             "ranks' standardization, classes and sample counts), but the chunk source is a one-shot "
-                             "iterator (e.g. a generator object); pass a list of chunks or a callable returning a "
-                             "fresh iterator")
-    classifier = est._estimator_type == "classifier"
-    if continuing and stream.one_shot:
-        # No pass before training: the chunks are checked as they are trained on.
-        K = (1 if len(est.classes_) == 2 else len(est.classes_)) if classifier else 1
-        attrs = {"classes_": est.classes_} if classifier else {}
-        return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
-                         stream=stream, n_samples=None, n_features=est.n_features_in_, dtype=est._dtype,
-                         weighted=True)
-    if stream.one_shot:
-        raise ValueError(f"{name}.{'partial_fit' if partial else 'fit'} reads the data once before training (to "
-                         "check it and learn the standardization and the targets), but the chunk source is a "
-                         "one-shot iterator (e.g. a generator object); pass a list of chunks or a callable returning "
-                         "a fresh iterator (e.g. the generator function itself)")
-    dtype = est._dtype if continuing else None
-    d = est.n_features_in_ if continuing else None
-    x_mom = None if continuing or not est.standardize else RunningMoments()
-    y_mom = None if classifier else RunningMoments()
-    labels: dict[Any, float] = {}
-    with agree_on_errors(comm, f"{name}.fit"):
-        n, wsum, weighted, dtype, d = _stream_pass(est, stream, dtype, d, x_mom, y_mom, labels, classifier)
-    mean_weight = wsum / n if n else 0.0
-    if comm is not None:
-        wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
-    if not wsum > 0:
-        raise ValueError("sample_weight sums to zero: no sample would count.")
-    if classifier:
-        y_sum = np.array(sorted(labels))
-        sw_sum = np.array([labels[c] for c in y_sum.tolist()])
-    else:
-        y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
-    enc = est._encode_target(y_sum, sw_sum, classes, partial, continuing)
-    return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
-                     dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom)
-
-
 def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int, x_mom: RunningMoments | None,
                   y_mom: RunningMoments | None, labels: dict[Any, float]) -> tuple[float, float]:
     """The ranks' first passes merged (see :func:`stream_inputs`), in rank order, so that
@@ -184,112 +93,6 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
     return w_all, w_all / n_all if n_all else 0.0
 
 
-def _stream_pass(est: Any, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
-                 y_mom: RunningMoments | None, labels: dict[Any, float],
-                 classifier: bool) -> tuple[int, float, bool, Any, int]:
-    """One pass over ``stream``'s chunks: checks them and gathers the moments (into
-    ``x_mom``, ``y_mom``) and the classes' weights (into ``labels``); returns the number of
-    samples, their total weight, whether the chunks carry weights, X's dtype and features."""
-    n, wsum, weighted = 0, 0.0, False
-    for k, (Xc, yc, wc) in enumerate(stream.chunks()):
-        weighted = wc is not None
-        wc = np.ones(len(Xc)) if wc is None else wc
-        if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
-                and (d is None or Xc.shape[1] == d):
-            # The chunk's mean is finite only if its values are (a NaN or an infinity
-            # propagates into it, also at weight 0): one pass instead of two.
-            Xc = np.asarray(Xc, dtype=dtype or (np.float32 if Xc.dtype == np.float32 else np.float64))
-            if not x_mom.update(Xc, wc):
-                _chunk_X(est, Xc, k, dtype, d)
-        else:
-            Xc = _chunk_X(est, Xc, k, dtype, d)
-            if x_mom is not None:
-                x_mom.update(Xc, wc)
-        dtype, d = Xc.dtype, Xc.shape[1]
-        m = len(Xc)
-        yc = _chunk_y(est, yc, k, m)
-        if classifier:
-            try:
-                cls, idx = check_labels(yc)
-            except ValueError as e:
-                raise ValueError(f"chunk {k}: {e}") from None
-            for c, cw in zip(cls.tolist(), np.bincount(idx, weights=wc, minlength=len(cls)).tolist()):
-                labels[c] = labels.get(c, 0.0) + cw
-        else:
-            try:
-                yt = check_target(yc, np.float64)
-            except ValueError as e:
-                raise ValueError(f"chunk {k}: {e}") from None
-            y_mom.update(yt[:, None], wc)
-        n += m
-        wsum += float(wc.sum())
-    return n, wsum, weighted, dtype, d
-
-
-def _stream_transform(est: Any, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable,
-                      rows: bool) -> Callable:
-    """A chunk as training reads it: checked, in the space of ``scaling``, y encoded (and
-    scaled for regression), the weights divided by the mean weight (None without weights
-    when ``rows``: the fused loss then reads none)."""
-    dtype, d = inputs.dtype, inputs.n_features
-    classes = inputs.enc["attrs"].get("classes_")
-    count = [0]
-    checked = inputs.n_samples is not None  # by stream_inputs' pass
-    scratch: list[Any] = [None, None]
-
-    def transform(Xc, yc, wc):
-        k = count[0]
-        count[0] += 1
-        if checked and isinstance(Xc, np.ndarray) and Xc.ndim == 2 and Xc.shape[1] == d and Xc.dtype.kind == "f":
-            # The pass before training checked the values (finite); the stream re-checks
-            # shapes and dtypes. Only the conversion, if any, is left.
-            Xc = np.asarray(Xc, dtype=dtype)
-        else:
-            Xc = _chunk_X(est, Xc, k, dtype, d)
-        m = len(Xc)
-        yc = _chunk_y(est, yc, k, m)
-        if scaling.standardized:
-            # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
-            # kept from chunk to chunk (the buffer copies the result before the next one).
-            if scratch[0] is None or len(scratch[0]) < len(Xc):
-                scratch[0] = np.empty(Xc.shape, np.float64)
-                scratch[1] = scratch[0] if dtype == np.float64 else np.empty(Xc.shape, dtype)
-            t64, out = scratch[0][:len(Xc)], scratch[1][:len(Xc)]
-            np.subtract(Xc, scaling.mean, out=t64)
-            Xc = np.divide(t64, scaling.scale, out=out, casting="same_kind")
-        try:
-            ys = est._encode_target(yc, None, classes, True, False)["y"]
-        except ValueError as e:
-            raise ValueError(f"chunk {k}: {e}") from None
-        if regression:
-            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-        ys = targets(ys, dtype)
-        if wc is None:
-            w = None if rows else np.ones(m, dtype)
-        else:
-            w = (wc / inputs.mean_weight).astype(dtype)
-        return Xc, ys, w
-
-    return transform
-
-
-def fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
-    """Check X, y and sample_weight and encode y (``est._encode_target``). A partial_fit that
-    continues keeps the first fit's dtype and number of features. Chunks and memmaps go to
-    :func:`stream_inputs`."""
-    if streamed(est, X, partial):
-        return stream_inputs(est, X, y, sample_weight, partial=partial, classes=classes)
-    fitted = est.__sklearn_is_fitted__()
-    continuing = partial and fitted
-    X = check_X(X, dtype=est._dtype if continuing else None)
-    if continuing:
-        check_n_features(est, X)
-    n = X.shape[0]
-    y = check_y(y, n, type(est).__name__)
-    sw = check_sample_weight(sample_weight, n)
-    return FitInputs(X, sw, est._encode_target(y, sw, classes, partial, continuing), fitted, continuing)
-
-
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
                 block_bytes: int = 4 << 20) -> np.ndarray:
     """``((X - mean) / scale).astype(dtype)``, the same bits, in blocks of rows of about
@@ -306,71 +109,7 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
     return out
 
 
-def scaled(est: Any, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any]:
-    """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
-    the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
-    weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
-
-    Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
-    enters the shuffle buffer, its targets as the estimator's loss reads them
-    (``est._training_targets``); when the loss reads rows in place (``est._reads_rows``),
-    unweighted chunks go without weights, as the fused loss wants them."""
-    if inputs.stream is not None:
-        transform = _stream_transform(est, inputs, scaling, regression, est._training_targets, est._reads_rows)
-        stream = inputs.stream.with_transform(transform)
-        stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
-        return stream, None, None
-    X, dtype = inputs.X, inputs.X.dtype
-    Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
-    ys = inputs.enc["y"]
-    if regression:
-        ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
-    return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
-
-
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
-
-def distributed_fit_inputs(est: Any, X: Any, y: Any, sample_weight: Any, comm: Any, *,
-                           resume: bool = False) -> FitInputs:
-    """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard (a stream:
-    :func:`stream_inputs` with ``comm``), and all
-    ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
-    by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
-    agree on the number of features and the dtype. The sample weights are rescaled later, by
-    their global mean."""
-    from fastgd.distributed import agree_on_errors
-
-    name = type(est).__name__
-    if streamed(est, X, resume):
-        # Each rank streams its own shard (chunks, or a memmap read in blocks); the ranks'
-        # first passes are merged.
-        return stream_inputs(est, X, y, sample_weight, partial=resume, classes=None, comm=comm)
-    fitted = est.__sklearn_is_fitted__()
-    continuing = resume and fitted
-    labels = None
-    with agree_on_errors(comm, f"{name}.fit"):
-        X = check_X(X, dtype=est._dtype if continuing else None)
-        if continuing:
-            check_n_features(est, X)
-        n = X.shape[0]
-        y = check_y(y, n, name)
-        sw = check_sample_weight(sample_weight, n)
-        if est._estimator_type == "classifier" and not continuing:
-            labels = check_labels(y)[0]
-    everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
-    for r, (d, dt, _) in enumerate(everyone):
-        if (d, dt) != everyone[0][:2]:
-            raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
-                             f"{np.dtype(everyone[0][1]).name}, rank {r}'s {d} of {np.dtype(dt).name}; every rank "
-                             "must pass the same features")
-    classes = None
-    if labels is not None:
-        classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
-    with agree_on_errors(comm, f"{name}.fit"):
-        # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
-        enc = est._encode_target(y, sw, classes, classes is not None or continuing, continuing)
-    return FitInputs(X, sw, enc, fitted, continuing)
-
 
 def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fastgd.models._data.weighted_moments` over every rank's rows: each rank's
@@ -401,3 +140,266 @@ def global_weight_mean(comm: Any, sw: np.ndarray) -> float:
 
     total, count = rank_sum(comm, [sw.sum(), len(sw)])
     return float(total / count)
+
+
+class InputStage:
+    """The input stage of :class:`fastgd.models._fitting.GradientEstimator`, which inherits it:
+    its methods read the estimator's own hooks (``_encode_target``, ``_needs_whole_data``,
+    ``_training_targets``, ``_reads_rows``) and, when a call continues a fitted model, its
+    ``n_features_in_``, ``classes_`` and the dtype it was fitted in (``_dtype``)."""
+
+    _estimator_type: str | None
+    _dtype: Any
+    _reads_rows: bool
+    standardize: bool
+
+    def _streamed(self, X: Any, partial: bool) -> bool:
+        """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
+        copied whole). A memmap is read into memory, as any array, when the fit needs the whole
+        data set at once (the estimator's ``_needs_whole_data``: full batches, the validation
+        split of ``early_stopping``, ...)."""
+        if is_chunk_source(X):
+            return True
+        return is_memmap(X) and not self._needs_whole_data(partial)
+
+    def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
+        try:
+            Xc = check_X(Xc, dtype=dtype)
+        except ValueError as e:
+            raise ValueError(f"chunk {k}: {e}") from None
+        if d is not None and Xc.shape[1] != d:
+            raise ValueError(f"chunk {k}: X has {Xc.shape[1]} features, but {type(self).__name__} is expecting {d} "
+                             "features as input")
+        return Xc
+
+    def _chunk_y(self, yc: Any, k: int, m: int) -> np.ndarray:
+        if yc is None:
+            raise ValueError(f"chunk {k}: y is missing; {type(self).__name__} needs (X, y) or (X, y, sample_weight) "
+                             "chunks")
+        try:
+            return check_y(yc, m, type(self).__name__)
+        except ValueError as e:
+            raise ValueError(f"chunk {k}: {e}") from None
+
+    def _stream_inputs(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any,
+                      comm: Any = None) -> FitInputs:
+        """fit_inputs for streamed data: one pass over the chunks checks them, counts the samples,
+        learns the classes (and their total weights) or the target's moments, and, unless a
+        partial_fit continues with the first call's standardization, the features' weighted
+        moments, merged chunk by chunk. A one-shot iterator cannot be read twice: it is only
+        accepted where no such pass is needed (a partial_fit that continues).
+
+        ``comm`` (a data-parallel fit, each rank streaming its own shard): the ranks' passes are
+        merged, the same bits on every rank: the moments by Chan et al.'s formulas in rank
+        order, the classes' weights summed in rank order, the mean weight over all samples; an
+        error in one rank's pass, or ranks with other features, is an error on every rank."""
+        from fastgd.distributed import agree_on_errors
+
+        fitted = self.__sklearn_is_fitted__()
+        continuing = partial and fitted
+        name = type(self).__name__
+        with agree_on_errors(comm, f"{name}.fit"):
+            stream = as_stream(X, y, sample_weight)
+            if comm is not None and stream.one_shot:
+                raise ValueError(f"{name}.fit(comm=...) reads each rank's data once before training (to merge "
+                                 "the ranks' standardization, classes and sample counts), but the chunk source is a "
+                                 "one-shot iterator (e.g. a generator object); pass a list of chunks or a callable "
+                                 "returning a fresh iterator")
+        classifier = self._estimator_type == "classifier"
+        if continuing and stream.one_shot:
+            # No pass before training: the chunks are checked as they are trained on.
+            K = (1 if len(self.classes_) == 2 else len(self.classes_)) if classifier else 1
+            attrs = {"classes_": self.classes_} if classifier else {}
+            return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
+                             stream=stream, n_samples=None, n_features=self.n_features_in_, dtype=self._dtype,
+                             weighted=True)
+        if stream.one_shot:
+            raise ValueError(f"{name}.{'partial_fit' if partial else 'fit'} reads the data once before training "
+                             "(to check it and learn the standardization and the targets), but the chunk source is a "
+                             "one-shot iterator (e.g. a generator object); pass a list of chunks or a callable "
+                             "returning a fresh iterator (e.g. the generator function itself)")
+        dtype = self._dtype if continuing else None
+        d = self.n_features_in_ if continuing else None
+        x_mom = None if continuing or not self.standardize else RunningMoments()
+        y_mom = None if classifier else RunningMoments()
+        labels: dict[Any, float] = {}
+        with agree_on_errors(comm, f"{name}.fit"):
+            n, wsum, weighted, dtype, d = self._stream_pass(stream, dtype, d, x_mom, y_mom, labels, classifier)
+        mean_weight = wsum / n if n else 0.0
+        if comm is not None:
+            wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
+        if not wsum > 0:
+            raise ValueError("sample_weight sums to zero: no sample would count.")
+        if classifier:
+            y_sum = np.array(sorted(labels))
+            sw_sum = np.array([labels[c] for c in y_sum.tolist()])
+        else:
+            y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
+        enc = self._encode_target(y_sum, sw_sum, classes, partial, continuing)
+        return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
+                         dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom)
+
+    def _stream_pass(self, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
+                     y_mom: RunningMoments | None, labels: dict[Any, float],
+                     classifier: bool) -> tuple[int, float, bool, Any, int]:
+        """One pass over ``stream``'s chunks: checks them and gathers the moments (into
+        ``x_mom``, ``y_mom``) and the classes' weights (into ``labels``); returns the number of
+        samples, their total weight, whether the chunks carry weights, X's dtype and features."""
+        n, wsum, weighted = 0, 0.0, False
+        for k, (Xc, yc, wc) in enumerate(stream.chunks()):
+            weighted = wc is not None
+            wc = np.ones(len(Xc)) if wc is None else wc
+            if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
+                    and (d is None or Xc.shape[1] == d):
+                # The chunk's mean is finite only if its values are (a NaN or an infinity
+                # propagates into it, also at weight 0): one pass instead of two.
+                Xc = np.asarray(Xc, dtype=dtype or (np.float32 if Xc.dtype == np.float32 else np.float64))
+                if not x_mom.update(Xc, wc):
+                    self._chunk_X(Xc, k, dtype, d)
+            else:
+                Xc = self._chunk_X(Xc, k, dtype, d)
+                if x_mom is not None:
+                    x_mom.update(Xc, wc)
+            dtype, d = Xc.dtype, Xc.shape[1]
+            m = len(Xc)
+            yc = self._chunk_y(yc, k, m)
+            if classifier:
+                try:
+                    cls, idx = check_labels(yc)
+                except ValueError as e:
+                    raise ValueError(f"chunk {k}: {e}") from None
+                for c, cw in zip(cls.tolist(), np.bincount(idx, weights=wc, minlength=len(cls)).tolist()):
+                    labels[c] = labels.get(c, 0.0) + cw
+            else:
+                try:
+                    yt = check_target(yc, np.float64)
+                except ValueError as e:
+                    raise ValueError(f"chunk {k}: {e}") from None
+                y_mom.update(yt[:, None], wc)
+            n += m
+            wsum += float(wc.sum())
+        return n, wsum, weighted, dtype, d
+
+    def _stream_transform(self, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable,
+                          rows: bool) -> Callable:
+        """A chunk as training reads it: checked, in the space of ``scaling``, y encoded (and
+        scaled for regression), the weights divided by the mean weight (None without weights
+        when ``rows``: the fused loss then reads none)."""
+        dtype, d = inputs.dtype, inputs.n_features
+        classes = inputs.enc["attrs"].get("classes_")
+        count = [0]
+        checked = inputs.n_samples is not None  # by stream_inputs' pass
+        scratch: list[Any] = [None, None]
+
+        def transform(Xc, yc, wc):
+            k = count[0]
+            count[0] += 1
+            if checked and isinstance(Xc, np.ndarray) and Xc.ndim == 2 and Xc.shape[1] == d and Xc.dtype.kind == "f":
+                # The pass before training checked the values (finite); the stream re-checks
+                # shapes and dtypes. Only the conversion, if any, is left.
+                Xc = np.asarray(Xc, dtype=dtype)
+            else:
+                Xc = self._chunk_X(Xc, k, dtype, d)
+            m = len(Xc)
+            yc = self._chunk_y(yc, k, m)
+            if scaling.standardized:
+                # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
+                # kept from chunk to chunk (the buffer copies the result before the next one).
+                if scratch[0] is None or len(scratch[0]) < len(Xc):
+                    scratch[0] = np.empty(Xc.shape, np.float64)
+                    scratch[1] = scratch[0] if dtype == np.float64 else np.empty(Xc.shape, dtype)
+                t64, out = scratch[0][:len(Xc)], scratch[1][:len(Xc)]
+                np.subtract(Xc, scaling.mean, out=t64)
+                Xc = np.divide(t64, scaling.scale, out=out, casting="same_kind")
+            try:
+                ys = self._encode_target(yc, None, classes, True, False)["y"]
+            except ValueError as e:
+                raise ValueError(f"chunk {k}: {e}") from None
+            if regression:
+                ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+            ys = targets(ys, dtype)
+            if wc is None:
+                w = None if rows else np.ones(m, dtype)
+            else:
+                w = (wc / inputs.mean_weight).astype(dtype)
+            return Xc, ys, w
+
+        return transform
+
+    def _fit_inputs(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any) -> FitInputs:
+        """Check X, y and sample_weight and encode y (``self._encode_target``). A partial_fit that
+        continues keeps the first fit's dtype and number of features. Chunks and memmaps go to
+        :func:`stream_inputs`."""
+        if self._streamed(X, partial):
+            return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
+        fitted = self.__sklearn_is_fitted__()
+        continuing = partial and fitted
+        X = check_X(X, dtype=self._dtype if continuing else None)
+        if continuing:
+            check_n_features(self, X)
+        n = X.shape[0]
+        y = check_y(y, n, type(self).__name__)
+        sw = check_sample_weight(sample_weight, n)
+        return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing)
+
+    def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any]:
+        """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
+        the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
+        weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
+
+        Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
+        enters the shuffle buffer, its targets as the estimator's loss reads them
+        (``self._training_targets``); when the loss reads rows in place (``self._reads_rows``),
+        unweighted chunks go without weights, as the fused loss wants them."""
+        if inputs.stream is not None:
+            transform = self._stream_transform(inputs, scaling, regression, self._training_targets, self._reads_rows)
+            stream = inputs.stream.with_transform(transform)
+            stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
+            return stream, None, None
+        X, dtype = inputs.X, inputs.X.dtype
+        Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
+        ys = inputs.enc["y"]
+        if regression:
+            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+        return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
+
+    def _distributed_fit_inputs(self, X: Any, y: Any, sample_weight: Any, comm: Any, *,
+                               resume: bool = False) -> FitInputs:
+        """:func:`fit_inputs` for a data-parallel ``fit``: each rank checks its own shard (a stream:
+        :func:`stream_inputs` with ``comm``), and all
+        ranks agree (an error on one is an error on all, never a hang); classifiers encode ``y``
+        by the union of the ranks' classes (by the fitted ones when resuming); the ranks must
+        agree on the number of features and the dtype. The sample weights are rescaled later, by
+        their global mean."""
+        from fastgd.distributed import agree_on_errors
+
+        name = type(self).__name__
+        if self._streamed(X, resume):
+            # Each rank streams its own shard (chunks, or a memmap read in blocks); the ranks'
+            # first passes are merged.
+            return self._stream_inputs(X, y, sample_weight, partial=resume, classes=None, comm=comm)
+        fitted = self.__sklearn_is_fitted__()
+        continuing = resume and fitted
+        labels = None
+        with agree_on_errors(comm, f"{name}.fit"):
+            X = check_X(X, dtype=self._dtype if continuing else None)
+            if continuing:
+                check_n_features(self, X)
+            n = X.shape[0]
+            y = check_y(y, n, name)
+            sw = check_sample_weight(sample_weight, n)
+            if self._estimator_type == "classifier" and not continuing:
+                labels = check_labels(y)[0]
+        everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
+        for r, (d, dt, _) in enumerate(everyone):
+            if (d, dt) != everyone[0][:2]:
+                raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
+                                 f"{np.dtype(everyone[0][1]).name}, rank {r}'s {d} of {np.dtype(dt).name}; every rank "
+                                 "must pass the same features")
+        classes = None
+        if labels is not None:
+            classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
+        with agree_on_errors(comm, f"{name}.fit"):
+            # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
+            enc = self._encode_target(y, sw, classes, classes is not None or continuing, continuing)
+        return FitInputs(X, sw, enc, fitted, continuing)
