@@ -23,8 +23,6 @@ import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import pytest
-
 MAX_FUNCTION_LINES = 80
 
 
