@@ -25,7 +25,7 @@ import math
 import time
 import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,7 +72,7 @@ class agree_on_errors:
     def __enter__(self) -> agree_on_errors:
         return self
 
-    def __exit__(self, et: Any, e: Any, tb: Any) -> bool:
+    def __exit__(self, et: Any, e: Any, tb: Any) -> Literal[False]:
         if self.comm is None:
             return False
         message = None if e is None else f"{et.__name__}: {e}"
@@ -100,6 +100,7 @@ def agree_on_early_errors(train: Any) -> Any:
 
     @functools.wraps(train)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        optimizer: Any  # a DistributedOptimizer whenever comm is None past the first check
         comm, optimizer = kwargs.get("comm"), kwargs.get("optimizer")
         if comm is None and not isinstance(optimizer, DistributedOptimizer):
             return train(*args, **kwargs)
@@ -394,7 +395,8 @@ class DistributedOptimizer:
         parameters, gathered); a collective call: every rank must make it."""
         crc = 0
         for p in self._params:
-            crc = zlib.crc32(memoryview(np.ascontiguousarray(p)).cast("B"), crc)
+            # numpy's stub gives ndarray the buffer protocol (__buffer__) for Python >= 3.12 only.
+            crc = zlib.crc32(memoryview(np.ascontiguousarray(p)).cast("B"), crc)  # type: ignore[arg-type, unused-ignore]
         return len(set(self.comm.allgather(crc))) == 1
 
     def detach(self) -> Optimizer:

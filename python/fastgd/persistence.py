@@ -340,7 +340,9 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
     fd, tmp = tempfile.mkstemp(prefix=".fastgd-", suffix=".npz.tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **entries)
+            # The keys are array names ("a0", ..., the metadata's), never savez's own
+            # allow_pickle, which numpy's stub cannot rule out of **entries.
+            np.savez(f, **entries)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

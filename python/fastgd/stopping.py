@@ -48,7 +48,7 @@ def _count(who: str, name: str, value: Any, low: int) -> int:
 def _number(who: str, name: str, value: Any, low: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value):
         raise ValueError(f"{who}: {name} must be a number, got {value!r}")
-    if low is not None and not value >= low:
+    if low is not None and value < low:  # (not NaN: checked above)
         raise ValueError(f"{who}: {name} must be >= {low}, got {value!r}")
     return float(value)
 
@@ -304,6 +304,8 @@ class EarlyStopping(StoppingCriterion):
 class AnyOf(StoppingCriterion):
     """Stop when any of the criteria says so (the first one's reason). Every criterion sees
     every hook, so each keeps its state whichever stops."""
+
+    criteria: list[Any]
 
     def __init__(self, *criteria: StoppingCriterion) -> None:
         flat: list[Any] = []

@@ -124,6 +124,7 @@ class RunningMoments:
         if self.mean is None:
             self.weight, self.mean, self.var = wsum, mean, var
             return finite
+        assert self.var is not None  # set with the mean
         total = self.weight + wsum
         delta = mean - self.mean
         self.var = np.maximum((self.weight * self.var + wsum * var + delta**2 * (self.weight * wsum / total))
@@ -138,9 +139,11 @@ class RunningMoments:
         self.count += other.count
         if other.mean is None:
             return
+        assert other.var is not None  # set with the mean
         if self.mean is None:
             self.weight, self.mean, self.var = other.weight, other.mean.copy(), other.var.copy()
             return
+        assert self.var is not None
         total = self.weight + other.weight
         delta = other.mean - self.mean
         self.var = np.maximum((self.weight * self.var + other.weight * other.var
@@ -153,6 +156,7 @@ class RunningMoments:
         StandardScaler does for constant features."""
         if self.mean is None:
             raise ValueError("no sample with a positive weight: the mean and variance are undefined")
+        assert self.var is not None  # set with the mean
         std = np.sqrt(self.var)
         constant = std <= 100 * np.finfo(dtype).eps * np.maximum(np.abs(self.mean), 1e-300)
         return self.mean, np.where(constant, 1.0, std)
@@ -199,7 +203,7 @@ class ChunkStream:
             raise TypeError(f"source must be an array, a list of (X, y) chunks, a callable returning an iterator "
                             f"of chunks, or an iterator of chunks; got {type(source).__name__}")
         if self.array:
-            shape = getattr(source, "shape", ())
+            shape: tuple[Any, ...] = getattr(source, "shape", ())
             if len(shape) < 1:
                 raise ValueError("X must have a first axis of samples, got a scalar")
             n = int(shape[0])
@@ -220,7 +224,7 @@ class ChunkStream:
         # held-out validation sample.
         self.exclude: np.ndarray | None = None
 
-    def with_transform(self, transform: Callable) -> ChunkStream:
+    def with_transform(self, transform: Callable | None) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
         ``transform(X, y, w) -> (X, y, w)`` as they enter the shuffle buffer."""
         out = copy.copy(self)
@@ -332,11 +336,11 @@ class ChunkStream:
                                  "cannot be counted before training (data-parallel training needs the count: every "
                                  "rank takes the same number of steps); pass a list of chunks or a callable "
                                  "returning a fresh iterator (e.g. the generator function itself)")
-            n, shape = 0, None
+            n, row_shape = 0, None
             for Xc, _, _ in self.chunks():
                 n += len(Xc)
-                shape = Xc.shape[1:]
-            self.n_samples, self.row_shape = n, shape
+                row_shape = Xc.shape[1:]
+            self.n_samples, self.row_shape = n, row_shape
         return int(self.n_samples), self.row_shape
 
     # -- the shuffle buffer ------------------------------------------------------------
@@ -383,7 +387,8 @@ class ChunkStream:
                 raise ValueError(f"the stream holds {filled} samples, more than the {pad_to} agreed on")
             order = rng.permutation(filled) if rows_shuffled and bs < filled else None
             order, total = _padded(order, filled, filled, pad_to)
-            yield (*(None if b is None else b[:filled] for b in self._kept[1]), order, total)
+            Xb, yb, wb = (None if b is None else b[:filled] for b in self._kept[1])
+            yield Xb, yb, wb, order, total
             return
         self._held = None
         buffer: _ShuffleBuffer | None = None
@@ -485,7 +490,8 @@ class _ShuffleBuffer:
                 order, total = _padded(order, filled, self.cap if self.emitted else filled,
                                        filled + deficit if padded else None)
                 all_rows = self.emitted and deficit > 0
-                yield (*(None if b is None else b if all_rows else b[:filled] for b in buf), order, total)
+                Xb, yb, wb = (None if b is None else b if all_rows else b[:filled] for b in buf)
+                yield Xb, yb, wb, order, total
             return
         empty = self.free[len(self.free) - self.nfree:]
         occupied = np.ones(self.cap, bool)
@@ -502,7 +508,8 @@ class _ShuffleBuffer:
             # The short last batch, copied out (fewer than batch_size rows): the buffer's
             # empty slots must not be read as its tail.
             rest = order[whole:total]
-            yield (*(None if b is None else b[rest] for b in buf), None, len(rest))
+            Xb, yb, wb = (None if b is None else b[rest] for b in buf)
+            yield Xb, yb, wb, None, len(rest)
 
 
 def _padded(order: np.ndarray | None, n: int, pool: int, pad_to: int | None) -> tuple[np.ndarray | None, int]:

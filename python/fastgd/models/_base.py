@@ -344,7 +344,9 @@ def make_rng(random_state: Any) -> np.random.Generator:
     """A Generator from None, an int, a Generator or a legacy RandomState (which is consumed,
     as in scikit-learn)."""
     if random_state is None or isinstance(random_state, (numbers.Integral, np.random.SeedSequence)):
-        return np.random.default_rng(None if random_state is None else random_state)
+        # Any: default_rng takes any numbers.Integral (np.int64...), which numpy's stub does not name.
+        seed: Any = random_state
+        return np.random.default_rng(seed)
     if isinstance(random_state, np.random.Generator):
         return random_state
     if isinstance(random_state, np.random.RandomState):

@@ -334,7 +334,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         a resumed run splits the same way, goes on from the last epoch's parameters and stops
         and restores as the uninterrupted run would. Without it, ``tol`` and
         ``n_iter_no_change`` stop on the training loss, as scikit-learn's SGD estimators."""
-        resume = run.point
+        resume, rng = run.point, run.rng
+        assert rng is not None  # drawn by _train
         ys = None if run.ys is None else self._training_targets(run.ys, run.dtype)
         early = bool(self.early_stopping) and not run.partial
         if early and ys is None and run.Xs.n_samples is None:
@@ -353,7 +354,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         if early:
             # The split's generator is kept (as it was before the split): a resumed run draws
             # the same split from it and leaves the estimator's rng where it is.
-            split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else run.rng)
+            split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
             Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
             stopping.append(es)
         elif self.tol is not None and not run.partial:
@@ -364,7 +365,7 @@ class GradientEstimator(InputStage, BaseEstimator):
             gen = copy.deepcopy(resume["rng"])
             state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
         else:
-            gen = np.random.default_rng(int(run.rng.integers(2**63 - 1)))
+            gen = np.random.default_rng(int(rng.integers(2**63 - 1)))
             state = {"first_gnorm": None}
 
         def train_state() -> dict[str, Any]:
@@ -403,6 +404,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         Xs, w = run.Xs, run.w
         # A new run draws the split from the estimator's stream; a resumed one redraws it.
         rng = run.rng if resume is None else copy.deepcopy(split_rng)
+        assert rng is not None  # run.rng: drawn by _train
         if ys is None:
             Xs, (Xv, yv), wv = _held_out(Xs, fraction, rng)
         else:
@@ -639,8 +641,9 @@ class _FitEarlyStopping(EarlyStopping):
 
     def reset(self) -> None:
         super().reset()
-        if getattr(self, "_initial", None) is not None:
-            self.load_state_dict(self._initial)
+        initial = getattr(self, "_initial", None)
+        if initial is not None:
+            self.load_state_dict(initial)
 
     def on_train_end(self, params: Any) -> None:
         self.last_params = [np.array(p, copy=True) for p in params]
@@ -667,6 +670,9 @@ def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) ->
     without replacement (not stratified: the labels are not kept) and read, transformed as
     training reads them, by one pass. Returns the stream without them (every pass leaves
     them out), ``(X_val, y_val)`` and the validation weights."""
+    # Counted and transformed: an estimator's stream (fit's first pass, then _scaled).
+    assert stream.n_samples is not None and stream.transform is not None
+    transform = stream.transform
     n = int(stream.n_samples)
     d = stream.row_shape[0] if stream.row_shape else 1
     cap = stream.buffer_size or max(1, DEFAULT_BUFFER_BYTES // (8 * (d + 2)))
@@ -684,7 +690,7 @@ def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) ->
             rows = val[lo:hi] - position
             # Copies: the transform may return views of its scratch arrays.
             parts.append([None if a is None else np.array(a) for a in
-                          stream.transform(Xc[rows], yc[rows], None if wc is None else wc[rows])])
+                          transform(Xc[rows], yc[rows], None if wc is None else wc[rows])])
         position += m
     Xv = np.concatenate([p[0] for p in parts])
     yv = np.concatenate([p[1] for p in parts])

@@ -26,7 +26,7 @@ __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_mom
 
 @dataclass
 class FitInputs:
-    X: np.ndarray
+    X: Any               # the checked array; streamed data: the ChunkStream (as ``stream``)
     sw: np.ndarray
     enc: dict[str, Any]  # the estimator's encoding of y: "y", "K", "attrs" (set after the fit)
     fitted: bool         # the estimator was fitted before this call
@@ -54,11 +54,13 @@ class FitInputs:
     def feature_scaling(self) -> tuple[np.ndarray, np.ndarray]:
         """The features' weighted mean and standard deviation."""
         if self.stream is not None:
+            assert self.x_moments is not None  # the first pass learns them (stream_inputs)
             return self.x_moments.mean_std(self.dtype)
         return weighted_moments(self.X, self.sw)
 
     def target_scaling(self) -> tuple[float, float]:
         """A streamed regression target's weighted mean and standard deviation."""
+        assert self.y_moments is not None  # a streamed regressor's first pass learns them
         mean, std = self.y_moments.mean_std(np.float64)
         return float(mean[0]), float(std[0])
 
@@ -148,10 +150,28 @@ class InputStage:
     ``_training_targets``, ``_reads_rows``) and, when a call continues a fitted model, its
     ``n_features_in_``, ``classes_`` and the dtype it was fitted in (``_dtype``)."""
 
+    # The estimator's attributes (annotations only: a definition here would hide
+    # BaseEstimator's __sklearn_is_fitted__, which comes after this class in the bases).
     _estimator_type: str | None
     _dtype: Any
     _reads_rows: bool
     standardize: bool
+    n_features_in_: int
+    classes_: np.ndarray
+    __sklearn_is_fitted__: Callable[[], bool]
+
+    # The template's hooks, for the type checker: GradientEstimator, which comes first in the
+    # estimators' bases, defines them (see it for what they do).
+
+    def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
+                       continuing: bool) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _needs_whole_data(self, partial: bool) -> bool:
+        raise NotImplementedError
+
+    def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
+        raise NotImplementedError
 
     def _streamed(self, X: Any, partial: bool) -> bool:
         """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
@@ -234,6 +254,8 @@ class InputStage:
             y_sum = np.array(sorted(labels))
             sw_sum = np.array([labels[c] for c in y_sum.tolist()])
         else:
+            # A regressor's moments, of a positive total weight (checked above): a mean.
+            assert y_mom is not None and y_mom.mean is not None
             y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
         enc = self._encode_target(y_sum, sw_sum, classes, partial, continuing)
         return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
@@ -275,9 +297,11 @@ class InputStage:
                     yt = check_target(yc, np.float64)
                 except ValueError as e:
                     raise ValueError(f"chunk {k}: {e}") from None
+                assert y_mom is not None  # a regressor's
                 y_mom.update(yt[:, None], wc)
             n += m
             wsum += float(wc.sum())
+        assert d is not None  # set by the first chunk (chunks() raises when there is none)
         return n, wsum, weighted, dtype, d
 
     def _stream_transform(self, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable,

@@ -146,7 +146,7 @@ def _default(value: Any) -> str:
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
-def parameters_section(cls: type, table: Mapping[str, Param]) -> str:
+def parameters_section(cls: type[Any], table: Mapping[str, Param]) -> str:
     """The numpydoc ``Parameters`` section of ``cls``: its ``__init__`` parameters in order,
     each with its type, its default and its description from ``table``."""
     params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]

@@ -94,8 +94,7 @@ class ClassifierMixin:
         logp = np.log(np.clip(counts / counts.sum(), 1e-6, None))
         return np.array([logp[1] - logp[0]]) if K == 1 else logp - logp.mean()
 
-    @staticmethod
-    def _global_targets(comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
         """Targets and weights that stand for every rank's in the best constant model: each
         class once, with its total weight over the ranks (summed in rank order, the same
         bits on every rank)."""
@@ -162,8 +161,7 @@ class RegressorMixin:
                        continuing: bool) -> dict[str, Any]:
         return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
 
-    @staticmethod
-    def _global_targets(comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
         """Targets and weights that stand for every rank's in the best constant model: the
         global weighted mean target (sums in rank order, the same bits on every rank)."""
         from fastgd.distributed import rank_sum

@@ -59,7 +59,9 @@ class _Available:
 
     def __init__(self, fn: Callable[..., Any], check: Callable[[Any], bool], why: Callable[[Any], str]) -> None:
         self.fn, self.check, self.why = fn, check, why
-        functools.update_wrapper(self, fn)
+        # A descriptor, not a callable, as typeshed wants the wrapper: update_wrapper only
+        # copies fn's name, docstring and __dict__ onto it.
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __get__(self, obj, owner=None):
         if obj is None:
@@ -235,6 +237,7 @@ class _LinearModel(GradientEstimator):
             return super()._train(run, writer)
         K, d = run.K, run.d
         smooth = _losses.get_loss(self._loss_name(K))  # squared_error, log_loss, softmax_cross_entropy
+        assert smooth.hessian is not None  # the _newton_losses (_check_params) have one
         res = newton(smooth.fn, smooth.hessian, run.Xs, run.ys, run.w, run.theta[:K * d].reshape(K, d),
                      run.theta[K * d:], l2=self._strengths()[0], max_iter=int(self.max_epochs),
                      classification=not run.regression)
@@ -416,7 +419,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
                 return center, spread
         return super()._target_scaling(y, sw, None)
 
-    def _global_targets(self, comm, y, sw, K):
+    def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
         if self.loss == "huber":  # a median: the ranks' targets gathered
             ys, ws = zip(*comm.allgather((y, sw)))
             return np.concatenate(ys), np.concatenate(ws)

@@ -92,7 +92,7 @@ _INITS = ("he", "xavier", "lecun")
 
 def _hidden_sizes(h: Any) -> list[int]:
     """``hidden_layer_sizes`` as a list of positive integers, else a ValueError."""
-    sizes = [h] if isinstance(h, numbers.Integral) else list(h) if h is not None else None
+    sizes: list[Any] | None = [h] if isinstance(h, numbers.Integral) else list(h) if h is not None else None
     if sizes is None or not all(is_int(s) and s >= 1 for s in sizes):
         raise ValueError(f"hidden_layer_sizes must be a sequence of positive integers (or one), got {h!r}")
     return [int(s) for s in sizes]

@@ -29,10 +29,14 @@ import contextvars
 import math
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fastgd import _core, persistence
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["ACTIVATIONS", "Network"]
 
@@ -101,9 +105,9 @@ class Network:
         self.running_var = {i: np.ones(sizes[i + 1], dtype=self.dtype) for i in range(self.L) if self.bn[i]}
         self._workspaces: dict[int, _Workspace] = {}
         self._part_grads: list[tuple[np.ndarray, tuple]] = []  # the second half's gradient buffer
-        self._executor = None  # a worker thread for the second half, during one fit
+        self._executor: ThreadPoolExecutor | None = None  # a worker thread for the second half, during one fit
         self._views_of: np.ndarray | None = None
-        self._views: tuple | None = None
+        self._views: tuple[list, list, dict] | None = None
         self._grad_views = self.views(self.grad, cache=False)
 
     # -- parameters ------------------------------------------------------------------
@@ -111,7 +115,9 @@ class Network:
     def views(self, theta: np.ndarray, cache: bool = True) -> tuple[list, list, dict]:
         """(weights, biases (beta for batch-normed layers), {layer: gamma}): views of theta."""
         if cache and self._views_of is theta:
-            return self._views
+            views = self._views
+            assert views is not None  # set before _views_of
+            return views
         s = self.sizes
         W = [theta[self.w_offsets[i]:self.w_offsets[i + 1]].reshape(s[i], s[i + 1]) for i in range(self.L)]
         b = [theta[self.b_offsets[i]:self.b_offsets[i + 1]] for i in range(self.L)]
@@ -282,6 +288,7 @@ class Network:
             if self.bn[i] or self.activation != "relu":
                 self._activate(h, a, i, ws)
             if drop:
+                assert rng is not None  # (drop)
                 keep = 1.0 - self.dropout
                 mask = self._buf(ws, "mask", i)
                 rng.random(dtype=mask.dtype, out=mask)

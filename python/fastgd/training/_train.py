@@ -169,6 +169,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     opt = dist.optimizer if dist is not None else get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
     n_epoch = data.n  # samples per epoch: n, or the largest shard's under comm (short shards padded)
     if distributed:
+        assert data.n is not None  # read_data counts a stream when distributed
         dist, n_epoch = shard_plan(comm, dist, opt, data.X, data.n, batch_size, max_epochs, shuffle,
                                    validation is not None, features=data.features)
         opt = dist
