@@ -12,7 +12,8 @@ from fastgd import datasets, functional, losses, models, optim, schedules, stopp
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.history import History
 from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
-from fastgd.optim import *  # noqa: F403  (every rule's class, Optimizer, get_optimizer)
+from fastgd.optim import *  # noqa: F403  (every rule's class)
+from fastgd.optim import Optimizer, get_optimizer
 from fastgd.persistence import load
 from fastgd.runtime import (
     _check_env_level,

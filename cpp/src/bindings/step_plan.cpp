@@ -242,7 +242,11 @@ py::object resolved_group(const RuleOps& rule, PyObject* g, std::int64_t k) {
     for (PyObject* key : rule.schedulable) {
         PyObject* v = PyDict_GetItemWithError(g, key);
         if (!v || !PyCallable_Check(v)) continue;
-        if (!copied) resolved = py::dict(group), copied = true;
+        if (!copied) {
+            resolved = py::reinterpret_steal<py::dict>(PyDict_Copy(g));  // py::dict(group) would be the group itself
+            if (!resolved) throw py::error_already_set();
+            copied = true;
+        }
         resolved[key] = py::float_(as_double(py::reinterpret_borrow<py::object>(v)(k).ptr()));
     }
     return copied ? py::object(resolved) : group;
@@ -421,6 +425,23 @@ void register_step_plan(py::module_& m) {
             })
         .def_readwrite("skipped_steps", &StepControl::skipped_steps)
         .def_readwrite("last_grad_norm", &StepControl::last_grad_norm)
+        .def(py::pickle(
+            [](const StepControl& c) {
+                return py::make_tuple(c.clip_norm_set, c.clip_value_set, c.clip_norm_type_set, c.nonfinite_set,
+                                      c.grad_prescale, c.skipped_steps, c.last_grad_norm);
+            },
+            [](const py::tuple& t) {
+                if (t.size() != 7) throw std::runtime_error("StepControl: bad pickled state");
+                StepControl c;
+                set_clip_norm(c, t[0]);
+                set_clip_value(c, t[1]);
+                set_clip_norm_type(c, t[2]);
+                set_nonfinite(c, t[3]);
+                c.grad_prescale = t[4].cast<double>();
+                c.skipped_steps = t[5].cast<std::int64_t>();
+                c.last_grad_norm = t[6].cast<std::optional<double>>();
+                return c;
+            }))
         .def_static(
             "check_nonfinite",
             [](const py::object& v) {

@@ -15,7 +15,10 @@ from fastgd.optim.nadam import NAdam as NAdam
 from fastgd.optim.radam import RAdam as RAdam
 from fastgd.optim.rmsprop import RMSprop as RMSprop
 from fastgd.optim.sgd import SGD as SGD
-from fastgd.optim.registry import OPTIMIZERS, get_optimizer  # isort: skip  (after every rule's class)
+
+# isort: split
+# After every rule's class: the registry names them.
+from fastgd.optim.registry import OPTIMIZERS, get_optimizer
 
 __all__ = [cls.__name__ for cls in rule_classes()]
 __all__ += ["Optimizer", "StepOptions", "clip_coefficient", "rule_classes", "OPTIMIZERS", "get_optimizer"]

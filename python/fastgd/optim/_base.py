@@ -208,6 +208,10 @@ class Optimizer:
             lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
         return "\n".join(lines + [")"])
 
+    def __getstate__(self) -> dict[str, Any]:
+        # For pickle and copy.deepcopy: the step plan is made again by the next step.
+        return {**self.__dict__, "_plan": None}
+
     clip_norm = _control_attribute("clip_norm", "Clip by the global norm to this (None: not by norm).")
     clip_value = _control_attribute("clip_value", "Clamp every gradient element to +-this (None: no clamp).")
     clip_norm_type = _control_attribute("clip_norm_type", "The p of clip_norm's p-norm (1, 2, inf or any p > 0).")
