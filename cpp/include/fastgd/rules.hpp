@@ -341,6 +341,17 @@ template <class O> inline bool needed(const StateSpec<O>& s, const O& o) {
     }
 }
 
+// The rule's options at the table's defaults.
+template <class R> constexpr typename R::Options default_options() {
+    typename R::Options o{};
+    for (const auto& s : R::options) {
+        if (s.flag) o.*s.flag = s.initial[0] != 0.0;
+        else if (s.real) o.*s.real = s.initial[0];
+        if (s.second) o.*s.second = s.initial[1];
+    }
+    return o;
+}
+
 // Rules without per-step constants.
 template <class O> inline NoScalars fold(const O&, StepState&) { return {}; }
 
