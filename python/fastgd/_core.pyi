@@ -1,6 +1,6 @@
 """Type stubs for fastgd's compiled core (private: use the fastgd package)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,7 +21,7 @@ def set_parallel_threshold(elements: int) -> None: ...
 def get_parallel_threshold() -> int: ...
 def openmp_enabled() -> bool: ...
 def rule_specs() -> list[dict[str, Any]]: ...
-def run_group(rule: str, group: dict[str, Any], params: _Arrays, grads: _Arrays, states: dict[str, _Arrays],
+def run_group(rule: str, group: dict[str, Any], params: _Arrays, grads: _Arrays, states: Mapping[str, _Arrays],
               step: int, gstate: dict[str, Any], grad_scale: float, clip_value: float, created: Any) -> None: ...
 
 class StepControl:
