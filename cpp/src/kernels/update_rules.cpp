@@ -5,6 +5,8 @@
 // (its options, states and per-step constants, folded in double before the loop) is its
 // entry in fastgd/rules.hpp; a rule's op is named after its struct there (Adam: AdamOp) and is
 // built from its options and its fold()'s constants.
+#include <utility>
+
 #include "fastgd/rules.hpp"
 #include "elementwise.hpp"
 #include "update_rules.hpp"
@@ -219,12 +221,23 @@ template <class R> constexpr int always_states() {
     return n;
 }
 
+// The number of R's states the options need. Each state's entry is copied at compile time:
+// the table itself stays out of the level's object code, which must share no symbol with
+// another level's.
+template <class R, std::size_t... I>
+int states_in_use(const typename R::Options& o, std::index_sequence<I...>) {
+    const auto one = [&o](auto index) {
+        constexpr StateSpec<typename R::Options> s = R::states[decltype(index)::value];
+        return static_cast<int>(needed(s, o));
+    };
+    return (0 + ... + one(std::integral_constant<std::size_t, I>{}));
+}
+
 // One step of rule R with functor Op: its per-step constants, then one pass over the arrays.
 template <class T, class R, template <class> class Op>
 void step(const TensorRef<T>* t, std::size_t n, const typename R::Options& o, StepState& st,
           const GradTransform& tr) {
-    int states = 0;
-    for (const auto& s : R::states) states += needed(s, o);
+    const int states = states_in_use<R>(o, std::make_index_sequence<R::states.size()>{});
     const Op<T> op(o, fold(o, st));
     run_with_states<T, always_states<R>(), static_cast<int>(R::states.size())>(states, t, n, op, tr);
 }
