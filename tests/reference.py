@@ -254,6 +254,9 @@ CLASSES: list[str] = [cls.__name__ for cls in rule_classes()]
 _RULE_OF: dict[str, str] = {cls.__name__: cls.rule for cls in rule_classes()}
 
 # The reference function of each class: the one named after its rule above.
+_missing = sorted(set(_RULE_OF.values()) - set(globals()))
+if _missing:
+    raise ImportError(f"reference.py has no function for the rule(s) {_missing}: write each from its formula")
 RULES: dict[str, Callable[..., Any]] = {name: globals()[rule] for name, rule in _RULE_OF.items()}
 
 
