@@ -118,8 +118,10 @@ Clip clip_for_step(const StepControl& c) {
 
 // -- one step -----------------------------------------------------------------------------------
 
-// One group's step, read and checked, not yet run.
+// One group's step, read and checked, not yet run. Holds its group's dicts: a schedule or a
+// callback into Python may change the optimizer's lists while the step runs.
 struct GroupStep {
+    py::object group, gstate;
     AnyOptions options;
     unsigned need = 0, missing = 0;  // states the options need; those not fetched yet
     std::int64_t k = 0;              // the group's step count before this step
@@ -184,13 +186,17 @@ std::vector<GroupStep> read_groups(StepPlan& plan, const py::tuple& grads) {
     const RuleOps& rule = *plan.rule;
     const Py_ssize_t n_groups = static_cast<Py_ssize_t>(plan.layout.size());
     std::vector<GroupStep> steps(n_groups);
+    for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {  // no Python code runs in this loop
+        steps[gi].group = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(plan.groups.ptr(), gi));
+        steps[gi].gstate = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(plan.group_states.ptr(), gi));
+    }
     Py_ssize_t first = 0;
     for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
-        PyObject* g = PyList_GET_ITEM(plan.groups.ptr(), gi);
-        PyObject* gs = PyList_GET_ITEM(plan.group_states.ptr(), gi);
+        GroupStep& s = steps[gi];
+        PyObject* g = s.group.ptr();
+        PyObject* gs = s.gstate.ptr();
         if (!PyDict_Check(g) || !PyDict_Check(gs)) throw py::type_error("a parameter group and its state are dicts");
         StepPlan::Group& layout = plan.layout[gi];
-        GroupStep& s = steps[gi];
         s.k = as_int64(lookup(gs, key_step()));
         s.need = rule.read(g, s.k, s.options);
         PyObject* maximize = PyDict_GetItemWithError(g, key_maximize());
@@ -215,7 +221,7 @@ std::vector<GroupStep> read_groups(StepPlan& plan, const py::tuple& grads) {
 void fetch_states(StepPlan& plan, Py_ssize_t gi, GroupStep& s) {
     const RuleOps& rule = *plan.rule;
     StepPlan::Group& layout = plan.layout[gi];
-    PyObject* g = PyList_GET_ITEM(plan.groups.ptr(), gi);
+    PyObject* g = s.group.ptr();
     py::list wanted;
     for (std::size_t i = 0; i < rule.states.size(); ++i)
         if (s.missing & (1u << i)) {
@@ -263,10 +269,8 @@ void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scal
             states[rule.states[i].name] = layout.states[i];
             if (layout.fresh & (1u << i)) created.add(rule.states[i].name);
         }
-    PyObject* g = PyList_GET_ITEM(plan.groups.ptr(), gi);
-    plan.update(resolved_group(rule, g, s.k), py::list(layout.params), py::list(s.grads), states, s.k + 1,
-                py::reinterpret_borrow<py::object>(PyList_GET_ITEM(plan.group_states.ptr(), gi)),
-                s.sign * grad_scale, clip_value, created);
+    plan.update(resolved_group(rule, s.group.ptr(), s.k), py::list(layout.params), py::list(s.grads), states,
+                s.k + 1, s.gstate, s.sign * grad_scale, clip_value, created);
 }
 
 }  // namespace
@@ -324,7 +328,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
     }
     for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
         const GroupStep& s = steps[gi];
-        PyObject* gs = PyList_GET_ITEM(plan.group_states.ptr(), gi);
+        PyObject* gs = s.gstate.ptr();
         const py::int_ count(s.k + 1);
         if (PyDict_SetItem(gs, key_step(), count.ptr()) != 0) throw py::error_already_set();
         if (plan.update.is_none()) store_scalars(rule, gs, s.batch, s.s32, s.s64);
