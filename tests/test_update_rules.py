@@ -7,6 +7,7 @@ dtypes, array sizes around every vector width, and every SIMD level this CPU run
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -173,6 +174,36 @@ def test_defaults_are_the_reference_defaults(rule):
     # must be the same defaults for that to test the documented ones.
     opt = getattr(fastgd, rule)([np.zeros(3)])
     assert opt.defaults == R.DEFAULTS[rule]
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
+def test_signature_is_the_rule_table_s(rule):
+    # A class takes its rule's options by the table's names; the class named after its rule
+    # (not AdamW, which fixes decoupled_weight_decay and changes weight_decay) with the
+    # table's defaults. The step options come through **step_options.
+    cls = getattr(fastgd, rule)
+    spec = RULE_SPECS[cls.rule]
+    table = {o["name"]: o["default"] for o in spec["options"]}
+    params = inspect.signature(cls).parameters
+    assert list(params)[0] == "params" and params["step_options"].kind is inspect.Parameter.VAR_KEYWORD
+    mine = {k: p.default for k, p in params.items() if k not in ("params", "step_options")}
+    assert set(mine) <= set(table)
+    if rule.lower() == cls.rule:
+        assert mine == table
+    assert set(cls([np.zeros(2)]).defaults) == set(table)
+
+
+def test_every_rule_has_a_class_and_a_function():
+    assert [cls.rule for cls in fastgd.optim.rule_classes() if cls.__name__.lower() == cls.rule] == list(RULE_SPECS)
+    for name in RULE_SPECS:
+        assert name in F.__all__ and callable(getattr(F, name))
+
+
+def test_step_options_are_the_base_class_s():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'clip_nrom'"):
+        fastgd.Adam([np.zeros(2)], clip_nrom=1.0)
+    with pytest.raises(TypeError, match="names no update rule"):
+        fastgd.Optimizer([np.zeros(2)], {})
 
 
 # -- many arrays in one call, and parameter groups -------------------------------------------

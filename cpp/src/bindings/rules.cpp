@@ -366,18 +366,21 @@ const RuleOps& rule_ops(const std::string& name) {
 }
 
 void register_rules(py::module_& m) {
-    py::list specs;
-#define FASTGD_SPEC(R, name) specs.append(Access<R>::spec(#name));
-    FASTGD_RULES(FASTGD_SPEC)
-#undef FASTGD_SPEC
     m.def(
-        "rule_specs", [specs]() { return specs; },
+        "rule_specs",
+        [] {
+            py::list specs;
+#define FASTGD_SPEC(R, name) specs.append(Access<R>::spec(#name));
+            FASTGD_RULES(FASTGD_SPEC)
+#undef FASTGD_SPEC
+            return specs;
+        },
         "Every update rule of the table, in its order: a dict with its name; its options (name, type 'float',\n"
         "'bool' or 'pair', default, schedulable, check, label, and kernel: its keyword(s) in the rule's\n"
         "function, none for an option the kernel does not read), 'maximize' last; its states in the kernel's\n"
         "order (name, arg: its name in the rule's function, when: None or (option, 'true' | 'nonzero' |\n"
         "'positive'), initial: 0.0 or the name of the option it starts at); and its group scalars\n"
-        "(name: initial value). The list is shared: do not modify it.");
+        "(name: initial value).");
 
 #define FASTGD_FUNCTIONAL(R, name)                                                                        \
     {                                                                                                     \
