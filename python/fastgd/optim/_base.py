@@ -101,6 +101,8 @@ def _check_option(option: Mapping[str, Any], value: Any) -> None:
         ok = value >= 0
     elif check == "unit_closed":
         ok = 0.0 <= value <= 1.0
+    elif check == "unit_open":
+        ok = 0.0 <= value < 1.0
     else:
         return
     if not ok:
@@ -165,7 +167,7 @@ class Optimizer:
         cls.rule = rule
         _RULE_CLASSES.append(cls)
         cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n\n    " + _describe_states(RULE_SPECS[rule]) + \
-            "\n    Step options (clip_norm, clip_value, clip_norm_type, nonfinite): see Optimizer.\n"
+            f"\n    Step options ({', '.join(STEP_OPTIONS)}): see Optimizer.\n"
 
     def __init__(self, params: Any, options: Mapping[str, Any], **step_options: Unpack[StepOptions]) -> None:
         """``options``: the rule's options by name (a rule's ``__init__`` passes its
