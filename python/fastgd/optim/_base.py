@@ -120,12 +120,6 @@ def _describe_states(spec: Mapping[str, Any]) -> str:
     return line + "."
 
 
-def _control_attribute(name: str, doc: str) -> property:
-    # An attribute kept in the optimizer's StepControl, which every step reads from C++.
-    return property(lambda self: getattr(self._control, name),
-                    lambda self, value: setattr(self._control, name, value), doc=doc)
-
-
 class Optimizer:
     """Base class: ``param_groups``, ``state``, ``step(grads)``, ``state_dict()``.
 
@@ -214,12 +208,62 @@ class Optimizer:
         # For pickle and copy.deepcopy: the step plan is made again by the next step.
         return {**self.__dict__, "_plan": None}
 
-    clip_norm = _control_attribute("clip_norm", "Clip by the global norm to this (None: not by norm).")
-    clip_value = _control_attribute("clip_value", "Clamp every gradient element to +-this (None: no clamp).")
-    clip_norm_type = _control_attribute("clip_norm_type", "The p of clip_norm's p-norm (1, 2, inf or any p > 0).")
-    nonfinite = _control_attribute("nonfinite", "'ignore', 'skip' or 'error': a step with a NaN or Inf gradient.")
-    skipped_steps = _control_attribute("skipped_steps", "Steps left out by nonfinite='skip'.")
-    last_grad_norm = _control_attribute("last_grad_norm", "With clip_norm: the last step's norm, before clipping.")
+    # The step options and what steps leave are kept in the optimizer's StepControl, which
+    # every step reads (a setting may change between steps; a bad one is reported by the step).
+
+    @property
+    def clip_norm(self) -> float | None:
+        """Clip by the global norm to this (None: not by norm)."""
+        return self._control.clip_norm
+
+    @clip_norm.setter
+    def clip_norm(self, value: float | None) -> None:
+        self._control.clip_norm = value
+
+    @property
+    def clip_value(self) -> float | None:
+        """Clamp every gradient element to +-this (None: no clamp)."""
+        return self._control.clip_value
+
+    @clip_value.setter
+    def clip_value(self, value: float | None) -> None:
+        self._control.clip_value = value
+
+    @property
+    def clip_norm_type(self) -> float:
+        """The p of clip_norm's p-norm (1, 2, inf or any p > 0)."""
+        return self._control.clip_norm_type
+
+    @clip_norm_type.setter
+    def clip_norm_type(self, value: float) -> None:
+        self._control.clip_norm_type = value
+
+    @property
+    def nonfinite(self) -> str:
+        """What a step does with a NaN or Inf gradient: 'ignore', 'skip' or 'error'."""
+        return self._control.nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: str) -> None:
+        self._control.nonfinite = value
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps left out by nonfinite='skip'."""
+        return self._control.skipped_steps
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._control.skipped_steps = value
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """With clip_norm: the last step's gradient norm, before clipping."""
+        return self._control.last_grad_norm
+
+    @last_grad_norm.setter
+    def last_grad_norm(self, value: float | None) -> None:
+        self._control.last_grad_norm = value
 
     # -- public seams for wrappers and training loops ------------------------------------
 
