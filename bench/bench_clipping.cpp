@@ -53,7 +53,7 @@ void bm_clip(benchmark::State& state, const std::string& owner, ModeCase mc, con
     t.state[1] = a[3];
     t.size = n;
     const auto& k = fastgd::active_kernels().template of<T>();
-    const fastgd::AdamOptions adam{1e-3, 0.9, 0.999, 1e-8, 0.0, false, false};
+    const fastgd::Adam::Options adam{1e-3, 0.9, 0.999, 1e-8, 0.0, false, false};
     fastgd::StepState st;
     st.step = 100;
     // Half the initial norm (gradients are uniform in +-1e-3): the first call scales, and

@@ -3,6 +3,7 @@
 // must move per element (rule_bytes); frac_bound compares it with the loop that moves the
 // same bytes ("r<2+S>w<1+S>" for S state arrays), run after every call of the kernel, and
 // frac_stream with STREAM copy / triad. The time reported is the kernel's alone.
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,28 +21,38 @@ using fastgd::TensorRef;
 template <class T> struct RuleCase {
     const char* name;
     int states;
-    void (*call)(const fastgd::KernelSet<T>&, const TensorRef<T>*, StepState&);
+    std::function<void(const fastgd::KernelSet<T>&, const TensorRef<T>*, StepState&)> call;
 };
 
-// torch.optim's defaults, and lr as each rule's docstring suggests.
+// Rule R at the rule table's defaults (torch's, and lr as each rule's docstring suggests),
+// changed by `edit`.
+template <class T, class R>
+RuleCase<T> rule_case(const char* name, void (*edit)(typename R::Options&) = nullptr) {
+    typename R::Options o = fastgd::default_options<R>();
+    if (edit) edit(o);
+    int states = 0;
+    for (const auto& s : R::states) states += fastgd::needed(s, o);
+    return {name, states, [o](const fastgd::KernelSet<T>& k, const TensorRef<T>* t, StepState& s) {
+                (k.*fastgd::RuleKernel<R, T>::member)(t, 1, o, s, fastgd::GradTransform{});
+            }};
+}
+
+// Every rule of the table, and a few of their options.
 template <class T> std::vector<RuleCase<T>> rule_cases() {
-    using K = fastgd::KernelSet<T>;
-    using R = const TensorRef<T>*;
-    static const fastgd::GradTransform none{};
-    return {
-        {"sgd", 0, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.0, 0.0, 0.0, false}, s, none); }},
-        {"sgd_momentum", 1, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.9, 0.0, 0.0, false}, s, none); }},
-        {"sgd_nesterov", 1, [](const K& k, R t, StepState& s) { k.sgd(t, 1, {1e-3, 0.9, 0.0, 0.0, true}, s, none); }},
-        {"adagrad", 1, [](const K& k, R t, StepState& s) { k.adagrad(t, 1, {1e-2, 0.0, 0.0, 1e-10}, s, none); }},
-        {"rmsprop", 1, [](const K& k, R t, StepState& s) { k.rmsprop(t, 1, {1e-2, 0.99, 1e-8, 0.0, 0.0, false}, s, none); }},
-        {"adadelta", 2, [](const K& k, R t, StepState& s) { k.adadelta(t, 1, {1.0, 0.9, 1e-6, 0.0}, s, none); }},
-        {"adam", 2, [](const K& k, R t, StepState& s) { k.adam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false}, s, none); }},
-        {"adamw", 2, [](const K& k, R t, StepState& s) { k.adam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 1e-2, false, true}, s, none); }},
-        {"adamax", 2, [](const K& k, R t, StepState& s) { k.adamax(t, 1, {2e-3, 0.9, 0.999, 1e-8, 0.0}, s, none); }},
-        {"nadam", 2, [](const K& k, R t, StepState& s) { k.nadam(t, 1, {2e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3, false}, s, none); }},
-        {"radam", 2, [](const K& k, R t, StepState& s) { k.radam(t, 1, {1e-3, 0.9, 0.999, 1e-8, 0.0, false}, s, none); }},
-        {"lion", 1, [](const K& k, R t, StepState& s) { k.lion(t, 1, {1e-4, 0.9, 0.99, 0.0}, s, none); }},
-    };
+    std::vector<RuleCase<T>> cases;
+#define FASTGD_CASE(R, name) cases.push_back(rule_case<T, fastgd::R>(#name));
+    FASTGD_RULES(FASTGD_CASE)
+#undef FASTGD_CASE
+    cases.push_back(rule_case<T, fastgd::Sgd>("sgd_momentum", [](fastgd::Sgd::Options& o) { o.momentum = 0.9; }));
+    cases.push_back(rule_case<T, fastgd::Sgd>("sgd_nesterov", [](fastgd::Sgd::Options& o) {
+        o.momentum = 0.9;
+        o.nesterov = true;
+    }));
+    cases.push_back(rule_case<T, fastgd::Adam>("adamw", [](fastgd::Adam::Options& o) {
+        o.weight_decay = 1e-2;
+        o.decoupled_weight_decay = true;
+    }));
+    return cases;
 }
 
 template <class T>

@@ -56,8 +56,8 @@ void run_pair(benchmark::State& state, const std::string& owner, bool adam, std:
     t.state[1] = arrays[3];
     t.size = n;
     const auto& k = fastgd::active_kernels().f32;
-    const fastgd::AdamOptions adam_options{1e-3, 0.9, 0.999, 1e-8, 0.0, false, false};
-    const fastgd::SgdOptions sgd_options{1e-3, 0.0, 0.0, 0.0, false};
+    const fastgd::Adam::Options adam_options{1e-3, 0.9, 0.999, 1e-8, 0.0, false, false};
+    const fastgd::Sgd::Options sgd_options{1e-3, 0.0, 0.0, 0.0, false};
     fastgd::StepState st;
     st.step = 100;
     const auto step = [&](const Variant& v) {

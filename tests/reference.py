@@ -24,8 +24,11 @@ from typing import Any, Callable
 
 import numpy as np
 
+from fastgd.optim import rule_classes
+from fastgd.optim._base import RULE_SPECS
+
 __all__ = [
-    "DEFAULTS", "RULES", "ReferenceOptimizer", "state_names", "init_state",
+    "CLASSES", "DEFAULTS", "RULES", "ReferenceOptimizer", "state_names", "init_state", "all_states_on", "rule_cases",
     "sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamax", "nadam", "radam", "lion",
     "radam_rectified", "total_norm", "clip_coefficient", "clip_by_norm", "clip_by_value", "scale_grads",
 ]
@@ -246,45 +249,54 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "Lion": dict(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False),
 }
 
-RULES: dict[str, Callable[..., Any]] = {
-    "SGD": sgd, "Adagrad": adagrad, "RMSprop": rmsprop, "Adadelta": adadelta, "Adam": adam, "AdamW": adam,
-    "Adamax": adamax, "NAdam": nadam, "RAdam": radam, "Lion": lion,
-}
+# Every rule class of fastgd (from its rule table): the lists of rules the tests run over.
+CLASSES: list[str] = [cls.__name__ for cls in rule_classes()]
+_RULE_OF: dict[str, str] = {cls.__name__: cls.rule for cls in rule_classes()}
+
+# The reference function of each class: the one named after its rule above.
+_missing = sorted(set(_RULE_OF.values()) - set(globals()))
+if _missing:
+    raise ImportError(f"reference.py has no function for the rule(s) {_missing}: write each from its formula")
+RULES: dict[str, Callable[..., Any]] = {name: globals()[rule] for name, rule in _RULE_OF.items()}
 
 
 def state_names(rule: str, options: dict[str, Any]) -> list[str]:
-    """The per-parameter state arrays a rule keeps for these (complete) options."""
-    if rule == "SGD":
-        return ["momentum_buffer"] if options["momentum"] != 0 else []
-    if rule == "Adagrad":
-        return ["sum"]
-    if rule == "RMSprop":
-        return (["square_avg"] + (["grad_avg"] if options["centered"] else [])
-                + (["momentum_buffer"] if options["momentum"] > 0 else []))
-    if rule == "Adadelta":
-        return ["square_avg", "acc_delta"]
-    if rule in ("Adam", "AdamW"):
-        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if options["amsgrad"] else [])
-    if rule == "Adamax":
-        return ["exp_avg", "exp_inf"]
-    if rule in ("NAdam", "RAdam"):
-        return ["exp_avg", "exp_avg_sq"]
-    if rule == "Lion":
-        return ["exp_avg"]
-    raise KeyError(rule)
+    """The per-parameter state arrays a rule keeps for these (complete) options, in order."""
+    tests = {"true": bool, "nonzero": lambda v: v != 0, "positive": lambda v: v > 0}
+    return [s["name"] for s in RULE_SPECS[_RULE_OF[rule]]["states"]
+            if s["when"] is None or tests[s["when"][1]](options[s["when"][0]])]
 
 
 def init_state(rule: str, param: np.ndarray, options: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Initial state arrays: zeros, except Adagrad's sum (initial_accumulator_value). SGD's
-    momentum buffer is created by the first step, from the first gradient."""
+    """Initial state arrays: zeros, or the option the rule table names (Adagrad's sum starts
+    at initial_accumulator_value). SGD's momentum buffer is created by the first step, from
+    the first gradient."""
+    initial = {s["name"]: s["initial"] for s in RULE_SPECS[_RULE_OF[rule]]["states"]}
     names = [n for n in state_names(rule, options) if not (rule == "SGD" and n == "momentum_buffer")]
-    init = float(options["initial_accumulator_value"]) if rule == "Adagrad" else 0.0
-    return {n: np.full_like(param, init) for n in names}
+    return {n: np.full_like(param, options[initial[n]] if isinstance(initial[n], str) else initial[n])
+            for n in names}
+
+
+def all_states_on(rule: str) -> dict[str, Any]:
+    """Options that make the rule keep every one of its state arrays."""
+    on = {"true": True, "nonzero": 0.5, "positive": 0.5}
+    return {s["when"][0]: on[s["when"][1]] for s in RULE_SPECS[_RULE_OF[rule]]["states"] if s["when"] is not None}
+
+
+def rule_cases(options: dict[str, dict[str, Any]] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """(class name, options) for every rule class: the options given for it, else those that
+    keep every state array (all_states_on)."""
+    options = options or {}
+    unknown = set(options) - set(CLASSES)
+    if unknown:
+        raise KeyError(f"not rule classes: {sorted(unknown)}")
+    return [(name, options.get(name, all_states_on(name))) for name in CLASSES]
 
 
 class ReferenceOptimizer:
     """One parameter group stepped by a reference rule. ``params`` are updated in place (pass
-    copies); ``state[i]`` holds parameter i's arrays; ``mu_product`` is NAdam's product."""
+    copies); ``state[i]`` holds parameter i's arrays; ``scalars`` the rule's group scalars
+    (``mu_product``: NAdam's product)."""
 
     def __init__(self, rule: str, params: Sequence[np.ndarray], **options: Any) -> None:
         unknown = set(options) - set(DEFAULTS[rule])
@@ -295,7 +307,7 @@ class ReferenceOptimizer:
         self.params = list(params)
         self.state: list[dict[str, np.ndarray]] = [init_state(rule, p, self.options) for p in self.params]
         self.step_count = 0
-        self.mu_product = 1.0
+        self.scalars = dict(RULE_SPECS[_RULE_OF[rule]]["group_scalars"])  # NAdam: mu_product
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """One step from gradients as the rule reads them (clip them first if clipping)."""
@@ -304,15 +316,21 @@ class ReferenceOptimizer:
         self.step_count += 1
         t = self.step_count
         fn = RULES[self.rule]
-        if self.rule == "NAdam":
-            # One product per group (torch keeps an identical copy per parameter).
-            new_product = self.mu_product
+        if self.scalars:
+            # One value per group (torch keeps an identical copy per parameter), which the
+            # rule's function returns advanced.
+            (name, value), = self.scalars.items()
+            new = value
             for p, g, st in zip(self.params, grads, self.state):
-                new_product = fn(p, g, st, t, mu_product=self.mu_product, **self.options)
-            self.mu_product = new_product
+                new = fn(p, g, st, t, **{name: value}, **self.options)
+            self.scalars[name] = new
         else:
             for p, g, st in zip(self.params, grads, self.state):
                 fn(p, g, st, t, **self.options)
+
+    @property
+    def mu_product(self) -> float:
+        return self.scalars["mu_product"]
 
 
 # -- clipping -------------------------------------------------------------------------------

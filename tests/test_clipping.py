@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import reference as R
 
 import fastgd as fg
 
@@ -86,18 +87,17 @@ def test_clip_grad_value(simd_level, dtype):
     assert np.isnan(grads[2][3])
 
 
-RULES = [
-    ("SGD", {"lr": 0.1, "momentum": 0.9}),
-    ("Adagrad", {}),
-    ("RMSprop", {"centered": True, "momentum": 0.5}),
-    ("Adadelta", {}),
-    ("Adam", {"amsgrad": True}),
-    ("AdamW", {}),
-    ("Adamax", {}),
-    ("NAdam", {}),
-    ("RAdam", {}),
-    ("Lion", {"weight_decay": 0.1}),
-]
+# Every rule class; these with the options given, the others with every state array in use.
+RULES = R.rule_cases({
+    "SGD": {"lr": 0.1, "momentum": 0.9},
+    "Adagrad": {},
+    "AdamW": {},
+    "Adadelta": {},
+    "Adamax": {},
+    "NAdam": {},
+    "RAdam": {},
+    "Lion": {"weight_decay": 0.1},
+})
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

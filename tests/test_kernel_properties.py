@@ -159,7 +159,7 @@ def assert_agrees(actual: np.ndarray, expected: np.ndarray, what: str, fused: bo
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("rule", list(R.DEFAULTS))
+@pytest.mark.parametrize("rule", R.CLASSES)
 def test_rule_agrees_with_reference_on_any_input(rule, dtype):
     @PROPERTY_SETTINGS
     @given(rule_examples(rule, dtype))

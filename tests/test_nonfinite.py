@@ -32,7 +32,7 @@ def _grads(dtype, k):
 def _snapshot(opt, params):
     return ([p.tobytes() for p in params],
             {i: {k: v.tobytes() for k, v in st.items()} for i, st in opt.state.items()},
-            [dict(gs) for gs in opt._group_state])
+            opt.state_dict()["group_state"])
 
 
 def _make(cls, kw, dtype, clip, nonfinite=None):
@@ -48,8 +48,8 @@ def _all_finite(opt, params):
     return all(np.isfinite(a).all() for a in arrays)
 
 
-# bad_at: the step that gets the bad gradient; step 0 takes the Python path, later steps the
-# one-call C++ path (fastgd._core.step_groups).
+# bad_at: the step that gets the bad gradient; at step 0 the state does not exist yet (nor the
+# step plan), later steps run on the kept plan and state.
 @pytest.mark.parametrize("bad_at", [0, 2])
 @pytest.mark.parametrize("bad", list(BAD))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -64,7 +64,7 @@ def test_skip_and_error_write_nothing(name, cls, kw, mode, clip, dtype, bad, bad
         for k in range(bad_at):
             opt.step(_grads(dtype, k))
             ref.step(_grads(dtype, k))
-        assert (opt._plan is not None) == (bad_at > 0)  # which path takes the bad step
+        assert (opt.step_plan is not None) == (bad_at > 0)
         before = _snapshot(opt, params)
         g = _grads(dtype, 99)
         g[which][pos] = BAD[bad]
@@ -103,25 +103,25 @@ def test_ignore_is_the_default(name, cls, kw, clip, dtype, bad, bad_at):
         for a, b in zip(params, ref_params):
             np.testing.assert_array_equal(a, b)
         assert not _all_finite(opt, params)  # the NaN or Inf reached the parameters or state
-        assert opt._group_state[0]["step"] == bad_at + 2
+        assert opt.step_count == bad_at + 2
         assert opt.skipped_steps == 0
 
 
 @pytest.mark.parametrize("clip", [False, True], ids=["noclip", "clip"])
-def test_skip_counts_every_skipped_step_on_both_paths(clip):
+def test_skip_counts_every_skipped_step_before_and_after_the_state_exists(clip):
     params, opt = _make(SGD, {"momentum": 0.9}, np.float64, clip, "skip")
     bad = [np.full(n, np.nan) for n in SIZES]
-    opt.step(bad)  # Python path
-    assert opt.state[0] == {} and opt._group_state[0]["step"] == 0
+    opt.step(bad)  # before any state: none is created
+    assert opt.state[0] == {} and opt.step_count == 0
     opt.step(_grads(np.float64, 0))
-    opt.step(_grads(np.float64, 1))  # one-call path from here
+    opt.step(_grads(np.float64, 1))
     for _ in range(3):
         opt.step(bad)
     assert opt.skipped_steps == 4
-    assert opt._group_state[0]["step"] == 2
+    assert opt.step_count == 2
 
 
-def test_option_read_each_step_on_the_one_call_path():
+def test_option_read_each_step_on_a_kept_plan():
     params, opt = _make(Adam, {}, np.float32, False)
     opt.step(_grads(np.float32, 0))
     opt.step(_grads(np.float32, 1))

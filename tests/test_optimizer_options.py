@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import reference as R
 
 import fastgd as fg
 
@@ -24,7 +25,7 @@ def test_lr_schedule_uses_step_k_on_the_kth_call():
     np.testing.assert_allclose(p, -(0.1 + 0.05 + 0.025 + 0.0125))
 
 
-@pytest.mark.parametrize("rule", ["Adam", "AdamW", "RMSprop", "Lion", "NAdam", "RAdam", "Adagrad", "Adamax"])
+@pytest.mark.parametrize("rule", R.CLASSES)
 def test_schedule_equals_editing_lr_by_hand(rule):
     rng = np.random.default_rng(0)
     a = rng.standard_normal(50)

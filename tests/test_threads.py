@@ -9,22 +9,22 @@ import threading
 
 import numpy as np
 import pytest
+import reference as R
 
 import fastgd as fg
 from fastgd import _core
 
-RULES = [
-    ("SGD", {"lr": 0.1, "momentum": 0.9, "nesterov": True}),
-    ("Adagrad", {"weight_decay": 0.1}),
-    ("RMSprop", {"centered": True, "momentum": 0.5}),
-    ("Adadelta", {}),
-    ("Adam", {"amsgrad": True}),
-    ("AdamW", {}),
-    ("Adamax", {}),
-    ("NAdam", {}),
-    ("RAdam", {}),
-    ("Lion", {}),
-]
+# Every rule class; these with the options given, the others with every state array in use.
+RULES = R.rule_cases({
+    "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True},
+    "Adagrad": {"weight_decay": 0.1},
+    "AdamW": {},
+    "Adadelta": {},
+    "Adamax": {},
+    "NAdam": {},
+    "RAdam": {},
+    "Lion": {},
+})
 
 
 @pytest.fixture

@@ -6,12 +6,14 @@ import inspect
 
 import numpy as np
 import pytest
+import reference as R
 
 import fastgd as fg
 
 torch = pytest.importorskip("torch")
 
-RULES = ["SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam"]
+# Every rule class that torch.optim has too.
+RULES = [name for name in R.CLASSES if hasattr(torch.optim, name)]
 
 CASES = [
     ("SGD", dict(lr=0.05)),

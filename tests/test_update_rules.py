@@ -7,6 +7,7 @@ dtypes, array sizes around every vector width, and every SIMD level this CPU run
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -15,6 +16,7 @@ import reference as R
 
 import fastgd
 import fastgd.functional as F
+from fastgd.optim._base import RULE_SPECS
 
 DTYPES = [np.float32, np.float64]
 # Around every vector width (4/8/16 float32 lanes, 2/4/8 float64 lanes), and more than one
@@ -70,7 +72,7 @@ CASES = [
     ("Lion", dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.5, maximize=True)),
 ]
 CASE_IDS = [f"{rule}-{'-'.join(sorted(o)) or 'defaults'}" for rule, o in CASES]
-RULE_NAMES = list(R.DEFAULTS)
+RULE_NAMES = R.CLASSES
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -172,6 +174,36 @@ def test_defaults_are_the_reference_defaults(rule):
     # must be the same defaults for that to test the documented ones.
     opt = getattr(fastgd, rule)([np.zeros(3)])
     assert opt.defaults == R.DEFAULTS[rule]
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
+def test_signature_is_the_rule_table_s(rule):
+    # A class takes its rule's options by the table's names; the class named after its rule
+    # (not AdamW, which fixes decoupled_weight_decay and changes weight_decay) with the
+    # table's defaults. The step options come through **step_options.
+    cls = getattr(fastgd, rule)
+    spec = RULE_SPECS[cls.rule]
+    table = {o["name"]: o["default"] for o in spec["options"]}
+    params = inspect.signature(cls).parameters
+    assert list(params)[0] == "params" and params["step_options"].kind is inspect.Parameter.VAR_KEYWORD
+    mine = {k: p.default for k, p in params.items() if k not in ("params", "step_options")}
+    assert set(mine) <= set(table)
+    if rule.lower() == cls.rule:
+        assert mine == table
+    assert set(cls([np.zeros(2)]).defaults) == set(table)
+
+
+def test_every_rule_has_a_class_and_a_function():
+    assert [cls.rule for cls in fastgd.optim.rule_classes() if cls.__name__.lower() == cls.rule] == list(RULE_SPECS)
+    for name in RULE_SPECS:
+        assert name in F.__all__ and callable(getattr(F, name))
+
+
+def test_step_options_are_the_base_class_s():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'clip_nrom'"):
+        fastgd.Adam([np.zeros(2)], clip_nrom=1.0)
+    with pytest.raises(TypeError, match="names no update rule"):
+        fastgd.Optimizer([np.zeros(2)], {})
 
 
 # -- many arrays in one call, and parameter groups -------------------------------------------
@@ -378,40 +410,19 @@ FUNCTIONAL_CASES = [
 ]
 
 
-def functional_step(rule: str, options: dict, params, grads, states, step, mu_product, **transform):
-    """One fastgd.functional call for a rule; returns NAdam's mu_product (else None)."""
+def functional_step(rule: str, options: dict, params, grads, states, step, scalars, **transform):
+    """One fastgd.functional call for a rule, its arguments laid out as the rule table says:
+    the state lists in the rule's order (None where the options need none), its group scalars
+    and its options by their keywords (a pair as two). Returns what it returns."""
+    spec = RULE_SPECS[getattr(fastgd, rule).rule]
     o = full_options(rule, options)
-    kw = {k: v for k, v in o.items() if k not in ("maximize", "initial_accumulator_value", "betas")}
-    if "betas" in o:
-        kw["beta1"], kw["beta2"] = o["betas"]
-    kw.update(transform)
-    s = {name: [st.get(name) for st in states] for name in R.state_names(rule, o)}
-
-    def opt_list(name):
-        return s[name] if name in s else None
-
-    if rule == "SGD":
-        F.sgd(params, grads, opt_list("momentum_buffer"), step=step, **kw)
-    elif rule == "Adagrad":
-        F.adagrad(params, grads, s["sum"], step=step, **kw)
-    elif rule == "RMSprop":
-        F.rmsprop(params, grads, s["square_avg"], opt_list("grad_avg"), opt_list("momentum_buffer"), step=step,
-                  **kw)
-    elif rule == "Adadelta":
-        F.adadelta(params, grads, s["square_avg"], s["acc_delta"], step=step, **kw)
-    elif rule in ("Adam", "AdamW"):
-        F.adam(params, grads, s["exp_avg"], s["exp_avg_sq"], opt_list("max_exp_avg_sq"), step=step, **kw)
-    elif rule == "Adamax":
-        F.adamax(params, grads, s["exp_avg"], s["exp_inf"], step=step, **kw)
-    elif rule == "NAdam":
-        return F.nadam(params, grads, s["exp_avg"], s["exp_avg_sq"], step=step, mu_product=mu_product, **kw)
-    elif rule == "RAdam":
-        F.radam(params, grads, s["exp_avg"], s["exp_avg_sq"], step=step, **kw)
-    elif rule == "Lion":
-        F.lion(params, grads, s["exp_avg"], step=step, **kw)
-    else:
-        raise KeyError(rule)
-    return None
+    needed = R.state_names(rule, o)
+    lists = [[st[s["name"]] for st in states] if s["name"] in needed else None for s in spec["states"]]
+    kw = {}
+    for option in spec["options"]:
+        values = o[option["name"]] if option["type"] == "pair" else (o[option["name"]],)
+        kw.update(zip(option["kernel"], values))
+    return getattr(F, spec["name"])(params, grads, *lists, step=step, **scalars, **kw, **transform)
 
 
 @pytest.mark.parametrize(("grad_scale", "clip_value"), [(1.0, math.inf), (-0.7, 0.4)], ids=["plain", "scaled"])
@@ -422,18 +433,18 @@ def test_functional_matches_reference(simd_level, rule, options, dtype, grad_sca
     rng = np.random.default_rng(_stable_seed(("functional", rule, sorted(options.items()), grad_scale)))
     params = make_params(rng, [(17,), (0,), (2, 33), (1023,)], dtype)
     o = full_options(rule, options)
-    # The caller owns the state: zeros, Adagrad's sum at initial_accumulator_value (SGD's
-    # buffer is overwritten by the gradient on step 1).
-    states = [{n: np.full_like(p, o["initial_accumulator_value"] if rule == "Adagrad" else 0.0)
-               for n in R.state_names(rule, o)} for p in params]
+    # The caller owns the state: as the reference starts it (SGD's buffer, which the reference
+    # makes on step 1, as zeros: the kernel overwrites it with the gradient on step 1).
+    states = [{n: R.init_state(rule, p, o).get(n, np.zeros_like(p)) for n in R.state_names(rule, o)}
+              for p in params]
     ref = R.ReferenceOptimizer(rule, [p.copy() for p in params], **options)
-    mu_product = 1.0
+    scalars = dict(ref.scalars)
     for t, scale in enumerate(GRAD_SCALES, start=1):
         grads = make_grads(rng, params, scale)
         for g in grads:
             g.flags.writeable = False  # grads may be read-only, and are never written
-        new_mu = functional_step(rule, options, params, grads, states, t, mu_product, grad_scale=grad_scale,
-                                 clip_value=clip_value)
+        returned = functional_step(rule, options, params, grads, states, t, scalars, grad_scale=grad_scale,
+                                   clip_value=clip_value)
         # The kernel reads grad_scale * g, then clamps it: the reference gets exactly that.
         read = R.scale_grads(grads, grad_scale)
         if math.isfinite(clip_value):
@@ -443,8 +454,9 @@ def test_functional_matches_reference(simd_level, rule, options, dtype, grad_sca
             assert_close(p, q, f"step {t} param {i}")
             for name, expected in ref.state[i].items():
                 assert_close(states[i][name], expected, f"step {t} param {i} state {name!r}")
-        if rule == "NAdam":
-            assert new_mu == pytest.approx(ref.mu_product, rel=1e-15)
-            mu_product = new_mu
+        if scalars:  # the new group scalar (NAdam's mu_product), else nothing
+            (name,) = scalars
+            assert returned == pytest.approx(ref.scalars[name], rel=1e-15)
+            scalars[name] = returned
         else:
-            assert new_mu is None
+            assert returned is None

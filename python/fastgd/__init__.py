@@ -8,24 +8,12 @@
 
 # First: the OpenMP runtime reads its wait policy when it loads, with fastgd._core.
 from fastgd import _openmp_wait  # noqa: F401, I001
-from fastgd import datasets, functional, losses, models, schedules, stopping
+from fastgd import datasets, functional, losses, models, optim, schedules, stopping
 from fastgd.clip import NonFiniteNormError, clip_grad_norm_, clip_grad_value_, total_norm
 from fastgd.history import History
 from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
-from fastgd.optim import (
-    SGD,
-    Adadelta,
-    Adagrad,
-    Adam,
-    Adamax,
-    AdamW,
-    Lion,
-    NAdam,
-    Optimizer,
-    RAdam,
-    RMSprop,
-    get_optimizer,
-)
+from fastgd.optim import *  # noqa: F403  (every rule's class)
+from fastgd.optim import Optimizer, get_optimizer
 from fastgd.persistence import load
 from fastgd.runtime import (
     _check_env_level,
@@ -41,9 +29,9 @@ from fastgd.training import DivergenceWarning, LRFinderResult, OptimizeResult, l
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion", "Optimizer",
-    "clip_grad_norm_", "clip_grad_value_", "total_norm", "NonFiniteNormError", "functional", "schedules",
+__all__ = [cls.__name__ for cls in optim.rule_classes()]
+__all__ += [
+    "Optimizer", "clip_grad_norm_", "clip_grad_value_", "total_norm", "NonFiniteNormError", "functional", "schedules",
     "set_num_threads", "get_num_threads", "num_threads", "simd_level", "available_simd_levels",
     "set_simd_level", "__version__",
 ]

@@ -1,13 +1,12 @@
 """Type stubs for fastgd's compiled core (private: use the fastgd package)."""
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 _Arrays = Sequence[npt.NDArray[np.floating]]
-_OptArrays = Sequence[npt.NDArray[np.floating]] | None
 
 chunk_elements: int
 
@@ -21,37 +20,39 @@ def forked_serial() -> bool: ...
 def set_parallel_threshold(elements: int) -> None: ...
 def get_parallel_threshold() -> int: ...
 def openmp_enabled() -> bool: ...
-def check_arrays(params: _Arrays, grads: _Arrays) -> None: ...
-def step_groups(plan: tuple[Any, ...], grads: _Arrays | npt.NDArray[Any]) -> bool: ...
+def rule_specs() -> list[dict[str, Any]]: ...
+def run_group(rule: str, group: dict[str, Any], params: _Arrays, grads: _Arrays, states: Mapping[str, _Arrays],
+              step: int, gstate: dict[str, Any], grad_scale: float, clip_value: float, created: Any) -> None: ...
+
+class StepControl:
+    clip_norm: Any
+    clip_value: Any
+    clip_norm_type: Any
+    nonfinite: Any
+    grad_prescale: float
+    skipped_steps: int
+    last_grad_norm: float | None
+    def __init__(self, clip_norm: float | None = None, clip_value: float | None = None,
+                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None: ...
+    @staticmethod
+    def check_nonfinite(nonfinite: Any) -> None: ...
+
+class StepPlan:
+    rule: str
+    def __init__(self, rule: str, control: StepControl, groups: list[dict[str, Any]],
+                 group_states: list[dict[str, Any]],
+                 state_lists: Callable[[int, list[tuple[str, float]]], list[tuple[list[Any], bool]]],
+                 update: Callable[..., None] | None = None) -> None: ...
+
+def step(plan: StepPlan, grads: Any) -> int | None: ...
+
+# One function per update rule of the table (the names of rule_specs()), for fastgd.functional:
+# (params, grads, *states, *, step, **group scalars and options, grad_scale=1.0, clip_value=inf).
+def __getattr__(name: str) -> Callable[..., float | None]: ...
+
 def total_norm(grads: _Arrays, norm_type: float = 2.0) -> float: ...
 def scale_(grads: _Arrays, factor: float) -> None: ...
 def clamp_(grads: _Arrays, clip_value: float) -> None: ...
-def sgd(params: _Arrays, grads: _Arrays, momentum_buffer: _OptArrays, *, step: int, lr: float, momentum: float,
-        dampening: float, weight_decay: float, nesterov: bool, grad_scale: float = 1.0,
-        clip_value: float = ...) -> None: ...
-def adagrad(params: _Arrays, grads: _Arrays, state_sum: _Arrays, *, step: int, lr: float, lr_decay: float,
-            weight_decay: float, eps: float, grad_scale: float = 1.0, clip_value: float = ...) -> None: ...
-def rmsprop(params: _Arrays, grads: _Arrays, square_avg: _Arrays, grad_avg: _OptArrays,
-            momentum_buffer: _OptArrays, *, step: int, lr: float, alpha: float, eps: float, weight_decay: float,
-            momentum: float, centered: bool, grad_scale: float = 1.0, clip_value: float = ...) -> None: ...
-def adadelta(params: _Arrays, grads: _Arrays, square_avg: _Arrays, acc_delta: _Arrays, *, step: int, lr: float,
-             rho: float, eps: float, weight_decay: float, grad_scale: float = 1.0,
-             clip_value: float = ...) -> None: ...
-def adam(params: _Arrays, grads: _Arrays, exp_avg: _Arrays, exp_avg_sq: _Arrays, max_exp_avg_sq: _OptArrays, *,
-         step: int, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float, amsgrad: bool,
-         decoupled_weight_decay: bool, grad_scale: float = 1.0, clip_value: float = ...) -> None: ...
-def adamax(params: _Arrays, grads: _Arrays, exp_avg: _Arrays, exp_inf: _Arrays, *, step: int, lr: float,
-           beta1: float, beta2: float, eps: float, weight_decay: float, grad_scale: float = 1.0,
-           clip_value: float = ...) -> None: ...
-def nadam(params: _Arrays, grads: _Arrays, exp_avg: _Arrays, exp_avg_sq: _Arrays, *, step: int,
-          mu_product: float, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-          momentum_decay: float, decoupled_weight_decay: bool, grad_scale: float = 1.0,
-          clip_value: float = ...) -> float: ...
-def radam(params: _Arrays, grads: _Arrays, exp_avg: _Arrays, exp_avg_sq: _Arrays, *, step: int, lr: float,
-          beta1: float, beta2: float, eps: float, weight_decay: float, decoupled_weight_decay: bool,
-          grad_scale: float = 1.0, clip_value: float = ...) -> None: ...
-def lion(params: _Arrays, grads: _Arrays, exp_avg: _Arrays, *, step: int, lr: float, beta1: float, beta2: float,
-         weight_decay: float, grad_scale: float = 1.0, clip_value: float = ...) -> None: ...
 def bias_relu_(h: npt.NDArray[np.floating], b: npt.NDArray[np.floating], a: npt.NDArray[np.floating]) -> None: ...
 def bias_add_(h: npt.NDArray[np.floating], b: npt.NDArray[np.floating]) -> None: ...
 def activation_grad_(activation: str, d: npt.NDArray[np.floating], h: npt.NDArray[np.floating] | None = None,
@@ -71,7 +72,7 @@ def linear_batches(loss: str, X: npt.NDArray[np.floating], y: npt.NDArray[Any], 
                    grad: npt.NDArray[np.floating], K: int, sample_weight: npt.NDArray[np.floating] | None,
                    order: npt.NDArray[np.int64] | None, batches: npt.NDArray[np.int64], first: int,
                    batch_size: int, batch_weight: npt.NDArray[np.float64] | None, l2: float, l1: float,
-                   delta: float, plan: tuple[Any, ...], grads: _Arrays, sums: tuple[float, float, float],
+                   delta: float, plan: StepPlan, grads: _Arrays, sums: tuple[float, float, float],
                    first_gnorm: float | None, explode_factor: float | None,
                    sync: Callable[[_Arrays, float, float], tuple[float, float, float]] | None = None,
                    n_rows: int | None = None

@@ -1,20 +1,26 @@
-"""The functional layer: one kernel call per step for all arrays of a group.
+"""The functional layer: one kernel call per step for all arrays of a group, one function
+per update rule of the rule table (the names of ``fastgd._core.rule_specs()``).
 
 For users who keep their own state. Each function updates ``params`` and the state lists
 in place from ``grads``; all lists are aligned (one entry per parameter), arrays must be
 C-contiguous, writeable (grads may be read-only) and of the parameter's dtype and shape,
 else a ``TypeError``/``ValueError`` names the argument and nothing is written.
 
-Common keyword arguments:
+Each function takes ``(params, grads, <its state lists, in the rule's order>, *, step,
+<its group scalars>, <its options>, grad_scale=1.0, clip_value=inf)``; its docstring gives the
+signature in full. A state list that the options do not need may be None. Common keyword
+arguments:
 
 - ``step``: the step count *after* this step (1 on the first call); drives bias corrections.
 - ``grad_scale``: every gradient is read as ``grad_scale * g`` (a clipping coefficient,
   negative to maximize); ``clip_value``: then clamped to ``[-clip_value, clip_value]``.
 
 Hyperparameters have the names and meanings of the classes in :mod:`fastgd.optim`, whose
-docstrings give each update in full. State arrays start at zero except Adagrad's
-``state_sum`` (``initial_accumulator_value``); NAdam's ``mu_product`` starts at 1.0 and
-``nadam`` returns its new value.
+docstrings give each update in full (a pair such as ``betas`` is passed as ``beta1, beta2``).
+State arrays start at zero except where the rule table says otherwise (Adagrad's
+``state_sum`` starts at ``initial_accumulator_value``); a group scalar (NAdam's
+``mu_product``) starts at its initial value in ``rule_specs()`` and the function returns its
+new value.
 
 Example::
 
@@ -26,7 +32,10 @@ Example::
                weight_decay=0.0, amsgrad=False, decoupled_weight_decay=False)
 """
 
-from fastgd._core import adadelta, adagrad, adam, adamax, lion, nadam, radam, rmsprop, sgd
+from fastgd import _core
 from fastgd.clip import total_norm
 
-__all__ = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "adamax", "nadam", "radam", "lion", "total_norm"]
+_RULES = [spec["name"] for spec in _core.rule_specs()]
+globals().update({name: getattr(_core, name) for name in _RULES})
+
+__all__ = [*_RULES, "total_norm"]

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "fastgd/linear_objective.hpp"
-#include "fastgd/options.hpp"
+#include "fastgd/rules.hpp"
 #include "fastgd/tensor_ref.hpp"
 
 namespace fastgd {
@@ -16,18 +16,14 @@ namespace fastgd {
 enum class NormKind { one, two, inf, general };
 
 template <class T> struct KernelSet {
-    template <class Options>
-    using Rule = void (*)(const TensorRef<T>* tensors, std::size_t count, const Options& options,
+    // One update rule over `count` arrays (their states: those the options need, in the
+    // table's order); `state` is the group's step state, advanced by the rule's fold().
+    template <class R>
+    using Rule = void (*)(const TensorRef<T>* tensors, std::size_t count, const typename R::Options& options,
                           StepState& state, const GradTransform& transform);
-    Rule<SgdOptions> sgd;
-    Rule<AdagradOptions> adagrad;
-    Rule<RmspropOptions> rmsprop;
-    Rule<AdadeltaOptions> adadelta;
-    Rule<AdamOptions> adam;
-    Rule<AdamaxOptions> adamax;
-    Rule<NadamOptions> nadam;
-    Rule<RadamOptions> radam;
-    Rule<LionOptions> lion;
+#define FASTGD_MEMBER(R, name) Rule<R> name;
+    FASTGD_RULES(FASTGD_MEMBER)
+#undef FASTGD_MEMBER
 
     // Sum over all arrays of |x|^p (or max |x| for NormKind::inf), accumulated in double in
     // fixed-order blocks: the result has the same bits for any thread count.
@@ -63,6 +59,15 @@ template <class T> struct KernelSet {
     // A linear model's mini-batch loss and gradients in one pass (fastgd/linear_objective.hpp).
     LinearObjectiveFn<T> linear_objective;
 };
+
+// Rule R's member of KernelSet<T>: (kernels.*RuleKernel<R, T>::member)(...).
+template <class R, class T> struct RuleKernel;
+#define FASTGD_RULE_KERNEL(R, name)                            \
+    template <class T> struct RuleKernel<R, T> {              \
+        static constexpr auto member = &KernelSet<T>::name; \
+    };
+FASTGD_RULES(FASTGD_RULE_KERNEL)
+#undef FASTGD_RULE_KERNEL
 
 struct KernelTable {
     const char* name;

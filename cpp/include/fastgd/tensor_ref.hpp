@@ -3,16 +3,16 @@
 #include <cstddef>
 #include <limits>
 
+#include "fastgd/rules.hpp"
+
 namespace fastgd {
 
-// Most state arrays any update rule keeps per parameter (RMSprop centered + momentum: 3).
-inline constexpr int kMaxStates = 3;
-
-// One parameter array with its gradient and the rule's state arrays, all of `size` elements.
+// One parameter array with its gradient and the rule's state arrays in use (the rule's
+// states whose option needs them, in the table's order), all of `size` elements.
 template <class T> struct TensorRef {
     T* param = nullptr;
     const T* grad = nullptr;
-    T* state[kMaxStates] = {nullptr, nullptr, nullptr};
+    T* state[kMaxStates] = {};
     std::size_t size = 0;
 };
 

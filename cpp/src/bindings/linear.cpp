@@ -148,10 +148,10 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
 
 // What fastgd.train does per mini-batch, for a run of batches: the objective, the gradient's
 // 2-norm, train's divergence checks, then the optimizer's step through its plan
-// (step_groups, the same call Optimizer.step makes), and train's running sums for the epoch's
+// (step, the same call Optimizer.step makes), and train's running sums for the epoch's
 // loss. The same operations in the same order as the Python loop, so the same bits; only the
 // interpreter's work per batch is gone. Stops before stepping on a batch that needs the Python
-// loop (a loss or norm that is not finite, an exploding norm, a step the plan cannot take):
+// loop (a loss or norm that is not finite, an exploding norm, a step refused under nonfinite="error"):
 // train then takes that batch itself, recomputing the same objective.
 template <class T> struct EpochArgs {
     LinearBatch<T> batch;  // X, y, labels, weights, rows (the epoch's permutation or null)
@@ -176,7 +176,7 @@ struct EpochSums {
 // same numbers on every rank; the checks and the sums then use those, as train's loop does.
 template <class T>
 void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjectiveOptions& o,
-                 const py::tuple& plan, const py::object& grads, double explode_factor, const py::object& sync,
+                 StepPlan& plan, const py::object& grads, double explode_factor, const py::object& sync,
                  EpochSums& s) {
     const bool local = sync.is_none();
     for (std::size_t i = a.first; i < a.first + a.count; ++i) {
@@ -207,7 +207,7 @@ void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjec
         // train's divergence rule: train's Python step takes a batch where it fires.
         if (divergence(value, gnorm, s.first_gnorm, explode_factor) != Divergence::none) return;
         const bool first = std::isnan(s.first_gnorm);
-        if (!step_groups(plan, grads)) return;
+        if (step(plan, grads)) return;  // the Python loop raises the error
         if (first) s.first_gnorm = gnorm;
         s.loss_sum += value * bw;
         s.weight_sum += bw;
@@ -221,7 +221,7 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
                          const py::object& theta_o, const py::object& grad_o, py::ssize_t K,
                          const py::object& swo, const py::object& order_o, const py::object& batches_o,
                          py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o, double l2,
-                         double l1, double delta, const py::tuple& plan, const py::object& grads,
+                         double l1, double delta, StepPlan& plan, const py::object& grads,
                          py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor,
                          const py::object& sync, std::optional<py::ssize_t> n_rows) {
     LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};

@@ -4,7 +4,7 @@
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastgd's compiled kernels (private: use the fastgd package).";
     fastgd::bindings::register_runtime(m);
-    fastgd::bindings::register_optimizers(m);
+    fastgd::bindings::register_rules(m);
     fastgd::bindings::register_clipping(m);
     fastgd::bindings::register_activations(m);
     fastgd::bindings::register_step_plan(m);

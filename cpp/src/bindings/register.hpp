@@ -3,7 +3,7 @@
 #include "pybind11.hpp"
 
 namespace fastgd::bindings {
-void register_optimizers(py::module_& m);
+void register_rules(py::module_& m);
 void register_clipping(py::module_& m);
 void register_runtime(py::module_& m);
 void register_activations(py::module_& m);

@@ -1,200 +1,152 @@
-// Optimizer.step() in one call: the per-step Python work (reading each group's options,
-// evaluating schedules, splitting the gradients by group, clipping, counting steps) done here
-// in C++, so that a step over one small array costs about a microsecond rather than five.
-//
-// The plan is a tuple Optimizer builds once and reuses:
-//   (rule, optimizer, param_groups, group_states, states[, grad_prescale])
-// rule: the kernel's name ("adam", ...); optimizer: read for clip_norm / clip_value /
-// clip_norm_type, written for last_grad_norm; param_groups: the optimizer's list of group
-// dicts, read afresh every step (options may change between steps, as in torch);
-// group_states: per group a dict {"step": int, "mu_product": float}, advanced here;
-// states: per group a tuple of state lists (or None) in the rule's order.
-// grad_prescale (optional, default 1): a factor the gradients are read with before anything
-// else, the norm for clipping included (fastgd.distributed's 1/world_size: the buffers hold
-// the sum over ranks and the step sees their mean, at no extra pass over memory).
-//
-// step_groups returns False, having written nothing, whenever the step needs the Python path
-// (a state array the current options need does not exist yet, grads is not a list/tuple/array,
-// or a gradient is not finite under nonfinite="error": the Python path then raises, naming it).
+// The one path of every optimizer step. Optimizer.step() calls step() with its StepPlan, and so
+// does the linear models' loop over mini-batches (linear.cpp): reading each group's options
+// (schedules included), checking every array, the pre-scale, clipping, the non-finite policy,
+// skipped-step counting, the kernels and the step counts happen here, and only here. The
+// optimizer keeps the allocation of its state arrays (step() asks it for the lists a group's
+// options first need) and turns a non-finite gradient under nonfinite="error" into its error.
+#include "step_plan.hpp"
+
 #include <cmath>
-#include <cstdint>
 #include <limits>
 #include <string>
-#include <variant>
-#include <vector>
+#include <utility>
 
 #include "array_checks.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/norms.hpp"
 #include "register.hpp"
-#include "step_plan.hpp"
 
 namespace fastgd::bindings {
 namespace {
 
-// An interned key, made once per call site (never freed: it lives as long as the module).
-#define FASTGD_KEY(s)                                                \
-    ([]() -> PyObject* {                                             \
-        static PyObject* const key = PyUnicode_InternFromString(s); \
-        return key;                                                  \
-    }())
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// The options that a schedule (a callable of the step) may drive, as Optimizer.SCHEDULABLE.
-enum class Sched : bool { no = false, yes = true };
-
-PyObject* lookup(PyObject* dict, PyObject* key) {
-    PyObject* v = PyDict_GetItemWithError(dict, key);  // borrowed
-    if (v) return v;
-    if (PyErr_Occurred()) throw py::error_already_set();
-    throw py::key_error("parameter group has no option '" + py::str(key).cast<std::string>() + "'");
+PyObject* key_step() {
+    static PyObject* const k = intern("step");
+    return k;
+}
+PyObject* key_params() {
+    static PyObject* const k = intern("params");
+    return k;
+}
+PyObject* key_maximize() {
+    static PyObject* const k = intern("maximize");
+    return k;
 }
 
-double as_double(PyObject* v) {
-    const double d = PyFloat_AsDouble(v);
-    if (d == -1.0 && PyErr_Occurred()) throw py::error_already_set();
-    return d;
+std::string text(const py::handle& v) { return py::str(v).cast<std::string>(); }
+std::string text_repr(const py::handle& v) { return py::repr(v).cast<std::string>(); }
+
+// -- the step's settings --------------------------------------------------------------------------
+
+std::optional<double> optional_number(const py::object& v) {
+    if (v.is_none()) return std::nullopt;
+    return as_double(v.ptr());
 }
 
-// A float option; a schedule is called with the group's step count k (from 0).
-double number(PyObject* group, PyObject* key, std::int64_t k, Sched sched = Sched::no) {
-    PyObject* v = lookup(group, key);
-    if (sched == Sched::yes && PyCallable_Check(v)) {
-        const py::object value = py::reinterpret_borrow<py::object>(v)(k);
-        return as_double(value.ptr());
+Nonfinite nonfinite_of(const py::object& v) {
+    if (PyUnicode_Check(v.ptr())) {
+        const std::string s = text(v);
+        if (s == "ignore") return Nonfinite::ignore;
+        if (s == "skip") return Nonfinite::skip;
+        if (s == "error") return Nonfinite::error;
     }
-    return as_double(v);
+    return Nonfinite::invalid;
 }
 
-bool flag(PyObject* group, PyObject* key) {
-    const int t = PyObject_IsTrue(lookup(group, key));
-    if (t < 0) throw py::error_already_set();
-    return t != 0;
+[[noreturn]] void bad_nonfinite(const py::handle& v) {
+    throw py::value_error("nonfinite must be one of 'ignore', 'skip', 'error', got " + text_repr(v));
 }
 
-bool flag_or_false(PyObject* group, PyObject* key) {
-    if (PyDict_GetItemWithError(group, key)) return flag(group, key);
-    if (PyErr_Occurred()) throw py::error_already_set();
-    return false;
+// Each setting keeps the value it was given (the optimizer's attribute reads it back) and the
+// number a step uses.
+void set_clip_norm(StepControl& c, const py::object& v) {
+    c.clip_norm = optional_number(v);
+    c.clip_norm_set = v;
+}
+void set_clip_value(StepControl& c, const py::object& v) {
+    c.clip_value = optional_number(v);
+    c.clip_value_set = v;
+}
+void set_clip_norm_type(StepControl& c, const py::object& v) {
+    c.clip_norm_type = as_double(v.ptr());
+    c.clip_norm_type_set = v;
+}
+void set_nonfinite(StepControl& c, const py::object& v) {
+    c.nonfinite = nonfinite_of(v);
+    c.nonfinite_set = v;
 }
 
-std::pair<double, double> betas(PyObject* group) {
-    const py::sequence b = py::reinterpret_borrow<py::sequence>(lookup(group, FASTGD_KEY("betas")));
-    if (b.size() != 2) throw py::value_error("betas must be a pair");
-    return {as_double(b[0].ptr()), as_double(b[1].ptr())};
+// The optimizer's constructor checks, all of them before anything is kept.
+StepControl make_control(const py::object& clip_norm, const py::object& clip_value, const py::object& clip_norm_type,
+                         const py::object& nonfinite) {
+    StepControl c;
+    set_clip_norm(c, clip_norm);
+    set_clip_value(c, clip_value);
+    set_clip_norm_type(c, py::float_(as_double(clip_norm_type.ptr())));
+    set_nonfinite(c, nonfinite);
+    if (c.clip_norm && c.clip_value)
+        throw py::value_error("give clip_norm or clip_value, not both (as Keras: one clipping per optimizer)");
+    if (c.clip_norm && !(*c.clip_norm > 0.0)) throw py::value_error("clip_norm must be > 0, got " + text(clip_norm));
+    if (c.clip_value && !(*c.clip_value > 0.0)) throw py::value_error("clip_value must be > 0, got " + text(clip_value));
+    if (!(c.clip_norm_type > 0.0))
+        throw py::value_error("clip_norm_type must be > 0 (1, 2, inf or any p > 0), got " + text(clip_norm_type));
+    if (c.nonfinite == Nonfinite::invalid) bad_nonfinite(nonfinite);
+    return c;
 }
 
-using AnyOptions = std::variant<SgdOptions, AdagradOptions, RmspropOptions, AdadeltaOptions, AdamOptions,
-                                AdamaxOptions, NadamOptions, RadamOptions, LionOptions>;
+// Clipping as the settings say now; a setting changed to a bad value since is reported here.
+struct Clip {
+    bool by_norm = false;
+    double max_norm = 0.0, norm_type = 2.0, clip_value = kInf;
+};
 
-template <class O> struct Kernels;
-#define FASTGD_KERNELS(O, name)                                                      \
-    template <> struct Kernels<O> {                                                  \
-        static constexpr KernelSet<float>::Rule<O> KernelSet<float>::*f32 = &KernelSet<float>::name;    \
-        static constexpr KernelSet<double>::Rule<O> KernelSet<double>::*f64 = &KernelSet<double>::name; \
-    };
-FASTGD_KERNELS(SgdOptions, sgd)
-FASTGD_KERNELS(AdagradOptions, adagrad)
-FASTGD_KERNELS(RmspropOptions, rmsprop)
-FASTGD_KERNELS(AdadeltaOptions, adadelta)
-FASTGD_KERNELS(AdamOptions, adam)
-FASTGD_KERNELS(AdamaxOptions, adamax)
-FASTGD_KERNELS(NadamOptions, nadam)
-FASTGD_KERNELS(RadamOptions, radam)
-FASTGD_KERNELS(LionOptions, lion)
-#undef FASTGD_KERNELS
+Clip clip_for_step(const StepControl& c) {
+    Clip clip;
+    if (c.clip_norm) {
+        clip.by_norm = true;
+        clip.max_norm = *c.clip_norm;
+        clip.norm_type = c.clip_norm_type;
+        if (!(clip.norm_type > 0.0)) throw py::value_error("clip_norm_type must be > 0, got " + text(c.clip_norm_type_set));
+    } else if (c.clip_value) {
+        clip.clip_value = *c.clip_value;
+        if (!(clip.clip_value > 0.0)) throw py::value_error("clip_value must be > 0, got " + text(c.clip_value_set));
+    }
+    if (c.nonfinite == Nonfinite::invalid) bad_nonfinite(c.nonfinite_set);
+    return clip;
+}
 
-// One group's step, read and checked, not yet run.
+// -- one step -----------------------------------------------------------------------------------
+
+// One group's step, read and checked, not yet run. Holds its group's dicts: a schedule or a
+// callback into Python may change the optimizer's lists while the step runs.
 struct GroupStep {
+    py::object group, gstate;
     AnyOptions options;
-    Batch batch;
-    StepState s32, s64;
+    unsigned need = 0, missing = 0;  // states the options need; those not fetched yet
+    std::int64_t k = 0;              // the group's step count before this step
     double sign = 1.0;
-    PyObject* gstate = nullptr;  // borrowed from the plan
+    StepState s32, s64;
+    py::object grads;
+    Batch batch;
 };
 
-// The state lists the options need, in the kernel's order; false when one is missing.
-class States {
-public:
-    explicit States(PyObject* tuple) : tuple_(tuple) {}
-    bool need(std::size_t i, const char* name) {
-        if (i >= static_cast<std::size_t>(PyTuple_GET_SIZE(tuple_))) return false;
-        PyObject* list = PyTuple_GET_ITEM(tuple_, i);
-        if (list == Py_None) return false;
-        named.emplace_back(name, py::reinterpret_borrow<py::object>(list));
-        return true;
-    }
-    std::vector<NamedArrays> named;
-
-private:
-    PyObject* tuple_;
-};
-
-// Reads the rule's options from a group dict (k: the group's step count so far). Returns
-// false when a state array the options need is missing.
-bool read_options(const std::string& rule, PyObject* g, std::int64_t k, States& st, AnyOptions& out) {
-    const auto lr = [&] { return number(g, FASTGD_KEY("lr"), k, Sched::yes); };
-    const auto wd = [&] { return number(g, FASTGD_KEY("weight_decay"), k, Sched::yes); };
-    const auto eps = [&] { return number(g, FASTGD_KEY("eps"), k); };
-    if (rule == "adam") {
-        const auto [b1, b2] = betas(g);
-        const AdamOptions o{lr(), b1, b2, eps(), wd(), flag(g, FASTGD_KEY("amsgrad")),
-                            flag(g, FASTGD_KEY("decoupled_weight_decay"))};
-        out = o;
-        return st.need(0, "exp_avg") && st.need(1, "exp_avg_sq") && (!o.amsgrad || st.need(2, "max_exp_avg_sq"));
-    }
-    if (rule == "sgd") {
-        const SgdOptions o{lr(), number(g, FASTGD_KEY("momentum"), k, Sched::yes),
-                           number(g, FASTGD_KEY("dampening"), k), wd(), flag(g, FASTGD_KEY("nesterov"))};
-        out = o;
-        return o.momentum == 0.0 || st.need(0, "momentum_buffer");
-    }
-    if (rule == "adagrad") {
-        out = AdagradOptions{lr(), number(g, FASTGD_KEY("lr_decay"), k), wd(), eps()};
-        return st.need(0, "state_sum");
-    }
-    if (rule == "rmsprop") {
-        const RmspropOptions o{lr(), number(g, FASTGD_KEY("alpha"), k), eps(), wd(),
-                               number(g, FASTGD_KEY("momentum"), k, Sched::yes), flag(g, FASTGD_KEY("centered"))};
-        out = o;
-        return st.need(0, "square_avg") && (!o.centered || st.need(1, "grad_avg")) &&
-               (!(o.momentum > 0.0) || st.need(2, "momentum_buffer"));
-    }
-    if (rule == "adadelta") {
-        out = AdadeltaOptions{lr(), number(g, FASTGD_KEY("rho"), k), eps(), wd()};
-        return st.need(0, "square_avg") && st.need(1, "acc_delta");
-    }
-    if (rule == "adamax") {
-        const auto [b1, b2] = betas(g);
-        out = AdamaxOptions{lr(), b1, b2, eps(), wd()};
-        return st.need(0, "exp_avg") && st.need(1, "exp_inf");
-    }
-    if (rule == "nadam") {
-        const auto [b1, b2] = betas(g);
-        out = NadamOptions{lr(), b1, b2, eps(), wd(), number(g, FASTGD_KEY("momentum_decay"), k),
-                           flag(g, FASTGD_KEY("decoupled_weight_decay"))};
-        return st.need(0, "exp_avg") && st.need(1, "exp_avg_sq");
-    }
-    if (rule == "radam") {
-        const auto [b1, b2] = betas(g);
-        out = RadamOptions{lr(), b1, b2, eps(), wd(), flag(g, FASTGD_KEY("decoupled_weight_decay"))};
-        return st.need(0, "exp_avg") && st.need(1, "exp_avg_sq");
-    }
-    if (rule == "lion") {
-        const auto [b1, b2] = betas(g);
-        out = LionOptions{lr(), b1, b2, wd()};
-        return st.need(0, "exp_avg");
-    }
-    throw py::value_error("unknown update rule '" + rule + "'");
+// The gradients as a tuple that keeps them alive: a list or tuple, one array, or any iterable.
+py::tuple gradient_tuple(const py::handle& g) {
+    PyObject* o = g.ptr();
+    if (PyTuple_Check(o)) return py::reinterpret_borrow<py::tuple>(g);
+    if (PyList_Check(o)) return py::reinterpret_steal<py::tuple>(PyList_AsTuple(o));
+    if (py::isinstance<py::array>(g)) return py::make_tuple(g);
+    PyObject* t = PySequence_Tuple(o);
+    if (!t) throw py::error_already_set();
+    return py::reinterpret_steal<py::tuple>(t);
 }
 
-std::int64_t step_count(PyObject* gstate) {
-    const long long s = PyLong_AsLongLong(lookup(gstate, FASTGD_KEY("step")));
-    if (s == -1 && PyErr_Occurred()) throw py::error_already_set();
-    return s;
-}
-
-void set_item(PyObject* dict, PyObject* key, py::object value) {
-    if (PyDict_SetItem(dict, key, value.ptr()) != 0) throw py::error_already_set();
+unsigned fetched(const StepPlan::Group& g, std::size_t n_states) {
+    unsigned m = 0;
+    for (std::size_t i = 0; i < n_states; ++i)
+        if (g.states[i]) m |= 1u << i;
+    return m;
 }
 
 // The global p-norm of every group's gradients (as torch.nn.utils.clip_grad_norm_); called
@@ -215,147 +167,310 @@ double grad_norm(const std::vector<GroupStep>& steps, double p) {
     return norm_from_power_sum(combine_power_sums(s32, s64, kind), kind, p);
 }
 
-}  // namespace
-
-bool step_groups(const py::tuple& plan, const py::object& grads_obj) {
-    if (plan.size() != 5 && plan.size() != 6) throw py::value_error("a step plan is a 5- or 6-tuple");
-    const double prescale = plan.size() == 6 ? as_double(plan[5].ptr()) : 1.0;
-    const std::string rule = plan[0].cast<std::string>();
-    PyObject* optimizer = plan[1].ptr();
-    PyObject* groups = plan[2].ptr();
-    PyObject* gstates = plan[3].ptr();
-    PyObject* states = plan[4].ptr();
-    if (!PyList_Check(groups) || !PyList_Check(gstates) || !PyTuple_Check(states)) return false;
-    const Py_ssize_t n_groups = PyList_GET_SIZE(groups);
-    if (PyList_GET_SIZE(gstates) != n_groups || PyTuple_GET_SIZE(states) != n_groups) return false;
-
-    // The gradients, as a tuple that keeps them alive; anything but a list, tuple or one
-    // array goes to the Python path (which takes any iterable).
-    py::tuple grads;
-    if (PyTuple_Check(grads_obj.ptr())) grads = py::reinterpret_borrow<py::tuple>(grads_obj);
-    else if (PyList_Check(grads_obj.ptr())) grads = py::reinterpret_steal<py::tuple>(PyList_AsTuple(grads_obj.ptr()));
-    else if (py::isinstance<py::array>(grads_obj)) grads = py::make_tuple(grads_obj);
-    else return false;
-
-    std::vector<py::object> params(n_groups);
-    Py_ssize_t total = 0;
-    for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
-        PyObject* g = PyList_GET_ITEM(groups, gi);
-        if (!PyDict_Check(g) || !PyDict_Check(PyList_GET_ITEM(gstates, gi))) return false;
-        PyObject* ps = lookup(g, FASTGD_KEY("params"));
-        if (!PyList_Check(ps)) return false;
-        params[gi] = py::reinterpret_borrow<py::object>(ps);
-        total += PyList_GET_SIZE(ps);
+// The first gradient that holds a NaN or Inf, or -1 (for nonfinite="error"'s message).
+Py_ssize_t first_nonfinite(const py::tuple& grads) {
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(grads.ptr()); ++i) {
+        const ArrayList a = gather_arrays(py::make_tuple(grads[i]), "grads", false);
+        const KernelTable& k = active_kernels();
+        const double m = a.f32.empty()
+                             ? k.f64.norm_power_sum(a.f64.data(), a.f64_sizes.data(), 1, NormKind::inf, kInf)
+                             : k.f32.norm_power_sum(a.f32.data(), a.f32_sizes.data(), 1, NormKind::inf, kInf);
+        if (!std::isfinite(m)) return i;
     }
-    if (PyTuple_GET_SIZE(grads.ptr()) != total)
-        throw py::value_error("step() got " + std::to_string(PyTuple_GET_SIZE(grads.ptr())) + " gradients for " +
-                              std::to_string(total) +
-                              " parameters; pass one gradient per parameter, in the order of the parameters");
+    return -1;
+}
 
-    // Every group read and checked before the first is written.
+// Reads every group's options and checks every gradient (and every state array already
+// fetched) against its parameter, before anything is written.
+std::vector<GroupStep> read_groups(StepPlan& plan, const py::tuple& grads) {
+    const RuleOps& rule = *plan.rule;
+    const Py_ssize_t n_groups = static_cast<Py_ssize_t>(plan.layout.size());
     std::vector<GroupStep> steps(n_groups);
+    for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {  // no Python code runs in this loop
+        steps[gi].group = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(plan.groups.ptr(), gi));
+        steps[gi].gstate = py::reinterpret_borrow<py::object>(PyList_GET_ITEM(plan.group_states.ptr(), gi));
+    }
     Py_ssize_t first = 0;
     for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
-        PyObject* g = PyList_GET_ITEM(groups, gi);
         GroupStep& s = steps[gi];
-        s.gstate = PyList_GET_ITEM(gstates, gi);
-        const std::int64_t k = step_count(s.gstate);
-        States st(PyTuple_GET_ITEM(states, gi));
-        if (!PyTuple_Check(PyTuple_GET_ITEM(states, gi)) || !read_options(rule, g, k, st, s.options)) return false;
-        s.sign = flag_or_false(g, FASTGD_KEY("maximize")) ? -1.0 : 1.0;
-        s.s32.step = s.s64.step = k + 1;
-        if (rule == "nadam") s.s32.mu_product = s.s64.mu_product = number(s.gstate, FASTGD_KEY("mu_product"), k);
-        const Py_ssize_t n = PyList_GET_SIZE(params[gi].ptr());
-        const py::object group_grads =
-            py::reinterpret_steal<py::object>(PyTuple_GetSlice(grads.ptr(), first, first + n));
-        s.batch = gather(params[gi], group_grads, st.named);
+        PyObject* g = s.group.ptr();
+        PyObject* gs = s.gstate.ptr();
+        if (!PyDict_Check(g) || !PyDict_Check(gs)) throw py::type_error("a parameter group and its state are dicts");
+        StepPlan::Group& layout = plan.layout[gi];
+        s.k = as_int64(lookup(gs, key_step()));
+        s.need = rule.read(g, s.k, s.options);
+        PyObject* maximize = PyDict_GetItemWithError(g, key_maximize());
+        if (!maximize && PyErr_Occurred()) throw py::error_already_set();
+        s.sign = maximize && as_flag(maximize) ? -1.0 : 1.0;
+        StepState st;
+        st.step = s.k + 1;
+        for (const ScalarInfo& c : rule.scalars) st.*c.field = as_double(lookup(gs, c.key));
+        s.s32 = s.s64 = st;
+        const Py_ssize_t n = PyTuple_GET_SIZE(layout.params.ptr());
+        s.grads = py::reinterpret_steal<py::object>(PyTuple_GetSlice(grads.ptr(), first, first + n));
         first += n;
+        s.missing = s.need & ~fetched(layout, rule.states.size());
+        s.batch = gather(layout.params, s.grads,
+                         s.missing ? std::vector<NamedArrays>{} : needed_states(rule, s.need, layout.states.data()));
     }
+    return steps;
+}
 
-    // Clipping, as the optimizer says now (its attributes may change between steps).
-    PyObject* clip_norm = PyObject_GetAttr(optimizer, FASTGD_KEY("clip_norm"));
-    const py::object clip_norm_held = py::reinterpret_steal<py::object>(clip_norm);
-    PyObject* clip_val = clip_norm ? PyObject_GetAttr(optimizer, FASTGD_KEY("clip_value")) : nullptr;
-    const py::object clip_val_held = py::reinterpret_steal<py::object>(clip_val);
-    if (!clip_norm || !clip_val) throw py::error_already_set();
-    const bool by_norm = clip_norm != Py_None;
-    double max_norm = 0.0, norm_type = 2.0, clip_value = std::numeric_limits<double>::infinity();
-    if (by_norm) {
-        max_norm = as_double(clip_norm);
-        const py::object p = py::reinterpret_steal<py::object>(PyObject_GetAttr(optimizer, FASTGD_KEY("clip_norm_type")));
-        if (!p) throw py::error_already_set();
-        norm_type = as_double(p.ptr());
-        if (!(norm_type > 0.0)) throw py::value_error("clip_norm_type must be > 0, got " + std::to_string(norm_type));
-    } else if (clip_val != Py_None) {
-        clip_value = as_double(clip_val);
-        if (!(clip_value > 0.0)) throw py::value_error("clip_value must be > 0, got " + std::to_string(clip_value));
+// The state lists a group's options need for the first time, from the optimizer (which
+// creates the arrays that do not exist yet), then checked with the group's other arrays.
+void fetch_states(StepPlan& plan, Py_ssize_t gi, GroupStep& s) {
+    const RuleOps& rule = *plan.rule;
+    StepPlan::Group& layout = plan.layout[gi];
+    PyObject* g = s.group.ptr();
+    py::list wanted;
+    for (std::size_t i = 0; i < rule.states.size(); ++i)
+        if (s.missing & (1u << i)) {
+            const StateInfo& info = rule.states[i];
+            wanted.append(py::make_tuple(info.name, info.initial ? as_double(lookup(g, info.initial)) : 0.0));
+        }
+    const py::sequence got = plan.state_lists(gi, wanted);
+    if (got.size() != wanted.size()) throw py::value_error("state_lists returned the wrong number of lists");
+    std::size_t j = 0;
+    for (std::size_t i = 0; i < rule.states.size(); ++i)
+        if (s.missing & (1u << i)) {
+            const py::tuple entry = got[j++];
+            layout.states[i] = entry[0];
+            if (as_flag(entry[1].ptr())) layout.fresh |= 1u << i;
+        }
+    s.batch = gather(layout.params, s.grads, needed_states(rule, s.need, layout.states.data()));
+}
+
+// The options of a group at its step, schedules evaluated: the dict itself when it has none.
+py::object resolved_group(const RuleOps& rule, PyObject* g, std::int64_t k) {
+    py::object group = py::reinterpret_borrow<py::object>(g);
+    py::dict resolved;
+    bool copied = false;
+    for (PyObject* key : rule.schedulable) {
+        PyObject* v = PyDict_GetItemWithError(g, key);
+        if (!v || !PyCallable_Check(v)) continue;
+        if (!copied) {
+            resolved = py::reinterpret_steal<py::dict>(PyDict_Copy(g));  // py::dict(group) would be the group itself
+            if (!resolved) throw py::error_already_set();
+            copied = true;
+        }
+        resolved[key] = py::float_(as_double(py::reinterpret_borrow<py::object>(v)(k).ptr()));
     }
+    return copied ? py::object(resolved) : group;
+}
 
-    // What to do with a NaN or Inf gradient, as Optimizer.nonfinite says now.
-    const py::object nonfinite_held =
-        py::reinterpret_steal<py::object>(PyObject_GetAttr(optimizer, FASTGD_KEY("nonfinite")));
-    if (!nonfinite_held) throw py::error_already_set();
-    const std::string nonfinite = py::str(nonfinite_held).cast<std::string>();
-    if (nonfinite != "ignore" && nonfinite != "skip" && nonfinite != "error")
-        throw py::value_error("nonfinite must be one of 'ignore', 'skip', 'error', got '" + nonfinite + "'");
-    const bool check_finite = nonfinite != "ignore";
+// A subclass's own per-group update, called in the place of the rule's kernel.
+void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scale, double clip_value) {
+    const RuleOps& rule = *plan.rule;
+    const StepPlan::Group& layout = plan.layout[gi];
+    py::dict states;
+    py::set created;
+    for (std::size_t i = 0; i < rule.states.size(); ++i)
+        if (s.need & (1u << i)) {
+            states[rule.states[i].name] = layout.states[i];
+            if (layout.fresh & (1u << i)) created.add(rule.states[i].name);
+        }
+    plan.update(resolved_group(rule, s.group.ptr(), s.k), py::list(layout.params), py::list(s.grads), states,
+                s.k + 1, s.gstate, s.sign * grad_scale, clip_value, created);
+}
 
-    const KernelTable& kt = active_kernels();
-    double total_norm = 0.0;
+}  // namespace
+
+std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
+    StepControl& control = *plan.control;
+    const RuleOps& rule = *plan.rule;
+    const py::tuple grads = gradient_tuple(grads_obj);
+    if (PyTuple_GET_SIZE(grads.ptr()) != plan.total)
+        throw py::value_error("step() got " + std::to_string(PyTuple_GET_SIZE(grads.ptr())) + " gradients for " +
+                              std::to_string(plan.total) +
+                              " parameters; pass one gradient per parameter, in the order of the parameters");
+    const auto n_groups = static_cast<Py_ssize_t>(plan.layout.size());
+    if (PyList_GET_SIZE(plan.groups.ptr()) != n_groups || PyList_GET_SIZE(plan.group_states.ptr()) != n_groups)
+        throw py::value_error("the parameter groups changed since the step plan was made (add groups with "
+                              "add_param_group)");
+    std::vector<GroupStep> steps = read_groups(plan, grads);
+    const Clip clip = clip_for_step(control);
+    const double prescale = control.grad_prescale;
+
+    double total_norm = 0.0, grad_scale = prescale;
     bool finite = true;
     {
-        // Safe without the GIL: the kernels touch only raw buffers of arrays the batches keep
+        // Safe without the GIL: the norms read only raw buffers of arrays the batches keep
         // referenced, and no Python object.
         py::gil_scoped_release release;
-        double grad_scale = prescale;
-        if (by_norm) {
-            total_norm = prescale * grad_norm(steps, norm_type);  // the norm of the prescaled gradients
-            grad_scale = prescale * std::fmin(1.0, max_norm / (total_norm + 1e-6));  // Optimizer's clip_coefficient
+        if (clip.by_norm) {
+            total_norm = prescale * grad_norm(steps, clip.norm_type);  // the norm of the prescaled gradients
+            grad_scale = prescale * std::fmin(1.0, clip.max_norm / (total_norm + 1e-6));  // clip_coefficient
         }
         // The clipping norm already read every gradient; else one read-only inf-norm pass,
         // NaN when any gradient holds a NaN.
-        if (check_finite)
-            finite = std::isfinite(by_norm ? total_norm : grad_norm(steps, std::numeric_limits<double>::infinity()));
-        for (GroupStep& s : steps) {
-            if (!finite) break;
-            const GradTransform transform{s.sign * grad_scale, clip_value};
-            std::visit(
-                [&](const auto& o) {
-                    using O = std::decay_t<decltype(o)>;
-                    if (!s.batch.f32.empty())
-                        (kt.f32.*Kernels<O>::f32)(s.batch.f32.data(), s.batch.f32.size(), o, s.s32, transform);
-                    if (!s.batch.f64.empty())
-                        (kt.f64.*Kernels<O>::f64)(s.batch.f64.data(), s.batch.f64.size(), o, s.s64, transform);
-                },
-                s.options);
-        }
+        if (control.nonfinite != Nonfinite::ignore)
+            finite = std::isfinite(clip.by_norm ? total_norm : grad_norm(steps, kInf));
     }
-    if (by_norm && PyObject_SetAttr(optimizer, FASTGD_KEY("last_grad_norm"), py::float_(total_norm).ptr()) != 0)
-        throw py::error_already_set();
+    if (clip.by_norm) control.last_grad_norm = total_norm;
     if (!finite) {
-        if (nonfinite == "error") return false;
-        // Skipped, as torch.amp.GradScaler skips: no state and no step count move.
-        const py::object skipped =
-            py::reinterpret_steal<py::object>(PyObject_GetAttr(optimizer, FASTGD_KEY("skipped_steps")));
-        if (!skipped) throw py::error_already_set();
-        const py::object bumped = skipped + py::int_(1);
-        if (PyObject_SetAttr(optimizer, FASTGD_KEY("skipped_steps"), bumped.ptr()) != 0) throw py::error_already_set();
-        return true;
+        if (control.nonfinite == Nonfinite::error) return first_nonfinite(grads);
+        ++control.skipped_steps;  // as torch.amp.GradScaler skips: no state and no step count move
+        return std::nullopt;
     }
-    for (GroupStep& s : steps) {
-        set_item(s.gstate, FASTGD_KEY("step"), py::int_(s.s32.step));
-        if (rule == "nadam")
-            set_item(s.gstate, FASTGD_KEY("mu_product"),
-                     py::float_(s.batch.f32.empty() ? s.s64.mu_product : s.s32.mu_product));
+    for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
+        GroupStep& s = steps[gi];
+        if (s.missing) fetch_states(plan, gi, s);
+        s.s32.fresh = s.s64.fresh = plan.layout[gi].fresh;
     }
-    return true;
+    if (plan.update.is_none()) {
+        const KernelTable& kt = active_kernels();
+        // As above: the kernels touch only raw buffers the batches keep referenced.
+        py::gil_scoped_release release;
+        for (GroupStep& s : steps)
+            rule.run(kt, s.options, s.batch, s.s32, s.s64, GradTransform{s.sign * grad_scale, clip.clip_value});
+    } else {
+        for (Py_ssize_t gi = 0; gi < n_groups; ++gi) python_update(plan, gi, steps[gi], grad_scale, clip.clip_value);
+    }
+    for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
+        const GroupStep& s = steps[gi];
+        PyObject* gs = s.gstate.ptr();
+        const py::int_ count(s.k + 1);
+        if (PyDict_SetItem(gs, key_step(), count.ptr()) != 0) throw py::error_already_set();
+        if (plan.update.is_none()) store_scalars(rule, gs, s.batch, s.s32, s.s64);
+        plan.layout[gi].fresh = 0;
+    }
+    return std::nullopt;
 }
 
+namespace {
+
+StepPlan make_plan(const std::string& rule, const py::object& control, const py::list& groups,
+                   const py::list& group_states, const py::object& state_lists, const py::object& update) {
+    if (!PyCallable_Check(state_lists.ptr())) throw py::type_error("state_lists must be callable");
+    StepPlan p;
+    p.rule = &rule_ops(rule);
+    p.control = control.cast<StepControl*>();
+    p.control_ref = control;
+    p.groups = groups;
+    p.group_states = group_states;
+    p.state_lists = state_lists;
+    p.update = update;
+    if (group_states.size() != groups.size())
+        throw py::value_error("one step state per parameter group: got " + std::to_string(group_states.size()) +
+                              " for " + std::to_string(groups.size()));
+    for (const py::handle g : groups) {
+        if (!PyDict_Check(g.ptr())) throw py::type_error("a parameter group is a dict");
+        StepPlan::Group layout;
+        layout.params = py::tuple(py::reinterpret_borrow<py::object>(lookup(g.ptr(), key_params())));
+        p.total += static_cast<Py_ssize_t>(layout.params.size());
+        p.layout.push_back(std::move(layout));
+    }
+    return p;
+}
+
+// Whether pybind11 has constructed the C++ object of a Python instance (before __init__ ran,
+// or after a failed one, there is none to traverse).
+bool constructed(PyObject* self) {
+    return reinterpret_cast<py::detail::instance*>(self)->get_value_and_holder().holder_constructed();
+}
+
+// A plan holds the optimizer's groups and callables that may hold the optimizer: the garbage
+// collector must see those references to free an optimizer that refers to its own plan.
+void collectable(PyHeapTypeObject* heap_type) {
+    PyTypeObject* type = &heap_type->ht_type;
+    type->tp_flags |= Py_TPFLAGS_HAVE_GC;
+    type->tp_traverse = [](PyObject* self, visitproc visit, void* arg) -> int {
+#if PY_VERSION_HEX >= 0x03090000
+        Py_VISIT(Py_TYPE(self));
+#endif
+        if (!constructed(self)) return 0;
+        const StepPlan& p = py::cast<const StepPlan&>(py::handle(self));
+        Py_VISIT(p.control_ref.ptr());
+        Py_VISIT(p.groups.ptr());
+        Py_VISIT(p.group_states.ptr());
+        Py_VISIT(p.state_lists.ptr());
+        Py_VISIT(p.update.ptr());
+        for (const StepPlan::Group& g : p.layout) {
+            Py_VISIT(g.params.ptr());
+            for (const py::object& s : g.states) Py_VISIT(s.ptr());
+        }
+        return 0;
+    };
+    type->tp_clear = [](PyObject* self) -> int {
+        if (constructed(self)) {
+            StepPlan& p = py::cast<StepPlan&>(py::handle(self));
+            p.state_lists = py::none();
+            p.update = py::none();
+            p.groups = py::none();
+            p.group_states = py::none();
+            p.layout.clear();
+        }
+        return 0;
+    };
+}
+
+}  // namespace
+
 void register_step_plan(py::module_& m) {
-    m.def("step_groups", &step_groups,
-          "One optimizer step over every parameter group from a plan tuple (see Optimizer.step); "
-          "returns False, having written nothing, when the step needs the Python path.",
-          py::arg("plan"), py::arg("grads"));
+    py::class_<StepControl>(m, "StepControl",
+                            "What every step of one optimizer shares and leaves (see Optimizer): clipping, the\n"
+                            "non-finite policy, the gradient pre-scale, skipped steps and the last gradient norm.")
+        .def(py::init(&make_control), py::arg("clip_norm") = py::none(), py::arg("clip_value") = py::none(),
+             py::arg("clip_norm_type") = 2.0, py::arg("nonfinite") = "ignore")
+        .def_property(
+            "clip_norm", [](const StepControl& c) { return c.clip_norm_set; }, &set_clip_norm)
+        .def_property(
+            "clip_value", [](const StepControl& c) { return c.clip_value_set; }, &set_clip_value)
+        .def_property(
+            "clip_norm_type", [](const StepControl& c) { return c.clip_norm_type_set; }, &set_clip_norm_type)
+        .def_property(
+            "nonfinite", [](const StepControl& c) { return c.nonfinite_set; }, &set_nonfinite)
+        .def_property(
+            "grad_prescale", [](const StepControl& c) { return c.grad_prescale; },
+            [](StepControl& c, double v) {
+                if (!(std::isfinite(v) && v > 0.0))
+                    throw py::value_error("grad_prescale must be a finite number > 0, got " + text(py::float_(v)));
+                c.grad_prescale = v;
+            })
+        .def_readwrite("skipped_steps", &StepControl::skipped_steps)
+        .def_readwrite("last_grad_norm", &StepControl::last_grad_norm)
+        .def(py::pickle(
+            [](const StepControl& c) {
+                return py::make_tuple(c.clip_norm_set, c.clip_value_set, c.clip_norm_type_set, c.nonfinite_set,
+                                      c.grad_prescale, c.skipped_steps, c.last_grad_norm);
+            },
+            [](const py::tuple& t) {
+                if (t.size() != 7) throw std::runtime_error("StepControl: bad pickled state");
+                StepControl c;
+                set_clip_norm(c, t[0]);
+                set_clip_value(c, t[1]);
+                set_clip_norm_type(c, t[2]);
+                set_nonfinite(c, t[3]);
+                c.grad_prescale = t[4].cast<double>();
+                c.skipped_steps = t[5].cast<std::int64_t>();
+                c.last_grad_norm = t[6].cast<std::optional<double>>();
+                return c;
+            }))
+        .def_static(
+            "check_nonfinite",
+            [](const py::object& v) {
+                if (nonfinite_of(v) == Nonfinite::invalid) bad_nonfinite(v);
+            },
+            "ValueError unless v is one of 'ignore', 'skip', 'error'.", py::arg("nonfinite"));
+
+    py::class_<StepPlan>(m, "StepPlan", py::custom_type_setup(&collectable),
+                         "An optimizer's step, set up once per change of its parameter groups (see fastgd._core.step).")
+        .def(py::init(&make_plan), py::arg("rule"), py::arg("control"), py::arg("groups"), py::arg("group_states"),
+             py::arg("state_lists"), py::arg("update") = py::none())
+        .def_property_readonly("rule", [](const StepPlan& p) { return p.rule->name; });
+
+    m.def(
+        "step",
+        [](StepPlan& plan, const py::handle& grads) -> py::object {
+            const std::optional<Py_ssize_t> bad = step(plan, grads);
+            return bad ? py::object(py::int_(*bad)) : py::object(py::none());
+        },
+        "One optimizer step over every parameter group of the plan, in place: the gradients read with the\n"
+        "grad_prescale, clipped, checked for NaN and Inf as the plan's StepControl says, the rule's kernel per\n"
+        "group (or the plan's update), the step counts. Returns None; under nonfinite='error', for a gradient\n"
+        "that is not finite, the index of the first such gradient (-1: their norm overflows), having written\n"
+        "nothing.",
+        py::arg("plan"), py::arg("grads"));
 }
 
 }  // namespace fastgd::bindings

@@ -1,12 +1,58 @@
-// Optimizer.step() in one call, for other bindings that step an optimizer themselves (the
-// linear models' loop over mini-batches): see step_plan.cpp. Needs the GIL.
+// The one path of every optimizer step (see step_plan.cpp): Optimizer.step() and the linear
+// models' loop over mini-batches both call step() with the optimizer's StepPlan. Needs the GIL.
 #pragma once
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "pybind11.hpp"
+#include "rule_ops.hpp"
 
 namespace fastgd::bindings {
 
-// One step from the optimizer's plan tuple; False, having written nothing, when the step
-// needs the Python path (Optimizer.step).
-bool step_groups(const py::tuple& plan, const py::object& grads);
+// What a step does with a NaN or Inf gradient; `invalid` keeps a bad setting until a step
+// reports it (the setting may be changed between steps, like any other).
+enum class Nonfinite : unsigned char { ignore, skip, error, invalid };
+
+// What every step of one optimizer shares and leaves: clipping, the non-finite policy, the
+// gradient pre-scale, the count of skipped steps and the last gradient norm. One per
+// optimizer, for its life; its step plans read it at every step.
+struct StepControl {
+    py::object clip_norm_set = py::none(), clip_value_set = py::none(), clip_norm_type_set, nonfinite_set;
+    std::optional<double> clip_norm, clip_value;
+    double clip_norm_type = 2.0;
+    Nonfinite nonfinite = Nonfinite::ignore;
+    double grad_prescale = 1.0;
+    std::int64_t skipped_steps = 0;
+    std::optional<double> last_grad_norm;
+};
+
+// An optimizer's step, set up once per change of its parameter groups: the rule, the groups
+// (their option dicts are read afresh every step), each group's step state dict and
+// parameters, and its state lists, fetched from the optimizer when a step first needs them.
+struct StepPlan {
+    struct Group {
+        py::tuple params;
+        std::array<py::object, kMaxStates> states;  // null until fetched
+        unsigned fresh = 0;                         // states created and not yet stepped on
+    };
+    const RuleOps* rule = nullptr;
+    py::object control_ref;
+    StepControl* control = nullptr;
+    py::object groups, group_states;  // lists
+    // state_lists(group index, [(name, initial value), ...]) -> [(list of arrays, created), ...]
+    py::object state_lists;
+    // None, or a per-group update in Python that stands in for the rule's kernel.
+    py::object update;
+    std::vector<Group> layout;
+    Py_ssize_t total = 0;
+};
+
+// One optimizer step: nothing (stepped, or skipped under nonfinite="skip"), or under
+// nonfinite="error" the index of the first gradient that is not finite (-1: they all are, but
+// their norm overflows), having written nothing.
+std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads);
 
 }  // namespace fastgd::bindings

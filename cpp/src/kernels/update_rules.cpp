@@ -1,8 +1,13 @@
-// Every update rule as one fused pass (see elementwise.hpp). Compiled once per
-// instruction-set level. Each op follows the formula in its Python class's docstring; the
-// order of operations follows torch.optim's single-tensor code so trajectories agree to
-// float rounding. Per-step constants are folded in double before the loop.
-#include "fastgd/step_scalars.hpp"
+// Every update rule's element-wise update, a functor over whole vectors, run as one fused pass
+// (see elementwise.hpp). Compiled once per instruction-set level. Each op follows the formula
+// in its Python class's docstring; the order of operations follows torch.optim's
+// single-tensor code so trajectories agree to float rounding. Everything else about a rule
+// (its options, states and per-step constants, folded in double before the loop) is its
+// entry in fastgd/rules.hpp; a rule's op is named after its struct there (Adam: AdamOp) and is
+// built from its options and its fold()'s constants.
+#include <utility>
+
+#include "fastgd/rules.hpp"
 #include "elementwise.hpp"
 #include "update_rules.hpp"
 
@@ -32,10 +37,10 @@ template <class T> struct SgdOp {
     WeightDecay<T> wd;
     Vec<T> neg_lr, momentum, one_minus_dampening;
     bool has_momentum, nesterov, first_step;
-    SgdOp(const SgdOptions& o, bool first)
+    SgdOp(const Sgd::Options& o, const SgdScalars& sc)
         : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), momentum(splat<T>(o.momentum)),
           one_minus_dampening(splat<T>(1.0 - o.dampening)), has_momentum(o.momentum != 0.0),
-          nesterov(o.nesterov), first_step(first) {}
+          nesterov(o.nesterov), first_step(sc.first_step) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
         wd(p, g);
         if (has_momentum) {
@@ -49,8 +54,8 @@ template <class T> struct SgdOp {
 template <class T> struct AdagradOp {
     WeightDecay<T> wd;
     Vec<T> neg_clr, eps;
-    AdagradOp(const AdagradOptions& o, std::int64_t t)
-        : wd(o.lr, o.weight_decay, false), neg_clr(splat<T>(-adagrad_clr(o, t))), eps(splat<T>(o.eps)) {}
+    AdagradOp(const Adagrad::Options& o, const AdagradScalars& sc)
+        : wd(o.lr, o.weight_decay, false), neg_clr(splat<T>(-sc.clr)), eps(splat<T>(o.eps)) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
         wd(p, g);
         s[0] = mul_add(g, g, s[0]);
@@ -64,7 +69,7 @@ template <class T> struct RmspropOp {
     Vec<T> neg_lr, alpha, one_minus_alpha, eps, momentum;
     bool centered, has_momentum;
     int buf;
-    explicit RmspropOp(const RmspropOptions& o)
+    RmspropOp(const Rmsprop::Options& o, NoScalars)
         : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), alpha(splat<T>(o.alpha)),
           one_minus_alpha(splat<T>(1.0 - o.alpha)), eps(splat<T>(o.eps)), momentum(splat<T>(o.momentum)),
           centered(o.centered), has_momentum(o.momentum > 0.0), buf(o.centered ? 2 : 1) {}
@@ -91,7 +96,7 @@ template <class T> struct RmspropOp {
 template <class T> struct AdadeltaOp {
     WeightDecay<T> wd;
     Vec<T> neg_lr, rho, one_minus_rho, eps;
-    explicit AdadeltaOp(const AdadeltaOptions& o)
+    AdadeltaOp(const Adadelta::Options& o, NoScalars)
         : wd(o.lr, o.weight_decay, false), neg_lr(splat<T>(-o.lr)), rho(splat<T>(o.rho)),
           one_minus_rho(splat<T>(1.0 - o.rho)), eps(splat<T>(o.eps)) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
@@ -109,10 +114,9 @@ template <class T> struct AdamOp {
     WeightDecay<T> wd;
     Vec<T> one_minus_beta1, beta2, one_minus_beta2, neg_step_size, bias_correction2_sqrt, eps;
     bool amsgrad;
-    AdamOp(const AdamOptions& o, std::int64_t t)
+    AdamOp(const Adam::Options& o, const AdamScalars& sc)
         : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
           beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)), amsgrad(o.amsgrad) {
-        const AdamScalars sc = adam_scalars(o.lr, o.beta1, o.beta2, t);
         neg_step_size = splat<T>(-sc.step_size);
         bias_correction2_sqrt = splat<T>(sc.bias_correction2_sqrt);
         eps = splat<T>(o.eps);
@@ -132,9 +136,10 @@ template <class T> struct AdamOp {
 template <class T> struct AdamaxOp {
     WeightDecay<T> wd;
     Vec<T> one_minus_beta1, beta2, eps, neg_clr;
-    AdamaxOp(const AdamaxOptions& o, std::int64_t t)
+    // -(lr / b) is (-lr) / b to the bit: division rounds the same either side of zero.
+    AdamaxOp(const Adamax::Options& o, const AdamaxScalars& sc)
         : wd(o.lr, o.weight_decay, false), one_minus_beta1(splat<T>(1.0 - o.beta1)), beta2(splat<T>(o.beta2)),
-          eps(splat<T>(o.eps)), neg_clr(splat<T>(-o.lr / (1.0 - std::pow(o.beta1, static_cast<double>(t))))) {}
+          eps(splat<T>(o.eps)), neg_clr(splat<T>(-sc.clr)) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
         wd(p, g);
         s[0] = lerp(s[0], g, one_minus_beta1);
@@ -147,7 +152,7 @@ template <class T> struct AdamaxOp {
 template <class T> struct NadamOp {
     WeightDecay<T> wd;
     Vec<T> one_minus_beta1, beta2, one_minus_beta2, bias_correction2, eps, neg_grad_coef, neg_avg_coef;
-    NadamOp(const NadamOptions& o, const NadamScalars& sc)
+    NadamOp(const Nadam::Options& o, const NadamScalars& sc)
         : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
           beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)),
           bias_correction2(splat<T>(sc.bias_correction2)), eps(splat<T>(o.eps)),
@@ -167,7 +172,7 @@ template <class T> struct RadamOp {
     WeightDecay<T> wd;
     Vec<T> one_minus_beta1, beta2, one_minus_beta2, bias_correction1, eps, neg_coef;
     bool rectified;
-    RadamOp(const RadamOptions& o, const RadamScalars& sc)
+    RadamOp(const Radam::Options& o, const RadamScalars& sc)
         : wd(o.lr, o.weight_decay, o.decoupled_weight_decay), one_minus_beta1(splat<T>(1.0 - o.beta1)),
           beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)),
           bias_correction1(splat<T>(sc.bias_correction1)), eps(splat<T>(o.eps)),
@@ -188,7 +193,7 @@ template <class T> struct RadamOp {
 template <class T> struct LionOp {
     WeightDecay<T> wd;
     Vec<T> neg_lr, beta1, one_minus_beta1, beta2, one_minus_beta2;
-    explicit LionOp(const LionOptions& o)
+    LionOp(const Lion::Options& o, NoScalars)
         : wd(o.lr, o.weight_decay, true), neg_lr(splat<T>(-o.lr)), beta1(splat<T>(o.beta1)),
           one_minus_beta1(splat<T>(1.0 - o.beta1)), beta2(splat<T>(o.beta2)), one_minus_beta2(splat<T>(1.0 - o.beta2)) {}
     void operator()(Vec<T>& p, Vec<T> g, Vec<T>* s) const {
@@ -198,74 +203,51 @@ template <class T> struct LionOp {
     }
 };
 
-}  // namespace
-
-template <class T>
-void sgd(const TensorRef<T>* t, std::size_t n, const SgdOptions& o, StepState& st, const GradTransform& tr) {
-    const SgdOp<T> op(o, st.step == 1);
-    if (o.momentum != 0.0) run_rule<T, 1>(t, n, op, tr);
-    else run_rule<T, 0>(t, n, op, tr);
-}
-
-template <class T>
-void adagrad(const TensorRef<T>* t, std::size_t n, const AdagradOptions& o, StepState& st, const GradTransform& tr) {
-    run_rule<T, 1>(t, n, AdagradOp<T>(o, st.step), tr);
-}
-
-template <class T>
-void rmsprop(const TensorRef<T>* t, std::size_t n, const RmspropOptions& o, StepState&, const GradTransform& tr) {
-    const RmspropOp<T> op(o);
-    switch (1 + int(o.centered) + int(o.momentum > 0.0)) {
-        case 1: run_rule<T, 1>(t, n, op, tr); break;
-        case 2: run_rule<T, 2>(t, n, op, tr); break;
-        default: run_rule<T, 3>(t, n, op, tr); break;
+// run_rule with the number of state arrays in use as a constant: from the rule's states that
+// always exist (First) up to all of them (Last).
+template <class T, int First, int Last, class Op>
+void run_with_states(int states, const TensorRef<T>* t, std::size_t n, const Op& op, const GradTransform& tr) {
+    if constexpr (First == Last) {
+        run_rule<T, First>(t, n, op, tr);
+    } else {
+        if (states == First) run_rule<T, First>(t, n, op, tr);
+        else run_with_states<T, First + 1, Last>(states, t, n, op, tr);
     }
 }
 
-template <class T>
-void adadelta(const TensorRef<T>* t, std::size_t n, const AdadeltaOptions& o, StepState&, const GradTransform& tr) {
-    run_rule<T, 2>(t, n, AdadeltaOp<T>(o), tr);
+template <class R> constexpr int always_states() {
+    int n = 0;
+    for (const auto& s : R::states) n += s.need == Need::always;
+    return n;
 }
 
-template <class T>
-void adam(const TensorRef<T>* t, std::size_t n, const AdamOptions& o, StepState& st, const GradTransform& tr) {
-    const AdamOp<T> op(o, st.step);
-    if (o.amsgrad) run_rule<T, 3>(t, n, op, tr);
-    else run_rule<T, 2>(t, n, op, tr);
+// The number of R's states the options need. Each state's entry is copied at compile time:
+// the table itself stays out of the level's object code, which must share no symbol with
+// another level's.
+template <class R, std::size_t... I>
+int states_in_use(const typename R::Options& o, std::index_sequence<I...>) {
+    const auto one = [&o](auto index) {
+        constexpr StateSpec<typename R::Options> s = R::states[decltype(index)::value];
+        return static_cast<int>(needed(s, o));
+    };
+    return (0 + ... + one(std::integral_constant<std::size_t, I>{}));
 }
 
-template <class T>
-void adamax(const TensorRef<T>* t, std::size_t n, const AdamaxOptions& o, StepState& st, const GradTransform& tr) {
-    run_rule<T, 2>(t, n, AdamaxOp<T>(o, st.step), tr);
+// One step of rule R with functor Op: its per-step constants, then one pass over the arrays.
+template <class T, class R, template <class> class Op>
+void step(const TensorRef<T>* t, std::size_t n, const typename R::Options& o, StepState& st,
+          const GradTransform& tr) {
+    const int states = states_in_use<R>(o, std::make_index_sequence<R::states.size()>{});
+    const Op<T> op(o, fold(o, st));
+    run_with_states<T, always_states<R>(), static_cast<int>(R::states.size())>(states, t, n, op, tr);
 }
 
-template <class T>
-void nadam(const TensorRef<T>* t, std::size_t n, const NadamOptions& o, StepState& st, const GradTransform& tr) {
-    const NadamScalars sc = nadam_scalars(o, st.step, st.mu_product);
-    run_rule<T, 2>(t, n, NadamOp<T>(o, sc), tr);
-    st.mu_product = sc.mu_product;
-}
-
-template <class T>
-void radam(const TensorRef<T>* t, std::size_t n, const RadamOptions& o, StepState& st, const GradTransform& tr) {
-    run_rule<T, 2>(t, n, RadamOp<T>(o, radam_scalars(o, st.step)), tr);
-}
-
-template <class T>
-void lion(const TensorRef<T>* t, std::size_t n, const LionOptions& o, StepState&, const GradTransform& tr) {
-    run_rule<T, 1>(t, n, LionOp<T>(o), tr);
-}
+}  // namespace
 
 template <class T> void fill_rules(KernelSet<T>& k) {
-    k.sgd = &sgd<T>;
-    k.adagrad = &adagrad<T>;
-    k.rmsprop = &rmsprop<T>;
-    k.adadelta = &adadelta<T>;
-    k.adam = &adam<T>;
-    k.adamax = &adamax<T>;
-    k.nadam = &nadam<T>;
-    k.radam = &radam<T>;
-    k.lion = &lion<T>;
+#define FASTGD_FILL(R, name) k.name = &step<T, R, R##Op>;
+    FASTGD_RULES(FASTGD_FILL)
+#undef FASTGD_FILL
 }
 
 template void fill_rules<float>(KernelSet<float>&);

@@ -1,8 +1,16 @@
-"""The stateful optimizer: parameter groups and state over one kernel call per group.
+"""The stateful optimizer: parameter groups and state over one C++ step.
 
-Every rule subclasses :class:`Optimizer` and says three things: its defaults, which state
-arrays it keeps for a group's current options, and which ``fastgd._core`` kernel runs a
-group. ``step()`` only gathers lists and calls that kernel; all arithmetic is in C++.
+An update rule is an entry of the rule table (``cpp/include/fastgd/rules.hpp``), which
+``fastgd._core.rule_specs()`` describes: its options with their defaults and checks, its state
+arrays in order with the option that needs each, and its group scalars. A rule's class
+subclasses :class:`Optimizer` with ``rule="<name>"``; it keeps the docstring that states its
+update and torch's ``__init__`` signature, and hands its options on. Everything else comes from
+the table: the state arrays, their creation and order, the option checks.
+
+``step()`` is one call into C++ (``fastgd._core.step``) with the optimizer's step plan, which
+reads the groups' options, checks the arrays, clips, applies the non-finite policy, runs the
+kernels and counts the steps. Python keeps the allocation of the state arrays and turns a
+non-finite gradient under ``nonfinite="error"`` into its error.
 """
 
 from __future__ import annotations
@@ -10,30 +18,52 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
 
 from fastgd import _core
 
-__all__ = ["Optimizer"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-# Options that belong to the optimizer as a whole, not to a parameter group: clipping is by
-# the global norm over every gradient of every group, as torch.nn.utils.clip_grad_norm_.
-_GLOBAL_OPTIONS = ("clip_norm", "clip_value", "clip_norm_type", "nonfinite")
+__all__ = ["Optimizer", "StepOptions", "RULE_SPECS", "rule_classes", "clip_coefficient"]
 
-# What a step does when a gradient holds a NaN or an Inf (Optimizer's nonfinite option).
-NONFINITE = ("ignore", "skip", "error")
+# Every rule of the table by name, in the table's order (see fastgd._core.rule_specs).
+RULE_SPECS: dict[str, dict[str, Any]] = {spec["name"]: spec for spec in _core.rule_specs()}
 
 # Options a schedule may drive: a callable of the step (counted from 0) in place of a float,
 # e.g. fastgd.schedules.cosine(0.1, T_max=1000). The k-th step() call uses schedule(k).
-SCHEDULABLE = ("lr", "weight_decay", "momentum")
+SCHEDULABLE = tuple(dict.fromkeys(o["name"] for spec in RULE_SPECS.values() for o in spec["options"]
+                                  if o["schedulable"]))
+
+
+class StepOptions(TypedDict, total=False):
+    """The options of a step that belong to the optimizer as a whole, not to a parameter group
+    (every rule takes them; see :class:`Optimizer`). Clipping is by the global norm over every
+    gradient of every group, as torch.nn.utils.clip_grad_norm_."""
+
+    clip_norm: float | None
+    clip_value: float | None
+    clip_norm_type: float
+    nonfinite: str
+
+
+STEP_OPTIONS = tuple(StepOptions.__annotations__)
+
+_RULE_CLASSES: list[type[Optimizer]] = []
+
+
+def rule_classes() -> list[type[Optimizer]]:
+    """The classes of fastgd's update rules (those declared with ``rule=``), in the order of
+    the rule table; classes of one rule (Adam, AdamW) in the order they were declared."""
+    order = list(RULE_SPECS)
+    return sorted(_RULE_CLASSES, key=lambda cls: order.index(cls.rule))
 
 
 def resolve_options(group: Mapping[str, Any], k: int) -> Mapping[str, Any]:
     """The group's options at its k-th step (from 0), with schedules evaluated."""
-    # Spelled out (not any() over SCHEDULABLE): this runs on every step of every group.
-    if not (callable(group.get("lr")) or callable(group.get("weight_decay")) or callable(group.get("momentum"))):
+    if not any(callable(group.get(name)) for name in SCHEDULABLE):
         return group
     resolved = dict(group)
     for name in SCHEDULABLE:
@@ -55,16 +85,52 @@ def _as_param(p: Any, where: str) -> np.ndarray:
     return p
 
 
+def _check_option(option: Mapping[str, Any], value: Any) -> None:
+    """A group's option against its check in the rule table (torch's checks and messages)."""
+    check, label = option["check"], option["label"]
+    if option["type"] == "pair":
+        if len(value) != 2:
+            raise ValueError(f"{option['name']} must be a pair, got {value}")
+        for i, v in enumerate(value):
+            if not 0.0 <= v < 1.0:
+                raise ValueError(f"Invalid {label} at index {i}: {v}")
+        return
+    if check == "learning_rate":
+        ok = isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)
+    elif check == "nonnegative":
+        ok = value >= 0
+    elif check == "unit_closed":
+        ok = 0.0 <= value <= 1.0
+    elif check == "unit_open":
+        ok = 0.0 <= value < 1.0
+    else:
+        return
+    if not ok:
+        raise ValueError(f"Invalid {label}: {value}")
+
+
+def _describe_states(spec: Mapping[str, Any]) -> str:
+    """The docstring line on a rule's state, from the rule table."""
+    conditions = {"true": "{}", "nonzero": "{} != 0", "positive": "{} > 0"}
+    names = [f"``{s['name']}``" + ("" if s["when"] is None else f" ({conditions[s['when'][1]].format(s['when'][0])})")
+             for s in spec["states"]]
+    line = "State per parameter: " + ", ".join(names)
+    if spec["group_scalars"]:
+        line += "; per group: " + ", ".join(f"``{name}`` (float64)" for name in spec["group_scalars"])
+    return line + "."
+
+
 class Optimizer:
     """Base class: ``param_groups``, ``state``, ``step(grads)``, ``state_dict()``.
 
     ``params`` is a list of arrays, or a list of dicts (parameter groups) each with a
     ``"params"`` list and any options that override the defaults for that group.
-    ``clip_norm`` (with ``clip_norm_type``) and ``clip_value`` clip the gradients inside the
-    step: the global norm costs one extra read of the gradients and the gradients are never
-    written.
 
-    ``nonfinite`` says what a step does when a gradient holds a NaN or an Inf:
+    Every rule also takes the step options (:class:`StepOptions`), which belong to the
+    optimizer as a whole: ``clip_norm`` (with ``clip_norm_type``, default 2) or ``clip_value``
+    clip the gradients inside the step (the global norm costs one extra read of the gradients,
+    and the gradients are never written); ``last_grad_norm`` then holds the norm before
+    clipping. ``nonfinite`` says what a step does when a gradient holds a NaN or an Inf:
 
     * ``"ignore"`` (default): nothing special; the NaN or Inf flows into the parameters and
       state, as in torch.optim.
@@ -76,59 +142,50 @@ class Optimizer:
 
     The check is one read-only pass over the gradients (their inf-norm, which is NaN or Inf
     exactly when a gradient is); with ``clip_norm`` it is the clipping norm itself, so it is
-    free, and a norm that overflows to Inf counts as nonfinite too.
+    free, and a norm that overflows to Inf counts as nonfinite too. The step options may be
+    changed between steps, as may the groups' options.
+
+    A subclass with its own per-group update overrides :meth:`_run`; the step then calls it
+    for every group in the place of the rule's kernel (clipping, the non-finite policy and the
+    step counts stay the step's).
     """
 
-    # Per rule: {state name: initial value}, for the options of one group.
-    def _state_spec(self, group: Mapping[str, Any]) -> dict[str, float]:
-        raise NotImplementedError
+    rule: ClassVar[str]  # the rule's name in the rule table
 
-    # Per rule: one kernel call for one group. `gstate` holds the group's scalar state
-    # (NAdam's mu_product), updated in place; `created` names state lists new this step.
-    def _run(self, group: Mapping[str, Any], params: list, grads: list, states: dict[str, list],
-             step: int, gstate: dict[str, Any], grad_scale: float, clip_value: float,
-             created: set[str]) -> None:
-        raise NotImplementedError
+    def __init_subclass__(cls, rule: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if rule is None:
+            return
+        if rule not in RULE_SPECS:
+            raise ValueError(f"{cls.__name__}: no rule {rule!r} in the rule table ({', '.join(RULE_SPECS)})")
+        cls.rule = rule
+        _RULE_CLASSES.append(cls)
+        cls.__doc__ = (cls.__doc__ or "").rstrip() + "\n\n    " + _describe_states(RULE_SPECS[rule]) + \
+            f"\n    Step options ({', '.join(STEP_OPTIONS)}): see Optimizer.\n"
 
-    # Per rule: scalar state kept per group besides the step count (NAdam's mu_product).
-    _group_scalars: dict[str, float] = {}
-
-    # Per rule, for the one-call step (fastgd._core.step_groups): the kernel's name and its
-    # state lists in the kernel's order. None: every step takes the Python path (_run).
-    _kernel: str | None = None
-    _state_order: tuple[str, ...] = ()
-
-    # A factor every gradient is read with before anything else (the clipping norm and
-    # last_grad_norm included), fused into the step's read of the gradients. 1 except under
-    # fastgd.distributed.DistributedOptimizer, which sets 1/world_size: the gradient buffers
-    # then hold the sum over the ranks and the step sees their mean.
-    _grad_prescale: float = 1.0
-
-    def __init__(self, params: Any, defaults: dict[str, Any], *, clip_norm: float | None = None,
-                 clip_value: float | None = None, clip_norm_type: float = 2.0,
-                 nonfinite: str = "ignore") -> None:
-        if clip_norm is not None and clip_value is not None:
-            raise ValueError("give clip_norm or clip_value, not both (as Keras: one clipping per optimizer)")
-        if clip_norm is not None and not clip_norm > 0:
-            raise ValueError(f"clip_norm must be > 0, got {clip_norm}")
-        if clip_value is not None and not clip_value > 0:
-            raise ValueError(f"clip_value must be > 0, got {clip_value}")
-        if not clip_norm_type > 0:
-            raise ValueError(f"clip_norm_type must be > 0 (1, 2, inf or any p > 0), got {clip_norm_type}")
-        _check_nonfinite(nonfinite)
-        self.defaults = dict(defaults)
-        self.clip_norm = clip_norm
-        self.clip_value = clip_value
-        self.clip_norm_type = float(clip_norm_type)
-        self.nonfinite = nonfinite
-        self.skipped_steps = 0  # steps left out by nonfinite="skip"
+    def __init__(self, params: Any, options: Mapping[str, Any], **step_options: Unpack[StepOptions]) -> None:
+        """``options``: the rule's options by name (a rule's ``__init__`` passes its
+        ``locals()``: its signature is the one list of them); other names are ignored."""
+        rule = getattr(type(self), "rule", None)
+        if rule is None:
+            raise TypeError(f"{type(self).__name__} names no update rule: subclass a rule's class, or Optimizer "
+                            "with rule='<name>'")
+        self._spec = RULE_SPECS[rule]
+        names = [o["name"] for o in self._spec["options"]]
+        missing = [name for name in names if name not in options]
+        if missing:
+            raise TypeError(f"{type(self).__name__} does not pass the option(s) {missing} of rule {rule!r}")
+        unknown = set(step_options) - set(STEP_OPTIONS)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
+        self._control = _core.StepControl(**step_options)
+        pairs = {o["name"] for o in self._spec["options"] if o["type"] == "pair"}
+        self.defaults = {k: tuple(v) if k in pairs else v for k, v in options.items() if k in names}
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._group_state: list[dict[str, Any]] = []
         self._params: list[np.ndarray] = []  # all parameters, in group order
-        self._lists: dict[int, tuple[tuple, dict[str, list]]] = {}  # group -> (spec, state lists)
-        self.last_grad_norm: float | None = None
-        self._plan: tuple | None = None  # what _core.step_groups needs; rebuilt by the Python path
+        self._plan: _core.StepPlan | None = None
         if isinstance(params, np.ndarray):
             params = [params]
         params = list(params)
@@ -146,6 +203,67 @@ class Optimizer:
             lines.append(f"Parameter Group {i}")
             lines += [f"    {k}: {v}" for k, v in sorted(g.items()) if k != "params"]
         return "\n".join(lines + [")"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        # For pickle and copy.deepcopy: the step plan is made again by the next step.
+        return {**self.__dict__, "_plan": None}
+
+    # The step options and what steps leave are kept in the optimizer's StepControl, which
+    # every step reads (a setting may change between steps; a bad one is reported by the step).
+
+    @property
+    def clip_norm(self) -> float | None:
+        """Clip by the global norm to this (None: not by norm)."""
+        return self._control.clip_norm
+
+    @clip_norm.setter
+    def clip_norm(self, value: float | None) -> None:
+        self._control.clip_norm = value
+
+    @property
+    def clip_value(self) -> float | None:
+        """Clamp every gradient element to +-this (None: no clamp)."""
+        return self._control.clip_value
+
+    @clip_value.setter
+    def clip_value(self, value: float | None) -> None:
+        self._control.clip_value = value
+
+    @property
+    def clip_norm_type(self) -> float:
+        """The p of clip_norm's p-norm (1, 2, inf or any p > 0)."""
+        return self._control.clip_norm_type
+
+    @clip_norm_type.setter
+    def clip_norm_type(self, value: float) -> None:
+        self._control.clip_norm_type = value
+
+    @property
+    def nonfinite(self) -> str:
+        """What a step does with a NaN or Inf gradient: 'ignore', 'skip' or 'error'."""
+        return self._control.nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: str) -> None:
+        self._control.nonfinite = value
+
+    @property
+    def skipped_steps(self) -> int:
+        """Steps left out by nonfinite='skip'."""
+        return self._control.skipped_steps
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._control.skipped_steps = value
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """With clip_norm: the last step's gradient norm, before clipping."""
+        return self._control.last_grad_norm
+
+    @last_grad_norm.setter
+    def last_grad_norm(self, value: float | None) -> None:
+        self._control.last_grad_norm = value
 
     # -- public seams for wrappers and training loops ------------------------------------
 
@@ -165,25 +283,22 @@ class Optimizer:
         ``last_grad_norm`` included), fused into the step's read of the gradients. 1 unless a
         wrapper sets it: :class:`fastgd.distributed.DistributedOptimizer` sets 1/world_size,
         so that gradient buffers holding the sum over the ranks are stepped on as their mean."""
-        return self._grad_prescale
+        return float(self._control.grad_prescale)
 
     @grad_prescale.setter
     def grad_prescale(self, value: float) -> None:
-        value = float(value)
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"grad_prescale must be a finite number > 0, got {value}")
-        self._grad_prescale = value
+        self._control.grad_prescale = float(value)
         self.invalidate_plan()
 
     @property
-    def step_plan(self) -> Any:
-        """What one fused step needs (``fastgd._core``'s step entry point takes it), or None
-        until the first step has set up the state. Loops that step the optimizer from C++ (the
-        linear models' fused epoch) pass it on; it is rebuilt whenever the groups change."""
+    def step_plan(self) -> _core.StepPlan | None:
+        """What the step runs on (``fastgd._core.step(plan, grads)``), or None before the
+        first step. Loops that step the optimizer from C++ (the linear models' fused epoch)
+        pass it on; it is made again after the parameter groups change."""
         return self._plan
 
     def invalidate_plan(self) -> None:
-        """Forget the cached step plan: the next step rebuilds it (after a change of the
+        """Forget the step plan: the next step makes it again (after a change of the
         parameter groups' structure or of :attr:`grad_prescale`)."""
         self._plan = None
 
@@ -206,32 +321,45 @@ class Optimizer:
                 raise ValueError(f"params[{start + i}] appears more than once (it would be updated twice)")
             seen.add(id(p))
         group["params"] = ps
-        self._plan = None
+        self.invalidate_plan()
         self.param_groups.append(group)
-        self._group_state.append({"step": 0, **self._group_scalars})
+        self._group_state.append({"step": 0, **self._spec["group_scalars"]})
         self._params.extend(ps)
         for i in range(start, len(self._params)):
             self.state[i] = {}
 
     def _validate_group(self, group: Mapping[str, Any]) -> None:
-        lr = group.get("lr")
-        if not (isinstance(lr, (int, float)) and lr >= 0 and math.isfinite(lr)):
-            raise ValueError(f"Invalid learning rate: {lr}")
-        eps = group.get("eps", 0.0)
-        if not eps >= 0:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        wd = group.get("weight_decay", 0.0)
-        if not wd >= 0:
-            raise ValueError(f"Invalid weight_decay value: {wd}")
-        betas = group.get("betas")
-        if betas is not None:
-            if len(betas) != 2:
-                raise ValueError(f"betas must be a pair, got {betas}")
-            for i, b in enumerate(betas):
-                if not 0.0 <= b < 1.0:
-                    raise ValueError(f"Invalid beta parameter at index {i}: {b}")
+        """Every option of the group against its check in the rule table."""
+        for option in self._spec["options"]:
+            _check_option(option, group[option["name"]])
 
     # -- stepping -----------------------------------------------------------------------
+
+    def step(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
+        """Update every parameter in place from ``grads`` (aligned with the parameters, in
+        group order; one array is fine for one parameter). Nothing is written unless every
+        array passes its checks."""
+        plan = self._plan
+        if plan is None:
+            plan = self._plan = _core.StepPlan(self.rule, self._control, self.param_groups, self._group_state,
+                                                self._state_lists, self._own_update())
+        bad = _step(plan, grads)
+        if bad is not None:
+            raise FloatingPointError(self._nonfinite_message(bad))
+
+    def _own_update(self) -> Any:
+        # A subclass's _run stands in for the rule's kernel; the base's is the kernel itself.
+        return None if type(self)._run is Optimizer._run else self._run
+
+    def _run(self, group: Mapping[str, Any], params: list[np.ndarray], grads: list[np.ndarray],
+             states: dict[str, list[np.ndarray]], step: int, gstate: dict[str, Any], grad_scale: float,
+             clip_value: float, created: set[str]) -> None:
+        """One group's update: the rule's kernel over ``params`` from ``grads`` (read as
+        ``clamp(grad_scale * g, -clip_value, clip_value)``), with the group's options at this
+        step (schedules evaluated), its state lists by name (``created``: those new this
+        step), ``step`` (its count after this step) and ``gstate`` (its scalars, advanced in
+        place). A subclass may override it; the step calls it for every group."""
+        _core.run_group(self.rule, dict(group), params, grads, states, step, gstate, grad_scale, clip_value, created)
 
     def _group_slices(self) -> list[tuple[int, int]]:
         out, start = [], 0
@@ -240,24 +368,16 @@ class Optimizer:
             start += len(g["params"])
         return out
 
-    def _states_for(self, gi: int, group: Mapping[str, Any], first: int) -> tuple[dict[str, list], set[str]]:
-        """The group's state lists for its current options, created (lazily) where missing.
-        Cached per group, so a step does no per-parameter Python work."""
-        spec = self._state_spec(group)
-        key = tuple(spec.items())
-        cached = self._lists.get(gi)
-        if cached is not None and cached[0] == key:
-            return cached[1], set()
-        params = group["params"]
-        created: set[str] = set()
-        for name, init in spec.items():
-            missing = [k for k in range(len(params)) if name not in self.state[first + k]]
-            if missing:
-                self._allocate(name, init, [(first + k, params[k]) for k in missing])
-                created.add(name)
-        lists = {name: [self.state[first + k][name] for k in range(len(params))] for name in spec}
-        self._lists[gi] = (key, lists)
-        return lists, created
+    def _state_lists(self, gi: int, wanted: list[tuple[str, float]]) -> list[tuple[list[np.ndarray], bool]]:
+        """For the step: group gi's lists of the states named (each with its starting value),
+        created where missing, and whether any array of each was created."""
+        first, end = self._group_slices()[gi]
+        out = []
+        for name, initial in wanted:
+            missing = [(i, self._params[i]) for i in range(first, end) if name not in self.state[i]]
+            self._allocate(name, initial, missing)
+            out.append(([self.state[i][name] for i in range(first, end)], bool(missing)))
+        return out
 
     def _allocate(self, name: str, init: float, params: list[tuple[int, np.ndarray]]) -> None:
         """One buffer per dtype for a state of many parameters, each parameter's state a
@@ -270,81 +390,12 @@ class Optimizer:
                 self.state[i][name] = buf[offset:offset + p.size].reshape(p.shape)
                 offset += p.size
 
-    def step(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
-        """Update every parameter in place from ``grads`` (aligned with the parameters, in
-        group order; one array is fine for one parameter). Nothing is written unless every
-        array passes its checks."""
-        # One C++ call does the whole step while nothing structural changed since the last
-        # (the same as the Python path below, which it falls back to, having written nothing).
-        plan = self._plan
-        if plan is not None and _core.step_groups(plan, grads):
-            return
-        self._step_python(grads)
-        self._plan = self._make_plan()
-
-    def _make_plan(self) -> tuple | None:
-        owner = next((c for c in type(self).__mro__ if "_kernel" in c.__dict__), None)
-        # A subclass with its own _run (a custom rule) keeps the Python path.
-        if self._kernel is None or owner is None or type(self)._run is not owner._run:
-            return None
-        states = []
-        for gi in range(len(self.param_groups)):
-            cached = self._lists.get(gi)
-            if cached is None:
-                return None
-            states.append(tuple(cached[1].get(name) for name in self._state_order))
-        plan = (self._kernel, self, self.param_groups, self._group_state, tuple(states))
-        return plan if self._grad_prescale == 1.0 else (*plan, float(self._grad_prescale))
-
-    def _step_python(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
-        if isinstance(grads, np.ndarray):
-            grads = [grads]
-        elif not isinstance(grads, list):
-            grads = list(grads)
-        if len(grads) != len(self._params):
-            raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters; "
-                             "pass one gradient per parameter, in the order of the parameters")
-        slices = self._group_slices()
-        if len(slices) > 1 or self.nonfinite != "ignore":  # before the norm reads them
-            for a, b in slices:
-                _core.check_arrays(self._params[a:b], grads[a:b])
-        prescale = self._grad_prescale
-        grad_scale, clip_value = prescale, math.inf
-        # _core.step_groups does the same checks in the same order.
-        _check_nonfinite(self.nonfinite)
-        total = None
-        if self.clip_norm is not None:
-            total = prescale * _core.total_norm(grads, self.clip_norm_type)
-            self.last_grad_norm = total
-            grad_scale = prescale * clip_coefficient(self.clip_norm, total)
-        elif self.clip_value is not None:
-            clip_value = float(self.clip_value)
-        if self.nonfinite != "ignore":
-            if total is None:
-                total = _core.total_norm(grads, math.inf)  # NaN when any gradient has a NaN
-            if not math.isfinite(total):
-                if self.nonfinite == "skip":
-                    self.skipped_steps += 1
-                    return
-                raise FloatingPointError(self._nonfinite_message(grads))
-        for gi, (group, (a, b)) in enumerate(zip(self.param_groups, slices)):
-            gstate = self._group_state[gi]
-            options = resolve_options(group, gstate["step"])
-            states, created = self._states_for(gi, options, a)
-            step = gstate["step"] + 1
-            sign = -1.0 if options.get("maximize", False) else 1.0
-            self._run(options, group["params"], grads[a:b], states, step, gstate, sign * grad_scale,
-                      clip_value, created)
-            gstate["step"] = step
-
-    def _nonfinite_message(self, grads: Sequence[np.ndarray]) -> str:
+    def _nonfinite_message(self, index: int) -> str:
+        how = "nothing was written (nonfinite='error'; 'skip' leaves such steps out)"
         for gi, (a, b) in enumerate(self._group_slices()):
-            for i in range(a, b):
-                if not np.isfinite(grads[i]).all():
-                    return (f"gradient {i} (parameter group {gi}) holds a NaN or Inf; nothing was written "
-                            "(nonfinite='error'; 'skip' leaves such steps out)")
-        return ("the gradient norm is not finite (it overflows); nothing was written "
-                "(nonfinite='error'; 'skip' leaves such steps out)")
+            if a <= index < b:
+                return f"gradient {index} (parameter group {gi}) holds a NaN or Inf; {how}"
+        return f"the gradient norm is not finite (it overflows); {how}"
 
     # -- checkpoints -------------------------------------------------------------------
 
@@ -362,7 +413,7 @@ class Optimizer:
             "param_groups": groups,
             "group_state": [{k: (np.int64(v) if k == "step" else float(v)) for k, v in gs.items()}
                             for gs in self._group_state],
-            "global": {k: getattr(self, k) for k in _GLOBAL_OPTIONS},
+            "global": {k: getattr(self, k) for k in STEP_OPTIONS},
             "skipped_steps": self.skipped_steps,
         }
 
@@ -370,7 +421,7 @@ class Optimizer:
         """Restore from :meth:`state_dict`. Checked whole before anything changes."""
         groups = state_dict["param_groups"]
         if "nonfinite" in state_dict.get("global", {}):
-            _check_nonfinite(state_dict["global"]["nonfinite"])
+            _core.StepControl.check_nonfinite(state_dict["global"]["nonfinite"])
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state_dict has {len(groups)} parameter groups, the optimizer has "
                              f"{len(self.param_groups)}")
@@ -396,17 +447,14 @@ class Optimizer:
         group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
                        for gs in state_dict["group_state"]]
         self.state, self.param_groups, self._group_state = new_state, new_groups, group_state
-        self._lists.clear()
-        self._plan = None
+        self.invalidate_plan()
         for k, v in state_dict.get("global", {}).items():
-            if k in _GLOBAL_OPTIONS:
+            if k in STEP_OPTIONS:
                 setattr(self, k, v)
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
 
 
-def _check_nonfinite(nonfinite: Any) -> None:
-    if not (isinstance(nonfinite, str) and nonfinite in NONFINITE):
-        raise ValueError(f"nonfinite must be one of {', '.join(map(repr, NONFINITE))}, got {nonfinite!r}")
+_step = _core.step
 
 
 def clip_coefficient(max_norm: float, total_norm: float) -> float:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastgd import _core
 from fastgd.optim._base import Optimizer
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-class Adam(Optimizer):
+    from fastgd.optim._base import StepOptions
+
+
+class Adam(Optimizer, rule="adam"):
     r"""Adam (Kingma & Ba 2015), AMSGrad (Reddi et al. 2018), as torch.optim.Adam.
 
     .. math::
@@ -23,38 +27,16 @@ class Adam(Optimizer):
             \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
 
     Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False.
-    State per parameter: ``exp_avg`` (m), ``exp_avg_sq`` (v), ``max_exp_avg_sq`` (amsgrad).
     """
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
                  maximize: bool = False, decoupled_weight_decay: bool = False,
-                 clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, decoupled_weight_decay=decoupled_weight_decay)
-        super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
-
-    _kernel = "adam"
-    _state_order = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-
-    def _state_spec(self, group):
-        spec = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
-        if group["amsgrad"]:
-            spec["max_exp_avg_sq"] = 0.0
-        return spec
-
-    def _run(self, group, params, grads, states, step, gstate, grad_scale, clip_value, created):
-        beta1, beta2 = group["betas"]
-        _core.adam(params, grads, states["exp_avg"], states["exp_avg_sq"], states.get("max_exp_avg_sq"),
-                   step=step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                   weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
-                   decoupled_weight_decay=group["decoupled_weight_decay"], grad_scale=grad_scale,
-                   clip_value=clip_value)
+                 **step_options: Unpack[StepOptions]) -> None:
+        super().__init__(params, locals(), **step_options)
 
 
-class AdamW(Adam):
+class AdamW(Adam, rule="adam"):
     r"""AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay, as torch.optim.AdamW.
 
     The update is :class:`Adam`'s with ``decoupled_weight_decay=True``:
@@ -66,8 +48,6 @@ class AdamW(Adam):
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 maximize: bool = False, clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
+                 maximize: bool = False, **step_options: Unpack[StepOptions]) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
+                         decoupled_weight_decay=True, **step_options)

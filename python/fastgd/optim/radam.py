@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastgd import _core
 from fastgd.optim._base import Optimizer
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
-class RAdam(Optimizer):
+    from fastgd.optim._base import StepOptions
+
+
+class RAdam(Optimizer, rule="radam"):
     r"""RAdam (Liu et al. 2020), as torch.optim.RAdam.
 
     .. math::
@@ -26,27 +30,9 @@ class RAdam(Optimizer):
         \text{else}:&\quad \theta_t = \theta - \gamma\, \hat m_t
 
     Defaults: lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.
-    State per parameter: ``exp_avg``, ``exp_avg_sq``.
     """
 
     def __init__(self, params: Any, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False, clip_norm: float | None = None, clip_value: float | None = None,
-                 clip_norm_type: float = 2.0, nonfinite: str = "ignore") -> None:
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-        super().__init__(params, defaults, clip_norm=clip_norm, clip_value=clip_value,
-                         clip_norm_type=clip_norm_type, nonfinite=nonfinite)
-
-    _kernel = "radam"
-    _state_order = ("exp_avg", "exp_avg_sq")
-
-    def _state_spec(self, group):
-        return {"exp_avg": 0.0, "exp_avg_sq": 0.0}
-
-    def _run(self, group, params, grads, states, step, gstate, grad_scale, clip_value, created):
-        beta1, beta2 = group["betas"]
-        _core.radam(params, grads, states["exp_avg"], states["exp_avg_sq"], step=step, lr=group["lr"],
-                    beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                    decoupled_weight_decay=group["decoupled_weight_decay"], grad_scale=grad_scale,
-                    clip_value=clip_value)
+                 maximize: bool = False, **step_options: Unpack[StepOptions]) -> None:
+        super().__init__(params, locals(), **step_options)

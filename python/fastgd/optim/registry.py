@@ -1,7 +1,9 @@
 """Optimizers by name: ``get_optimizer("adam", params, lr=1e-3)``.
 
 Training loops and estimators take ``optimizer=`` as a name, a class or a ready instance;
-this module turns any of the three into an :class:`Optimizer` over ``params``.
+this module turns any of the three into an :class:`Optimizer` over ``params``. The names are
+those of the rule classes in lower case, in the order of the rule table
+(:func:`fastgd.optim.rule_classes`), and a few presets.
 """
 
 from __future__ import annotations
@@ -11,34 +13,28 @@ from typing import Any
 
 import numpy as np
 
-from fastgd.optim._base import Optimizer
-from fastgd.optim.adadelta import Adadelta
-from fastgd.optim.adagrad import Adagrad
-from fastgd.optim.adam import Adam, AdamW
-from fastgd.optim.adamax import Adamax
-from fastgd.optim.lion import Lion
-from fastgd.optim.nadam import NAdam
-from fastgd.optim.radam import RAdam
-from fastgd.optim.rmsprop import RMSprop
-from fastgd.optim.sgd import SGD
+from fastgd.optim._base import Optimizer, rule_classes
 
-__all__ = ["OPTIMIZERS", "get_optimizer"]
+__all__ = ["OPTIMIZERS", "PRESETS", "get_optimizer"]
 
-# name -> (class, preset options). Presets are defaults: options given to get_optimizer win.
-OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {
-    "sgd": (SGD, {}),
-    "momentum": (SGD, {"momentum": 0.9}),
-    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
-    "adagrad": (Adagrad, {}),
-    "rmsprop": (RMSprop, {}),
-    "adadelta": (Adadelta, {}),
-    "adam": (Adam, {}),
-    "adamw": (AdamW, {}),
-    "adamax": (Adamax, {}),
-    "nadam": (NAdam, {}),
-    "radam": (RAdam, {}),
-    "lion": (Lion, {}),
+# A name for a rule's class with options preset (options given to get_optimizer win).
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "momentum": ("sgd", {"momentum": 0.9}),
+    "nesterov": ("sgd", {"momentum": 0.9, "nesterov": True}),
 }
+
+
+def _names() -> dict[str, tuple[type[Optimizer], dict[str, Any]]]:
+    names: dict[str, tuple[type[Optimizer], dict[str, Any]]] = {}
+    for cls in rule_classes():
+        name = cls.__name__.lower()
+        names[name] = (cls, {})
+        names.update({preset: (cls, dict(options)) for preset, (of, options) in PRESETS.items() if of == name})
+    return names
+
+
+# name -> (class, preset options).
+OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = _names()
 
 
 def _param_list(params: Any) -> list[np.ndarray]:
@@ -50,11 +46,11 @@ def get_optimizer(optimizer: str | type[Optimizer] | Optimizer, params: Sequence
     """An :class:`Optimizer` over ``params``.
 
     Args:
-        optimizer: a name from :data:`OPTIMIZERS` (case-insensitive): ``"sgd"``,
-            ``"momentum"`` (SGD, momentum 0.9), ``"nesterov"`` (SGD, Nesterov momentum 0.9),
-            ``"adagrad"``, ``"rmsprop"``, ``"adadelta"``, ``"adam"``, ``"adamw"``,
-            ``"adamax"``, ``"nadam"``, ``"radam"``, ``"lion"``; or an :class:`Optimizer`
-            subclass; or an instance, returned as is (it keeps its state and its own lr).
+        optimizer: a name from :data:`OPTIMIZERS` (case-insensitive): a rule's class name
+            in lower case (``"sgd"``, ``"adam"``, ``"adamw"``, ...), ``"momentum"`` (SGD,
+            momentum 0.9) or ``"nesterov"`` (SGD, Nesterov momentum 0.9); or an
+            :class:`Optimizer` subclass; or an instance, returned as is (it keeps its state
+            and its own lr).
         params: the arrays to optimize (for an instance: exactly its parameters, same order).
         lr: learning rate, a float or a schedule; ``None`` for the rule's default.
             Ignored for an instance.
