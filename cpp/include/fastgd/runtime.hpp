@@ -5,11 +5,9 @@
 namespace fastgd {
 
 // Arrays are cut into chunks of this many elements for the threads. A multiple of every
-// vector width, so chunk borders never change which elements a vector sees. Measured with
-// bench/bench_tuning.cpp (Adam float32, 2 threads, in turns with this default): at 1e7
-// elements every chunk from 2^10 to 2^20 is within 4% of 2^14; at 2^18, 2^13..2^17 are
-// within 2%, smaller chunks lose to scheduling (2^10: 0.72x, 2^12: 0.93x) and chunks of the
-// whole array lose the split (0.52x). 2^14 sits in the flat optimum and is kept.
+// vector width, so chunk borders never change which elements a vector sees. Chosen in the
+// flat optimum between chunks small enough to share among threads and large enough that
+// scheduling costs nothing: bench/bench_tuning.cpp sweeps it (figures in bench/README.md).
 inline constexpr std::size_t kChunkElements = 16384;
 // Every chunk size in use is a multiple of this (the widest vector: 16 floats, 8 doubles).
 inline constexpr std::size_t kChunkAlign = 16;
