@@ -15,19 +15,12 @@ namespace fastgd {
 namespace {
 std::atomic<int> g_threads{0};
 // Below this many elements per call (all arrays of the call together), one thread is faster
-// than waking a team. Measured with bench/bench_threads.py (Adam and SGD, float32, steps back
-// to back) on a 2-core AVX2 machine: 2 threads win at every size from 93K elements up (at 128K
-// Adam 1.24x, SGD 1.19x; at 1M 1.34x and 1.39x); at 64K SGD gains only 1.03x (Adam 1.23x),
-// and under 16K elements both lose (0.83-0.94x: one 16K-element chunk cannot be shared).
-// Rounded up to 2^17. Another run put the crossover at 46K, so 2^16-2^17 is the break-even
-// band; the upper end is kept because a 2-thread call stalls for milliseconds when another
-// process holds the second core, which a microsecond-sized call cannot afford.
-// bench/bench_tuning.cpp (C++, 1 and 2 threads in turns, median per call, same machine,
-// shared and loaded) puts the back-to-back crossover lower, between 2^14 (Adam 0.84x, SGD
-// 0.89x: one 16K chunk cannot be shared) and 2^15 (Adam 1.68x, SGD 1.20x). It also shows the
-// stall: with 500 us of other work before each step (workers asleep), most 2-thread calls
-// from 2^16 to 2^20 took 3-15 ms instead of 0.03-1 ms. Saving at most ~25 us per step below
-// 2^17 is not worth that risk, so the threshold stays at 2^17.
+// than waking a team. Up to one chunk (kChunkElements) a second thread has nothing to do and
+// only costs its wake-up; a few chunks up, two threads start to win. The threshold sits at
+// the upper end of that break-even band, not at the crossover: when another process holds
+// the second core, a 2-thread call waits for an OS time slice, far longer than a second
+// thread can save on a call this small. bench/bench_threads.py and bench/bench_tuning.cpp
+// measure the crossover (figures in bench/README.md).
 std::atomic<std::size_t> g_threshold{1u << 17};
 std::atomic<std::size_t> g_chunk{kChunkElements};
 

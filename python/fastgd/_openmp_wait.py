@@ -1,12 +1,12 @@
 """How long fastgd's OpenMP worker threads spin after a parallel region before they sleep.
 
 GNU OpenMP's workers busy-wait for new work after every parallel region: 300,000 rounds of
-``pause`` by default, which measured 6-8 ms of a core per region on an AMD EPYC (``pause``
-takes ~65 cycles there) and ~3 ms on the Intel CPUs the default was tuned on. A training
-loop calls a parallel optimizer step, then computes the next gradient, often with NumPy's
-BLAS on every core: for those milliseconds a fastgd worker holds a core that BLAS needs,
-and BLAS's own threads (which poll too) hold it back in turn. That is the oversubscription
-between the two thread pools; LLVM's runtime does the same for 200 ms (``KMP_BLOCKTIME``).
+``pause`` by default, which at the tens of cycles a ``pause`` takes on current CPUs keeps a
+core busy for milliseconds after every region. A training loop calls a parallel optimizer
+step, then computes the next gradient, often with NumPy's BLAS on every core: while it
+spins, a fastgd worker holds a core that BLAS needs, and BLAS's own threads (which poll too)
+hold it back in turn. That is the oversubscription between the two thread pools; LLVM's
+runtime does the same for 200 ms (``KMP_BLOCKTIME``).
 
 The runtime reads its setting once, when it loads, so it is set here, before
 ``fastgd._core`` (which links the runtime) is first imported, and the process environment is
@@ -16,9 +16,9 @@ library's threads are affected. A runtime already loaded by another module keeps
 setting (then this does nothing). Any of ``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT`` or
 ``KMP_BLOCKTIME`` set by the user wins: nothing is changed.
 
-The spin kept, ``SPIN_COUNT`` rounds (about 0.2 ms on the EPYC, 0.05-0.5 ms elsewhere), still
-covers the gap between back-to-back steps (a few microseconds of Python), so a tight loop of
-steps never waits for a sleeping worker; a longer gap costs one wake-up (a futex call).
+The spin kept, ``SPIN_COUNT`` rounds (a thirtieth of the default), still covers the gap
+between back-to-back steps (only the Python between two calls), so a tight loop of steps
+never waits for a sleeping worker; a longer gap costs one wake-up (a futex call).
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ namespace {
 constexpr std::size_t kRowBlock = 256;
 
 // An element of X costs this many elements of an update rule's work when the parallel
-// threshold (measured on update rules) decides the thread count: each takes a load and two
-// FMAs per class, against an update rule's ~3 loads and stores per element. Measured on a
-// quiet 2-core AVX2 machine, logistic regression 1,000,000 x 100 float32, batch 1024 (102,400
-// elements a call): 1 thread 0.282 s per 5-epoch fit, 2 threads 0.197-0.207 s.
+// threshold (set from update rules' timings) decides the thread count: each takes a load and
+// two FMAs per class, against an update rule's ~3 loads and stores per element, so a batch
+// is worth a second thread at a quarter of an update rule's element count (figures in
+// bench/README.md).
 constexpr std::size_t kWorkPerElement = 4;
 // At most this many cache lines of each row are prefetched (the hardware prefetcher takes a
 // long row's rest).
@@ -83,8 +83,8 @@ template <class T> void axpy(T c, const T* x, T* g, std::size_t d) { axpys<1>(&c
 // Rows handled together in the dot products and gradient updates: independent FMA chains,
 // one load of W (or of the gradient) for all of them. 8 rather than 4: each row's dot product
 // is one chain of d / lanes dependent FMAs, so 4 chains leave the FMA units waiting on
-// latency; 8 took a 1024 x 100 float32 batch in L2 from 35.5 to 33.3 us (AVX2, medians of 7,
-// three alternating runs). Each row keeps its own arithmetic: the same bits as 4 or 1.
+// latency, and 8 keep twice as many FMAs in flight. Each row keeps its own arithmetic: the
+// same bits as 4 or 1.
 constexpr std::size_t kGroup = 8;
 // Rows per pass: their z first, then the loss on whole vectors (across rows), then the
 // gradient updates, re-reading the rows from L1 (32 rows of 100 floats: 13 KB).

@@ -19,7 +19,9 @@ static_assert(kChunkElements % kNormBlock == 0, "a chunk holds whole norm blocks
 
 using VD = Vec<double>;
 
-// How far ahead of the loads the norm pass asks for cache lines (256 to 8192 measured alike).
+// How far ahead of the loads the norm pass asks for cache lines: far enough that a line's
+// miss has started well before the loads reach it, near enough that it is still in cache when
+// they do. The pass is not sensitive to the exact distance within that range.
 constexpr std::size_t kNormPrefetchBytes = 2048;
 
 // A block's partial sum. A type of this level's own, so that no std::vector<double> code is
@@ -29,8 +31,8 @@ struct Partial {
 };
 
 // Partial of one block: sum |x|^p. The kind is a template parameter so that the inner loop is
-// loads, converts and FMAs only (a switch per vector there made the 2-norm pass compute-bound
-// at half of the memory bandwidth).
+// loads, converts and FMAs only (a switch per vector there made the 2-norm pass compute-bound,
+// well short of the memory bandwidth).
 template <NormKind K, class T>
 double block_sum(const T* x, std::size_t n) {
     constexpr std::size_t L = VD::lanes;
@@ -41,8 +43,9 @@ double block_sum(const T* x, std::size_t n) {
     };
     std::size_t i = 0;
     for (; i + 4 * L <= n; i += 4 * L) {
-        // A read-only pass over one array: on one core the hardware prefetcher alone left it
-        // at ~13 GB/s; asking for the line kNormPrefetchBytes ahead measured ~15% faster.
+        // A read-only pass over one array: on one core the hardware prefetcher alone keeps
+        // too few lines in flight to reach the memory bandwidth, so the pass asks for each line
+        // kNormPrefetchBytes ahead, and its miss overlaps the loads of the lines before it.
         const char* ahead = reinterpret_cast<const char*>(x + i) + kNormPrefetchBytes;
         for (std::size_t b = 0; b < 4 * L * sizeof(T); b += 64) prefetch_line(ahead + b);
         for (int u = 0; u < 4; ++u) add(acc[u], load_as_double(x + i + u * L));
@@ -64,10 +67,10 @@ double block_sum(const T* x, std::size_t n) {
 // Partial of one block for the inf-norm: max |x|, NaN if any element is NaN. Exact in T, so
 // it runs on T vectors (twice the lanes of double for float) with no conversion. A plain max
 // can drop a NaN, so each accumulator has a probe beside it, a running sum of |x| (>= 0, so
-// it can reach Inf but only a NaN makes it NaN). The old pass kept one probe, in double, for
-// all four accumulators: one serial add chain that held it at 2.5x the 2-norm pass's time.
-// Per-accumulator probes measured a little faster than the NaN-propagating maximum() here
-// (three operations per vector where maximum() takes four, six without blendv on SSE2).
+// it can reach Inf but only a NaN makes it NaN). One probe for all four accumulators would be
+// one serial add chain, and the pass would wait on its latency; a probe per accumulator keeps
+// the four chains independent. Probes rather than the NaN-propagating maximum(): three
+// operations per vector where maximum() takes four (six without blendv on SSE2).
 template <class T>
 double block_max(const T* x, std::size_t n) {
     using V = Vec<T>;
@@ -140,15 +143,17 @@ double norm_power_sum(const T* const* x, const std::size_t* sizes, std::size_t c
         const Chunk& c = work[static_cast<std::size_t>(w)];
         partial[static_cast<std::size_t>(w)].value = block_partial(x[c.tensor] + c.begin, c.end - c.begin, kind, p);
     };
-    // Serial calls stay out of OpenMP: entering a region, even with if(false), costs a
-    // microsecond, more than a small step's whole kernel.
+    // Serial calls stay out of OpenMP: entering a region, even with if(false), costs more than
+    // a small step's whole kernel.
     const int threads = threads_for(total);
     if (threads <= 1) {
         for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
     } else {
         // Blocks are claimed a chunk's worth at a time (kChunkElements, as the update rules
-        // share out work): claiming each 16 KB block alone cost ~20% of the 2-thread pass;
-        // dynamic, so that a thread whose core is busy elsewhere does not hold up the rest.
+        // share out work): claiming each block alone costs a trip to the shared loop counter
+        // (its cache line passing between the cores) per block and interleaves the threads'
+        // reads, where a chunk's worth gives each thread a contiguous run of blocks; dynamic,
+        // so that a thread whose core is busy elsewhere does not hold up the rest.
 #pragma omp parallel for schedule(dynamic, kChunkElements / kNormBlock) num_threads(threads)
         for (std::ptrdiff_t w = 0; w < n; ++w) one(w);
     }
