@@ -111,6 +111,12 @@ def _check_delta(name: str, value: Any, est: Any) -> None:
         must(lambda v: is_number(v) and v > 0, "a number > 0")(name, value, est)
 
 
+def _loss_param(estimator: str) -> Param:
+    """``loss``: the names the loss table gives an estimator of this kind."""
+    names = _losses.estimator_losses(estimator)
+    return Param("{" + ", ".join(f'"{n}"' for n in names) + "}", check=one_of(names))
+
+
 def _linear_params(loss: Param, **first: Param) -> dict[str, Param]:
     """A linear model's table, in the order of its checks: ``first``, the loss, the penalty,
     the shared parameters, the elastic net's mixing and the solver."""
@@ -138,7 +144,8 @@ class _LinearModel(GradientEstimator):
     _reads_rows = True
 
     def _loss_name(self, K: int) -> str:
-        raise NotImplementedError
+        # The loss table knows a classifier's multiclass form (log_loss -> softmax_cross_entropy).
+        return _losses.training_loss(self.loss, K).name
 
     def _init_intercept(self, y: np.ndarray, sw: np.ndarray, K: int, scaling: Scaling) -> np.ndarray:
         return np.zeros(K)
@@ -385,10 +392,10 @@ class LinearRegression(RegressorMixin, _LinearModel):
 """ + _ATTRIBUTES
 
     _hyperparameters = _linear_params(
-        Param('{"squared_error", "huber"}', check=one_of(("squared_error", "huber"))),
+        _loss_param("regressor"),
         delta=Param("float", "Huber's threshold, in units of y.", _check_delta))
     delta: float
-    _newton_losses = ("squared_error",)
+    _newton_losses = _losses.estimator_losses("regressor", newton=True)
 
     def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",
                  optimizer="adam", lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5,
@@ -398,9 +405,6 @@ class LinearRegression(RegressorMixin, _LinearModel):
         self._store_params(locals())
 
     partial_fit = _Available(RegressorMixin.partial_fit, _first_order, _why_not_partial)
-
-    def _loss_name(self, K):
-        return self.loss
 
     def _huber_delta(self) -> float:
         return float(self.delta)
@@ -467,8 +471,8 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
     intercept_ : ndarray of shape (1,) or (n_classes,)
 """ + _ATTRIBUTES
 
-    _hyperparameters = _linear_params(Param('{"log_loss", "hinge"}', check=one_of(("log_loss", "hinge"))))
-    _newton_losses = ("log_loss",)
+    _hyperparameters = _linear_params(_loss_param("classifier"))
+    _newton_losses = _losses.estimator_losses("classifier", newton=True)
 
     def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
                  lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5, early_stopping=False,
@@ -479,11 +483,6 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
     partial_fit = _Available(ClassifierMixin.partial_fit, _first_order, _why_not_partial)
     predict_proba = _Available(ClassifierMixin.predict_proba, _probabilistic, _why_no_proba)
     predict_log_proba = _Available(ClassifierMixin.predict_log_proba, _probabilistic, _why_no_proba)
-
-    def _loss_name(self, K):
-        if self.loss == "hinge":
-            return "hinge" if K == 1 else "hinge_ovr"
-        return "log_loss" if K == 1 else "softmax_cross_entropy"
 
     def _init_intercept(self, y, sw, K, scaling):
         # Log loss: the log-odds of the class frequencies, the best constant model.
