@@ -315,7 +315,7 @@ class InputStage:
         checked = inputs.n_samples is not None  # by stream_inputs' pass
         scratch: list[Any] = [None, None]
 
-        def transform(Xc, yc, wc):
+        def transform(Xc: Any, yc: Any, wc: Any) -> tuple[Any, Any, Any]:
             k = count[0]
             count[0] += 1
             if checked and isinstance(Xc, np.ndarray) and Xc.ndim == 2 and Xc.shape[1] == d and Xc.dtype.kind == "f":

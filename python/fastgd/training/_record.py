@@ -56,7 +56,7 @@ class Validation:
             raise ValueError("validation_data must be a pair (X_val, y_val)")
         self.X, self.y = validation_data
         if loss_fn is None:
-            def loss_fn(p, Xv, yv):
+            def loss_fn(p: list[np.ndarray], Xv: Any, yv: Any) -> float:
                 if not gather:
                     return loss_and_grad(p, Xv, yv, None, slice(0, n_rows(Xv, "X_val")))[0]
                 return loss_and_grad(p, Xv, yv, None)[0]
