@@ -1,7 +1,8 @@
 """The orders in which a training epoch visits the samples: the one table of ``shuffle`` modes.
 
 :func:`fastgd.train`, the estimators' ``shuffle=`` and the streamed data's shuffle buffer all
-take one of these values, checked by :func:`check_shuffle`.
+take one of these values, checked by :func:`check_shuffle`; the estimators' docstrings name
+them through :func:`shuffle_choices`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any, Union
 
 import numpy as np
 
-__all__ = ["SHUFFLE_MODES", "ShuffleMode", "check_shuffle", "describe_shuffle_modes"]
+__all__ = ["SHUFFLE_MODES", "ShuffleMode", "check_shuffle", "shuffle_choices"]
 
 ShuffleMode = Union[bool, str]
 
@@ -22,9 +23,9 @@ SHUFFLE_MODES: dict[ShuffleMode, str] = {
 }
 
 
-def describe_shuffle_modes() -> str:
-    """One line per mode, for docstrings and error messages."""
-    return "; ".join(f"{mode!r}: {what}" for mode, what in SHUFFLE_MODES.items())
+def shuffle_choices() -> str:
+    """The modes as a docstring's type line gives them: ``{True, "batches", False}``."""
+    return "{" + ", ".join(f'"{m}"' if isinstance(m, str) else repr(m) for m in SHUFFLE_MODES) + "}"
 
 
 def check_shuffle(value: Any, name: str = "shuffle") -> ShuffleMode:

@@ -52,7 +52,6 @@ from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, war
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
 from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments
 from fastgd.optim.registry import get_optimizer
-from fastgd.shuffling import check_shuffle
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
 from fastgd.training import train
@@ -380,7 +379,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         with limit_blas(objective.blas_threads):
             history = train(objective.loss_and_grad, [run.theta], Xs, ys, optimizer=optimizer,
                             batch_size=self.batch_size, max_epochs=1 if run.partial else int(self.max_epochs),
-                            shuffle=check_shuffle(self.shuffle), random_state=gen, sample_weight=w_train,
+                            shuffle=self.shuffle, random_state=gen, sample_weight=w_train,
                             validation_data=validation[:2] if validation else None,
                             loss_fn=validation[2] if validation else None,
                             metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,

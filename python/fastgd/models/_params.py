@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from fastgd.optim import Optimizer
-from fastgd.shuffling import check_shuffle
+from fastgd.shuffling import check_shuffle, shuffle_choices
 
 __all__ = ["Param", "TRAINING", "check_params", "is_int", "is_number", "must", "one_of", "parameters_section"]
 
@@ -110,7 +110,7 @@ TRAINING: dict[str, Param] = {
         Optimizer subclass.""", _not_an_instance),
     "lr": Param("float or schedule", "Learning rate, or a schedule of the step (:mod:`fastgd.schedules`).",
                 must(lambda v: callable(v) or (is_number(v) and v > 0), "a number > 0 or a schedule")),
-    "shuffle": Param('{True, "batches", False}', """
+    "shuffle": Param(shuffle_choices(), """
         The order of each epoch's mini-batches. True: a new permutation of the samples every
         epoch, so every batch is a fresh random sample; its rows are read from all over ``X``
         (a cache miss each). ``"batches"``: the contiguous batches
