@@ -34,8 +34,9 @@ Example::
 
 from fastgd import _core
 from fastgd.clip import total_norm
+from fastgd.optim._base import RULE_SPECS
 
-_RULES = [spec["name"] for spec in _core.rule_specs()]
+_RULES = list(RULE_SPECS)  # the rule table's names, in its order
 globals().update({name: getattr(_core, name) for name in _RULES})
 
 __all__ = [*_RULES, "total_norm"]
