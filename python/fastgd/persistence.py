@@ -127,9 +127,9 @@ def register(kind: str) -> Callable[[type], type]:
     return add
 
 
-def _optimizer_classes() -> dict[str, type]:
-    """fastgd's optimizer classes by name, from the optimizer registry."""
-    return {cls.__name__: cls for cls, _ in OPTIMIZERS.values()}
+# fastgd's optimizer classes by name, from the optimizer registry (fixed once fastgd.optim is
+# imported).
+_OPTIMIZER_CLASSES: dict[str, type] = {cls.__name__: cls for cls, _ in OPTIMIZERS.values()}
 
 
 # -- encoding ----------------------------------------------------------------------------
@@ -182,11 +182,11 @@ class _Encoder:
             return {"t": "history", "records": records, "stop_reason": v.stop_reason}
         if isinstance(v, Schedule):
             return {"t": "schedule", "v": v.get_config()}
-        if isinstance(v, type) and _optimizer_classes().get(v.__name__) is v:
+        if isinstance(v, type) and _OPTIMIZER_CLASSES.get(v.__name__) is v:
             return {"t": "optimizer_class", "v": v.__name__}
         if isinstance(v, Optimizer):
             name = type(v).__name__
-            if _optimizer_classes().get(name) is not type(v):
+            if _OPTIMIZER_CLASSES.get(name) is not type(v):
                 raise _Unencodable(f"an optimizer of class {name}")
             return {"t": "optimizer", "cls": name, "v": self.encode(v.state_dict())}
         if isinstance(v, np.random.Generator):
@@ -258,11 +258,11 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if t == "schedule":
         return from_config(node["v"])
     if t == "optimizer":
-        if node["cls"] not in _optimizer_classes():
+        if node["cls"] not in _OPTIMIZER_CLASSES:
             raise ValueError(f"unknown optimizer {node['cls']!r}")
         return _SavedOptimizer(node["cls"], _decode(node["v"], arrays))
     if t == "optimizer_class":
-        return _optimizer_classes()[node["v"]]
+        return _OPTIMIZER_CLASSES[node["v"]]
     if t == "dataclass":
         cls = _REGISTRY["dataclass"][node["cls"]]
         return cls(**{k: _decode(x, arrays) for k, x in node["v"].items()})
