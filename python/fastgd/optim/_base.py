@@ -16,7 +16,6 @@ non-finite gradient under ``nonfinite="error"`` into its error.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
@@ -83,30 +82,6 @@ def _as_param(p: Any, where: str) -> np.ndarray:
     if not p.flags.writeable:
         raise ValueError(f"{where}: array is read-only; parameters are updated in place")
     return p
-
-
-def _check_option(option: Mapping[str, Any], value: Any) -> None:
-    """A group's option against its check in the rule table (torch's checks and messages)."""
-    check, label = option["check"], option["label"]
-    if option["type"] == "pair":
-        if len(value) != 2:
-            raise ValueError(f"{option['name']} must be a pair, got {value}")
-        for i, v in enumerate(value):
-            if not 0.0 <= v < 1.0:
-                raise ValueError(f"Invalid {label} at index {i}: {v}")
-        return
-    if check == "learning_rate":
-        ok = isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)
-    elif check == "nonnegative":
-        ok = value >= 0
-    elif check == "unit_closed":
-        ok = 0.0 <= value <= 1.0
-    elif check == "unit_open":
-        ok = 0.0 <= value < 1.0
-    else:
-        return
-    if not ok:
-        raise ValueError(f"Invalid {label}: {value}")
 
 
 def _describe_states(spec: Mapping[str, Any]) -> str:
@@ -312,14 +287,12 @@ class Optimizer:
         if unknown:
             raise TypeError(f"unknown option(s) for {type(self).__name__}: {sorted(unknown)}")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
-        self._validate_group(resolve_options(group, 0))
-        seen = {id(p) for p in self._params}
+        self._validate_group(group, len(self.param_groups))
         start = len(self._params)
         for i, p in enumerate(ps):
             _as_param(p, f"params[{start + i}]")
-            if id(p) in seen:
-                raise ValueError(f"params[{start + i}] appears more than once (it would be updated twice)")
-            seen.add(id(p))
+        # As the step plan checks them, but said here, where they are given.
+        _core.check_disjoint([*self._params, *ps], "params")
         group["params"] = ps
         self.invalidate_plan()
         self.param_groups.append(group)
@@ -328,10 +301,10 @@ class Optimizer:
         for i in range(start, len(self._params)):
             self.state[i] = {}
 
-    def _validate_group(self, group: Mapping[str, Any]) -> None:
-        """Every option of the group against its check in the rule table."""
-        for option in self._spec["options"]:
-            _check_option(option, group[option["name"]])
+    def _validate_group(self, group: Mapping[str, Any], index: int) -> None:
+        """Every option of the group (``param_groups[index]``) against its check in the rule
+        table, as every step checks them; schedules are called with step 0."""
+        _core.check_group(self.rule, dict(group), index)
 
     # -- stepping -----------------------------------------------------------------------
 
@@ -440,9 +413,9 @@ class Optimizer:
                                      f"parameter {mine_idx}: {p.dtype}{p.shape}")
                 new_state[mine_idx][name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
         new_groups = []
-        for saved, mine in zip(groups, self.param_groups):
+        for i, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             g = {**mine, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
-            self._validate_group(resolve_options(g, 0))
+            self._validate_group(g, i)
             new_groups.append(g)
         group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
                        for gs in state_dict["group_state"]]
