@@ -175,7 +175,6 @@ void add_written(std::vector<Written>& out, const py::handle& arrays, const char
         const auto a = py::reinterpret_borrow<py::array>(o);
         if (!(a.flags() & py::array::c_style)) continue;
         const auto bytes = static_cast<std::uintptr_t>(a.nbytes());
-        if (bytes == 0) continue;
         const auto start = reinterpret_cast<std::uintptr_t>(a.data());
         out.push_back({start, start + bytes, o, list, first + i, key, out.size()});
     }
@@ -209,11 +208,16 @@ std::string written_name(const Written& w) {
 
 void require_disjoint(std::vector<Written>& arrays) {
     if (arrays.size() < 2) return;
-    std::sort(arrays.begin(), arrays.end(), [](const Written& a, const Written& b) { return a.start < b.start; });
+    std::sort(arrays.begin(), arrays.end(), [](const Written& a, const Written& b) {
+        return a.start != b.start ? a.start < b.start : a.order < b.order;
+    });
     std::size_t furthest = 0;  // the array with the furthest end so far
     for (std::size_t i = 1; i < arrays.size(); ++i) {
-        if (arrays[i].start < arrays[furthest].end) overlap_error(arrays[furthest], arrays[i]);
-        if (arrays[i].end > arrays[furthest].end) furthest = i;
+        const Written& w = arrays[i];
+        if (w.array == arrays[i - 1].array) overlap_error(arrays[i - 1], w);  // one array twice, even empty
+        if (w.start == w.end) continue;                                       // no element to share
+        if (w.start < arrays[furthest].end) overlap_error(arrays[furthest], w);
+        if (w.end > arrays[furthest].end) furthest = i;
     }
 }
 

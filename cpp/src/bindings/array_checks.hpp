@@ -39,10 +39,11 @@ struct ArrayList {
 ArrayList gather_arrays(const py::object& arrays, const char* name, bool writeable);
 
 // The arrays a call writes must not share memory: an element in two of them would be updated
-// twice. Each array is taken by its byte range [start, end); ranges that only touch (a[:10] and
-// a[10:20]) are fine. Arrays the per-array checks refuse (not NumPy arrays, not C-contiguous)
-// and empty ones are left out. add_written names each array "<list>[i]", or with a key
-// "<list>[i]['<key>']", i counted from `first`.
+// twice. Each array is taken by its byte range [start, end); ranges that only touch (a[:10]
+// and a[10:20]) are fine, as are empty arrays, unless one array is given twice. Arrays the
+// per-array checks refuse (not NumPy arrays, not C-contiguous) are left to those checks.
+// add_written names each array "<list>[i]", or with a key "<list>[i]['<key>']", i counted
+// from `first`.
 struct Written {
     std::uintptr_t start, end;
     PyObject* array;

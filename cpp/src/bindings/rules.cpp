@@ -108,14 +108,18 @@ std::optional<double> real_number(PyObject* v) {
     // Kept for the life of the process, as the interned keys are.
     static PyObject* const numpy_generic = py::object(py::module_::import("numpy").attr("generic")).release().ptr();
     static PyObject* const real = py::object(py::module_::import("numbers").attr("Real")).release().ptr();
+    const auto is = [v](PyObject* type) {
+        const int r = PyObject_IsInstance(v, type);
+        if (r < 0) PyErr_Clear();
+        return r == 1;
+    };
     const bool array = py::detail::npy_api::get().PyArray_Check_(v);
-    if (array || PyObject_IsInstance(v, numpy_generic) == 1) {
+    if (array || is(numpy_generic)) {
         const py::handle h(v);
         if (array && py::reinterpret_borrow<py::array>(h).ndim() != 0) return std::nullopt;
         const char kind = h.attr("dtype").attr("kind").cast<std::string>()[0];
         if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') return std::nullopt;
-    } else if (PyObject_IsInstance(v, real) != 1) {
-        PyErr_Clear();
+    } else if (!is(real)) {
         return std::nullopt;
     }
     const double d = PyFloat_AsDouble(v);

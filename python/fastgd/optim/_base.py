@@ -16,7 +16,7 @@ non-finite gradient under ``nonfinite="error"`` into its error.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
@@ -120,6 +120,15 @@ class Optimizer:
     free, and a norm that overflows to Inf counts as nonfinite too. The step options may be
     changed between steps, as may the groups' options.
 
+    Every step checks the options it is about to use (a schedule's value, an edit of
+    ``param_groups``) as the constructor does, against the rule table's checks: a NaN, an
+    infinity or a value out of range raises :class:`ValueError` naming the option, the group
+    and the value, having written nothing. An option takes any real number (``float``,
+    ``int``, ``bool``, NumPy scalars and 0-d arrays, ``fractions.Fraction``). No two arrays
+    the step writes (parameters, state arrays) may share memory: ``SGD([a[:10], a[5:15]])``
+    or ``SGD([W, W[0]])`` raises :class:`ValueError` naming both, while arrays that only touch
+    (``a[:10]``, ``a[10:]``) are fine. Gradients are only read, so they are not checked.
+
     A subclass with its own per-group update overrides :meth:`_run`; the step then calls it
     for every group in the place of the rule's kernel (clipping, the non-finite policy and the
     step counts stay the step's).
@@ -155,7 +164,9 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
         self._control = _core.StepControl(**step_options)
         pairs = {o["name"] for o in self._spec["options"] if o["type"] == "pair"}
-        self.defaults = {k: tuple(v) if k in pairs else v for k, v in options.items() if k in names}
+        # A pair option that is no pair is kept as given, for the check to name.
+        self.defaults = {k: tuple(v) if k in pairs and isinstance(v, Iterable) else v
+                         for k, v in options.items() if k in names}
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._group_state: list[dict[str, Any]] = []
