@@ -467,8 +467,9 @@ void register_rules(py::module_& m) {
             return specs;
         },
         "Every update rule of the table, in its order: a dict with its name; its options (name, type 'float',\n"
-        "'bool' or 'pair', default, schedulable, check, label, and kernel: its keyword(s) in the rule's\n"
-        "function, none for an option the kernel does not read), 'maximize' last; its states in the kernel's\n"
+        "'bool' or 'pair', default, schedulable, check: 'finite' | 'nonnegative' | 'unit_open' | 'unit_closed'\n"
+        "(None for a flag), label, and kernel: its keyword(s) in the rule's function, none for an option the\n"
+        "kernel does not read), 'maximize' last; its states in the kernel's\n"
         "order (name, arg: its name in the rule's function, when: None or (option, 'true' | 'nonzero' |\n"
         "'positive'), initial: 0.0 or the name of the option it starts at); and its group scalars\n"
         "(name: initial value).");
