@@ -35,7 +35,8 @@ def clip_grad_norm_(grads: Sequence[np.ndarray] | np.ndarray, max_norm: float, n
     :math:`n = \|g\|_p` over all arrays; every array is multiplied by
     :math:`\min(1, \text{max\_norm} / (n + 10^{-6}))`. Returns :math:`n` (before clipping).
     With ``error_if_nonfinite``, a NaN or Inf norm raises :class:`NonFiniteNormError` and
-    nothing is written.
+    nothing is written. Arrays that share memory (the same array twice, overlapping views)
+    raise :class:`ValueError`, nothing written: they would be scaled twice.
     """
     grads = _as_list(grads)
     if not max_norm >= 0:
@@ -51,5 +52,6 @@ def clip_grad_norm_(grads: Sequence[np.ndarray] | np.ndarray, max_norm: float, n
 
 
 def clip_grad_value_(grads: Sequence[np.ndarray] | np.ndarray, clip_value: float) -> None:
-    """Clamp every gradient element in place to ``[-clip_value, clip_value]`` (NaN stays NaN)."""
+    """Clamp every gradient element in place to ``[-clip_value, clip_value]`` (NaN stays NaN).
+    Arrays that share memory raise :class:`ValueError`, nothing written."""
     _core.clamp_(_as_list(grads), float(clip_value))

@@ -4,7 +4,10 @@ per update rule of the rule table (the names of ``fastgd._core.rule_specs()``).
 For users who keep their own state. Each function updates ``params`` and the state lists
 in place from ``grads``; all lists are aligned (one entry per parameter), arrays must be
 C-contiguous, writeable (grads may be read-only) and of the parameter's dtype and shape,
-else a ``TypeError``/``ValueError`` names the argument and nothing is written.
+else a ``TypeError``/``ValueError`` names the argument and nothing is written. No two arrays
+written (params and states) may share memory (arrays that only touch are fine; the grads
+are only read), and every option must pass its check in the rule table (a NaN, an infinity
+or a value out of range is a ``ValueError`` naming the argument).
 
 Each function takes ``(params, grads, <its state lists, in the rule's order>, *, step,
 <its group scalars>, <its options>, grad_scale=1.0, clip_value=inf)``; its docstring gives the

@@ -15,6 +15,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace fastgd {
 
@@ -30,14 +31,26 @@ struct StepState {
 // -- the vocabulary of the table ------------------------------------------------------------
 
 enum class OptionType : unsigned char { real, flag, pair };
-// What a group's option must satisfy; checked when a group is added or loaded.
+// What a group's option must satisfy: checked when a group is added or loaded, and by every
+// step for the values it is about to use (schedules and edits of param_groups included),
+// before anything is written. Every number must be finite.
 enum class Check : unsigned char {
-    none,
-    learning_rate,  // an int or float, finite and >= 0
-    nonnegative,    // >= 0
+    none,           // a flag: anything with a truth value
+    finite,         // any finite number
+    nonnegative,    // finite and >= 0
     unit_open,      // in [0, 1) (each of a pair)
     unit_closed,    // in [0, 1]
 };
+// Whether a number passes its option's check. Each test is written so that NaN fails it.
+constexpr bool passes(Check check, double v) {
+    constexpr double largest = std::numeric_limits<double>::max();
+    switch (check) {
+        case Check::nonnegative: return v >= 0.0 && v <= largest;
+        case Check::unit_open: return v >= 0.0 && v < 1.0;
+        case Check::unit_closed: return v >= 0.0 && v <= 1.0;
+        default: return v >= -largest && v <= largest;
+    }
+}
 // Whether a schedule (a callable of the step count) may stand in for a float option.
 enum class Sched : bool { no = false, yes = true };
 
@@ -61,7 +74,7 @@ constexpr OptionSpec<O> number(const char* name, double O::*field, double initia
             {name, nullptr}};
 }
 template <class O> constexpr OptionSpec<O> learning_rate(double O::*field, double initial) {
-    return number("lr", field, initial, Check::learning_rate, Sched::yes, "learning rate");
+    return number("lr", field, initial, Check::nonnegative, Sched::yes, "learning rate");
 }
 template <class O> constexpr OptionSpec<O> weight_decay(double O::*field, double initial = 0.0) {
     return number("weight_decay", field, initial, Check::nonnegative, Sched::yes);
@@ -136,7 +149,7 @@ struct Sgd : NoGroupScalars {
     static constexpr std::array options{
         learning_rate(&O::lr, 1e-3),
         number("momentum", &O::momentum, 0.0, Check::nonnegative, Sched::yes),
-        number("dampening", &O::dampening, 0.0, Check::none),
+        number("dampening", &O::dampening, 0.0, Check::finite),
         weight_decay(&O::weight_decay),
         flag("nesterov", &O::nesterov),
     };
@@ -426,7 +439,18 @@ template <class R> constexpr bool consistent() {
     }
     return R::states.size() <= 32;  // StepState::fresh has a bit per state
 }
-#define FASTGD_CHECK(R, name) static_assert(consistent<R>(), #R ": a state's option is not one of its options");
+// Every default passes its option's check.
+template <class R> constexpr bool defaults_pass() {
+    for (const auto& o : R::options) {
+        if (o.type == OptionType::flag) continue;
+        if (!passes(o.check, o.initial[0])) return false;
+        if (o.type == OptionType::pair && !passes(o.check, o.initial[1])) return false;
+    }
+    return true;
+}
+#define FASTGD_CHECK(R, name)                                                                   \
+    static_assert(consistent<R>(), #R ": a state's option is not one of its options");          \
+    static_assert(defaults_pass<R>(), #R ": an option's default fails its check");
 FASTGD_RULES(FASTGD_CHECK)
 #undef FASTGD_CHECK
 }  // namespace rules_detail

@@ -1,5 +1,6 @@
 #include "array_checks.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <sstream>
 #include <type_traits>
@@ -165,6 +166,61 @@ Batch gather(const py::object& params_obj, const py::object& grads_obj, const st
     return b;
 }
 
+void add_written(std::vector<Written>& out, const py::handle& arrays, const char* list, std::size_t first,
+                 const char* key) {
+    const py::tuple t = items(py::reinterpret_borrow<py::object>(arrays), list);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+        PyObject* o = PyTuple_GET_ITEM(t.ptr(), i);
+        if (!npy::npy_api::get().PyArray_Check_(o)) continue;
+        const auto a = py::reinterpret_borrow<py::array>(o);
+        if (!(a.flags() & py::array::c_style)) continue;
+        const auto bytes = static_cast<std::uintptr_t>(a.nbytes());
+        const auto start = reinterpret_cast<std::uintptr_t>(a.data());
+        out.push_back({start, start + bytes, o, list, first + i, key, out.size()});
+    }
+}
+
+namespace {
+
+std::string written_name(const Written& w) {
+    std::string s = label(w.list, w.index);
+    if (w.key) s += std::string("['") + w.key + "']";
+    return s;
+}
+
+// The error for two arrays that share memory, named in the order they were given.
+[[noreturn]] void overlap_error(const Written& x, const Written& y) {
+    const Written& a = x.order < y.order ? x : y;
+    const Written& b = x.order < y.order ? y : x;
+    const std::string an = written_name(a), bn = written_name(b);
+    if (a.array == b.array)
+        throw py::value_error(an + " and " + bn + " are the same array (one array appears more than once); each "
+                              "of its elements would be updated twice");
+    std::string why;
+    if (b.start >= a.start && b.end <= a.end) why = bn + " lies within " + an + "'s memory";
+    else if (a.start >= b.start && a.end <= b.end) why = an + " lies within " + bn + "'s memory";
+    else why = "they share " + std::to_string(std::min(a.end, b.end) - std::max(a.start, b.start)) + " bytes";
+    throw py::value_error(an + " and " + bn + " overlap in memory (" + why +
+                          "); each element they share would be updated twice");
+}
+
+}  // namespace
+
+void require_disjoint(std::vector<Written>& arrays) {
+    if (arrays.size() < 2) return;
+    std::sort(arrays.begin(), arrays.end(), [](const Written& a, const Written& b) {
+        return a.start != b.start ? a.start < b.start : a.order < b.order;
+    });
+    std::size_t furthest = 0;  // the array with the furthest end so far
+    for (std::size_t i = 1; i < arrays.size(); ++i) {
+        const Written& w = arrays[i];
+        if (w.array == arrays[i - 1].array) overlap_error(arrays[i - 1], w);  // one array twice, even empty
+        if (w.start == w.end) continue;                                       // no element to share
+        if (w.start < arrays[furthest].end) overlap_error(arrays[furthest], w);
+        if (w.end > arrays[furthest].end) furthest = i;
+    }
+}
+
 int check_array(const py::handle& obj, const std::string& name, bool writeable, const py::array* like,
                 const std::string& like_name) {
     const py::array a = as_array(obj, name);
@@ -197,6 +253,11 @@ ArrayList gather_arrays(const py::object& obj, const char* name, bool writeable)
             out.f64.push_back(reinterpret_cast<double*>(a->data));
             out.f64_sizes.push_back(count);
         }
+    }
+    if (writeable) {  // each element is written once: no two arrays may share one
+        std::vector<Written> written;
+        add_written(written, arrays, name);
+        require_disjoint(written);
     }
     return out;
 }

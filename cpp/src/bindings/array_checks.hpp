@@ -1,6 +1,7 @@
 // Turning Python lists of NumPy arrays into kernel TensorRefs, in place or not at all: every
 // check runs before any kernel writes, and a failed check names the argument and index.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,7 +27,8 @@ using NamedArrays = std::pair<const char*, py::object>;
 // parameter, C-contiguous (read-only is fine); each state list: like grads, and writeable.
 Batch gather(const py::object& params, const py::object& grads, const std::vector<NamedArrays>& states);
 
-// A list of arrays for the clipping functions (mixed dtypes allowed).
+// A list of arrays for the clipping functions (mixed dtypes allowed); when they are written,
+// no two may share memory.
 struct ArrayList {
     std::vector<float*> f32;
     std::vector<std::size_t> f32_sizes;
@@ -35,6 +37,26 @@ struct ArrayList {
     std::vector<py::object> keep;  // as Batch::keep
 };
 ArrayList gather_arrays(const py::object& arrays, const char* name, bool writeable);
+
+// The arrays a call writes must not share memory: an element in two of them would be updated
+// twice. Each array is taken by its byte range [start, end); ranges that only touch (a[:10]
+// and a[10:20]) are fine, as are empty arrays, unless one array is given twice. Arrays the
+// per-array checks refuse (not NumPy arrays, not C-contiguous) are left to those checks.
+// add_written names each array "<list>[i]", or with a key "<list>[i]['<key>']", i counted
+// from `first`.
+struct Written {
+    std::uintptr_t start, end;
+    PyObject* array;
+    const char* list;
+    std::size_t index;
+    const char* key;
+    std::size_t order;  // its place among the arrays added, for naming two in that order
+};
+void add_written(std::vector<Written>& out, const py::handle& arrays, const char* list, std::size_t first = 0,
+                 const char* key = nullptr);
+// ValueError naming two arrays that share memory. O(n log n) in the number of arrays: sorted
+// by start, each is compared with the furthest end before it.
+void require_disjoint(std::vector<Written>& arrays);
 
 // One array: a native float32/float64 ndarray, C-contiguous, writeable if asked, and with the
 // dtype and shape of `like` when given. Returns its element size (4 or 8).

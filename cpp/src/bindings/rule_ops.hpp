@@ -39,8 +39,9 @@ struct RuleOps {
     std::vector<ScalarInfo> scalars;
     std::vector<PyObject*> schedulable;  // keys of the options a schedule may drive
     // A group's options from its dict, schedules called with k (the group's step count so
-    // far); returns the states they need (bit i: states[i]).
-    unsigned (*read)(PyObject* group, std::int64_t k, AnyOptions& out);
+    // far), each checked as the rule table says (ValueError naming the option, the group of
+    // that index and the value); returns the states they need (bit i: states[i]).
+    unsigned (*read)(PyObject* group, std::int64_t k, Py_ssize_t index, AnyOptions& out);
     // The rule's kernels over a group's arrays, float32 then float64; runs without the GIL.
     void (*run)(const KernelTable& kernels, const AnyOptions& options, const Batch& batch, StepState& s32,
                 StepState& s64, const GradTransform& transform);

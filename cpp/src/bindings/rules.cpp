@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 
 #include "register.hpp"
@@ -65,21 +66,95 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// A float option; where the table allows, a schedule (a callable of the step count k, from 0)
-// stands in for it.
-double number(PyObject* group, PyObject* key, std::int64_t k, bool schedulable) {
-    PyObject* v = lookup(group, key);
-    if (schedulable && PyCallable_Check(v)) {
-        const py::object value = py::reinterpret_borrow<py::object>(v)(k);
-        return as_double(value.ptr());
+// -- reading an option and checking it ------------------------------------------------------
+
+// An option being read, for the messages of its checks.
+struct OptionAt {
+    const char* name;        // its key in the group, or its argument in fastgd.functional
+    const char* label;       // in "Invalid <label>: <value>"; null: "<name> value"
+    bool argument = false;   // an argument of a fastgd.functional function, not a group's option
+    Py_ssize_t group = -1;   // the parameter group's index; -1: not known
+    std::int64_t step = -1;  // the step count its schedule was called with; -1: no schedule
+
+    std::string where() const {
+        std::string s = argument ? "argument '" + std::string(name) + "'" : "option '" + std::string(name) + "' of ";
+        if (!argument) s += group >= 0 ? "parameter group " + std::to_string(group) : "the parameter group";
+        if (step >= 0) s += ", as its schedule gave it at step " + std::to_string(step);
+        return s;
     }
-    return as_double(v);
+};
+
+std::string type_of(PyObject* v) { return Py_TYPE(v)->tp_name; }
+
+// A value as str() shows it, cut short when long (an int of a thousand digits).
+std::string value_text(PyObject* v) {
+    std::string s = py::str(v).cast<std::string>();
+    return s.size() <= 40 ? s : s.substr(0, 37) + "...";
 }
 
-std::pair<double, double> pair_of(PyObject* v, const char* name) {
-    const py::sequence b = py::reinterpret_borrow<py::sequence>(v);
-    if (b.size() != 2) throw py::value_error(std::string(name) + " must be a pair");
-    return {as_double(b[0].ptr()), as_double(b[1].ptr())};
+// A real number, taken as torch.optim takes one: a float or an int (a bool too), any
+// numbers.Real (NumPy's scalars, fractions.Fraction), or a 0-d NumPy array of booleans,
+// integers or floats. None when v is none of these.
+std::optional<double> real_number(PyObject* v) {
+    if (PyFloat_Check(v)) return PyFloat_AS_DOUBLE(v);
+    if (PyLong_Check(v)) {
+        const double d = PyLong_AsDouble(v);
+        if (d == -1.0 && PyErr_Occurred()) {  // beyond every double: as an infinity, which no check passes
+            PyErr_Clear();
+            return kInf;
+        }
+        return d;
+    }
+    // Kept for the life of the process, as the interned keys are.
+    static PyObject* const numpy_generic = py::object(py::module_::import("numpy").attr("generic")).release().ptr();
+    static PyObject* const real = py::object(py::module_::import("numbers").attr("Real")).release().ptr();
+    const auto is = [v](PyObject* type) {
+        const int r = PyObject_IsInstance(v, type);
+        if (r < 0) PyErr_Clear();
+        return r == 1;
+    };
+    const bool array = py::detail::npy_api::get().PyArray_Check_(v);
+    if (array || is(numpy_generic)) {
+        const py::handle h(v);
+        if (array && py::reinterpret_borrow<py::array>(h).ndim() != 0) return std::nullopt;
+        const char kind = h.attr("dtype").attr("kind").cast<std::string>()[0];
+        if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') return std::nullopt;
+    } else if (!is(real)) {
+        return std::nullopt;
+    }
+    const double d = PyFloat_AsDouble(v);
+    if (d == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return std::nullopt;
+    }
+    return d;
+}
+
+// The option's number, which must pass its check (index: its place in a pair, or -1).
+double checked(PyObject* v, Check check, const OptionAt& at, int index = -1) {
+    const std::string place = index >= 0 ? " at index " + std::to_string(index) : "";
+    const std::optional<double> d = real_number(v);
+    if (!d) throw py::type_error(at.where() + place + " must be a real number, got " + type_of(v));
+    if (!passes(check, *d))
+        throw py::value_error("Invalid " + (at.label ? std::string(at.label) : std::string(at.name) + " value") + place +
+                              ": " + value_text(v) + " (" + at.where() + ")");
+    return *d;
+}
+
+// A pair option (betas): two numbers, each of which must pass the check.
+std::pair<double, double> checked_pair(PyObject* v, Check check, const OptionAt& at) {
+    const Py_ssize_t n = PySequence_Check(v) && !PyUnicode_Check(v) ? PySequence_Size(v) : -1;
+    if (n < 0) {
+        PyErr_Clear();
+        throw py::type_error(at.where() + " must be a pair of real numbers, got " + type_of(v));
+    }
+    if (n != 2) throw py::value_error(at.where() + " must be a pair, got " + value_text(v));
+    const auto item = [v](Py_ssize_t i) {
+        PyObject* x = PySequence_GetItem(v, i);
+        if (!x) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(x);
+    };
+    return {checked(item(0).ptr(), check, at, 0), checked(item(1).ptr(), check, at, 1)};
 }
 
 template <class O> std::string because(const StateSpec<O>& s) {
@@ -102,7 +177,7 @@ const char* type_name(OptionType t) {
 
 py::object check_name(Check c) {
     switch (c) {
-        case Check::learning_rate: return py::str("learning_rate");
+        case Check::finite: return py::str("finite");
         case Check::nonnegative: return py::str("nonnegative");
         case Check::unit_open: return py::str("unit_open");
         case Check::unit_closed: return py::str("unit_closed");
@@ -178,19 +253,30 @@ template <class R> struct Access {
         return m;
     }
 
-    static unsigned read(PyObject* group, std::int64_t k, AnyOptions& out) {
+    // Every option of the group, each checked as the table says (those the kernel does not
+    // read too); a schedule is called with k.
+    static unsigned read(PyObject* group, std::int64_t k, Py_ssize_t index, AnyOptions& out) {
         O o{};
         const auto& key = keys();
         for (std::size_t i = 0; i < kOptions; ++i) {
             const OptionSpec<O>& s = R::options[i];
+            PyObject* v = lookup(group, key[i]);
+            OptionAt at{s.name, s.label, false, index};
             if (s.type == OptionType::flag) {
-                o.*s.flag = as_flag(lookup(group, key[i]));
+                o.*s.flag = as_flag(v);
             } else if (s.type == OptionType::pair) {
-                const auto [a, b] = pair_of(lookup(group, key[i]), s.name);
+                const auto [a, b] = checked_pair(v, s.check, at);
                 o.*s.real = a;
                 o.*s.second = b;
-            } else if (s.real) {
-                o.*s.real = number(group, key[i], k, s.schedulable);
+            } else {
+                py::object scheduled;
+                if (s.schedulable && PyCallable_Check(v)) {
+                    scheduled = py::reinterpret_borrow<py::object>(v)(k);
+                    v = scheduled.ptr();
+                    at.step = k;
+                }
+                const double d = checked(v, s.check, at);
+                if (s.real) o.*s.real = d;
             }
         }
         out = o;
@@ -264,8 +350,8 @@ template <class R> struct Access {
         O o{};
         for (const auto& s : R::options) {
             if (s.flag) o.*s.flag = as_flag(a.get(s.args[0]));
-            else if (s.real) o.*s.real = as_double(a.get(s.args[0]));
-            if (s.second) o.*s.second = as_double(a.get(s.args[1]));
+            else if (s.real) o.*s.real = checked(a.get(s.args[0]), s.check, {s.args[0], s.label, true}, s.second ? 0 : -1);
+            if (s.second) o.*s.second = checked(a.get(s.args[1]), s.check, {s.args[1], s.label, true}, 1);
         }
         const unsigned need = Access::need(o);
         std::array<py::object, kMaxStates> lists;
@@ -284,9 +370,14 @@ template <class R> struct Access {
             throw py::value_error("step must be >= 1 (the count after this step), got " + std::to_string(st.step));
         if (!(transform.clip_value > 0.0))
             throw py::value_error("clip_value must be > 0, got " + std::to_string(transform.clip_value));
-        const Batch batch = gather(py::reinterpret_borrow<py::object>(a.get("params")),
-                                   py::reinterpret_borrow<py::object>(a.get("grads")),
-                                   needed_states(rule, need, lists.data()));
+        const py::object params = py::reinterpret_borrow<py::object>(a.get("params"));
+        const std::vector<NamedArrays> states = needed_states(rule, need, lists.data());
+        const Batch batch = gather(params, py::reinterpret_borrow<py::object>(a.get("grads")), states);
+        // Every array written (the gradients are only read) in one place of memory.
+        std::vector<Written> written;
+        add_written(written, params, "params");
+        for (const auto& [name, list] : states) add_written(written, list, name);
+        require_disjoint(written);
         StepState s32 = st, s64 = st;
         {
             // Safe without the GIL: the kernels touch only raw buffers of arrays that `batch`
@@ -333,7 +424,7 @@ void run_group(const std::string& rule_name, const py::dict& group, const py::ob
                const py::object& created) {
     const RuleOps& rule = rule_ops(rule_name);
     AnyOptions options;
-    const unsigned need = rule.read(group.ptr(), step - 1, options);
+    const unsigned need = rule.read(group.ptr(), step - 1, -1, options);
     std::array<py::object, kMaxStates> lists;
     StepState st;
     st.step = step;
@@ -376,8 +467,9 @@ void register_rules(py::module_& m) {
             return specs;
         },
         "Every update rule of the table, in its order: a dict with its name; its options (name, type 'float',\n"
-        "'bool' or 'pair', default, schedulable, check, label, and kernel: its keyword(s) in the rule's\n"
-        "function, none for an option the kernel does not read), 'maximize' last; its states in the kernel's\n"
+        "'bool' or 'pair', default, schedulable, check: 'finite' | 'nonnegative' | 'unit_open' | 'unit_closed'\n"
+        "(None for a flag), label, and kernel: its keyword(s) in the rule's function, none for an option the\n"
+        "kernel does not read), 'maximize' last; its states in the kernel's\n"
         "order (name, arg: its name in the rule's function, when: None or (option, 'true' | 'nonzero' |\n"
         "'positive'), initial: 0.0 or the name of the option it starts at); and its group scalars\n"
         "(name: initial value).");
@@ -393,6 +485,16 @@ void register_rules(py::module_& m) {
     }
     FASTGD_RULES(FASTGD_FUNCTIONAL)
 #undef FASTGD_FUNCTIONAL
+
+    m.def(
+        "check_group",
+        [](const std::string& rule, const py::dict& group, Py_ssize_t index) {
+            AnyOptions options;
+            rule_ops(rule).read(group.ptr(), 0, index, options);
+        },
+        "The checks of every step on a parameter group's options (schedules called with step 0): TypeError or\n"
+        "ValueError naming the option, the group (of that index) and the value.",
+        py::arg("rule"), py::arg("group"), py::arg("index"));
 
     m.def("run_group", &run_group,
           "One group's step by the rule's kernel (Optimizer's default per-group update): the options of `group`,\n"

@@ -198,7 +198,7 @@ std::vector<GroupStep> read_groups(StepPlan& plan, const py::tuple& grads) {
         if (!PyDict_Check(g) || !PyDict_Check(gs)) throw py::type_error("a parameter group and its state are dicts");
         StepPlan::Group& layout = plan.layout[gi];
         s.k = as_int64(lookup(gs, key_step()));
-        s.need = rule.read(g, s.k, s.options);
+        s.need = rule.read(g, s.k, gi, s.options);
         PyObject* maximize = PyDict_GetItemWithError(g, key_maximize());
         if (!maximize && PyErr_Occurred()) throw py::error_already_set();
         s.sign = maximize && as_flag(maximize) ? -1.0 : 1.0;
@@ -238,6 +238,25 @@ void fetch_states(StepPlan& plan, Py_ssize_t gi, GroupStep& s) {
             if (as_flag(entry[1].ptr())) layout.fresh |= 1u << i;
         }
     s.batch = gather(layout.params, s.grads, needed_states(rule, s.need, layout.states.data()));
+}
+
+// Every array the plan's steps write, its parameters and the state arrays fetched so far, in
+// memory of its own: checked when the plan is made and when states are fetched, never per step
+// (the gradients are only read).
+void require_disjoint(const StepPlan& plan) {
+    std::vector<Written> written;
+    std::size_t first = 0;
+    for (const StepPlan::Group& g : plan.layout) {
+        add_written(written, g.params, "params", first);
+        first += g.params.size();
+    }
+    first = 0;
+    for (const StepPlan::Group& g : plan.layout) {
+        for (std::size_t i = 0; i < plan.rule->states.size(); ++i)
+            if (g.states[i]) add_written(written, g.states[i], "state", first, plan.rule->states[i].name);
+        first += g.params.size();
+    }
+    require_disjoint(written);
 }
 
 // The options of a group at its step, schedules evaluated: the dict itself when it has none.
@@ -312,10 +331,24 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         ++control.skipped_steps;  // as torch.amp.GradScaler skips: no state and no step count move
         return std::nullopt;
     }
+    bool fetching = false;
     for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
         GroupStep& s = steps[gi];
-        if (s.missing) fetch_states(plan, gi, s);
+        if (s.missing) fetch_states(plan, gi, s), fetching = true;
         s.s32.fresh = s.s64.fresh = plan.layout[gi].fresh;
+    }
+    if (fetching) {
+        try {
+            require_disjoint(plan);
+        } catch (...) {  // fetched again, and checked again, by the next step
+            for (Py_ssize_t gi = 0; gi < n_groups; ++gi)
+                for (std::size_t i = 0; i < rule.states.size(); ++i)
+                    if (steps[gi].missing & (1u << i)) {
+                        plan.layout[gi].states[i] = py::object();
+                        plan.layout[gi].fresh &= ~(1u << i);
+                    }
+            throw;
+        }
     }
     if (plan.update.is_none()) {
         const KernelTable& kt = active_kernels();
@@ -360,6 +393,7 @@ StepPlan make_plan(const std::string& rule, const py::object& control, const py:
         p.total += static_cast<Py_ssize_t>(layout.params.size());
         p.layout.push_back(std::move(layout));
     }
+    require_disjoint(p);
     return p;
 }
 
@@ -458,6 +492,17 @@ void register_step_plan(py::module_& m) {
         .def(py::init(&make_plan), py::arg("rule"), py::arg("control"), py::arg("groups"), py::arg("group_states"),
              py::arg("state_lists"), py::arg("update") = py::none())
         .def_property_readonly("rule", [](const StepPlan& p) { return p.rule->name; });
+
+    m.def(
+        "check_disjoint",
+        [](const py::object& arrays, const std::string& name) {
+            std::vector<Written> written;
+            add_written(written, arrays, name.c_str());
+            require_disjoint(written);
+        },
+        "ValueError naming two of the arrays that share memory (arrays that only touch are fine), as a step\n"
+        "plan refuses them; the arrays are named <name>[i].",
+        py::arg("arrays"), py::arg("name"));
 
     m.def(
         "step",

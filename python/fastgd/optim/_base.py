@@ -16,8 +16,7 @@ non-finite gradient under ``nonfinite="error"`` into its error.
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
@@ -85,30 +84,6 @@ def _as_param(p: Any, where: str) -> np.ndarray:
     return p
 
 
-def _check_option(option: Mapping[str, Any], value: Any) -> None:
-    """A group's option against its check in the rule table (torch's checks and messages)."""
-    check, label = option["check"], option["label"]
-    if option["type"] == "pair":
-        if len(value) != 2:
-            raise ValueError(f"{option['name']} must be a pair, got {value}")
-        for i, v in enumerate(value):
-            if not 0.0 <= v < 1.0:
-                raise ValueError(f"Invalid {label} at index {i}: {v}")
-        return
-    if check == "learning_rate":
-        ok = isinstance(value, (int, float)) and value >= 0 and math.isfinite(value)
-    elif check == "nonnegative":
-        ok = value >= 0
-    elif check == "unit_closed":
-        ok = 0.0 <= value <= 1.0
-    elif check == "unit_open":
-        ok = 0.0 <= value < 1.0
-    else:
-        return
-    if not ok:
-        raise ValueError(f"Invalid {label}: {value}")
-
-
 def _describe_states(spec: Mapping[str, Any]) -> str:
     """The docstring line on a rule's state, from the rule table."""
     conditions = {"true": "{}", "nonzero": "{} != 0", "positive": "{} > 0"}
@@ -145,6 +120,15 @@ class Optimizer:
     free, and a norm that overflows to Inf counts as nonfinite too. The step options may be
     changed between steps, as may the groups' options.
 
+    Every step checks the options it is about to use (a schedule's value, an edit of
+    ``param_groups``) as the constructor does, against the rule table's checks: a NaN, an
+    infinity or a value out of range raises :class:`ValueError` naming the option, the group
+    and the value, having written nothing. An option takes any real number (``float``,
+    ``int``, ``bool``, NumPy scalars and 0-d arrays, ``fractions.Fraction``). No two arrays
+    the step writes (parameters, state arrays) may share memory: ``SGD([a[:10], a[5:15]])``
+    or ``SGD([W, W[0]])`` raises :class:`ValueError` naming both, while arrays that only touch
+    (``a[:10]``, ``a[10:]``) are fine. Gradients are only read, so they are not checked.
+
     A subclass with its own per-group update overrides :meth:`_run`; the step then calls it
     for every group in the place of the rule's kernel (clipping, the non-finite policy and the
     step counts stay the step's).
@@ -180,7 +164,9 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {sorted(unknown)[0]!r}")
         self._control = _core.StepControl(**step_options)
         pairs = {o["name"] for o in self._spec["options"] if o["type"] == "pair"}
-        self.defaults = {k: tuple(v) if k in pairs else v for k, v in options.items() if k in names}
+        # A pair option that is no pair is kept as given, for the check to name.
+        self.defaults = {k: tuple(v) if k in pairs and isinstance(v, Iterable) else v
+                         for k, v in options.items() if k in names}
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[int, dict[str, np.ndarray]] = {}
         self._group_state: list[dict[str, Any]] = []
@@ -312,14 +298,12 @@ class Optimizer:
         if unknown:
             raise TypeError(f"unknown option(s) for {type(self).__name__}: {sorted(unknown)}")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
-        self._validate_group(resolve_options(group, 0))
-        seen = {id(p) for p in self._params}
+        self._validate_group(group, len(self.param_groups))
         start = len(self._params)
         for i, p in enumerate(ps):
             _as_param(p, f"params[{start + i}]")
-            if id(p) in seen:
-                raise ValueError(f"params[{start + i}] appears more than once (it would be updated twice)")
-            seen.add(id(p))
+        # As the step plan checks them, but said here, where they are given.
+        _core.check_disjoint([*self._params, *ps], "params")
         group["params"] = ps
         self.invalidate_plan()
         self.param_groups.append(group)
@@ -328,10 +312,10 @@ class Optimizer:
         for i in range(start, len(self._params)):
             self.state[i] = {}
 
-    def _validate_group(self, group: Mapping[str, Any]) -> None:
-        """Every option of the group against its check in the rule table."""
-        for option in self._spec["options"]:
-            _check_option(option, group[option["name"]])
+    def _validate_group(self, group: Mapping[str, Any], index: int) -> None:
+        """Every option of the group (``param_groups[index]``) against its check in the rule
+        table, as every step checks them; schedules are called with step 0."""
+        _core.check_group(self.rule, dict(group), index)
 
     # -- stepping -----------------------------------------------------------------------
 
@@ -440,9 +424,9 @@ class Optimizer:
                                      f"parameter {mine_idx}: {p.dtype}{p.shape}")
                 new_state[mine_idx][name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
         new_groups = []
-        for saved, mine in zip(groups, self.param_groups):
+        for i, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             g = {**mine, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
-            self._validate_group(resolve_options(g, 0))
+            self._validate_group(g, i)
             new_groups.append(g)
         group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
                        for gs in state_dict["group_state"]]

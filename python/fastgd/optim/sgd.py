@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from fastgd.optim._base import Optimizer
+from fastgd.optim._base import Optimizer, resolve_options
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -42,7 +42,8 @@ class SGD(Optimizer, rule="sgd"):
                  **step_options: Unpack[StepOptions]) -> None:
         super().__init__(params, locals(), **step_options)
 
-    def _validate_group(self, group: Mapping[str, Any]) -> None:
-        super()._validate_group(group)
+    def _validate_group(self, group: Mapping[str, Any], index: int) -> None:
+        super()._validate_group(group, index)
+        group = resolve_options(group, 0)
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
