@@ -3,12 +3,13 @@ the validation split for early stopping, and weighted R^2."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from fastgd import persistence
-from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments
+from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments, pow2_scale
 
 
 @persistence.register("dataclass")  # an estimator's private state, stored in model files
@@ -46,6 +47,41 @@ def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK
     return moments
 
 
+def weighted_mean(a: np.ndarray, w: np.ndarray) -> float:
+    """``np.average(a, weights=w)``, also for finite values whose weighted sum overflows
+    (then from the values divided by a power of two near their largest magnitude)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.average(a, weights=w))
+    if math.isfinite(mean) or not np.isfinite(a).all():
+        return mean
+    s = float(pow2_scale(np.max(np.abs(a))))
+    return float(np.average(a / s, weights=w)) * s
+
+
+def affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``X @ coef.T + intercept``; rows where that overflows (the products' sum of a model
+    for huge targets, say) are computed again with the model divided by a power of two near
+    its largest magnitude, so that only a result beyond the dtype's range is infinite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = X @ coef.T + intercept
+    if np.isfinite(z).all() or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return z
+    rows = ~np.isfinite(z).all(axis=1)
+    s = float(pow2_scale(max(np.max(np.abs(coef), initial=0.0), np.max(np.abs(intercept), initial=0.0))))
+    z[rows] = (X[rows] @ (coef / s).T + intercept / s) * s
+    return z
+
+
+def unscale(z: np.ndarray, scale: float, mean: float) -> np.ndarray:
+    """``z * scale + mean``, with the same fallback as :func:`affine` where that overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = z * scale + mean
+    if np.isfinite(out).all() or not np.isfinite(z).all():
+        return out
+    s = float(pow2_scale(max(abs(scale), abs(mean))))
+    return (z * (scale / s) + mean / s) * s
+
+
 def stratified_split(n: int, fraction: float, rng: np.random.Generator,
                       strata: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Random (per-class for classifiers) train/validation indices."""
@@ -74,8 +110,15 @@ def r2_score(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     """1 - weighted residual sum of squares / weighted total sum of squares (1 or 0 for a
     constant y, as scikit-learn's r2_score)."""
     y = np.asarray(y, dtype=np.float64)
-    num = float(w @ (y - pred) ** 2)
-    den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        num = float(w @ (y - pred) ** 2)
+        den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    if not (math.isfinite(num) and math.isfinite(den)) and np.isfinite(y).all() and np.isfinite(pred).all():
+        # Finite values whose squares overflow: the ratio in units of a power of two.
+        s = float(pow2_scale(max(np.max(np.abs(y), initial=0.0), np.max(np.abs(pred), initial=0.0))))
+        y, pred = y / s, pred / s
+        num = float(w @ (y - pred) ** 2)
+        den = float(w @ (y - np.average(y, weights=w)) ** 2)
     if den == 0:
         return 1.0 if num == 0 else 0.0
     return 1.0 - num / den

@@ -71,10 +71,8 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
     every rank gets the same bits: ``x_mom``, ``y_mom`` and ``labels`` become the global ones
     (in place); returns the global total weight and mean weight."""
 
-    def summary(m: RunningMoments | None) -> Any:
-        return None if m is None else (m.weight, m.count, m.mean, m.var)
-
-    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, summary(x_mom), summary(y_mom), labels))
+    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, None if x_mom is None else x_mom.summary(),
+                               None if y_mom is None else y_mom.summary(), labels))
     for r, (dr, dt, *_) in enumerate(everyone):
         if (dr, dt) != everyone[0][:2]:
             raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
@@ -83,8 +81,7 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
     for moments, k in ((x_mom, 4), (y_mom, 5)):
         if moments is not None:
             merged = _merged([theirs[k] for theirs in everyone])
-            moments.weight, moments.count, moments.mean, moments.var = \
-                merged.weight, merged.count, merged.mean, merged.var
+            moments.weight, moments.count, moments.mean, moments.var, moments.scale = merged.summary()
     labels.clear()
     n_all, w_all = 0, 0.0
     for _, _, nr, wr, _, _, lab in everyone:
@@ -122,17 +119,15 @@ def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np
 
 def merge_moments(comm: Any, mine: RunningMoments) -> RunningMoments:
     """The ranks' moments merged in rank order (an ``allgather`` of their weights, counts,
-    means and variances): the moments of all the ranks' rows, the same bits on every rank."""
-    return _merged(comm.allgather((mine.weight, mine.count, mine.mean, mine.var)))
+    means, variances and scales): the moments of all the ranks' rows, the same bits on every rank."""
+    return _merged(comm.allgather(mine.summary()))
 
 
-def _merged(summaries: list[tuple[Any, Any, Any, Any]]) -> RunningMoments:
-    """Moments given as ``(weight, count, mean, var)``, merged in order."""
+def _merged(summaries: list[tuple[Any, ...]]) -> RunningMoments:
+    """Moments given by their :meth:`RunningMoments.summary`, merged in order."""
     merged = RunningMoments()
-    for weight, count, mean, var in summaries:
-        other = RunningMoments()
-        other.weight, other.count, other.mean, other.var = weight, count, mean, var
-        merged.merge(other)
+    for summary in summaries:
+        merged.merge(RunningMoments.from_summary(summary))
     return merged
 
 
