@@ -199,6 +199,24 @@ def test_mlps_with_a_huge_feature_and_target():
     np.testing.assert_allclose(clf.predict_proba(X * unit), clf_unit.predict_proba(X), atol=1e-4)
 
 
+def test_values_at_the_float64_limit():
+    # Features and targets of +-1.797e308, where x - mean itself overflows: centred in units
+    # of a power of two (in memory, streamed, and in an MLP's predictions).
+    X, y, rng = _data()
+    X[:, 1] = np.where(rng.standard_normal(len(X)) > 0.4, 1.0, -1.0)
+    unit, c = np.array([1.0, BIG, 1.0]), BIG / 16
+    assert np.abs(y).max() < 16
+    params = dict(random_state=0, batch_size=32)
+    at_unit = fg.LinearRegression(**params).fit(X, y)
+    for data in ((X * unit, y * c), (ChunkStream(X * unit, y * c, chunk_rows=50), None)):
+        huge = fg.LinearRegression(**params).fit(*data)
+        np.testing.assert_allclose(huge.coef_ * unit / c, at_unit.coef_, rtol=1e-6)
+        np.testing.assert_allclose(huge.intercept_ / c, at_unit.intercept_, rtol=1e-6)
+    mlp_unit = fg.MLPRegressor((4,), max_epochs=5, random_state=0).fit(X, y)
+    mlp = fg.MLPRegressor((4,), max_epochs=5, random_state=0).fit(X * unit, y * c)
+    np.testing.assert_allclose(mlp.predict(X * unit) / c, mlp_unit.predict(X), rtol=1e-5, atol=1e-6)
+
+
 def test_a_target_beyond_float32_with_float32_features_is_refused():
     X, y, _ = _data()
     for cls in (fg.LinearRegression, fg.MLPRegressor):

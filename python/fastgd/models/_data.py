@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +23,41 @@ class Scaling:
     y_mean: float = 0.0
     y_scale: float = 1.0
     standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
+
+
+# A mean or deviation beyond this comes from moments taken in units of a power of two (the
+# column's squares overflow float64; RunningMoments), and X - mean may overflow as well.
+_HUGE = 2.0**1000
+
+
+def centre_and_scale(a: np.ndarray, mean: Any, scale: Any, t64: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``(a - mean) / scale`` into ``out`` (cast "same_kind"), through the float64 scratch
+    ``t64`` of ``a``'s shape (which may be ``out``): the standardization of rows of features
+    (``mean`` and ``scale`` per column) or of targets (numbers). A column whose mean or scale
+    is beyond 2**1000 is computed from ``a``, ``mean`` and ``scale`` divided by a power of two
+    near the larger of them, so that ``a - mean`` cannot overflow for values near the float64
+    limit; the others (all columns of ordinary data) keep the plain formula, bit for bit."""
+    huge = np.maximum(np.abs(mean), scale) > _HUGE
+    if not np.any(huge):
+        np.subtract(a, mean, out=t64)
+        return np.divide(t64, scale, out=out, casting="same_kind")
+    with np.errstate(over="ignore", invalid="ignore"):  # the huge columns are done again below
+        np.subtract(a, mean, out=t64)
+        np.divide(t64, scale, out=out, casting="same_kind")
+    if np.ndim(huge) == 0:  # a target
+        unit = float(pow2_scale(max(abs(mean), scale)))
+        np.divide(a / unit - mean / unit, scale / unit, out=out, casting="same_kind")
+        return out
+    cols = np.flatnonzero(huge)
+    s = pow2_scale(np.maximum(np.abs(mean[cols]), scale[cols]))
+    out[:, cols] = (a[:, cols] / s - mean[cols] / s) / (scale[cols] / s)
+    return out
+
+
+def standardized(a: np.ndarray, mean: Any, scale: Any, dtype: Any) -> np.ndarray:
+    """``((a - mean) / scale).astype(dtype)``, the same bits (:func:`centre_and_scale`)."""
+    t64 = np.empty(a.shape, np.float64)
+    return centre_and_scale(a, mean, scale, t64, t64 if np.dtype(dtype) == np.float64 else np.empty(a.shape, dtype))
 
 
 def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES

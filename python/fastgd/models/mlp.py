@@ -79,7 +79,7 @@ from fastgd import _core, persistence
 from fastgd import losses as _losses
 from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import check_is_fitted, check_n_features, check_X, make_rng
-from fastgd.models._data import unscale, weighted_mean
+from fastgd.models._data import standardized, unscale, weighted_mean
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_int, is_number, must, one_of
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
@@ -326,7 +326,7 @@ class _BaseMLP(GradientEstimator):
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         s = self._scaling
-        Xs = ((X - s.mean) / s.scale).astype(self._dtype, copy=False) if s.standardized else X
+        Xs = standardized(X, s.mean, s.scale, self._dtype) if s.standardized else X
         return self._net.forward(self._theta, Xs)
 
 
