@@ -210,3 +210,100 @@ def test_a_failing_fit_gives_blas_its_threads_back(cls):
         with pytest.raises(TypeError, match="bogus"):
             cls(max_epochs=2, optimizer_options={"bogus": 1}).fit(X, y)
         assert blas_threads() == before
+
+
+# -- the thread limit: kThreadsPerCpu times the CPUs available --------------------------
+
+# One step on a 2^20-element array (above the parallel threshold), on the threads the
+# process asks for, and on one thread: the same bits, and the count the kernels used.
+_BIG_STEP = """
+import warnings, sys
+import numpy as np
+import fastgd
+from fastgd import _core
+
+def step():
+    p = np.linspace(-1, 1, 1 << 20, dtype=np.float32)
+    opt = fastgd.optim.Adam([p], lr=0.1)
+    for _ in range(2):
+        opt.step([np.cos(p)])
+    return p
+
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    REQUEST
+    used = fastgd.get_num_threads()
+    many = step()
+with fastgd.num_threads(1):
+    one = step()
+assert np.array_equal(many, one)
+print(used, _core.thread_limit(), _core.available_cpus(), len(caught))
+print(*[str(w.message) for w in caught], sep="\\n", file=sys.stderr)
+"""
+
+
+def _big_step(request, env_extra=None):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    env.update(env_extra or {})
+    out = subprocess.run([sys.executable, "-c", _BIG_STEP.replace("REQUEST", request)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, f"exit status {out.returncode}: {out.stderr}"
+    used, limit, cpus, warned = map(int, out.stdout.split())
+    return used, limit, cpus, warned, out.stderr
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="a build without OpenMP runs on one thread")
+@pytest.mark.parametrize("n", [10**6, 100_000, 50_000, 20_000])
+def test_set_num_threads_far_above_the_cpus_is_capped_with_a_warning(n):
+    # Once a segfault (10^5, 10^6), an abort in libgomp (50,000), 4.4 s a step (20,000).
+    used, limit, cpus, warned, messages = _big_step(f"fastgd.set_num_threads({n})")
+    assert limit == _core.threads_per_cpu * cpus and used == limit
+    assert warned == 1 and f"set_num_threads({n}): using {limit} threads" in messages
+
+
+@pytest.mark.skipif(not _core.openmp_enabled(), reason="a build without OpenMP runs on one thread")
+def test_omp_num_threads_far_above_the_cpus_is_capped():
+    # OpenMP's own setting is not passed to the kernels' num_threads clauses beyond the limit.
+    used, limit, cpus, warned, _ = _big_step("pass", {"OMP_NUM_THREADS": "1000000"})
+    assert used == limit == _core.threads_per_cpu * cpus and warned == 0
+    # The probe as it was reported: one step of a plain SGD.
+    code = ("import fastgd, numpy as np; opt = fastgd.optim.SGD([np.zeros(1<<20, np.float32)], lr=0.1); "
+            "opt.step([np.ones(1<<20, np.float32)]); print(fastgd.get_num_threads())")
+    assert _threads_in_subprocess({"OMP_NUM_THREADS": "1000000"}, code) == [str(limit)]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="no CPU affinity on this platform")
+def test_the_limit_follows_the_cpus_the_process_may_run_on():
+    cpu = min(os.sched_getaffinity(0))
+    code = (f"import os; os.sched_setaffinity(0, {{{cpu}}}); import fastgd; from fastgd import _core; "
+            "fastgd.set_num_threads(3); print(_core.available_cpus(), _core.thread_limit(), fastgd.get_num_threads())")
+    assert _threads_in_subprocess({}, code) == ["1", str(_core.threads_per_cpu), "3"]
+    assert _core.available_cpus() == len(os.sched_getaffinity(0))
+
+
+def test_a_count_within_the_limit_is_kept_and_the_limit_warns_once():
+    limit = _core.thread_limit()
+    assert limit >= _core.threads_per_cpu >= 4  # 3 and 4 threads stay possible on one CPU
+    with fg.num_threads(limit):
+        assert fg.get_num_threads() == limit
+    with pytest.warns(RuntimeWarning, match=f"set_num_threads\\({limit + 1}\\): using {limit} threads") as caught:
+        with fg.num_threads(limit + 1):
+            assert fg.get_num_threads() == limit
+    assert len(caught) == 1  # leaving the block restores the previous count without a warning
+    with pytest.warns(RuntimeWarning):
+        fg.set_num_threads(10**30)  # beyond a C int: capped before it reaches the core
+    assert fg.get_num_threads() == limit
+    fg.set_num_threads(0)
+
+
+@pytest.mark.parametrize("bad", [2.5, "3", True, None, 2.0])
+def test_set_num_threads_takes_integers_only(bad):
+    with pytest.raises(TypeError, match="n must be an integer"):
+        fg.set_num_threads(bad)
+
+
+def test_set_num_threads_takes_numpy_integers_and_refuses_negative_counts():
+    with fg.num_threads(np.int64(2)):
+        assert fg.get_num_threads() == min(2, _core.thread_limit())
+    with pytest.raises(ValueError, match="n must be >= 0.*got -3"):
+        fg.set_num_threads(-3)

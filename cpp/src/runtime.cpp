@@ -2,9 +2,14 @@
 #include "fastgd/runtime.hpp"
 
 #include <atomic>
+#include <thread>
 
 #if defined(_OPENMP)
 #include <omp.h>
+#endif
+#if defined(__linux__)
+#include <cerrno>
+#include <sched.h>
 #endif
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -47,15 +52,42 @@ void on_fork_child() {
 #endif
 }  // namespace
 
+int available_cpus() {
+#if defined(__linux__)
+    // The affinity mask, not the machine: taskset, cgroup cpusets and batch schedulers give a
+    // process fewer CPUs than the machine has. A mask of more than CPU_SETSIZE CPUs needs a
+    // larger set (EINVAL says so).
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+    for (int cpus = 2 * CPU_SETSIZE; errno == EINVAL && cpus <= (1 << 22); cpus *= 2) {
+        cpu_set_t* big = CPU_ALLOC(cpus);
+        if (big == nullptr) break;
+        const std::size_t size = CPU_ALLOC_SIZE(cpus);
+        const int rc = sched_getaffinity(0, size, big);
+        const int n = rc == 0 ? CPU_COUNT_S(size, big) : 0;
+        CPU_FREE(big);
+        if (rc == 0) return n > 0 ? n : 1;
+    }
+#endif
+    const unsigned hardware = std::thread::hardware_concurrency();  // 0 when unknown
+    return hardware > 0 ? static_cast<int>(hardware) : 1;
+}
+
+int thread_limit() { return kThreadsPerCpu * available_cpus(); }
+
 int get_num_threads() {
     if (g_forked_child.load(std::memory_order_relaxed)) return 1;
-    const int n = g_threads.load(std::memory_order_relaxed);
-    if (n > 0) return n;
+    int n = g_threads.load(std::memory_order_relaxed);
 #if defined(_OPENMP)
-    return omp_get_max_threads();
+    if (n <= 0) n = omp_get_max_threads();  // OMP_NUM_THREADS or threadpoolctl's limit, unchecked
 #else
-    return 1;
+    if (n <= 0) n = 1;
 #endif
+    // Capped here, where every kernel's count comes from: a count far beyond the CPUs
+    // (from set_num_threads or OpenMP's own setting) would have OpenMP start that many
+    // threads, which exhausts memory or the runtime's limits, and only slows the kernels.
+    const int limit = thread_limit();
+    return n < limit ? n : limit;
 }
 
 void set_num_threads(int n) {

@@ -446,7 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         return _error(str(e))
     except FileNotFoundError as e:
         return _error(str(e))
-    except (OSError, ValueError, TypeError) as e:
+    except (OSError, ValueError, TypeError, FloatingPointError) as e:  # (a fit that would not be finite)
         return _error(str(e) or type(e).__name__)
     except KeyboardInterrupt:
         print(f"{_PROG}: interrupted", file=sys.stderr)

@@ -5,6 +5,14 @@ threads: the count given to :func:`set_num_threads`, else OpenMP's own setting
 (``OMP_NUM_THREADS``, or a ``threadpoolctl.threadpool_limits`` limit on the "openmp" API),
 read at each call. Results do not depend on the count.
 
+**Limit.** The kernels run on at most ``4 x`` the CPUs this process may run on (its affinity
+mask on Linux, ``os.sched_getaffinity``; else the machine's hardware threads): more threads
+than that only slow kernels that are bound by memory, and some thousands exhaust the OpenMP
+runtime (a crash). A few threads per CPU stay allowed, so that a small machine can run the
+thread counts whose results one compares. ``set_num_threads(n)`` above the limit warns once
+(``RuntimeWarning``) and uses the limit; OpenMP's own setting (``OMP_NUM_THREADS``,
+threadpoolctl) is capped alike, silently: :func:`get_num_threads` says the count in use.
+
 **Fork.** GNU OpenMP (libgomp, the usual runtime on Linux) does not survive ``fork()``: a
 child forked after the parent ran a parallel region can hang in its first parallel region.
 So in such a child (e.g. a ``multiprocessing`` worker with the "fork" start method) fastgd
@@ -24,6 +32,8 @@ threads may train at once; each model's result is the one it gets alone.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
@@ -42,11 +52,36 @@ def set_num_threads(n: int) -> None:
     """Threads for large kernel calls. 0 restores the default: OpenMP's own setting
     (``OMP_NUM_THREADS``, or threadpoolctl's limit), read at each call.
 
+    ``n`` must be an integer (``TypeError``) and ``>= 0`` (``ValueError``). Above the limit
+    (``4 x`` the CPUs available, see the module docstring) it warns (``RuntimeWarning``) and
+    uses the limit.
+
     In a process forked after a parallel region, kernels run on one thread until this is
     called with ``n >= 2`` (see the module docstring: at your risk with GNU OpenMP)."""
     global _setting
-    _core.set_num_threads(int(n))
-    _setting = int(n)
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"n must be an integer (a number of threads, 0 = OpenMP's setting), got {n!r}")
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0 (a number of threads, 0 = OpenMP's setting), got {n}")
+    limit = _core.thread_limit()
+    if n > limit:
+        warnings.warn(f"set_num_threads({n}): using {limit} threads, {_core.threads_per_cpu} per CPU available to "
+                      f"this process ({_core.available_cpus()}); more only slow the kernels", RuntimeWarning,
+                      stacklevel=_caller_level())
+        n = limit
+    _core.set_num_threads(n)
+    _setting = n
+
+
+def _caller_level() -> int:
+    """set_num_threads' stacklevel for warnings.warn: the first frame outside this module and
+    contextlib (the user's line, also through ``with num_threads(n)``)."""
+    frame, level = inspect.currentframe(), 0
+    frame = frame.f_back if frame is not None else None  # set_num_threads: level 1
+    while frame is not None and frame.f_code.co_filename in (__file__, contextlib.__file__):
+        frame, level = frame.f_back, level + 1
+    return level + 1
 
 
 def get_num_threads() -> int:

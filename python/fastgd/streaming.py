@@ -56,7 +56,7 @@ import numpy as np
 
 from fastgd.shuffling import ShuffleMode, check_shuffle
 
-__all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap"]
+__all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap", "pow2_scale"]
 
 # Default buffer: as many rows as fit in this many bytes of the (transformed) samples.
 DEFAULT_BUFFER_BYTES = 64 << 20
@@ -91,6 +91,15 @@ def is_chunk_source(X: Any) -> bool:
     return hasattr(first, "__len__") and not isinstance(first, (str, bytes))
 
 
+def pow2_scale(m: Any) -> np.ndarray:
+    """For each finite ``m >= 0`` (an array or a number), the power of two ``s`` with
+    ``m / s`` in [1, 2) (1 for 0): dividing by it is exact (no rounding) and brings any
+    float64 magnitude near 1, where squares and sums cannot overflow."""
+    m = np.asarray(m, dtype=np.float64)
+    _, e = np.frexp(m)  # m = f * 2**e, 0.5 <= f < 1
+    return np.where(m > 0, np.ldexp(1.0, e - 1), 1.0)
+
+
 class RunningMoments:
     r"""Weighted mean and variance along axis 0, updated chunk by chunk and merged by Chan,
     Golub and LeVeque's parallel formulas, in float64:
@@ -100,37 +109,52 @@ class RunningMoments:
               \sigma^2 = (W_a \sigma_a^2 + W_b \sigma_b^2 + \delta^2\, W_a W_b / W) / W.
 
     A chunk's own moments are those of ``weighted_moments`` (two passes over the chunk), so
-    one chunk gives exactly its result. Chunks of weight 0 count for nothing."""
+    one chunk gives exactly its result. Chunks of weight 0 count for nothing.
+
+    Finite values of any magnitude: a column whose squares (or the merge's products) would
+    overflow (values beyond about 1e154) is summarized in units of a power of two, its
+    ``scale``: ``var`` is then the variance of the values divided by it, computed from the
+    quotients. The other columns keep the formulas above, bit for bit (``scale`` None: 1 for
+    every column)."""
 
     def __init__(self) -> None:
         self.weight = 0.0
         self.count = 0
         self.mean: np.ndarray | None = None
         self.var: np.ndarray | None = None
+        self.scale: np.ndarray | None = None
+
+    def summary(self) -> tuple[Any, ...]:
+        """``(weight, count, mean, var, scale)``: what another rank needs to merge these
+        moments (:meth:`from_summary`)."""
+        return self.weight, self.count, self.mean, self.var, self.scale
+
+    @classmethod
+    def from_summary(cls, summary: tuple[Any, ...]) -> RunningMoments:
+        """The moments that :meth:`summary` describes."""
+        moments = cls()
+        moments.weight, moments.count, moments.mean, moments.var, moments.scale = summary
+        return moments
 
     def update(self, a: np.ndarray, w: np.ndarray) -> bool:
         """Add the rows ``a`` with weights ``w``; returns whether the chunk's mean is finite
-        (False also for a chunk of weight 0, whose mean is not computed)."""
+        (False also for a chunk of weight 0, whose mean is not computed): whether its values
+        are, as a NaN or an infinity propagates into the mean (also at weight 0)."""
         self.count += len(a)
         wsum = float(w.sum())
         if not wsum > 0:
             return False
         a64 = a.astype(np.float64, copy=False)
         p = w / w.sum()
-        mean = p @ a64
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken up below
+            mean = p @ a64
+            centred = np.subtract(a64, mean, out=a64 if a64 is not a else None)
+            var = np.maximum(p @ np.square(centred, out=centred), 0.0)
+        scale = None
+        if not (np.isfinite(mean).all() and np.isfinite(var).all()):
+            mean, var, scale = _in_units(a, p, mean, var)
         finite = bool(np.isfinite(mean).all())
-        centred = np.subtract(a64, mean, out=a64 if a64 is not a else None)
-        var = np.maximum(p @ np.square(centred, out=centred), 0.0)
-        if self.mean is None:
-            self.weight, self.mean, self.var = wsum, mean, var
-            return finite
-        assert self.var is not None  # set with the mean
-        total = self.weight + wsum
-        delta = mean - self.mean
-        self.var = np.maximum((self.weight * self.var + wsum * var + delta**2 * (self.weight * wsum / total))
-                              / total, 0.0)
-        self.mean = self.mean + delta * (wsum / total)
-        self.weight = total
+        self._add(wsum, mean, var, scale)
         return finite
 
     def merge(self, other: RunningMoments) -> None:
@@ -142,14 +166,27 @@ class RunningMoments:
         assert other.var is not None  # set with the mean
         if self.mean is None:
             self.weight, self.mean, self.var = other.weight, other.mean.copy(), other.var.copy()
+            self.scale = None if other.scale is None else other.scale.copy()
             return
-        assert self.var is not None
-        total = self.weight + other.weight
-        delta = other.mean - self.mean
-        self.var = np.maximum((self.weight * self.var + other.weight * other.var
-                               + delta**2 * (self.weight * other.weight / total)) / total, 0.0)
-        self.mean = self.mean + delta * (other.weight / total)
-        self.weight = total
+        self._add(other.weight, other.mean, other.var, other.scale)
+
+    def _add(self, weight: float, mean: np.ndarray, var: np.ndarray, scale: np.ndarray | None) -> None:
+        """Chan et al.'s merge of moments of total weight ``weight`` into these."""
+        if self.mean is None:
+            self.weight, self.mean, self.var, self.scale = weight, mean, var, scale
+            return
+        assert self.var is not None  # set with the mean
+        total = self.weight + weight
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken up below
+            delta = mean - self.mean
+            new_var = np.maximum((self.weight * self.var + weight * var + delta**2 * (self.weight * weight / total))
+                                 / total, 0.0)
+            new_mean = self.mean + delta * (weight / total)
+        if self.scale is not None or scale is not None or not (np.isfinite(new_mean).all()
+                                                             and np.isfinite(new_var).all()):
+            new_mean, new_var, scale = _merge_in_units((self.weight, self.mean, self.var, self.scale),
+                                                       (weight, mean, var, scale), new_mean, new_var)
+        self.mean, self.var, self.scale, self.weight = new_mean, new_var, scale, total
 
     def mean_std(self, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
         """(mean, standard deviation), a zero (or rounding-level) deviation replaced by 1, as
@@ -158,8 +195,57 @@ class RunningMoments:
             raise ValueError("no sample with a positive weight: the mean and variance are undefined")
         assert self.var is not None  # set with the mean
         std = np.sqrt(self.var)
+        if self.scale is not None:
+            std = std * self.scale
         constant = std <= 100 * np.finfo(dtype).eps * np.maximum(np.abs(self.mean), 1e-300)
         return self.mean, np.where(constant, 1.0, std)
+
+
+def _in_units(a: np.ndarray, p: np.ndarray, mean: np.ndarray, var: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A chunk's moments (``RunningMoments.update``) again for the columns where they
+    overflowed but the values are finite, from the values divided by a power of two near
+    their largest magnitude: returns the mean, the variance in units of the scale, and the
+    scale (1 for the other columns, whose results are kept)."""
+    cols = np.flatnonzero(~(np.isfinite(mean) & np.isfinite(var)))
+    sub = a[:, cols].astype(np.float64)  # a copy (indexing by an array)
+    top = np.max(np.abs(sub), axis=0)
+    finite = np.isfinite(top)  # the other columns hold a NaN or an infinity: left as they are
+    cols, sub, top = cols[finite], sub[:, finite], top[finite]
+    s = pow2_scale(top)
+    sub /= s
+    m = p @ sub
+    sub -= m
+    mean, var, scale = mean.copy(), var.copy(), np.ones(mean.shape)
+    mean[cols], var[cols], scale[cols] = m * s, np.maximum(p @ np.square(sub, out=sub), 0.0), s
+    return mean, var, scale
+
+
+def _merge_in_units(a: tuple[Any, ...], b: tuple[Any, ...], plain_mean: np.ndarray, plain_var: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chan et al.'s merge of moments ``a`` and ``b`` (``(weight, mean, var, scale)``) for the
+    columns that either has in units of a scale, or whose plain merge (``plain_mean``,
+    ``plain_var``) overflowed: in units of a power of two at least both scales and near the
+    largest of the means and deviations, so that nothing overflows. Returns the mean, the
+    variance in units of the scale, and the scale (1 for the other columns, kept plain)."""
+    (wa, ma, va, sa), (wb, mb, vb, sb) = a, b
+    ones = np.ones(ma.shape)
+    sa, sb = ones if sa is None else sa, ones if sb is None else sb
+    cols = np.flatnonzero(~(np.isfinite(plain_mean) & np.isfinite(plain_var)) | (sa != 1) | (sb != 1))
+    total = wa + wb
+    with np.errstate(invalid="ignore"):  # a column of NaN stays NaN
+        top = np.maximum(np.maximum(np.abs(ma[cols]), np.abs(mb[cols])),
+                         np.maximum(np.sqrt(va[cols]) * sa[cols], np.sqrt(vb[cols]) * sb[cols]))
+        s = np.maximum(np.maximum(sa[cols], sb[cols]), pow2_scale(np.nan_to_num(top)))
+        ra, rb = sa[cols] / s, sb[cols] / s
+        xa, xb = ma[cols] / s, mb[cols] / s
+        delta = xb - xa
+        var = np.maximum((wa * (va[cols] * ra * ra) + wb * (vb[cols] * rb * rb) + delta**2 * (wa * wb / total))
+                         / total, 0.0)
+        mean_cols = (xa + delta * (wb / total)) * s
+    mean, new_var, scale = plain_mean.copy(), plain_var.copy(), ones
+    mean[cols], new_var[cols], scale[cols] = mean_cols, var, s
+    return mean, new_var, scale
 
 
 def _rows_for(nbytes: int, row_bytes: int) -> int:

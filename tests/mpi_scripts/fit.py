@@ -121,6 +121,18 @@ results["mlp_acc"] = np.array([mlp_acc_single, mlp_acc])
 mlpr = fg.MLPRegressor(hidden_layer_sizes=(8,), max_epochs=5, random_state=0).fit(X[mine], y_reg[mine], comm=comm)
 results["mlpr_theta"] = mlpr._theta
 
+# -- Finite values of any magnitude: a feature of about 1e200 and a target of about 1e307,
+# whose squares (and, over a shard, sums) overflow. The ranks' merged moments and the global
+# mean target are computed in units of a power of two: the model of the same data at unit
+# scale, scaled back, up to rounding; the same bits on every rank.
+unit = np.where(np.arange(d) == 0, 1e200, 1.0)
+huge_params = dict(max_epochs=5, batch_size=32, lr=0.01, random_state=0, tol=None)
+at_unit = fg.LinearRegression(**huge_params).fit(X[mine], y_reg[mine], comm=comm)
+huge = fg.LinearRegression(**huge_params).fit(X[mine] * unit, y_reg[mine] * 1e306, comm=comm)
+np.testing.assert_allclose(huge.coef_ * unit / 1e306, at_unit.coef_, rtol=1e-5, atol=1e-9)
+np.testing.assert_allclose(huge.intercept_ / 1e306, at_unit.intercept_, rtol=1e-5, atol=1e-9)
+results["huge_coef"] = huge.coef_
+
 # -- Resuming: a 3-epoch run checkpointed by rank 0, loaded by every rank and resumed to 6
 # epochs, has the bits of an uninterrupted 6-epoch run (linear model and MLP).
 for name, make in [("logreg", lambda e: fg.LogisticRegression(max_epochs=e, batch_size=32, lr=0.01, random_state=0,

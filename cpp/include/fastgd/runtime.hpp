@@ -16,7 +16,18 @@ inline constexpr std::size_t kChunkAlign = 16;
 // threshold (thread start-up would cost more than it saves), else the configured count.
 int threads_for(std::size_t elements);
 
+// The kernels run on at most this many threads per CPU available to the process: a few
+// threads more than CPUs cost little and let a small machine run the thread counts whose
+// results tests compare (the bits never depend on the count); far more only slow the
+// kernels, which are bound by memory, and some thousands exhaust the OpenMP runtime.
+inline constexpr int kThreadsPerCpu = 4;
+// The CPUs this process may run on (its affinity mask on Linux, else the hardware threads),
+// read at each call; and the cap on every kernel's thread count, kThreadsPerCpu times that.
+int available_cpus();
+int thread_limit();
+
 // 0 = follow OpenMP's own setting (OMP_NUM_THREADS, threadpoolctl) at each call.
+// Either way get_num_threads() is at most thread_limit().
 // In a child forked after this process ran a parallel region, get_num_threads() is 1 (and
 // the OpenMP runtime is not asked) until set_num_threads(n >= 2) is called: see runtime.cpp.
 void set_num_threads(int n);

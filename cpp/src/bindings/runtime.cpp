@@ -28,7 +28,10 @@ void register_runtime(py::module_& m) {
             set_num_threads(n);
         },
         "Threads for the kernels; 0 follows OMP_NUM_THREADS / threadpoolctl.", py::arg("n"));
-    m.def("get_num_threads", &get_num_threads, "Threads the kernels use for large calls.");
+    m.def("get_num_threads", &get_num_threads, "Threads the kernels use for large calls (at most thread_limit()).");
+    m.def("available_cpus", &available_cpus, "The CPUs this process may run on (its affinity mask on Linux).");
+    m.def("thread_limit", &thread_limit, "The most threads a kernel runs on: threads_per_cpu times available_cpus().");
+    m.attr("threads_per_cpu") = kThreadsPerCpu;
     m.def("forked_serial", &forked_serial,
           "Whether this is a child forked after a parallel region, running serially until set_num_threads(n >= 2).");
     m.def("set_parallel_threshold", &set_parallel_threshold, "Elements per call below which kernels run serially.",

@@ -3,12 +3,14 @@ the validation split for early stopping, and weighted R^2."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from fastgd import persistence
-from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments
+from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments, pow2_scale
 
 
 @persistence.register("dataclass")  # an estimator's private state, stored in model files
@@ -21,6 +23,41 @@ class Scaling:
     y_mean: float = 0.0
     y_scale: float = 1.0
     standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
+
+
+# A mean or deviation beyond this comes from moments taken in units of a power of two (the
+# column's squares overflow float64; RunningMoments), and X - mean may overflow as well.
+_HUGE = 2.0**1000
+
+
+def centre_and_scale(a: np.ndarray, mean: Any, scale: Any, t64: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``(a - mean) / scale`` into ``out`` (cast "same_kind"), through the float64 scratch
+    ``t64`` of ``a``'s shape (which may be ``out``): the standardization of rows of features
+    (``mean`` and ``scale`` per column) or of targets (numbers). A column whose mean or scale
+    is beyond 2**1000 is computed from ``a``, ``mean`` and ``scale`` divided by a power of two
+    near the larger of them, so that ``a - mean`` cannot overflow for values near the float64
+    limit; the others (all columns of ordinary data) keep the plain formula, bit for bit."""
+    huge = np.maximum(np.abs(mean), scale) > _HUGE
+    if not np.any(huge):
+        np.subtract(a, mean, out=t64)
+        return np.divide(t64, scale, out=out, casting="same_kind")
+    with np.errstate(over="ignore", invalid="ignore"):  # the huge columns are done again below
+        np.subtract(a, mean, out=t64)
+        np.divide(t64, scale, out=out, casting="same_kind")
+    if np.ndim(huge) == 0:  # a target
+        unit = float(pow2_scale(max(abs(mean), scale)))
+        np.divide(a / unit - mean / unit, scale / unit, out=out, casting="same_kind")
+        return out
+    cols = np.flatnonzero(huge)
+    s = pow2_scale(np.maximum(np.abs(mean[cols]), scale[cols]))
+    out[:, cols] = (a[:, cols] / s - mean[cols] / s) / (scale[cols] / s)
+    return out
+
+
+def standardized(a: np.ndarray, mean: Any, scale: Any, dtype: Any) -> np.ndarray:
+    """``((a - mean) / scale).astype(dtype)``, the same bits (:func:`centre_and_scale`)."""
+    t64 = np.empty(a.shape, np.float64)
+    return centre_and_scale(a, mean, scale, t64, t64 if np.dtype(dtype) == np.float64 else np.empty(a.shape, dtype))
 
 
 def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES
@@ -44,6 +81,41 @@ def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK
     for start in range(0, max(len(a), 1), step):
         moments.update(a[start:start + step], w[start:start + step])
     return moments
+
+
+def weighted_mean(a: np.ndarray, w: np.ndarray) -> float:
+    """``np.average(a, weights=w)``, also for finite values whose weighted sum overflows
+    (then from the values divided by a power of two near their largest magnitude)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = float(np.average(a, weights=w))
+    if math.isfinite(mean) or not np.isfinite(a).all():
+        return mean
+    s = float(pow2_scale(np.max(np.abs(a))))
+    return float(np.average(a / s, weights=w)) * s
+
+
+def affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    """``X @ coef.T + intercept``; rows where that overflows (the products' sum of a model
+    for huge targets, say) are computed again with the model divided by a power of two near
+    its largest magnitude, so that only a result beyond the dtype's range is infinite."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = X @ coef.T + intercept
+    if np.isfinite(z).all() or not (np.isfinite(coef).all() and np.isfinite(intercept).all()):
+        return z
+    rows = ~np.isfinite(z).all(axis=1)
+    s = float(pow2_scale(max(np.max(np.abs(coef), initial=0.0), np.max(np.abs(intercept), initial=0.0))))
+    z[rows] = (X[rows] @ (coef / s).T + intercept / s) * s
+    return z
+
+
+def unscale(z: np.ndarray, scale: float, mean: float) -> np.ndarray:
+    """``z * scale + mean``, with the same fallback as :func:`affine` where that overflows."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = z * scale + mean
+    if np.isfinite(out).all() or not np.isfinite(z).all():
+        return out
+    s = float(pow2_scale(max(abs(scale), abs(mean))))
+    return (z * (scale / s) + mean / s) * s
 
 
 def stratified_split(n: int, fraction: float, rng: np.random.Generator,
@@ -74,8 +146,15 @@ def r2_score(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     """1 - weighted residual sum of squares / weighted total sum of squares (1 or 0 for a
     constant y, as scikit-learn's r2_score)."""
     y = np.asarray(y, dtype=np.float64)
-    num = float(w @ (y - pred) ** 2)
-    den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    with np.errstate(over="ignore", invalid="ignore"):
+        num = float(w @ (y - pred) ** 2)
+        den = float(w @ (y - np.average(y, weights=w)) ** 2)
+    if not (math.isfinite(num) and math.isfinite(den)) and np.isfinite(y).all() and np.isfinite(pred).all():
+        # Finite values whose squares overflow: the ratio in units of a power of two.
+        s = float(pow2_scale(max(np.max(np.abs(y), initial=0.0), np.max(np.abs(pred), initial=0.0))))
+        y, pred = y / s, pred / s
+        num = float(w @ (y - pred) ** 2)
+        den = float(w @ (y - np.average(y, weights=w)) ** 2)
     if den == 0:
         return 1.0 if num == 0 else 0.0
     return 1.0 - num / den

@@ -56,7 +56,8 @@ from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
 from fastgd.training import train
 
-__all__ = ["CheckpointWriter", "FitRun", "GradientEstimator", "Objective", "check_checkpoint", "limit_blas"]
+__all__ = ["CheckpointWriter", "FitRun", "GradientEstimator", "Objective", "check_checkpoint", "limit_blas",
+           "nonfinite_attributes"]
 
 
 @dataclass
@@ -245,6 +246,7 @@ class GradientEstimator(InputStage, BaseEstimator):
             writer = CheckpointWriter(self, checkpoint, lambda target, history, state: target._set_fitted(
                 run, history, len(history), state), every)
         history, n_iter, train_state = self._train(run, writer)
+        self._check_finite(run, history, n_iter, train_state)
         # Attributes only now: a failed fit leaves the estimator as it was.
         self._set_fitted(run, history, n_iter, train_state)
         if writer is not None:
@@ -272,6 +274,8 @@ class GradientEstimator(InputStage, BaseEstimator):
             scaling = self._scaling
         else:
             scaling = self._new_scaling(inputs, comm, regression)
+            if regression:
+                _check_target_range(scaling, inputs.X_dtype)
         Xs, ys, w = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
@@ -438,6 +442,29 @@ class GradientEstimator(InputStage, BaseEstimator):
         self._rng, self._train_state = run.rng, train_state
         self._finish(run)
 
+    def _check_finite(self, run: FitRun, history: History, n_iter: int,
+                      train_state: dict[str, Any] | None) -> None:
+        """A fit never returns a non-finite model: the fitted attributes, set on a copy, must
+        be finite (``FloatingPointError`` otherwise, the estimator left as it was). Training
+        keeps finite parameters (a divergence restores the last finite ones); what can still
+        overflow is the model in the units of X and y, in X's dtype."""
+        fitted = copy.copy(self)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is what is checked for
+            fitted._set_fitted(run, history, n_iter, train_state)
+        bad = nonfinite_attributes(fitted)
+        if not bad:
+            return
+        call = "partial_fit" if run.partial else "fit"
+        if not np.all(np.isfinite(run.theta)):
+            why = "training ended on non-finite parameters (see the DivergenceWarning)"
+        else:
+            dtype = np.dtype(run.dtype)
+            why = (f"the trained model, in the units of X and y, overflows {dtype.name} (features or targets of a "
+                   "magnitude it cannot represent: rescale them" + (", or pass float64 data)" if dtype != np.float64
+                                                                    else ")"))
+        raise FloatingPointError(f"{type(self).__name__}.{call}: {', '.join(bad)} would not be finite: {why}; the "
+                                 "estimator is left as it was")
+
     def _resume_point(self) -> dict[str, Any] | None:
         """What ``fit(..., resume=True)`` continues from: the training state of the estimator's
         last ``fit`` (or of the checkpoint it was loaded from), or None when that run is over.
@@ -576,6 +603,32 @@ class GradientEstimator(InputStage, BaseEstimator):
         self.__setstate__(state)
         for name, restore in optimizers.items():
             setattr(self, name, restore(self._new_optimizer(self._theta)))
+
+
+def _check_target_range(scaling: Scaling, dtype: Any) -> None:
+    """A regressor's coefficients and predictions are in X's dtype: a standardized target
+    whose mean or deviation is beyond that dtype's range cannot be fitted in it (ValueError,
+    before training rather than an overflow after it)."""
+    limit = float(np.finfo(dtype).max)
+    if scaling.standardized and max(abs(scaling.y_mean), scaling.y_scale) > limit:
+        raise ValueError(f"y has a mean of {scaling.y_mean:.3g} and a standard deviation of {scaling.y_scale:.3g}, "
+                         f"beyond the range of {np.dtype(dtype).name} ({limit:.3g}), X's dtype, in which the model is "
+                         "fitted and predicts; pass X as float64, or rescale y")
+
+
+def nonfinite_attributes(est: Any) -> list[str]:
+    """The names of ``est``'s fitted attributes (public names ending in ``_``, and the
+    parameter buffer ``_theta``) that hold a non-finite float: arrays, numbers, or lists of
+    them."""
+    bad = []
+    for name, value in vars(est).items():
+        if name != "_theta" and (name.startswith("_") or not name.endswith("_")):
+            continue
+        items = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, (np.ndarray, float, np.floating)) and np.asarray(v).dtype.kind == "f"
+               and not np.all(np.isfinite(v)) for v in items):
+            bad.append(name)
+    return bad
 
 
 def check_checkpoint(checkpoint: Any, checkpoint_every: Any) -> int:

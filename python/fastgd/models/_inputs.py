@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fastgd.models._base import check_labels, check_n_features, check_sample_weight, check_target, check_X, check_y
-from fastgd.models._data import Scaling, block_moments, weighted_moments
+from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
 __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "merge_moments",
@@ -71,10 +71,8 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
     every rank gets the same bits: ``x_mom``, ``y_mom`` and ``labels`` become the global ones
     (in place); returns the global total weight and mean weight."""
 
-    def summary(m: RunningMoments | None) -> Any:
-        return None if m is None else (m.weight, m.count, m.mean, m.var)
-
-    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, summary(x_mom), summary(y_mom), labels))
+    everyone = comm.allgather((d, np.dtype(dtype).str, n, wsum, None if x_mom is None else x_mom.summary(),
+                               None if y_mom is None else y_mom.summary(), labels))
     for r, (dr, dt, *_) in enumerate(everyone):
         if (dr, dt) != everyone[0][:2]:
             raise ValueError(f"{name}.fit(comm=...): rank 0's X has {everyone[0][0]} features of dtype "
@@ -83,8 +81,7 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
     for moments, k in ((x_mom, 4), (y_mom, 5)):
         if moments is not None:
             merged = _merged([theirs[k] for theirs in everyone])
-            moments.weight, moments.count, moments.mean, moments.var = \
-                merged.weight, merged.count, merged.mean, merged.var
+            moments.weight, moments.count, moments.mean, moments.var, moments.scale = merged.summary()
     labels.clear()
     n_all, w_all = 0, 0.0
     for _, _, nr, wr, _, _, lab in everyone:
@@ -97,17 +94,16 @@ def _merge_passes(comm: Any, name: str, n: int, wsum: float, dtype: Any, d: int,
 
 def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
                 block_bytes: int = 4 << 20) -> np.ndarray:
-    """``((X - mean) / scale).astype(dtype)``, the same bits, in blocks of rows of about
-    ``block_bytes`` of float64: the only new array of X's size is the result (the plain
-    expression makes two float64 temporaries of X's size, four times a float32 X)."""
+    """``((X - mean) / scale).astype(dtype)``, the same bits (:func:`centre_and_scale`), in
+    blocks of rows of about ``block_bytes`` of float64: the only new array of X's size is the
+    result (the plain expression makes two float64 temporaries of X's size, four times a
+    float32 X)."""
     out = np.empty(X.shape, dtype)
     step = max(1, block_bytes // max(1, X.shape[1] * 8))
     t64 = np.empty((min(step, len(X)), X.shape[1]), np.float64)
     for start in range(0, len(X), step):
         rows = slice(start, start + step)
-        t = t64[:len(out[rows])]
-        np.subtract(X[rows], mean, out=t)
-        np.divide(t, scale, out=out[rows], casting="same_kind")
+        centre_and_scale(X[rows], mean, scale, t64[:len(out[rows])], out[rows])
     return out
 
 
@@ -122,17 +118,15 @@ def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np
 
 def merge_moments(comm: Any, mine: RunningMoments) -> RunningMoments:
     """The ranks' moments merged in rank order (an ``allgather`` of their weights, counts,
-    means and variances): the moments of all the ranks' rows, the same bits on every rank."""
-    return _merged(comm.allgather((mine.weight, mine.count, mine.mean, mine.var)))
+    means, variances and scales): the moments of all the ranks' rows, the same bits on every rank."""
+    return _merged(comm.allgather(mine.summary()))
 
 
-def _merged(summaries: list[tuple[Any, Any, Any, Any]]) -> RunningMoments:
-    """Moments given as ``(weight, count, mean, var)``, merged in order."""
+def _merged(summaries: list[tuple[Any, ...]]) -> RunningMoments:
+    """Moments given by their :meth:`RunningMoments.summary`, merged in order."""
     merged = RunningMoments()
-    for weight, count, mean, var in summaries:
-        other = RunningMoments()
-        other.weight, other.count, other.mean, other.var = weight, count, mean, var
-        merged.merge(other)
+    for summary in summaries:
+        merged.merge(RunningMoments.from_summary(summary))
     return merged
 
 
@@ -333,14 +327,13 @@ class InputStage:
                     scratch[0] = np.empty(Xc.shape, np.float64)
                     scratch[1] = scratch[0] if dtype == np.float64 else np.empty(Xc.shape, dtype)
                 t64, out = scratch[0][:len(Xc)], scratch[1][:len(Xc)]
-                np.subtract(Xc, scaling.mean, out=t64)
-                Xc = np.divide(t64, scaling.scale, out=out, casting="same_kind")
+                Xc = centre_and_scale(Xc, scaling.mean, scaling.scale, t64, out)
             try:
                 ys = self._encode_target(yc, None, classes, True, False)["y"]
             except ValueError as e:
                 raise ValueError(f"chunk {k}: {e}") from None
             if regression:
-                ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+                ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
             ys = targets(ys, dtype)
             if wc is None:
                 w = None if rows else np.ones(m, dtype)
@@ -384,7 +377,7 @@ class InputStage:
         Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
         ys = inputs.enc["y"]
         if regression:
-            ys = ((ys - scaling.y_mean) / scaling.y_scale).astype(dtype, copy=False)
+            ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
         return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
 
     def _distributed_fit_inputs(self, X: Any, y: Any, sample_weight: Any, comm: Any, *,

@@ -17,6 +17,7 @@ import numpy as np
 from fastgd import losses as _losses
 from fastgd.models._base import check_labels, check_sample_weight, check_target, check_y
 from fastgd.models._data import r2_score
+from fastgd.streaming import pow2_scale
 
 __all__ = ["ClassifierMixin", "RegressorMixin", "encode_labels"]
 
@@ -166,8 +167,16 @@ class RegressorMixin:
         global weighted mean target (sums in rank order, the same bits on every rank)."""
         from fastgd.distributed import rank_sum
 
-        total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
-        return np.array([total / weight]), np.ones(1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
+            mean = total / weight
+        if not np.isfinite(mean) and np.isfinite(y).all():
+            # Finite targets whose weighted sum overflows: summed in units of a power of two
+            # near the largest magnitude over the ranks. (Every rank has the same total, so
+            # all of them take this branch.)
+            s = float(pow2_scale(max(comm.allgather(float(np.max(np.abs(y), initial=0.0))))))
+            mean = float(rank_sum(comm, [float(sw @ (y / s))])[0]) / weight * s
+        return np.array([mean]), np.ones(1)
 
     def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
         """R^2 of the raw outputs ``z`` on the (training-space) targets ``y``."""

@@ -30,6 +30,7 @@ the exact optimum of the smooth objectives (:mod:`fastgd.models.newton`).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -40,16 +41,18 @@ from fastgd import losses as _losses
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
 from fastgd.models._base import check_is_fitted, check_n_features, check_X
-from fastgd.models._data import Scaling
+from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_number, must, one_of
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
 from fastgd.models.newton import newton
+from fastgd.streaming import pow2_scale
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
 _PENALTIES = ("l2", "l1", "elasticnet", None)
+_FLOAT_MAX = float(np.finfo(np.float64).max)
 
 
 class _Available:
@@ -264,8 +267,7 @@ class _LinearModel(GradientEstimator):
         check_is_fitted(self)
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
-        coef = self.coef_.reshape(-1, X.shape[1])
-        z = X @ coef.T + self.intercept_
+        z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)
         return z[:, 0] if z.shape[1] == 1 else z
 
 
@@ -418,7 +420,11 @@ class LinearRegression(RegressorMixin, _LinearModel):
         # and shrink the scaled threshold delta / y_scale towards a pure L1 loss.
         if self.loss == "huber":
             center = _weighted_median(y, sw)
-            spread = 1.4826 * _weighted_median(np.abs(y - center), sw)
+            with np.errstate(over="ignore"):
+                spread = 1.4826 * _weighted_median(np.abs(y - center), sw)
+                if not math.isfinite(spread):  # deviations beyond float64: measured in units of a power of two
+                    s = float(pow2_scale(np.max(np.abs(y))))
+                    spread = min(1.4826 * _weighted_median(np.abs(y / s - center / s), sw) * s, _FLOAT_MAX)
             if spread > 100 * np.finfo(np.float64).eps * max(abs(center), 1e-300):
                 return center, spread
         return super()._target_scaling(y, sw, None)
@@ -433,7 +439,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
         # Start at the (weighted) mean target, or median for Huber (0 when standardized):
         # adaptive optimizers move each parameter by about lr per step, so a far-off
         # intercept would take many epochs to reach.
-        center = _weighted_median(y, sw) if self.loss == "huber" else float(np.average(y, weights=sw))
+        center = _weighted_median(y, sw) if self.loss == "huber" else weighted_mean(y, sw)
         return np.full(K, (center - scaling.y_mean) / scaling.y_scale)
 
     def _shape_coef(self, coef):

@@ -79,6 +79,7 @@ from fastgd import _core, persistence
 from fastgd import losses as _losses
 from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import check_is_fitted, check_n_features, check_X, make_rng
+from fastgd.models._data import standardized, unscale, weighted_mean
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_int, is_number, must, one_of
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
@@ -325,7 +326,7 @@ class _BaseMLP(GradientEstimator):
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         s = self._scaling
-        Xs = ((X - s.mean) / s.scale).astype(self._dtype, copy=False) if s.standardized else X
+        Xs = standardized(X, s.mean, s.scale, self._dtype) if s.standardized else X
         return self._net.forward(self._theta, Xs)
 
 
@@ -394,10 +395,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return _losses.squared_error(z[:, 0], y, w)
 
     def _init_output_bias(self, ys, sw, K):
-        return np.full(K, np.average(ys, weights=sw))
+        return np.full(K, weighted_mean(ys, sw))
 
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, shape (n_samples,)."""
         z = self._outputs(X)[:, 0]
         s = self._scaling
-        return z * s.y_scale + s.y_mean if s.standardized else z
+        return unscale(z, s.y_scale, s.y_mean) if s.standardized else z

@@ -85,6 +85,13 @@ class Guard:
         self.opt.load_state_dict(self._good_state)
         reason = f"diverged at epoch {epoch} {diverged.what}"
         where = f"the end of epoch {epoch - 1}" if epoch > 1 else "their initial values"
-        warnings.warn(f"training {reason}; the parameters were restored to {where}. " + divergence_advice(lr_next),
-                      DivergenceWarning, stacklevel=_CALLER)
+        # Only an epoch with finite parameters is saved, so only the initial values can be
+        # non-finite: the warning says so rather than promise a usable model.
+        if all(np.all(np.isfinite(g)) for g in self._good_params):
+            advice = divergence_advice(lr_next)
+        else:
+            where += ", which are not finite"
+            advice = "Start from finite parameters."
+        warnings.warn(f"training {reason}; the parameters were restored to {where}. {advice}", DivergenceWarning,
+                      stacklevel=_CALLER)
         return reason
