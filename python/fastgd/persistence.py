@@ -69,7 +69,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import numbers
 import os
+import reprlib
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -77,12 +79,13 @@ from typing import Any
 
 import numpy as np
 
+from fastgd import _archive
 from fastgd.history import History
 from fastgd.optim import Optimizer
 from fastgd.optim.registry import OPTIMIZERS
 from fastgd.schedules import Schedule, from_config
 
-__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_BYTES"]
 
 FORMAT_NAME = "fastgd-model"
 FORMAT_VERSION = 3
@@ -92,10 +95,6 @@ _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 class _Unencodable(TypeError):
     """A value that has no representation in the file."""
-
-
-class _Foreign(Exception):
-    """A readable archive that is not a fastgd model file."""
 
 
 @dataclasses.dataclass
@@ -221,11 +220,15 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         return node["v"]
     if t == "array":
         a = arrays[node["k"]]
-        return a.astype(object) if node.get("object") else a
+        if not node.get("object"):
+            return a
+        if a.dtype.kind != "U":  # save stores object arrays as strings, nothing else
+            raise ValueError(f"an object array stored as {a.dtype}, not as strings")
+        return a.astype(object)
     if t == "scalar":
         return arrays[node["k"]][()]
     if t == "dtype":
-        return np.dtype(node["v"])
+        return _plain_dtype(node["v"])
     if t in ("list", "tuple"):
         items = [_decode(x, arrays) for x in node["v"]]
         return items if t == "list" else tuple(items)
@@ -244,8 +247,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if t == "network":
         (network,) = _REGISTRY["network"].values()  # the MLP's, the one network class
         init = node["init"]
-        net = network([int(s) for s in init["sizes"]], init["activation"], float(init["dropout"]),
-                      bool(init["batch_norm"]), np.dtype(init["dtype"]))
+        sizes, dtype = _network_shape(init["sizes"], init["dtype"], arrays)
+        net = network(sizes, init["activation"], float(init["dropout"]), bool(init["batch_norm"]), dtype)
         for name in ("running_mean", "running_var"):
             stats = getattr(net, name)
             for k, v in _decode(node[name], arrays).items():
@@ -267,6 +270,33 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         cls = _REGISTRY["dataclass"][node["cls"]]
         return cls(**{k: _decode(x, arrays) for k, x in node["v"].items()})
     raise ValueError(f"unknown entry type {t!r}")
+
+
+def _plain_dtype(text: Any) -> np.dtype:
+    """The dtype that a file names by ``text``, if arrays of it are plain data."""
+    if not isinstance(text, str):
+        raise ValueError(f"a dtype is named by a string, not by {reprlib.repr(text)}")
+    dtype = np.dtype(text)
+    if not _archive.plain_dtype(dtype):
+        raise ValueError(f"dtype {dtype} is not plain data")
+    return dtype
+
+
+def _network_shape(sizes: Any, dtype: Any, arrays: dict[str, np.ndarray]) -> tuple[list[int], np.dtype]:
+    """A stored network's layer sizes and dtype, checked before the network is built: it
+    allocates for its parameters, which the file holds (the estimator's parameter buffer),
+    so their count may not exceed what the file's arrays hold."""
+    if not isinstance(sizes, list) or len(sizes) < 2 or any(type(s) is not int or s < 1 for s in sizes):
+        raise ValueError(f"network layer sizes {reprlib.repr(sizes)}: expected two or more positive integers")
+    dtype = _plain_dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"network dtype {dtype}: expected float32 or float64")
+    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights and biases
+    held = sum(a.nbytes for a in arrays.values())
+    if n_params * dtype.itemsize > held:
+        raise ValueError(f"network layer sizes {reprlib.repr(sizes)} make {n_params} parameters of {dtype}, more "
+                         f"than the file's arrays hold ({held} bytes)")
+    return sizes, dtype
 
 
 # -- save --------------------------------------------------------------------------------
@@ -368,50 +398,57 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
 
 # -- load --------------------------------------------------------------------------------
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The checked metadata and every array of a model file."""
+# The default bound of load's max_bytes: what a file may make load allocate.
+DEFAULT_MAX_BYTES = 2**34
+# Parsed JSON takes up to about 35 times its size as Python objects (a dict or a list for every
+# few bytes), so the metadata counts this many times its size against max_bytes.
+_METADATA_COST = 64
+# The metadata's nesting, far deeper than fastgd writes (about a dozen levels) and shallow
+# enough for the recursive decoding.
+_MAX_DEPTH = 100
+
+
+def _check_max_bytes(max_bytes: Any) -> int:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral):
+        raise TypeError(f"max_bytes must be an integer (a number of bytes), got {max_bytes!r}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
+    return int(max_bytes)
+
+
+def _read(path: str | os.PathLike, max_bytes: int, *, arrays: bool = True
+          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checked metadata of a model file and, with ``arrays``, every array; everything
+    checked against ``max_bytes`` before it is read (fastgd._archive)."""
     shown = os.fspath(path)
-    if not os.path.exists(shown):
-        raise FileNotFoundError(f"no such file: {shown!r}")
-    not_ours = f"{shown!r} is not a fastgd model file"
     try:
-        with open(shown, "rb") as f:
-            magic = f.read(6)
+        with _archive.Archive(shown, max_bytes) as archive:
+            meta = _metadata(archive, shown, max_bytes)
+            loaded = {k: archive.read(k) for k in archive.headers if k != _META_KEY} if arrays else {}
+    except _archive.Foreign as e:
+        raise ValueError(f"{shown!r} is not a fastgd model file ({e})") from None
+    except _archive.Refused as e:
+        raise ValueError(f"{shown!r} is not a valid fastgd model file: {e}") from None
+    except FileNotFoundError:
+        raise
     except OSError as e:
         raise OSError(f"cannot read {shown!r}: {e.strerror or e}") from None
-    if magic.startswith(b"\x93NUMPY"):
-        raise ValueError(f"{not_ours} (it holds a single .npy array, not an .npz archive)")
-    if not magic.startswith(b"PK"):
-        raise ValueError(f"{not_ours} (it is not an .npz archive)")
+    return meta, loaded
+
+
+def _metadata(archive: _archive.Archive, shown: str, max_bytes: int) -> dict[str, Any]:
+    """The archive's metadata, parsed within bounds and of a format version this fastgd reads."""
+    header = archive.headers.get(_META_KEY)
+    if header is None:
+        raise _archive.Foreign("an .npz archive without fastgd's metadata")
+    if header.dtype != np.uint8 or len(header.shape) != 1:
+        raise ValueError(f"{shown!r} has corrupted fastgd metadata: metadata entry of the wrong type")
+    cost = archive.cost + (_METADATA_COST - 1) * header.nbytes
+    if cost > max_bytes:
+        raise _archive.Refused(f"its arrays and metadata would take about {cost} bytes of memory, more than "
+                               f"max_bytes={max_bytes}")
     try:
-        data = np.load(shown, allow_pickle=False)
-    except Exception as e:  # a truncated or damaged zip archive
-        raise ValueError(f"{not_ours} or it is damaged (not a readable .npz archive: {type(e).__name__}: {e})") \
-            from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_ours} (not an .npz archive)")
-    try:
-        with data:
-            if _META_KEY not in data.files:
-                raise _Foreign(f"{not_ours} (an .npz archive without fastgd's metadata)")
-            arrays = {}
-            for k in data.files:
-                try:
-                    arrays[k] = data[k]
-                except ValueError as e:
-                    if "allow_pickle" in str(e) or "pickled" in str(e):
-                        raise _Foreign(f"{not_ours} or it was tampered with: entry {k!r} is a pickled object "
-                                       "array, which fastgd never writes nor loads") from None
-                    raise
-    except _Foreign as e:
-        raise ValueError(str(e)) from None
-    except Exception as e:  # zlib/zip errors of a damaged member, a bad .npy header
-        raise ValueError(f"{shown!r} is corrupted: {type(e).__name__}: {e}") from None
-    raw = arrays.pop(_META_KEY)
-    try:
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ValueError("metadata entry of the wrong type")
-        meta = json.loads(raw.tobytes().decode("utf-8"))
+        meta = _parse_json(archive.read(_META_KEY).tobytes().decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not a JSON object")
     except ValueError as e:
@@ -423,7 +460,24 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise ValueError(f"{shown!r} has fastgd model format version {version!r}; this fastgd reads versions "
                          f"1 to {FORMAT_VERSION} (a newer fastgd wrote it?)")
-    return meta, arrays
+    return meta
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads(text)``, refused (``ValueError``) if nested deeper than ``_MAX_DEPTH``."""
+    too_deep = f"nested deeper than {_MAX_DEPTH} levels"
+    try:
+        value = json.loads(text)
+    except RecursionError:  # deeper than the parser's recursion allows
+        raise ValueError(too_deep) from None
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise ValueError(too_deep)
+        if isinstance(v, (dict, list)):
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return value
 
 
 def _restored(saved: _SavedOptimizer, optimizer: Optimizer) -> Optimizer:
@@ -435,21 +489,38 @@ def _restored(saved: _SavedOptimizer, optimizer: Optimizer) -> Optimizer:
     return optimizer
 
 
-def load_info(path: str | os.PathLike) -> dict[str, Any]:
+def load_info(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """The metadata of a model file, without building the estimator: ``class``, ``version``,
-    ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``."""
-    meta, _ = _read(path)
+    ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``. The file
+    is checked as :func:`load` checks it (``max_bytes`` the same bound), but its arrays are
+    not read."""
+    meta, _ = _read(path, _check_max_bytes(max_bytes), arrays=False)
     return {k: meta.get(k) for k in ("format", "version", "class", "info", "dropped_params", "dropped_state")}
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Read an estimator written by :func:`save` (or ``estimator.save``).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything that is
-    not an intact fastgd model file of a known format version and estimator class.
+    A file from elsewhere cannot make ``load`` hang or allocate beyond a bound. ``path`` must
+    be a regular file (a FIFO or a device is refused before anything is read). Before any
+    array is read, the sizes that the zip directory and the ``.npy`` headers declare are
+    checked: the arrays and the metadata together may take at most ``max_bytes`` (default
+    :data:`DEFAULT_MAX_BYTES`, 16 GiB; the metadata counts 64 times its size, what its parsed
+    JSON may take; arrays of strings count their Python strings too), and compressed members
+    may expand to at most 100 times the file's size in all (fastgd writes them uncompressed).
+    Each array must have a plain dtype (numbers, booleans, strings; never object, void or
+    structured) and exactly the data its header declares; the metadata may nest at most 100
+    levels deep; and a network's layer sizes must describe no more parameters than the file
+    holds, before the network is built. Lower ``max_bytes`` to read untrusted files with less
+    memory; a model larger than the default needs a higher one.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for anything that is not
+    an intact fastgd model file of a known format version and estimator class or that exceeds
+    the bounds (``"... is not a valid fastgd model file: ..."`` says which), and ``TypeError``
+    or ``ValueError`` for a ``max_bytes`` that is not a positive integer.
     """
     shown = os.fspath(path)
-    meta, arrays = _read(path)
+    meta, arrays = _read(path, _check_max_bytes(max_bytes))
     classes = _REGISTRY["estimator"]
     name = meta.get("class")
     if name not in classes:
@@ -475,6 +546,8 @@ def load(path: str | os.PathLike) -> Any:
         # Through the estimator's unpickling hook (e.g. to make coefs_ views of its parameter
         # buffer again); then each optimizer, rebuilt over that buffer.
         model.__fastgd_restore__(state, {k: functools.partial(_restored, saved) for k, saved in optimizers.items()})
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    # (Every error that metadata out of reach of save can cause: a missing or mistyped entry,
+    # a number too large for a float, a bad value for a class.)
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as e:
         raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
     return model
