@@ -54,14 +54,22 @@ What is stored:
   same way (``load_info(path)["dropped_state"]``).
 
 Versions: a file records the format version that wrote it; this fastgd reads versions 1 (no
-training state), 2 and 3 (early-stopping state), and refuses a newer version with a ValueError that says so. Loading
-never unpickles anything (``allow_pickle=False``); a truncated, damaged or foreign file is a
-ValueError naming the path and what is wrong with it.
+training state), 2 and 3 (early-stopping state), and refuses a newer version with a ValueError
+that says so. Loading never unpickles anything (``allow_pickle=False``); a truncated, damaged or
+foreign file is a ValueError naming the path and what is wrong with it.
+
+Files from elsewhere: :func:`load` reads only regular files and checks every size a file
+declares before it decompresses or allocates anything, against ``max_bytes``
+(:data:`DEFAULT_MAX_BYTES`, 16 GiB, by default) and against the file's own size (see
+:func:`load`), so a crafted file is a ValueError, never a hang, gigabytes of memory or a
+RecursionError.
 
 Files are written atomically: to a temporary file in the same directory, flushed to disk
 (fsync), then renamed over ``path`` (and the directory synced), so a failed or interrupted
-save leaves an existing file untouched. ``path`` is used as given (no
-``.npz`` is appended).
+save leaves an existing file untouched. ``path`` is used as given (no ``.npz`` is appended).
+The temporary file is named after ``path`` and its writer (``.model.npz.fastgd-<host>-<pid>-
+<random>.tmp``); a writer killed before its rename leaves it behind, and the next save to the
+same path removes it once that process is gone (never the file of a writer that is alive).
 """
 
 from __future__ import annotations
@@ -71,9 +79,12 @@ import functools
 import json
 import numbers
 import os
+import re
 import reprlib
+import socket
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -364,10 +375,68 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
     _atomic_write(path, entries)
 
 
+# A save's temporary file is named after its target and its writer,
+# ".{target}.fastgd-{host}-{pid}-{random}.tmp", so that a later save to the same path can tell
+# the files that a killed writer left behind (_remove_stale_temps). The target's name is cut
+# to _TEMP_NAME_CHARS characters so that the whole name stays within 255 bytes.
+_TEMP_NAME_CHARS = 48
+_TEMP_WRITER = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-\w+\.tmp")
+
+
+def _host_tag() -> str:
+    return format(zlib.crc32(socket.gethostname().encode("utf-8", "replace")), "08x")
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (this process included)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, another user's
+        return True
+    except (OverflowError, ValueError, OSError):  # not a process id at all
+        return False
+    return True
+
+
+def _remove_stale_temps(directory: str, prefix: str) -> None:
+    """Remove the temporary files of earlier saves to the same path whose writer was killed
+    between creating its file and renaming it over the path (SIGKILL, a power cut).
+
+    The rule: a temporary file's name holds its writer's host and process id, and the file is
+    stale when its writer ran on this host and no process of that id exists any more. A writer
+    that is alive, another thread of this process or another process saving to the same path
+    at the same time, keeps its file: concurrent saves never delete each other's file in
+    progress. A dead writer's id taken by a new process only delays the removal to a later
+    save; a file of another host is left alone (its process ids mean nothing here). Nothing
+    is removed on Windows, where ``os.kill`` cannot ask whether a process exists.
+    """
+    if os.name != "posix":
+        return
+    host = _host_tag()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        writer = _TEMP_WRITER.fullmatch(name, len(prefix))
+        if writer is None or writer["host"] != host or _writer_alive(int(writer["pid"])):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:  # gone already (another save removed it), or not ours to remove
+            pass
+
+
 def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> None:
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastgd-", suffix=".npz.tmp", dir=directory)
+    directory, base = os.path.split(os.path.abspath(path))
+    prefix = f".{base[:_TEMP_NAME_CHARS]}.fastgd-"
+    _remove_stale_temps(directory, prefix)
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{_host_tag()}-{os.getpid()}-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             # The keys are array names ("a0", ..., the metadata's), never savez's own
