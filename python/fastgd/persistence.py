@@ -165,15 +165,15 @@ class _Encoder:
                 if not all(isinstance(x, str) for x in v.ravel()):
                     raise _Unencodable("an array of Python objects other than strings")
                 return {"t": "array", "k": self._add(v.astype(str)), "object": True}
-            if v.dtype.hasobject or v.dtype.kind == "V":
+            if not _archive.plain_dtype(v.dtype):  # what load reads back
                 raise _Unencodable(f"an array of dtype {v.dtype}")
             return {"t": "array", "k": self._add(v)}
         if isinstance(v, np.generic):
-            if v.dtype.kind in "OV":
+            if not _archive.plain_dtype(v.dtype):
                 raise _Unencodable(f"a NumPy scalar of dtype {v.dtype}")
             return {"t": "scalar", "k": self._add(np.asarray(v))}
         if isinstance(v, np.dtype):
-            if v.hasobject or v.kind == "V":
+            if not _archive.plain_dtype(v):
                 raise _Unencodable(f"dtype {v}")
             return {"t": "dtype", "v": v.str}
         if isinstance(v, (list, tuple)):
@@ -576,12 +576,12 @@ def load(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     checked: the arrays and the metadata together may take at most ``max_bytes`` (default
     :data:`DEFAULT_MAX_BYTES`, 16 GiB; the metadata counts 64 times its size, what its parsed
     JSON may take; arrays of strings count their Python strings too), and compressed members
-    may expand to at most 100 times the file's size in all (fastgd writes them uncompressed).
-    Each array must have a plain dtype (numbers, booleans, strings; never object, void or
-    structured) and exactly the data its header declares; the metadata may nest at most 100
-    levels deep; and a network's layer sizes must describe no more parameters than the file
-    holds, before the network is built. Lower ``max_bytes`` to read untrusted files with less
-    memory; a model larger than the default needs a higher one.
+    may expand to at most 100 times the file's size in all, or 16 MiB (fastgd writes them
+    uncompressed). Each array must have a plain dtype (numbers, booleans, strings; never
+    object, void or structured) and exactly the data its header declares; the metadata may
+    nest at most 100 levels deep; and a network's layer sizes must describe no more parameters
+    than the file holds, before the network is built. Lower ``max_bytes`` to read untrusted
+    files with less memory; a model larger than the default needs a higher one.
 
     Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for anything that is not
     an intact fastgd model file of a known format version and estimator class or that exceeds
