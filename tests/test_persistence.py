@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -272,6 +274,84 @@ def test_failed_save_leaves_the_old_file(tmp_path, saved, monkeypatch):
     assert isinstance(fastgd.load(saved), LogisticRegression)
     other.save(saved)  # and a successful save replaces it
     assert isinstance(fastgd.load(saved), LinearRegression)
+
+
+# A save in a subprocess that stops once its temporary file is written (before the fsync and
+# the rename), says so, and goes on when it reads a line.
+_STALLED_SAVE = """
+import os, sys
+import fastgd
+model = fastgd.load(sys.argv[1])
+real_fsync, stalled = os.fsync, []
+def fsync(fd):
+    if not stalled:
+        stalled.append(1)
+        print("writing", flush=True)
+        sys.stdin.readline()
+    real_fsync(fd)
+os.fsync = fsync
+model.save(sys.argv[1])
+"""
+
+
+def _stalled_save(path):
+    proc = subprocess.Popen([sys.executable, "-c", _STALLED_SAVE, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "writing\n"
+    return proc
+
+
+def _temporary_files(directory):
+    return sorted(n for n in os.listdir(directory) if n.endswith(".tmp"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process ids as POSIX has them")
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path, saved):
+    """A SIGKILL between writing the temporary file and renaming it leaves the file; the next
+    save to the same path removes it."""
+    before = saved.read_bytes()
+    proc = _stalled_save(saved)
+    (left,) = _temporary_files(tmp_path)
+    assert left.startswith(".good.npz.fastgd-") and f"-{proc.pid}-" in left
+    proc.kill()
+    proc.wait()
+    assert saved.read_bytes() == before and _temporary_files(tmp_path) == [left]
+    fastgd.load(saved).save(saved)
+    assert sorted(os.listdir(tmp_path)) == ["good.npz"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids as POSIX has them")
+def test_a_live_writers_temporary_file_is_kept(tmp_path, saved):
+    """Two processes saving to one path at once: neither removes the other's file in progress."""
+    proc = _stalled_save(saved)
+    (theirs,) = _temporary_files(tmp_path)
+    fastgd.load(saved).save(saved)
+    assert _temporary_files(tmp_path) == [theirs]
+    proc.communicate("go\n", timeout=300)
+    assert proc.returncode == 0
+    assert sorted(os.listdir(tmp_path)) == ["good.npz"]
+    assert isinstance(fastgd.load(saved), LogisticRegression)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="process ids as POSIX has them")
+def test_only_stale_temporary_files_of_the_same_target_are_removed(tmp_path, saved):
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)
+    host = persistence._host_tag()
+    other_host = format((int(host, 16) + 1) % 2**32, "08x")
+    stale = f".good.npz.fastgd-{host}-{dead}-k2j4h5g6.tmp"
+    kept = [
+        f".good.npz.fastgd-{host}-{os.getpid()}-a1b2c3d4.tmp",  # this process's (another thread's save)
+        f".good.npz.fastgd-{host}-{os.getppid()}-a1b2c3d4.tmp",  # a live process's
+        f".good.npz.fastgd-{other_host}-{dead}-a1b2c3d4.tmp",  # another host's: its ids mean nothing here
+        f".other.npz.fastgd-{host}-{dead}-a1b2c3d4.tmp",  # another target's
+        ".fastgd-a1b2c3d4.npz.tmp",  # whose writer is not known
+        f".good.npz.fastgd-{host}-{dead}-a1b2c3d4.tmp.keep",  # not a temporary file of save
+    ]
+    for name in [stale, *kept]:
+        (tmp_path / name).write_bytes(b"partial")
+    fastgd.load(saved).save(saved)
+    assert sorted(os.listdir(tmp_path)) == sorted(["good.npz", *kept])
 
 
 def test_persistence_imports_no_estimator_module():

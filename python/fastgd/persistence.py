@@ -54,14 +54,22 @@ What is stored:
   same way (``load_info(path)["dropped_state"]``).
 
 Versions: a file records the format version that wrote it; this fastgd reads versions 1 (no
-training state), 2 and 3 (early-stopping state), and refuses a newer version with a ValueError that says so. Loading
-never unpickles anything (``allow_pickle=False``); a truncated, damaged or foreign file is a
-ValueError naming the path and what is wrong with it.
+training state), 2 and 3 (early-stopping state), and refuses a newer version with a ValueError
+that says so. Loading never unpickles anything (``allow_pickle=False``); a truncated, damaged or
+foreign file is a ValueError naming the path and what is wrong with it.
+
+Files from elsewhere: :func:`load` reads only regular files and checks every size a file
+declares before it decompresses or allocates anything, against ``max_bytes``
+(:data:`DEFAULT_MAX_BYTES`, 16 GiB, by default) and against the file's own size (see
+:func:`load`), so a crafted file is a ValueError, never a hang, gigabytes of memory or a
+RecursionError.
 
 Files are written atomically: to a temporary file in the same directory, flushed to disk
 (fsync), then renamed over ``path`` (and the directory synced), so a failed or interrupted
-save leaves an existing file untouched. ``path`` is used as given (no
-``.npz`` is appended).
+save leaves an existing file untouched. ``path`` is used as given (no ``.npz`` is appended).
+The temporary file is named after ``path`` and its writer (``.model.npz.fastgd-<host>-<pid>-
+<random>.tmp``); a writer killed before its rename leaves it behind, and the next save to the
+same path removes it once that process is gone (never the file of a writer that is alive).
 """
 
 from __future__ import annotations
@@ -69,20 +77,26 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import numbers
 import os
+import re
+import reprlib
+import socket
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from fastgd import _archive
 from fastgd.history import History
 from fastgd.optim import Optimizer
 from fastgd.optim.registry import OPTIMIZERS
 from fastgd.schedules import Schedule, from_config
 
-__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_BYTES"]
 
 FORMAT_NAME = "fastgd-model"
 FORMAT_VERSION = 3
@@ -92,10 +106,6 @@ _BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 class _Unencodable(TypeError):
     """A value that has no representation in the file."""
-
-
-class _Foreign(Exception):
-    """A readable archive that is not a fastgd model file."""
 
 
 @dataclasses.dataclass
@@ -155,15 +165,15 @@ class _Encoder:
                 if not all(isinstance(x, str) for x in v.ravel()):
                     raise _Unencodable("an array of Python objects other than strings")
                 return {"t": "array", "k": self._add(v.astype(str)), "object": True}
-            if v.dtype.hasobject or v.dtype.kind == "V":
+            if not _archive.plain_dtype(v.dtype):  # what load reads back
                 raise _Unencodable(f"an array of dtype {v.dtype}")
             return {"t": "array", "k": self._add(v)}
         if isinstance(v, np.generic):
-            if v.dtype.kind in "OV":
+            if not _archive.plain_dtype(v.dtype):
                 raise _Unencodable(f"a NumPy scalar of dtype {v.dtype}")
             return {"t": "scalar", "k": self._add(np.asarray(v))}
         if isinstance(v, np.dtype):
-            if v.hasobject or v.kind == "V":
+            if not _archive.plain_dtype(v):
                 raise _Unencodable(f"dtype {v}")
             return {"t": "dtype", "v": v.str}
         if isinstance(v, (list, tuple)):
@@ -221,11 +231,15 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         return node["v"]
     if t == "array":
         a = arrays[node["k"]]
-        return a.astype(object) if node.get("object") else a
+        if not node.get("object"):
+            return a
+        if a.dtype.kind != "U":  # save stores object arrays as strings, nothing else
+            raise ValueError(f"an object array stored as {a.dtype}, not as strings")
+        return a.astype(object)
     if t == "scalar":
         return arrays[node["k"]][()]
     if t == "dtype":
-        return np.dtype(node["v"])
+        return _plain_dtype(node["v"])
     if t in ("list", "tuple"):
         items = [_decode(x, arrays) for x in node["v"]]
         return items if t == "list" else tuple(items)
@@ -244,8 +258,8 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
     if t == "network":
         (network,) = _REGISTRY["network"].values()  # the MLP's, the one network class
         init = node["init"]
-        net = network([int(s) for s in init["sizes"]], init["activation"], float(init["dropout"]),
-                      bool(init["batch_norm"]), np.dtype(init["dtype"]))
+        sizes, dtype = _network_shape(init["sizes"], init["dtype"], arrays)
+        net = network(sizes, init["activation"], float(init["dropout"]), bool(init["batch_norm"]), dtype)
         for name in ("running_mean", "running_var"):
             stats = getattr(net, name)
             for k, v in _decode(node[name], arrays).items():
@@ -267,6 +281,33 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
         cls = _REGISTRY["dataclass"][node["cls"]]
         return cls(**{k: _decode(x, arrays) for k, x in node["v"].items()})
     raise ValueError(f"unknown entry type {t!r}")
+
+
+def _plain_dtype(text: Any) -> np.dtype:
+    """The dtype that a file names by ``text``, if arrays of it are plain data."""
+    if not isinstance(text, str):
+        raise ValueError(f"a dtype is named by a string, not by {reprlib.repr(text)}")
+    dtype = np.dtype(text)
+    if not _archive.plain_dtype(dtype):
+        raise ValueError(f"dtype {dtype} is not plain data")
+    return dtype
+
+
+def _network_shape(sizes: Any, dtype: Any, arrays: dict[str, np.ndarray]) -> tuple[list[int], np.dtype]:
+    """A stored network's layer sizes and dtype, checked before the network is built: it
+    allocates for its parameters, which the file holds (the estimator's parameter buffer),
+    so their count may not exceed what the file's arrays hold."""
+    if not isinstance(sizes, list) or len(sizes) < 2 or any(type(s) is not int or s < 1 for s in sizes):
+        raise ValueError(f"network layer sizes {reprlib.repr(sizes)}: expected two or more positive integers")
+    dtype = _plain_dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"network dtype {dtype}: expected float32 or float64")
+    n_params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))  # weights and biases
+    held = sum(a.nbytes for a in arrays.values())
+    if n_params * dtype.itemsize > held:
+        raise ValueError(f"network layer sizes {reprlib.repr(sizes)} make {n_params} parameters of {dtype}, more "
+                         f"than the file's arrays hold ({held} bytes)")
+    return sizes, dtype
 
 
 # -- save --------------------------------------------------------------------------------
@@ -334,10 +375,68 @@ def save(model: Any, path: str | os.PathLike, *, info: dict[str, Any] | None = N
     _atomic_write(path, entries)
 
 
+# A save's temporary file is named after its target and its writer,
+# ".{target}.fastgd-{host}-{pid}-{random}.tmp", so that a later save to the same path can tell
+# the files that a killed writer left behind (_remove_stale_temps). The target's name is cut
+# to _TEMP_NAME_CHARS characters so that the whole name stays within 255 bytes.
+_TEMP_NAME_CHARS = 48
+_TEMP_WRITER = re.compile(r"(?P<host>[0-9a-f]{8})-(?P<pid>[0-9]+)-\w+\.tmp")
+
+
+def _host_tag() -> str:
+    return format(zlib.crc32(socket.gethostname().encode("utf-8", "replace")), "08x")
+
+
+def _writer_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this host (this process included)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, another user's
+        return True
+    except (OverflowError, ValueError, OSError):  # not a process id at all
+        return False
+    return True
+
+
+def _remove_stale_temps(directory: str, prefix: str) -> None:
+    """Remove the temporary files of earlier saves to the same path whose writer was killed
+    between creating its file and renaming it over the path (SIGKILL, a power cut).
+
+    The rule: a temporary file's name holds its writer's host and process id, and the file is
+    stale when its writer ran on this host and no process of that id exists any more. A writer
+    that is alive, another thread of this process or another process saving to the same path
+    at the same time, keeps its file: concurrent saves never delete each other's file in
+    progress. A dead writer's id taken by a new process only delays the removal to a later
+    save; a file of another host is left alone (its process ids mean nothing here). Nothing
+    is removed on Windows, where ``os.kill`` cannot ask whether a process exists.
+    """
+    if os.name != "posix":
+        return
+    host = _host_tag()
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        writer = _TEMP_WRITER.fullmatch(name, len(prefix))
+        if writer is None or writer["host"] != host or _writer_alive(int(writer["pid"])):
+            continue
+        try:
+            os.unlink(os.path.join(directory, name))
+        except OSError:  # gone already (another save removed it), or not ours to remove
+            pass
+
+
 def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> None:
     path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastgd-", suffix=".npz.tmp", dir=directory)
+    directory, base = os.path.split(os.path.abspath(path))
+    prefix = f".{base[:_TEMP_NAME_CHARS]}.fastgd-"
+    _remove_stale_temps(directory, prefix)
+    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{_host_tag()}-{os.getpid()}-", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             # The keys are array names ("a0", ..., the metadata's), never savez's own
@@ -368,50 +467,57 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
 
 # -- load --------------------------------------------------------------------------------
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The checked metadata and every array of a model file."""
+# The default bound of load's max_bytes: what a file may make load allocate.
+DEFAULT_MAX_BYTES = 2**34
+# Parsed JSON takes up to about 35 times its size as Python objects (a dict or a list for every
+# few bytes), so the metadata counts this many times its size against max_bytes.
+_METADATA_COST = 64
+# The metadata's nesting, far deeper than fastgd writes (about a dozen levels) and shallow
+# enough for the recursive decoding.
+_MAX_DEPTH = 100
+
+
+def _check_max_bytes(max_bytes: Any) -> int:
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral):
+        raise TypeError(f"max_bytes must be an integer (a number of bytes), got {max_bytes!r}")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes!r}")
+    return int(max_bytes)
+
+
+def _read(path: str | os.PathLike, max_bytes: int, *, arrays: bool = True
+          ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The checked metadata of a model file and, with ``arrays``, every array; everything
+    checked against ``max_bytes`` before it is read (fastgd._archive)."""
     shown = os.fspath(path)
-    if not os.path.exists(shown):
-        raise FileNotFoundError(f"no such file: {shown!r}")
-    not_ours = f"{shown!r} is not a fastgd model file"
     try:
-        with open(shown, "rb") as f:
-            magic = f.read(6)
+        with _archive.Archive(shown, max_bytes) as archive:
+            meta = _metadata(archive, shown, max_bytes)
+            loaded = {k: archive.read(k) for k in archive.headers if k != _META_KEY} if arrays else {}
+    except _archive.Foreign as e:
+        raise ValueError(f"{shown!r} is not a fastgd model file ({e})") from None
+    except _archive.Refused as e:
+        raise ValueError(f"{shown!r} is not a valid fastgd model file: {e}") from None
+    except FileNotFoundError:
+        raise
     except OSError as e:
         raise OSError(f"cannot read {shown!r}: {e.strerror or e}") from None
-    if magic.startswith(b"\x93NUMPY"):
-        raise ValueError(f"{not_ours} (it holds a single .npy array, not an .npz archive)")
-    if not magic.startswith(b"PK"):
-        raise ValueError(f"{not_ours} (it is not an .npz archive)")
+    return meta, loaded
+
+
+def _metadata(archive: _archive.Archive, shown: str, max_bytes: int) -> dict[str, Any]:
+    """The archive's metadata, parsed within bounds and of a format version this fastgd reads."""
+    header = archive.headers.get(_META_KEY)
+    if header is None:
+        raise _archive.Foreign("an .npz archive without fastgd's metadata")
+    if header.dtype != np.uint8 or len(header.shape) != 1:
+        raise ValueError(f"{shown!r} has corrupted fastgd metadata: metadata entry of the wrong type")
+    cost = archive.cost + (_METADATA_COST - 1) * header.nbytes
+    if cost > max_bytes:
+        raise _archive.Refused(f"its arrays and metadata would take about {cost} bytes of memory, more than "
+                               f"max_bytes={max_bytes}")
     try:
-        data = np.load(shown, allow_pickle=False)
-    except Exception as e:  # a truncated or damaged zip archive
-        raise ValueError(f"{not_ours} or it is damaged (not a readable .npz archive: {type(e).__name__}: {e})") \
-            from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ValueError(f"{not_ours} (not an .npz archive)")
-    try:
-        with data:
-            if _META_KEY not in data.files:
-                raise _Foreign(f"{not_ours} (an .npz archive without fastgd's metadata)")
-            arrays = {}
-            for k in data.files:
-                try:
-                    arrays[k] = data[k]
-                except ValueError as e:
-                    if "allow_pickle" in str(e) or "pickled" in str(e):
-                        raise _Foreign(f"{not_ours} or it was tampered with: entry {k!r} is a pickled object "
-                                       "array, which fastgd never writes nor loads") from None
-                    raise
-    except _Foreign as e:
-        raise ValueError(str(e)) from None
-    except Exception as e:  # zlib/zip errors of a damaged member, a bad .npy header
-        raise ValueError(f"{shown!r} is corrupted: {type(e).__name__}: {e}") from None
-    raw = arrays.pop(_META_KEY)
-    try:
-        if raw.dtype != np.uint8 or raw.ndim != 1:
-            raise ValueError("metadata entry of the wrong type")
-        meta = json.loads(raw.tobytes().decode("utf-8"))
+        meta = _parse_json(archive.read(_META_KEY).tobytes().decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not a JSON object")
     except ValueError as e:
@@ -423,7 +529,24 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray
     if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= FORMAT_VERSION:
         raise ValueError(f"{shown!r} has fastgd model format version {version!r}; this fastgd reads versions "
                          f"1 to {FORMAT_VERSION} (a newer fastgd wrote it?)")
-    return meta, arrays
+    return meta
+
+
+def _parse_json(text: str) -> Any:
+    """``json.loads(text)``, refused (``ValueError``) if nested deeper than ``_MAX_DEPTH``."""
+    too_deep = f"nested deeper than {_MAX_DEPTH} levels"
+    try:
+        value = json.loads(text)
+    except RecursionError:  # deeper than the parser's recursion allows
+        raise ValueError(too_deep) from None
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise ValueError(too_deep)
+        if isinstance(v, (dict, list)):
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return value
 
 
 def _restored(saved: _SavedOptimizer, optimizer: Optimizer) -> Optimizer:
@@ -435,21 +558,38 @@ def _restored(saved: _SavedOptimizer, optimizer: Optimizer) -> Optimizer:
     return optimizer
 
 
-def load_info(path: str | os.PathLike) -> dict[str, Any]:
+def load_info(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
     """The metadata of a model file, without building the estimator: ``class``, ``version``,
-    ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``."""
-    meta, _ = _read(path)
+    ``info`` (what :func:`save` was given), ``dropped_params`` and ``dropped_state``. The file
+    is checked as :func:`load` checks it (``max_bytes`` the same bound), but its arrays are
+    not read."""
+    meta, _ = _read(path, _check_max_bytes(max_bytes), arrays=False)
     return {k: meta.get(k) for k in ("format", "version", "class", "info", "dropped_params", "dropped_state")}
 
 
-def load(path: str | os.PathLike) -> Any:
+def load(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     """Read an estimator written by :func:`save` (or ``estimator.save``).
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for anything that is
-    not an intact fastgd model file of a known format version and estimator class.
+    A file from elsewhere cannot make ``load`` hang or allocate beyond a bound. ``path`` must
+    be a regular file (a FIFO or a device is refused before anything is read). Before any
+    array is read, the sizes that the zip directory and the ``.npy`` headers declare are
+    checked: the arrays and the metadata together may take at most ``max_bytes`` (default
+    :data:`DEFAULT_MAX_BYTES`, 16 GiB; the metadata counts 64 times its size, what its parsed
+    JSON may take; arrays of strings count their Python strings too), and compressed members
+    may expand to at most 100 times the file's size in all, or 16 MiB (fastgd writes them
+    uncompressed). Each array must have a plain dtype (numbers, booleans, strings; never
+    object, void or structured) and exactly the data its header declares; the metadata may
+    nest at most 100 levels deep; and a network's layer sizes must describe no more parameters
+    than the file holds, before the network is built. Lower ``max_bytes`` to read untrusted
+    files with less memory; a model larger than the default needs a higher one.
+
+    Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for anything that is not
+    an intact fastgd model file of a known format version and estimator class or that exceeds
+    the bounds (``"... is not a valid fastgd model file: ..."`` says which), and ``TypeError``
+    or ``ValueError`` for a ``max_bytes`` that is not a positive integer.
     """
     shown = os.fspath(path)
-    meta, arrays = _read(path)
+    meta, arrays = _read(path, _check_max_bytes(max_bytes))
     classes = _REGISTRY["estimator"]
     name = meta.get("class")
     if name not in classes:
@@ -475,6 +615,8 @@ def load(path: str | os.PathLike) -> Any:
         # Through the estimator's unpickling hook (e.g. to make coefs_ views of its parameter
         # buffer again); then each optimizer, rebuilt over that buffer.
         model.__fastgd_restore__(state, {k: functools.partial(_restored, saved) for k, saved in optimizers.items()})
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+    # (Every error that metadata out of reach of save can cause: a missing or mistyped entry,
+    # a number too large for a float, a bad value for a class.)
+    except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as e:
         raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
     return model

@@ -275,6 +275,12 @@ class _BaseMLP(GradientEstimator):
     _derived_attributes = ("coefs_", "intercepts_", "batch_norm_scales_", "batch_norm_means_", "batch_norm_vars_")
 
     def _set_views(self) -> None:
+        theta, net = self._theta, self._net
+        if not isinstance(theta, np.ndarray) or theta.shape != (net.size,) or theta.dtype != net.dtype:
+            # Only a damaged or crafted model file gets here.
+            raise ValueError(f"the parameter buffer ({getattr(theta, 'dtype', type(theta).__name__)}"
+                             f"{getattr(theta, 'shape', '')}) does not fit the network ({net.size} parameters of "
+                             f"{net.dtype})")
         W, b, g = self._net.views(self._theta, cache=False)
         self.coefs_, self.intercepts_ = W, b
         if g:
