@@ -76,11 +76,11 @@ class OptimizerState(MutableMapping[int, ParamState]):
     mapping to an index replaces that parameter's state (``{}`` empties it); ``del`` empties it
     too, and the index stays."""
 
-    def __init__(self, optimizer: _Optimizer, rule: str, names: Sequence[str]) -> None:
-        """``names``: the rule's state names. Every change holds ``optimizer.step_lock``, and
-        one that makes or drops an array calls ``optimizer.invalidate_plan()`` (the step then
-        fetches its arrays again)."""
-        self._optimizer, self._rule, self._names = optimizer, rule, tuple(names)
+    def __init__(self, optimizer: _Optimizer, kind: str, names: Sequence[str]) -> None:
+        """``kind``: the optimizer's class name, for messages; ``names``: its rule's state
+        names. Every change holds ``optimizer.step_lock``, and one that makes or drops an
+        array calls ``optimizer.invalidate_plan()`` (the step then fetches its arrays again)."""
+        self._optimizer, self._kind, self._names = optimizer, kind, tuple(names)
         self._params: list[np.ndarray] = []
         self._arrays: list[dict[str, np.ndarray]] = []
 
@@ -133,7 +133,7 @@ class OptimizerState(MutableMapping[int, ParamState]):
         p = self._params[index]
         for name, value in state.items():
             if name not in self._names:
-                raise ValueError(f"state[{index}][{name!r}]: {self._rule} keeps no state of that name "
+                raise ValueError(f"state[{index}][{name!r}]: {self._kind} keeps no state of that name "
                                  f"(its states: {', '.join(self._names)})")
             arr = check_state_array(f"state[{index}][{name!r}]", value, p, index)
             out[name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
