@@ -94,11 +94,10 @@ class OptimizerState(MutableMapping[int, ParamState]):
         if not isinstance(state, Mapping):
             raise TypeError(f"state[{i}]: a parameter's state is a mapping of arrays by name, "
                             f"got {type(state).__name__}")
-        self.change(i, state, drop=[name for name in self._arrays[i] if name not in state])
+        self.change(i, state, replace=True)
 
     def __delitem__(self, index: int) -> None:
-        i = self._checked_index(index)
-        self.change(i, {}, drop=list(self._arrays[i]))
+        self.change(self._checked_index(index), {}, replace=True)
 
     def __iter__(self) -> Iterator[int]:
         return iter(range(len(self._arrays)))
@@ -139,13 +138,15 @@ class OptimizerState(MutableMapping[int, ParamState]):
             out[name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
         return out
 
-    def change(self, index: int, state: Mapping[str, Any], drop: Sequence[str] = ()) -> None:
+    def change(self, index: int, state: Mapping[str, Any], drop: Sequence[str] = (), replace: bool = False) -> None:
         """Parameter ``index``'s arrays named in ``state`` take its values, checked whole
         first (an array that exists is overwritten in place: the step keeps reading it; a new
-        one is kept), then those named in ``drop`` are dropped."""
+        one is kept), then those named in ``drop`` (with ``replace``: all others) are dropped."""
         new = self.checked(index, state)
         with self._optimizer.step_lock:
             arrays = self._arrays[index]
+            if replace:
+                drop = [name for name in arrays if name not in new]
             made = [name for name in new if name not in arrays] + [name for name in drop if name in arrays]
             for name, arr in new.items():
                 if name in arrays:
