@@ -46,7 +46,7 @@ class StepPlan:
     rule: str
     def __init__(self, rule: str, control: StepControl, groups: list[dict[str, Any]],
                  group_states: list[dict[str, Any]],
-                 state_lists: Callable[[int, list[tuple[str, float]]], list[tuple[list[Any], bool]]],
+                 state_lists: Callable[[int, list[tuple[str, float]]], list[tuple[list[Any], list[bool]]]],
                  update: Callable[..., None] | None = None) -> None: ...
 
 def step(plan: StepPlan, grads: Any) -> int | None: ...

@@ -155,8 +155,9 @@ struct Sgd : NoGroupScalars {
     };
     static constexpr std::array states{state_if("momentum_buffer", "momentum", &O::momentum, Need::nonzero)};
 };
-// The momentum buffer starts as the first gradient it sees (torch), also when momentum is
-// switched on mid-run: then its array is new.
+// The momentum buffer starts as the first gradient it sees (torch) when its array is new
+// (StepState::fresh): at an optimizer's first step, when momentum is switched on mid-run, or
+// after its state was reset; a buffer given before the first step is used as given (torch).
 struct SgdScalars {
     bool first_step;
 };
@@ -368,7 +369,7 @@ template <class R> constexpr typename R::Options default_options() {
 // Rules without per-step constants.
 template <class O> inline NoScalars fold(const O&, StepState&) { return {}; }
 
-inline SgdScalars fold(const Sgd::Options&, StepState& st) { return {st.step == 1 || (st.fresh & 1u) != 0}; }
+inline SgdScalars fold(const Sgd::Options&, StepState& st) { return {(st.fresh & 1u) != 0}; }
 
 // Adagrad: clr = lr / (1 + (t - 1) * lr_decay)
 inline AdagradScalars fold(const Adagrad::Options& o, StepState& st) {

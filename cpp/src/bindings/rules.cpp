@@ -362,6 +362,7 @@ template <class R> struct Access {
         }
         StepState st;
         st.step = as_int64(a.get("step"));
+        if (st.step == 1) st.fresh = ~0u;  // the functional call's states are new at its first step
         for (const ScalarInfo& c : rule.scalars) st.*c.field = as_double(a.get(c.name));
         const py::float_ one(1.0), inf(kInf);
         const GradTransform transform{as_double(a.get("grad_scale", one.ptr())),

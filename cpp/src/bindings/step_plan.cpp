@@ -6,6 +6,7 @@
 // options first need) and turns a non-finite gradient under nonfinite="error" into its error.
 #include "step_plan.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
@@ -120,6 +121,14 @@ Clip clip_for_step(const StepControl& c) {
 
 // One group's step, read and checked, not yet run. Holds its group's dicts: a schedule or a
 // callback into Python may change the optimizer's lists while the step runs.
+// Parameters of a group whose new states are the same (see fresh_parts).
+struct Part {
+    unsigned fresh = 0;
+    py::list params, grads;
+    std::array<py::object, kMaxStates> states;  // lists, aligned with the rule's states
+    Batch batch;
+};
+
 struct GroupStep {
     py::object group, gstate;
     AnyOptions options;
@@ -129,6 +138,7 @@ struct GroupStep {
     StepState s32, s64;
     py::object grads;
     Batch batch;
+    std::vector<Part> parts;  // empty: the group is one part
 };
 
 // The gradients as a tuple that keeps them alive: a list or tuple, one array, or any iterable.
@@ -230,12 +240,17 @@ void fetch_states(StepPlan& plan, Py_ssize_t gi, GroupStep& s) {
         }
     const py::sequence got = plan.state_lists(gi, wanted);
     if (got.size() != wanted.size()) throw py::value_error("state_lists returned the wrong number of lists");
+    const std::size_t n = layout.params.size();
+    layout.fresh_of.resize(n);
     std::size_t j = 0;
     for (std::size_t i = 0; i < rule.states.size(); ++i)
         if (s.missing & (1u << i)) {
             const py::tuple entry = got[j++];
+            const py::sequence created = entry[1];
+            if (created.size() != n) throw py::value_error("state_lists returned the wrong number of flags");
             layout.states[i] = entry[0];
-            if (as_flag(entry[1].ptr())) layout.fresh |= 1u << i;
+            for (std::size_t p = 0; p < n; ++p)
+                if (as_flag(created[p].ptr())) layout.fresh |= 1u << i, layout.fresh_of[p] |= 1u << i;
         }
     s.batch = gather(layout.params, s.grads, needed_states(rule, s.need, layout.states.data()));
 }
@@ -259,6 +274,52 @@ void require_disjoint(const StepPlan& plan) {
     require_disjoint(written);
 }
 
+// The group split by which of its states are new, when that differs between its parameters (a
+// state emptied through Optimizer.state for some of them only): each part then steps as a
+// group of its own, so that only the new arrays start as new ones (SGD's momentum buffer
+// from the gradient). None (the group is one part) in every other case.
+std::vector<Part> fresh_parts(const RuleOps& rule, const StepPlan::Group& layout, const GroupStep& s) {
+    const std::vector<unsigned>& fresh = layout.fresh_of;
+    std::vector<Part> parts;
+    if (layout.fresh == 0 || std::all_of(fresh.begin(), fresh.end(), [&](unsigned m) { return m == fresh[0]; }))
+        return parts;
+    for (std::size_t p = 0; p < fresh.size(); ++p) {
+        auto part = std::find_if(parts.begin(), parts.end(), [&](const Part& q) { return q.fresh == fresh[p]; });
+        if (part == parts.end()) {
+            parts.emplace_back();
+            part = parts.end() - 1;
+            part->fresh = fresh[p];
+            for (std::size_t i = 0; i < rule.states.size(); ++i)
+                if (s.need & (1u << i)) part->states[i] = py::list();
+        }
+        part->params.append(layout.params[p]);
+        part->grads.append(py::reinterpret_borrow<py::tuple>(s.grads)[p]);
+        for (std::size_t i = 0; i < rule.states.size(); ++i)
+            if (s.need & (1u << i))
+                part->states[i].cast<py::list>().append(py::reinterpret_borrow<py::sequence>(layout.states[i])[p]);
+    }
+    for (Part& part : parts) part.batch = gather(part.params, part.grads, needed_states(rule, s.need, part.states.data()));
+    return parts;
+}
+
+// The rule's kernels over a group, part by part when it has parts, each part from the group's
+// scalars before the step (its fold advances them once, as for the whole group). Without the GIL.
+void run_kernels(const RuleOps& rule, const KernelTable& kt, GroupStep& s, const GradTransform& transform) {
+    if (s.parts.empty()) {
+        rule.run(kt, s.options, s.batch, s.s32, s.s64, transform);
+        return;
+    }
+    StepState r32 = s.s32, r64 = s.s64;
+    for (const Part& part : s.parts) {
+        StepState a32 = s.s32, a64 = s.s64;
+        a32.fresh = a64.fresh = part.fresh;
+        rule.run(kt, s.options, part.batch, a32, a64, transform);
+        if (!part.batch.f32.empty()) r32 = a32;
+        if (!part.batch.f64.empty()) r64 = a64;
+    }
+    s.s32 = r32, s.s64 = r64;
+}
+
 // The options of a group at its step, schedules evaluated: the dict itself when it has none.
 py::object resolved_group(const RuleOps& rule, PyObject* g, std::int64_t k) {
     py::object group = py::reinterpret_borrow<py::object>(g);
@@ -277,19 +338,34 @@ py::object resolved_group(const RuleOps& rule, PyObject* g, std::int64_t k) {
     return copied ? py::object(resolved) : group;
 }
 
-// A subclass's own per-group update, called in the place of the rule's kernel.
+// A subclass's own per-group update, called in the place of the rule's kernel: once for the
+// group, or once per part (each but the last on a copy of the group's step state, so that its
+// scalars advance once).
 void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scale, double clip_value) {
     const RuleOps& rule = *plan.rule;
     const StepPlan::Group& layout = plan.layout[gi];
-    py::dict states;
-    py::set created;
-    for (std::size_t i = 0; i < rule.states.size(); ++i)
-        if (s.need & (1u << i)) {
-            states[rule.states[i].name] = layout.states[i];
-            if (layout.fresh & (1u << i)) created.add(rule.states[i].name);
-        }
-    plan.update(resolved_group(rule, s.group.ptr(), s.k), py::list(layout.params), py::list(s.grads), states,
-                s.k + 1, s.gstate, s.sign * grad_scale, clip_value, created);
+    const py::object group = resolved_group(rule, s.group.ptr(), s.k);
+    auto call = [&](const py::list& params, const py::list& grads, const py::object* lists, unsigned fresh,
+                    const py::object& gstate) {
+        py::dict states;
+        py::set created;
+        for (std::size_t i = 0; i < rule.states.size(); ++i)
+            if (s.need & (1u << i)) {
+                states[rule.states[i].name] = lists[i];
+                if (fresh & (1u << i)) created.add(rule.states[i].name);
+            }
+        plan.update(group, params, grads, states, s.k + 1, gstate, s.sign * grad_scale, clip_value, created);
+    };
+    if (s.parts.empty()) {
+        call(py::list(layout.params), py::list(s.grads), layout.states.data(), layout.fresh, s.gstate);
+        return;
+    }
+    for (std::size_t j = 0; j < s.parts.size(); ++j) {
+        const Part& part = s.parts[j];
+        const bool last = j + 1 == s.parts.size();
+        call(part.params, part.grads, part.states.data(), part.fresh,
+             last ? s.gstate : py::reinterpret_steal<py::object>(PyDict_Copy(s.gstate.ptr())));
+    }
 }
 
 }  // namespace
@@ -336,6 +412,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         GroupStep& s = steps[gi];
         if (s.missing) fetch_states(plan, gi, s), fetching = true;
         s.s32.fresh = s.s64.fresh = plan.layout[gi].fresh;
+        s.parts = fresh_parts(rule, plan.layout[gi], s);
     }
     if (fetching) {
         try {
@@ -346,6 +423,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
                     if (steps[gi].missing & (1u << i)) {
                         plan.layout[gi].states[i] = py::object();
                         plan.layout[gi].fresh &= ~(1u << i);
+                        for (unsigned& f : plan.layout[gi].fresh_of) f &= ~(1u << i);
                     }
             throw;
         }
@@ -354,8 +432,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         const KernelTable& kt = active_kernels();
         // As above: the kernels touch only raw buffers the batches keep referenced.
         py::gil_scoped_release release;
-        for (GroupStep& s : steps)
-            rule.run(kt, s.options, s.batch, s.s32, s.s64, GradTransform{s.sign * grad_scale, clip.clip_value});
+        for (GroupStep& s : steps) run_kernels(rule, kt, s, GradTransform{s.sign * grad_scale, clip.clip_value});
     } else {
         for (Py_ssize_t gi = 0; gi < n_groups; ++gi) python_update(plan, gi, steps[gi], grad_scale, clip.clip_value);
     }
@@ -366,6 +443,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         if (PyDict_SetItem(gs, key_step(), count.ptr()) != 0) throw py::error_already_set();
         if (plan.update.is_none()) store_scalars(rule, gs, s.batch, s.s32, s.s64);
         plan.layout[gi].fresh = 0;
+        plan.layout[gi].fresh_of.clear();
     }
     return std::nullopt;
 }

@@ -37,12 +37,16 @@ struct StepPlan {
         py::tuple params;
         std::array<py::object, kMaxStates> states;  // null until fetched
         unsigned fresh = 0;                         // states created and not yet stepped on
+        // With fresh != 0: each parameter's new states (they differ between parameters when
+        // a state was emptied for some of them only, through Optimizer.state).
+        std::vector<unsigned> fresh_of;
     };
     const RuleOps* rule = nullptr;
     py::object control_ref;
     StepControl* control = nullptr;
     py::object groups, group_states;  // lists
-    // state_lists(group index, [(name, initial value), ...]) -> [(list of arrays, created), ...]
+    // state_lists(group index, [(name, initial value), ...]) -> [(list of arrays, created), ...],
+    // created: per parameter, whether its array is new
     py::object state_lists;
     // None, or a per-group update in Python that stands in for the rule's kernel.
     py::object update;

@@ -322,22 +322,24 @@ class _Objective:
 
         Data-parallel, ``sync`` (a DistributedOptimizer's ``synchronize_step``) is called
         from the loop between each gradient and its step, the only Python on the way; the
-        gradient must then be written into the optimizer's buffer (:meth:`bind` to it)."""
-        plan = optimizer.step_plan
-        if plan is None or len(params) != 1:
-            return None
-        theta = params[0]
-        if theta is not self._theta:
-            self.bind(theta)
-        if sync is not None and self._grad is not optimizer.grads[0]:
-            return None  # the gradient would not be the buffer that sync reduces
-        try:
-            return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs,
-                                        batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
-                                        first_gnorm, explode_factor, sync, n_rows)
-        finally:
-            if sync is not None:
-                optimizer.mark_unsynced()  # its steps were taken here, not by its step()
+        gradient must then be written into the optimizer's buffer (:meth:`bind` to it).
+        The loop holds the optimizer's step lock, as its step() would."""
+        with optimizer.step_lock:
+            plan = optimizer.step_plan
+            if plan is None or len(params) != 1:
+                return None
+            theta = params[0]
+            if theta is not self._theta:
+                self.bind(theta)
+            if sync is not None and self._grad is not optimizer.grads[0]:
+                return None  # the gradient would not be the buffer that sync reduces
+            try:
+                return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first,
+                                            bs, batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
+                                            first_gnorm, explode_factor, sync, n_rows)
+            finally:
+                if sync is not None:
+                    optimizer.mark_unsynced()  # its steps were taken here, not by its step()
 
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""

@@ -16,12 +16,16 @@ non-finite gradient under ``nonfinite="error"`` into its error.
 from __future__ import annotations
 
 import copy
+import os
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 import numpy as np
 
 from fastgd import _core
+from fastgd.optim._state import OptimizerState, check_state_array
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -51,6 +55,9 @@ class StepOptions(TypedDict, total=False):
 STEP_OPTIONS = tuple(StepOptions.__annotations__)
 
 _RULE_CLASSES: list[type[Optimizer]] = []
+
+# Every optimizer alive, for _renew_locks_after_fork.
+_LIVE: weakref.WeakSet[Optimizer] = weakref.WeakSet()
 
 
 def rule_classes() -> list[type[Optimizer]]:
@@ -129,6 +136,15 @@ class Optimizer:
     or ``SGD([W, W[0]])`` raises :class:`ValueError` naming both, while arrays that only touch
     (``a[:10]``, ``a[10:]``) are fine. Gradients are only read, so they are not checked.
 
+    An optimizer may be shared between threads: steps serialize. Each step holds
+    :attr:`step_lock` (the kernels run without the GIL, so other threads go on with other
+    work), and so do :meth:`state_dict`, :meth:`load_state_dict`, :meth:`add_param_group` and
+    changes through :attr:`state`: N steps from any threads are N steps, each from the state
+    the one before left, and a ``state_dict()`` is never taken halfway through a step.
+
+    ``state`` is the truth: what ``opt.state`` and ``state_dict()`` show is exactly what the
+    next step uses, and assignments to it are honoured (see :attr:`state`).
+
     A subclass with its own per-group update overrides :meth:`_run`; the step then calls it
     for every group in the place of the rule's kernel (clipping, the non-finite policy and the
     step counts stay the step's).
@@ -168,7 +184,9 @@ class Optimizer:
         self.defaults = {k: tuple(v) if k in pairs and isinstance(v, Iterable) else v
                          for k, v in options.items() if k in names}
         self.param_groups: list[dict[str, Any]] = []
-        self.state: dict[int, dict[str, np.ndarray]] = {}
+        self._lock = threading.RLock()
+        _LIVE.add(self)
+        self._state = OptimizerState(self, type(self).__name__, [s["name"] for s in self._spec["states"]])
         self._group_state: list[dict[str, Any]] = []
         self._params: list[np.ndarray] = []  # all parameters, in group order
         self._plan: _core.StepPlan | None = None
@@ -191,8 +209,16 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
     def __getstate__(self) -> dict[str, Any]:
-        # For pickle and copy.deepcopy: the step plan is made again by the next step.
-        return {**self.__dict__, "_plan": None}
+        # For pickle and copy.deepcopy: the step plan is made again by the next step, and a
+        # lock (which does not pickle) is made anew.
+        state = {**self.__dict__, "_plan": None}
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        _LIVE.add(self)
 
     # The step options and what steps leave are kept in the optimizer's StepControl, which
     # every step reads (a setting may change between steps; a bad one is reported by the step).
@@ -204,7 +230,8 @@ class Optimizer:
 
     @clip_norm.setter
     def clip_norm(self, value: float | None) -> None:
-        self._control.clip_norm = value
+        with self._lock:
+            self._control.clip_norm = value
 
     @property
     def clip_value(self) -> float | None:
@@ -213,7 +240,8 @@ class Optimizer:
 
     @clip_value.setter
     def clip_value(self, value: float | None) -> None:
-        self._control.clip_value = value
+        with self._lock:
+            self._control.clip_value = value
 
     @property
     def clip_norm_type(self) -> float:
@@ -222,7 +250,8 @@ class Optimizer:
 
     @clip_norm_type.setter
     def clip_norm_type(self, value: float) -> None:
-        self._control.clip_norm_type = value
+        with self._lock:
+            self._control.clip_norm_type = value
 
     @property
     def nonfinite(self) -> str:
@@ -231,7 +260,8 @@ class Optimizer:
 
     @nonfinite.setter
     def nonfinite(self, value: str) -> None:
-        self._control.nonfinite = value
+        with self._lock:
+            self._control.nonfinite = value
 
     @property
     def skipped_steps(self) -> int:
@@ -240,7 +270,8 @@ class Optimizer:
 
     @skipped_steps.setter
     def skipped_steps(self, value: int) -> None:
-        self._control.skipped_steps = value
+        with self._lock:
+            self._control.skipped_steps = value
 
     @property
     def last_grad_norm(self) -> float | None:
@@ -249,7 +280,8 @@ class Optimizer:
 
     @last_grad_norm.setter
     def last_grad_norm(self, value: float | None) -> None:
-        self._control.last_grad_norm = value
+        with self._lock:
+            self._control.last_grad_norm = value
 
     # -- public seams for wrappers and training loops ------------------------------------
 
@@ -273,20 +305,47 @@ class Optimizer:
 
     @grad_prescale.setter
     def grad_prescale(self, value: float) -> None:
-        self._control.grad_prescale = float(value)
-        self.invalidate_plan()
+        with self._lock:
+            self._control.grad_prescale = float(value)
+            self.invalidate_plan()
 
     @property
     def step_plan(self) -> _core.StepPlan | None:
         """What the step runs on (``fastgd._core.step(plan, grads)``), or None before the
         first step. Loops that step the optimizer from C++ (the linear models' fused epoch)
-        pass it on; it is made again after the parameter groups change."""
+        pass it on, holding :attr:`step_lock`; it is made again after the parameter groups
+        change."""
         return self._plan
 
     def invalidate_plan(self) -> None:
         """Forget the step plan: the next step makes it again (after a change of the
         parameter groups' structure or of :attr:`grad_prescale`)."""
-        self._plan = None
+        with self._lock:
+            self._plan = None
+
+    @property
+    def step_lock(self) -> threading.RLock:
+        """The lock every step holds, as do :meth:`state_dict`, :meth:`load_state_dict`,
+        :meth:`add_param_group` and every change made through :attr:`state` or the step
+        options: an optimizer may be shared between threads, and its steps serialize. A loop
+        that steps through :attr:`step_plan` itself holds it too (reentrant: a thread that
+        holds it may step)."""
+        return self._lock
+
+    @property
+    def state(self) -> OptimizerState:
+        """Every parameter's state arrays by parameter index (in group order), exactly as
+        the next step uses them: an entry is empty until a step makes it. Assignments are
+        honoured, checked first (the rule's state names, the parameter's shape and dtype):
+        ``opt.state[i][name] = array`` copies ``array`` into the state the step uses;
+        ``opt.state[i] = {}`` (or ``del opt.state[i]``) empties parameter i's state, which the
+        next step makes afresh, as a new optimizer's first step does (the step count belongs
+        to the group and goes on; see :meth:`state_dict`)."""
+        return self._state
+
+    @state.setter
+    def state(self, states: Mapping[int, Mapping[str, Any]]) -> None:
+        self._state.install(self._state.checked_all(states))
 
     def add_param_group(self, param_group: Mapping[str, Any]) -> None:
         """Add a group: ``{"params": [...], **options}``; missing options take the defaults."""
@@ -299,18 +358,18 @@ class Optimizer:
             raise TypeError(f"unknown option(s) for {type(self).__name__}: {sorted(unknown)}")
         group = {**self.defaults, **{k: v for k, v in param_group.items() if k != "params"}}
         self._validate_group(group, len(self.param_groups))
-        start = len(self._params)
-        for i, p in enumerate(ps):
-            _as_param(p, f"params[{start + i}]")
-        # As the step plan checks them, but said here, where they are given.
-        _core.check_disjoint([*self._params, *ps], "params")
-        group["params"] = ps
-        self.invalidate_plan()
-        self.param_groups.append(group)
-        self._group_state.append({"step": 0, **self._spec["group_scalars"]})
-        self._params.extend(ps)
-        for i in range(start, len(self._params)):
-            self.state[i] = {}
+        with self._lock:
+            start = len(self._params)
+            for i, p in enumerate(ps):
+                _as_param(p, f"params[{start + i}]")
+            # As the step plan checks them, but said here, where they are given.
+            _core.check_disjoint([*self._params, *ps], "params")
+            group["params"] = ps
+            self.invalidate_plan()
+            self.param_groups.append(group)
+            self._group_state.append({"step": 0, **self._spec["group_scalars"]})
+            self._params.extend(ps)
+            self._state.add(ps)
 
     def _validate_group(self, group: Mapping[str, Any], index: int) -> None:
         """Every option of the group (``param_groups[index]``) against its check in the rule
@@ -322,12 +381,17 @@ class Optimizer:
     def step(self, grads: Sequence[np.ndarray] | np.ndarray) -> None:
         """Update every parameter in place from ``grads`` (aligned with the parameters, in
         group order; one array is fine for one parameter). Nothing is written unless every
-        array passes its checks."""
-        plan = self._plan
-        if plan is None:
-            plan = self._plan = _core.StepPlan(self.rule, self._control, self.param_groups, self._group_state,
-                                                self._state_lists, self._own_update())
-        bad = _step(plan, grads)
+        array passes its checks. Holds :attr:`step_lock`: steps from several threads serialize."""
+        lock = self._lock
+        lock.acquire()  # rather than `with`, which costs twice as much on a tiny step
+        try:
+            plan = self._plan
+            if plan is None:
+                plan = self._plan = _core.StepPlan(self.rule, self._control, self.param_groups, self._group_state,
+                                                    self._state_lists, self._own_update())
+            bad = _step(plan, grads)
+        finally:
+            lock.release()
         if bad is not None:
             raise FloatingPointError(self._nonfinite_message(bad))
 
@@ -352,27 +416,17 @@ class Optimizer:
             start += len(g["params"])
         return out
 
-    def _state_lists(self, gi: int, wanted: list[tuple[str, float]]) -> list[tuple[list[np.ndarray], bool]]:
+    def _state_lists(self, gi: int, wanted: list[tuple[str, float]]) -> list[tuple[list[np.ndarray], list[bool]]]:
         """For the step: group gi's lists of the states named (each with its starting value),
-        created where missing, and whether any array of each was created."""
+        created where missing, and for each parameter whether its array was created."""
         first, end = self._group_slices()[gi]
+        state = self._state
         out = []
         for name, initial in wanted:
-            missing = [(i, self._params[i]) for i in range(first, end) if name not in self.state[i]]
-            self._allocate(name, initial, missing)
-            out.append(([self.state[i][name] for i in range(first, end)], bool(missing)))
+            created = [name not in state.arrays(i) for i in range(first, end)]
+            state.allocate(name, initial, [i for i, new in zip(range(first, end), created) if new])
+            out.append(([state.arrays(i)[name] for i in range(first, end)], created))
         return out
-
-    def _allocate(self, name: str, init: float, params: list[tuple[int, np.ndarray]]) -> None:
-        """One buffer per dtype for a state of many parameters, each parameter's state a
-        view of it: the kernel then streams through adjacent memory, as for one array."""
-        for dtype in {p.dtype for _, p in params}:
-            members = [(i, p) for i, p in params if p.dtype == dtype]
-            buf = np.full(sum(p.size for _, p in members), init, dtype=dtype)
-            offset = 0
-            for i, p in members:
-                self.state[i][name] = buf[offset:offset + p.size].reshape(p.shape)
-                offset += p.size
 
     def _nonfinite_message(self, index: int) -> str:
         how = "nothing was written (nonfinite='error'; 'skip' leaves such steps out)"
@@ -386,23 +440,30 @@ class Optimizer:
     def state_dict(self) -> dict[str, Any]:
         """A deep copy of everything a resumed run needs: per-parameter state arrays (keyed by
         parameter index), the groups' options, each group's step count (int64), the optimizer-wide
-        options (clipping, ``nonfinite``) and ``skipped_steps``."""
-        groups = []
-        for (a, b), g in zip(self._group_slices(), self.param_groups):
-            d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
-            d["params"] = list(range(a, b))
-            groups.append(d)
-        return {
-            "state": {i: {k: v.copy() for k, v in st.items()} for i, st in self.state.items() if st},
-            "param_groups": groups,
-            "group_state": [{k: (np.int64(v) if k == "step" else float(v)) for k, v in gs.items()}
-                            for gs in self._group_state],
-            "global": {k: getattr(self, k) for k in STEP_OPTIONS},
-            "skipped_steps": self.skipped_steps,
-        }
+        options (clipping, ``nonfinite``) and ``skipped_steps``. Taken between two steps
+        (it holds :attr:`step_lock`)."""
+        with self._lock:
+            groups = []
+            for (a, b), g in zip(self._group_slices(), self.param_groups):
+                d = {k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+                d["params"] = list(range(a, b))
+                groups.append(d)
+            return {
+                "state": self._state.snapshot(),
+                "param_groups": groups,
+                "group_state": [{k: (np.int64(v) if k == "step" else float(v)) for k, v in gs.items()}
+                                for gs in self._group_state],
+                "global": {k: getattr(self, k) for k in STEP_OPTIONS},
+                "skipped_steps": self.skipped_steps,
+            }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore from :meth:`state_dict`. Checked whole before anything changes."""
+        """Restore from :meth:`state_dict`. Checked whole before anything changes; taken
+        between two steps (it holds :attr:`step_lock`)."""
+        with self._lock:
+            self._load_state_dict(state_dict)
+
+    def _load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         groups = state_dict["param_groups"]
         if "nonfinite" in state_dict.get("global", {}):
             _core.StepControl.check_nonfinite(state_dict["global"]["nonfinite"])
@@ -418,11 +479,8 @@ class Optimizer:
         for mine_idx, saved_idx in enumerate(order):
             p = self._params[mine_idx]
             for name, arr in state_dict["state"].get(saved_idx, {}).items():
-                arr = np.asarray(arr)
-                if arr.shape != p.shape or arr.dtype != p.dtype:
-                    raise ValueError(f"state[{saved_idx}][{name!r}]: {arr.dtype}{arr.shape} does not match "
-                                     f"parameter {mine_idx}: {p.dtype}{p.shape}")
-                new_state[mine_idx][name] = np.array(arr, dtype=p.dtype, order="C", copy=True)
+                new_state[mine_idx][name] = check_state_array(f"state[{saved_idx}][{name!r}]", arr, p, mine_idx)
+        arrays = self._state.checked_all(new_state)
         new_groups = []
         for i, (saved, mine) in enumerate(zip(groups, self.param_groups)):
             g = {**mine, **{k: copy.deepcopy(v) for k, v in saved.items() if k != "params"}}
@@ -430,15 +488,27 @@ class Optimizer:
             new_groups.append(g)
         group_state = [{"step": int(gs["step"]), **{k: float(v) for k, v in gs.items() if k != "step"}}
                        for gs in state_dict["group_state"]]
-        self.state, self.param_groups, self._group_state = new_state, new_groups, group_state
+        self._state.install(arrays)
+        self.param_groups, self._group_state = new_groups, group_state
         self.invalidate_plan()
         for k, v in state_dict.get("global", {}).items():
             if k in STEP_OPTIONS:
                 setattr(self, k, v)
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
 
-
 _step = _core.step
+
+
+def _renew_locks_after_fork() -> None:
+    # In a child process just forked, every optimizer's step lock is made anew, as unpickling
+    # makes it: the parent's may be held by a thread that the child does not have (the logging
+    # module renews its handlers' locks alike).
+    for opt in list(_LIVE):
+        opt.__setstate__(opt.__getstate__())
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks_after_fork)
 
 
 def clip_coefficient(max_norm: float, total_norm: float) -> float:

@@ -27,6 +27,10 @@ class SGD(Optimizer, rule="sgd"):
         g &\leftarrow g + \mu\, b_t \text{ if nesterov else } b_t \\
         \theta_t &\leftarrow \theta_{t-1} - \gamma\, g \quad (\gamma = \text{lr})
 
+    As torch's, a momentum buffer starts as the gradient whenever it is new (the first step,
+    momentum switched on, or the parameter's ``state`` emptied); one assigned through
+    ``state`` is used as given.
+
     Args:
         params: arrays (updated in place) or parameter-group dicts.
         lr: learning rate (default 1e-3).
