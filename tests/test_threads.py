@@ -117,7 +117,8 @@ def test_threadpoolctl_limits_the_kernels(force_parallel):
         # An explicit count is not overridden by the limit.
         with threadpoolctl.threadpool_limits(limits=1), fg.num_threads(2):
             assert fg.get_num_threads() == 2
-    for x, y in zip(limited, two, strict=True):
+    assert len(limited) == len(two)
+    for x, y in zip(limited, two):
         np.testing.assert_array_equal(x, y)
 
 
@@ -162,7 +163,8 @@ def test_two_python_threads_fit_as_one_after_the_other(request, parallel):
     for _ in range(2):
         lr_con, mlp_con = _fit_pair(True, X, y)
         np.testing.assert_array_equal(lr_seq, lr_con)
-        for a, b in zip(mlp_seq, mlp_con, strict=True):
+        assert len(mlp_seq) == len(mlp_con)
+        for a, b in zip(mlp_seq, mlp_con):
             np.testing.assert_array_equal(a, b)
 
 
