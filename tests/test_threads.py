@@ -195,6 +195,35 @@ def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
     np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits
 
 
+def test_overlapping_fits_keep_blas_limited_until_the_last_ends():
+    # Fits in two Python threads each limit BLAS's (process-wide) thread count. The one that
+    # ended first used to give BLAS its threads back while the other still ran; with
+    # OpenBLAS 0.3.20 (NumPy 1.23) the other's products then changed in their last bits.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastgd.models._fitting import limit_blas
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("NumPy has no BLAS that threadpoolctl knows")
+    with threadpoolctl.threadpool_limits(4, user_api="blas"):
+        # Entered and left in the order of two fits that overlap: a (2 threads) starts, b (1)
+        # starts, a ends, b ends; and the same with b ending first.
+        for last in ("b", "a"):
+            a = limit_blas(2)
+            a.__enter__()
+            assert blas_threads() == {2}
+            b = limit_blas(1)
+            b.__enter__()
+            assert blas_threads() == {1}
+            first, second = (a, b) if last == "b" else (b, a)
+            first.__exit__(None, None, None)
+            assert blas_threads() == ({1} if last == "b" else {2})
+            second.__exit__(None, None, None)
+            assert blas_threads() == {4}
+
+
 @pytest.mark.parametrize("cls", [fg.MLPClassifier, fg.LogisticRegression])
 def test_a_failing_fit_gives_blas_its_threads_back(cls):
     # The MLP once took its BLAS limit before its set-up (the optimizer is built there): a

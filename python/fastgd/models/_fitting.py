@@ -38,8 +38,9 @@ import contextlib
 import copy
 import numbers
 import os
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -649,18 +650,62 @@ class _FitEarlyStopping(EarlyStopping):
         super().on_train_end(params)
 
 
-def limit_blas(threads: int | None) -> Any:
+class _SharedBlasLimit:
+    """BLAS's thread count is one for the process, while fits may run in several Python
+    threads at once: their limits are counted here. While fits overlap, BLAS runs on the
+    fewest threads any of them asked for, and the count from before the first comes back
+    when the last one ends. A fit that ends first must not give the others' products more
+    threads: with some BLAS builds (OpenBLAS 0.3.20, as NumPy 1.23 ships it) the thread
+    count changes a product's last bits, and a fit would no longer give the bits it gives
+    alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: list[int] = []  # the limits of the fits running now
+        self._original: Any = None  # threadpoolctl's limiter that restores the count from before
+
+    def enter(self, threads: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            before = min(self._active, default=None)
+            self._active.append(threads)
+            if before is None:
+                self._original = threadpool_limits(limits=threads, user_api="blas")
+            elif threads < before:
+                threadpool_limits(limits=threads, user_api="blas")
+
+    def exit(self, threads: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            self._active.remove(threads)
+            if not self._active:
+                self._original.restore_original_limits()
+                self._original = None
+            elif min(self._active) > threads:
+                threadpool_limits(limits=min(self._active), user_api="blas")
+
+
+_BLAS_LIMIT = _SharedBlasLimit()
+
+
+@contextlib.contextmanager
+def limit_blas(threads: int | None) -> Iterator[None]:
     """A context in which NumPy's BLAS runs on at most ``threads`` threads (threadpoolctl), or
     nothing for None. After a multi-threaded product OpenBLAS's workers poll for more work for
     a while (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
     a product per epoch (a validation set's outputs) keeps a worker polling through the next
     epoch, on the core fastgd's 2-thread kernels need. A product on one thread leaves the
-    workers asleep."""
+    workers asleep. Fits in other Python threads share the limit (:class:`_SharedBlasLimit`)."""
     if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads, user_api="blas")
+        yield
+        return
+    _BLAS_LIMIT.enter(threads)
+    try:
+        yield
+    finally:
+        _BLAS_LIMIT.exit(threads)
 
 
 def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) -> tuple[ChunkStream, Any, Any]:
