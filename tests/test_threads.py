@@ -195,6 +195,29 @@ def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
     np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits
 
 
+@pytest.mark.filterwarnings("ignore::fastgd.models.ConvergenceWarning")
+@pytest.mark.parametrize("make", [
+    lambda: fg.LogisticRegression(solver="gd", max_epochs=1, batch_size=256, random_state=1),
+    lambda: fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, batch_size=256, random_state=2),
+], ids=["logistic", "mlp"])
+def test_a_fits_bits_do_not_depend_on_the_blas_threads_it_starts_with(make):
+    # The set-up's products (weighted moments, starting points) once ran on whatever BLAS's
+    # thread count was, which another fit in another thread may have lowered meanwhile; at
+    # this size OpenBLAS splits them differently on 1 and 4 threads.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20_000, 100))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(20_000) > 0).astype(int)
+    w = rng.random(20_000)
+    fits = []
+    for n in (1, 4):
+        with threadpoolctl.threadpool_limits(n, user_api="blas"):
+            m = make().fit(X, y, sample_weight=w)
+        fits.append([m.coef_] if hasattr(m, "coef_") else m.coefs_)
+    for a, b in zip(*fits):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_overlapping_fits_keep_blas_limited_until_the_last_ends():
     # Fits in two Python threads each limit BLAS's (process-wide) thread count. The one that
     # ended first used to give BLAS its threads back while the other still ran; with
