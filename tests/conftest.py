@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import fastgd
 from fastgd import _core
+
+
+def pytest_report_header(config):
+    """The versions a run tested, at the top of its output (CI runs several)."""
+    return (f"fastgd {fastgd.__version__} from {fastgd.__file__}, NumPy {np.__version__}, SIMD level "
+            f"{fastgd.simd_level()} of {', '.join(fastgd.available_simd_levels())}")
 
 
 @pytest.fixture(params=fastgd.available_simd_levels())

@@ -117,7 +117,8 @@ def test_threadpoolctl_limits_the_kernels(force_parallel):
         # An explicit count is not overridden by the limit.
         with threadpoolctl.threadpool_limits(limits=1), fg.num_threads(2):
             assert fg.get_num_threads() == 2
-    for x, y in zip(limited, two, strict=True):
+    assert len(limited) == len(two)
+    for x, y in zip(limited, two):
         np.testing.assert_array_equal(x, y)
 
 
@@ -162,7 +163,8 @@ def test_two_python_threads_fit_as_one_after_the_other(request, parallel):
     for _ in range(2):
         lr_con, mlp_con = _fit_pair(True, X, y)
         np.testing.assert_array_equal(lr_seq, lr_con)
-        for a, b in zip(mlp_seq, mlp_con, strict=True):
+        assert len(mlp_seq) == len(mlp_con)
+        for a, b in zip(mlp_seq, mlp_con):
             np.testing.assert_array_equal(a, b)
 
 
@@ -191,6 +193,58 @@ def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
         m2.fit(X, y)
     np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits
+
+
+@pytest.mark.filterwarnings("ignore::fastgd.models.ConvergenceWarning")
+@pytest.mark.parametrize("make", [
+    lambda: fg.LogisticRegression(solver="gd", max_epochs=1, batch_size=256, random_state=1),
+    lambda: fg.MLPClassifier(hidden_layer_sizes=(8,), max_epochs=1, batch_size=256, random_state=2),
+], ids=["logistic", "mlp"])
+def test_a_fits_bits_do_not_depend_on_the_blas_threads_it_starts_with(make):
+    # The set-up's products (weighted moments, starting points) once ran on whatever BLAS's
+    # thread count was, which another fit in another thread may have lowered meanwhile; at
+    # this size OpenBLAS splits them differently on 1 and 4 threads.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20_000, 100))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(20_000) > 0).astype(int)
+    w = rng.random(20_000)
+    fits = []
+    for n in (1, 4):
+        with threadpoolctl.threadpool_limits(n, user_api="blas"):
+            m = make().fit(X, y, sample_weight=w)
+        fits.append([m.coef_] if hasattr(m, "coef_") else m.coefs_)
+    for a, b in zip(*fits):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_overlapping_fits_keep_blas_limited_until_the_last_ends():
+    # Fits in two Python threads each limit BLAS's (process-wide) thread count. The one that
+    # ended first used to give BLAS its threads back while the other still ran; with
+    # OpenBLAS 0.3.20 (NumPy 1.23) the other's products then changed in their last bits.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from fastgd.models._fitting import limit_blas
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+
+    if not blas_threads():
+        pytest.skip("NumPy has no BLAS that threadpoolctl knows")
+    with threadpoolctl.threadpool_limits(4, user_api="blas"):
+        # Entered and left in the order of two fits that overlap: a (2 threads) starts, b (1)
+        # starts, a ends, b ends; and the same with b ending first.
+        for last in ("b", "a"):
+            a = limit_blas(2)
+            a.__enter__()
+            assert blas_threads() == {2}
+            b = limit_blas(1)
+            b.__enter__()
+            assert blas_threads() == {1}
+            first, second = (a, b) if last == "b" else (b, a)
+            first.__exit__(None, None, None)
+            assert blas_threads() == ({1} if last == "b" else {2})
+            second.__exit__(None, None, None)
+            assert blas_threads() == {4}
 
 
 @pytest.mark.parametrize("cls", [fg.MLPClassifier, fg.LogisticRegression])

@@ -20,6 +20,8 @@ stages every estimator runs and whose hooks say what differs.
 6. the fitted attributes, set only now, so that a failed call leaves the estimator as it
    was (``_finish`` sets the estimator's own); with ``checkpoint``, the final write.
 
+Stages 2 to 6 run with NumPy's BLAS on ``_blas_threads()`` threads (:func:`limit_blas`).
+
 A new estimator subclasses a mixin of :mod:`fastgd.models._targets` (which gives
 ``_encode_target``, ``_metric``, ``partial_fit``, ``score``...) and this class, declares
 its ``_hyperparameters`` (:mod:`fastgd.models._params`) and gives ``__init__``,
@@ -38,8 +40,9 @@ import contextlib
 import copy
 import numbers
 import os
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,14 +70,12 @@ class Objective:
     ``loss_and_grad(params, X, y, w)``: :func:`fastgd.train`'s, over ``[theta]``;
     ``value(theta, X, y, w)``: the objective's value and ``outputs(theta, X)``: the raw
     outputs, both on the validation set of ``early_stopping``; ``post_step``: train's;
-    ``blas_threads``: BLAS's threads while training (:func:`limit_blas`; None: unchanged);
     ``close()``: after training, whatever happened (frees per-fit resources)."""
 
     loss_and_grad: Callable[..., Any]
     value: Callable[..., float]
     outputs: Callable[[np.ndarray, np.ndarray], np.ndarray]
     post_step: Callable[..., Any] | None = None
-    blas_threads: int | None = None
     close: Callable[[], None] | None = None
 
 
@@ -234,23 +235,24 @@ class GradientEstimator(InputStage, BaseEstimator):
         point = self._resume_point() if resume else None
         if resume and point is None:
             return self
-        run = self._prepare(X, y, sample_weight, partial=partial, classes=classes, resume=resume, comm=comm,
-                            point=point)
-        if run.continuing:
-            self._resume_params(run)
-        else:
-            self._init_params(run)
-        writer = None
-        if checkpoint is not None and (comm is None or comm.Get_rank() == 0):
-            # The live buffer, not a copy: a snapshot is written before training goes on.
-            writer = CheckpointWriter(self, checkpoint, lambda target, history, state: target._set_fitted(
-                run, history, len(history), state), every)
-        history, n_iter, train_state = self._train(run, writer)
-        self._check_finite(run, history, n_iter, train_state)
-        # Attributes only now: a failed fit leaves the estimator as it was.
-        self._set_fitted(run, history, n_iter, train_state)
-        if writer is not None:
-            writer.finish(self)
+        with limit_blas(self._blas_threads()):
+            run = self._prepare(X, y, sample_weight, partial=partial, classes=classes, resume=resume, comm=comm,
+                                point=point)
+            if run.continuing:
+                self._resume_params(run)
+            else:
+                self._init_params(run)
+            writer = None
+            if checkpoint is not None and (comm is None or comm.Get_rank() == 0):
+                # The live buffer, not a copy: a snapshot is written before training goes on.
+                writer = CheckpointWriter(self, checkpoint, lambda target, history, state: target._set_fitted(
+                    run, history, len(history), state), every)
+            history, n_iter, train_state = self._train(run, writer)
+            self._check_finite(run, history, n_iter, train_state)
+            # Attributes only now: a failed fit leaves the estimator as it was.
+            self._set_fitted(run, history, n_iter, train_state)
+            if writer is not None:
+                writer.finish(self)
         return self
 
     # -- stages ------------------------------------------------------------------------
@@ -380,15 +382,14 @@ class GradientEstimator(InputStage, BaseEstimator):
         callbacks = list(self.callbacks or ())
         if writer is not None:
             callbacks.append(lambda history, params: writer(history, train_state))
-        with limit_blas(objective.blas_threads):
-            history = train(objective.loss_and_grad, [run.theta], Xs, ys, optimizer=optimizer,
-                            batch_size=self.batch_size, max_epochs=1 if run.partial else int(self.max_epochs),
-                            shuffle=self.shuffle, random_state=gen, sample_weight=w_train,
-                            validation_data=validation[:2] if validation else None,
-                            loss_fn=validation[2] if validation else None,
-                            metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,
-                            post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
-                            state=state, comm=run.comm)
+        history = train(objective.loss_and_grad, [run.theta], Xs, ys, optimizer=optimizer,
+                        batch_size=self.batch_size, max_epochs=1 if run.partial else int(self.max_epochs),
+                        shuffle=self.shuffle, random_state=gen, sample_weight=w_train,
+                        validation_data=validation[:2] if validation else None,
+                        loss_fn=validation[2] if validation else None,
+                        metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,
+                        post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
+                        state=state, comm=run.comm)
         if stopping and history.stop_reason.startswith("reached max_epochs"):
             warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
                  f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
@@ -570,6 +571,14 @@ class GradientEstimator(InputStage, BaseEstimator):
         estimator has them), a warm start from the fitted parameters when ``run.warm``."""
         raise NotImplementedError
 
+    def _blas_threads(self) -> int | None:
+        """NumPy's BLAS threads for the whole call (:func:`limit_blas`; None: as they are), read
+        when the call starts. The whole call, not its training only: its set-up's products
+        (weighted moments, starting points) also give other bits on another thread count
+        with some BLAS builds and sizes, and another fit running in another thread must not
+        change this one's."""
+        return None
+
     def _objective(self, run: FitRun, dist: DistributedOptimizer | None) -> Objective:
         """What first-order training calls (``dist``: the data-parallel optimizer, whose
         gradient buffers the objective may write into)."""
@@ -702,18 +711,62 @@ class _FitEarlyStopping(EarlyStopping):
         super().on_train_end(params)
 
 
-def limit_blas(threads: int | None) -> Any:
+class _SharedBlasLimit:
+    """BLAS's thread count is one for the process, while fits may run in several Python
+    threads at once: their limits are counted here. While fits overlap, BLAS runs on the
+    fewest threads any of them asked for, and the count from before the first comes back
+    when the last one ends. A fit that ends first must not give the others' products more
+    threads: with some BLAS builds (OpenBLAS 0.3.20, as NumPy 1.23 ships it) the thread
+    count changes a product's last bits, and a fit would no longer give the bits it gives
+    alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active: list[int] = []  # the limits of the fits running now
+        self._original: Any = None  # threadpoolctl's limiter that restores the count from before
+
+    def enter(self, threads: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            before = min(self._active, default=None)
+            self._active.append(threads)
+            if before is None:
+                self._original = threadpool_limits(limits=threads, user_api="blas")
+            elif threads < before:
+                threadpool_limits(limits=threads, user_api="blas")
+
+    def exit(self, threads: int) -> None:
+        from threadpoolctl import threadpool_limits
+
+        with self._lock:
+            self._active.remove(threads)
+            if not self._active:
+                self._original.restore_original_limits()
+                self._original = None
+            elif min(self._active) > threads:
+                threadpool_limits(limits=min(self._active), user_api="blas")
+
+
+_BLAS_LIMIT = _SharedBlasLimit()
+
+
+@contextlib.contextmanager
+def limit_blas(threads: int | None) -> Iterator[None]:
     """A context in which NumPy's BLAS runs on at most ``threads`` threads (threadpoolctl), or
     nothing for None. After a multi-threaded product OpenBLAS's workers poll for more work for
     a while (2^28 cycles) before they sleep, and a lower limit set later does not stop them:
     a product per epoch (a validation set's outputs) keeps a worker polling through the next
     epoch, on the core fastgd's 2-thread kernels need. A product on one thread leaves the
-    workers asleep."""
+    workers asleep. Fits in other Python threads share the limit (:class:`_SharedBlasLimit`)."""
     if threads is None:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=threads, user_api="blas")
+        yield
+        return
+    _BLAS_LIMIT.enter(threads)
+    try:
+        yield
+    finally:
+        _BLAS_LIMIT.exit(threads)
 
 
 def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) -> tuple[ChunkStream, Any, Any]:

@@ -236,11 +236,13 @@ class _LinearModel(GradientEstimator):
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                         objective.outputs, post_step=objective.prox if l1 > 0 else None,
-                         # The training loop's BLAS work is matrix-vector products (validation
-                         # outputs), bound by memory; one thread keeps BLAS's workers from
-                         # polling on fastgd's cores.
-                         blas_threads=1)
+                         objective.outputs, post_step=objective.prox if l1 > 0 else None)
+
+    def _blas_threads(self) -> int | None:
+        # First-order training's BLAS work is matrix-vector products (validation outputs,
+        # weighted moments), bound by memory; one thread keeps BLAS's workers from polling on
+        # fastgd's cores. Newton's solver spends its time in BLAS's products: all its threads.
+        return None if self.solver == "newton" else 1
 
     def _train(self, run: FitRun, writer: Any) -> tuple[History, int, dict[str, Any] | None]:
         if self.solver != "newton":

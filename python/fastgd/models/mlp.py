@@ -239,12 +239,14 @@ class _BaseMLP(GradientEstimator):
         threads = get_num_threads()
         net = run.model
         loss_and_grad, value = self._network_objective(net, run.rng, threads=threads)
+        # The network's worker thread and per-batch arrays go when training ends, however it ends.
+        return Objective(loss_and_grad, value, lambda theta, Xv: net.forward(theta, Xv), close=net.drop_workspaces)
+
+    def _blas_threads(self) -> int | None:
         # Each of a batch's two halves runs on a thread of its own (Network.train_batch), so
         # BLAS gets threads // 2 (at least 1): its default of one per core would
-        # oversubscribe them, and its threads poll between products. The network's worker
-        # thread and per-batch arrays go when training ends, however it ends.
-        return Objective(loss_and_grad, value, lambda theta, Xv: net.forward(theta, Xv),
-                         blas_threads=max(1, threads // 2), close=net.drop_workspaces)
+        # oversubscribe them, and its threads poll between products.
+        return max(1, get_num_threads() // 2)
 
     def _after_training(self, run: FitRun, X_trained: Any, train_state: dict[str, Any]) -> None:
         net = run.model
