@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import os
 import sys
 import time
 import traceback
@@ -137,23 +138,30 @@ def abort_if_uncaught(comm: Any) -> None:
         def hook(et: Any, e: Any, tb: Any) -> None:
             previous(et, e, tb)
             comm = _abort_comm[-1]
-            sys.stderr.write(f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()}: an uncaught exception after a "
-                             "failed data-parallel call; ending every rank (comm.Abort(1))\n")
-            sys.stderr.flush()
-            comm.Abort(1)
+            _end_job(comm, f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()}: an uncaught exception after a "
+                           "failed data-parallel call; ending every rank (comm.Abort(1))\n")
 
         sys.excepthook = hook
         _abort_comm.append(comm)
     _abort_comm[-1] = comm
 
 
+def _end_job(comm: Any, message: str) -> None:
+    """``message`` on stderr, then ``comm.Abort(1)``. MPI's Abort is a "best attempt" that
+    may return before the launcher ends the processes (MPICH's does): this one then leaves at
+    once, rather than run on (its caller's code, or an ``MPI_Finalize`` that would wait)."""
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    comm.Abort(1)
+    os._exit(1)
+
+
 def _abort(comm: Any, e: BaseException) -> None:
     """Print ``e`` and end every rank: for an error where the others cannot be told."""
-    sys.stderr.write("".join(traceback.format_exception(type(e), e, e.__traceback__)))
-    sys.stderr.write(f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()} failed inside a collective call of "
-                     "train, where the other ranks cannot learn of it; ending every rank (comm.Abort(1))\n")
-    sys.stderr.flush()
-    comm.Abort(1)
+    _end_job(comm, "".join(traceback.format_exception(type(e), e, e.__traceback__))
+             + f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()} failed inside a collective call of train, "
+             "where the other ranks cannot learn of it; ending every rank (comm.Abort(1))\n")
 
 
 # Every exchange of train's loop (a "status point": the step's reduction of its loss and batch
@@ -497,14 +505,14 @@ class DistributedOptimizer:
         a rank failed, every rank raises before the gradients are reduced."""
         self._fill(grads)
         loss_w, total_w, plain = self._status_sums(loss * weight, weight, loss)
-        call = _train_call.get()
-        if call is None:
+        try:
             self.synchronize()
-        else:
+        except BaseException:
             # Not a status point: a rank that fails in it cannot tell the others (it aborts).
-            phase, call.phase = call.phase, "reducing"
-            self.synchronize()
-            call.phase = phase
+            call = _train_call.get()
+            if call is not None:
+                call.phase = "reducing"
+            raise
         mean = loss_w / total_w if total_w > 0 else plain / self.size
         if not grad_norm:
             return float(mean), float(total_w), math.nan
@@ -517,8 +525,9 @@ class DistributedOptimizer:
         present = [v for v in values if v is not None]
         if len(present) > STATUS_WIDTH - 2:
             raise ValueError(f"global_means takes at most {STATUS_WIDTH - 2} values, got {len(present)}")
-        padded = [v * weight for v in present] + [0.0] * (STATUS_WIDTH - 2 - len(present))
-        *sums, total = self._status_sums(*padded, weight)
+        first, second = ([v * weight for v in present] + [0.0, 0.0])[:2]
+        first, second, total = self._status_sums(first, second, weight)
+        sums = (first, second)
         means = iter([s / total for s in sums] if total > 0 else sums)
         return tuple(None if v is None else float(next(means)) for v in values)
 
@@ -540,21 +549,20 @@ class DistributedOptimizer:
         RuntimeError naming it. A collective call: every rank must make it."""
         self._status_sums(0.0, 0.0, 0.0)
 
-    def _status_sums(self, *values: float) -> tuple[float, ...]:
-        """A status point: the sums over the ranks of ``values`` (``STATUS_WIDTH - 1`` numbers),
-        in rank order (the same bits on every rank); raises when a rank reports a failure.
-        Buffers made once: this runs every step."""
+    def _status_sums(self, a: float, b: float, c: float) -> tuple[float, float, float]:
+        """A status point: the sums over the ranks of ``a``, ``b`` and ``c``, in rank order
+        (the same bits on every rank); raises when a rank reports a failure. Buffers made
+        once, and no more Python than needed: this runs every step."""
         mine, everyone = self._scalars
-        mine[:-1] = values
-        mine[-1] = 0.0
+        mine[0], mine[1], mine[2] = a, b, c  # mine[3], this rank's status, stays 0 (ok)
         self.comm.Allgather(mine, everyone)
         rows = everyone.tolist()
-        sums = rows[0]
+        a, b, c, failed = rows[0]
         for row in rows[1:]:  # in rank order: the same bits on every rank
-            sums = [a + b for a, b in zip(sums, row)]
-        if sums[-1] != 0.0:
+            a, b, c, failed = a + row[0], b + row[1], c + row[2], failed + row[3]
+        if failed:
             _raise_failed(self.comm)
-        return tuple(sums[:-1])
+        return a, b, c
 
     # -- checks and teardown ------------------------------------------------------------
 
