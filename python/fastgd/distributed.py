@@ -146,6 +146,12 @@ def abort_if_uncaught(comm: Any) -> None:
     _abort_comm[-1] = comm
 
 
+# How long a rank that ends the job waits between writing its error and MPI_Abort: the
+# launcher forwards each rank's output through pipes, and the processes it kills on an
+# Abort (this one among them) can take unread output with them.
+ABORT_GRACE_SECONDS = 0.5
+
+
 def _end_job(comm: Any, message: str) -> None:
     """``message`` on stderr, then ``comm.Abort(1)``. MPI's Abort is a "best attempt" that
     may return before the launcher ends the processes (MPICH's does): this one then leaves at
@@ -153,6 +159,7 @@ def _end_job(comm: Any, message: str) -> None:
     sys.stderr.write(message)
     sys.stderr.flush()
     sys.stdout.flush()
+    time.sleep(ABORT_GRACE_SECONDS)
     comm.Abort(1)
     os._exit(1)
 
@@ -191,10 +198,10 @@ def _join_as_failed(comm: Any, e: BaseException) -> None:
 def _raise_failed(comm: Any) -> None:
     """A healthy rank's part once a status point showed a failed rank: the exchange of
     messages, then a RuntimeError naming the (first) failed rank and its error."""
+    messages = comm.allgather(None)
     call = _train_call.get()
     if call is not None:
-        call.phase = "agreed"
-    messages = comm.allgather(None)
+        call.phase = "done"
     r, (text, tb) = next((r, m) for r, m in enumerate(messages) if m is not None)
     raise RuntimeError(f"rank {r} of {len(messages)} failed in train: {text}; every rank stops") \
         from _RemoteTraceback(tb)
@@ -202,11 +209,18 @@ def _raise_failed(comm: Any) -> None:
 
 class _TrainCall:
     """One train call under MPI, as far as a failure on this rank is concerned. ``phase``:
-    ``"early"`` before its first collective call (a failed rank joins it with its error);
-    ``"setup"`` while it agrees on its arguments and wraps the optimizer (what fails there
-    fails on every rank); ``"armed"`` in its loop (a failed rank joins the next status
-    point); ``"reducing"`` inside the gradient reduction, which is not a status point (a
-    failure there aborts the job); ``"agreed"`` once every rank knows of a failure."""
+
+    * ``"early"``: before its first collective call (a failed rank joins it with its error);
+    * ``"setup"``: while it agrees on its arguments and wraps the optimizer (what fails there
+      fails on every rank alike);
+    * ``"armed"``: in its loop, outside fastgd's collective calls (a failed rank joins the
+      next status point);
+    * ``"collective"``: from the start of a status point to its end, for the step's one to
+      the end of the gradient reduction that follows it. An exception there (one raised in
+      the reduction, a KeyboardInterrupt that arrived while it waited) leaves this rank
+      where it cannot tell which call the others are in: it aborts the job;
+    * ``"done"``: every rank knows of a failure, or train's last exchange has passed (then a
+      failure concerns this rank only)."""
 
     def __init__(self, comm: Any) -> None:
         self.comm, self.phase = comm, "early"
@@ -216,9 +230,10 @@ class _TrainCall:
         if self.phase == "early":
             self.comm.allgather(("error", _error_text(e)))  # shard_plan's allgather
         elif self.phase == "armed":
-            self.phase = "agreed"
+            self.phase = "collective"
             _join_as_failed(self.comm, e)
-        elif self.phase == "reducing":
+            self.phase = "done"
+        elif self.phase == "collective":
             _abort(self.comm, e)
 
 
@@ -353,6 +368,11 @@ class DistributedOptimizer:
     ranks run the same kernels on the same inputs, so they stay bit-identical provided each
     one runs the same fastgd build at the same SIMD level (the environment variable ``FASTGD_ISA`` forces one
     on mixed hardware); :meth:`in_sync` checks it.
+
+    **A failure on one rank.** :meth:`synchronize_step`, :meth:`global_means`,
+    :meth:`any_rank` and :meth:`ranks_ok`, the exchanges of fastgd.train's loop, each carry
+    every rank's status: a rank that failed joins the next one as "failed", and every rank
+    raises (see :meth:`ranks_ok`) instead of waiting for it.
 
     Everything else (``param_groups``, ``state``, ``state_dict``/``load_state_dict``,
     schedules, ``skipped_steps``, ``last_grad_norm``) is the wrapped optimizer's, read and
@@ -504,15 +524,13 @@ class DistributedOptimizer:
         The loss and weight are exchanged first, a status point (see :meth:`ranks_ok`): when
         a rank failed, every rank raises before the gradients are reduced."""
         self._fill(grads)
+        call = _train_call.get()
+        if call is not None:
+            call.phase = "collective"  # to the end of the reduction, which is not a status point
         loss_w, total_w, plain = self._status_sums(loss * weight, weight, loss)
-        try:
-            self.synchronize()
-        except BaseException:
-            # Not a status point: a rank that fails in it cannot tell the others (it aborts).
-            call = _train_call.get()
-            if call is not None:
-                call.phase = "reducing"
-            raise
+        self.synchronize()
+        if call is not None:
+            call.phase = "armed"
         mean = loss_w / total_w if total_w > 0 else plain / self.size
         if not grad_norm:
             return float(mean), float(total_w), math.nan
@@ -523,10 +541,10 @@ class DistributedOptimizer:
         each rank's weighted by ``weight`` (its number of samples): the global validation
         scores. A status point."""
         present = [v for v in values if v is not None]
-        if len(present) > STATUS_WIDTH - 2:
-            raise ValueError(f"global_means takes at most {STATUS_WIDTH - 2} values, got {len(present)}")
+        if len(present) > 2:
+            raise ValueError(f"global_means takes at most 2 values, got {len(present)}")
         first, second = ([v * weight for v in present] + [0.0, 0.0])[:2]
-        first, second, total = self._status_sums(first, second, weight)
+        first, second, total = self._status_point(first, second, weight)
         sums = (first, second)
         means = iter([s / total for s in sums] if total > 0 else sums)
         return tuple(None if v is None else float(next(means)) for v in values)
@@ -534,7 +552,7 @@ class DistributedOptimizer:
     def any_rank(self, flag: bool) -> bool:
         """Whether ``flag`` is true on any rank (a stop requested by a callback on one). A
         status point."""
-        return self._status_sums(1.0 if flag else 0.0, 0.0, 0.0)[0] > 0
+        return self._status_point(1.0 if flag else 0.0, 0.0, 0.0)[0] > 0
 
     def ranks_ok(self) -> None:
         """A status point and nothing else: returns when no rank reported a failure, and
@@ -547,7 +565,17 @@ class DistributedOptimizer:
         the status "failed", whichever exchange the others are at, then an ``allgather`` of
         its error message, and raises its own exception; the others then raise a
         RuntimeError naming it. A collective call: every rank must make it."""
-        self._status_sums(0.0, 0.0, 0.0)
+        self._status_point(0.0, 0.0, 0.0, then="done")
+
+    def _status_point(self, a: float, b: float, c: float, then: str = "armed") -> tuple[float, float, float]:
+        """:meth:`_status_sums` in train's phase ``"collective"``, then in phase ``then``."""
+        call = _train_call.get()
+        if call is None:
+            return self._status_sums(a, b, c)
+        call.phase = "collective"
+        sums = self._status_sums(a, b, c)
+        call.phase = then
+        return sums
 
     def _status_sums(self, a: float, b: float, c: float) -> tuple[float, float, float]:
         """A status point: the sums over the ranks of ``a``, ``b`` and ``c``, in rank order
