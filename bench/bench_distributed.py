@@ -19,11 +19,13 @@ over ``--rounds`` fits after one untimed warm-up fit (a barrier before and after
 Reported: training samples per second over all ranks (epochs x total samples / the slowest
 rank's training time, from the history's ``time``: the fit's set-up, input checks and
 standardization, is left out, it is the same work in every variant), the whole fit's wall
-time, the training time per step, and the time per step spent in the reduction (``DistributedOptimizer.synchronize``:
-the Allreduce of the gradients, waiting for the slowest rank included: on a busy machine
-mostly that) with its share of the step. Threads: ``--threads`` per
-process (default: the machine's cores divided among the ranks, so that 2 processes of 1
-thread compare with 1 process of 2 threads on 2 cores). Results go to ``--out`` as JSON.
+time, the training time per step, and the time per step spent in the reduction
+(``DistributedOptimizer.synchronize_step``: the exchange of the loss and batch weight, which
+carries every rank's status, then the Allreduce of the gradients and their norm, waiting for
+the slowest rank included: on a busy machine mostly that) with its share of the step.
+Threads: ``--threads`` per process (default: the machine's cores divided among the ranks, so
+that 2 processes of 1 thread compare with 1 process of 2 threads on 2 cores). Results go to
+``--out`` as JSON.
 """
 
 from __future__ import annotations
@@ -48,22 +50,23 @@ rank, size = comm.Get_rank(), comm.Get_size()
 
 
 class _ReductionClock:
-    """Time and calls of DistributedOptimizer.synchronize (the gradients' Allreduce)."""
+    """Time and calls of DistributedOptimizer.synchronize_step (a step's exchanges: the loss and
+    batch weight, then the gradients' Allreduce)."""
 
     def __init__(self) -> None:
         self.seconds, self.calls = 0.0, 0
-        real = distributed.DistributedOptimizer.synchronize
+        real = distributed.DistributedOptimizer.synchronize_step
         clock = self
 
-        def timed(dopt, grads=None):
+        def timed(dopt, *args, **kwargs):
             t0 = time.perf_counter()
             try:
-                return real(dopt, grads)
+                return real(dopt, *args, **kwargs)
             finally:
                 clock.seconds += time.perf_counter() - t0
                 clock.calls += 1
 
-        distributed.DistributedOptimizer.synchronize = timed
+        distributed.DistributedOptimizer.synchronize_step = timed
 
     def reset(self) -> None:
         self.seconds, self.calls = 0.0, 0
@@ -80,7 +83,7 @@ def _timed(fn, rounds: int, clock: _ReductionClock) -> dict[str, float]:
         comm.Barrier()
         walls.append(time.perf_counter() - t0)
         trains.append(comm.allreduce(train_s, op=MPI.MAX))
-        # The slowest rank's reduction time: the others wait for it inside the Allreduce.
+        # The slowest rank's reduction time: the others wait for it in the step's first exchange.
         comm_per_step.append(comm.allreduce(clock.seconds, op=MPI.MAX) / max(steps, 1))
     train = statistics.median(trains)
     return {"fit_s": statistics.median(walls), "train_s": train, "steps": steps,

@@ -41,19 +41,26 @@ MPIEXEC = _mpiexec()
 needs_mpi = pytest.mark.skipif(not _have_mpi4py(), reason="mpi4py is not installed (pip install 'fastgd[mpi]')")
 
 
-def run_mpi(script: str, n: int, out: Path, *args: str) -> subprocess.CompletedProcess:
+def run_mpi(script: str, n: int, out: Path, *args: str, plain: bool = False,
+            timeout: float = TIMEOUT) -> subprocess.CompletedProcess:
+    """``mpiexec -n n python -m mpi4py script out *args``, which must succeed; ``plain``:
+    ``python script`` without mpi4py's runner (whose uncaught exceptions would abort every
+    rank), and the caller judges the return code."""
     if MPIEXEC is None:
         pytest.fail("mpi4py is installed but no mpiexec was found next to the Python executable nor on PATH: "
                     "pip install mpich (or put an MPI library's mpiexec on PATH)")
     env = dict(os.environ)
     # Two cores: one thread per rank, so that N ranks do not oversubscribe the machine.
     env.setdefault("OMP_NUM_THREADS", "1")
-    cmd = [MPIEXEC, "-n", str(n), sys.executable, "-m", "mpi4py", str(SCRIPTS / script), str(out), *args]
+    runner = [] if plain else ["-m", "mpi4py"]
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *runner, str(SCRIPTS / script), str(out), *args]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT, env=env)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired as e:
-        pytest.fail(f"{script} on {n} ranks did not finish in {TIMEOUT} s (a hang?)\n{e.stdout}\n{e.stderr}")
-    assert proc.returncode == 0, f"{script} on {n} ranks failed:\n{proc.stdout}\n{proc.stderr}"
+        pytest.fail(f"{script} {' '.join(args)} on {n} ranks did not finish in {timeout} s (a hang)\n{e.stdout}\n"
+                    f"{e.stderr}")
+    if not plain:
+        assert proc.returncode == 0, f"{script} on {n} ranks failed:\n{proc.stdout}\n{proc.stderr}"
     return proc
 
 
@@ -241,3 +248,63 @@ def test_fused_linear_fits_match_per_step_loop(tmp_path, ranks):
     results = _ranks(tmp_path, "fused", ranks)
     _assert_same_bits(results)
     assert int(results[0]["logreg_fused_batches"]) > 0
+
+
+# One rank fails during a data-parallel train or fit, under a plain `python` launch: what
+# each rank raises (its own error on the failed rank, a RuntimeError naming it on the other),
+# or None where the job is aborted at once (a failure inside the gradient reduction).
+RANK_FAILURES = {
+    "loss": ("ValueError: boom in the loss on rank 1", "RuntimeError: rank 1 of 2 failed in train: ValueError: boom "
+             "in the loss on rank 1"),
+    "interrupt": ("KeyboardInterrupt", "RuntimeError: rank 1 of 2 failed in train: KeyboardInterrupt"),
+    "callback_caught": ("caught ValueError: boom in a callback on rank 1", "RuntimeError: rank 1 of 2 failed in "
+                        "train: ValueError: boom in a callback on rank 1"),
+    "checkpoint": ("FileNotFoundError", "RuntimeError: rank 0 of 2 failed in train: FileNotFoundError"),
+    "last_checkpoint": ("FileNotFoundError", "RuntimeError: rank 0 of 2 failed in LogisticRegression.fit's last "
+                        "checkpoint write: FileNotFoundError"),
+    "fused": ("MemoryError: no memory for the fused loop on rank 1", "RuntimeError: rank 1 of 2 failed in train: "
+              "MemoryError: no memory for the fused loop on rank 1"),
+    "metric": ("ValueError: boom in the metric on rank 1", "RuntimeError: rank 1 of 2 failed in train: ValueError: "
+               "boom in the metric on rank 1"),
+    "train_end": ("ValueError: boom at the end of training on rank 1", "RuntimeError: rank 1 of 2 failed in train: "
+                  "ValueError: boom at the end of training on rank 1"),
+    "reduction": None,
+}
+FAILURE_TIMEOUT = 60
+
+
+@needs_mpi
+@pytest.mark.parametrize("case", list(RANK_FAILURES))
+def test_one_rank_failing_ends_the_job(tmp_path, case):
+    # An exception on one rank (in the loss, a callback the failing rank catches before going
+    # on to its next data-parallel call, a checkpoint write on rank 0, the fused C++ loop, a
+    # metric, a criterion's end of training, a KeyboardInterrupt) reaches the other rank at
+    # its next exchange, which raises a RuntimeError naming it; uncaught, the errors end the
+    # job with a non-zero code and the message shown. A failure inside the reduction itself
+    # aborts the job. Never a hang (the timeout).
+    proc = run_mpi("rank_failure.py", 2, tmp_path, case, plain=True, timeout=FAILURE_TIMEOUT)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    expected = RANK_FAILURES[case]
+    if expected is None:
+        assert "RuntimeError: the gradient reduction failed on rank 1" in output
+        assert "failed inside a collective call of train" in output
+        return
+    failed_rank = 0 if "checkpoint" in case else 1
+    seen = {r: (tmp_path / f"failure_rank{r}.txt").read_text() for r in (0, 1)}
+    assert expected[0] in seen[failed_rank], seen
+    assert expected[1] in seen[1 - failed_rank], seen
+    assert "done" not in seen[0] + seen[1] and "went on" not in seen[1]
+    assert expected[0].replace("caught ", "") in output
+
+
+@needs_mpi
+def test_one_rank_failing_caught_everywhere(tmp_path):
+    # Every rank catches what it raised (its own error, or the RuntimeError naming the failed
+    # rank): they agree, so they go on together, train again and end normally.
+    proc = run_mpi("rank_failure.py", 2, tmp_path, "caught", plain=True, timeout=FAILURE_TIMEOUT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    seen = [(tmp_path / f"failure_rank{r}.txt").read_text().splitlines() for r in (0, 1)]
+    assert seen[0] == ["caught RuntimeError: rank 1 of 2 failed in train: ValueError: boom in the loss on rank 1; "
+                       "every rank stops", "trained again", "done"]
+    assert seen[1] == ["caught ValueError: boom in the loss on rank 1", "trained again", "done"]

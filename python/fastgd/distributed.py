@@ -11,8 +11,18 @@ ranks' gradients, so that the ranks stay identical.
         loss = loss_and_grad_into(params, X_b, y_b, out=opt.grads)  # write into the buffer
         opt.step()                                  # one Allreduce per dtype, then the step
 
-Run under MPI: ``mpiexec -n 2 python script.py`` (``python -m mpi4py script.py`` makes an
-uncaught exception on one rank abort them all instead of leaving the others waiting).
+Run under MPI: ``mpiexec -n 2 python script.py`` (or ``python -m mpi4py script.py``).
+
+**One rank's error is every rank's.** In :func:`fastgd.train` and the estimators' ``fit``
+with ``comm``, an exception on one rank (in the loss, a callback, a checkpoint write, a
+``KeyboardInterrupt``) never leaves the others waiting in a collective call for it: the rank
+that failed joins the next exchange the others make with a "failed" flag (every exchange
+during training carries one, see :class:`DistributedOptimizer`), then raises its own
+exception, and the others raise a RuntimeError naming it. A rank that fails inside the
+gradient reduction itself, where the others cannot be told, prints its error and calls
+``comm.Abort(1)``. After such an exception, whatever the launch, one that goes uncaught
+prints its traceback and ends the job (``comm.Abort(1)``, as ``python -m mpi4py`` does)
+instead of hanging in ``MPI_Finalize``.
 
 mpi4py is imported here only (``pip install "fastgd[mpi]"``); the rest of fastgd never needs it.
 """
@@ -22,7 +32,10 @@ from __future__ import annotations
 import contextvars
 import functools
 import math
+import os
+import sys
 import time
+import traceback
 import zlib
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -32,7 +45,8 @@ import numpy as np
 from fastgd import _core
 from fastgd.optim._base import Optimizer
 
-__all__ = ["DistributedOptimizer", "world", "agree_on_errors", "agree_on_early_errors", "rank_sum", "shard_plan"]
+__all__ = ["DistributedOptimizer", "world", "agree_on_errors", "agree_on_failures", "abort_if_uncaught",
+           "ending_job_if_uncaught", "rank_sum", "shard_plan", "STATUS_WIDTH"]
 
 REDUCTIONS = ("auto", "allreduce", "reduce_bcast")
 
@@ -58,16 +72,22 @@ def world(comm: Any = None) -> Any:
     return _mpi().COMM_WORLD if comm is None else comm
 
 
+def _error_text(e: BaseException) -> str:
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
 class agree_on_errors:
     """A block that every rank of ``comm`` runs, after which all ranks agree on whether it
-    failed: a rank whose block raised re-raises its exception, and the others raise a
-    ValueError naming the failed rank and its error, instead of going on to a collective call
-    that the failed rank will never join (a hang). One ``allgather`` of a short message.
+    failed: a rank whose block raised re-raises its exception, and the others raise ``error``
+    (ValueError: an argument error on some ranks is an error on all of them) naming the
+    failed rank and its error, instead of going on to a collective call that the failed rank
+    will never join (a hang). One ``allgather`` of a short message.
 
     ``comm=None`` is a no-op (the single-process path)."""
 
-    def __init__(self, comm: Any, what: str = "") -> None:
-        self.comm, self.what = comm, what
+    def __init__(self, comm: Any, what: str = "", error: type[Exception] = ValueError) -> None:
+        self.comm, self.what, self.error = comm, what, error
 
     def __enter__(self) -> agree_on_errors:
         return self
@@ -75,28 +95,160 @@ class agree_on_errors:
     def __exit__(self, et: Any, e: Any, tb: Any) -> Literal[False]:
         if self.comm is None:
             return False
-        message = None if e is None else f"{et.__name__}: {e}"
-        messages = self.comm.allgather(message)
+        messages = self.comm.allgather(None if e is None else _error_text(e))
         if e is not None:
             return False  # the failed rank raises its own error
         failed = [(r, m) for r, m in enumerate(messages) if m is not None]
         if failed:
             r, m = failed[0]
             where = f" in {self.what}" if self.what else ""
-            raise ValueError(f"rank {r} of {len(messages)} failed{where}: {m}")
+            raise self.error(f"rank {r} of {len(messages)} failed{where}: {m}")
         return False
 
 
-# Set by agree_on_early_errors for one train call: [whether it reached its first collective].
-_train_call: contextvars.ContextVar[list[bool] | None] = contextvars.ContextVar("fastgd_train_call", default=None)
+class ending_job_if_uncaught:
+    """A block (a data-parallel ``fit``) after whose exception, on any rank, an exception that
+    nothing catches ends the job: see :func:`abort_if_uncaught`. ``comm=None``: a no-op."""
+
+    def __init__(self, comm: Any) -> None:
+        self.comm = comm
+
+    def __enter__(self) -> ending_job_if_uncaught:
+        return self
+
+    def __exit__(self, et: Any, e: Any, tb: Any) -> Literal[False]:
+        if e is not None and self.comm is not None:
+            abort_if_uncaught(self.comm)
+        return False
 
 
-def agree_on_early_errors(train: Any) -> Any:
-    """Decorates fastgd.train: under ``comm`` (or a DistributedOptimizer), an exception that
-    some ranks raise before train's first collective call (its argument checks: a bad
-    ``sample_weight`` on one rank's shard, say) makes those ranks join that collective with
-    their error, so that the other ranks raise too (a ValueError naming the failed rank)
-    instead of waiting for them forever. Without ``comm`` it calls train as it is."""
+_abort_comm: list[Any] = []  # the communicator that abort_if_uncaught's hook aborts, once set
+
+
+def abort_if_uncaught(comm: Any) -> None:
+    """From now on, an exception that nothing catches prints its traceback (through the
+    previous ``sys.excepthook``) and then calls ``comm.Abort(1)``, which ends every rank,
+    instead of leaving this process in ``MPI_Finalize`` and the others in a collective call
+    that it will not join: what ``python -m mpi4py`` does, for a plain ``python`` launch.
+    train and fit set it when an exception leaves them under MPI (the healthy ranks' too:
+    the rank that failed may catch its error and go on to a collective call)."""
+    if not _abort_comm:
+        previous = sys.excepthook
+
+        def hook(et: Any, e: Any, tb: Any) -> None:
+            previous(et, e, tb)
+            comm = _abort_comm[-1]
+            _end_job(comm, f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()}: an uncaught exception after a "
+                           "failed data-parallel call; ending every rank (comm.Abort(1))\n")
+
+        sys.excepthook = hook
+        _abort_comm.append(comm)
+    _abort_comm[-1] = comm
+
+
+# How long a rank that ends the job waits between writing its error and MPI_Abort: the
+# launcher forwards each rank's output through pipes, and the processes it kills on an
+# Abort (this one among them) can take unread output with them.
+ABORT_GRACE_SECONDS = 0.5
+
+
+def _end_job(comm: Any, message: str) -> None:
+    """``message`` on stderr, then ``comm.Abort(1)``. MPI's Abort is a "best attempt" that
+    may return before the launcher ends the processes (MPICH's does): this one then leaves at
+    once, rather than run on (its caller's code, or an ``MPI_Finalize`` that would wait)."""
+    sys.stderr.write(message)
+    sys.stderr.flush()
+    sys.stdout.flush()
+    time.sleep(ABORT_GRACE_SECONDS)
+    comm.Abort(1)
+    os._exit(1)
+
+
+def _abort(comm: Any, e: BaseException) -> None:
+    """Print ``e`` and end every rank: for an error where the others cannot be told."""
+    _end_job(comm, "".join(traceback.format_exception(type(e), e, e.__traceback__))
+             + f"fastgd: rank {comm.Get_rank()} of {comm.Get_size()} failed inside a collective call of train, "
+             "where the other ranks cannot learn of it; ending every rank (comm.Abort(1))\n")
+
+
+# Every exchange of train's loop (a "status point": the step's reduction of its loss and batch
+# weight, the validation means, the stop votes, the end of train) is an Allgather of this many
+# float64 per rank, the last one the rank's status (0 ok, 1 failed). A rank that failed
+# between two of them joins whichever comes next the same way, without knowing which.
+STATUS_WIDTH = 4
+
+
+class _RemoteTraceback(Exception):
+    """The failed rank's traceback, as the cause of the other ranks' RuntimeError (so that it
+    is shown where they print theirs; as concurrent.futures shows a worker's)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _join_as_failed(comm: Any, e: BaseException) -> None:
+    """The failed rank's part of the next status point, then of the exchange of messages."""
+    mine = np.full(STATUS_WIDTH, math.nan)
+    mine[-1] = 1.0
+    comm.Allgather(mine, np.empty((comm.Get_size(), STATUS_WIDTH)))
+    tb = "".join(traceback.format_exception(type(e), e, e.__traceback__))
+    comm.allgather((_error_text(e), f"\n\"\"\"\n{tb}\"\"\""))
+
+
+def _raise_failed(comm: Any) -> None:
+    """A healthy rank's part once a status point showed a failed rank: the exchange of
+    messages, then a RuntimeError naming the (first) failed rank and its error."""
+    messages = comm.allgather(None)
+    call = _train_call.get()
+    if call is not None:
+        call.phase = "done"
+    r, (text, tb) = next((r, m) for r, m in enumerate(messages) if m is not None)
+    raise RuntimeError(f"rank {r} of {len(messages)} failed in train: {text}; every rank stops") \
+        from _RemoteTraceback(tb)
+
+
+class _TrainCall:
+    """One train call under MPI, as far as a failure on this rank is concerned. ``phase``:
+
+    * ``"early"``: before its first collective call (a failed rank joins it with its error);
+    * ``"setup"``: while it agrees on its arguments and wraps the optimizer (what fails there
+      fails on every rank alike);
+    * ``"armed"``: in its loop, outside fastgd's collective calls (a failed rank joins the
+      next status point);
+    * ``"collective"``: from the start of a status point to its end, for the step's one to
+      the end of the gradient reduction that follows it. An exception there (one raised in
+      the reduction, a KeyboardInterrupt that arrived while it waited) leaves this rank
+      where it cannot tell which call the others are in: it aborts the job;
+    * ``"done"``: every rank knows of a failure, or train's last exchange has passed (then a
+      failure concerns this rank only)."""
+
+    def __init__(self, comm: Any) -> None:
+        self.comm, self.phase = comm, "early"
+
+    def failed(self, e: BaseException) -> None:
+        """This rank's part of the failure ``e``, before it raises ``e``."""
+        if self.phase == "early":
+            self.comm.allgather(("error", _error_text(e)))  # shard_plan's allgather
+        elif self.phase == "armed":
+            self.phase = "collective"
+            _join_as_failed(self.comm, e)
+            self.phase = "done"
+        elif self.phase == "collective":
+            _abort(self.comm, e)
+
+
+# The train call under way (under MPI), for its status points and its failures.
+_train_call: contextvars.ContextVar[_TrainCall | None] = contextvars.ContextVar("fastgd_train_call", default=None)
+
+
+def agree_on_failures(train: Any) -> Any:
+    """Decorates fastgd.train: under ``comm`` (or a DistributedOptimizer), an exception on
+    some ranks reaches every rank instead of leaving the others waiting for them (see the
+    module docstring). Raised before train's first collective call (its argument checks: a
+    bad ``sample_weight`` on one rank's shard, say), the failed ranks join that call with
+    their error and the others raise a ValueError naming one; raised in the loop, the failed
+    ranks join the next status point and the others raise a RuntimeError naming one. Then
+    :func:`abort_if_uncaught`. Without ``comm`` it calls train as it is."""
 
     @functools.wraps(train)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -104,14 +256,13 @@ def agree_on_early_errors(train: Any) -> Any:
         comm, optimizer = kwargs.get("comm"), kwargs.get("optimizer")
         if comm is None and not isinstance(optimizer, DistributedOptimizer):
             return train(*args, **kwargs)
-        reached = [False]
-        token = _train_call.set(reached)
+        call = _TrainCall(world(optimizer.comm if comm is None else comm))
+        token = _train_call.set(call)
         try:
             return train(*args, **kwargs)
-        except Exception as e:
-            if not reached[0]:
-                comm = optimizer.comm if comm is None else comm
-                world(comm).allgather(("error", f"{type(e).__name__}: {e}"))  # shard_plan's allgather
+        except BaseException as e:
+            call.failed(e)
+            abort_if_uncaught(call.comm)
             raise
         finally:
             _train_call.reset(token)
@@ -150,9 +301,9 @@ def shard_plan(comm: Any, dist: DistributedOptimizer | None, optimizer: Optimize
         features = tuple(getattr(X, "shape", ())[1:])
     mine = {"features": tuple(features), "batch_size": batch_size, "max_epochs": max_epochs,
             "shuffle": shuffle, "validation_data": validation}
-    reached = _train_call.get()
-    if reached is not None:
-        reached[0] = True
+    call = _train_call.get()
+    if call is not None:
+        call.phase = "setup"
     gathered = comm.allgather(("ok", mine, int(n)))
     for r, (tag, *rest) in enumerate(gathered):
         if tag == "error":
@@ -168,6 +319,8 @@ def shard_plan(comm: Any, dist: DistributedOptimizer | None, optimizer: Optimize
                                  "of the data")
     if dist is None:
         dist = DistributedOptimizer(optimizer, comm)
+    if call is not None:
+        call.phase = "armed"  # from here on, a rank that fails joins the next status point
     n_epoch = n if batch_size is None else max(k for _, k in everyone)
     return dist, n_epoch
 
@@ -216,6 +369,11 @@ class DistributedOptimizer:
     one runs the same fastgd build at the same SIMD level (the environment variable ``FASTGD_ISA`` forces one
     on mixed hardware); :meth:`in_sync` checks it.
 
+    **A failure on one rank.** :meth:`synchronize_step`, :meth:`global_means`,
+    :meth:`any_rank` and :meth:`ranks_ok`, the exchanges of fastgd.train's loop, each carry
+    every rank's status: a rank that failed joins the next one as "failed", and every rank
+    raises (see :meth:`ranks_ok`) instead of waiting for it.
+
     Everything else (``param_groups``, ``state``, ``state_dict``/``load_state_dict``,
     schedules, ``skipped_steps``, ``last_grad_norm``) is the wrapped optimizer's, read and
     written through this object. While wrapped, the optimizer reads its gradients scaled by
@@ -263,7 +421,7 @@ class DistributedOptimizer:
             views.append(buffers[p.dtype][o:o + p.size].reshape(p.shape))
             offsets[p.dtype] = o + p.size
         self.__dict__.update(grads=views, buffers=list(buffers.values()), _params=params, _synced=False,
-                             _scalars=(np.zeros(3), np.zeros((self.size, 3))))
+                             _scalars=(np.zeros(STATUS_WIDTH), np.zeros((self.size, STATUS_WIDTH))))
         optimizer.grad_prescale = 1.0 / self.size  # the plan is rebuilt with the factor on the next step
 
     # -- delegation ---------------------------------------------------------------------
@@ -361,32 +519,78 @@ class DistributedOptimizer:
         ranks' losses weighted by their batches' weights; their plain mean when the weights
         sum to 0), its total weight, and the 2-norm of the averaged gradient, the same
         numbers on every rank. ``grad_norm=False``: NaN in place of the norm, for a step that
-        computes it itself (clipping by it), read from ``last_grad_norm`` after the step."""
-        self.synchronize(grads)
-        # As rank_sum, with buffers made once: this runs every step.
-        mine, everyone = self._scalars
-        mine[0], mine[1], mine[2] = loss * weight, weight, loss
-        self.comm.Allgather(mine, everyone)
-        rows = everyone.tolist()
-        loss_w, total_w, plain = rows[0]
-        for row in rows[1:]:  # in rank order: the same bits on every rank
-            loss_w, total_w, plain = loss_w + row[0], total_w + row[1], plain + row[2]
+        computes it itself (clipping by it), read from ``last_grad_norm`` after the step.
+
+        The loss and weight are exchanged first, a status point (see :meth:`ranks_ok`): when
+        a rank failed, every rank raises before the gradients are reduced."""
+        self._fill(grads)
+        call = _train_call.get()
+        if call is not None:
+            call.phase = "collective"  # to the end of the reduction, which is not a status point
+        loss_w, total_w, plain = self._status_sums(loss * weight, weight, loss)
+        self.synchronize()
+        if call is not None:
+            call.phase = "armed"
         mean = loss_w / total_w if total_w > 0 else plain / self.size
         if not grad_norm:
             return float(mean), float(total_w), math.nan
         return float(mean), float(total_w), self.optimizer.grad_prescale * _core.total_norm(self.grads, 2.0)
 
     def global_means(self, values: Sequence[float | None], weight: float) -> tuple[float | None, ...]:
-        """The means over the ranks of per-rank ``values`` (None stays None), each rank's
-        weighted by ``weight`` (its number of samples): the global validation scores."""
+        """The means over the ranks of per-rank ``values`` (at most two; None stays None),
+        each rank's weighted by ``weight`` (its number of samples): the global validation
+        scores. A status point."""
         present = [v for v in values if v is not None]
-        sums = rank_sum(self.comm, [v * weight for v in present] + [weight])
-        means = iter(sums[:-1] / sums[-1] if sums[-1] > 0 else sums[:-1])
+        if len(present) > 2:
+            raise ValueError(f"global_means takes at most 2 values, got {len(present)}")
+        first, second = ([v * weight for v in present] + [0.0, 0.0])[:2]
+        first, second, total = self._status_point(first, second, weight)
+        sums = (first, second)
+        means = iter([s / total for s in sums] if total > 0 else sums)
         return tuple(None if v is None else float(next(means)) for v in values)
 
     def any_rank(self, flag: bool) -> bool:
-        """Whether ``flag`` is true on any rank (a stop requested by a callback on one)."""
-        return bool(rank_sum(self.comm, [1.0 if flag else 0.0])[0] > 0)
+        """Whether ``flag`` is true on any rank (a stop requested by a callback on one). A
+        status point."""
+        return self._status_point(1.0 if flag else 0.0, 0.0, 0.0)[0] > 0
+
+    def ranks_ok(self) -> None:
+        """A status point and nothing else: returns when no rank reported a failure, and
+        raises otherwise (train's last exchange, so that a rank failing after the others'
+        last step still reaches them).
+
+        Every exchange of train's loop is a status point: one ``Allgather`` of
+        ``STATUS_WIDTH`` float64 per rank, the numbers it sums and this rank's status. A rank
+        whose loss, callback, checkpoint write... raised makes the same ``Allgather`` with
+        the status "failed", whichever exchange the others are at, then an ``allgather`` of
+        its error message, and raises its own exception; the others then raise a
+        RuntimeError naming it. A collective call: every rank must make it."""
+        self._status_point(0.0, 0.0, 0.0, then="done")
+
+    def _status_point(self, a: float, b: float, c: float, then: str = "armed") -> tuple[float, float, float]:
+        """:meth:`_status_sums` in train's phase ``"collective"``, then in phase ``then``."""
+        call = _train_call.get()
+        if call is None:
+            return self._status_sums(a, b, c)
+        call.phase = "collective"
+        sums = self._status_sums(a, b, c)
+        call.phase = then
+        return sums
+
+    def _status_sums(self, a: float, b: float, c: float) -> tuple[float, float, float]:
+        """A status point: the sums over the ranks of ``a``, ``b`` and ``c``, in rank order
+        (the same bits on every rank); raises when a rank reports a failure. Buffers made
+        once, and no more Python than needed: this runs every step."""
+        mine, everyone = self._scalars
+        mine[0], mine[1], mine[2] = a, b, c  # mine[3], this rank's status, stays 0 (ok)
+        self.comm.Allgather(mine, everyone)
+        rows = everyone.tolist()
+        a, b, c, failed = rows[0]
+        for row in rows[1:]:  # in rank order: the same bits on every rank
+            a, b, c, failed = a + row[0], b + row[1], c + row[2], failed + row[3]
+        if failed:
+            _raise_failed(self.comm)
+        return a, b, c
 
     # -- checks and teardown ------------------------------------------------------------
 

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import persistence
-from fastgd.distributed import DistributedOptimizer
+from fastgd.distributed import DistributedOptimizer, agree_on_errors, ending_job_if_uncaught
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
@@ -229,12 +229,23 @@ class GradientEstimator(InputStage, BaseEstimator):
 
     def _fit(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any = None,
              resume: bool = False, checkpoint_every: int = 1, comm: Any = None) -> Any:
-        self._check_params()
-        every = check_checkpoint(checkpoint, checkpoint_every)
-        self._check_fit_call(partial=partial, resume=resume, checkpoint=checkpoint, comm=comm)
-        point = self._resume_point() if resume else None
-        if resume and point is None:
-            return self
+        # Under comm, an error on some ranks is every rank's (each stage agrees, and train's
+        # exchanges carry a failure flag); then an uncaught one ends the job rather than
+        # leaving a rank waiting (fastgd.distributed).
+        with ending_job_if_uncaught(comm):
+            with agree_on_errors(comm, f"{type(self).__name__}.fit"):
+                self._check_params()
+                every = check_checkpoint(checkpoint, checkpoint_every)
+                self._check_fit_call(partial=partial, resume=resume, checkpoint=checkpoint, comm=comm)
+                point = self._resume_point() if resume else None
+            if resume and point is None:
+                return self
+            return self._fit_stages(X, y, sample_weight, partial=partial, classes=classes, checkpoint=checkpoint,
+                                    resume=resume, every=every, comm=comm, point=point)
+
+    def _fit_stages(self, X: Any, y: Any, sample_weight: Any, *, partial: bool, classes: Any, checkpoint: Any,
+                    resume: bool, every: int, comm: Any, point: dict[str, Any] | None) -> Any:
+        """Stages 2 to 6 of ``fit`` (see the module docstring)."""
         with limit_blas(self._blas_threads()):
             run = self._prepare(X, y, sample_weight, partial=partial, classes=classes, resume=resume, comm=comm,
                                 point=point)
@@ -251,8 +262,10 @@ class GradientEstimator(InputStage, BaseEstimator):
             self._check_finite(run, history, n_iter, train_state)
             # Attributes only now: a failed fit leaves the estimator as it was.
             self._set_fitted(run, history, n_iter, train_state)
-            if writer is not None:
-                writer.finish(self)
+            # Rank 0 writes; should that fail, the other ranks (done training) must know too.
+            with agree_on_errors(comm, f"{type(self).__name__}.fit's last checkpoint write", error=RuntimeError):
+                if writer is not None:
+                    writer.finish(self)
         return self
 
     # -- stages ------------------------------------------------------------------------
@@ -351,19 +364,21 @@ class GradientEstimator(InputStage, BaseEstimator):
         n_given = run.Xs.n_samples if ys is None else len(ys)
         if run.comm is not None:
             n_given = tuple(run.comm.allgather(n_given))
-        if resume is not None and resume.get("n_samples") not in (None, n_given):
-            raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
-                             f"{resume['n_samples']}; resume it on the same data")
         Xs, w, validation, es, split_rng = run.Xs, run.w, None, None, None
         stopping: list[Any] = []
-        if early:
-            # The split's generator is kept (as it was before the split): a resumed run draws
-            # the same split from it and leaves the estimator's rng where it is.
-            split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
-            Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
-            stopping.append(es)
-        elif self.tol is not None and not run.partial:
-            stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
+        # (A rank's own shard may fail the split, one rank's resume state the check.)
+        with agree_on_errors(run.comm, f"{type(self).__name__}.fit"):
+            if resume is not None and resume.get("n_samples") not in (None, n_given):
+                raise ValueError(f"resume=True: X has {n_given} rows, but the run to resume was trained on "
+                                 f"{resume['n_samples']}; resume it on the same data")
+            if early:
+                # The split's generator is kept (as it was before the split): a resumed run draws
+                # the same split from it and leaves the estimator's rng where it is.
+                split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
+                Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
+                stopping.append(es)
+            elif self.tol is not None and not run.partial:
+                stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
         w_train = None if w is None or self._reads_rows and np.all(w == 1) else w
         # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
         if resume is not None:

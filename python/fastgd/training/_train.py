@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd.distributed import DistributedOptimizer, agree_on_early_errors, shard_plan
+from fastgd.distributed import DistributedOptimizer, agree_on_failures, shard_plan
 from fastgd.history import History
 from fastgd.optim.registry import get_optimizer
 from fastgd.shuffling import check_shuffle
@@ -22,7 +22,7 @@ from fastgd.training._steps import FusedStretch, PythonStep, fused_stretch
 __all__ = ["train"]
 
 
-@agree_on_early_errors
+@agree_on_failures
 def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray, X: Any, y: Any, *,
           optimizer: Any = "adam", lr: Any = 1e-3, batch_size: int | None = None, max_epochs: int | None = 100,
           shuffle: bool | str = True, random_state: Any = None, sample_weight: Any = None,
@@ -132,6 +132,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             stream's last segment with samples that its buffer holds again (see
             :meth:`fastgd.ChunkStream.segments`; with a buffer that holds the whole shard,
             the same padding, and the same bits, as the shard as an array).
+            An exception on one rank (in ``loss_and_grad``, a callback, ``post_step``, a
+            ``KeyboardInterrupt``) is raised there and reaches every other rank at its next
+            exchange with the others, where it raises a RuntimeError naming the failed rank
+            and its error: no rank is left waiting (see :mod:`fastgd.distributed`).
 
     Returns:
         A :class:`fastgd.History`: one record per epoch with ``train_loss`` (the
@@ -203,6 +207,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         record.close(reason)
         if dist is not None and not isinstance(optimizer, DistributedOptimizer):
             dist.detach()  # the optimizer train wrapped reads its gradients unscaled again
+    if dist is not None:
+        dist.ranks_ok()  # a rank that failed after the last exchange (a callback, the end) still reaches the others
     history.stop_reason = reason
     return history
 
