@@ -350,7 +350,8 @@ def plan_with_states(rule: str, params, states_of):
     group["params"] = params
 
     def state_lists(gi, wanted):
-        return [(states_of(name), True) for name, _ in wanted]
+        # Each list with a flag per array: whether it was just created.
+        return [(states_of(name), [True] * len(params)) for name, _ in wanted]
 
     return _core.StepPlan(rule, _core.StepControl(), [group], [{"step": 0, **spec["group_scalars"]}], state_lists)
 
