@@ -91,7 +91,8 @@ class FitRun:
     warm: bool                 # warm_start from the fitted parameters
     regression: bool
     scaling: Scaling
-    Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream)
+    Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream);
+                               # X itself, raw, when the objective standardizes rows itself
     ys: Any                    # the targets as encoded (regression: standardized); None streamed
     w: Any                     # the sample weights, of mean 1; None streamed
     theta: Any = None          # the starting point, trained in place
@@ -160,6 +161,10 @@ class GradientEstimator(InputStage, BaseEstimator):
     # The objective reads each batch's rows in place (train(gather=False)): sample weights
     # that are all 1 then go down as None, so that it need not read them.
     _reads_rows = False
+    # The objective applies ``run.scaling`` to the rows it reads (training batches and the
+    # early-stopping validation rows alike): ``run.Xs`` is then X itself, in the raw space,
+    # never a standardized copy. (Streams standardize each chunk as it enters the buffer.)
+    _standardizes_rows = False
     # A warm start keeps the fitted standardization (the parameters live in its space)
     # instead of learning one from the new data.
     _warm_start_keeps_scaling = False

@@ -149,6 +149,7 @@ class InputStage:
     _estimator_type: str | None
     _dtype: Any
     _reads_rows: bool
+    _standardizes_rows: bool
     standardize: bool
     n_features_in_: int
     classes_: np.ndarray
@@ -374,7 +375,10 @@ class InputStage:
             stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
             return stream, None, None
         X, dtype = inputs.X, inputs.X.dtype
-        Xs = standardize(X, scaling.mean, scaling.scale, dtype) if scaling.standardized else X
+        # An objective that standardizes the rows it reads (``_standardizes_rows``) trains on
+        # X itself: no standardized copy of X is made.
+        standardize_here = scaling.standardized and not self._standardizes_rows
+        Xs = standardize(X, scaling.mean, scaling.scale, dtype) if standardize_here else X
         ys = inputs.enc["y"]
         if regression:
             ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
