@@ -29,6 +29,9 @@ FASTGD_DECLARE_LEVEL(target_neon)
 #if defined(FASTGD_HAVE_SCALAR)
 FASTGD_DECLARE_LEVEL(target_scalar)
 #endif
+#if defined(FASTGD_HAVE_SCALAR_FMA)
+FASTGD_DECLARE_LEVEL(target_scalar_fma)
+#endif
 
 namespace {
 
@@ -56,6 +59,9 @@ const std::vector<Level>& levels() {
         std::vector<Level> v;
 #if defined(FASTGD_HAVE_SCALAR)
         v.push_back({"scalar", &target_scalar::table, true});
+#endif
+#if defined(FASTGD_HAVE_SCALAR_FMA)  // tests/conformance only (simd.hpp)
+        v.push_back({"scalar_fma", &target_scalar_fma::table, true});
 #endif
 #if defined(FASTGD_HAVE_SSE2)
         v.push_back({"baseline", &target_sse2::table, true});

@@ -71,6 +71,7 @@ FASTGD_RULES(FASTGD_RULE_KERNEL)
 
 struct KernelTable {
     const char* name;
+    bool fused_multiply_add;  // whether mul_add rounds a*b+c once (FMA) or twice
     KernelSet<float> f32;
     KernelSet<double> f64;
     template <class T> const KernelSet<T>& of() const {

@@ -24,6 +24,9 @@ inline double combine_power_sums(double a, double b, NormKind kind) {
     return (std::isnan(a) || std::isnan(b)) ? NAN : std::fmax(a, b);
 }
 
+// The factor clipping by a global norm multiplies the gradients by (torch's clip_grad_norm_).
+inline double clip_coefficient(double max_norm, double norm) { return std::fmin(1.0, max_norm / (norm + 1e-6)); }
+
 inline double norm_from_power_sum(double s, NormKind kind, double p) {
     switch (kind) {
         case NormKind::one:

@@ -394,7 +394,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         py::gil_scoped_release release;
         if (clip.by_norm) {
             total_norm = prescale * grad_norm(steps, clip.norm_type);  // the norm of the prescaled gradients
-            grad_scale = prescale * std::fmin(1.0, clip.max_norm / (total_norm + 1e-6));  // clip_coefficient
+            grad_scale = prescale * clip_coefficient(clip.max_norm, total_norm);
         }
         // The clipping norm already read every gradient; else one read-only inf-norm pass,
         // NaN when any gradient holds a NaN.

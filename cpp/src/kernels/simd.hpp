@@ -24,6 +24,13 @@
 #define FASTGD_NS target_scalar
 #define FASTGD_LEVEL_NAME "scalar"
 #include "simd/vec_scalar.hpp"
+#elif defined(FASTGD_TARGET_SCALAR_FMA)
+// The scalar level with a*b+c rounded once, as the FMA levels round it: never shipped, the
+// reference that tests/conformance holds those levels to, bit for bit.
+#define FASTGD_NS target_scalar_fma
+#define FASTGD_LEVEL_NAME "scalar_fma"
+#define FASTGD_SCALAR_FMA 1
+#include "simd/vec_scalar.hpp"
 #else
 #error "compile kernel sources with exactly one FASTGD_TARGET_* definition"
 #endif

@@ -5,7 +5,7 @@ namespace fastgd::FASTGD_NS {
 
 const KernelTable& table() {
     static const KernelTable t = [] {
-        KernelTable k{FASTGD_LEVEL_NAME, {}, {}};
+        KernelTable k{FASTGD_LEVEL_NAME, kFusedMulAdd, {}, {}};
         fill_rules(k.f32);
         fill_rules(k.f64);
         fill_reductions(k.f32);

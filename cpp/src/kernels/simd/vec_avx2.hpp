@@ -30,6 +30,8 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm256_sub_ps(
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm256_mul_ps(a.v, b.v)}; }
 inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm256_div_ps(a.v, b.v)}; }
 inline Vec<float> sqrt(Vec<float> a) { return {_mm256_sqrt_ps(a.v)}; }
+// a*b+c rounded once.
+inline constexpr bool kFusedMulAdd = true;
 inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 // x86 min/max return the second operand when either is NaN: callers put the data second.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm256_max_ps(a.v, b.v)}; }

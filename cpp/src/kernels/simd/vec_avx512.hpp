@@ -30,6 +30,8 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {_mm512_sub_ps(
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm512_mul_ps(a.v, b.v)}; }
 inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm512_div_ps(a.v, b.v)}; }
 inline Vec<float> sqrt(Vec<float> a) { return {_mm512_sqrt_ps(a.v)}; }
+// a*b+c rounded once.
+inline constexpr bool kFusedMulAdd = true;
 inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 // Same NaN convention as the other x86 levels: the second operand is returned when unordered.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm512_max_ps(a.v, b.v)}; }

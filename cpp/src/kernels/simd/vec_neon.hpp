@@ -30,6 +30,8 @@ inline Vec<float> operator-(Vec<float> a, Vec<float> b) { return {vsubq_f32(a.v,
 inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {vmulq_f32(a.v, b.v)}; }
 inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {vdivq_f32(a.v, b.v)}; }
 inline Vec<float> sqrt(Vec<float> a) { return {vsqrtq_f32(a.v)}; }
+// a*b+c rounded once.
+inline constexpr bool kFusedMulAdd = true;
 inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 // vmaxq/vminq propagate NaN from either operand.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {vmaxq_f32(a.v, b.v)}; }

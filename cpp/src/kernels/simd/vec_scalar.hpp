@@ -19,7 +19,14 @@ template <class T> inline Vec<T> operator-(Vec<T> a, Vec<T> b) { return {a.v - b
 template <class T> inline Vec<T> operator*(Vec<T> a, Vec<T> b) { return {a.v * b.v}; }
 template <class T> inline Vec<T> operator/(Vec<T> a, Vec<T> b) { return {a.v / b.v}; }
 template <class T> inline Vec<T> sqrt(Vec<T> a) { return {std::sqrt(a.v)}; }
+#if defined(FASTGD_SCALAR_FMA)
+inline constexpr bool kFusedMulAdd = true;
+template <class T> inline Vec<T> mul_add(Vec<T> a, Vec<T> b, Vec<T> c) { return {std::fma(a.v, b.v, c.v)}; }
+#else
+// Two roundings (the build turns off contraction into an FMA).
+inline constexpr bool kFusedMulAdd = false;
 template <class T> inline Vec<T> mul_add(Vec<T> a, Vec<T> b, Vec<T> c) { return {a.v * b.v + c.v}; }
+#endif
 // Same NaN convention as x86: the second operand is returned when unordered.
 template <class T> inline Vec<T> max(Vec<T> a, Vec<T> b) { return {a.v > b.v ? a.v : b.v}; }
 template <class T> inline Vec<T> min(Vec<T> a, Vec<T> b) { return {a.v < b.v ? a.v : b.v}; }

@@ -31,6 +31,7 @@ inline Vec<float> operator*(Vec<float> a, Vec<float> b) { return {_mm_mul_ps(a.v
 inline Vec<float> operator/(Vec<float> a, Vec<float> b) { return {_mm_div_ps(a.v, b.v)}; }
 inline Vec<float> sqrt(Vec<float> a) { return {_mm_sqrt_ps(a.v)}; }
 // No FMA at this level: a separate multiply and add (two roundings).
+inline constexpr bool kFusedMulAdd = false;
 inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return a * b + c; }
 // x86 min/max return the second operand when either is NaN: callers put the data second.
 inline Vec<float> max(Vec<float> a, Vec<float> b) { return {_mm_max_ps(a.v, b.v)}; }
