@@ -33,11 +33,15 @@ inline Vec<float> sqrt(Vec<float> a) { return {vsqrtq_f32(a.v)}; }
 // a*b+c rounded once.
 inline constexpr bool kFusedMulAdd = true;
 inline Vec<float> mul_add(Vec<float> a, Vec<float> b, Vec<float> c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
-// vmaxq/vminq propagate NaN from either operand.
-inline Vec<float> max(Vec<float> a, Vec<float> b) { return {vmaxq_f32(a.v, b.v)}; }
-inline Vec<float> min(Vec<float> a, Vec<float> b) { return {vminq_f32(a.v, b.v)}; }
-// maximum(a, b): the larger, or NaN when either is NaN (np.maximum): vmaxq already is.
-inline Vec<float> maximum(Vec<float> a, Vec<float> b) { return max(a, b); }
+// max/min as every other level has them (x86's maxps/minps, the scalar a > b ? a : b): the
+// second operand when the two compare equal or either is NaN, so callers put the data second.
+// Not vmaxq/vminq: they order -0 below +0 and return a NaN from either side, so a ReLU
+// max(0, -0) would give +0 here and -0 at every other level.
+inline Vec<float> max(Vec<float> a, Vec<float> b) { return {vbslq_f32(vcgtq_f32(a.v, b.v), a.v, b.v)}; }
+inline Vec<float> min(Vec<float> a, Vec<float> b) { return {vbslq_f32(vcltq_f32(a.v, b.v), a.v, b.v)}; }
+// maximum(a, b): the larger, or NaN when either is NaN (np.maximum): a where a is NaN, else
+// max(a, b) (which gives b when b is NaN).
+inline Vec<float> maximum(Vec<float> a, Vec<float> b) { return {vbslq_f32(vceqq_f32(a.v, a.v), max(a, b).v, a.v)}; }
 inline Vec<float> abs(Vec<float> a) { return {vabsq_f32(a.v)}; }
 // sign(a): +1, -1, +0 for either zero, NaN for NaN (np.sign; a + 0 turns -0 into +0).
 inline Vec<float> sign(Vec<float> a) {
@@ -52,9 +56,11 @@ inline Vec<double> operator*(Vec<double> a, Vec<double> b) { return {vmulq_f64(a
 inline Vec<double> operator/(Vec<double> a, Vec<double> b) { return {vdivq_f64(a.v, b.v)}; }
 inline Vec<double> sqrt(Vec<double> a) { return {vsqrtq_f64(a.v)}; }
 inline Vec<double> mul_add(Vec<double> a, Vec<double> b, Vec<double> c) { return {vfmaq_f64(c.v, a.v, b.v)}; }
-inline Vec<double> max(Vec<double> a, Vec<double> b) { return {vmaxq_f64(a.v, b.v)}; }
-inline Vec<double> min(Vec<double> a, Vec<double> b) { return {vminq_f64(a.v, b.v)}; }
-inline Vec<double> maximum(Vec<double> a, Vec<double> b) { return max(a, b); }
+inline Vec<double> max(Vec<double> a, Vec<double> b) { return {vbslq_f64(vcgtq_f64(a.v, b.v), a.v, b.v)}; }
+inline Vec<double> min(Vec<double> a, Vec<double> b) { return {vbslq_f64(vcltq_f64(a.v, b.v), a.v, b.v)}; }
+inline Vec<double> maximum(Vec<double> a, Vec<double> b) {
+    return {vbslq_f64(vceqq_f64(a.v, a.v), max(a, b).v, a.v)};
+}
 inline Vec<double> abs(Vec<double> a) { return {vabsq_f64(a.v)}; }
 inline Vec<double> sign(Vec<double> a) {
     const float64x2_t zero = vdupq_n_f64(0.0);
