@@ -57,7 +57,8 @@ else()
 endif()
 
 # FASTGD_EXTRA_LEVELS, set before this file is included, compiles more levels than the
-# architecture's: tests/conformance adds the portable scalar level to check the others against.
+# architecture's: tests/conformance adds the portable scalar level, and its a*b+c-rounded-once
+# twin scalar_fma (simd.hpp), to check the others against.
 set(FASTGD_LEVELS ${FASTGD_EXTRA_LEVELS} ${FASTGD_ARCH_LEVELS})
 list(REMOVE_DUPLICATES FASTGD_LEVELS)
 foreach(level IN LISTS FASTGD_LEVELS)
