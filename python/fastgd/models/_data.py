@@ -65,11 +65,12 @@ def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CH
     """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
     rounding-level) deviation replaced by 1, as StandardScaler does for constant features.
 
-    Computed over blocks of rows of about ``block_bytes`` of ``a``, merged by Chan et al.'s
+    Computed in one read of ``a`` (fastgd's column statistics kernel, on every thread) over
+    blocks of rows of about ``block_bytes`` of ``a``, merged in order by Chan et al.'s
     formulas (:class:`fastgd.streaming.RunningMoments`): a large or memory-mapped ``a`` is
-    never converted or centred as a whole. The blocks are those in which a
-    :class:`fastgd.ChunkStream` reads a memmap of ``a`` by default, so both give the same
-    bits; an ``a`` of one block gives the plain two-pass result."""
+    never converted or centred as a whole, and the bits do not depend on the thread count.
+    The blocks are those in which a :class:`fastgd.ChunkStream` reads a memmap of ``a`` by
+    default, so both give the same bits."""
     return block_moments(a, w, block_bytes).mean_std(a.dtype)
 
 
@@ -77,9 +78,7 @@ def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK
     """The :class:`RunningMoments` of :func:`weighted_moments` (blocks of rows merged)."""
     moments = RunningMoments()
     row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * a.dtype.itemsize)
-    step = max(1, block_bytes // row)
-    for start in range(0, max(len(a), 1), step):
-        moments.update(a[start:start + step], w[start:start + step])
+    moments.update(a, w, block_rows=max(1, block_bytes // row))
     return moments
 
 
