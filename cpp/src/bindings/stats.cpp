@@ -28,8 +28,9 @@ void register_stats(py::module_& m) {
             const py::array X = py::reinterpret_borrow<py::array>(xo);
             if (X.ndim() != 2) throw py::value_error("X must be 2-D (samples, features), got " + std::to_string(X.ndim()) + "-D");
             const auto rows = static_cast<std::size_t>(X.shape(0)), cols = static_cast<std::size_t>(X.shape(1));
-            py::array w;
-            if (!wo.is_none()) {
+            py::array w;  // (a default py::array is an empty array, not a null handle)
+            const bool weighted = !wo.is_none();
+            if (weighted) {
                 if (check_array(wo, "sample_weight", false) != 8)
                     throw py::type_error("sample_weight must be float64 (no silent casts)");
                 w = py::reinterpret_borrow<py::array>(wo);
@@ -46,7 +47,7 @@ void register_stats(py::module_& m) {
             py::array_t<double> mean(static_cast<py::ssize_t>(cols)), var(static_cast<py::ssize_t>(cols));
             double* mp = mean.mutable_data();
             double* vp = var.mutable_data();
-            const double* wp = w ? cptr<double>(w) : nullptr;
+            const double* wp = weighted ? cptr<double>(w) : nullptr;
             const KernelTable& k = active_kernels();
             ColumnStats s{};
             {
