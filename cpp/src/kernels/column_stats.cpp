@@ -42,46 +42,35 @@ template <class T> inline VD load_columns(const T* x, std::size_t k) {
     return load_as_double(pad);
 }
 
-// One pass down a tile's rows for the columns [c, c + NV * L + tail): CENTRED false sums
-// w * x, true sums w * (x - mean)^2 (weights of 1 when !WEIGHTED: the same bits as weights of
-// 1, since w * v then rounds as v); into out[c...]. `ahead` (or null): the next tile, whose
-// rows are asked for row by row meanwhile.
+// A tile's second pass, from cache, for the columns [c, c + NV * L + tail): the sums of
+// w * (x - mean)^2 down the rows (weights of 1 when !WEIGHTED: the same bits as weights of 1,
+// since w * v then rounds as v), into out[c...].
 //
 // The tail's vector is the row's last L columns (overlapping the vector before it) when the
 // row has that many: a padded copy would be written and read back per row, and a vector load
 // of narrower stores waits for them to retire (a failed store-to-load forward). Each lane
 // computes its own column either way, so the bits are the same.
-template <std::size_t NV, bool CENTRED, bool WEIGHTED, class T>
+template <std::size_t NV, bool WEIGHTED, class T>
 void tile_pass(const T* X, std::size_t rows, std::size_t cols, std::size_t c, std::size_t tail, const double* w,
-               const double* mean, double* out, const T* ahead) {
+               const double* mean, double* out) {
     constexpr std::size_t N = NV + 1;  // room for the tail vector
     const bool overlap = cols >= L;
     const std::size_t tail_col = overlap ? cols - L : c + NV * L;  // the tail vector's first column
     VD acc[N], m[N];
     for (std::size_t v = 0; v < N; ++v) acc[v] = m[v] = VD::set1(0.0);
-    if constexpr (CENTRED) {
-        for (std::size_t v = 0; v < NV; ++v) m[v] = VD::load(mean + c + v * L);
-        if (tail) m[NV] = VD::load(mean + tail_col);  // mean is padded to whole vectors
-    }
+    for (std::size_t v = 0; v < NV; ++v) m[v] = VD::load(mean + c + v * L);
+    if (tail) m[NV] = VD::load(mean + tail_col);  // mean is padded to whole vectors
     for (std::size_t r = 0; r < rows; ++r) {
         const T* x = X + r * cols + c;
         VD wr = VD::set1(1.0);
         if constexpr (WEIGHTED) wr = VD::set1(w[r]);
         const auto add = [&](std::size_t v, VD xv) {
-            VD t = xv;
-            if constexpr (CENTRED) {
-                const VD d = xv - m[v];
-                t = d * d;
-            }
+            const VD d = xv - m[v], t = d * d;
             if constexpr (WEIGHTED) acc[v] = mul_add(wr, t, acc[v]);
             else acc[v] = acc[v] + t;
         };
         for (std::size_t v = 0; v < NV; ++v) add(v, load_as_double(x + v * L));
         if (tail) add(NV, overlap ? load_as_double(X + r * cols + tail_col) : load_columns(x + NV * L, tail));
-        if (ahead) {
-            const char* next = reinterpret_cast<const char*>(ahead + r * cols);
-            for (std::size_t b = 0; b < cols * sizeof(T); b += 64) prefetch_line(next + b);
-        }
     }
     for (std::size_t v = 0; v < NV; ++v) VD::store(out + c + v * L, acc[v]);
     if (tail) {
@@ -92,23 +81,56 @@ void tile_pass(const T* X, std::size_t rows, std::size_t cols, std::size_t c, st
     }
 }
 
-// A tile's pass over all columns. `ahead`: the next tile (or null), fetched meanwhile: the
-// passes go down the tile's rows a few columns at a time, a pattern the hardware prefetcher
-// does not follow ahead of the loads, so that without this the first pass waits on memory.
-template <bool CENTRED, bool WEIGHTED, class T>
-void tile_columns(const T* X, std::size_t rows, std::size_t cols, const double* w, const double* mean, double* out,
-                  const T* ahead) {
+// The tile's second pass over all columns, from cache: a few column vectors at a time down
+// the rows, their sums in registers.
+template <bool WEIGHTED, class T>
+void tile_columns(const T* X, std::size_t rows, std::size_t cols, const double* w, const double* mean, double* out) {
     std::size_t c = 0;
-    for (; c + kGroup * L <= cols; c += kGroup * L, ahead = nullptr)
-        tile_pass<kGroup, CENTRED, WEIGHTED>(X, rows, cols, c, 0, w, mean, out, ahead);
+    for (; c + kGroup * L <= cols; c += kGroup * L) tile_pass<kGroup, WEIGHTED>(X, rows, cols, c, 0, w, mean, out);
     const std::size_t rest = cols - c, full = rest / L, tail = rest % L;
     switch (full) {  // what is left: fewer than kGroup vectors, the last one maybe partial
-        case 0: if (tail) tile_pass<0, CENTRED, WEIGHTED>(X, rows, cols, c, tail, w, mean, out, ahead); break;
-        case 1: tile_pass<1, CENTRED, WEIGHTED>(X, rows, cols, c, tail, w, mean, out, ahead); break;
-        case 2: tile_pass<2, CENTRED, WEIGHTED>(X, rows, cols, c, tail, w, mean, out, ahead); break;
-        default: tile_pass<3, CENTRED, WEIGHTED>(X, rows, cols, c, tail, w, mean, out, ahead); break;
+        case 0: if (tail) tile_pass<0, WEIGHTED>(X, rows, cols, c, tail, w, mean, out); break;
+        case 1: tile_pass<1, WEIGHTED>(X, rows, cols, c, tail, w, mean, out); break;
+        case 2: tile_pass<2, WEIGHTED>(X, rows, cols, c, tail, w, mean, out); break;
+        default: tile_pass<3, WEIGHTED>(X, rows, cols, c, tail, w, mean, out); break;
     }
     static_assert(kGroup == 4, "the switch above covers 0..kGroup-1 vectors");
+}
+
+// The tile's first pass, sum w * x per column (out, padded to whole vectors): row after row,
+// so that the reads from memory are sequential, which the hardware prefetcher follows (going
+// down the rows a few columns at a time, as the second pass does, it does not, and the pass
+// waits on memory). The sums of the whole vectors go through out (in L1), the tail's stays
+// in a register.
+template <bool WEIGHTED, class T>
+void tile_sums(const T* X, std::size_t rows, std::size_t cols, const double* w, double* out) {
+    const std::size_t full = cols / L, tail = cols % L;
+    const bool overlap = cols >= L;
+    const std::size_t tail_col = overlap ? cols - L : full * L;
+    for (std::size_t j = 0; j < full * L; j += L) VD::store(out + j, VD::set1(0.0));
+    VD acc = VD::set1(0.0);
+    for (std::size_t r = 0; r < rows; ++r) {
+        const T* x = X + r * cols;
+        VD wr = VD::set1(1.0);
+        if constexpr (WEIGHTED) wr = VD::set1(w[r]);
+        for (std::size_t v = 0; v < full; ++v) {
+            const VD xv = load_as_double(x + v * L);
+            const VD a = VD::load(out + v * L);
+            if constexpr (WEIGHTED) VD::store(out + v * L, mul_add(wr, xv, a));
+            else VD::store(out + v * L, a + xv);
+        }
+        if (tail) {
+            const VD xv = overlap ? load_as_double(x + tail_col) : load_columns(x + tail_col, tail);
+            if constexpr (WEIGHTED) acc = mul_add(wr, xv, acc);
+            else acc = acc + xv;
+        }
+    }
+    if (tail) {
+        alignas(64) double lanes[L];
+        VD::store(lanes, acc);
+        const std::size_t skip = overlap ? L - tail : 0;
+        for (std::size_t l = 0; l < tail; ++l) out[full * L + l] = lanes[skip + l];
+    }
 }
 
 // The first NaN and infinity of a tile (flat indices from `base`), into nan/inf if earlier.
@@ -145,9 +167,7 @@ BlockResult block_moments(const T* X, std::size_t rows, std::size_t cols, std::s
         const std::size_t n = std::min(tile, rows - r0);
         const T* x = X + r0 * cols;
         const double* wt = WEIGHTED ? w + r0 : nullptr;
-        // The next tile of the block is fetched during this one's first pass.
-        const T* next = r0 + tile < rows ? x + tile * cols : nullptr;
-        tile_columns<false, WEIGHTED>(x, n, cols, wt, nullptr, tm, next);
+        tile_sums<WEIGHTED>(x, n, cols, wt, tm);
         // A NaN or an infinity makes its column's sum non-finite (at weight 0 too: 0 * inf is
         // NaN); so does an overflow of finite values, which the scan then does not find.
         bool finite = true;
@@ -161,7 +181,7 @@ BlockResult block_moments(const T* X, std::size_t rows, std::size_t cols, std::s
         if (!(tw > 0.0)) continue;
         const VD tv = VD::set1(tw);
         for (std::size_t j = 0; j < pc; j += L) VD::store(tm + j, VD::load(tm + j) / tv);
-        tile_columns<true, WEIGHTED>(x, n, cols, wt, tm, tm2, static_cast<const T*>(nullptr));
+        tile_columns<WEIGHTED>(x, n, cols, wt, tm, tm2);
         if (res.weight == 0.0) {
             std::memcpy(mean, tm, pc * sizeof(double));
             std::memcpy(m2, tm2, pc * sizeof(double));
