@@ -142,6 +142,20 @@ def test_check_X_names_the_first_bad_value():
     check_X(X)
 
 
+def test_moments_check_X_in_the_same_read():
+    X, w = _data(100, 3, np.float32)
+    check_X(X, finite=False)
+    X[70, 2] = np.nan
+    X[10, 0] = np.inf
+    check_X(X, finite=False)  # left to the moments
+    with pytest.raises(ValueError, match=r"Input X contains NaN \(row 70, column 2\)\."):
+        weighted_moments(X, w, check="X")
+    X[70, 2] = 0
+    with pytest.raises(ValueError, match=r"Input X contains infinity .* \(row 10, column 0\)\."):
+        weighted_moments(X, w, check="X")
+    assert not np.isfinite(weighted_moments(X, w)[0][0])  # unchecked: the column's mean says it
+
+
 def test_bits_do_not_depend_on_the_thread_count(threaded):
     X, w = _data(50000, 33, np.float32)
     block_rows = 1000

@@ -264,9 +264,10 @@ def _numeric(a: Any, name: str) -> np.ndarray:
     return a
 
 
-def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True) -> np.ndarray:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
-    and finite."""
+    and (unless ``finite`` is False: a caller whose next read of X checks it, as
+    ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
     X = _numeric(X, "X")
@@ -283,7 +284,8 @@ def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
     if X.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
                          "X has no columns.")
-    _check_finite(X, "X")
+    if finite:
+        _check_finite(X, "X")
     return X
 
 
