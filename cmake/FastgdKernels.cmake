@@ -16,6 +16,7 @@ set(FASTGD_KERNEL_SOURCES
     ${FASTGD_CPP}/src/kernels/reductions.cpp
     ${FASTGD_CPP}/src/kernels/activations.cpp
     ${FASTGD_CPP}/src/kernels/linear_objective.cpp
+    ${FASTGD_CPP}/src/kernels/column_stats.cpp
     ${FASTGD_CPP}/src/kernels/target_table.cpp)
 set(FASTGD_LEVEL_OBJECTS "")
 set(FASTGD_LEVEL_DEFINITIONS "")

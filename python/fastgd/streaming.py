@@ -37,7 +37,8 @@ give other data each time (augmented, resampled).
 
 **Standardization** of a stream is learned by one streaming pass before training: each
 chunk's weighted mean and variance, merged chunk by chunk (Chan, Golub and LeVeque's
-parallel algorithm), in float64, one chunk at a time (:class:`RunningMoments`).
+parallel algorithm), in float64, one chunk at a time (:class:`RunningMoments`), each chunk
+read once by fastgd's column statistics kernel, which also checks that its values are finite.
 
 **Data-parallel training** (``comm=``): each rank streams its own shard through its own
 buffer; the ranks' first passes are merged (:meth:`RunningMoments.merge`, in rank order) and
@@ -54,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd import _core
 from fastgd.shuffling import ShuffleMode, check_shuffle
 
 __all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap", "pow2_scale"]
@@ -108,8 +110,9 @@ class RunningMoments:
               \bar x = \bar x_a + \delta\, W_b / W, \quad
               \sigma^2 = (W_a \sigma_a^2 + W_b \sigma_b^2 + \delta^2\, W_a W_b / W) / W.
 
-    A chunk's own moments are those of ``weighted_moments`` (two passes over the chunk), so
-    one chunk gives exactly its result. Chunks of weight 0 count for nothing.
+    A chunk's own moments are those fastgd's column statistics kernel gives for it as one
+    block (``weighted_moments`` merges blocks of rows by the same formulas, in the same
+    order, so a stream of those blocks gives its bits). Chunks of weight 0 count for nothing.
 
     Finite values of any magnitude: a column whose squares (or the merge's products) would
     overflow (values beyond about 1e154) is summarized in units of a power of two, its
@@ -136,25 +139,34 @@ class RunningMoments:
         moments.weight, moments.count, moments.mean, moments.var, moments.scale = summary
         return moments
 
-    def update(self, a: np.ndarray, w: np.ndarray) -> bool:
-        """Add the rows ``a`` with weights ``w``; returns whether the chunk's mean is finite
-        (False also for a chunk of weight 0, whose mean is not computed): whether its values
-        are, as a NaN or an infinity propagates into the mean (also at weight 0)."""
-        self.count += len(a)
-        wsum = float(w.sum())
-        if not wsum > 0:
-            return False
-        a64 = a.astype(np.float64, copy=False)
-        p = w / w.sum()
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken up below
-            mean = p @ a64
-            centred = np.subtract(a64, mean, out=a64 if a64 is not a else None)
-            var = np.maximum(p @ np.square(centred, out=centred), 0.0)
+    def update(self, a: np.ndarray, w: np.ndarray, block_rows: int | None = None) -> bool:
+        """Add the rows ``a`` with weights ``w``; returns whether its values are all finite (a
+        NaN or an infinity, at any weight, makes its column's mean non-finite as well).
+
+        The rows are one chunk (``block_rows`` None), or blocks of ``block_rows`` rows merged
+        in order: into empty moments, the same bits as one update per block. One read of
+        ``a`` by fastgd's column statistics kernel (``_core.column_moments``), which also
+        finds the non-finite values; a chunk whose moments overflow is taken again in units of
+        a power of two (block by block), as the class docstring says."""
+        rows = _as_rows(a)
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        weight, mean, var, first_nan, first_inf = _core.column_moments(rows, w, block_rows)
+        finite = first_nan < 0 and first_inf < 0
+        if not weight > 0:
+            self.count += len(rows)
+            return finite
         scale = None
         if not (np.isfinite(mean).all() and np.isfinite(var).all()):
-            mean, var, scale = _in_units(a, p, mean, var)
-        finite = bool(np.isfinite(mean).all())
-        self._add(wsum, mean, var, scale)
+            if block_rows is not None and block_rows < len(rows):
+                # Block by block, as a stream of these blocks would be merged (the blocks
+                # that do not overflow give the kernel's bits again).
+                for start in range(0, len(rows), block_rows):
+                    self.update(rows[start:start + block_rows], w[start:start + block_rows])
+                return finite
+            with np.errstate(invalid="ignore"):  # a NaN or an infinity: left as it is
+                mean, var, scale = _in_units(rows, w / w.sum(), mean, var)
+        self.count += len(rows)
+        self._add(weight, mean, var, scale)
         return finite
 
     def merge(self, other: RunningMoments) -> None:
@@ -179,8 +191,11 @@ class RunningMoments:
         total = self.weight + weight
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken up below
             delta = mean - self.mean
-            new_var = np.maximum((self.weight * self.var + weight * var + delta**2 * (self.weight * weight / total))
-                                 / total, 0.0)
+            # Operation for operation as the column statistics kernel merges its blocks
+            # (cpp/include/fastgd/column_stats.hpp): a stream's chunks merged here and the
+            # same rows merged there give the same bits.
+            spread = (delta * delta) * (self.weight * weight / total)
+            new_var = np.maximum((self.weight * self.var + weight * var + spread) / total, 0.0)
             new_mean = self.mean + delta * (weight / total)
         if self.scale is not None or scale is not None or not (np.isfinite(new_mean).all()
                                                              and np.isfinite(new_var).all()):
@@ -199,6 +214,13 @@ class RunningMoments:
             std = std * self.scale
         constant = std <= 100 * np.finfo(dtype).eps * np.maximum(np.abs(self.mean), 1e-300)
         return self.mean, np.where(constant, 1.0, std)
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as the kernel reads it: 2-D (a sample per row), C-contiguous float32 or float64
+    (a view when it already is one, as a chunk of a C-contiguous array or memmap is)."""
+    dtype = a.dtype if a.dtype in (np.float32, np.float64) else np.float64
+    return np.ascontiguousarray(a, dtype=dtype).reshape(len(a), -1)
 
 
 def _in_units(a: np.ndarray, p: np.ndarray, mean: np.ndarray, var: np.ndarray

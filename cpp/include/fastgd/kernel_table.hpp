@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "fastgd/column_stats.hpp"
 #include "fastgd/linear_objective.hpp"
 #include "fastgd/rules.hpp"
 #include "fastgd/tensor_ref.hpp"
@@ -58,6 +59,11 @@ template <class T> struct KernelSet {
 
     // A linear model's mini-batch loss and gradients in one pass (fastgd/linear_objective.hpp).
     LinearObjectiveFn<T> linear_objective;
+
+    // Column means and variances, and the first NaN and infinity, in one read of a matrix
+    // (fastgd/column_stats.hpp); the first NaN and infinity alone of any array.
+    ColumnStatsFn<T> column_stats;
+    FindNonfiniteFn<T> find_nonfinite;
 };
 
 // Rule R's member of KernelSet<T>: (kernels.*RuleKernel<R, T>::member)(...).

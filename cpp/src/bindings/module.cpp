@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_step_plan(m);
     fastgd::bindings::register_linear(m);
     fastgd::bindings::register_training(m);
+    fastgd::bindings::register_stats(m);
 }

@@ -10,4 +10,5 @@ void register_activations(py::module_& m);
 void register_step_plan(py::module_& m);
 void register_linear(py::module_& m);
 void register_training(py::module_& m);
+void register_stats(py::module_& m);
 }  // namespace fastgd::bindings

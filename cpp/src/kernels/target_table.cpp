@@ -14,6 +14,8 @@ const KernelTable& table() {
         fill_activations(k.f64);
         fill_linear(k.f32);
         fill_linear(k.f64);
+        fill_column_stats(k.f32);
+        fill_column_stats(k.f64);
         return k;
     }();
     return t;

@@ -9,6 +9,7 @@ template <class T> void fill_rules(KernelSet<T>& k);
 template <class T> void fill_reductions(KernelSet<T>& k);
 template <class T> void fill_activations(KernelSet<T>& k);
 template <class T> void fill_linear(KernelSet<T>& k);
+template <class T> void fill_column_stats(KernelSet<T>& k);
 const KernelTable& table();
 
 }  // namespace fastgd::FASTGD_NS

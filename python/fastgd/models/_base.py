@@ -14,7 +14,6 @@ scikit-learn's estimator checks recognize).
 from __future__ import annotations
 
 import inspect
-import math
 import numbers
 import os
 import sys
@@ -200,23 +199,57 @@ def _is_sparse(a: Any) -> bool:
     return hasattr(a, "tocsr") and type(a).__module__.startswith("scipy.sparse")
 
 
-def _finite_sum(a: np.ndarray) -> bool:
-    """Whether a sum over ``a`` is finite: NaN and infinity propagate into any sum. A
-    C-contiguous float32/float64 array goes to fastgd's 1-norm kernel (|x| summed in double,
-    on every thread, where ``a.sum()`` uses one)."""
-    if a.dtype in (np.float32, np.float64) and a.flags.c_contiguous and a.size:
-        return math.isfinite(_core.total_norm([a.reshape(-1)], 1.0))
-    return bool(np.isfinite(a.sum()))
+# Rows per block of the finite check of an array the kernel cannot read (not C-contiguous, or
+# not float32/float64): as many as fit in this many bytes, so that its mask stays small.
+_CHECK_BLOCK_BYTES = 1 << 20
+
+
+def first_nonfinite(a: np.ndarray) -> tuple[int, int]:
+    """The flat (C-order) indices of the first NaN and of the first infinity of a float
+    array, -1 if none: one read, no array of ``a``'s size allocated (fastgd's kernel for a
+    C-contiguous float32/float64 array, on every thread; else blocks of rows)."""
+    if a.dtype in (np.float32, np.float64) and a.flags.c_contiguous:
+        nan, inf = _core.find_nonfinite(a)
+        return int(nan), int(inf)
+    flat = a.reshape(1, -1) if a.ndim < 2 else a.reshape(a.shape[0], -1)  # a view where it can be
+    row = max(1, flat.shape[1])
+    step = max(1, _CHECK_BLOCK_BYTES // (row * a.dtype.itemsize))
+    found = [-1, -1]
+    for start in range(0, flat.shape[0], step):
+        block = flat[start:start + step]
+        for k, test in enumerate((np.isnan, np.isinf)):
+            if found[k] < 0:
+                hits = np.flatnonzero(test(block))
+                if len(hits):
+                    found[k] = start * row + int(hits[0])
+        if min(found) >= 0:
+            break
+    return found[0], found[1]
+
+
+def position_of(a: np.ndarray, index: int) -> str:
+    """Where the flat index ``index`` of ``a`` is, for a message: "row i, column j" of a
+    matrix, "sample i" of a vector."""
+    if a.ndim == 2:
+        return f"row {index // a.shape[1]}, column {index % a.shape[1]}"
+    if a.ndim == 1:
+        return f"sample {index}"
+    return f"index {np.unravel_index(index, a.shape)}"
+
+
+def raise_nonfinite(a: np.ndarray, name: str, first_nan: int, first_inf: int) -> None:
+    """The error for a NaN (first) or an infinity of ``a`` at these flat indices (-1: none),
+    scikit-learn's message with the position of the first one."""
+    if first_nan >= 0:
+        raise ValueError(f"Input {name} contains NaN ({position_of(a, first_nan)}).")
+    if first_inf >= 0:
+        raise ValueError(f"Input {name} contains infinity or a value too large for dtype({a.dtype.name!r}) "
+                         f"({position_of(a, first_inf)}).")
 
 
 def _check_finite(a: np.ndarray, name: str) -> None:
-    # One sum is cheaper than an isfinite mask; the mask only runs when the sum is not finite
-    # (which a large but finite input can also cause).
-    if a.dtype.kind == "f" and not _finite_sum(a):
-        if np.isnan(a).any():
-            raise ValueError(f"Input {name} contains NaN.")
-        if np.isinf(a).any():
-            raise ValueError(f"Input {name} contains infinity or a value too large for dtype({a.dtype.name!r}).")
+    if a.dtype.kind == "f" and a.size:
+        raise_nonfinite(a, name, *first_nonfinite(a))
 
 
 def _numeric(a: Any, name: str) -> np.ndarray:
@@ -231,9 +264,10 @@ def _numeric(a: Any, name: str) -> np.ndarray:
     return a
 
 
-def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True) -> np.ndarray:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
-    and finite."""
+    and (unless ``finite`` is False: a caller whose next read of X checks it, as
+    ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
     X = _numeric(X, "X")
@@ -250,7 +284,8 @@ def check_X(X: Any, *, dtype: Any = None) -> np.ndarray:
     if X.shape[1] == 0:
         raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
                          "X has no columns.")
-    _check_finite(X, "X")
+    if finite:
+        _check_finite(X, "X")
     return X
 
 
@@ -298,6 +333,14 @@ def check_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray
                              "pass numbers as a numeric array.")
     elif kind not in "biuUS":
         raise ValueError(f"Unknown label type: labels of dtype {y.dtype} are not supported ({name})")
+    if kind == "b" and y.ndim == 1 and y.size:
+        # Booleans: the classes present among False, True, counted (no sort).
+        counts = np.bincount(y.view(np.uint8), minlength=2)
+        present = np.flatnonzero(counts)
+        idx = y.view(np.uint8).astype(np.intp)
+        if present[0] == 1:  # only True
+            idx[:] = 0
+        return present.astype(bool), idx
     if (kind == "i" or (kind == "u" and y.dtype.itemsize < 8)) and y.ndim == 1 and y.size:
         # Integer labels over a range not much wider than the data: counting (two passes and
         # a lookup) instead of np.unique's sort, which is O(n log n); the same result.

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import persistence
+from fastgd.models._base import first_nonfinite, raise_nonfinite
 from fastgd.streaming import DEFAULT_CHUNK_BYTES, RunningMoments, pow2_scale
 
 
@@ -60,26 +61,31 @@ def standardized(a: np.ndarray, mean: Any, scale: Any, dtype: Any) -> np.ndarray
     return centre_and_scale(a, mean, scale, t64, t64 if np.dtype(dtype) == np.float64 else np.empty(a.shape, dtype))
 
 
-def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def weighted_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES, *,
+                     check: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Weighted mean and standard deviation along axis 0 (in float64), with a zero (or
     rounding-level) deviation replaced by 1, as StandardScaler does for constant features.
 
-    Computed over blocks of rows of about ``block_bytes`` of ``a``, merged by Chan et al.'s
+    Computed in one read of ``a`` (fastgd's column statistics kernel, on every thread) over
+    blocks of rows of about ``block_bytes`` of ``a``, merged in order by Chan et al.'s
     formulas (:class:`fastgd.streaming.RunningMoments`): a large or memory-mapped ``a`` is
-    never converted or centred as a whole. The blocks are those in which a
-    :class:`fastgd.ChunkStream` reads a memmap of ``a`` by default, so both give the same
-    bits; an ``a`` of one block gives the plain two-pass result."""
-    return block_moments(a, w, block_bytes).mean_std(a.dtype)
+    never converted or centred as a whole, and the bits do not depend on the thread count.
+    The blocks are those in which a :class:`fastgd.ChunkStream` reads a memmap of ``a`` by
+    default, so both give the same bits.
+
+    ``check``: the name of ``a`` for :func:`fastgd.models._base.check_X`'s error when it holds
+    a NaN or an infinity, found in the same read (so that a fit that takes the moments of X
+    need not read it once more to check it: ``check_X(X, finite=False)``)."""
+    return block_moments(a, w, block_bytes, check=check).mean_std(a.dtype)
 
 
-def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES) -> RunningMoments:
+def block_moments(a: np.ndarray, w: np.ndarray, block_bytes: int = DEFAULT_CHUNK_BYTES, *,
+                  check: str | None = None) -> RunningMoments:
     """The :class:`RunningMoments` of :func:`weighted_moments` (blocks of rows merged)."""
     moments = RunningMoments()
     row = max(1, int(np.prod(a.shape[1:], dtype=np.int64)) * a.dtype.itemsize)
-    step = max(1, block_bytes // row)
-    for start in range(0, max(len(a), 1), step):
-        moments.update(a[start:start + step], w[start:start + step])
+    if not moments.update(a, w, block_rows=max(1, block_bytes // row)) and check is not None:
+        raise_nonfinite(a, check, *first_nonfinite(a))
     return moments
 
 

@@ -268,8 +268,8 @@ class InputStage:
             wc = np.ones(len(Xc)) if wc is None else wc
             if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
                     and (d is None or Xc.shape[1] == d):
-                # The chunk's mean is finite only if its values are (a NaN or an infinity
-                # propagates into it, also at weight 0): one pass instead of two.
+                # The moments' read of the chunk also finds its non-finite values: check_X
+                # (for its error message) only reads it again when there are some.
                 Xc = np.asarray(Xc, dtype=dtype or (np.float32 if Xc.dtype == np.float32 else np.float64))
                 if not x_mom.update(Xc, wc):
                     self._chunk_X(Xc, k, dtype, d)
