@@ -53,7 +53,7 @@ from fastgd.distributed import DistributedOptimizer, agree_on_errors, ending_job
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
-from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments
+from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments, is_unit_weights
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
@@ -94,7 +94,9 @@ class FitRun:
     Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream);
                                # X itself, raw, when the objective standardizes rows itself
     ys: Any                    # the targets as encoded (regression: standardized); None streamed
-    w: Any                     # the sample weights, of mean 1; None streamed
+    w: Any                     # the sample weights, of mean 1 (unweighted: a broadcast of ones); None streamed
+    row_scaling: Any = None    # Xs is raw X: the standardization the objective applies to its rows
+                               # (_inputs.kernel_row_scaling); None: Xs is in the standardized space
     theta: Any = None          # the starting point, trained in place
     optimizer: Any = None      # the optimizer over theta (None: the template builds one)
     rng: np.random.Generator | None = None
@@ -161,7 +163,7 @@ class GradientEstimator(InputStage, BaseEstimator):
     # The objective reads each batch's rows in place (train(gather=False)): sample weights
     # that are all 1 then go down as None, so that it need not read them.
     _reads_rows = False
-    # The objective applies ``run.scaling`` to the rows it reads (training batches and the
+    # The objective applies ``run.row_scaling`` to the rows it reads (training batches and the
     # early-stopping validation rows alike): ``run.Xs`` is then X itself, in the raw space,
     # never a standardized copy. (Streams standardize each chunk as it enters the buffer.)
     _standardizes_rows = False
@@ -296,10 +298,10 @@ class GradientEstimator(InputStage, BaseEstimator):
             scaling = self._new_scaling(inputs, comm, regression)
             if regression:
                 _check_target_range(scaling, inputs.X_dtype)
-        Xs, ys, w = self._scaled(inputs, scaling, regression)
+        Xs, ys, w, row_scaling = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
-        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w)
+        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w, row_scaling)
 
     def _new_scaling(self, inputs: FitInputs, comm: Any, regression: bool) -> Scaling:
         """The standardization learned from this call's data (all the ranks' under ``comm``),
@@ -384,7 +386,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                 stopping.append(es)
             elif self.tol is not None and not run.partial:
                 stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
-        w_train = None if w is None or self._reads_rows and np.all(w == 1) else w
+        w_train = None if w is None or self._reads_rows and (is_unit_weights(w) or np.all(w == 1)) else w
         # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
         if resume is not None:
             gen = copy.deepcopy(resume["rng"])
