@@ -181,6 +181,11 @@ class GradientEstimator(InputStage, BaseEstimator):
         a fitted model starts from its current parameters (an MLP: of the same shape, with
         its standardization) with a new optimizer. Returns self.
 
+        ``X`` is read in place when it is a C-contiguous float32 or float64 array (a memmap
+        too): no copy of it is made (the linear models' ``solver="gd"`` standardizes the rows
+        as it reads them). A Fortran-ordered or strided float array is copied once, with a
+        DataConversionWarning that gives the copy's size; other dtypes are converted to float64.
+
         Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
         read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
         a list of ``(X, y)`` or ``(X, y, sample_weight)`` tuples, or a callable returning a

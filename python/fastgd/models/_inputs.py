@@ -406,7 +406,7 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
-        X = check_X(X, dtype=self._dtype if continuing else None)
+        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
@@ -480,7 +480,7 @@ class InputStage:
         continuing = resume and fitted
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
-            X = check_X(X, dtype=self._dtype if continuing else None)
+            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]
