@@ -37,6 +37,30 @@ struct Sums {
     double loss, weight;
 };
 
+// A row's last d % lanes elements: with AVX-512, one masked vector (loads that never touch
+// the lanes past the row; the arithmetic of the full vectors, the zero lanes adding nothing),
+// instead of a scalar loop that costs as much as the rest of a 100-feature row. The other
+// levels keep the scalar tail.
+#if defined(FASTGD_TARGET_AVX512)
+constexpr bool kMaskedTail = true;
+inline Vec<float> load_first(const float* p, std::size_t m) {
+    return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << m) - 1u), p)};
+}
+inline Vec<double> load_first(const double* p, std::size_t m) {
+    return {_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << m) - 1u), p)};
+}
+inline void store_first(float* p, Vec<float> a, std::size_t m) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), a.v);
+}
+inline void store_first(double* p, Vec<double> a, std::size_t m) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), a.v);
+}
+#else
+constexpr bool kMaskedTail = false;
+template <class T> Vec<T> load_first(const T* p, std::size_t) { return Vec<T>::load(p); }  // never called
+template <class T> void store_first(T*, Vec<T>, std::size_t) {}                              // never called
+#endif
+
 // The feature centre of a standardized batch (both null: rows are read as they are).
 template <class T> struct Centre {
     const T* hi;
@@ -68,6 +92,20 @@ void dots(const T* w, const T* const* x, std::size_t d, const Centre<T>& c, T* o
             for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, V::load(x[r] + j), acc[r]);
         }
     }
+    if constexpr (kMaskedTail) {
+        if (j < d) {
+            const std::size_t m = d - j;
+            const V wv = load_first(w + j, m);
+            if constexpr (C) {
+                const V hi = load_first(c.hi + j, m), lo = load_first(c.lo + j, m);
+                for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, (load_first(x[r] + j, m) - hi) - lo, acc[r]);
+            } else {
+                for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, load_first(x[r] + j, m), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; ++r) out[r] = reduce_add(acc[r]);
+        return;
+    }
     for (int r = 0; r < R; ++r) {
         T t = reduce_add(acc[r]);
         for (std::size_t jj = j; jj < d; ++jj) t += w[jj] * centred<C>(x[r], c, jj);
@@ -93,6 +131,20 @@ void axpys(const T* cf, const T* const* x, T* g, std::size_t d, const Centre<T>&
             for (int r = 0; r < R; ++r) gv = mul_add(cv[r], V::load(x[r] + j), gv);
         }
         V::store(g + j, gv);
+    }
+    if constexpr (kMaskedTail) {
+        if (j < d) {
+            const std::size_t m = d - j;
+            V gv = load_first(g + j, m);
+            if constexpr (C) {
+                const V hi = load_first(c.hi + j, m), lo = load_first(c.lo + j, m);
+                for (int r = 0; r < R; ++r) gv = mul_add(cv[r], (load_first(x[r] + j, m) - hi) - lo, gv);
+            } else {
+                for (int r = 0; r < R; ++r) gv = mul_add(cv[r], load_first(x[r] + j, m), gv);
+            }
+            store_first(g + j, gv, m);
+        }
+        return;
     }
     for (; j < d; ++j) {
         T t = g[j];
