@@ -8,7 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+from linear_losses import linear_losses
 
+import fastgd
 from fastgd.models import DataConversionWarning, LinearRegression, LogisticRegression, MLPClassifier
 
 
@@ -53,3 +55,25 @@ def test_another_layout_is_copied_once_with_a_warning(layout):
         b = LinearRegression(**kw).fit(X, y.astype(float))
         a.predict(Xo)  # predictions take any layout without a word
     np.testing.assert_array_equal(a.coef_, b.coef_)
+
+
+@pytest.mark.parametrize("shuffle", [True, "batches", False])
+@pytest.mark.parametrize("gather", [False, True])
+def test_train_on_rows_equals_train_on_their_copy(shuffle, gather):
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((500, 7))
+    y = (rng.random(500) > 0.5).astype(np.float64)
+    sw = rng.uniform(0.5, 2, 500)
+    rows = np.sort(rng.choice(500, 350, replace=False))
+    K, d = 1, 7
+    grad_a, grad_b = np.empty(K * (d + 1)), np.empty(K * (d + 1))
+    in_place_a, gathered = linear_losses(K, d, grad_a)
+    in_place_b, _ = linear_losses(K, d, grad_b)
+    a, b = np.zeros(K * (d + 1)), np.zeros(K * (d + 1))
+    kw = dict(batch_size=32, max_epochs=3, shuffle=shuffle, random_state=0, gather=gather)
+    ha = fastgd.train(gathered if gather else in_place_a, [a], X, y, sample_weight=sw, rows=rows, **kw)
+    hb = fastgd.train(gathered if gather else in_place_b, [b], X[rows], y[rows], sample_weight=sw[rows], **kw)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ha["train_loss"], hb["train_loss"])
+    with pytest.raises(ValueError, match="rows"):
+        fastgd.train(in_place_a, [a], X, y, rows=np.array([0, 500]), batch_size=8, gather=False)

@@ -376,7 +376,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         n_given = run.Xs.n_samples if ys is None else len(ys)
         if run.comm is not None:
             n_given = tuple(run.comm.allgather(n_given))
-        Xs, w, validation, es, split_rng = run.Xs, run.w, None, None, None
+        Xs, w, validation, es, split_rng, train_rows = run.Xs, run.w, None, None, None, None
         stopping: list[Any] = []
         # (A rank's own shard may fail the split, one rank's resume state the check.)
         with agree_on_errors(run.comm, f"{type(self).__name__}.fit"):
@@ -387,7 +387,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                 # The split's generator is kept (as it was before the split): a resumed run draws
                 # the same split from it and leaves the estimator's rng where it is.
                 split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
-                Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
+                Xs, ys, w, validation, es, train_rows = self._held_out_split(run, objective, ys, split_rng)
                 stopping.append(es)
             elif self.tol is not None and not run.partial:
                 stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
@@ -416,7 +416,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                         loss_fn=validation[2] if validation else None,
                         metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,
                         post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
-                        state=state, comm=run.comm)
+                        state=state, comm=run.comm, rows=train_rows)
         if stopping and history.stop_reason.startswith("reached max_epochs"):
             warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
                  f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
@@ -426,16 +426,20 @@ class GradientEstimator(InputStage, BaseEstimator):
             final_state["live_theta"] = es.last_params[0]
         return history, Xs, final_state
 
-    def _held_out_split(self, run: FitRun, objective: Objective, ys: Any,
-                        split_rng: np.random.Generator) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping]:
+    def _held_out_split(self, run: FitRun, objective: Objective, ys: Any, split_rng: np.random.Generator
+                        ) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping, np.ndarray | None]:
         """``early_stopping``'s validation set: ``(Xs, ys, w)`` without it, ``(X_val, y_val,
-        val_loss, metric)`` for :func:`fastgd.train`, and the stopping criterion (from the
-        saved state when resuming, with the last epoch's parameters back in ``theta``)."""
+        val_loss, metric)`` for :func:`fastgd.train`, the stopping criterion (from the
+        saved state when resuming, with the last epoch's parameters back in ``theta``) and,
+        for a loss that reads rows in place, the training rows: ``(Xs, ys, w)`` are then the
+        whole arrays, trained on at those rows (:func:`fastgd.train`'s ``rows``: the bits of
+        the copy, without it). The validation rows are copied (``validation_fraction`` of X)."""
         resume, fraction = run.point, float(self.validation_fraction)
         Xs, w = run.Xs, run.w
         # A new run draws the split from the estimator's stream; a resumed one redraws it.
         rng = run.rng if resume is None else copy.deepcopy(split_rng)
         assert rng is not None  # run.rng: drawn by _train
+        train_rows = None
         if ys is None:
             Xs, (Xv, yv), wv = _held_out(Xs, fraction, rng)
         else:
@@ -443,7 +447,10 @@ class GradientEstimator(InputStage, BaseEstimator):
             tr, va = stratified_split(len(ys), fraction, rng, strata)
             wv = w[va]
             Xv, yv = Xs[va], ys[va]
-            Xs, ys, w = Xs[tr], ys[tr], w[tr]
+            if self._reads_rows:
+                train_rows = tr
+            else:
+                Xs, ys, w = Xs[tr], ys[tr], w[tr]
 
         def val_loss(params: list[np.ndarray], X: Any, y: Any) -> float:
             return objective.value(params[0], X, y, wv)
@@ -456,7 +463,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                                initial=None if resume is None else resume["early_stopping"])
         if resume is not None and resume.get("live_theta") is not None:
             run.theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
-        return Xs, ys, w, (Xv, yv, val_loss, metric), es
+        return Xs, ys, w, (Xv, yv, val_loss, metric), es, train_rows
 
     def _set_fitted(self, run: FitRun, history: History, n_iter: int, train_state: dict[str, Any] | None) -> None:
         """Stage 6: the fitted attributes, on the estimator at the end of the call, or on the
