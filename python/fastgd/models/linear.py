@@ -13,7 +13,12 @@ Both minimize, over the coefficients :math:`w` and the (unpenalized) intercepts,
 With ``standardize=True`` (the default) the features are centred and scaled by their
 (weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
 weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
-would; ``coef_`` and ``intercept_`` are always reported for the original features.
+would; ``coef_`` and ``intercept_`` are always reported for the original features. With
+``solver="gd"`` no standardized copy of X is made: the fused kernel centres each element of a
+row as it reads it and scales by the feature's 1/scale (folded into the coefficients for
+the outputs, applied to the gradient's row sums once per batch), so X, a memmap included, is
+read where it is. ``solver="newton"`` (and columns whose mean or scale comes within 2**30 of
+the dtype's largest value) trains on a standardized copy.
 
 ``solver="gd"`` runs :func:`fastgd.train`: mini-batch epochs of one fused objective call
 (``fastgd._core.linear_objective``: outputs, loss and gradients in one pass over the batch's
