@@ -24,6 +24,14 @@ inline bool is_multiclass(LinearLoss loss) {
 
 // The batch: rows of X (n_total x d, row-major) given by `rows` (indices) or, with rows ==
 // nullptr, the range [begin, begin + n). Targets, labels and weights are indexed like X.
+//
+// Standardized on the fly (inv_scale != nullptr): the model sees x' = (x - mean) * inv_scale
+// per feature, with no standardized copy of X. The mean is given as centre + centre_lo (its
+// value in T and the rest, so that a float32 X is centred to about float64's accuracy), and
+// each element is centred before it enters a product: a column whose mean is far larger than
+// its spread keeps its digits (folding the mean into the bias would cancel them). Forward,
+// z = sum_j (W_j inv_scale_j) (x_j - mean_j); backward, the rows' sum of c (x - mean) is
+// scaled by inv_scale once per batch.
 template <class T> struct LinearBatch {
     const T* X;
     std::size_t d;
@@ -33,6 +41,9 @@ template <class T> struct LinearBatch {
     const T* y;                    // scalar losses
     const std::int64_t* labels;    // multiclass losses
     const T* sample_weight;        // nullptr: every weight is 1
+    const T* centre = nullptr;     // d values, with centre_lo and inv_scale; nullptr: rows as they are
+    const T* centre_lo = nullptr;
+    const T* inv_scale = nullptr;
 };
 
 struct LinearObjectiveOptions {
@@ -48,7 +59,8 @@ struct LinearObjectiveOptions {
 //   grad_W (K x d) = (1/n) sum_i s_i dl_i/dz x_i^T + l2 W,   grad_b (K) = (1/n) sum_i s_i dl_i/dz,
 // the models' convention: a batch's mean loss, its gradient scaled by the batch's share of
 // the (mean-1) sample weights. The value is accumulated in double; z and the gradients in T,
-// as a BLAS product in T would. Rows are cut into fixed blocks, each reduced into its own
+// as a BLAS product in T would. With the batch's standardization, W and grad_W are those of
+// the standardized features (x'), the penalties too. Rows are cut into fixed blocks, each reduced into its own
 // buffer and the buffers summed in block order: the same bits for any thread count.
 template <class T>
 using LinearObjectiveFn = double (*)(const LinearBatch<T>& batch, const T* W, const T* b,

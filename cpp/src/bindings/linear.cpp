@@ -66,6 +66,23 @@ const std::int64_t* int64_array(const py::handle& obj, const char* name, std::op
     return static_cast<const std::int64_t*>(a.data());
 }
 
+// The rows' standardization: None, or a (3, d) array of X's dtype, rows centre, centre_lo
+// and inv_scale (see fastgd/linear_objective.hpp); its data pointer, or null.
+const void* row_scaling_of(const py::object& obj, const py::array& X) {
+    if (obj.is_none()) return nullptr;
+    const std::string sd = "(3, " + std::to_string(X.shape(1)) + ") (centre, centre_lo, inv_scale; X.shape[1])";
+    return float_array(obj, "row_scaling", false, X, {3, X.shape(1)}, sd.c_str()).data();
+}
+
+// Points a batch at its standardization (rows of a (3, d) array), or leaves it unscaled.
+template <class T> void set_scaling(LinearBatch<T>& batch, const void* scaling) {
+    if (scaling == nullptr) return;
+    const T* s = static_cast<const T*>(scaling);
+    batch.centre = s;
+    batch.centre_lo = s + batch.d;
+    batch.inv_scale = s + 2 * batch.d;
+}
+
 template <class T>
 double run(const KernelSet<T>& k, const LinearBatch<T>& batch, const py::array& W, const py::array& b,
            const LinearObjectiveOptions& o, const py::array& gW, const py::array& gb) {
@@ -80,7 +97,7 @@ double run(const KernelSet<T>& k, const LinearBatch<T>& batch, const py::array& 
 double linear_objective(const std::string& loss_name, const py::object& Xo, const py::object& yo,
                         const py::object& Wo, const py::object& bo, const py::object& gWo, const py::object& gbo,
                         const py::object& rows_o, py::ssize_t start, std::optional<py::ssize_t> stop,
-                        const py::object& swo, double l2, double l1, double delta) {
+                        const py::object& swo, double l2, double l1, double delta, const py::object& scaling_o) {
     LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
     const int size = check_array(Xo, "X", false);
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
@@ -107,6 +124,7 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
     if (multiclass) labels = int64_array(yo, "y", n_total);
     else y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
     const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
+    const void* scaling = row_scaling_of(scaling_o, X);
 
     // The batch: rows[start:stop] of the index array, or X's rows start..stop.
     const std::int64_t* rows = rows_o.is_none() ? nullptr : int64_array(rows_o, "rows", std::nullopt);
@@ -135,12 +153,14 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
     const auto begin = static_cast<std::size_t>(rows ? 0 : start);
     const KernelTable& k = active_kernels();
     if (size == 4) {
-        const LinearBatch<float> batch{static_cast<const float*>(X.data()), static_cast<std::size_t>(d), rows, begin,
-                                       n, static_cast<const float*>(y), labels, static_cast<const float*>(sw)};
+        LinearBatch<float> batch{static_cast<const float*>(X.data()), static_cast<std::size_t>(d), rows, begin,
+                                 n, static_cast<const float*>(y), labels, static_cast<const float*>(sw)};
+        set_scaling(batch, scaling);
         return run(k.f32, batch, W, b, o, gW, gb);
     }
-    const LinearBatch<double> batch{static_cast<const double*>(X.data()), static_cast<std::size_t>(d), rows, begin,
-                                    n, static_cast<const double*>(y), labels, static_cast<const double*>(sw)};
+    LinearBatch<double> batch{static_cast<const double*>(X.data()), static_cast<std::size_t>(d), rows, begin,
+                              n, static_cast<const double*>(y), labels, static_cast<const double*>(sw)};
+    set_scaling(batch, scaling);
     return run(k.f64, batch, W, b, o, gW, gb);
 }
 
@@ -223,7 +243,7 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
                          py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o, double l2,
                          double l1, double delta, StepPlan& plan, const py::object& grads,
                          py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor,
-                         const py::object& sync, std::optional<py::ssize_t> n_rows) {
+                         const py::object& sync, std::optional<py::ssize_t> n_rows, const py::object& scaling_o) {
     LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
     const int size = check_array(Xo, "X", false);
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
@@ -251,6 +271,7 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
         y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
     }
     const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
+    const void* scaling = row_scaling_of(scaling_o, X);
     if (!sync.is_none() && !PyCallable_Check(sync.ptr()))
         throw py::type_error("sync: expected a callable or None, got " +
                              py::str(py::type::of(sync).attr("__name__")).cast<std::string>());
@@ -298,8 +319,9 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
         T* g = static_cast<T*>(const_cast<void*>(grad.data()));
         const T* w = static_cast<const T*>(theta.data());
         const std::size_t kd = static_cast<std::size_t>(K * d);
-        const EpochArgs<T> a{LinearBatch<T>{X_, static_cast<std::size_t>(d), order, 0, 0, y_, labels, sw_},
-                             w, w + kd, g, g + kd, static_cast<std::size_t>(n_epoch), static_cast<std::size_t>(batch_size),
+        LinearBatch<T> batch{X_, static_cast<std::size_t>(d), order, 0, 0, y_, labels, sw_};
+        set_scaling(batch, scaling);
+        const EpochArgs<T> a{batch, w, w + kd, g, g + kd, static_cast<std::size_t>(n_epoch), static_cast<std::size_t>(batch_size),
                              static_cast<std::size_t>(n_theta), batches, static_cast<std::size_t>(first),
                              static_cast<std::size_t>(count - first), batch_weight};
         run_batches(kernels, a, o, plan, grads, explode, sync, s);
@@ -325,21 +347,26 @@ void register_linear(py::module_& m) {
           "Data-parallel: sync(grads, loss, weight) -> (loss, weight, grad norm), called between each batch's\n"
           "gradient and its step (DistributedOptimizer.synchronize_step: the gradients summed over the ranks\n"
           "in place, the global batch's numbers); n_rows: the samples of an epoch, len(order) (a short shard\n"
-          "padded with repeated rows), by default X.shape[0].",
+          "padded with repeated rows), by default X.shape[0].\n"
+          "row_scaling: as linear_objective's.",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
           py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"), py::arg("sync") = py::none(),
-          py::arg("n_rows") = py::none());
+          py::arg("n_rows") = py::none(), py::arg("row_scaling") = py::none());
 
     m.def("linear_objective", &linear_objective,
           "A linear model's mini-batch objective in one pass over the batch's rows: returns the weighted mean\n"
           "loss plus l2/2 |W|^2 + l1 |W|_1 and writes grad_W = (1/n) sum s_i dl_i/dz x_i^T + l2 W and\n"
           "grad_b = (1/n) sum s_i dl_i/dz. The batch is rows[start:stop] (indices into X) or, without rows,\n"
-          "X[start:stop]; read in place.",
+          "X[start:stop]; read in place.\n"
+          "row_scaling: None, or a (3, d) array of X's dtype (centre, centre_lo, inv_scale): the rows are then\n"
+          "standardized as they are read, x' = ((x - centre) - centre_lo) * inv_scale, with no copy of X; W,\n"
+          "grad_W and the penalties are those of the standardized features.",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("W"), py::arg("b"), py::arg("grad_W"),
           py::arg("grad_b"), py::arg("rows") = py::none(), py::arg("start") = 0, py::arg("stop") = py::none(),
-          py::arg("sample_weight") = py::none(), py::arg("l2") = 0.0, py::arg("l1") = 0.0, py::arg("delta") = 1.0);
+          py::arg("sample_weight") = py::none(), py::arg("l2") = 0.0, py::arg("l1") = 0.0, py::arg("delta") = 1.0,
+          py::arg("row_scaling") = py::none());
 }
 
 }  // namespace fastgd::bindings

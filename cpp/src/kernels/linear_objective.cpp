@@ -37,10 +37,47 @@ struct Sums {
     double loss, weight;
 };
 
-// out[r] = w . x[r] for R rows at once: R independent FMA chains share each load of w. Every
-// row gets the same arithmetic whatever R (one vector accumulator, the level's lane sum, then
-// the scalar tail), so z does not depend on where a row falls in a group.
-template <int R, class T> void dots(const T* w, const T* const* x, std::size_t d, T* out) {
+// A row's last d % lanes elements: with AVX-512, one masked vector (loads that never touch
+// the lanes past the row; the arithmetic of the full vectors, the zero lanes adding nothing),
+// instead of a scalar loop that costs as much as the rest of a 100-feature row. The other
+// levels keep the scalar tail.
+#if defined(FASTGD_TARGET_AVX512)
+constexpr bool kMaskedTail = true;
+inline Vec<float> load_first(const float* p, std::size_t m) {
+    return {_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << m) - 1u), p)};
+}
+inline Vec<double> load_first(const double* p, std::size_t m) {
+    return {_mm512_maskz_loadu_pd(static_cast<__mmask8>((1u << m) - 1u), p)};
+}
+inline void store_first(float* p, Vec<float> a, std::size_t m) {
+    _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << m) - 1u), a.v);
+}
+inline void store_first(double* p, Vec<double> a, std::size_t m) {
+    _mm512_mask_storeu_pd(p, static_cast<__mmask8>((1u << m) - 1u), a.v);
+}
+#else
+constexpr bool kMaskedTail = false;
+template <class T> Vec<T> load_first(const T* p, std::size_t) { return Vec<T>::load(p); }  // never called
+template <class T> void store_first(T*, Vec<T>, std::size_t) {}                              // never called
+#endif
+
+// The feature centre of a standardized batch (both null: rows are read as they are).
+template <class T> struct Centre {
+    const T* hi;
+    const T* lo;
+};
+
+// Element j of a row as the model reads it: centred (before any product, see the header).
+template <bool C, class T> inline T centred(const T* x, const Centre<T>& c, std::size_t j) {
+    if constexpr (C) return (x[j] - c.hi[j]) - c.lo[j];
+    else return x[j];
+}
+
+// out[r] = w . x[r] for R rows at once: R independent FMA chains share each load of w (and of
+// the centre). Every row gets the same arithmetic whatever R (one vector accumulator, the
+// level's lane sum, then the scalar tail), so z does not depend on where a row falls in a group.
+template <int R, bool C, class T>
+void dots(const T* w, const T* const* x, std::size_t d, const Centre<T>& c, T* out) {
     using V = Vec<T>;
     constexpr std::size_t L = V::lanes;
     V acc[R];
@@ -48,36 +85,75 @@ template <int R, class T> void dots(const T* w, const T* const* x, std::size_t d
     std::size_t j = 0;
     for (; j + L <= d; j += L) {
         const V wv = V::load(w + j);
-        for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, V::load(x[r] + j), acc[r]);
+        if constexpr (C) {
+            const V hi = V::load(c.hi + j), lo = V::load(c.lo + j);
+            for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, (V::load(x[r] + j) - hi) - lo, acc[r]);
+        } else {
+            for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, V::load(x[r] + j), acc[r]);
+        }
+    }
+    if constexpr (kMaskedTail) {
+        if (j < d) {
+            const std::size_t m = d - j;
+            const V wv = load_first(w + j, m);
+            if constexpr (C) {
+                const V hi = load_first(c.hi + j, m), lo = load_first(c.lo + j, m);
+                for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, (load_first(x[r] + j, m) - hi) - lo, acc[r]);
+            } else {
+                for (int r = 0; r < R; ++r) acc[r] = mul_add(wv, load_first(x[r] + j, m), acc[r]);
+            }
+        }
+        for (int r = 0; r < R; ++r) out[r] = reduce_add(acc[r]);
+        return;
     }
     for (int r = 0; r < R; ++r) {
         T t = reduce_add(acc[r]);
-        for (std::size_t jj = j; jj < d; ++jj) t += w[jj] * x[r][jj];
+        for (std::size_t jj = j; jj < d; ++jj) t += w[jj] * centred<C>(x[r], c, jj);
         out[r] = t;
     }
 }
 
-// g <- g + c[0] x[0] + ... + c[R-1] x[R-1], row by row in order (the bits of R = 1 calls in
-// sequence), one load and store of g per R rows.
-template <int R, class T> void axpys(const T* c, const T* const* x, T* g, std::size_t d) {
+// g <- g + c[0] x[0] + ... + c[R-1] x[R-1] (x centred with C), row by row in order (the bits
+// of R = 1 calls in sequence), one load and store of g per R rows.
+template <int R, bool C, class T>
+void axpys(const T* cf, const T* const* x, T* g, std::size_t d, const Centre<T>& c) {
     using V = Vec<T>;
     constexpr std::size_t L = V::lanes;
     V cv[R];
-    for (int r = 0; r < R; ++r) cv[r] = V::set1(c[r]);
+    for (int r = 0; r < R; ++r) cv[r] = V::set1(cf[r]);
     std::size_t j = 0;
     for (; j + L <= d; j += L) {
         V gv = V::load(g + j);
-        for (int r = 0; r < R; ++r) gv = mul_add(cv[r], V::load(x[r] + j), gv);
+        if constexpr (C) {
+            const V hi = V::load(c.hi + j), lo = V::load(c.lo + j);
+            for (int r = 0; r < R; ++r) gv = mul_add(cv[r], (V::load(x[r] + j) - hi) - lo, gv);
+        } else {
+            for (int r = 0; r < R; ++r) gv = mul_add(cv[r], V::load(x[r] + j), gv);
+        }
         V::store(g + j, gv);
+    }
+    if constexpr (kMaskedTail) {
+        if (j < d) {
+            const std::size_t m = d - j;
+            V gv = load_first(g + j, m);
+            if constexpr (C) {
+                const V hi = load_first(c.hi + j, m), lo = load_first(c.lo + j, m);
+                for (int r = 0; r < R; ++r) gv = mul_add(cv[r], (load_first(x[r] + j, m) - hi) - lo, gv);
+            } else {
+                for (int r = 0; r < R; ++r) gv = mul_add(cv[r], load_first(x[r] + j, m), gv);
+            }
+            store_first(g + j, gv, m);
+        }
+        return;
     }
     for (; j < d; ++j) {
         T t = g[j];
-        for (int r = 0; r < R; ++r) t += c[r] * x[r][j];
+        for (int r = 0; r < R; ++r) t += cf[r] * centred<C>(x[r], c, j);
         g[j] = t;
     }
 }
 
-template <class T> void axpy(T c, const T* x, T* g, std::size_t d) { axpys<1>(&c, &x, g, d); }
+template <class T> void axpy(T c, const T* x, T* g, std::size_t d) { axpys<1, false>(&c, &x, g, d, Centre<T>{}); }
 
 
 // Rows handled together in the dot products and gradient updates: independent FMA chains,
@@ -196,12 +272,14 @@ template <class T> std::size_t row_of(const LinearBatch<T>& bt, std::size_t i) {
     return bt.rows != nullptr ? static_cast<std::size_t>(bt.rows[i]) : bt.begin + i;
 }
 
-// Rows [i, i + n) of the batch, n <= kSub, into the block's sums and gradients.
-template <class T>
+// Rows [i, i + n) of the batch, n <= kSub, into the block's sums and gradients (C: centred
+// by bt's centre; W is then the standardized model's W times inv_scale).
+template <bool C, class T>
 void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, std::size_t i,
                std::size_t n, double inv_n, const BlockOut<T>& out, Sums& s) {
     const std::size_t d = bt.d, K = o.K;
     const bool multiclass = is_multiclass(o.loss);
+    const Centre<T> ct{bt.centre, bt.centre_lo};
     alignas(64) T y[kSub] = {}, l[kSub];
     std::int64_t labels[kSub];
     const T* x[kSub];
@@ -216,8 +294,8 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObj
     for (std::size_t k = 0; k < K; ++k) {
         T* zk = z + k * kSub;
         std::size_t q = 0;
-        for (; q + kGroup <= n; q += kGroup) dots<kGroup>(W + k * d, x + q, d, zk + q);
-        for (; q < n; ++q) dots<1>(W + k * d, x + q, d, zk + q);
+        for (; q + kGroup <= n; q += kGroup) dots<kGroup, C>(W + k * d, x + q, d, ct, zk + q);
+        for (; q < n; ++q) dots<1, C>(W + k * d, x + q, d, ct, zk + q);
         for (q = 0; q < n; ++q) zk[q] += b[k];
         for (; q < kSub; ++q) zk[q] = T(0);  // padding lanes: finite, and discarded
     }
@@ -243,8 +321,8 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObj
     for (std::size_t k = 0; k < K; ++k) {
         const T* c = g + k * kSub;
         std::size_t q = 0;
-        for (; q + kGroup <= n; q += kGroup) axpys<kGroup>(c + q, x + q, out.gW + k * d, d);
-        for (; q < n; ++q) axpys<1>(c + q, x + q, out.gW + k * d, d);
+        for (; q + kGroup <= n; q += kGroup) axpys<kGroup, C>(c + q, x + q, out.gW + k * d, d, ct);
+        for (; q < n; ++q) axpys<1, C>(c + q, x + q, out.gW + k * d, d, ct);
         T gb = out.gb[k];
         for (q = 0; q < n; ++q) gb += c[q];
         out.gb[k] = gb;
@@ -275,7 +353,8 @@ Sums block(const LinearBatch<T>& bt, const T* W, const T* b, const LinearObjecti
     if (bt.rows != nullptr) prefetch_rows(bt, r0, std::min(r1, r0 + kSub));
     for (std::size_t i = r0; i < r1; i += kSub) {
         if (bt.rows != nullptr && i + kSub < r1) prefetch_rows(bt, i + kSub, std::min(r1, i + 2 * kSub));
-        sub_block(bt, W, b, o, i, std::min(kSub, r1 - i), inv_n, out, s);
+        if (bt.centre != nullptr) sub_block<true>(bt, W, b, o, i, std::min(kSub, r1 - i), inv_n, out, s);
+        else sub_block<false>(bt, W, b, o, i, std::min(kSub, r1 - i), inv_n, out, s);
     }
     return s;
 }
@@ -291,13 +370,22 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
     std::vector<Cell<T>> zg(2 * K * kSub * (blocks > 0 ? blocks : 1));  // per block: z and dl/dz of a pass
     std::vector<Sums> sums(blocks);
     const double inv_n = n > 0 ? 1.0 / double(n) : 0.0;
+    // Standardized on the fly: the rows' products take W inv_scale (once per batch).
+    const bool scaled = bt.inv_scale != nullptr;
+    std::vector<Cell<T>> w_scaled(scaled ? K * d : 0);
+    const T* Wr = W;
+    if (scaled) {
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t j = 0; j < d; ++j) w_scaled[k * d + j].v = W[k * d + j] * bt.inv_scale[j];
+        Wr = &w_scaled[0].v;
+    }
     const auto run = [&](std::ptrdiff_t bi) {
         const auto k = static_cast<std::size_t>(bi);
         T* gW = k == 0 ? grad_W : &scratch[(k - 1) * stride].v;
         T* gb = k == 0 ? grad_b : gW + K * d;
         const std::size_t r0 = k * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
         T* zk = &zg[2 * K * kSub * k].v;
-        sums[k] = block(bt, W, b, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub});
+        sums[k] = block(bt, Wr, b, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub});
     };
     const auto nb = static_cast<std::ptrdiff_t>(blocks);
     const int threads = blocks > 1 ? threads_for(n * d * K * kWorkPerElement) : 1;
@@ -320,6 +408,9 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
         axpy(T(1), p, grad_W, K * d);
         axpy(T(1), p + K * d, grad_b, K);
     }
+    if (scaled)  // d(x')/dx: the rows' sums of c (x - mean), scaled once
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t j = 0; j < d; ++j) grad_W[k * d + j] *= bt.inv_scale[j];
     double value = weight > 0.0 ? loss / weight : 0.0;
     if (o.l2 != 0.0 || o.l1 != 0.0) {
         const T l2 = static_cast<T>(o.l2);

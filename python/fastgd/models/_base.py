@@ -264,10 +264,15 @@ def _numeric(a: Any, name: str) -> np.ndarray:
     return a
 
 
-def check_X(X: Any, *, dtype: Any = None, finite: bool = True) -> np.ndarray:
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> np.ndarray:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
     and (unless ``finite`` is False: a caller whose next read of X checks it, as
-    ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite."""
+    ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite. A
+    C-contiguous array of that dtype (a memmap too) is returned as it is.
+
+    ``warn_copy`` (fit): a float array that must be copied for its layout (Fortran-ordered, or
+    a strided view) is copied once, with a DataConversionWarning giving the copy's size,
+    never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
     X = _numeric(X, "X")
@@ -277,6 +282,11 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True) -> np.ndarray:
                          "array.reshape(1, -1) if it contains a single sample.")
     if dtype is None:
         dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if warn_copy and X.dtype == dtype and not X.flags.c_contiguous and X.size:
+        layout = "Fortran-ordered" if X.flags.f_contiguous else "not contiguous (a strided view)"
+        warn(f"X is {layout}: fit copies it once into a C-contiguous array of {X.size * X.itemsize / 2**20:.1f} "
+             "MiB, whose rows the training kernels read; pass np.ascontiguousarray(X) to make (and keep) that copy "
+             "yourself", DataConversionWarning)
     X = np.ascontiguousarray(X, dtype=dtype)
     if X.shape[0] == 0:
         raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "

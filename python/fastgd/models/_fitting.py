@@ -53,7 +53,7 @@ from fastgd.distributed import DistributedOptimizer, agree_on_errors, ending_job
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
-from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments
+from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments, is_unit_weights
 from fastgd.optim.registry import get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
@@ -94,7 +94,9 @@ class FitRun:
     Xs: Any                    # the inputs in the standardized space (a stream: its ChunkStream);
                                # X itself, raw, when the objective standardizes rows itself
     ys: Any                    # the targets as encoded (regression: standardized); None streamed
-    w: Any                     # the sample weights, of mean 1; None streamed
+    w: Any                     # the sample weights, of mean 1 (unweighted: a broadcast of ones); None streamed
+    row_scaling: Any = None    # Xs is raw X: the standardization the objective applies to its rows
+                               # (_inputs.kernel_row_scaling); None: Xs is in the standardized space
     theta: Any = None          # the starting point, trained in place
     optimizer: Any = None      # the optimizer over theta (None: the template builds one)
     rng: np.random.Generator | None = None
@@ -161,7 +163,7 @@ class GradientEstimator(InputStage, BaseEstimator):
     # The objective reads each batch's rows in place (train(gather=False)): sample weights
     # that are all 1 then go down as None, so that it need not read them.
     _reads_rows = False
-    # The objective applies ``run.scaling`` to the rows it reads (training batches and the
+    # The objective applies ``run.row_scaling`` to the rows it reads (training batches and the
     # early-stopping validation rows alike): ``run.Xs`` is then X itself, in the raw space,
     # never a standardized copy. (Streams standardize each chunk as it enters the buffer.)
     _standardizes_rows = False
@@ -178,6 +180,11 @@ class GradientEstimator(InputStage, BaseEstimator):
         earlier by ``tol``/``n_iter_no_change`` or ``early_stopping``. With ``warm_start``,
         a fitted model starts from its current parameters (an MLP: of the same shape, with
         its standardization) with a new optimizer. Returns self.
+
+        ``X`` is read in place when it is a C-contiguous float32 or float64 array (a memmap
+        too): no copy of it is made (the linear models' ``solver="gd"`` standardizes the rows
+        as it reads them). A Fortran-ordered or strided float array is copied once, with a
+        DataConversionWarning that gives the copy's size; other dtypes are converted to float64.
 
         Data larger than memory: ``X`` may be a memmap (``np.load(path, mmap_mode="r")``),
         read in blocks of rows and never copied whole, or chunks (a :class:`fastgd.ChunkStream`,
@@ -296,10 +303,10 @@ class GradientEstimator(InputStage, BaseEstimator):
             scaling = self._new_scaling(inputs, comm, regression)
             if regression:
                 _check_target_range(scaling, inputs.X_dtype)
-        Xs, ys, w = self._scaled(inputs, scaling, regression)
+        Xs, ys, w, row_scaling = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
-        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w)
+        return FitRun(inputs, partial, comm, point, warm, regression, scaling, Xs, ys, w, row_scaling)
 
     def _new_scaling(self, inputs: FitInputs, comm: Any, regression: bool) -> Scaling:
         """The standardization learned from this call's data (all the ranks' under ``comm``),
@@ -369,7 +376,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         n_given = run.Xs.n_samples if ys is None else len(ys)
         if run.comm is not None:
             n_given = tuple(run.comm.allgather(n_given))
-        Xs, w, validation, es, split_rng = run.Xs, run.w, None, None, None
+        Xs, w, validation, es, split_rng, train_rows = run.Xs, run.w, None, None, None, None
         stopping: list[Any] = []
         # (A rank's own shard may fail the split, one rank's resume state the check.)
         with agree_on_errors(run.comm, f"{type(self).__name__}.fit"):
@@ -380,11 +387,11 @@ class GradientEstimator(InputStage, BaseEstimator):
                 # The split's generator is kept (as it was before the split): a resumed run draws
                 # the same split from it and leaves the estimator's rng where it is.
                 split_rng = copy.deepcopy(resume["split_rng"] if resume is not None else rng)
-                Xs, ys, w, validation, es = self._held_out_split(run, objective, ys, split_rng)
+                Xs, ys, w, validation, es, train_rows = self._held_out_split(run, objective, ys, split_rng)
                 stopping.append(es)
             elif self.tol is not None and not run.partial:
                 stopping.append(LossTolerance(float(self.tol), int(self.n_iter_no_change)))
-        w_train = None if w is None or self._reads_rows and np.all(w == 1) else w
+        w_train = None if w is None or self._reads_rows and (is_unit_weights(w) or np.all(w == 1)) else w
         # train's own random stream, kept (with first_gnorm) so that a resumed fit goes on with it.
         if resume is not None:
             gen = copy.deepcopy(resume["rng"])
@@ -409,7 +416,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                         loss_fn=validation[2] if validation else None,
                         metric=validation[3] if validation else None, stopping=stopping, callbacks=callbacks,
                         post_step=objective.post_step, verbose=bool(self.verbose), gather=not self._reads_rows,
-                        state=state, comm=run.comm)
+                        state=state, comm=run.comm, rows=train_rows)
         if stopping and history.stop_reason.startswith("reached max_epochs"):
             warn(f"{type(self).__name__} reached max_epochs={self.max_epochs} before the "
                  f"{'validation' if early else 'training'} loss stopped improving by tol={self.tol}; consider "
@@ -419,16 +426,20 @@ class GradientEstimator(InputStage, BaseEstimator):
             final_state["live_theta"] = es.last_params[0]
         return history, Xs, final_state
 
-    def _held_out_split(self, run: FitRun, objective: Objective, ys: Any,
-                        split_rng: np.random.Generator) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping]:
+    def _held_out_split(self, run: FitRun, objective: Objective, ys: Any, split_rng: np.random.Generator
+                        ) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping, np.ndarray | None]:
         """``early_stopping``'s validation set: ``(Xs, ys, w)`` without it, ``(X_val, y_val,
-        val_loss, metric)`` for :func:`fastgd.train`, and the stopping criterion (from the
-        saved state when resuming, with the last epoch's parameters back in ``theta``)."""
+        val_loss, metric)`` for :func:`fastgd.train`, the stopping criterion (from the
+        saved state when resuming, with the last epoch's parameters back in ``theta``) and,
+        for a loss that reads rows in place, the training rows: ``(Xs, ys, w)`` are then the
+        whole arrays, trained on at those rows (:func:`fastgd.train`'s ``rows``: the bits of
+        the copy, without it). The validation rows are copied (``validation_fraction`` of X)."""
         resume, fraction = run.point, float(self.validation_fraction)
         Xs, w = run.Xs, run.w
         # A new run draws the split from the estimator's stream; a resumed one redraws it.
         rng = run.rng if resume is None else copy.deepcopy(split_rng)
         assert rng is not None  # run.rng: drawn by _train
+        train_rows = None
         if ys is None:
             Xs, (Xv, yv), wv = _held_out(Xs, fraction, rng)
         else:
@@ -436,7 +447,10 @@ class GradientEstimator(InputStage, BaseEstimator):
             tr, va = stratified_split(len(ys), fraction, rng, strata)
             wv = w[va]
             Xv, yv = Xs[va], ys[va]
-            Xs, ys, w = Xs[tr], ys[tr], w[tr]
+            if self._reads_rows:
+                train_rows = tr
+            else:
+                Xs, ys, w = Xs[tr], ys[tr], w[tr]
 
         def val_loss(params: list[np.ndarray], X: Any, y: Any) -> float:
             return objective.value(params[0], X, y, wv)
@@ -449,7 +463,7 @@ class GradientEstimator(InputStage, BaseEstimator):
                                initial=None if resume is None else resume["early_stopping"])
         if resume is not None and resume.get("live_theta") is not None:
             run.theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
-        return Xs, ys, w, (Xv, yv, val_loss, metric), es
+        return Xs, ys, w, (Xv, yv, val_loss, metric), es, train_rows
 
     def _set_fitted(self, run: FitRun, history: History, n_iter: int, train_state: dict[str, Any] | None) -> None:
         """Stage 6: the fitted attributes, on the estimator at the end of the call, or on the

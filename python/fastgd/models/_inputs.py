@@ -20,8 +20,8 @@ from fastgd.models._base import check_labels, check_n_features, check_sample_wei
 from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
-__all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "merge_moments",
-           "standardize"]
+__all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "is_unit_weights",
+           "kernel_row_scaling", "merge_moments", "standardize", "unit_weights"]
 
 
 @dataclass
@@ -107,6 +107,50 @@ def standardize(X: np.ndarray, mean: np.ndarray, scale: np.ndarray, dtype: Any,
     return out
 
 
+# Standardizing rows as they are read computes x - mean in X's dtype: a column whose mean or
+# scale comes within this factor of the dtype's largest value could overflow there (a float64
+# one beyond 2**994, about where centre_and_scale goes to units of a power of two).
+_ROW_SCALING_HEADROOM = 2.0**-30
+
+
+def kernel_row_scaling(scaling: Scaling, dtype: Any) -> np.ndarray | None:
+    """The standardization of ``scaling`` as the fused linear kernels apply it to the rows they
+    read (``fastgd._core.linear_objective(row_scaling=)``): a ``(3, d)`` array of ``dtype``,
+    the mean rounded to ``dtype``, the rest of the mean, and ``1 / scale``. None where the
+    kernel cannot do it in ``dtype`` (a mean or scale within 2**30 of the dtype's limit, or a
+    ``1 / scale`` that is not a normal number of the dtype): the fit then standardizes a copy."""
+    finfo = np.finfo(dtype)
+    mean, scale = np.asarray(scaling.mean, np.float64), np.asarray(scaling.scale, np.float64)
+    if np.any(np.maximum(np.abs(mean), scale) > float(finfo.max) * _ROW_SCALING_HEADROOM):
+        return None
+    with np.errstate(over="ignore", divide="ignore"):
+        out = np.empty((3, len(mean)), dtype)
+        out[0] = mean
+        out[1] = mean - out[0].astype(np.float64)
+        out[2] = 1.0 / scale
+    if not (np.all(np.isfinite(out[2])) and np.all(out[2] >= finfo.tiny)):
+        return None
+    return out
+
+
+def _readable_in_place(X: Any) -> bool:
+    """Whether check_X takes ``X`` as it is (no conversion, no copy): a C-contiguous 2-D
+    float32 or float64 array."""
+    return (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)
+            and X.dtype.isnative and bool(X.flags.c_contiguous))
+
+
+def unit_weights(n: int, dtype: Any = np.float64) -> np.ndarray:
+    """The weights of an unweighted fit: ``n`` ones as a read-only broadcast of one value
+    (no array of n elements)."""
+    return np.broadcast_to(np.ones(1, dtype), (n,))
+
+
+def is_unit_weights(w: np.ndarray) -> bool:
+    """Whether ``w`` is :func:`unit_weights`' (checked without a pass over it)."""
+    return w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0
+
+
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
 
 def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,10 +216,19 @@ class InputStage:
         """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
         copied whole). A memmap is read into memory, as any array, when the fit needs the whole
         data set at once (the estimator's ``_needs_whole_data``: full batches, the validation
-        split of ``early_stopping``, ...)."""
+        split of ``early_stopping``, ...). A C-contiguous float memmap is not streamed for a
+        loss that reads rows in place and standardizes them (``_reads_rows`` and
+        ``_standardizes_rows``, the linear models' ``solver="gd"``): the kernel reads its rows
+        in place, as those of an array in memory, with the same bits."""
         if is_chunk_source(X):
             return True
-        return is_memmap(X) and not self._needs_whole_data(partial)
+        if not is_memmap(X):
+            return False
+        # A loss that reads rows in place, standardizing them itself, trains on the memmap as
+        # on any array: its rows are read where they are (the page cache), never copied.
+        if self._reads_rows and self._standardizes_rows and _readable_in_place(X):
+            return False
+        return not self._needs_whole_data(partial)
 
     def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
         try:
@@ -300,8 +353,9 @@ class InputStage:
         return n, wsum, weighted, dtype, d
 
     def _stream_transform(self, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable,
-                          rows: bool) -> Callable:
-        """A chunk as training reads it: checked, in the space of ``scaling``, y encoded (and
+                          rows: bool, raw_rows: bool = False) -> Callable:
+        """A chunk as training reads it: checked, in the space of ``scaling`` (its rows left
+        raw with ``raw_rows``: the loss standardizes them as it reads them), y encoded (and
         scaled for regression), the weights divided by the mean weight (None without weights
         when ``rows``: the fused loss then reads none)."""
         dtype, d = inputs.dtype, inputs.n_features
@@ -321,7 +375,7 @@ class InputStage:
                 Xc = self._chunk_X(Xc, k, dtype, d)
             m = len(Xc)
             yc = self._chunk_y(yc, k, m)
-            if scaling.standardized:
+            if scaling.standardized and not raw_rows:
                 # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
                 # kept from chunk to chunk (the buffer copies the result before the next one).
                 if scratch[0] is None or len(scratch[0]) < len(Xc):
@@ -352,37 +406,60 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
-        X = check_X(X, dtype=self._dtype if continuing else None)
+        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
         y = check_y(y, n, type(self).__name__)
-        sw = check_sample_weight(sample_weight, n)
+        # No weights: a broadcast of ones, not an array of n of them.
+        sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
         return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing)
 
-    def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any]:
-        """(Xs, ys, w): inputs (and for regression the target) in the space of ``scaling``, and
-        the sample weights rescaled to mean 1, so that a batch's mean loss times its share of the
-        weight is an unbiased estimate of the full weighted mean (exactly it for a full batch).
+    def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any, Any]:
+        """(Xs, ys, w, row_scaling): inputs (and for regression the target) in the space of
+        ``scaling``, and the sample weights rescaled to mean 1, so that a batch's mean loss times
+        its share of the weight is an unbiased estimate of the full weighted mean (exactly it
+        for a full batch); without weights, for a loss that reads rows in place,
+        :func:`unit_weights` of X's dtype (no array of n ones).
 
-        Streamed inputs: ``(stream, None, None)``, the stream transforming each chunk so as it
-        enters the shuffle buffer, its targets as the estimator's loss reads them
-        (``self._training_targets``); when the loss reads rows in place (``self._reads_rows``),
-        unweighted chunks go without weights, as the fused loss wants them."""
+        An objective that standardizes the rows it reads (``self._standardizes_rows``) trains
+        on X itself, never a standardized copy: ``Xs`` is then X and ``row_scaling`` the
+        standardization as its kernel applies it (:func:`kernel_row_scaling`; None, and a
+        standardized copy, only for columns too large for that in X's dtype).
+
+        Streamed inputs: ``(stream, None, None, row_scaling)``, the stream transforming each
+        chunk as it enters the shuffle buffer (its rows standardized there unless the loss
+        does it, ``row_scaling``: then the buffer holds raw rows, as X is), its targets as the
+        estimator's loss reads them (``self._training_targets``); when the loss reads rows in
+        place (``self._reads_rows``), unweighted chunks go without weights, as the fused loss
+        wants them."""
+        dtype = inputs.X_dtype
+        row_scaling = None
+        if scaling.standardized and self._standardizes_rows:
+            row_scaling = kernel_row_scaling(scaling, dtype)
         if inputs.stream is not None:
-            transform = self._stream_transform(inputs, scaling, regression, self._training_targets, self._reads_rows)
+            transform = self._stream_transform(inputs, scaling, regression, self._training_targets, self._reads_rows,
+                                               raw_rows=row_scaling is not None)
             stream = inputs.stream.with_transform(transform)
             stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
-            return stream, None, None
-        X, dtype = inputs.X, inputs.X.dtype
-        # An objective that standardizes the rows it reads (``_standardizes_rows``) trains on
-        # X itself: no standardized copy of X is made.
-        standardize_here = scaling.standardized and not self._standardizes_rows
+            return stream, None, None, row_scaling
+        X = inputs.X
+        standardize_here = scaling.standardized and row_scaling is None
         Xs = standardize(X, scaling.mean, scaling.scale, dtype) if standardize_here else X
         ys = inputs.enc["y"]
         if regression:
             ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
-        return Xs, ys, (inputs.sw / inputs.sw.mean()).astype(dtype)
+        else:
+            # Labels as the loss reads them, kept once (the encoding's own array is let go).
+            ys = inputs.enc["y"] = self._training_targets(ys, dtype)
+        sw = inputs.sw
+        if is_unit_weights(sw):
+            # A loss that reads rows in place reads no weights then (train gets None); other
+            # losses take the weights with each batch, as an array.
+            w = unit_weights(len(sw), dtype) if self._reads_rows else np.ones(len(sw), dtype)
+        else:
+            w = (sw / sw.mean()).astype(dtype)
+        return Xs, ys, w, row_scaling
 
     def _distributed_fit_inputs(self, X: Any, y: Any, sample_weight: Any, comm: Any, *,
                                resume: bool = False) -> FitInputs:
@@ -403,7 +480,7 @@ class InputStage:
         continuing = resume and fitted
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
-            X = check_X(X, dtype=self._dtype if continuing else None)
+            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]

@@ -19,7 +19,28 @@ from fastgd.models._base import check_labels, check_sample_weight, check_target,
 from fastgd.models._data import r2_score
 from fastgd.streaming import pow2_scale
 
-__all__ = ["ClassifierMixin", "RegressorMixin", "encode_labels"]
+__all__ = ["ClassifierMixin", "RegressorMixin", "encode_labels", "label_totals"]
+
+# Labels counted per block of this many: no temporary of the number of samples.
+_COUNT_BLOCK = 1 << 16
+
+
+def label_totals(idx: np.ndarray, sw: np.ndarray | None, minlength: int) -> np.ndarray:
+    """``np.bincount(idx, weights=sw, minlength=minlength)`` (float64), ``idx`` class indices
+    of any numeric dtype. Without weights, or with one weight for all (a broadcast of one
+    value), the counts are taken per block of rows (exact integers, the same result) with no
+    temporary of the data's length; real weights go to one bincount, its bits."""
+    if sw is not None and not (sw.ndim == 1 and sw.strides == (0,) and len(sw)):
+        return np.bincount(idx.astype(np.intp, copy=False), weights=sw, minlength=minlength)
+    counts = np.zeros(minlength, np.int64)
+    for start in range(0, len(idx), _COUNT_BLOCK):
+        part = np.bincount(idx[start:start + _COUNT_BLOCK].astype(np.intp), minlength=minlength)
+        if len(part) > len(counts):
+            part[:len(counts)] += counts
+            counts = part
+        else:
+            counts[:len(part)] += part
+    return counts.astype(np.float64) * (1.0 if sw is None else float(sw[0]))
 
 
 def encode_labels(y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool, known: np.ndarray | None,
@@ -55,11 +76,12 @@ def encode_labels(y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: b
                          f"{classes_[0]!r}")
     # fit() learns from this data alone, so it needs two classes that count; a partial_fit
     # batch may well hold one.
-    if not partial and np.count_nonzero(np.bincount(idx, weights=sw, minlength=len(classes_))) < 2:
+    if not partial and np.count_nonzero(label_totals(idx, sw, len(classes_))) < 2:
         raise ValueError("only one class has a positive sample_weight; the classifier needs at least 2 classes "
                          "with weight")
     K = 1 if len(classes_) == 2 else len(classes_)
-    y_enc = idx.astype(np.float64) if K == 1 else idx.astype(np.intp)
+    # Two classes: 0/1 in float32 (exact in any float dtype, half float64's memory a sample).
+    y_enc = idx.astype(np.float32) if K == 1 else idx.astype(np.intp, copy=False)
     return {"y": y_enc, "K": K, "attrs": {"classes_": classes_}}
 
 
@@ -91,7 +113,7 @@ class ClassifierMixin:
     def _constant_logits(y: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
         """The logits of the best constant model: the log-odds of the (weighted) class
         frequencies; ``y`` the encoded labels, or one value per class with its total weight."""
-        counts = np.bincount(y.astype(np.intp), weights=sw, minlength=max(K, 2))
+        counts = label_totals(y, sw, max(K, 2))
         logp = np.log(np.clip(counts / counts.sum(), 1e-6, None))
         return np.array([logp[1] - logp[0]]) if K == 1 else logp - logp.mean()
 

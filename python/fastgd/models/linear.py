@@ -13,7 +13,12 @@ Both minimize, over the coefficients :math:`w` and the (unpenalized) intercepts,
 With ``standardize=True`` (the default) the features are centred and scaled by their
 (weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
 weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
-would; ``coef_`` and ``intercept_`` are always reported for the original features.
+would; ``coef_`` and ``intercept_`` are always reported for the original features. With
+``solver="gd"`` no standardized copy of X is made: the fused kernel centres each element of a
+row as it reads it and scales by the feature's 1/scale (folded into the coefficients for
+the outputs, applied to the gradient's row sums once per batch), so X, a memmap included, is
+read where it is. ``solver="newton"`` (and columns whose mean or scale comes within 2**30 of
+the dtype's largest value) trains on a standardized copy.
 
 ``solver="gd"`` runs :func:`fastgd.train`: mini-batch epochs of one fused objective call
 (``fastgd._core.linear_objective``: outputs, loss and gradients in one pass over the batch's
@@ -146,6 +151,12 @@ class _LinearModel(GradientEstimator):
     # The objective reads each batch's rows in place (fastgd._core.linear_objective).
     _reads_rows = True
 
+    @property
+    def _standardizes_rows(self) -> bool:  # type: ignore[override]
+        # The fused kernel standardizes the rows it reads; Newton's solver works on a
+        # standardized copy of X (its Hessian products are BLAS's).
+        return self.solver == "gd"
+
     def _loss_name(self, K: int) -> str:
         # The loss table knows a classifier's multiclass form (log_loss -> softmax_cross_entropy).
         return _losses.training_loss(self.loss, K).name
@@ -231,7 +242,7 @@ class _LinearModel(GradientEstimator):
         l2, l1 = self._strengths()
         l1 /= run.scaling.y_scale
         objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1,
-                               self._huber_delta() / run.scaling.y_scale)
+                               self._huber_delta() / run.scaling.y_scale, run.row_scaling)
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
@@ -278,10 +289,18 @@ class _Objective:
     ``theta = [W, b]``: the batch's mean loss plus the penalty, and the gradient into one
     flat buffer kept from call to call, by one fused kernel call that reads the batch's rows
     in place (``fastgd._core.linear_objective``). The optimizer then makes one fused call
-    per step too, and a step allocates nothing."""
+    per step too, and a step allocates nothing.
 
-    def __init__(self, loss: str, K: int, d: int, l2: float, l1: float, delta: float = 1.0) -> None:
+    ``row_scaling`` (:func:`fastgd.models._inputs.kernel_row_scaling`): X is raw and the
+    kernel standardizes each row as it reads it; ``outputs`` does the same in blocks of rows."""
+
+    # Rows per block of ``outputs`` on raw X: a bounded temporary, whatever the number of rows.
+    _OUTPUT_ROWS = 8192
+
+    def __init__(self, loss: str, K: int, d: int, l2: float, l1: float, delta: float = 1.0,
+                 row_scaling: np.ndarray | None = None) -> None:
         self.loss, self.K, self.d, self.l2, self.l1, self.delta = loss, K, d, l2, l1, delta
+        self.row_scaling = row_scaling
         self._theta: np.ndarray | None = None
 
     def bind(self, theta: np.ndarray, grad: np.ndarray | None = None) -> None:
@@ -297,7 +316,18 @@ class _Objective:
 
     def outputs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
         K, d = self.K, self.d
-        z = X @ theta[:K * d].reshape(K, d).T + theta[K * d:]
+        W, b = theta[:K * d].reshape(K, d), theta[K * d:]
+        rs = self.row_scaling
+        if rs is None:
+            z = X @ W.T + b
+        else:
+            # As the kernel reads rows: each element centred, W scaled by 1 / scale.
+            Wr = (W * rs[2]).T
+            z = np.empty((len(X), K), X.dtype)
+            for start in range(0, len(X), self._OUTPUT_ROWS):
+                block = slice(start, start + self._OUTPUT_ROWS)
+                np.matmul((X[block] - rs[0]) - rs[1], Wr, out=z[block])
+            z += b
         return z[:, 0] if K == 1 else z
 
     def __call__(self, params, X, y, w, rows=None, value_only: bool = False):
@@ -311,7 +341,7 @@ class _Objective:
         # A diverging run gives a non-finite value; fastgd.train detects it, restores the last
         # good parameters and says so (a DivergenceWarning).
         value = _core.linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start, stop, w,
-                                       self.l2, self.l1, self.delta)
+                                       self.l2, self.l1, self.delta, self.row_scaling)
         return value if value_only else (value, self._grads)
 
     def run_batches(self, params, X, y, w, order, batches, first, bs, optimizer, batch_weight, sums, first_gnorm,
@@ -338,7 +368,7 @@ class _Objective:
             try:
                 return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first,
                                             bs, batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
-                                            first_gnorm, explode_factor, sync, n_rows)
+                                            first_gnorm, explode_factor, sync, n_rows, self.row_scaling)
             finally:
                 if sync is not None:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()

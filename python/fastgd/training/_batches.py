@@ -2,9 +2,10 @@
 
 An epoch is one or more :class:`Segment` s, each a stretch of batches over arrays the step
 reads: for arrays, one segment over ``X`` (under MPI a short shard's order padded to the
-largest shard's samples); for a stream of chunks, the shuffle buffer's segments
-(:meth:`fastgd.ChunkStream.segments`). Every random draw of an epoch is made here, from the
-run's one generator, in a fixed order: that order is what makes runs repeatable.
+largest shard's samples; with ``rows``, an order over those rows of ``X`` only); for a
+stream of chunks, the shuffle buffer's segments (:meth:`fastgd.ChunkStream.segments`). Every
+random draw of an epoch is made here, from the run's one generator, in a fixed order: that
+order is what makes runs repeatable.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Data:
     n: int | None  # samples; a stream's only when counted (under MPI), else None
     stream: ChunkStream | None = None
     features: tuple[int, ...] | None = None  # a counted stream's sample shape
+    rows: np.ndarray | None = None  # the rows of X trained on (int64), or None: all of them
 
 
 @dataclass
@@ -51,9 +53,10 @@ class Segment:
     whole: bool
 
 
-def read_data(X: Any, y: Any, sample_weight: Any, batch_size: Any, distributed: bool) -> Data:
+def read_data(X: Any, y: Any, sample_weight: Any, batch_size: Any, distributed: bool, rows: Any = None) -> Data:
     """Checks ``X``, ``y`` and ``sample_weight`` (or a source of chunks in ``X``, counted when
-    ``distributed``: every rank must take the same number of steps)."""
+    ``distributed``: every rank must take the same number of steps), and ``rows``, the rows
+    of ``X`` to train on (indices, None: all)."""
     if is_chunk_source(X):
         # Chunks (a ChunkStream, a list of (X, y) tuples, a callable or an iterator of them):
         # each epoch streams them through a shuffle buffer, in segments (fastgd.streaming).
@@ -79,7 +82,14 @@ def read_data(X: Any, y: Any, sample_weight: Any, batch_size: Any, distributed: 
             raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
         if not (np.all(np.isfinite(sw)) and np.all(sw >= 0)):
             raise ValueError("sample_weight must be finite and >= 0")
-    return Data(X, y, sw, n)
+    if rows is None:
+        return Data(X, y, sw, n)
+    r = np.asarray(rows)
+    if r.ndim != 1 or r.dtype.kind not in "iu" or len(r) == 0:
+        raise ValueError(f"rows must be a non-empty 1-D array of row indices, got {r.dtype} of shape {r.shape}")
+    if r.min() < 0 or r.max() >= n:
+        raise ValueError(f"rows: indices must be in [0, {n}) (the rows of X)")
+    return Data(X, y, sw, len(r), rows=np.ascontiguousarray(r, dtype=np.int64))
 
 
 def batch_weights(sw: np.ndarray, order: np.ndarray | None, n: int, bs: int) -> np.ndarray:
@@ -104,6 +114,8 @@ class ArrayBatches:
     def epoch(self, rng: np.random.Generator) -> Iterator[Segment]:
         d, n, n_epoch, bs = self.data, int(self.data.n or 0), self.n_epoch, self.bs
         order = rng.permutation(n) if self.shuffle is True and bs < n else None
+        if d.rows is not None:  # positions in the subset -> rows of X (the same draws as a compact copy)
+            order = d.rows if order is None else d.rows[order]
         if n_epoch != n:
             order = np.resize(np.arange(n) if order is None else order, n_epoch)
         ks = _visiting_order(rng, self.shuffle, len(self.in_order), self.in_order)

@@ -125,7 +125,8 @@ class FusedStretch:
     first gradient norm)``, or None to decline.
 
     Data-parallel, train also passes ``sync=`` the DistributedOptimizer's ``synchronize_step``
-    and ``n_rows=`` the samples an epoch visits (a short shard's ``order`` is padded to it):
+    and ``n_rows=`` the samples an epoch visits (a short shard's ``order`` is padded to it;
+    ``n_rows`` also comes, without ``sync``, when train's ``rows`` select some rows of X):
     the hook calls ``sync(grads, loss, weight)`` between each batch's gradient and its step,
     as :class:`PythonStep` does, and takes the global ``(loss, weight, gradient norm)`` it
     returns for its verdicts and sums. Every rank then decides alike, so the ranks leave the
@@ -141,7 +142,9 @@ class FusedStretch:
         """The batches ``seg.ks[first:]`` up to one the hook leaves to the Python step; returns
         how many it took."""
         guard, record = self.guard, self.record
-        kw = {} if self.dist is None else {"sync": self.dist.synchronize_step, "n_rows": seg.rows}
+        kw: dict[str, Any] = {} if self.dist is None else {"sync": self.dist.synchronize_step, "n_rows": seg.rows}
+        if self.dist is None and seg.order is not None and len(seg.order) != len(seg.X):
+            kw["n_rows"] = len(seg.order)  # train's rows: an order over some rows of X
         ran = self.hook(self.params, seg.X, seg.y, seg.sw, seg.order, seg.ks, first, self.bs, self.opt, seg.batch_w,
                         record.sums, guard.first_gnorm, guard.explode_factor, **kw)
         if ran is None:

@@ -13,6 +13,7 @@ from fastgd.history import History
 from fastgd.optim.registry import get_optimizer
 from fastgd.shuffling import check_shuffle
 from fastgd.stopping import AnyOf
+from fastgd.streaming import is_chunk_source
 from fastgd.training._batches import Segment, batch_source, read_data
 from fastgd.training._common import LossAndGrad, param_list, positive_int
 from fastgd.training._guard import Diverged, Guard
@@ -30,7 +31,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
           metric: Callable | None = None, stopping: Any = (), callbacks: Any = (),
           post_step: Callable[[list, float], None] | None = None, verbose: bool = False,
           optimizer_options: dict[str, Any] | None = None, explode_factor: float | None = 1e6,
-          gather: bool = True, state: dict[str, Any] | None = None, comm: Any = None) -> History:
+          gather: bool = True, state: dict[str, Any] | None = None, comm: Any = None,
+          rows: Any = None) -> History:
     r"""Minimize a loss over mini-batches of ``(X, y)``, updating ``params`` in place.
 
     Each epoch visits every sample once, in batches of ``batch_size`` (``None``: the whole
@@ -97,6 +99,10 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
             loop's body in C++, with the same bits), which train uses when nothing runs in
             Python between steps: no ``post_step`` and no stopping criterion with a
             ``check_step``.
+        rows: train on these rows of ``X`` only (an integer index array), read where they are:
+            the same batches, draws and bits as training on the copy ``X[rows]``,
+            ``y[rows]``, ``sample_weight[rows]``, without making it (``y`` and
+            ``sample_weight`` are indexed like ``X``). Arrays only (not a stream).
         state: a dict through which a run can be continued exactly (checkpoints). train keeps
             ``state["first_gnorm"]`` (the first step's gradient norm, the reference of
             ``explode_factor``) up to date before the callbacks run each epoch. Given
@@ -157,7 +163,9 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     """
     params = param_list(params)
     distributed = comm is not None or isinstance(optimizer, DistributedOptimizer)
-    data = read_data(X, y, sample_weight, batch_size, distributed)
+    if rows is not None and is_chunk_source(X):
+        raise ValueError("rows selects rows of an array X; a stream of chunks has none to select")
+    data = read_data(X, y, sample_weight, batch_size, distributed, rows)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
     shuffle = check_shuffle(shuffle)
     max_epochs = positive_int("max_epochs", max_epochs, allow_none=True)
