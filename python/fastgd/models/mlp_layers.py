@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fastgd import _core, persistence
-from fastgd.models._data import centre_and_scale
+from fastgd.models._data import _HUGE, centre_and_scale
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -67,6 +67,13 @@ class RowScaling:
 
     mean: np.ndarray
     scale: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.mean = np.ascontiguousarray(self.mean, np.float64)
+        self.scale = np.ascontiguousarray(self.scale, np.float64)
+        # No column that centre_and_scale computes apart (its huge means or scales): the
+        # plain formula, which _core.gather_rows_ computes with the same bits, holds for all.
+        self.plain = not bool(np.any(np.maximum(np.abs(self.mean), self.scale) > _HUGE))
 
     def apply(self, rows: np.ndarray, t64: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``rows`` standardized into ``out`` through the float64 scratch ``t64`` (which may
@@ -315,6 +322,14 @@ class Network:
         shape = (ws.h[0].shape[0], X.shape[1])
         if ws.x is None:
             ws.x = np.empty(shape, self.dtype)
+        if (scaling is None or scaling.plain) and X.dtype == self.dtype and X.flags.c_contiguous \
+                and (not isinstance(rows, slice) or rows.step in (None, 1)):
+            # One pass: gathered and standardized by the kernel (each half of a batch on its own thread).
+            first, index = (0, None) if rows is None else (rows.start or 0, None) if isinstance(rows, slice) \
+                else (0, np.ascontiguousarray(rows, np.int64))
+            _core.gather_rows_(X, ws.x, index, first, None if scaling is None else scaling.mean,
+                               None if scaling is None else scaling.scale)
+            return ws.x
         if rows is None or isinstance(rows, slice):
             src = X if rows is None else X[rows]
         else:
