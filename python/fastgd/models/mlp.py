@@ -29,9 +29,10 @@ gradient. A training step allocates no arrays.
 
 **Threads.** Training uses ``fastgd.get_num_threads()`` threads: a batch of at least 128
 samples (without batch norm or dropout) runs as two halves of its rows, side by side, each
-with BLAS on half the threads (one each on 2 cores; set through threadpoolctl, as BLAS's
-own threads busy-wait between products and lose much time on shared cores), given back
-when the fit ends or fails. The halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+gathering (and standardizing) its own rows of ``X`` and running BLAS on half the threads
+(one each on 2 cores; set through threadpoolctl, as BLAS's own threads busy-wait between
+products and lose much time on shared cores), given back when the fit ends or fails. The
+halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
