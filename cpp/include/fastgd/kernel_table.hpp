@@ -35,6 +35,11 @@ template <class T> struct KernelSet {
     // x <- clamp(x, -clip_value, clip_value), in place; NaN stays NaN.
     void (*clamp)(T* const* arrays, const std::size_t* sizes, std::size_t count, double clip_value);
 
+    // MLP input rows: out[r] <- X[rows[r]] (rows null: X[first + r]) for r < n, each of cols
+    // values; with mean and scale (per column, in double), (x - mean) / scale computed in
+    // double and rounded once to T (the bits of NumPy's float64 subtract and divide).
+    void (*gather_rows)(const T* X, std::size_t cols, const std::int64_t* rows, std::size_t first, std::size_t n,
+                        const double* mean, const double* scale, T* out);
     // MLP layers (see activations.cpp): h <- h + b per row, a <- max(h, 0);
     void (*bias_relu)(T* h, const T* b, T* a, std::size_t rows, std::size_t cols);
     // h <- h + b per row (the linear output layer's bias).

@@ -36,6 +36,60 @@ py::array row_array(const py::object& o, const char* name, int size, const py::a
 
 void register_activations(py::module_& m) {
     m.def(
+        "gather_rows_",
+        [](py::object xo, py::object outo, py::object rowso, std::size_t first, py::object meano,
+           py::object scaleo) {
+            const int size = check_array(xo, "X", false);
+            const py::array X = py::reinterpret_borrow<py::array>(xo);
+            if (check_array(outo, "out", true) != size)
+                throw py::type_error("out: dtype does not match X's (no silent casts)");
+            const py::array out = py::reinterpret_borrow<py::array>(outo);
+            if (X.ndim() != 2 || out.ndim() != 2 || X.shape(1) != out.shape(1))
+                throw py::value_error("X and out must be 2-D with the same number of columns");
+            const auto n_in = static_cast<std::size_t>(X.shape(0)), n = static_cast<std::size_t>(out.shape(0)),
+                       cols = static_cast<std::size_t>(X.shape(1));
+            const char* x0 = static_cast<const char*>(X.data());
+            const char* o0 = static_cast<const char*>(out.data());
+            const std::size_t xb = n_in * cols * size, ob = n * cols * size;
+            if (xb && ob && x0 < o0 + ob && o0 < x0 + xb) throw py::value_error("out must not overlap X");
+            const std::int64_t* rows = nullptr;
+            py::array r;
+            if (!rowso.is_none()) {
+                if (!py::isinstance<py::array>(rowso)) throw py::type_error("rows must be a NumPy array of int64");
+                r = py::reinterpret_borrow<py::array>(rowso);
+                if (!r.dtype().is(py::dtype::of<std::int64_t>()))
+                    throw py::type_error("rows: dtype " + py::str(r.dtype()).cast<std::string>() + ", expected int64");
+                if (r.ndim() != 1 || static_cast<std::size_t>(r.shape(0)) != n || !(r.flags() & py::array::c_style))
+                    throw py::value_error("rows must be C-contiguous, 1-D, with out.shape[0] = " + std::to_string(n) +
+                                          " elements");
+                rows = static_cast<const std::int64_t*>(r.data());
+                for (std::size_t i = 0; i < n; ++i)
+                    if (rows[i] < 0 || static_cast<std::size_t>(rows[i]) >= n_in)
+                        throw py::index_error("rows: " + std::to_string(rows[i]) + " at " + std::to_string(i) +
+                                              " is out of range for X of " + std::to_string(n_in) + " rows");
+            } else if (first > n_in || n > n_in - first) {
+                throw py::index_error("rows first.." + std::to_string(first + n) + " are out of range for X of " +
+                                      std::to_string(n_in) + " rows");
+            }
+            if (meano.is_none() != scaleo.is_none()) throw py::value_error("give both mean and scale, or neither");
+            py::array mean, scale;
+            if (!meano.is_none()) {
+                mean = row_array(meano, "mean", 8, X, false);
+                scale = row_array(scaleo, "scale", 8, X, false);
+            }
+            const double* mp = meano.is_none() ? nullptr : static_cast<const double*>(mean.data());
+            const double* sp = meano.is_none() ? nullptr : static_cast<const double*>(scale.data());
+            const KernelTable& k = active_kernels();
+            py::gil_scoped_release release;  // raw buffers of arrays the arguments keep alive
+            if (size == 4) k.f32.gather_rows(ptr<float>(X), cols, rows, first, n, mp, sp, ptr<float>(out));
+            else k.f64.gather_rows(ptr<double>(X), cols, rows, first, n, mp, sp, ptr<double>(out));
+        },
+        "out[r] <- X[rows[r]] (rows None: X[first + r]) for every row r of out, in one pass; with mean and "
+        "scale (float64, per column), (x - mean) / scale in float64, rounded once to X's dtype.",
+        py::arg("X"), py::arg("out"), py::arg("rows") = py::none(), py::arg("first") = 0,
+        py::arg("mean") = py::none(), py::arg("scale") = py::none());
+
+    m.def(
         "bias_relu_",
         [](py::object ho, py::object bo, py::object ao) {
             const int size = check_array(ho, "h", true);

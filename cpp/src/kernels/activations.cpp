@@ -42,6 +42,25 @@ void stream(std::size_t n, const T* const* in, T* const* out, Op op) {
 
 template <class T> Vec<T> splat(double x) { return Vec<T>::set1(static_cast<T>(x)); }
 
+// A batch's input rows, gathered (and standardized) into one array in one pass. In double,
+// one subtraction and one division per value (no reciprocal, no contraction: the build has
+// -ffp-contract=off and no fast-math), then one rounding: NumPy's float64 ufuncs' bits.
+template <class T>
+void gather_rows(const T* X, std::size_t cols, const std::int64_t* rows, std::size_t first, std::size_t n,
+                 const double* mean, const double* scale, T* out) {
+    for (std::size_t r = 0; r < n; ++r) {
+        const std::size_t row = rows ? static_cast<std::size_t>(rows[r]) : first + r;
+        const T* src = X + row * cols;
+        T* dst = out + r * cols;
+        if (!mean) {
+            std::memcpy(dst, src, cols * sizeof(T));
+            continue;
+        }
+        for (std::size_t j = 0; j < cols; ++j)
+            dst[j] = static_cast<T>((static_cast<double>(src[j]) - mean[j]) / scale[j]);
+    }
+}
+
 // h <- h + b (b broadcast over rows);  a <- max(h, 0)   (NaN stays NaN)
 template <class T> void bias_relu(T* h, const T* b, T* a, std::size_t rows, std::size_t cols) {
     const Vec<T> zero = splat<T>(0.0);
@@ -183,6 +202,7 @@ double softmax_xent_grad(const T* z, const std::int64_t* y, const T* w, T* d, T*
 template <class T> void fill_activations(KernelSet<T>& k) {
     k.activation_grad_colsum = &activation_grad_colsum<T>;
     k.softmax_xent_grad = &softmax_xent_grad<T>;
+    k.gather_rows = &gather_rows<T>;
     k.bias_relu = &bias_relu<T>;
     k.bias_add = &bias_add<T>;
     k.activation_grad = &activation_grad<T>;

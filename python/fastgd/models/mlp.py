@@ -29,9 +29,10 @@ gradient. A training step allocates no arrays.
 
 **Threads.** Training uses ``fastgd.get_num_threads()`` threads: a batch of at least 128
 samples (without batch norm or dropout) runs as two halves of its rows, side by side, each
-with BLAS on half the threads (one each on 2 cores; set through threadpoolctl, as BLAS's
-own threads busy-wait between products and lose much time on shared cores), given back
-when the fit ends or fails. The halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+gathering (and standardizing) its own rows of ``X`` and running BLAS on half the threads
+(one each on 2 cores; set through threadpoolctl, as BLAS's own threads busy-wait between
+products and lose much time on shared cores), given back when the fit ends or fails. The
+halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
@@ -39,7 +40,10 @@ regressor's target too, by its mean and standard deviation), and the network wor
 standardized values, as ``make_pipeline(StandardScaler(), model)`` (with the regressor inside
 a ``TransformedTargetRegressor``): ``coefs_``/``intercepts_`` are the weights of that network,
 ``feature_mean_``/``feature_scale_`` and ``target_mean_``/``target_scale_`` say how inputs and
-outputs are transformed. The penalty applies in that space.
+outputs are transformed. The penalty applies in that space. No standardized copy of ``X`` is
+made: the network standardizes the rows it reads (each batch's, each block's at inference;
+see :mod:`fastgd.models.mlp_layers`), so ``fit`` and ``predict`` need O(batch) memory
+besides ``X``.
 
 **Initialization.** ``init=None`` is "xavier" (Glorot's uniform, as scikit-learn) for every
 activation. Weights are drawn uniformly from ``+-sqrt(6 / (fan_in + fan_out))`` ("xavier"),
@@ -79,11 +83,11 @@ from fastgd import _core, persistence
 from fastgd import losses as _losses
 from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import check_is_fitted, check_n_features, check_X, make_rng
-from fastgd.models._data import standardized, unscale, weighted_mean
+from fastgd.models._data import unscale, weighted_mean
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_int, is_number, must, one_of
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
-from fastgd.models.mlp_layers import ACTIVATIONS, Network
+from fastgd.models.mlp_layers import ACTIVATIONS, Network, RowScaling
 from fastgd.runtime import get_num_threads
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -146,6 +150,10 @@ class _BaseMLP(GradientEstimator):
     _hyperparameters = _MLP_PARAMS
     # The parameters live in the space of the first fit's standardization.
     _warm_start_keeps_scaling = True
+    # The network gathers each batch's rows itself (its two halves each their own, side by
+    # side) and standardizes them as it reads them: no standardized copy of X.
+    _reads_rows = True
+    _standardizes_rows = True
 
     def __init__(self, hidden_layer_sizes=(100,), *, activation="relu", init=None, optimizer="adam", lr=1e-3,
                  batch_size=200, max_epochs=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False,
@@ -235,12 +243,22 @@ class _BaseMLP(GradientEstimator):
                 for i, v in run.point["live_stats"][name].items():
                     getattr(run.model, name)[i][...] = v
 
+    @staticmethod
+    def _row_scaling(run: FitRun) -> RowScaling | None:
+        """How the network standardizes the rows it reads in this run: X in memory is raw
+        (``_standardizes_rows``); a stream's chunks are standardized as they enter its buffer."""
+        s = run.scaling
+        raw = s.standardized and not run.streamed and _BaseMLP._standardizes_rows
+        return RowScaling(s.mean, s.scale) if raw else None
+
     def _objective(self, run: FitRun, dist: DistributedOptimizer | None) -> Objective:
         threads = get_num_threads()
         net = run.model
-        loss_and_grad, value = self._network_objective(net, run.rng, threads=threads)
+        scaling = self._row_scaling(run)
+        loss_and_grad, value = self._network_objective(net, run.rng, threads=threads, scaling=scaling)
         # The network's worker thread and per-batch arrays go when training ends, however it ends.
-        return Objective(loss_and_grad, value, lambda theta, Xv: net.forward(theta, Xv), close=net.drop_workspaces)
+        return Objective(loss_and_grad, value, lambda theta, Xv: net.outputs(theta, Xv, scaling),
+                         close=net.drop_workspaces)
 
     def _blas_threads(self) -> int | None:
         # Each of a batch's two halves runs on a thread of its own (Network.train_batch), so
@@ -257,7 +275,7 @@ class _BaseMLP(GradientEstimator):
         # older ones): take the exact statistics of the final network. (Streamed data keeps
         # the running averages: the exact statistics would need another pass.)
         if not run.streamed:
-            net.set_exact_stats(run.theta, X_trained)
+            net.set_exact_stats(run.theta, X_trained, self._row_scaling(run))
 
     def _finish(self, run: FitRun) -> None:
         old_curve = list(self.loss_curve_) if run.partial and run.continuing else []
@@ -296,9 +314,12 @@ class _BaseMLP(GradientEstimator):
         if "_theta" in state:
             self._set_views()  # pickling copies views; make them views of the buffer again
 
-    def _network_objective(self, net: Network, rng: np.random.Generator | None, threads: int = 1) -> tuple[Any, Any]:
-        """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode), and
-        the objective's value in inference mode (for validation)."""
+    def _network_objective(self, net: Network, rng: np.random.Generator | None, threads: int = 1,
+                           scaling: RowScaling | None = None) -> tuple[Any, Any]:
+        """``loss_and_grad`` for :func:`fastgd.train` over ``[theta]`` (training mode; the
+        batch given as ``rows`` of the data, ``gather=False``, or as arrays), and the
+        objective's value in inference mode (for validation); ``scaling``: X's rows are raw,
+        standardized as the network reads them."""
         alpha = float(self.alpha)
         nW = net.n_weights
 
@@ -308,12 +329,14 @@ class _BaseMLP(GradientEstimator):
 
         decay = np.empty(nW, dtype=net.dtype) if alpha else None  # alpha * W, without a temporary per step
 
-        def loss_and_grad(params, Xb, yb, wb):
+        def loss_and_grad(params, X, y, w, rows=None):
             theta = params[0]
             # A diverging run overflows here; fastgd.train detects the non-finite loss,
             # restores the last good parameters and says so.
+            yb, wb = (y, w) if rows is None else (y[rows], None if w is None else w[rows])
             with np.errstate(over="ignore", invalid="ignore"):
-                total, grad = net.train_batch(theta, Xb, yb, wb, self._loss_grad, rng=rng, threads=threads)
+                total, grad = net.train_batch(theta, X, yb, wb, self._loss_grad, rng=rng, threads=threads, rows=rows,
+                                              scaling=scaling)
                 wsum = float(wb.sum()) if wb is not None else float(len(yb))
                 value = total / wsum if wsum > 0 else 0.0
                 if alpha:
@@ -323,7 +346,7 @@ class _BaseMLP(GradientEstimator):
 
         def value(theta, Xv, yv, wv):
             with np.errstate(over="ignore", invalid="ignore"):
-                return self._loss(net.forward(theta, Xv), yv, wv)[0] + penalty(theta)
+                return self._loss(net.outputs(theta, Xv, scaling), yv, wv)[0] + penalty(theta)
 
         return loss_and_grad, value
 
@@ -334,8 +357,8 @@ class _BaseMLP(GradientEstimator):
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         s = self._scaling
-        Xs = standardized(X, s.mean, s.scale, self._dtype) if s.standardized else X
-        return self._net.forward(self._theta, Xs)
+        # Standardized block by block as the network reads them: no copy of X.
+        return self._net.outputs(self._theta, X, RowScaling(s.mean, s.scale) if s.standardized else None)
 
 
 _ATTRS = """    coefs_ : list of ndarray

@@ -21,6 +21,12 @@ normalization :math:`h = \gamma \odot (u - \mu_B) / \sqrt{\sigma^2_B + \epsilon}
 training and running averages at inference. Inverted dropout then keeps each unit with
 probability :math:`1 - p` and scales the kept ones by :math:`1 / (1 - p)`, in training
 only. The output layer is linear.
+
+**Raw rows.** A pass may read raw rows of ``X`` with a :class:`RowScaling`: each batch's rows
+(or each block of rows at inference) are gathered and standardized into an array of the
+batch's size, reused from batch to batch, before the first product, with the same bits as a
+standardized copy of the whole of ``X`` (:func:`fastgd.models._data.centre_and_scale`),
+which is never made.
 """
 
 from __future__ import annotations
@@ -34,11 +40,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fastgd import _core, persistence
+from fastgd.models._data import _HUGE, centre_and_scale
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["ACTIVATIONS", "Network"]
+__all__ = ["ACTIVATIONS", "Network", "RowScaling"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 
@@ -46,6 +53,40 @@ _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 BN_EPS = 1e-5
 BN_MOMENTUM = 0.1
+
+
+# Rows per block when a pass reads many rows at once (inference): a block's arrays stay in
+# the order of this many bytes (the standardized rows and every layer's outputs).
+BLOCK_BYTES = 4 << 20
+
+
+@dataclass
+class RowScaling:
+    """The standardization ``(x - mean) / scale`` (per feature, in float64, then in the
+    network's dtype) that a pass applies to the raw rows it reads."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.mean = np.ascontiguousarray(self.mean, np.float64)
+        self.scale = np.ascontiguousarray(self.scale, np.float64)
+        # No column that centre_and_scale computes apart (its huge means or scales): the
+        # plain formula, which _core.gather_rows_ computes with the same bits, holds for all.
+        self.plain = not bool(np.any(np.maximum(np.abs(self.mean), self.scale) > _HUGE))
+
+    def apply(self, rows: np.ndarray, t64: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``rows`` standardized into ``out`` through the float64 scratch ``t64`` (which may
+        be ``out``; neither may be ``rows``)."""
+        return centre_and_scale(rows, self.mean, self.scale, t64, out)
+
+
+def _sub_rows(rows: slice | np.ndarray, lo: int, hi: int) -> slice | np.ndarray:
+    """Rows lo:hi of a batch given as row numbers (an index array, or a slice of step 1)."""
+    if isinstance(rows, slice):
+        start = rows.start or 0
+        return slice(start + lo, start + hi)
+    return rows[lo:hi]
 
 
 @dataclass
@@ -58,6 +99,9 @@ class _Workspace:
     extra: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)  # masks, x-hat, tanh(...)
     dropped: bool = False                     # the last forward pass used dropout masks
     parts: list[_Workspace] = field(default_factory=list)  # row blocks of these arrays (train_batch)
+    x: np.ndarray | None = None               # the input rows, gathered and standardized
+    xg: np.ndarray | None = None              # the input rows gathered, to be standardized
+    x64: np.ndarray | None = None             # float64 scratch of the standardization
 
     def rows(self, lo: int, hi: int) -> _Workspace:
         """A workspace of rows lo:hi of these arrays (views: contiguous row blocks)."""
@@ -191,9 +235,16 @@ class Network:
         return [(0, n // 2), (n // 2, n)]
 
     def train_batch(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
-                    loss_grad, *, rng: np.random.Generator | None, threads: int = 1) -> tuple[float, np.ndarray]:
+                    loss_grad, *, rng: np.random.Generator | None, threads: int = 1,
+                    rows: slice | np.ndarray | None = None,
+                    scaling: RowScaling | None = None) -> tuple[float, np.ndarray]:
         """Forward, loss and backward of one training batch; returns (the loss summed over
         the batch, weighted by ``w``; the gradient in ``grad``).
+
+        The batch's inputs are ``X`` or, with ``rows`` (row numbers: an index array or a
+        slice), ``X[rows]``; ``y`` and ``w`` are the batch's own. ``scaling``: ``X`` holds raw
+        rows, standardized as they are read (each block of the batch gathers and standardizes
+        its own rows into an array of the workspace).
 
         ``loss_grad(z, y, w, d, gb, n) -> (loss sum, bias_done)`` writes into ``d`` the
         gradient w.r.t. the logits ``z`` of ``sum_i w_i loss_i / n`` (and into ``gb`` the
@@ -205,22 +256,28 @@ class Network:
         same time; the BLAS products and fastgd's kernels release the GIL, so the two blocks
         use two cores without BLAS's own threads (which spin while they wait, and lose much
         time when the cores are shared with other processes)."""
-        n = X.shape[0]
+        n = X.shape[0] if rows is None else len(y)
         ws = self._workspace(n, cache=True)
         parts = self.row_parts(n)
         if len(parts) == 1:
-            return self._train_part(theta, X, y, w, loss_grad, rng, ws, self.grad, self._grad_views, n), self.grad
+            value = self._train_part(theta, X, rows, y, w, loss_grad, rng, ws, self.grad, self._grad_views, n,
+                                     scaling)
+            return value, self.grad
         if not ws.parts:
             ws.parts = [ws.rows(lo, hi) for lo, hi in parts]
         if not self._part_grads:
             g2 = np.zeros(self.size, dtype=self.dtype)
             self._part_grads = [(g2, self.views(g2, cache=False))]
         g2, g2_views = self._part_grads[0]
-        (lo0, hi0), (lo1, hi1) = parts
+
+        def part(k: int, grad: np.ndarray, grad_views: tuple) -> float:
+            lo, hi = parts[k]
+            Xk, rk = (X[lo:hi], None) if rows is None else (X, _sub_rows(rows, lo, hi))
+            return self._train_part(theta, Xk, rk, y[lo:hi], None if w is None else w[lo:hi], loss_grad, rng,
+                                    ws.parts[k], grad, grad_views, n, scaling)
 
         def second():
-            return self._train_part(theta, X[lo1:hi1], y[lo1:hi1], None if w is None else w[lo1:hi1], loss_grad,
-                                    rng, ws.parts[1], g2, g2_views, n)
+            return part(1, g2, g2_views)
 
         if threads >= 2:
             self.views(theta)  # cached before the two threads read the cache
@@ -238,23 +295,55 @@ class Network:
 
             # In this thread's context (NumPy's errstate lives in a context variable).
             future = self._executor.submit(contextvars.copy_context().run, second_if_unclaimed)
-            first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
-                                     rng, ws.parts[0], self.grad, self._grad_views, n)
+            first = part(0, self.grad, self._grad_views)
             other = second() if claim.acquire(blocking=False) else future.result()
         else:
-            first = self._train_part(theta, X[lo0:hi0], y[lo0:hi0], None if w is None else w[lo0:hi0], loss_grad,
-                                     rng, ws.parts[0], self.grad, self._grad_views, n)
+            first = part(0, self.grad, self._grad_views)
             other = second()
         self.grad += g2
         return first + other, self.grad
 
-    def _train_part(self, theta, X, y, w, loss_grad, rng, ws, grad, grad_views, n) -> float:
-        z = self.forward(theta, X, training=True, rng=rng, update_stats=True, ws=ws)
+    def _train_part(self, theta, X, rows, y, w, loss_grad, rng, ws, grad, grad_views, n, scaling) -> float:
+        x = self._input_rows(X, rows, scaling, ws)
+        z = self.forward(theta, x, training=True, rng=rng, update_stats=True, ws=ws)
         if not ws.d:
             ws.d = [np.empty_like(h) for h in ws.h]
         value, bias_done = loss_grad(z, y, w, ws.d[-1], grad_views[1][-1], n)
-        self.backward(theta, X, ws.d[-1], ws, output_bias_grad=bias_done, grad_views=grad_views)
+        self.backward(theta, x, ws.d[-1], ws, output_bias_grad=bias_done, grad_views=grad_views)
         return value
+
+    def _input_rows(self, X: np.ndarray, rows: slice | np.ndarray | None, scaling: RowScaling | None,
+                    ws: _Workspace) -> np.ndarray:
+        """The input of a pass over the workspace's rows: ``X`` or its ``rows``, standardized
+        by ``scaling``. A view of ``X`` where that is enough (no scaling, rows in a range),
+        else the rows gathered and standardized into ``ws.x``, reused from batch to batch."""
+        if scaling is None and (rows is None or isinstance(rows, slice)):
+            return X if rows is None else X[rows]
+        shape = (ws.h[0].shape[0], X.shape[1])
+        if ws.x is None:
+            ws.x = np.empty(shape, self.dtype)
+        if (scaling is None or scaling.plain) and X.dtype == self.dtype and X.flags.c_contiguous \
+                and (not isinstance(rows, slice) or rows.step in (None, 1)):
+            # One pass: gathered and standardized by the kernel (each half of a batch on its own thread).
+            first, index = (0, None) if rows is None else (rows.start or 0, None) if isinstance(rows, slice) \
+                else (0, np.ascontiguousarray(rows, np.int64))
+            _core.gather_rows_(X, ws.x, index, first, None if scaling is None else scaling.mean,
+                               None if scaling is None else scaling.scale)
+            return ws.x
+        if rows is None or isinstance(rows, slice):
+            src = X if rows is None else X[rows]
+        else:
+            # Standardizing, into an array of their own: centre_and_scale reads its input
+            # again for huge columns (so it must be neither the output nor the scratch).
+            if scaling is not None and ws.xg is None:
+                ws.xg = np.empty(shape, self.dtype)
+            # mode="clip" (the rows are in range): "raise" would gather into a temporary first.
+            src = np.take(X, rows, axis=0, out=ws.x if scaling is None else ws.xg, mode="clip")
+        if scaling is None:
+            return src
+        if ws.x64 is None:
+            ws.x64 = ws.x if self.dtype == np.float64 else np.empty(shape, np.float64)
+        return scaling.apply(src, ws.x64, ws.x)
 
     def _buf(self, ws: _Workspace, name: str, i: int, dtype=None) -> np.ndarray:
         key = (name, i)
@@ -264,9 +353,11 @@ class Network:
 
     def forward(self, theta: np.ndarray, X: np.ndarray, *, training: bool = False,
                 rng: np.random.Generator | None = None, update_stats: bool = False,
-                ws: _Workspace | None = None) -> np.ndarray:
+                ws: _Workspace | None = None, upto: int | None = None) -> np.ndarray:
         """The logits, shape (n, sizes[-1]) (a view into the workspace: copy to keep).
-        ``training``: batch statistics for batch norm and, with ``rng``, dropout."""
+        ``training``: batch statistics for batch norm and, with ``rng``, dropout.
+        ``upto``: stop at layer ``upto``'s product ``a_in @ W`` (before its bias or
+        normalization) and return it."""
         if ws is None:
             ws = self._workspace(X.shape[0], cache=False)
         W, b, g = self.views(theta)
@@ -275,6 +366,8 @@ class Network:
         for i in range(self.L):
             h = ws.h[i]
             np.matmul(a_in, W[i], out=h)
+            if i == upto:
+                return h
             if i == self.L - 1:
                 _core.bias_add_(h, b[i])
                 break
@@ -406,26 +499,58 @@ class Network:
         d -= xhat * (ggamma / n)
         d *= gamma * inv
 
-    def set_exact_stats(self, theta: np.ndarray, X: np.ndarray) -> None:
+    def _row_blocks(self, X: np.ndarray, scaling: RowScaling | None):
+        """``(lo, hi, input rows, workspace)`` for blocks of about ``BLOCK_BYTES`` of rows of
+        ``X``, standardized by ``scaling`` into arrays of one block, reused (so that a pass
+        over a large X makes no array of its size but its result)."""
+        n = X.shape[0]
+        per_row = self.dtype.itemsize * (self.sizes[0] * (1 if scaling is None else 3) + 2 * sum(self.sizes[1:]))
+        step = max(1, min(n, BLOCK_BYTES // per_row))
+        ws = None
+        for lo in range(0, max(n, 1), step):
+            hi = min(n, lo + step)
+            if ws is None or hi - lo != ws.h[0].shape[0]:
+                ws = self._workspace(hi - lo, cache=False)
+            yield lo, hi, self._input_rows(X, slice(lo, hi), scaling, ws), ws
+
+    def outputs(self, theta: np.ndarray, X: np.ndarray, scaling: RowScaling | None = None) -> np.ndarray:
+        """The logits of all rows of ``X`` (raw rows standardized by ``scaling``), shape
+        (n, sizes[-1]), in inference mode, computed in blocks of rows."""
+        n = X.shape[0]
+        out = None
+        for lo, hi, x, ws in self._row_blocks(X, scaling):
+            z = self.forward(theta, x, ws=ws)
+            if hi - lo == n:
+                return z  # one block: its workspace is this call's own
+            if out is None:
+                out = np.empty((n, z.shape[1]), self.dtype)
+            out[lo:hi] = z
+        assert out is not None  # (n > one block)
+        return out
+
+    def set_exact_stats(self, theta: np.ndarray, X: np.ndarray, scaling: RowScaling | None = None) -> None:
         """Running batch-norm statistics := the exact mean and (unbiased) variance of each
-        normalized layer's input over X, layer by layer, the earlier layers normalized by
-        the statistics just computed."""
+        normalized layer's input over X (raw rows standardized by ``scaling``), layer by
+        layer, the earlier layers normalized by the statistics just computed. One pass over
+        X's blocks of rows per normalized layer, their moments merged by Chan et al.'s
+        formulas in float64."""
         if not any(self.bn):
             return
-        W, b, g = self.views(theta, cache=False)
-        a_in = X
         n = X.shape[0]
         for i in range(self.L - 1):
-            u = a_in @ W[i]
-            if self.bn[i]:
-                mu = u.mean(axis=0, dtype=np.float64)
-                var = u.var(axis=0, dtype=np.float64) * (n / (n - 1) if n > 1 else 1.0)
-                self.running_mean[i][...] = mu
-                self.running_var[i][...] = var
-                u -= self.running_mean[i]
-                u *= (1.0 / np.sqrt(self.running_var[i] + BN_EPS)).astype(u.dtype, copy=False)
-                u *= g[i]
-            u += b[i]
-            a = np.empty_like(u)
-            self._activate(u, a, i, None)
-            a_in = a
+            if not self.bn[i]:
+                continue
+            count, mean, m2 = 0, np.zeros(self.sizes[i + 1]), np.zeros(self.sizes[i + 1])
+            for lo, hi, x, ws in self._row_blocks(X, scaling):
+                # The layers before i in inference mode: with the statistics just set.
+                u = self.forward(theta, x, ws=ws, upto=i)
+                m = hi - lo
+                bmean = u.mean(axis=0, dtype=np.float64)
+                bm2 = np.square(u - bmean).sum(axis=0)
+                delta = bmean - mean
+                total = count + m
+                mean += delta * (m / total)
+                m2 += bm2 + delta * delta * (count * m / total)
+                count = total
+            self.running_mean[i][...] = mean
+            self.running_var[i][...] = m2 / (n - 1) if n > 1 else m2
