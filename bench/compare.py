@@ -11,33 +11,43 @@
    move per element over a STREAM-like bandwidth (the kernels of ``bench_bandwidth.py``)
    measured in the same rounds.
 2. Logistic regression, 1,000,000 x 100 float32 (``--quick``: 200,000), 5 epochs of
-   mini-batch Adam (batch 1024, lr 1e-2, no penalty): fastgd ``LogisticRegression``, a plain
-   NumPy loop and PyTorch (``nn.Linear`` + ``BCEWithLogitsLoss``), with scikit-learn's
-   ``SGDClassifier(loss="log_loss", max_iter=5, tol=None)`` and ``LogisticRegression()``
-   (lbfgs) alongside. fastgd runs twice: with ``shuffle="batches"`` (the contiguous batches
-   in a new random order each epoch, each read in order: the headline figure) and with
-   ``shuffle=True`` (a new permutation of the samples each epoch, as the NumPy and PyTorch
-   loops do, every row a cache miss). Batches that keep their rows from epoch to epoch are
-   statistically sound here because ``make_classification`` returns its rows in random order
-   (scikit-learn's ``shuffle=True`` default; fastgd's draws every row independently): no
-   batch is made of one class or one cluster.
+   mini-batch Adam (batch 1024, lr 1e-2): the whole ``fit()`` of fastgd
+   ``LogisticRegression(optimizer="adam", lr=1e-2, batch_size=1024, max_epochs=5,
+   random_state=0)`` with every other argument at its default (``shuffle=True``,
+   ``standardize=True``: the headline), and with ``shuffle="batches"`` (the contiguous
+   batches in a new random order each epoch); a plain NumPy loop and PyTorch (``nn.Linear`` +
+   ``BCEWithLogitsLoss``), with scikit-learn's ``SGDClassifier(loss="log_loss", max_iter=5,
+   tol=None)`` and ``LogisticRegression()`` (lbfgs) alongside. The parts of a fit, from the
+   public API: the epochs (``history_``), the rest (statistics pass, checks, any copy of X),
+   standardization (against ``standardize=False`` in the same rounds), one epoch from the
+   1- and 5-epoch fits, and fastgd's moments function alone where it is found. Each epoch
+   is set against the machine's read bandwidth and FMA peak.
 3. An MLP 100 -> 256 -> 256 -> 10 (ReLU), 3 epochs of Adam (batch 256, lr 1e-3, no
-   penalty) on 200,000 samples (``--quick``: 50,000): fastgd ``MLPClassifier``, PyTorch and
-   scikit-learn's ``MLPClassifier(max_iter=3)``.
+   penalty) on 200,000 samples (``--quick``: 50,000): fastgd ``MLPClassifier``, PyTorch on
+   the same thread count and scikit-learn's ``MLPClassifier(max_iter=3)``; fastgd's
+   products (FLOPs forward + backward per sample x samples/s) as a fraction of the SGEMM peak.
 4. Small problems: the time of one ``step()`` call on a 10-element array (all overhead),
    fastgd Adam / Adam with clipping / SGD against torch.optim.Adam (for-loop, foreach,
    fused) and the NumPy Adam.
+5. The machine's bounds, in the same run (``machine_bounds.py``): read bandwidth and the
+   float32 FMA peak (``machine_peak.cpp``, built with the system's C++ compiler), SGEMM
+   (NumPy's BLAS) on a large square product and on the MLP step's products.
+6. Peak memory growth of one fit on an in-memory X, a fresh process per model
+   (``fit_memory.py``: RssAnon sampled every 5 ms, and VmHWM), as a multiple of X's size.
+7. fit on ``np.load(path, mmap_mode="r")`` against the same rows in memory, page cache warm,
+   with defaults and with ``shuffle="batches"``.
 
 Peers that are not installed (torch, scikit-learn) are left out with a note. The variants of
 each comparison are timed in turns (one call, or one fit, each per round; the order reversed
 every other round), so that a noisy neighbour slows all of them alike; figures are medians.
 Before every timed optimizer call the gradients are refreshed from a pristine copy (not
 timed), as a backward pass would just have written them: the clipping variants scale them in
-place, and every variant sees them in the same state.
+place, and every variant sees them in the same state. Every table names the SIMD level.
 
-    python bench/compare.py                  # about 3 minutes on 2 cores
-    python bench/compare.py --quick          # under a minute: smaller arrays and data sets
-    python bench/compare.py --only opt       # one part: opt, logreg, mlp, small
+    python bench/compare.py                  # about 5 minutes on 2 cores
+    python bench/compare.py --quick          # about 1.5 minutes: smaller arrays and data sets
+    python bench/compare.py --only logreg,memory,memmap   # parts: bounds, opt, logreg, mlp,
+                                                           # small, memory, memmap
 """
 
 from __future__ import annotations
@@ -789,18 +799,19 @@ def logreg_vs_bounds(lr: dict, bounds: dict | None, threads: int) -> list[dict]:
 
 
 def mlp_vs_sgemm(mlp: dict, bounds: dict | None, threads: int) -> dict | None:
-    """The MLP's products as a rate: FLOPs forward + backward per sample x samples/s, over
-    the large square SGEMM and over the MLP step's own products (per thread x threads)."""
+    """The MLP's products as a rate (FLOPs forward + backward per sample x samples/s) over
+    the SGEMM peak (the best SGEMM rate of the run on at most ``threads`` threads) and over
+    the step's own products, split over the threads as fastgd splits a batch."""
     if not bounds:
         return None
     fg = next(r for r in mlp["results"] if r["peer"] == MLP_FASTGD)
     gflops = bounds["mlp_flops_per_sample"] * fg["samples_per_s"] / 1e9
-    square = machine_bounds.bound(bounds["sgemm_square"], threads, "best_gflops")
-    per_thread = min(bounds["mlp_products"], key=lambda r: r["batch"])
+    peak = machine_bounds.sgemm_peak(bounds, threads)
+    own = next(r for r in bounds["mlp_products"] if r["split"] and r["threads"] == threads)
     return {"gflops": gflops, "flops_per_sample": bounds["mlp_flops_per_sample"],
-            "sgemm_square_gflops": square["best_gflops"], "of_sgemm_peak": gflops / square["best_gflops"],
-            "step_products_gflops": per_thread["best_gflops"] * threads, "step_products_batch": per_thread["batch"],
-            "of_step_products": gflops / (per_thread["best_gflops"] * threads)}
+            "sgemm_peak_gflops": peak["best_gflops"], "of_sgemm_peak": gflops / peak["best_gflops"],
+            "step_products_gflops": own["best_gflops"], "step_products_batch": own["batch"],
+            "of_step_products": gflops / own["best_gflops"]}
 
 
 def print_logreg_parts(lr: dict, simd: str) -> None:
@@ -855,8 +866,8 @@ def print_mlp_sgemm(s: dict | None, simd: str) -> None:
     if s:
         print(f"\nMLP products (SIMD {simd}): {s['flops_per_sample']:,} FLOPs per sample forward + backward, "
               f"{s['gflops']:.1f} GFLOP/s = {s['of_sgemm_peak']:.0%} of the SGEMM peak "
-              f"({s['sgemm_square_gflops']:.1f} GFLOP/s), {s['of_step_products']:.0%} of the step's own products "
-              f"at batch {s['step_products_batch']} ({s['step_products_gflops']:.1f} GFLOP/s over the threads)")
+              f"({s['sgemm_peak_gflops']:.1f} GFLOP/s), {s['of_step_products']:.0%} of the step's own products "
+              f"alone, {s['step_products_batch']} rows on each thread ({s['step_products_gflops']:.1f} GFLOP/s)")
 
 
 # -- targets, chart, main --------------------------------------------------------------------

@@ -7,7 +7,9 @@ against them:
 * the float32 FMA peak: 12 independent FMA chains per thread on full vectors, by
   ``machine_peak.cpp`` (none without a compiler);
 * SGEMM: NumPy's float32 ``matmul`` (its BLAS) on a large square product, and on the
-  products of one MLP training step (forward, and backward for the weights and the inputs).
+  products of one MLP training step (forward, and backward for the weights and the inputs),
+  also on every thread at once with BLAS on one thread each, as fastgd's MLP computes them.
+  The SGEMM peak on N threads is the best of all of them on at most N threads.
 
 Peaks are the best repetition (a peak is what the machine can do); medians are kept beside
 them. ``machine_peak.cpp`` is compiled into a temporary directory on every run, so that the
@@ -130,26 +132,35 @@ def mlp_flops_per_sample(layers: list[int]) -> int:
     return sum(2 * m * k * n for m, k, n in mlp_products(layers, 1))
 
 
-def sgemm_rate(shapes: list[tuple[int, int, int]], threads: int, reps: int) -> dict:
-    """GFLOP/s of float32 ``matmul`` over ``shapes`` (all of them per call), BLAS on ``threads``."""
+def sgemm_rate(shapes: list[tuple[int, int, int]], threads: int, reps: int, split: bool = False) -> dict:
+    """GFLOP/s of float32 ``matmul`` over ``shapes`` (all of them per call), BLAS on
+    ``threads``; or with ``split``, ``threads`` Python threads each doing all of them on
+    their own operands with BLAS on one thread (NumPy releases the GIL), as fastgd's MLP
+    trains the halves of a batch."""
     rng = np.random.default_rng(0)
-    ops = [(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32),
-            np.empty((m, n), np.float32)) for m, k, n in shapes]
-    flops = sum(2 * m * k * n for m, k, n in shapes)
-
-    def run() -> None:
-        for a, b, c in ops:
-            np.matmul(a, b, out=c)
-
+    copies = threads if split else 1
+    ops = [[(rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32),
+             np.empty((m, n), np.float32)) for m, k, n in shapes] for _ in range(copies)]
+    flops = copies * sum(2 * m * k * n for m, k, n in shapes)
     calls = max(1, int(2e8 // flops))  # at least ~0.2 GFLOP per timed sample
 
-    def many() -> None:
+    def many(mine: list) -> None:
         for _ in range(calls):
-            run()
+            for a, b, c in mine:
+                np.matmul(a, b, out=c)
 
-    with blas_threads(threads):
-        best, med = best_and_median(many, reps)
-    return {"threads": threads, "best_gflops": flops * calls / best / 1e9, "median_gflops": flops * calls / med / 1e9}
+    pool = ThreadPoolExecutor(copies) if split else None
+    try:
+        with blas_threads(1 if split else threads):
+            if pool is not None:
+                best, med = best_and_median(lambda: list(pool.map(many, ops)), reps)
+            else:
+                best, med = best_and_median(lambda: many(ops[0]), reps)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return {"threads": threads, "split": split, "best_gflops": flops * calls / best / 1e9,
+            "median_gflops": flops * calls / med / 1e9}
 
 
 def measure(threads: int, quick: bool, mlp_layers: list[int], mlp_batch: int) -> dict:
@@ -165,11 +176,13 @@ def measure(threads: int, quick: bool, mlp_layers: list[int], mlp_batch: int) ->
             out["read"].append(read_bandwidth(exe, mib, t, reps))
         for t in counts:
             out["sgemm_square"].append(sgemm_rate([(square, square, square)], t, reps) | {"n": square})
-        # fastgd's MLP trains each half of a batch on a thread of its own, BLAS on one thread:
-        # the products of a half batch on one thread are what each of its threads can reach.
-        half = max(1, mlp_batch // threads)
-        for b in sorted({mlp_batch, half}):
-            out["mlp_products"].append(sgemm_rate(mlp_products(mlp_layers, b), 1, reps) | {"batch": b})
+        # fastgd's MLP trains each part of a batch (batch / threads rows) on a thread of its
+        # own, BLAS on one thread: those products, on every thread at once, are its bound.
+        part = max(1, mlp_batch // threads)
+        out["mlp_products"].append(sgemm_rate(mlp_products(mlp_layers, mlp_batch), 1, reps) | {"batch": mlp_batch})
+        for t in counts:
+            rate = sgemm_rate(mlp_products(mlp_layers, part), t, reps, split=True)
+            out["mlp_products"].append(rate | {"batch": part})
         # The FMA peak last, twice as many repetitions: a peak is the best moment.
         for t in counts:
             f = fma_peak(exe, t, 2 * reps)
@@ -178,6 +191,11 @@ def measure(threads: int, quick: bool, mlp_layers: list[int], mlp_batch: int) ->
     out["mlp_flops_per_sample"] = mlp_flops_per_sample(mlp_layers)
     out["mlp_layers"] = mlp_layers
     return out
+
+
+def sgemm_peak(b: dict, threads: int) -> dict | None:
+    """The best SGEMM rate measured on at most ``threads`` threads, any shape."""
+    return bound(b["sgemm_square"] + b["mlp_products"], threads, "best_gflops")
 
 
 def bound(rows: list[dict], threads: int, key: str) -> dict | None:
@@ -198,11 +216,12 @@ def print_bounds(b: dict, simd: str) -> None:
         print(f"| float32 FMA peak | {r['threads']} | {r['best_gflops']:.1f} GFLOP/s | "
               f"{r['median_gflops']:.1f} GFLOP/s | {r['source']} |")
     for r in b["sgemm_square"]:
-        print(f"| SGEMM {r['n']} x {r['n']} x {r['n']} | {r['threads']} | {r['best_gflops']:.1f} GFLOP/s | "
+        print(f"| SGEMM {r['n']}^3 | {r['threads']} | {r['best_gflops']:.1f} GFLOP/s | "
               f"{r['median_gflops']:.1f} GFLOP/s | NumPy float32 matmul |")
     layers = " -> ".join(map(str, b["mlp_layers"]))
     for r in b["mlp_products"]:
-        print(f"| SGEMM, one MLP {layers} step's products, batch {r['batch']} | {r['threads']} | "
+        how = f"batch {r['batch']} on each thread" if r["split"] else f"batch {r['batch']}"
+        print(f"| SGEMM, one MLP {layers} step's products, {how} | {r['threads']} | "
               f"{r['best_gflops']:.1f} GFLOP/s | {r['median_gflops']:.1f} GFLOP/s | NumPy float32 matmul |")
     if not b["fma"]:
         print("\n(no FMA peak: machine_peak.cpp could not be built)")
