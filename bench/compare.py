@@ -749,10 +749,9 @@ def bench_memory(args, sklearn, tmp: Path, threads: int) -> dict:
     xp, yp = saved_npy(tmp, "logreg", X, y)
     runs = {LOGREG_DEFAULTS: (xp, yp, "LogisticRegression", LOGREG_PARAMS, [LOGREG_D, 1]),
             LOGREG_BATCHES: (xp, yp, "LogisticRegression", LOGREG_PARAMS | {"shuffle": "batches"}, [LOGREG_D, 1])}
-    if "mlp" in args.parts_set:
-        Xm, ym, *_ = mlp_data(args, sklearn)
-        mxp, myp = saved_npy(tmp, "mlp", Xm, ym)
-        runs["fastgd MLPClassifier"] = (mxp, myp, "MLPClassifier", MLP_PARAMS, MLP_LAYERS)
+    Xm, ym, *_ = mlp_data(args, sklearn)
+    mxp, myp = saved_npy(tmp, "mlp", Xm, ym)
+    runs["fastgd MLPClassifier"] = (mxp, myp, "MLPClassifier", MLP_PARAMS, MLP_LAYERS)
     results = []
     for name, (xpath, ypath, est, params, widths) in runs.items():
         r = fit_memory.peak_growth(xpath, ypath, est, params, widths, threads)
@@ -1105,7 +1104,8 @@ def draw(out: dict, path: Path) -> None:
         log_axis(ax)
         ax.set_title("clip by global norm, with and without Adam")
         ax.legend(fontsize=7)
-    for key, title in (("logreg", "logistic regression, 5 epochs"), ("mlp", "MLP 100-256-256-10, 3 epochs")):
+    titles = {"logreg": "logistic regression, whole fit(), 5 epochs", "mlp": "MLP 100-256-256-10, 3 epochs"}
+    for key, title in titles.items():
         if key not in out:
             continue
         ax = axes.pop(0)

@@ -66,13 +66,18 @@ def child(xpath: str, ypath: str, estimator: str, params_json: str, threads: str
     cls(**(params | {"max_epochs": 1})).fit(X[:warm], y[:warm])
     est = cls(**params)
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        hwm_reset = True
+    except OSError:  # some sandboxes forbid it: then VmHWM may be an earlier peak
+        hwm_reset = False
     rss_base = status_kb("VmRSS")
     with PeakAnon() as m:
         est.fit(X, y)
     hwm = status_kb("VmHWM")
     return {"x_bytes": X.nbytes, "anon_growth_bytes": (m.peak_kb - m.base_kb) * 1024,
-            "hwm_growth_bytes": (hwm - rss_base) * 1024, "fitted_bytes": fitted_bytes(est),
+            "hwm_growth_bytes": (hwm - rss_base) * 1024 if hwm_reset else float("nan"),
+            "fitted_bytes": fitted_bytes(est),
             "n_iter": est.n_iter_, "simd_level": fastgd.simd_level(), "threads": fastgd.get_num_threads()}
 
 
