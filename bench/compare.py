@@ -45,7 +45,7 @@ timed), as a backward pass would just have written them: the clipping variants s
 place, and every variant sees them in the same state. Every table names the SIMD level.
 
     python bench/compare.py                  # about 5 minutes on 2 cores
-    python bench/compare.py --quick          # about 1.5 minutes: smaller arrays and data sets
+    python bench/compare.py --quick          # about 1.5 minutes on a quiet machine: smaller sizes
     python bench/compare.py --only logreg,memory,memmap   # parts: bounds, opt, logreg, mlp,
                                                            # small, memory, memmap
 """
@@ -1221,7 +1221,8 @@ def print_report(out: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="4M-element array, 200k / 50k samples, 1 fit per peer")
+    ap.add_argument("--quick", action="store_true",
+                    help="4M-element array, 200k / 50k samples, 1 fit per peer (3 of fastgd's logistic fits)")
     ap.add_argument("--only", default=",".join(PARTS),
                     help="parts to run, comma-separated: " + "; ".join(f"{k}: {v}" for k, v in PARTS.items())
                     + " (default all)")
