@@ -1,0 +1,109 @@
+// The machine's bounds for bench/compare.py, measured with plain loops (no fastgd code):
+//
+//   machine_peak read <MiB> <threads> <repetitions>   read-only bandwidth: a float32 sum
+//   machine_peak fma <threads> <repetitions>          float32 FMA peak: independent FMA chains
+//
+// Each prints one JSON object: the best and the median of the repetitions. Built by
+// machine_bounds.py with -O3 -march=native -fopenmp: it measures this machine, so it uses
+// every instruction this CPU has (it is never shipped).
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+#elif defined(__AVX__)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+typedef float vec __attribute__((vector_size(kLanes * sizeof(float))));
+
+// Enough independent chains to cover the FMA latency on every port (4-5 cycles x 2 ports).
+constexpr int kChains = 12;
+// Enough independent sums that the loads, not the additions, set the pace of the read.
+constexpr int kSums = 8;
+
+static double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+static void report(const char* what, const char* unit, std::vector<double>& rates, int threads, double extra) {
+  std::sort(rates.begin(), rates.end());
+  std::printf("{\"what\": \"%s\", \"unit\": \"%s\", \"threads\": %d, \"best\": %.4f, \"median\": %.4f, "
+              "\"lanes\": %d, \"check\": %g}\n",
+              what, unit, threads, rates.back(), rates[rates.size() / 2], kLanes, extra);
+}
+
+static int read_bandwidth(long mib, int threads, int reps) {
+  const long n = mib * (1L << 20) / sizeof(float) / (kLanes * kSums) * (kLanes * kSums);
+  float* a = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
+  if (a == nullptr) return 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+  for (long i = 0; i < n; ++i) a[i] = 1.0f;  // first touch by the thread that reads it later
+  std::vector<double> rates;
+  double total = 0;
+  for (int r = 0; r < reps; ++r) {
+    double sum = 0;
+    const double t = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+    {
+      const long blocks = n / (kLanes * kSums);
+      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+      const long lo = blocks * tid / nt, hi = blocks * (tid + 1) / nt;
+      vec s[kSums] = {};
+      const vec* p = reinterpret_cast<const vec*>(a);
+      for (long b = lo; b < hi; ++b)
+        for (int k = 0; k < kSums; ++k) s[k] += p[b * kSums + k];
+      for (int k = 1; k < kSums; ++k) s[0] += s[k];
+      for (int j = 0; j < kLanes; ++j) sum += s[0][j];
+    }
+    rates.push_back(n * sizeof(float) / (now() - t) / 1e9);
+    total += sum;
+  }
+  report("read", "GB/s", rates, threads, total / reps / n);
+  std::free(a);
+  return 0;
+}
+
+static int fma_peak(int threads, int reps) {
+  const long iters = 100'000'000 / kLanes;  // about 40 ms per repetition at 60 GFLOP/s
+  std::vector<double> rates;
+  double check = 0;
+  for (int r = 0; r < reps; ++r) {
+    double sink = 0;
+    const double t = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sink)
+    {
+      vec acc[kChains], mul, add;
+      for (int j = 0; j < kLanes; ++j) {
+        mul[j] = 0.999999f;
+        add[j] = 1e-6f;
+      }
+      for (int k = 0; k < kChains; ++k)
+        for (int j = 0; j < kLanes; ++j) acc[k][j] = 1.0f + k + j;
+      for (long i = 0; i < iters; ++i)
+        for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * mul + add;
+      for (int k = 0; k < kChains; ++k)
+        for (int j = 0; j < kLanes; ++j) sink += acc[k][j];
+    }
+    const double flops = 2.0 * iters * kChains * kLanes * threads;
+    rates.push_back(flops / (now() - t) / 1e9);
+    check += sink;
+  }
+  report("fma", "GFLOP/s", rates, threads, check / reps);
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  if (argc == 5 && std::strcmp(argv[1], "read") == 0)
+    return read_bandwidth(std::atol(argv[2]), std::atoi(argv[3]), std::atoi(argv[4]));
+  if (argc == 4 && std::strcmp(argv[1], "fma") == 0) return fma_peak(std::atoi(argv[2]), std::atoi(argv[3]));
+  std::fprintf(stderr, "usage: %s read MIB THREADS REPS | fma THREADS REPS\n", argv[0]);
+  return 2;
+}
