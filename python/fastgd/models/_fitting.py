@@ -167,6 +167,10 @@ class GradientEstimator(InputStage, BaseEstimator):
     # early-stopping validation rows alike): ``run.Xs`` is then X itself, in the raw space,
     # never a standardized copy. (Streams standardize each chunk as it enters the buffer.)
     _standardizes_rows = False
+    # With _standardizes_rows: streamed chunks also enter the shuffle buffer raw, and a
+    # C-contiguous memmap is trained on in place (the objective standardizes whatever it
+    # reads); without it, chunks are standardized as they enter the buffer.
+    _raw_streams = False
     # A warm start keeps the fitted standardization (the parameters live in its space)
     # instead of learning one from the new data.
     _warm_start_keeps_scaling = False

@@ -194,6 +194,7 @@ class InputStage:
     _dtype: Any
     _reads_rows: bool
     _standardizes_rows: bool
+    _raw_streams: bool
     standardize: bool
     n_features_in_: int
     classes_: np.ndarray
@@ -226,7 +227,7 @@ class InputStage:
             return False
         # A loss that reads rows in place, standardizing them itself, trains on the memmap as
         # on any array: its rows are read where they are (the page cache), never copied.
-        if self._reads_rows and self._standardizes_rows and _readable_in_place(X):
+        if self._reads_rows and self._standardizes_rows and self._raw_streams and _readable_in_place(X):
             return False
         return not self._needs_whole_data(partial)
 
@@ -439,7 +440,7 @@ class InputStage:
             row_scaling = kernel_row_scaling(scaling, dtype)
         if inputs.stream is not None:
             transform = self._stream_transform(inputs, scaling, regression, self._training_targets, self._reads_rows,
-                                               raw_rows=row_scaling is not None)
+                                               raw_rows=row_scaling is not None and self._raw_streams)
             stream = inputs.stream.with_transform(transform)
             stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
             return stream, None, None, row_scaling

@@ -150,6 +150,7 @@ class _LinearModel(GradientEstimator):
     _newton_losses: tuple[str, ...] = ()
     # The objective reads each batch's rows in place (fastgd._core.linear_objective).
     _reads_rows = True
+    _raw_streams = True
 
     @property
     def _standardizes_rows(self) -> bool:  # type: ignore[override]

@@ -248,7 +248,8 @@ class _BaseMLP(GradientEstimator):
         """How the network standardizes the rows it reads in this run: X in memory is raw
         (``_standardizes_rows``); a stream's chunks are standardized as they enter its buffer."""
         s = run.scaling
-        raw = s.standardized and not run.streamed and _BaseMLP._standardizes_rows
+        # (X itself unless columns beyond the kernels' range made the template standardize a copy.)
+        raw = s.standardized and not run.streamed and _BaseMLP._standardizes_rows and run.row_scaling is not None
         return RowScaling(s.mean, s.scale) if raw else None
 
     def _objective(self, run: FitRun, dist: DistributedOptimizer | None) -> Objective:
