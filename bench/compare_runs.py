@@ -5,11 +5,12 @@ same script and machine), then::
 
     python bench/compare_runs.py --before base-1.json base-2.json --after new-1.json new-2.json
 
-Every fastgd figure of the runs (optimizer steps, clipping, the fits, the small-step
-overhead) is printed with its median over the runs of each version and the ratio
-after/before (below 1: faster). Peers' figures (torch, NumPy, scikit-learn) are the same code
-in both versions, so their own after/before ratio shows how much the machine drifted between
-the runs; a fastgd ratio is only meaningful beyond that drift.
+Every fastgd figure of the runs (optimizer steps, clipping, the fits, the memmap fits, the
+statistics pass, the fits' peak memory growth, the small-step overhead) is printed with its
+median over the runs of each version and the ratio after/before (below 1: faster). Peers'
+figures (torch, NumPy, scikit-learn) are the same code in both versions, so their own
+after/before ratio shows how much the machine drifted between the runs; a fastgd ratio is
+only meaningful beyond that drift.
 """
 
 from __future__ import annotations
@@ -27,9 +28,14 @@ def _figures(run: dict) -> Iterable[tuple[str, float]]:
         yield f"step {r['config']} {r['rule']}: {r['variant']} (ms)", r["median_ms"]
     for c in run.get("optimizers", {}).get("clip", []):
         yield f"step {c['config']} Adam(clip_norm): fastgd (ms)", c["fastgd_adam_clip_ms"]
-    for part in ("logreg", "mlp"):
+    for part in ("logreg", "mlp", "memmap"):
         for r in run.get(part, {}).get("results", []):
             yield f"{part}: {r['peer']} (s)", r["median_s"]
+    moments = run.get("logreg", {}).get("parts", {}).get("moments", {})
+    if moments.get("median_s") is not None:
+        yield "logreg: the statistics pass alone (s)", moments["median_s"]
+    for r in run.get("memory", {}).get("results", []):
+        yield f"memory: peak growth of fit, {r['model']} (x X)", r["anon_growth_of_x"]
     for r in run.get("small", {}).get("results", []):
         yield f"one step(), 10 elements: {r['variant']} (us)", r["us_per_step"]
 

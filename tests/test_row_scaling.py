@@ -42,20 +42,51 @@ def row_scaling(X, dtype):
     return rs
 
 
+def mean_in_sds(rs):
+    """The largest |mean| / standard deviation of the columns of a row scaling."""
+    mean = np.abs(rs[0].astype(np.float64) + rs[1].astype(np.float64))
+    return float(np.max(mean * rs[2], initial=0.0))
+
+
 @pytest.mark.parametrize("d", DIMS)
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("loss", SCALAR + MULTICLASS)
-def test_matches_reference_on_standardized_rows(simd_level, loss, dtype, weighted, d):
+@pytest.mark.parametrize("far", [True, False], ids=["means-far", "means-near-zero"])
+def test_matches_reference_on_standardized_rows(simd_level, loss, dtype, weighted, d, far):
+    # Means far from zero: the kernel centres every element (where one mean is beyond a
+    # standard deviation); every mean within one of zero: it folds the means into the bias
+    # instead. Both match the reference.
     X, y, W, b, sw = problem(loss, d, dtype, seed=d, weighted=weighted)
-    X = shifted(X, d)
+    X = shifted(X, d) if far else X
     rs = row_scaling(X, dtype)
+    assert far or mean_in_sds(rs) <= 1
     for batch in (0, 1, 33, 1024):
         rows = np.random.default_rng(batch).integers(0, N_TOTAL, batch)
         check(call(loss, X, y, W, b, sw, rows=rows, delta=0.7, l2=0.1, row_scaling=rs),
               scaled_reference(loss, X, y, W, b, rows, sw, rs, delta=0.7, l2=0.1), dtype)
         check(call(loss, X, y, W, b, sw, start=5, stop=5 + batch, row_scaling=rs),
               scaled_reference(loss, X, y, W, b, np.arange(5, 5 + batch), sw, rs), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sds", [0.5, 0.999, 1.001, 3.0])
+def test_means_either_side_of_one_standard_deviation(dtype, sds):
+    # The kernel folds the means into the bias only when every column's mean is within one
+    # standard deviation of zero: one column at `sds` deviations decides; both sides of the
+    # threshold agree with the standardized copy to rounding.
+    X, y, W, b, _ = problem("log_loss", 17, dtype, seed=5)
+    Xd = X.astype(np.float64)
+    Xd = (Xd - Xd.mean(axis=0)) / Xd.std(axis=0)
+    Xd[:, 3] += sds
+    X = Xd.astype(dtype)
+    rs = row_scaling(X, dtype)
+    assert (mean_in_sds(rs) > 1) == (sds > 1)
+    mean = rs[0].astype(np.float64) + rs[1].astype(np.float64)
+    copy = ((X.astype(np.float64) - mean) * rs[2]).astype(dtype)
+    rows = np.arange(0, N_TOTAL, 3)
+    check(call("log_loss", X, y, W, b, rows=rows, row_scaling=rs, l2=0.1), call("log_loss", copy, y, W, b, rows=rows,
+                                                                               l2=0.1), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -27,11 +27,14 @@ inline bool is_multiclass(LinearLoss loss) {
 //
 // Standardized on the fly (inv_scale != nullptr): the model sees x' = (x - mean) * inv_scale
 // per feature, with no standardized copy of X. The mean is given as centre + centre_lo (its
-// value in T and the rest, so that a float32 X is centred to about float64's accuracy), and
-// each element is centred before it enters a product: a column whose mean is far larger than
-// its spread keeps its digits (folding the mean into the bias would cancel them). Forward,
-// z = sum_j (W_j inv_scale_j) (x_j - mean_j); backward, the rows' sum of c (x - mean) is
-// scaled by inv_scale once per batch.
+// value in T and the rest, so that a float32 X is centred to about float64's accuracy).
+// Forward, z = sum_j (W_j inv_scale_j) (x_j - mean_j); backward, the rows' sum of c (x - mean)
+// is scaled by inv_scale once per batch. Where every feature's mean is within one standard
+// deviation of zero, the whole mean is folded into the bias (and out of the gradient's row
+// sums once per batch, in double): the products read raw rows, and z keeps its digits to about
+// one bit. Otherwise each element is centred by `centre` before it enters a product (a column
+// whose mean is far larger than its spread keeps its digits: folding its mean would cancel
+// them), and only centre_lo is folded.
 template <class T> struct LinearBatch {
     const T* X;
     std::size_t d;

@@ -36,9 +36,16 @@
 #endif
 
 // A hint to fetch the cache line at p ahead of its use; it never faults, so p may lie past
-// the end of an array. A no-op where the compiler has no builtin for it.
+// the end of an array. An asm statement (prefetcht0, prfm), not __builtin_prefetch: GCC 12
+// deletes the builtin as dead code in a loop whose only effect is the hint (the linear
+// kernels' row prefetches were all gone from the binary). The builtin elsewhere; a no-op
+// where the compiler has none.
 inline void prefetch_line(const void* p) {
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    __asm__ volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#elif (defined(__GNUC__) || defined(__clang__)) && defined(__aarch64__)
+    __asm__ volatile("prfm pldl1keep, %0" : : "Q"(*static_cast<const char*>(p)));
+#elif defined(__GNUC__) || defined(__clang__)
     __builtin_prefetch(p);
 #else
     (void)p;
