@@ -299,7 +299,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         if inputs.continuing or warm:
             self._check_start(inputs.d, inputs.enc, "partial_fit" if inputs.continuing else "warm_start")
         regression = self._estimator_type == "regressor"
-        if inputs.continuing or (warm and self._warm_start_keeps_scaling):
+        if self._keeps_scaling(inputs.fitted, inputs.continuing):
             # The scaling of the first call, even if `standardize` was changed since: the
             # parameters live in its space.
             scaling = self._scaling
@@ -307,6 +307,8 @@ class GradientEstimator(InputStage, BaseEstimator):
             scaling = self._new_scaling(inputs, comm, regression)
             if regression:
                 _check_target_range(scaling, inputs.X_dtype)
+        # X's values were checked by check_X or by the moments' read; never twice, never not.
+        inputs.check_X_values(comm, f"{type(self).__name__}.fit")
         Xs, ys, w, row_scaling = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
@@ -318,12 +320,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         d = inputs.d
         if not self.standardize:
             return Scaling(np.zeros(d), np.ones(d), standardized=False)
-        if inputs.stream is not None:
-            mean, scale = inputs.feature_scaling()
-        elif comm is None:
-            mean, scale = weighted_moments(inputs.X, inputs.sw)
-        else:
-            mean, scale = global_weighted_moments(comm, inputs.X, inputs.sw)
+        # (X in memory: the moments' read also checks its values, if check_X left them.)
+        mean, scale = inputs.feature_scaling(comm, f"{type(self).__name__}.fit")
         scaling = Scaling(mean, scale)
         if regression and inputs.stream is not None:
             scaling.y_mean, scaling.y_scale = inputs.target_scaling()
