@@ -149,8 +149,13 @@ class RunningMoments:
         finds the non-finite values; a chunk whose moments overflow is taken again in units of
         a power of two (block by block), as the class docstring says."""
         rows = _as_rows(a)
-        w = np.ascontiguousarray(w, dtype=np.float64)
-        weight, mean, var, first_nan, first_inf = _core.column_moments(rows, w, block_rows)
+        # Weights of 1 given as a broadcast of one value (an unweighted fit's) go down as None:
+        # the kernel's unweighted pass, the same bits, with no array of n ones made and read.
+        w = np.asarray(w)
+        ones = w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0
+        if not ones:
+            w = np.ascontiguousarray(w, dtype=np.float64)
+        weight, mean, var, first_nan, first_inf = _core.column_moments(rows, None if ones else w, block_rows)
         finite = first_nan < 0 and first_inf < 0
         if not weight > 0:
             self.count += len(rows)
