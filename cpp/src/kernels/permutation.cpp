@@ -99,7 +99,8 @@ void random_permutation(std::uint64_t seed, std::int64_t* out, std::size_t n) {
             ahead[slot] = next;
             prefetch_write(out + next);
         }
-        out[i] = out[j];  // j == i: out[i] is then written below
+        // (j == i: out[i] is not read, it holds nothing yet.)
+        out[i] = j == i ? static_cast<std::int64_t>(i) : out[j];
         out[j] = static_cast<std::int64_t>(i);
     }
 }
