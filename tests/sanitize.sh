@@ -49,7 +49,7 @@ if [[ $# -eq 0 ]]; then
   set -- tests/test_update_rules.py tests/test_kernel_properties.py tests/test_clipping.py \
     tests/test_bad_input.py tests/test_activations.py tests/test_losses.py \
     tests/test_linear_objective.py tests/test_step_plan.py tests/test_threads.py \
-    tests/test_state_dict.py tests/test_optimizer_options.py
+    tests/test_state_dict.py tests/test_optimizer_options.py tests/test_permutation.py
 fi
 
 # Python is not built with the sanitizer: the runtime must be loaded first. libstdc++ must be

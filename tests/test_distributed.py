@@ -212,6 +212,7 @@ def test_disagreements_are_errors_on_every_rank(tmp_path):
     results = _ranks(tmp_path, "errors", 2)
     for r in results:
         assert set(r) == {"shapes", "dtypes", "features", "batch_size", "bad_weight", "bad_batch_size", "bad_y",
+                          "bad_X_True", "bad_X_False",
                           "estimator_features", "newton", "batch_norm", "stream_features",
                           "train_stream_features", "stream_bad_chunk", "one_shot"}
     assert "rank 1 of 2 failed" in str(results[0]["bad_y"])

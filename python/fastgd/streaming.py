@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core
-from fastgd.shuffling import ShuffleMode, check_shuffle
+from fastgd.shuffling import ShuffleMode, check_shuffle, permutation
 
 __all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap", "pow2_scale"]
 
@@ -149,8 +149,13 @@ class RunningMoments:
         finds the non-finite values; a chunk whose moments overflow is taken again in units of
         a power of two (block by block), as the class docstring says."""
         rows = _as_rows(a)
-        w = np.ascontiguousarray(w, dtype=np.float64)
-        weight, mean, var, first_nan, first_inf = _core.column_moments(rows, w, block_rows)
+        # Weights of 1 given as a broadcast of one value (an unweighted fit's) go down as None:
+        # the kernel's unweighted pass, the same bits, with no array of n ones made and read.
+        w = np.asarray(w)
+        ones = w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0
+        if not ones:
+            w = np.ascontiguousarray(w, dtype=np.float64)
+        weight, mean, var, first_nan, first_inf = _core.column_moments(rows, None if ones else w, block_rows)
         finite = first_nan < 0 and first_inf < 0
         if not weight > 0:
             self.count += len(rows)
@@ -493,7 +498,7 @@ class ChunkStream:
             filled = held[0]
             if pad_to is not None and filled > pad_to:
                 raise ValueError(f"the stream holds {filled} samples, more than the {pad_to} agreed on")
-            order = rng.permutation(filled) if rows_shuffled and bs < filled else None
+            order = permutation(rng, filled) if rows_shuffled and bs < filled else None
             order, total = _padded(order, filled, filled, pad_to)
             Xb, yb, wb = (None if b is None else b[:filled] for b in self._kept[1])
             yield Xb, yb, wb, order, total
@@ -563,7 +568,7 @@ class _ShuffleBuffer:
                 if self.rows_shuffled:
                     # The rows order[:emit] (order spans the buffer, as the fused loss's batch
                     # loop wants it).
-                    order = rng.permutation(self.cap)
+                    order = permutation(rng, self.cap)
                     yield buf[0], buf[1], buf[2], order, self.emit
                     # Refilled in ascending order: the same randomness (the next emission
                     # permutes the whole buffer), nearer writes.
@@ -592,7 +597,7 @@ class _ShuffleBuffer:
         if self.free is None:
             filled = self.filled
             if filled:
-                order = rng.permutation(filled) if self.rows_shuffled and bs < filled else None
+                order = permutation(rng, filled) if self.rows_shuffled and bs < filled else None
                 # After an emission, the rows beyond `filled` are the last segment's, of
                 # this epoch too: padding may take them.
                 order, total = _padded(order, filled, self.cap if self.emitted else filled,
@@ -605,7 +610,7 @@ class _ShuffleBuffer:
         occupied = np.ones(self.cap, bool)
         occupied[empty] = False
         slots = np.flatnonzero(occupied)
-        order = np.concatenate([slots[rng.permutation(len(slots))], empty])
+        order = np.concatenate([slots[permutation(rng, len(slots))], empty])
         total = len(slots) + deficit  # the empty slots hold rows of this epoch: padding may take them
         if total > len(order):
             order = np.resize(order, total)

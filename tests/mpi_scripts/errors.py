@@ -75,6 +75,17 @@ if rank == size - 1:
 expect("bad_y", lambda: fg.LogisticRegression(max_epochs=2).fit(X, y_bad, comm=comm), "")
 if rank != size - 1:
     assert "failed" in str(messages["bad_y"]), messages["bad_y"]
+# A NaN in X on one rank only, found by the read that takes the moments (standardize) or by
+# check_X (not): check_X's error on that rank, a "failed" one on the others.
+for standardize in (True, False):
+    X_nan = X.copy()
+    if rank == size - 1:
+        X_nan[5, 1] = np.nan
+    label = f"bad_X_{standardize}"
+    expect(label, lambda s=standardize, Xn=X_nan: fg.LogisticRegression(max_epochs=2, standardize=s).fit(
+        Xn, y_bad > 0.5, comm=comm), "")
+    text = str(messages[label])
+    assert ("Input X contains NaN (row 5, column 1)." if rank == size - 1 else "rank 1 of 2 failed") in text, text
 X_d = rng.standard_normal((50, 3 + rank))
 expect("estimator_features", lambda: fg.LinearRegression(max_epochs=2).fit(X_d, y, comm=comm), "features")
 expect("newton", lambda: fg.LinearRegression(solver="newton").fit(X, y, comm=comm), "solver='gd'")

@@ -11,4 +11,5 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_linear(m);
     fastgd::bindings::register_training(m);
     fastgd::bindings::register_stats(m);
+    fastgd::bindings::register_shuffling(m);
 }

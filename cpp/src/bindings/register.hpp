@@ -11,4 +11,5 @@ void register_step_plan(py::module_& m);
 void register_linear(py::module_& m);
 void register_training(py::module_& m);
 void register_stats(py::module_& m);
+void register_shuffling(py::module_& m);
 }  // namespace fastgd::bindings

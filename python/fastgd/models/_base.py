@@ -13,11 +13,13 @@ scikit-learn's estimator checks recognize).
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import numbers
 import os
 import sys
 import warnings
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -250,6 +252,28 @@ def raise_nonfinite(a: np.ndarray, name: str, first_nan: int, first_inf: int) ->
 def _check_finite(a: np.ndarray, name: str) -> None:
     if a.dtype.kind == "f" and a.size:
         raise_nonfinite(a, name, *first_nonfinite(a))
+
+
+def check_X_values(X: np.ndarray) -> None:
+    """The finite check that ``check_X(X, finite=False)`` left out (its error is check_X's)."""
+    _check_finite(X, "X")
+
+
+@contextlib.contextmanager
+def reporting_X_first(X: np.ndarray, unchecked: bool) -> Iterator[None]:
+    """Checks of the other inputs (y, the sample weights) made before X's values are (when
+    ``unchecked``: ``check_X(X, finite=False)``, X to be checked by the read that takes its
+    moments): an error among them is reported as X's non-finite value if X has one, as
+    scikit-learn reports X first. Only such an error reads X again."""
+    try:
+        yield
+    except (ValueError, TypeError):
+        if unchecked:
+            try:
+                check_X_values(X)
+            except ValueError as e:
+                raise e from None
+        raise
 
 
 def _numeric(a: Any, name: str) -> np.ndarray:

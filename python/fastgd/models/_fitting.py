@@ -70,13 +70,20 @@ class Objective:
     ``loss_and_grad(params, X, y, w)``: :func:`fastgd.train`'s, over ``[theta]``;
     ``value(theta, X, y, w)``: the objective's value and ``outputs(theta, X)``: the raw
     outputs, both on the validation set of ``early_stopping``; ``post_step``: train's;
-    ``close()``: after training, whatever happened (frees per-fit resources)."""
+    ``close()``: after training, whatever happened (frees per-fit resources).
+
+    ``value_at_rows(theta, X, y, w, rows)`` and ``outputs_at_rows(theta, X, rows)``, when
+    given: the same on the rows ``rows`` (int64) of the whole arrays, read in place with the
+    bits of a copy of them (``w`` None: weights of 1): ``early_stopping``'s validation rows
+    are then never copied."""
 
     loss_and_grad: Callable[..., Any]
     value: Callable[..., float]
     outputs: Callable[[np.ndarray, np.ndarray], np.ndarray]
     post_step: Callable[..., Any] | None = None
     close: Callable[[], None] | None = None
+    value_at_rows: Callable[..., float] | None = None
+    outputs_at_rows: Callable[[np.ndarray, Any, np.ndarray], np.ndarray] | None = None
 
 
 @dataclass
@@ -299,7 +306,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         if inputs.continuing or warm:
             self._check_start(inputs.d, inputs.enc, "partial_fit" if inputs.continuing else "warm_start")
         regression = self._estimator_type == "regressor"
-        if inputs.continuing or (warm and self._warm_start_keeps_scaling):
+        if self._keeps_scaling(inputs.fitted, inputs.continuing):
             # The scaling of the first call, even if `standardize` was changed since: the
             # parameters live in its space.
             scaling = self._scaling
@@ -307,6 +314,8 @@ class GradientEstimator(InputStage, BaseEstimator):
             scaling = self._new_scaling(inputs, comm, regression)
             if regression:
                 _check_target_range(scaling, inputs.X_dtype)
+        # X's values were checked by check_X or by the moments' read; never twice, never not.
+        inputs.check_X_values(comm, f"{type(self).__name__}.fit")
         Xs, ys, w, row_scaling = self._scaled(inputs, scaling, regression)
         if comm is not None and inputs.stream is None:  # (a stream's weights: its transform's)
             w = (inputs.sw / global_weight_mean(comm, inputs.sw)).astype(inputs.X_dtype)
@@ -318,12 +327,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         d = inputs.d
         if not self.standardize:
             return Scaling(np.zeros(d), np.ones(d), standardized=False)
-        if inputs.stream is not None:
-            mean, scale = inputs.feature_scaling()
-        elif comm is None:
-            mean, scale = weighted_moments(inputs.X, inputs.sw)
-        else:
-            mean, scale = global_weighted_moments(comm, inputs.X, inputs.sw)
+        # (X in memory: the moments' read also checks its values, if check_X left them.)
+        mean, scale = inputs.feature_scaling(comm, f"{type(self).__name__}.fit")
         scaling = Scaling(mean, scale)
         if regression and inputs.stream is not None:
             scaling.y_mean, scaling.y_scale = inputs.target_scaling()
@@ -437,7 +442,10 @@ class GradientEstimator(InputStage, BaseEstimator):
         saved state when resuming, with the last epoch's parameters back in ``theta``) and,
         for a loss that reads rows in place, the training rows: ``(Xs, ys, w)`` are then the
         whole arrays, trained on at those rows (:func:`fastgd.train`'s ``rows``: the bits of
-        the copy, without it). The validation rows are copied (``validation_fraction`` of X)."""
+        the copy, without it). The validation rows are copied (``validation_fraction`` of X),
+        unless the objective reads them in place (``value_at_rows``, ``outputs_at_rows``):
+        then the validation set handed to train is ``(rows, y_val)``, the rows of X it scores
+        (its length is the set's size, which the ranks' means are weighted by)."""
         resume, fraction = run.point, float(self.validation_fraction)
         Xs, w = run.Xs, run.w
         # A new run draws the split from the estimator's stream; a resumed one redraws it.
@@ -450,11 +458,20 @@ class GradientEstimator(InputStage, BaseEstimator):
             strata = run.enc["y"] if self._estimator_type == "classifier" else None
             tr, va = stratified_split(len(ys), fraction, rng, strata)
             wv = w[va]
-            Xv, yv = Xs[va], ys[va]
+            in_place = (self._reads_rows and objective.value_at_rows is not None
+                        and objective.outputs_at_rows is not None)
+            if in_place:
+                # The validation set is its rows of Xs, read in place (X_val below is their
+                # indices: the set's length, for train; the closures read Xs).
+                Xv, yv = va.astype(np.int64), ys[va]
+            else:
+                Xv, yv = Xs[va], ys[va]
             if self._reads_rows:
                 train_rows = tr
             else:
                 Xs, ys, w = Xs[tr], ys[tr], w[tr]
+            if in_place:
+                return self._rows_validation(run, objective, Xs, ys, w, Xv, yv, wv, tr)
 
         def val_loss(params: list[np.ndarray], X: Any, y: Any) -> float:
             return objective.value(params[0], X, y, wv)
@@ -462,12 +479,35 @@ class GradientEstimator(InputStage, BaseEstimator):
         def metric(params: list[np.ndarray], X: Any, y: Any) -> float:
             return self._metric(objective.outputs(params[0], X), y, wv)
 
+        return Xs, ys, w, (Xv, yv, val_loss, metric), self._early_stopping(run), train_rows
+
+    def _rows_validation(self, run: FitRun, objective: Objective, Xs: Any, ys: Any, w: Any, rows: np.ndarray,
+                         yv: Any, wv: Any, train_rows: np.ndarray
+                         ) -> tuple[Any, Any, Any, tuple[Any, ...], _FitEarlyStopping, np.ndarray]:
+        """:meth:`_held_out_split`'s result for an objective that reads the validation rows of
+        ``Xs`` in place (``rows``, handed to train as the set's X)."""
+        assert objective.value_at_rows is not None and objective.outputs_at_rows is not None
+        value_at_rows, outputs_at_rows = objective.value_at_rows, objective.outputs_at_rows
+        w_rows = None if is_unit_weights(w) else w
+
+        def val_loss(params: list[np.ndarray], X: Any, y: Any) -> float:
+            return value_at_rows(params[0], Xs, ys, w_rows, rows)
+
+        def metric(params: list[np.ndarray], X: Any, y: Any) -> float:
+            return self._metric(outputs_at_rows(params[0], Xs, rows), y, wv)
+
+        return Xs, ys, w, (rows, yv, val_loss, metric), self._early_stopping(run), train_rows
+
+    def _early_stopping(self, run: FitRun) -> _FitEarlyStopping:
+        """early_stopping's criterion (from the saved state when resuming, with the last
+        epoch's parameters back in ``theta``)."""
+        resume = run.point
         es = _FitEarlyStopping(patience=int(self.n_iter_no_change), min_delta=float(self.tol or 0.0),
                                monitor="val_loss", restore_best_weights=True,
                                initial=None if resume is None else resume["early_stopping"])
         if resume is not None and resume.get("live_theta") is not None:
             run.theta[...] = resume["live_theta"]  # the last epoch's parameters, not the best ones
-        return Xs, ys, w, (Xv, yv, val_loss, metric), es, train_rows
+        return es
 
     def _set_fitted(self, run: FitRun, history: History, n_iter: int, train_state: dict[str, Any] | None) -> None:
         """Stage 6: the fitted attributes, on the estimator at the end of the call, or on the

@@ -16,7 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from fastgd.models._base import check_labels, check_n_features, check_sample_weight, check_target, check_X, check_y
+from fastgd.models._base import (
+    check_labels,
+    check_n_features,
+    check_sample_weight,
+    check_target,
+    check_X,
+    check_X_values,
+    check_y,
+    reporting_X_first,
+)
 from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
@@ -42,6 +51,9 @@ class FitInputs:
     mean_weight: float = 1.0     # of all samples, which the weights are divided by
     x_moments: RunningMoments | None = None
     y_moments: RunningMoments | None = None
+    # X (in memory) is still to be checked for NaN and infinity: by the read that takes its
+    # moments (stage 3), which clears this, so that X is read once before training.
+    x_unchecked: bool = False
 
     @property
     def d(self) -> int:
@@ -51,12 +63,28 @@ class FitInputs:
     def X_dtype(self) -> Any:
         return self.dtype if self.stream is not None else self.X.dtype
 
-    def feature_scaling(self) -> tuple[np.ndarray, np.ndarray]:
-        """The features' weighted mean and standard deviation."""
+    def feature_scaling(self, comm: Any = None, who: str = "fit") -> tuple[np.ndarray, np.ndarray]:
+        """The features' weighted mean and standard deviation (all the ranks' under ``comm``);
+        their read of X in memory also checks it when it is still unchecked."""
         if self.stream is not None:
             assert self.x_moments is not None  # the first pass learns them (stream_inputs)
             return self.x_moments.mean_std(self.dtype)
-        return weighted_moments(self.X, self.sw)
+        check = "X" if self.x_unchecked else None
+        if comm is None:
+            out = weighted_moments(self.X, self.sw, check=check)
+        else:
+            out = global_weighted_moments(comm, self.X, self.sw, check=check, who=who)
+        self.x_unchecked = False
+        return out
+
+    def check_X_values(self, comm: Any = None, who: str = "fit") -> None:
+        """X's finite check, if no read has made it yet (on every rank under ``comm``)."""
+        if self.x_unchecked:
+            from fastgd.distributed import agree_on_errors
+
+            with agree_on_errors(comm, who):
+                check_X_values(self.X)
+            self.x_unchecked = False
 
     def target_scaling(self) -> tuple[float, float]:
         """A streamed regression target's weighted mean and standard deviation."""
@@ -153,11 +181,20 @@ def is_unit_weights(w: np.ndarray) -> bool:
 
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
 
-def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray, *, check: str | None = None,
+                            who: str = "fit") -> tuple[np.ndarray, np.ndarray]:
     """:func:`fastgd.models._data.weighted_moments` over every rank's rows: each rank's
     moments (over its blocks of rows) merged by Chan et al.'s formulas in rank order, the
-    same bits on every rank, and those of a data-parallel fit that streams the shards."""
-    return merge_moments(comm, block_moments(a, w)).mean_std(a.dtype)
+    same bits on every rank, and those of a data-parallel fit that streams the shards.
+    ``check``: as weighted_moments', a non-finite value on one rank an error on all (``who``
+    names the call in the others' message)."""
+    if check is None:
+        return merge_moments(comm, block_moments(a, w)).mean_std(a.dtype)
+    from fastgd.distributed import agree_on_errors
+
+    with agree_on_errors(comm, who):
+        mine = block_moments(a, w, check=check)
+    return merge_moments(comm, mine).mean_std(a.dtype)
 
 
 def merge_moments(comm: Any, mine: RunningMoments) -> RunningMoments:
@@ -196,6 +233,8 @@ class InputStage:
     _standardizes_rows: bool
     _raw_streams: bool
     standardize: bool
+    warm_start: bool
+    _warm_start_keeps_scaling: bool
     n_features_in_: int
     classes_: np.ndarray
     __sklearn_is_fitted__: Callable[[], bool]
@@ -212,6 +251,17 @@ class InputStage:
 
     def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         raise NotImplementedError
+
+    def _keeps_scaling(self, fitted: bool, continuing: bool) -> bool:
+        """Whether this call keeps the fitted standardization (a call that continues, a warm
+        start of an estimator whose parameters live in it) instead of learning one from X."""
+        warm = bool(self.warm_start) and fitted and not continuing
+        return continuing or (warm and self._warm_start_keeps_scaling)
+
+    def _moments_check_X(self, fitted: bool, continuing: bool) -> bool:
+        """Whether the read of X that learns its standardization comes next, and checks its
+        values: check_X then leaves them to it (one read of X before training, not two)."""
+        return bool(self.standardize) and not self._keeps_scaling(fitted, continuing)
 
     def _streamed(self, X: Any, partial: bool) -> bool:
         """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
@@ -407,14 +457,17 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
-        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
+        unchecked = self._moments_check_X(fitted, continuing)
+        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
-        y = check_y(y, n, type(self).__name__)
-        # No weights: a broadcast of ones, not an array of n of them.
-        sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
-        return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing)
+        with reporting_X_first(X, unchecked):
+            y = check_y(y, n, type(self).__name__)
+            # No weights: a broadcast of ones, not an array of n of them.
+            sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
+            enc = self._encode_target(y, sw, classes, partial, continuing)
+        return FitInputs(X, sw, enc, fitted, continuing, x_unchecked=unchecked)
 
     def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any, Any]:
         """(Xs, ys, w, row_scaling): inputs (and for regression the target) in the space of
@@ -479,16 +532,18 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=resume, classes=None, comm=comm)
         fitted = self.__sklearn_is_fitted__()
         continuing = resume and fitted
+        unchecked = self._moments_check_X(fitted, continuing)
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
-            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
+            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]
-            y = check_y(y, n, name)
-            sw = check_sample_weight(sample_weight, n)
-            if self._estimator_type == "classifier" and not continuing:
-                labels = check_labels(y)[0]
+            with reporting_X_first(X, unchecked):
+                y = check_y(y, n, name)
+                sw = check_sample_weight(sample_weight, n)
+                if self._estimator_type == "classifier" and not continuing:
+                    labels = check_labels(y)[0]
         everyone = comm.allgather((X.shape[1], X.dtype.str, labels))
         for r, (d, dt, _) in enumerate(everyone):
             if (d, dt) != everyone[0][:2]:
@@ -498,7 +553,7 @@ class InputStage:
         classes = None
         if labels is not None:
             classes = check_labels(np.concatenate([lab for _, _, lab in everyone]))[0]
-        with agree_on_errors(comm, f"{name}.fit"):
+        with agree_on_errors(comm, f"{name}.fit"), reporting_X_first(X, unchecked):
             # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
             enc = self._encode_target(y, sw, classes, classes is not None or continuing, continuing)
-        return FitInputs(X, sw, enc, fitted, continuing)
+        return FitInputs(X, sw, enc, fitted, continuing, x_unchecked=unchecked)

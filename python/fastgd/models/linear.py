@@ -248,7 +248,9 @@ class _LinearModel(GradientEstimator):
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                         objective.outputs, post_step=objective.prox if l1 > 0 else None)
+                         objective.outputs, post_step=objective.prox if l1 > 0 else None,
+                         value_at_rows=lambda th, X, y, w, rows: objective([th], X, y, w, rows, value_only=True),
+                         outputs_at_rows=objective.outputs)
 
     def _blas_threads(self) -> int | None:
         # First-order training's BLAS work is matrix-vector products (validation outputs,
@@ -315,19 +317,32 @@ class _Objective:
         self._gW, self._gb = self._grad[:K * d].reshape(K, d), self._grad[K * d:]
         self._grads = [self._grad]
 
-    def outputs(self, theta: np.ndarray, X: np.ndarray) -> np.ndarray:
+    def outputs(self, theta: np.ndarray, X: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """The raw outputs of X's rows (``rows``: of those rows only, gathered a block at a
+        time: the same bits as on ``X[rows]``, with no copy of them)."""
         K, d = self.K, self.d
         W, b = theta[:K * d].reshape(K, d), theta[K * d:]
         rs = self.row_scaling
-        if rs is None:
+        if rs is None and rows is None:
             z = X @ W.T + b
         else:
+            n = len(X) if rows is None else len(rows)
             # As the kernel reads rows: each element centred, W scaled by 1 / scale.
-            Wr = (W * rs[2]).T
-            z = np.empty((len(X), K), X.dtype)
-            for start in range(0, len(X), self._OUTPUT_ROWS):
+            Wr = W.T if rs is None else (W * rs[2]).T
+            z = np.empty((n, K), X.dtype)
+            tmp = np.empty((min(n, self._OUTPUT_ROWS), X.shape[1]), X.dtype)  # the one temporary
+            for start in range(0, n, self._OUTPUT_ROWS):
                 block = slice(start, start + self._OUTPUT_ROWS)
-                np.matmul((X[block] - rs[0]) - rs[1], Wr, out=z[block])
+                t = tmp[:len(z[block])]
+                if rows is None:
+                    np.subtract(X[block], 0 if rs is None else rs[0], out=t)
+                else:
+                    np.take(X, rows[block], axis=0, out=t)
+                    if rs is not None:
+                        t -= rs[0]
+                if rs is not None:
+                    t -= rs[1]
+                np.matmul(t, Wr, out=z[block])
             z += b
         return z[:, 0] if K == 1 else z
 

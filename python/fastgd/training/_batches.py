@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd.shuffling import ShuffleMode
+from fastgd.shuffling import ShuffleMode, permutation
 from fastgd.streaming import ChunkStream, as_stream, is_chunk_source
 from fastgd.training._common import as_data, n_rows, positive_int
 
@@ -102,18 +102,24 @@ def _visiting_order(rng: np.random.Generator, shuffle: ShuffleMode, n_batches: i
 
 
 class ArrayBatches:
-    """An epoch over arrays: one segment. ``shuffle=True`` draws the samples' permutation,
-    ``"batches"`` the batches' order; a short shard (``n_epoch`` > its ``n`` rows, under MPI)
-    is padded with the first samples of its order again."""
+    """An epoch over arrays: one segment. ``shuffle=True`` draws the samples' permutation
+    (into one buffer, rewritten every epoch), ``"batches"`` the batches' order; a short shard
+    (``n_epoch`` > its ``n`` rows, under MPI) is padded with the first samples of its order
+    again."""
 
     def __init__(self, data: Data, bs: int, n_epoch: int, shuffle: ShuffleMode, gather: bool) -> None:
         self.data, self.bs, self.n_epoch, self.shuffle = data, bs, n_epoch, shuffle
         self.weights = not gather and data.sw is not None
         self.in_order = np.arange(-(-n_epoch // bs))
+        self.perm: np.ndarray | None = None  # the permutation's buffer, made on the first epoch
 
     def epoch(self, rng: np.random.Generator) -> Iterator[Segment]:
         d, n, n_epoch, bs = self.data, int(self.data.n or 0), self.n_epoch, self.bs
-        order = rng.permutation(n) if self.shuffle is True and bs < n else None
+        order = None
+        if self.shuffle is True and bs < n:
+            if self.perm is None:
+                self.perm = np.empty(n, np.int64)
+            order = permutation(rng, n, self.perm)
         if d.rows is not None:  # positions in the subset -> rows of X (the same draws as a compact copy)
             order = d.rows if order is None else d.rows[order]
         if n_epoch != n:

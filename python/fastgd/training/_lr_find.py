@@ -12,6 +12,7 @@ import numpy as np
 from fastgd._plotting import axes_for
 from fastgd.clip import total_norm
 from fastgd.optim.registry import get_optimizer
+from fastgd.shuffling import permutation
 from fastgd.training._common import LossAndGrad, as_data, grad_list, n_rows, param_list, positive_int
 
 __all__ = ["lr_find", "LRFinderResult"]
@@ -97,7 +98,7 @@ def lr_find(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarra
             else:
                 # Whole batches only: a short one would be noisier than the rest.
                 if pos + bs > n:
-                    order, pos = rng.permutation(n), 0
+                    order, pos = permutation(rng, n), 0
                 idx = order[pos:pos + bs]
                 pos += bs
                 Xb, yb = X[idx], None if y is None else y[idx]

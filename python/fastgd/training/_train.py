@@ -92,7 +92,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         gather: ``False`` hands the batch over as row numbers instead of copied rows:
             ``loss_and_grad(params, X, y, sample_weight, rows)`` with the whole ``X``, ``y``
             and ``sample_weight`` and ``rows`` the batch's rows, a slice or an int64 index
-            array (a view of the epoch's permutation). A loss that reads the rows in place
+            array (a view of the epoch's permutation, whose buffer the next epoch rewrites:
+            copy it to keep it). A loss that reads the rows in place
             (the linear models' fused kernel) then costs no copy per batch. Such a loss may
             also take whole stretches of an epoch in one call (a ``run_batches`` method, see
             ``fastgd.training._steps.FusedStretch``: the linear models' objective runs this
