@@ -47,6 +47,11 @@ template <class T> struct LinearBatch {
     const T* centre = nullptr;     // d values, with centre_lo and inv_scale; nullptr: rows as they are
     const T* centre_lo = nullptr;
     const T* inv_scale = nullptr;
+    // The batch that follows, if known (next_n > 0): its rows by index or from next_begin.
+    // Only a hint: the kernel asks the memory for its first rows while it ends this batch.
+    const std::int64_t* next_rows = nullptr;
+    std::size_t next_begin = 0;
+    std::size_t next_n = 0;
 };
 
 struct LinearObjectiveOptions {

@@ -206,6 +206,12 @@ void run_batches(const KernelSet<T>& k, const EpochArgs<T>& a, const LinearObjec
         bt.n = stop - start;
         if (bt.rows != nullptr) bt.rows += start;
         else bt.begin = start;
+        if (i + 1 < a.first + a.count) {  // the next batch's rows, for the kernel to fetch ahead
+            const std::size_t next = static_cast<std::size_t>(a.batches[i + 1]) * a.bs;
+            bt.next_n = std::min(next + a.bs, a.n_total) - next;
+            if (a.batch.rows != nullptr) bt.next_rows = a.batch.rows + next;
+            else bt.next_begin = next;
+        }
         double value = 0.0, gnorm = 0.0;
         {
             py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold

@@ -6,6 +6,10 @@
 #include <cstring>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "fastgd/linear_objective.hpp"
 #include "fastgd/runtime.hpp"
 #include "update_rules.hpp"
@@ -295,10 +299,20 @@ template <class T> struct RowsAhead {
     const LinearBatch<T>& bt;
     std::size_t next, end;
     bool spread;
+    // Then the rows of the block that this thread reads after this one (of this batch, or of
+    // the next one), so that its first pass does not start on a cold cache.
+    const LinearBatch<T>* then = nullptr;
+    std::size_t then_next = 0, then_end = 0;
     void fetch(std::size_t m) {
         const std::size_t to = std::min(end, next + m);
         prefetch_rows(bt, next, to);
+        m -= to - next;
         next = to;
+        if (m > 0 && then != nullptr && then_next < then_end) {
+            const std::size_t to2 = std::min(then_end, then_next + m);
+            prefetch_rows(*then, then_next, to2);
+            then_next = to2;
+        }
     }
     void fetch_to(std::size_t row) { fetch(row > next ? row - next : 0); }
     void between(std::size_t m) {
@@ -369,15 +383,23 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>
 }
 
 // One block of rows [r0, r1) of the batch into out.gW, out.gb (zeroed here).
+// The first rows of the block a thread reads after another: a batch and a range of its rows.
+template <class T> struct NextBlock {
+    const LinearBatch<T>* bt;
+    std::size_t from, to;
+};
+
+// One block of rows [r0, r1) of the batch into out.gW, out.gb (zeroed here).
 template <class T>
 Sums block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>& ct, const LinearObjectiveOptions& o,
-           std::size_t r0, std::size_t r1, double inv_n, const BlockOut<T>& out) {
+           std::size_t r0, std::size_t r1, double inv_n, const BlockOut<T>& out, const NextBlock<T>& then) {
     std::memset(out.gW, 0, o.K * bt.d * sizeof(T));
     std::memset(out.gb, 0, o.K * sizeof(T));
     Sums s{0.0, 0.0};
-    // The first pass's rows at once (nothing to overlap them with yet), then the next pass's
-    // during each pass (RowsAhead).
-    RowsAhead<T> ahead{bt, r0, r1, bt.rows == nullptr};
+    // The first pass's rows at once (unless the block before asked for them: then these hit
+    // the cache), then the next pass's during each pass (RowsAhead), and at the end the
+    // first pass of the block that follows.
+    RowsAhead<T> ahead{bt, r0, r1, bt.rows == nullptr, then.bt, then.from, then.to};
     ahead.fetch(kSub);
     for (std::size_t i = r0; i < r1; i += kSub) {
         const std::size_t n = std::min(kSub, r1 - i);
@@ -434,21 +456,39 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
         Wr = &w_scaled[0].v;
         br = &b_folded[0].v;
     }
-    const auto run = [&](std::ptrdiff_t bi) {
-        const auto k = static_cast<std::size_t>(bi);
-        T* gW = k == 0 ? grad_W : &scratch[(k - 1) * stride].v;
-        T* gb = k == 0 ? grad_b : gW + K * d;
-        const std::size_t r0 = k * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
-        T* zk = &zg[2 * K * kSub * k].v;
-        sums[k] = block(bt, Wr, br, ct, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub});
-    };
-    const auto nb = static_cast<std::ptrdiff_t>(blocks);
     const int threads = blocks > 1 ? threads_for(n * d * K * kWorkPerElement) : 1;
+    // Thread t reads blocks [t c, (t + 1) c), c = ceil(blocks / threads): the schedule
+    // written out, so that each block knows the one its thread reads next, and the last one
+    // the block that thread will read in the next batch (bt.next_n: its size; the same
+    // thread count if it is as large). The bits do not depend on it: each block has its
+    // own buffers, added in block order below.
+    LinearBatch<T> next_bt = bt;
+    next_bt.rows = bt.next_rows, next_bt.begin = bt.next_begin, next_bt.n = bt.next_n;
+    const std::size_t next_blocks = (bt.next_n + kRowBlock - 1) / kRowBlock;
+    const auto chunk_of = [](std::size_t nblocks, std::size_t nthreads) { return (nblocks + nthreads - 1) / nthreads; };
+    const auto run_thread = [&](std::size_t t, std::size_t nthreads) {
+        const std::size_t c = chunk_of(blocks, nthreads), b0 = t * c, b1 = std::min(blocks, b0 + c);
+        const std::size_t nb0 = t * chunk_of(next_blocks, nthreads);
+        for (std::size_t k = b0; k < b1; ++k) {
+            T* gW = k == 0 ? grad_W : &scratch[(k - 1) * stride].v;
+            T* gb = k == 0 ? grad_b : gW + K * d;
+            const std::size_t r0 = k * kRowBlock, r1 = std::min(n, r0 + kRowBlock);
+            NextBlock<T> then{nullptr, 0, 0};
+            if (k + 1 < b1) then = {&bt, r1, std::min(n, r1 + kSub)};
+            else if (nb0 < next_blocks) then = {&next_bt, nb0 * kRowBlock, std::min(bt.next_n, nb0 * kRowBlock + kSub)};
+            T* zk = &zg[2 * K * kSub * k].v;
+            sums[k] = block(bt, Wr, br, ct, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub}, then);
+        }
+    };
     if (threads <= 1) {
-        for (std::ptrdiff_t bi = 0; bi < nb; ++bi) run(bi);
+        run_thread(0, 1);
     } else {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (std::ptrdiff_t bi = 0; bi < nb; ++bi) run(bi);
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads)
+        run_thread(static_cast<std::size_t>(omp_get_thread_num()), static_cast<std::size_t>(omp_get_num_threads()));
+#else
+        run_thread(0, 1);
+#endif
     }
     if (blocks == 0) {
         std::memset(grad_W, 0, K * d * sizeof(T));
