@@ -181,6 +181,11 @@ class _BaseMLP(GradientEstimator):
     def _init_output_bias(self, ys: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
         raise NotImplementedError
 
+    def _softmax_output(self, net: Network, y: np.ndarray) -> bool:
+        """Whether ``_loss_grad`` is the fused softmax cross-entropy for these targets (then the
+        network may take a whole step in one compiled call: Network.train_batch)."""
+        return False
+
     def _sizes(self, d: int, K: int) -> list[int]:
         """The layer sizes for ``d`` features and ``K`` outputs."""
         return [d] + _hidden_sizes(self.hidden_layer_sizes) + [K]
@@ -337,7 +342,7 @@ class _BaseMLP(GradientEstimator):
             yb, wb = (y, w) if rows is None else (y[rows], None if w is None else w[rows])
             with np.errstate(over="ignore", invalid="ignore"):
                 total, grad = net.train_batch(theta, X, yb, wb, self._loss_grad, rng=rng, threads=threads, rows=rows,
-                                              scaling=scaling)
+                                              scaling=scaling, softmax_output=self._softmax_output(net, yb))
                 wsum = float(wb.sum()) if wb is not None else float(len(yb))
                 value = total / wsum if wsum > 0 else 0.0
                 if alpha:
@@ -399,6 +404,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if z.shape[1] == 1:
             return _losses.log_loss(z[:, 0], y, w)
         return _losses.softmax_cross_entropy(z, y, w)
+
+    def _softmax_output(self, net, y):
+        return net.sizes[-1] > 1 and y.dtype == np.int64
 
     def _loss_grad(self, z, y, w, d, gb, n):
         if z.shape[1] == 1 or y.dtype != np.int64:
