@@ -32,7 +32,11 @@ samples (without batch norm or dropout) runs as two halves of its rows, side by 
 gathering (and standardizing) its own rows of ``X`` and running BLAS on half the threads
 (one each on 2 cores; set through threadpoolctl, as BLAS's own threads busy-wait between
 products and lose much time on shared cores), given back when the fit ends or fails. The
-halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits. A float32
+ReLU classifier of more than two classes without batch norm or dropout takes each step in one
+compiled call (the halves on this thread and a persistent worker, the products by the SGEMM
+NumPy's matmul calls): the same bits, without Python between the layers (see
+:meth:`fastgd.models.mlp_layers.Network.train_batch`).
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
