@@ -185,8 +185,18 @@ def step_parts(X: np.ndarray, y: np.ndarray, threads: int) -> dict[str, float]:
                     np.matmul(a[i + 1], W[i].T, out=d[i])
 
         out["a block's products (128 rows)"] = per_call(products)
-        if numpy_sgemm() is not None:
-            out["a block's compiled step (128 rows)"] = per_call(batch(BATCH // 2, 1))
+        gemm = numpy_sgemm()
+        if gemm is not None:
+            half = BATCH // 2
+            scratch = np.empty(half * _core.mlp_scratch_per_row(sizes), np.float32)
+            g2 = np.zeros_like(net.grad)
+            idx, labels = np.ascontiguousarray(rows[:half]), np.ascontiguousarray(yb[:half])
+
+            def block():  # one block of 128 rows (split = all of them), as each thread runs it
+                _core.mlp_train_step_(gemm.address, gemm.ilp64, sizes, theta, net.grad, g2, X, idx, 0,
+                                      scaling.mean, scaling.scale, labels, None, scratch, half, 1)
+
+            out["a block's compiled step (128 rows)"] = per_call(block)
         out["optimizer step (Adam)"] = per_call(lambda: opt.step([net.grad]))
         out["gradient norm"] = per_call(lambda: total_norm([net.grad]))
         out[f"whole step, {threads} thread(s), wall"] = per_call(batch(BATCH, threads), clock=time.perf_counter)
