@@ -6,7 +6,9 @@ float32 samples of 10 classes (scikit-learn's ``make_classification``): fastgd's
 it) next to the same PyTorch loop as compare.py, on the same thread count, in turns; then
 NumPy's SGEMM (a large square product and the products of one training step) on that many
 threads, and the fraction of that peak a training step reaches: forward and backward FLOPs
-per sample (2 per multiply-add) times the samples per second of the whole fit.
+per sample (2 per multiply-add) times the samples per second of the whole fit. Last, where
+one step's time goes: a block of the batch (its products alone, and all of its compiled
+step), the optimizer's step and the gradient norm, per call.
 
     python bench/bench_mlp_step.py [--threads 2] [--repeats 5] [--n 200000] [--out PATH]
 
@@ -126,6 +128,81 @@ def sgemm_peak(threads: int) -> dict:
     return out
 
 
+def step_parts(X: np.ndarray, y: np.ndarray, threads: int) -> dict[str, float]:
+    """Microseconds of CPU time per call of each part of one training step of the benchmark's
+    network (batch 256, standardized raw rows, Adam), on this thread, BLAS on one thread:
+    one block of 128 rows (its products alone, and the whole compiled block), the optimizer's
+    step and the gradient norm; and the wall time of a whole compiled step on ``threads``
+    threads. A step's critical path is one block plus the serial rest (the norm, the
+    optimizer step, the sum of the two blocks' gradients and Python's own work)."""
+    from threadpoolctl import threadpool_limits
+
+    from fastgd import _core
+    from fastgd.clip import total_norm
+    from fastgd.models._gemm import numpy_sgemm
+    from fastgd.models.mlp_layers import Network, RowScaling
+    from fastgd.optim.registry import get_optimizer
+
+    sizes = [D, *HIDDEN, K]
+    net = Network(sizes, "relu", 0.0, False, np.float32)
+    theta = np.zeros(net.size, np.float32)
+    net.init(theta, "xavier", np.random.default_rng(0))
+    scaling = RowScaling(X.mean(axis=0, dtype=np.float64), X.std(axis=0, dtype=np.float64))
+    rows = np.random.default_rng(0).permutation(len(X))[:BATCH]
+    yb = y[rows]
+    opt = get_optimizer("adam", [theta], LR)
+
+    def softmax(z, yy, w, d, gb, n):
+        return _core.softmax_cross_entropy_grad_(z, yy, d, w=w, gb=gb, scale=1.0 / n), True
+
+    def per_call(fn, reps: int = 300, clock=time.thread_time) -> float:
+        fn()
+        best = float("inf")
+        for _ in range(5):
+            t = clock()
+            for _ in range(reps):
+                fn()
+            best = min(best, (clock() - t) / reps)
+        return best * 1e6
+
+    def batch(n_rows: int, t: int):
+        return lambda: net.train_batch(theta, X, yb[:n_rows], None, softmax, rng=None, threads=t,
+                                       rows=rows[:n_rows], scaling=scaling, softmax_output=True)
+
+    out: dict[str, float] = {}
+    with threadpool_limits(1, user_api="blas"):
+        a = [np.random.default_rng(1).standard_normal((BATCH // 2, s), dtype=np.float32) for s in sizes]
+        W, _, _ = net.views(theta)
+        gW, _, _ = net.views(net.grad, cache=False)
+        d = [np.empty_like(x) for x in a]
+
+        def products():
+            for i, w in enumerate(W):
+                np.matmul(a[i], w, out=a[i + 1])
+            for i in range(len(W) - 1, -1, -1):
+                np.matmul(a[i].T, a[i + 1], out=gW[i])
+                if i:
+                    np.matmul(a[i + 1], W[i].T, out=d[i])
+
+        out["a block's products (128 rows)"] = per_call(products)
+        gemm = numpy_sgemm()
+        if gemm is not None:
+            half = BATCH // 2
+            scratch = np.empty(half * _core.mlp_scratch_per_row(sizes), np.float32)
+            g2 = np.zeros_like(net.grad)
+            idx, labels = np.ascontiguousarray(rows[:half]), np.ascontiguousarray(yb[:half])
+
+            def block():  # one block of 128 rows (split = all of them), as each thread runs it
+                _core.mlp_train_step_(gemm.address, gemm.ilp64, sizes, theta, net.grad, g2, X, idx, 0,
+                                      scaling.mean, scaling.scale, labels, None, scratch, half, 1)
+
+            out["a block's compiled step (128 rows)"] = per_call(block)
+        out["optimizer step (Adam)"] = per_call(lambda: opt.step([net.grad]))
+        out["gradient norm"] = per_call(lambda: total_norm([net.grad]))
+        out[f"whole step, {threads} thread(s), wall"] = per_call(batch(BATCH, threads), clock=time.perf_counter)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=None)
@@ -168,10 +245,18 @@ def main(argv: list[str] | None = None) -> int:
         cpu_rate = samples * fl / statistics.median(cpu[name]) / 1e9
         print(f"  {name}: {rate / square['wall']:.0%} of the square product's rate by wall time, "
               f"{cpu_rate / square['cpu']:.0%} per CPU-second")
+    parts = step_parts(X, y, threads)
+    steps = EPOCHS * -(-args.n // BATCH)
+    print(f"\nwhere a step's time goes (microseconds per call; {steps:,} steps per fit):")
+    for name, us in parts.items():
+        print(f"  {name:<52} {us:7.1f}")
+    for name in fits:
+        print(f"  {name}: {statistics.median(wall[name]) / steps * 1e6:.0f} us per step of the whole fit (wall)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "simd_level": fastgd.simd_level(), "threads": threads, "samples": samples, "flops_per_sample": fl,
-        "fits": {k: {"wall_s": wall[k], "cpu_s": cpu[k]} for k in fits}, "sgemm_gflops": peak}, indent=1))
+        "fits": {k: {"wall_s": wall[k], "cpu_s": cpu[k]} for k in fits}, "sgemm_gflops": peak,
+        "step_parts_us": parts}, indent=1))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -7,6 +7,7 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_rules(m);
     fastgd::bindings::register_clipping(m);
     fastgd::bindings::register_activations(m);
+    fastgd::bindings::register_mlp(m);
     fastgd::bindings::register_step_plan(m);
     fastgd::bindings::register_linear(m);
     fastgd::bindings::register_training(m);

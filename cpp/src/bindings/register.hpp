@@ -7,6 +7,7 @@ void register_rules(py::module_& m);
 void register_clipping(py::module_& m);
 void register_runtime(py::module_& m);
 void register_activations(py::module_& m);
+void register_mlp(py::module_& m);
 void register_step_plan(py::module_& m);
 void register_linear(py::module_& m);
 void register_training(py::module_& m);

@@ -32,7 +32,11 @@ samples (without batch norm or dropout) runs as two halves of its rows, side by 
 gathering (and standardizing) its own rows of ``X`` and running BLAS on half the threads
 (one each on 2 cores; set through threadpoolctl, as BLAS's own threads busy-wait between
 products and lose much time on shared cores), given back when the fit ends or fails. The
-halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits.
+halves are summed in a fixed order, so 1 and 2 threads give bit-identical fits. A float32
+ReLU classifier of more than two classes without batch norm or dropout takes each step in one
+compiled call (the halves on this thread and a persistent worker, the products by the SGEMM
+NumPy's matmul calls): the same bits, without Python between the layers (see
+:meth:`fastgd.models.mlp_layers.Network.train_batch`).
 
 **Standardization.** With ``standardize=True`` (the default) the features are centred and
 scaled by their (weighted) mean and standard deviation learned in ``fit`` (and the
@@ -180,6 +184,11 @@ class _BaseMLP(GradientEstimator):
 
     def _init_output_bias(self, ys: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
         raise NotImplementedError
+
+    def _softmax_output(self, net: Network, y: np.ndarray) -> bool:
+        """Whether ``_loss_grad`` is the fused softmax cross-entropy for these targets (then the
+        network may take a whole step in one compiled call: Network.train_batch)."""
+        return False
 
     def _sizes(self, d: int, K: int) -> list[int]:
         """The layer sizes for ``d`` features and ``K`` outputs."""
@@ -337,7 +346,7 @@ class _BaseMLP(GradientEstimator):
             yb, wb = (y, w) if rows is None else (y[rows], None if w is None else w[rows])
             with np.errstate(over="ignore", invalid="ignore"):
                 total, grad = net.train_batch(theta, X, yb, wb, self._loss_grad, rng=rng, threads=threads, rows=rows,
-                                              scaling=scaling)
+                                              scaling=scaling, softmax_output=self._softmax_output(net, yb))
                 wsum = float(wb.sum()) if wb is not None else float(len(yb))
                 value = total / wsum if wsum > 0 else 0.0
                 if alpha:
@@ -399,6 +408,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if z.shape[1] == 1:
             return _losses.log_loss(z[:, 0], y, w)
         return _losses.softmax_cross_entropy(z, y, w)
+
+    def _softmax_output(self, net, y):
+        return net.sizes[-1] > 1 and y.dtype == np.int64
 
     def _loss_grad(self, z, y, w, d, gb, n):
         if z.shape[1] == 1 or y.dtype != np.int64:

@@ -41,6 +41,7 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd.models._data import _HUGE, centre_and_scale
+from fastgd.models._gemm import numpy_sgemm
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,7 @@ class _Workspace:
     x: np.ndarray | None = None               # the input rows, gathered and standardized
     xg: np.ndarray | None = None              # the input rows gathered, to be standardized
     x64: np.ndarray | None = None             # float64 scratch of the standardization
+    scratch: np.ndarray | None = None         # every array of the compiled step (Network.train_batch)
 
     def rows(self, lo: int, hi: int) -> _Workspace:
         """A workspace of rows lo:hi of these arrays (views: contiguous row blocks)."""
@@ -237,7 +239,7 @@ class Network:
     def train_batch(self, theta: np.ndarray, X: np.ndarray, y: np.ndarray, w: np.ndarray | None,
                     loss_grad, *, rng: np.random.Generator | None, threads: int = 1,
                     rows: slice | np.ndarray | None = None,
-                    scaling: RowScaling | None = None) -> tuple[float, np.ndarray]:
+                    scaling: RowScaling | None = None, softmax_output: bool = False) -> tuple[float, np.ndarray]:
         """Forward, loss and backward of one training batch; returns (the loss summed over
         the batch, weighted by ``w``; the gradient in ``grad``).
 
@@ -255,8 +257,20 @@ class Network:
         that order). With ``threads >= 2`` the second block runs on a worker thread at the
         same time; the BLAS products and fastgd's kernels release the GIL, so the two blocks
         use two cores without BLAS's own threads (which spin while they wait, and lose much
-        time when the cores are shared with other processes)."""
+        time when the cores are shared with other processes).
+
+        ``softmax_output``: ``loss_grad`` is the softmax cross-entropy of the int64 labels ``y``
+        (``_core.softmax_cross_entropy_grad_`` with ``scale=1/n``, writing the output bias's
+        gradient). Then a float32 ReLU network without batch norm or dropout takes the whole
+        step in one compiled call (``_core.mlp_train_step_``): the same products (NumPy's own
+        SGEMM, :mod:`fastgd.models._gemm`) and kernels on the same blocks in the same order, so
+        the same bits, without returning to Python between them and with the two blocks on
+        OpenMP's threads."""
         n = X.shape[0] if rows is None else len(y)
+        if softmax_output:
+            done = self._compiled_step(theta, X, y, w, rows, scaling, threads, n)
+            if done is not None:
+                return done
         ws = self._workspace(n, cache=True)
         parts = self.row_parts(n)
         if len(parts) == 1:
@@ -265,10 +279,7 @@ class Network:
             return value, self.grad
         if not ws.parts:
             ws.parts = [ws.rows(lo, hi) for lo, hi in parts]
-        if not self._part_grads:
-            g2 = np.zeros(self.size, dtype=self.dtype)
-            self._part_grads = [(g2, self.views(g2, cache=False))]
-        g2, g2_views = self._part_grads[0]
+        g2, g2_views = self._second_grad()
 
         def part(k: int, grad: np.ndarray, grad_views: tuple) -> float:
             lo, hi = parts[k]
@@ -302,6 +313,49 @@ class Network:
             other = second()
         self.grad += g2
         return first + other, self.grad
+
+    def _second_grad(self) -> tuple[np.ndarray, tuple]:
+        """The gradient buffer of a batch's second block of rows, and its views."""
+        if not self._part_grads:
+            g2 = np.zeros(self.size, dtype=self.dtype)
+            self._part_grads = [(g2, self.views(g2, cache=False))]
+        return self._part_grads[0]
+
+    def _compiled_step(self, theta, X, y, w, rows, scaling, threads, n) -> tuple[float, np.ndarray] | None:
+        """``train_batch`` of a softmax output in one call of ``_core.mlp_train_step_``, or None
+        where that does not apply (another activation, batch norm, dropout, float64, a layer or
+        batch of one, X not float32 in C order, columns standardized apart, no usable SGEMM):
+        the NumPy passes."""
+        if self.activation != "relu" or any(self.bn) or self.dropout > 0 or self.dtype != np.float32:
+            return None
+        # NumPy's matmul takes a product with a dimension of 1 to a matrix-vector routine: the
+        # compiled step's products are all matrix-matrix ones.
+        if n < 2 or min(self.sizes) < 2:
+            return None
+        if X.dtype != np.float32 or X.ndim != 2 or not X.flags.c_contiguous or y.dtype != np.int64 \
+                or (w is not None and w.dtype != np.float32) or (scaling is not None and not scaling.plain):
+            return None
+        if isinstance(rows, slice) and rows.step not in (None, 1):
+            return None
+        gemm = numpy_sgemm()
+        if gemm is None:
+            return None
+        index, first = (rows, 0) if isinstance(rows, np.ndarray) else (None, 0 if rows is None else rows.start or 0)
+        if index is not None and (index.dtype != np.int64 or not index.flags.c_contiguous):
+            index = np.ascontiguousarray(index, np.int64)
+        ws = self._workspaces.get(n)
+        if ws is None:
+            ws = self._workspace(n, cache=True)
+        if ws.scratch is None:
+            ws.scratch = np.empty(n * _core.mlp_scratch_per_row(self.sizes), np.float32)
+        g2 = self._second_grad()[0]
+        parts = self.row_parts(n)
+        value = _core.mlp_train_step_(gemm.address, gemm.ilp64, self.sizes, theta, self.grad, g2, X, index, first,
+                                      None if scaling is None else scaling.mean,
+                                      None if scaling is None else scaling.scale, np.ascontiguousarray(y),
+                                      None if w is None else np.ascontiguousarray(w), ws.scratch, parts[0][1],
+                                      threads)
+        return value, self.grad
 
     def _train_part(self, theta, X, rows, y, w, loss_grad, rng, ws, grad, grad_views, n, scaling) -> float:
         x = self._input_rows(X, rows, scaling, ws)
