@@ -275,6 +275,9 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool =
     never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
+    # Only a user's own array is copied for its layout "silently"; a DataFrame is converted
+    # anyway (its columns are often Fortran-ordered blocks), as scikit-learn does, quietly.
+    warn_copy = warn_copy and isinstance(X, np.ndarray)
     X = _numeric(X, "X")
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X with shape {X.shape}. Reshape your "

@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import persistence
+from fastgd._feature_names import learn_feature_names
 from fastgd.distributed import DistributedOptimizer, agree_on_errors, ending_job_if_uncaught
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
@@ -474,6 +475,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         copy that a checkpoint writes during it."""
         for name, value in run.enc["attrs"].items():
             setattr(self, name, value)
+        if not run.continuing:  # (a call that continues keeps the names it checked)
+            learn_feature_names(self, run.inputs.names)
         self.n_features_in_ = run.d
         self.n_iter_ = n_iter
         self.history_ = history

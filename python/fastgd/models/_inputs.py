@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd._feature_names import check_feature_names, feature_names
 from fastgd.models._base import check_labels, check_n_features, check_sample_weight, check_target, check_X, check_y
 from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
@@ -42,6 +43,9 @@ class FitInputs:
     mean_weight: float = 1.0     # of all samples, which the weights are divided by
     x_moments: RunningMoments | None = None
     y_moments: RunningMoments | None = None
+    # X's column names (fastgd._feature_names): a new fit learns them; a call that continues
+    # has checked them against the fitted ones.
+    names: np.ndarray | None = None
 
     @property
     def d(self) -> int:
@@ -294,6 +298,7 @@ class InputStage:
         labels: dict[Any, float] = {}
         with agree_on_errors(comm, f"{name}.fit"):
             n, wsum, weighted, dtype, d = self._stream_pass(stream, dtype, d, x_mom, y_mom, labels, classifier)
+            names = self._input_names(stream.first_X, continuing)
         mean_weight = wsum / n if n else 0.0
         if comm is not None:
             wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
@@ -308,7 +313,16 @@ class InputStage:
             y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
         enc = self._encode_target(y_sum, sw_sum, classes, partial, continuing)
         return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
-                         dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom)
+                         dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom,
+                         names=names)
+
+    def _input_names(self, X: Any, continuing: bool) -> np.ndarray | None:
+        """X's column names: checked against the fitted ones by a call that continues (which
+        keeps those), else learned (scikit-learn's ``validate_data(reset=...)``)."""
+        if continuing:
+            check_feature_names(self, X)
+            return getattr(self, "feature_names_in_", None)
+        return feature_names(X)
 
     def _stream_pass(self, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
                      y_mom: RunningMoments | None, labels: dict[Any, float],
@@ -407,6 +421,7 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
+        names = self._input_names(X, continuing)
         X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
         if continuing:
             check_n_features(self, X)
@@ -414,7 +429,8 @@ class InputStage:
         y = check_y(y, n, type(self).__name__)
         # No weights: a broadcast of ones, not an array of n of them.
         sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
-        return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing)
+        return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing,
+                         names=names)
 
     def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any, Any]:
         """(Xs, ys, w, row_scaling): inputs (and for regression the target) in the space of
@@ -481,6 +497,7 @@ class InputStage:
         continuing = resume and fitted
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
+            names = self._input_names(X, continuing)
             X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True)
             if continuing:
                 check_n_features(self, X)
@@ -501,4 +518,4 @@ class InputStage:
         with agree_on_errors(comm, f"{name}.fit"):
             # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
             enc = self._encode_target(y, sw, classes, classes is not None or continuing, continuing)
-        return FitInputs(X, sw, enc, fitted, continuing)
+        return FitInputs(X, sw, enc, fitted, continuing, names=names)

@@ -43,6 +43,7 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd import losses as _losses
+from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
 from fastgd.models._base import check_is_fitted, check_n_features, check_X
@@ -279,6 +280,7 @@ class _LinearModel(GradientEstimator):
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        check_feature_names(self, X)
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)

@@ -81,6 +81,7 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd import losses as _losses
+from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import check_is_fitted, check_n_features, check_X, make_rng
 from fastgd.models._data import unscale, weighted_mean
@@ -355,6 +356,7 @@ class _BaseMLP(GradientEstimator):
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        check_feature_names(self, X)
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         s = self._scaling
