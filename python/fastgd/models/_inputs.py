@@ -214,6 +214,12 @@ class InputStage:
     def _needs_whole_data(self, partial: bool) -> bool:
         raise NotImplementedError
 
+    def _class_weighted(self, enc: dict[str, Any], sw: np.ndarray, comm: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _chunk_class_weighted(self, y: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+        raise NotImplementedError
+
     def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         raise NotImplementedError
 
@@ -332,6 +338,9 @@ class InputStage:
         samples, their total weight, whether the chunks carry weights, X's dtype and features."""
         n, wsum, weighted = 0, 0.0, False
         for k, (Xc, yc, wc) in enumerate(stream.chunks()):
+            if classifier:  # (the labels checked first: their class weights weigh the moments too)
+                yc = self._chunk_y(yc, k, len(Xc))
+                wc = self._chunk_class_weighted(yc, wc)
             weighted = wc is not None
             wc = np.ones(len(Xc)) if wc is None else wc
             if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
@@ -405,6 +414,7 @@ class InputStage:
             if regression:
                 ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
             ys = targets(ys, dtype)
+            wc = self._chunk_class_weighted(yc, wc)
             if wc is None:
                 w = None if rows else np.ones(m, dtype)
             else:
@@ -429,8 +439,8 @@ class InputStage:
         y = check_y(y, n, type(self).__name__)
         # No weights: a broadcast of ones, not an array of n of them.
         sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
-        return FitInputs(X, sw, self._encode_target(y, sw, classes, partial, continuing), fitted, continuing,
-                         names=names)
+        enc = self._encode_target(y, sw, classes, partial, continuing)
+        return FitInputs(X, self._class_weighted(enc, sw), enc, fitted, continuing, names=names)
 
     def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any, Any]:
         """(Xs, ys, w, row_scaling): inputs (and for regression the target) in the space of
@@ -518,4 +528,5 @@ class InputStage:
         with agree_on_errors(comm, f"{name}.fit"):
             # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
             enc = self._encode_target(y, sw, classes, classes is not None or continuing, continuing)
+        sw = self._class_weighted(enc, sw, comm)
         return FitInputs(X, sw, enc, fitted, continuing, names=names)

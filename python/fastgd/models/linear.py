@@ -47,6 +47,7 @@ from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
 from fastgd.models._base import check_is_fitted, check_n_features, check_X
+from fastgd.models._class_weight import CLASS_WEIGHT
 from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
@@ -514,13 +515,14 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
     intercept_ : ndarray of shape (1,) or (n_classes,)
 """ + _ATTRIBUTES
 
-    _hyperparameters = _linear_params(_loss_param("classifier"))
+    _hyperparameters = {**_linear_params(_loss_param("classifier")), "class_weight": CLASS_WEIGHT}
     _newton_losses = _losses.estimator_losses("classifier", newton=True)
 
     def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
                  lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
-                 optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=()):
+                 optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=(),
+                 class_weight=None):
         self._store_params(locals())
 
     partial_fit = _Available(ClassifierMixin.partial_fit, _first_order, _why_not_partial)
