@@ -13,6 +13,7 @@ scikit-learn's estimator checks recognize).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import numbers
 import os
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core, persistence
+from fastgd._keywords import unexpected_keyword
 from fastgd.models._params import Param, check_params, document
 
 __all__ = ["BaseEstimator", "NotFittedError", "ConvergenceWarning", "DataConversionWarning"]
@@ -89,6 +91,8 @@ class BaseEstimator:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         document(cls, cls._hyperparameters)
+        if "__init__" in vars(cls):
+            cls.__init__ = _naming_unknown_keywords(vars(cls)["__init__"])  # type: ignore[method-assign]
 
     def _store_params(self, values: dict[str, Any]) -> None:
         """The body of ``__init__``: each of its parameters stored, unchanged, under its own
@@ -174,6 +178,23 @@ class BaseEstimator:
         elif self._estimator_type == "regressor":
             tags.regressor_tags = t.RegressorTags()
         return tags
+
+
+def _naming_unknown_keywords(init: Any) -> Any:
+    """``init`` (an estimator's ``__init__``), whose unknown keyword is a TypeError that names
+    the estimator, lists its parameters and suggests the one meant (``max_iter``:
+    ``max_epochs``), instead of Python's bare message. The signature stays ``init``'s (through
+    ``__wrapped__``), which ``get_params`` and scikit-learn read."""
+    names = [p.name for p in inspect.signature(init).parameters.values() if p.name != "self"]
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        for key in kwargs:
+            if key not in names:
+                raise unexpected_keyword(f"{type(self).__name__}()", key, names, whose="its parameters")
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -55,7 +55,7 @@ from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
 from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments, is_unit_weights
-from fastgd.optim.registry import get_optimizer
+from fastgd.optim.registry import check_options, get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
 from fastgd.training import train
@@ -542,6 +542,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         estimator's ``optimizer``, ``lr``, ``optimizer_options``, ``clip_norm`` and
         ``clip_value``."""
         options = dict(self.optimizer_options or {})
+        check_options(self.optimizer, options, f"{type(self).__name__}(optimizer_options=...)",
+                      what="optimizer option")
         if self.clip_norm is not None:
             options["clip_norm"] = self.clip_norm
         if self.clip_value is not None:
