@@ -2,7 +2,9 @@
 
 ``get_params``/``set_params`` read the ``__init__`` signature, as scikit-learn's
 ``BaseEstimator``, so ``clone``, ``GridSearchCV`` and pipelines work. scikit-learn stays
-optional: fastgd never imports it. The few hooks only scikit-learn calls
+optional: fastgd imports it only to show an estimator in a notebook (its HTML diagram) and to
+check feature names where they are in play (:mod:`fastgd._feature_names`), with a plain
+fallback for both when it is not installed. The few hooks only scikit-learn calls
 (``__sklearn_tags__``) take its classes from the modules it has already loaded, and the
 errors and warnings below also derive from scikit-learn's classes of the same name when it
 is loaded, so ``except sklearn.exceptions.NotFittedError`` catches ours too.
@@ -14,6 +16,7 @@ scikit-learn's estimator checks recognize).
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import numbers
 import os
@@ -158,6 +161,17 @@ class BaseEstimator:
             if not _same(value, default):
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+    def _repr_html_(self) -> str:
+        """The notebook's view: scikit-learn's HTML diagram of an estimator (its own
+        ``estimator_html_repr``: the changed parameters, whether it is fitted, a link to the
+        class's documentation), as for its estimators; without scikit-learn, the repr."""
+        try:
+            from sklearn.utils import estimator_html_repr
+        except ImportError:
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        out: str = estimator_html_repr(self)
+        return out
 
     def save(self, path: Any) -> None:
         """Save the fitted estimator to ``path`` (an ``.npz`` file, no pickle), atomically;
