@@ -39,9 +39,9 @@ def test_C_is_scikit_learns_C(n_classes, weighted):
 def test_C_is_alpha_over_the_total_weight_bit_for_bit(solver):
     X, y = _data(3)
     sw = np.random.default_rng(3).uniform(0.5, 2.0, len(y))
-    a = LogisticRegression(C=0.3, solver=solver, random_state=0, max_epochs=5).fit(X, y, sample_weight=sw)
-    b = LogisticRegression(alpha=1 / (0.3 * sw.sum()), solver=solver, random_state=0, max_epochs=5).fit(
-        X, y, sample_weight=sw)
+    common = {"solver": solver, "random_state": 0, "max_epochs": 5 if solver == "gd" else 50, "tol": None}
+    a = LogisticRegression(C=0.3, **common).fit(X, y, sample_weight=sw)
+    b = LogisticRegression(alpha=1 / (0.3 * sw.sum()), **common).fit(X, y, sample_weight=sw)
     np.testing.assert_array_equal(a.coef_, b.coef_)
 
 
@@ -98,3 +98,14 @@ def test_optimizer_options_of_an_estimator():
     X, y = _data()
     with pytest.raises(TypeError, match=r"optimizer_options.*'beta1'.*Adam.*betas"):
         LogisticRegression(optimizer_options={"beta1": 0.8}).fit(X, y)
+
+
+def test_optimizer_options_of_train():
+    X, y = _data()
+
+    def loss_and_grad(params, Xb, yb, wb):
+        return 0.0, [np.zeros_like(params[0])]
+
+    with pytest.raises(TypeError, match=r"train\(optimizer_options=...\) got an unexpected optimizer option "
+                                        r"'mometum' \(did you mean 'momentum'\?\); SGD's options"):
+        fg.train(loss_and_grad, [np.zeros(4)], X, y, optimizer="sgd", optimizer_options={"mometum": 0.9})
