@@ -6,10 +6,11 @@ as ``feature_names_in_``; later calls (``predict``, ``score``, a ``partial_fit``
 continues) must give the same names in the same order (ValueError), and scikit-learn's
 warnings say when a model fitted with names is given none, or the reverse.
 
-scikit-learn's own functions do the work (``sklearn.utils.validation._get_feature_names``
-and ``_check_feature_names``), so that the names, the errors and the warnings are exactly
-its own. fastgd does not require scikit-learn, and imports it only when names are in play
-(data with named columns, or a model fitted on such data); without it, the string column
+scikit-learn's own ``sklearn.utils.validation.validate_data`` does the work (its feature
+name part only: ``skip_check_array=True``, no ``y``, no feature count), so that the names,
+the errors and the warnings are exactly its own. fastgd does not require scikit-learn, and
+imports it only when names are in play (data with named columns, or a model fitted on such
+data); without it (or before its 1.6, which has no ``validate_data``), the string column
 names of an object with ``columns`` are learned and checked the same way, with the same
 messages.
 """
@@ -24,13 +25,27 @@ import numpy as np
 __all__ = ["check_feature_names", "check_same_names", "feature_names", "learn_feature_names"]
 
 
-def _validation() -> Any:
-    """scikit-learn's ``sklearn.utils.validation``, or None when it is not installed."""
+def _validate_data() -> Any:
+    """scikit-learn's ``validate_data`` (1.6 and later), or None."""
     try:
-        from sklearn.utils import validation
+        from sklearn.utils.validation import validate_data
     except ImportError:
         return None
-    return validation
+    return validate_data
+
+
+class _StandIn:
+    """What ``validate_data(reset=True)`` sets the names on, for a fit to read them."""
+
+    def __sklearn_tags__(self) -> Any:
+        from sklearn.utils import Tags, TargetTags  # (called by scikit-learn: it is loaded)
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
+
+def _names_only(validate_data: Any, est: Any, X: Any, reset: bool) -> None:
+    """``validate_data``'s feature-name part: learn (``reset``) or check X's names on ``est``."""
+    validate_data(est, X, y="no_validation", reset=reset, skip_check_array=True, ensure_2d=False)
 
 
 def _may_have_names(X: Any) -> bool:
@@ -42,12 +57,15 @@ def _may_have_names(X: Any) -> bool:
 
 def feature_names(X: Any) -> np.ndarray | None:
     """The column names of ``X`` as an object array when they are all strings, else None
-    (scikit-learn's ``_get_feature_names``: a TypeError for a mix of strings and others)."""
+    (as scikit-learn learns them: a TypeError for a mix of strings and others)."""
     if not _may_have_names(X):
         return None
-    validation = _validation()
-    if validation is not None:
-        names: np.ndarray | None = validation._get_feature_names(X)
+    validate_data = _validate_data()
+    if validate_data is not None:
+        # Learned on a stand-in: a fit sets its attributes only once it has succeeded.
+        stand_in = _StandIn()
+        _names_only(validate_data, stand_in, X, reset=True)
+        names: np.ndarray | None = getattr(stand_in, "feature_names_in_", None)
         return names
     columns = getattr(X, "columns", None)
     if columns is None or len(columns) == 0 or not all(isinstance(c, str) for c in columns):
@@ -72,15 +90,9 @@ def check_feature_names(est: Any, X: Any) -> None:
     fitted = getattr(est, "feature_names_in_", None)
     if fitted is None and not _may_have_names(X):
         return
-    validation = _validation()
-    if validation is not None:
-        check = getattr(validation, "_check_feature_names", None)
-        if check is None:  # scikit-learn < 1.6: a method of its BaseEstimator
-            from sklearn.base import BaseEstimator
-
-            BaseEstimator._check_feature_names(est, X, reset=False)
-        else:
-            check(est, X, reset=False)
+    validate_data = _validate_data()
+    if validate_data is not None:
+        _names_only(validate_data, est, X, reset=False)
         return
     given = feature_names(X)
     name = type(est).__name__

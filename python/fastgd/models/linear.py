@@ -417,6 +417,9 @@ def _from_internal(W: np.ndarray, b: np.ndarray, s: Scaling) -> tuple[np.ndarray
 # The attributes every linear model has, after its own in its docstring.
 _ATTRIBUTES = """    n_features_in_ : int
         Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+        The column names of the DataFrame ``fit`` was given (only then), which later
+        calls must give in the same order.
     n_iter_ : int
         Epochs run (Newton: iterations); summed over ``partial_fit`` calls.
     history_ : fastgd.History
@@ -509,7 +512,7 @@ _C = Param("float or None", """
     times the total sample weight: ``alpha = 1 / (C * n_samples)`` (``n_samples``: the sum
     of the sample weights, times the class weights, of the training set), so that with
     ``standardize=False`` and ``solver="newton"`` the fit is scikit-learn's
-    ``LogisticRegression(C=C)``'s (with ``standardize=True``, that of
+    ``LogisticRegression(C=C)``'s (with ``standardize=True`` and no sample weights, that of
     ``make_pipeline(StandardScaler(), LogisticRegression(C=C))``). None: ``alpha`` is used.
     Exclusive with a non-default ``alpha`` (ValueError), and not with ``partial_fit``.""",
            must(lambda v: v is None or (is_number(v) and v > 0), "None or a number > 0"))
