@@ -124,3 +124,18 @@ def test_names_are_checked_without_scikit_learn(monkeypatch):
     assert est.feature_names_in_.tolist() == _COLUMNS
     with pytest.raises(ValueError, match="The feature names should match those that were passed during fit"):
         est.predict(X[["b", "a", "c"]])
+
+
+@pytest.mark.parametrize("name", ["LogisticRegression", "MLPRegressor"])
+def test_partial_fit_of_a_one_shot_iterator_checks_the_names(name):
+    # A fitted model takes a generator of chunks, read once while it trains: its first
+    # chunk's names are checked then, before any step, and the model is left as it was.
+    X, y = _frame(name, n=60)
+    est = _make(name).fit(X, y)
+    before = est.predict(X)
+    swapped = X[["b", "a", "c"]]
+    with pytest.raises(ValueError, match="The feature names should match"):
+        est.partial_fit(iter([(swapped.iloc[:30], y[:30]), (swapped.iloc[30:], y[30:])]), None)
+    np.testing.assert_array_equal(est.predict(X), before)
+    est.partial_fit(iter([(X.iloc[:30], y[:30]), (X.iloc[30:], y[30:])]), None)
+    assert est.feature_names_in_.tolist() == _COLUMNS

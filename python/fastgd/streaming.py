@@ -332,8 +332,11 @@ class ChunkStream:
         # Sorted positions (in the stream, from 0) of samples left out of every pass: a
         # held-out validation sample.
         self.exclude: np.ndarray | None = None
-        # The first chunk's X as given (a DataFrame keeps its column names), once read.
+        # The first chunk's X as given (a DataFrame keeps its column names), once read, and a
+        # check of it run as it is read (an estimator's of its column names, for a one-shot
+        # source that it reads only while training).
         self.first_X: Any = None
+        self.check_first: Callable[[Any], Any] | None = None
 
     def with_transform(self, transform: Callable | None) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
@@ -395,11 +398,15 @@ class ChunkStream:
                 names = feature_names(Xc)
                 if k == 0:
                     self.first_X, first_names = Xc, names
+                    if self.check_first is not None:
+                        self.check_first(Xc)
                 else:
                     check_same_names(names, first_names, f"chunk {k}")
                 Xc = np.asarray(Xc)
             elif k == 0:
                 self.first_X, first_names = Xc, None
+                if self.check_first is not None:
+                    self.check_first(Xc)
             else:
                 check_same_names(None, first_names, f"chunk {k}")
             if Xc.ndim < 1:

@@ -286,7 +286,9 @@ class InputStage:
                                  "returning a fresh iterator")
         classifier = self._estimator_type == "classifier"
         if continuing and stream.one_shot:
-            # No pass before training: the chunks are checked as they are trained on.
+            # No pass before training: the chunks are checked as they are trained on (the first
+            # one's column names before any step).
+            stream.check_first = lambda X: self._input_names(X, True)
             K = (1 if len(self.classes_) == 2 else len(self.classes_)) if classifier else 1
             attrs = {"classes_": self.classes_} if classifier else {}
             return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
