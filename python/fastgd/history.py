@@ -30,6 +30,11 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def _short(value: Any) -> str:
+    """A number in 4 significant digits, for a one-line summary."""
+    return f"{value:.4g}" if isinstance(value, (float, np.floating)) else repr(value)
+
+
 class History:
     """Per-epoch records of a run, and why it stopped.
 
@@ -88,9 +93,19 @@ class History:
         return None
 
     def __repr__(self) -> str:
+        """One line: the number of epochs, the last epoch's losses, the best epoch and why
+        training stopped (a notebook shows this, never the records)."""
+        parts = [f"{len(self)} epochs"]
         last = self.records[-1] if self.records else {}
-        return (f"History({len(self)} epochs, train_loss={last.get('train_loss')}, "
-                f"val_loss={last.get('val_loss')}, stop_reason={self.stop_reason!r})")
+        parts += [f"{key}={_short(last[key])}" for key in ("train_loss", "val_loss") if last.get(key) is not None]
+        best = self.best_epoch
+        if best is not None:
+            key = "val_loss" if any(_finite(r.get("val_loss")) for r in self.records) else "train_loss"
+            value = next(r[key] for r in self.records if r["epoch"] == best)
+            parts.append(f"best {key}={_short(value)} at epoch {best}")
+        if self.stop_reason is not None:
+            parts.append(f"stop_reason={self.stop_reason!r}")
+        return f"History({', '.join(parts)})"
 
     # -- files -----------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core
+from fastgd._feature_names import check_same_names, feature_names
 from fastgd.shuffling import ShuffleMode, check_shuffle, permutation
 
 __all__ = ["ChunkStream", "RunningMoments", "is_chunk_source", "is_memmap", "pow2_scale"]
@@ -336,6 +337,11 @@ class ChunkStream:
         # Sorted positions (in the stream, from 0) of samples left out of every pass: a
         # held-out validation sample.
         self.exclude: np.ndarray | None = None
+        # The first chunk's X as given (a DataFrame keeps its column names), once read, and a
+        # check of it run as it is read (an estimator's of its column names, for a one-shot
+        # source that it reads only while training).
+        self.first_X: Any = None
+        self.check_first: Callable[[Any], Any] | None = None
 
     def with_transform(self, transform: Callable | None) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
@@ -391,7 +397,23 @@ class ChunkStream:
             wc = chunk[2] if len(chunk) == 3 else None
             if Xc is None:
                 raise ValueError(f"chunk {k}: X is None")
-            Xc = Xc if isinstance(Xc, np.ndarray) else np.asarray(Xc)
+            if not isinstance(Xc, np.ndarray):
+                # Column names (a DataFrame's), read before the conversion drops them: every
+                # chunk has the first one's, which the estimator learns or checks.
+                names = feature_names(Xc)
+                if k == 0:
+                    self.first_X, first_names = Xc, names
+                    if self.check_first is not None:
+                        self.check_first(Xc)
+                else:
+                    check_same_names(names, first_names, f"chunk {k}")
+                Xc = np.asarray(Xc)
+            elif k == 0:
+                self.first_X, first_names = Xc, None
+                if self.check_first is not None:
+                    self.check_first(Xc)
+            else:
+                check_same_names(None, first_names, f"chunk {k}")
             if Xc.ndim < 1:
                 raise ValueError(f"chunk {k}: X must have a first axis of samples, got a scalar")
             m = Xc.shape[0]

@@ -2,7 +2,9 @@
 
 ``get_params``/``set_params`` read the ``__init__`` signature, as scikit-learn's
 ``BaseEstimator``, so ``clone``, ``GridSearchCV`` and pipelines work. scikit-learn stays
-optional: fastgd never imports it. The few hooks only scikit-learn calls
+optional: fastgd imports it only to show an estimator in a notebook (its HTML diagram) and to
+check feature names where they are in play (:mod:`fastgd._feature_names`), with a plain
+fallback for both when it is not installed. The few hooks only scikit-learn calls
 (``__sklearn_tags__``) take its classes from the modules it has already loaded, and the
 errors and warnings below also derive from scikit-learn's classes of the same name when it
 is loaded, so ``except sklearn.exceptions.NotFittedError`` catches ours too.
@@ -14,6 +16,8 @@ scikit-learn's estimator checks recognize).
 from __future__ import annotations
 
 import contextlib
+import functools
+import html
 import inspect
 import numbers
 import os
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core, persistence
+from fastgd._keywords import unexpected_keyword
 from fastgd.models._params import Param, check_params, document
 
 __all__ = ["BaseEstimator", "NotFittedError", "ConvergenceWarning", "DataConversionWarning"]
@@ -91,6 +96,8 @@ class BaseEstimator:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         document(cls, cls._hyperparameters)
+        if "__init__" in vars(cls):
+            cls.__init__ = _naming_unknown_keywords(vars(cls)["__init__"])  # type: ignore[method-assign]
 
     def _store_params(self, values: dict[str, Any]) -> None:
         """The body of ``__init__``: each of its parameters stored, unchanged, under its own
@@ -157,6 +164,17 @@ class BaseEstimator:
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
 
+    def _repr_html_(self) -> str:
+        """The notebook's view: scikit-learn's HTML diagram of an estimator (its own
+        ``estimator_html_repr``: the changed parameters, whether it is fitted, a link to the
+        class's documentation), as for its estimators; without scikit-learn, the repr."""
+        try:
+            from sklearn.utils import estimator_html_repr
+        except ImportError:
+            return f"<pre>{html.escape(repr(self))}</pre>"
+        out: str = estimator_html_repr(self)
+        return out
+
     def save(self, path: Any) -> None:
         """Save the fitted estimator to ``path`` (an ``.npz`` file, no pickle), atomically;
         ``fastgd.load(path)`` reads it back. See :mod:`fastgd.persistence`."""
@@ -176,6 +194,23 @@ class BaseEstimator:
         elif self._estimator_type == "regressor":
             tags.regressor_tags = t.RegressorTags()
         return tags
+
+
+def _naming_unknown_keywords(init: Any) -> Any:
+    """``init`` (an estimator's ``__init__``), whose unknown keyword is a TypeError that names
+    the estimator, lists its parameters and suggests the one meant (``max_iter``:
+    ``max_epochs``), instead of Python's bare message. The signature stays ``init``'s (through
+    ``__wrapped__``), which ``get_params`` and scikit-learn read."""
+    names = [p.name for p in inspect.signature(init).parameters.values() if p.name != "self"]
+
+    @functools.wraps(init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        for key in kwargs:
+            if key not in names:
+                raise unexpected_keyword(f"{type(self).__name__}()", key, names, whose="its parameters")
+        init(self, *args, **kwargs)
+
+    return __init__
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -299,6 +334,9 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool =
     never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
+    # Only a user's own array is copied for its layout "silently"; a DataFrame is converted
+    # anyway (its columns are often Fortran-ordered blocks), as scikit-learn does, quietly.
+    warn_copy = warn_copy and isinstance(X, np.ndarray)
     X = _numeric(X, "X")
     if X.ndim != 2:
         raise ValueError(f"Expected 2D array, got {X.ndim}D array instead: X with shape {X.shape}. Reshape your "

@@ -49,12 +49,13 @@ from typing import Any
 import numpy as np
 
 from fastgd import persistence
+from fastgd._feature_names import learn_feature_names
 from fastgd.distributed import DistributedOptimizer, agree_on_errors, ending_job_if_uncaught
 from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
 from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments, is_unit_weights
-from fastgd.optim.registry import get_optimizer
+from fastgd.optim.registry import check_options, get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
 from fastgd.training import train
@@ -514,6 +515,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         copy that a checkpoint writes during it."""
         for name, value in run.enc["attrs"].items():
             setattr(self, name, value)
+        if not run.continuing:  # (a call that continues keeps the names it checked)
+            learn_feature_names(self, run.inputs.names)
         self.n_features_in_ = run.d
         self.n_iter_ = n_iter
         self.history_ = history
@@ -579,6 +582,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         estimator's ``optimizer``, ``lr``, ``optimizer_options``, ``clip_norm`` and
         ``clip_value``."""
         options = dict(self.optimizer_options or {})
+        check_options(self.optimizer, options, f"{type(self).__name__}(optimizer_options=...)",
+                      what="optimizer option")
         if self.clip_norm is not None:
             options["clip_norm"] = self.clip_norm
         if self.clip_value is not None:

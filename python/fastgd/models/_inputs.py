@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd._feature_names import check_feature_names, feature_names
 from fastgd.models._base import (
     check_labels,
     check_n_features,
@@ -54,6 +55,9 @@ class FitInputs:
     # X (in memory) is still to be checked for NaN and infinity: by the read that takes its
     # moments (stage 3), which clears this, so that X is read once before training.
     x_unchecked: bool = False
+    # X's column names (fastgd._feature_names): a new fit learns them; a call that continues
+    # has checked them against the fitted ones.
+    names: np.ndarray | None = None
 
     @property
     def d(self) -> int:
@@ -249,6 +253,12 @@ class InputStage:
     def _needs_whole_data(self, partial: bool) -> bool:
         raise NotImplementedError
 
+    def _class_weighted(self, enc: dict[str, Any], sw: np.ndarray, comm: Any = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _chunk_class_weighted(self, y: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+        raise NotImplementedError
+
     def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         raise NotImplementedError
 
@@ -326,7 +336,9 @@ class InputStage:
                                  "returning a fresh iterator")
         classifier = self._estimator_type == "classifier"
         if continuing and stream.one_shot:
-            # No pass before training: the chunks are checked as they are trained on.
+            # No pass before training: the chunks are checked as they are trained on (the first
+            # one's column names before any step).
+            stream.check_first = lambda X: self._input_names(X, True)
             K = (1 if len(self.classes_) == 2 else len(self.classes_)) if classifier else 1
             attrs = {"classes_": self.classes_} if classifier else {}
             return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
@@ -344,6 +356,7 @@ class InputStage:
         labels: dict[Any, float] = {}
         with agree_on_errors(comm, f"{name}.fit"):
             n, wsum, weighted, dtype, d = self._stream_pass(stream, dtype, d, x_mom, y_mom, labels, classifier)
+            names = self._input_names(stream.first_X, continuing)
         mean_weight = wsum / n if n else 0.0
         if comm is not None:
             wsum, mean_weight = _merge_passes(comm, name, n, wsum, dtype, d, x_mom, y_mom, labels)
@@ -358,7 +371,16 @@ class InputStage:
             y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
         enc = self._encode_target(y_sum, sw_sum, classes, partial, continuing)
         return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
-                         dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom)
+                         dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom,
+                         names=names)
+
+    def _input_names(self, X: Any, continuing: bool) -> np.ndarray | None:
+        """X's column names: checked against the fitted ones by a call that continues (which
+        keeps those), else learned (scikit-learn's ``validate_data(reset=...)``)."""
+        if continuing:
+            check_feature_names(self, X)
+            return getattr(self, "feature_names_in_", None)
+        return feature_names(X)
 
     def _stream_pass(self, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
                      y_mom: RunningMoments | None, labels: dict[Any, float],
@@ -368,6 +390,9 @@ class InputStage:
         samples, their total weight, whether the chunks carry weights, X's dtype and features."""
         n, wsum, weighted = 0, 0.0, False
         for k, (Xc, yc, wc) in enumerate(stream.chunks()):
+            if classifier:  # (the labels checked first: their class weights weigh the moments too)
+                yc = self._chunk_y(yc, k, len(Xc))
+                wc = self._chunk_class_weighted(yc, wc)
             weighted = wc is not None
             wc = np.ones(len(Xc)) if wc is None else wc
             if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
@@ -441,6 +466,7 @@ class InputStage:
             if regression:
                 ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
             ys = targets(ys, dtype)
+            wc = self._chunk_class_weighted(yc, wc)
             if wc is None:
                 w = None if rows else np.ones(m, dtype)
             else:
@@ -458,6 +484,7 @@ class InputStage:
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
         unchecked = self._moments_check_X(fitted, continuing)
+        names = self._input_names(X, continuing)
         X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
         if continuing:
             check_n_features(self, X)
@@ -467,7 +494,7 @@ class InputStage:
             # No weights: a broadcast of ones, not an array of n of them.
             sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
             enc = self._encode_target(y, sw, classes, partial, continuing)
-        return FitInputs(X, sw, enc, fitted, continuing, x_unchecked=unchecked)
+        return FitInputs(X, self._class_weighted(enc, sw), enc, fitted, continuing, x_unchecked=unchecked, names=names)
 
     def _scaled(self, inputs: FitInputs, scaling: Scaling, regression: bool) -> tuple[Any, Any, Any, Any]:
         """(Xs, ys, w, row_scaling): inputs (and for regression the target) in the space of
@@ -535,6 +562,7 @@ class InputStage:
         unchecked = self._moments_check_X(fitted, continuing)
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
+            names = self._input_names(X, continuing)
             X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
             if continuing:
                 check_n_features(self, X)
@@ -556,4 +584,5 @@ class InputStage:
         with agree_on_errors(comm, f"{name}.fit"), reporting_X_first(X, unchecked):
             # partial=True: a shard may hold a single class; the union (or the fit's) has them all.
             enc = self._encode_target(y, sw, classes, classes is not None or continuing, continuing)
-        return FitInputs(X, sw, enc, fitted, continuing, x_unchecked=unchecked)
+            sw = self._class_weighted(enc, sw, comm)
+        return FitInputs(X, sw, enc, fitted, continuing, x_unchecked=unchecked, names=names)

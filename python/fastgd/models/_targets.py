@@ -16,6 +16,7 @@ import numpy as np
 
 from fastgd import losses as _losses
 from fastgd.models._base import check_labels, check_sample_weight, check_target, check_y
+from fastgd.models._class_weight import class_weight_vector, label_weights, partial_fit_refusal
 from fastgd.models._data import r2_score
 from fastgd.streaming import pow2_scale
 
@@ -103,11 +104,36 @@ class ClassifierMixin:
     # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
     _outputs: Callable[[Any], np.ndarray]
     _fit: Callable[..., Any]
+    __sklearn_is_fitted__: Callable[[], bool]
     classes_: np.ndarray
+    class_weight: Any
 
     def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
                        continuing: bool) -> dict[str, Any]:
         return encode_labels(y, sw, classes, partial, self.classes_ if continuing else None, type(self).__name__)
+
+    def _class_weighted(self, enc: dict[str, Any], sw: np.ndarray, comm: Any = None) -> np.ndarray:
+        """The sample weights times the weight of each sample's class (``class_weight``;
+        ``enc`` the encoded labels; under ``comm`` "balanced" counts every rank's samples)."""
+        if self.class_weight is None:
+            return sw
+        idx = enc["y"].astype(np.intp, copy=False)
+        classes = enc["attrs"]["classes_"]
+        counts = None
+        if comm is not None and isinstance(self.class_weight, str):
+            from fastgd.distributed import rank_sum
+
+            counts = rank_sum(comm, np.bincount(idx, weights=sw, minlength=len(classes)))
+        weights = class_weight_vector(self.class_weight, classes, idx, sw, counts)
+        assert weights is not None  # (class_weight is not None)
+        return sw * weights[idx]
+
+    def _chunk_class_weighted(self, y: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+        """A streamed chunk's sample weights (None: none) times its labels' class weights."""
+        if self.class_weight is None:
+            return w
+        weights = label_weights(self.class_weight, y)
+        return weights if w is None else w * weights
 
     @staticmethod
     def _constant_logits(y: np.ndarray, sw: np.ndarray, K: int) -> np.ndarray:
@@ -140,7 +166,13 @@ class ClassifierMixin:
         ``X`` may also be a memmap (or a slice of one) or chunks, as in ``fit``: one epoch
         through the shuffle buffer. Once the model is fitted, a one-shot iterator of chunks
         (a generator object) is accepted too; it is checked as it is read, and its weights
-        are taken as given (not divided by their mean, which would need a pass first)."""
+        are taken as given (not divided by their mean, which would need a pass first).
+
+        ``class_weight="balanced"`` is refused on the first call (a batch does not give the
+        classes' frequencies), as by scikit-learn's SGDClassifier: pass the weights as a dict."""
+        refusal = partial_fit_refusal(self.class_weight)
+        if refusal is not None and not self.__sklearn_is_fitted__():
+            raise ValueError(refusal)
         return self._fit(X, y, sample_weight, partial=True, classes=classes)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -183,6 +215,12 @@ class RegressorMixin:
     def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
                        continuing: bool) -> dict[str, Any]:
         return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
+
+    def _class_weighted(self, enc: dict[str, Any], sw: np.ndarray, comm: Any = None) -> np.ndarray:
+        return sw  # (no classes)
+
+    def _chunk_class_weighted(self, y: np.ndarray, w: np.ndarray | None) -> np.ndarray | None:
+        return w
 
     def _global_targets(self, comm: Any, y: np.ndarray, sw: np.ndarray, K: int) -> tuple[np.ndarray, np.ndarray]:
         """Targets and weights that stand for every rank's in the best constant model: the

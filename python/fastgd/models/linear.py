@@ -10,6 +10,10 @@ Both minimize, over the coefficients :math:`w` and the (unpenalized) intercepts,
                  \end{cases}
 
 (:math:`s` the sample weights, :math:`\rho` = ``l1_ratio``), scikit-learn's SGD convention.
+scikit-learn's LogisticRegression minimizes :math:`C \sum_i s_i \ell_i + \tfrac12 \|w\|_2^2`
+instead, which is :math:`C \sum_i s_i` times the objective above with
+:math:`\alpha = 1 / (C \sum_i s_i)`: ``alpha = 1 / (C * n_samples)`` without sample weights,
+the same minimizer (``LogisticRegression(C=...)`` takes that spelling).
 With ``standardize=True`` (the default) the features are centred and scaled by their
 (weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
 weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
@@ -35,6 +39,7 @@ the exact optimum of the smooth objectives (:mod:`fastgd.models.newton`).
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -43,9 +48,11 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd import losses as _losses
+from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
 from fastgd.models._base import check_is_fitted, check_n_features, check_X
+from fastgd.models._class_weight import CLASS_WEIGHT
 from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
@@ -102,6 +109,12 @@ _SOLVER = {
 }
 _LINEAR_SHARED = {
     **TRAINING,
+    "alpha": TRAINING["alpha"].described("""
+        Strength of the penalty R(w) added to the mean loss (module docstring). scikit-learn's
+        ``C`` (LogisticRegression, LinearSVC), which multiplies a summed loss instead, is
+        ``alpha = 1 / (C * n_samples)`` (``n_samples``: the total sample weight); its
+        ``C=1`` on 500 samples is ``alpha=0.002``, 20 times the default here. Its SGD
+        estimators' ``alpha`` is this one."""),
     "max_epochs": TRAINING["max_epochs"].described("At most this many epochs (Newton: iterations)."),
     "standardize": TRAINING["standardize"].described("""
         Centre and scale the features (weighted mean and standard deviation, learned in
@@ -173,9 +186,14 @@ class _LinearModel(GradientEstimator):
 
     # -- parameters ------------------------------------------------------------------
 
-    def _strengths(self) -> tuple[float, float]:
-        """The L2 and L1 strengths of the penalty."""
-        alpha = float(self.alpha) if self.penalty is not None else 0.0
+    def _alpha(self, run: FitRun | None) -> float:
+        """The penalty's strength in this fit (``run``; None: outside a fit, where only its
+        sign is read)."""
+        return float(self.alpha)
+
+    def _strengths(self, run: FitRun | None = None) -> tuple[float, float]:
+        """The L2 and L1 strengths of the penalty in the fit ``run``."""
+        alpha = self._alpha(run) if self.penalty is not None else 0.0
         l1 = {"l2": 0.0, "l1": alpha, "elasticnet": alpha * self.l1_ratio, None: 0.0}[self.penalty]
         return alpha - l1, l1
 
@@ -240,7 +258,7 @@ class _LinearModel(GradientEstimator):
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
         # so the minimizer is that of the problem in y's own units.
-        l2, l1 = self._strengths()
+        l2, l1 = self._strengths(run)
         l1 /= run.scaling.y_scale
         objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1,
                                self._huber_delta() / run.scaling.y_scale, run.row_scaling)
@@ -265,7 +283,7 @@ class _LinearModel(GradientEstimator):
         smooth = _losses.get_loss(self._loss_name(K))  # squared_error, log_loss, softmax_cross_entropy
         assert smooth.hessian is not None  # the _newton_losses (_check_params) have one
         res = newton(smooth.fn, smooth.hessian, run.Xs, run.ys, run.w, run.theta[:K * d].reshape(K, d),
-                     run.theta[K * d:], l2=self._strengths()[0], max_iter=int(self.max_epochs),
+                     run.theta[K * d:], l2=self._strengths(run)[0], max_iter=int(self.max_epochs),
                      classification=not run.regression)
         run.theta[:K * d] = res.W.ravel()
         run.theta[K * d:] = res.b
@@ -281,6 +299,7 @@ class _LinearModel(GradientEstimator):
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        check_feature_names(self, X)
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)
@@ -413,6 +432,9 @@ def _from_internal(W: np.ndarray, b: np.ndarray, s: Scaling) -> tuple[np.ndarray
 # The attributes every linear model has, after its own in its docstring.
 _ATTRIBUTES = """    n_features_in_ : int
         Number of features seen in ``fit``.
+    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+        The column names of the DataFrame ``fit`` was given (only then), which later
+        calls must give in the same order.
     n_iter_ : int
         Epochs run (Newton: iterations); summed over ``partial_fit`` calls.
     history_ : fastgd.History
@@ -500,6 +522,17 @@ class LinearRegression(RegressorMixin, _LinearModel):
         return self._outputs(X)
 
 
+_C = Param("float or None", """
+    scikit-learn's LogisticRegression spelling of the penalty's strength, its inverse
+    times the total sample weight: ``alpha = 1 / (C * n_samples)`` (``n_samples``: the sum
+    of the sample weights, times the class weights, of the training set), so that with
+    ``standardize=False`` and ``solver="newton"`` the fit is scikit-learn's
+    ``LogisticRegression(C=C)``'s (with ``standardize=True`` and no sample weights, that of
+    ``make_pipeline(StandardScaler(), LogisticRegression(C=C))``). None: ``alpha`` is used.
+    Exclusive with a non-default ``alpha`` (ValueError), and not with ``partial_fit``.""",
+           must(lambda v: v is None or (is_number(v) and v > 0), "None or a number > 0"))
+
+
 def _probabilistic(est) -> bool:
     return est.loss == "log_loss"
 
@@ -527,14 +560,42 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
     intercept_ : ndarray of shape (1,) or (n_classes,)
 """ + _ATTRIBUTES
 
-    _hyperparameters = _linear_params(_loss_param("classifier"))
+    _hyperparameters = {**_linear_params(_loss_param("classifier")), "class_weight": CLASS_WEIGHT, "C": _C}
     _newton_losses = _losses.estimator_losses("classifier", newton=True)
+    class_weight: Any
+    C: Any
 
     def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
                  lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
-                 optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=()):
+                 optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=(),
+                 class_weight=None, C=None):
         self._store_params(locals())
+
+    def _check_params(self) -> None:
+        super()._check_params()
+        default = inspect.signature(LogisticRegression.__init__).parameters["alpha"].default
+        if self.C is not None and self.alpha != default:
+            raise ValueError(f"C and alpha are two spellings of the penalty's strength (alpha = 1 / (C * "
+                             f"n_samples)); give one of them, got C={self.C!r} and alpha={self.alpha!r}")
+
+    def _check_fit_call(self, *, partial: bool, resume: bool, checkpoint: Any, comm: Any) -> None:
+        super()._check_fit_call(partial=partial, resume=resume, checkpoint=checkpoint, comm=comm)
+        if partial and not resume and self.C is not None:
+            raise ValueError("C is scikit-learn's LogisticRegression's spelling for a fit on the whole training set "
+                             "(alpha = 1 / (C * n_samples) needs its n_samples); partial_fit takes alpha")
+
+    def _alpha(self, run: FitRun | None) -> float:
+        if self.C is None:
+            return super()._alpha(run)
+        if run is None:
+            return 1.0  # (> 0: the sign is all that is read outside a fit)
+        total = float(np.sum(run.inputs.sw))  # every rank's for a stream (its pass summed them)
+        if run.comm is not None and not run.streamed:
+            from fastgd.distributed import rank_sum
+
+            total = float(rank_sum(run.comm, [total])[0])
+        return 1.0 / (float(self.C) * total)
 
     partial_fit = _Available(ClassifierMixin.partial_fit, _first_order, _why_not_partial)
     predict_proba = _Available(ClassifierMixin.predict_proba, _probabilistic, _why_no_proba)

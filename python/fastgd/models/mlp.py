@@ -85,8 +85,10 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd import losses as _losses
+from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.models._base import check_is_fitted, check_n_features, check_X, make_rng
+from fastgd.models._class_weight import CLASS_WEIGHT
 from fastgd.models._data import unscale, weighted_mean
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_int, is_number, must, one_of
@@ -364,6 +366,7 @@ class _BaseMLP(GradientEstimator):
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
+        check_feature_names(self, X)
         X = check_X(X, dtype=self._dtype)
         check_n_features(self, X)
         s = self._scaling
@@ -380,6 +383,8 @@ _ATTRS = """    coefs_ : list of ndarray
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         The standardization of the inputs (0 and 1 without it).
     n_features_in_ : int
+    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+        The column names of the DataFrame ``fit`` was given (only then).
     n_iter_ : int
         Epochs run, summed over ``partial_fit`` calls.
     n_layers_, n_outputs_ : int
@@ -403,6 +408,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ----------
     classes_ : ndarray of shape (n_classes,)
 """ + _ATTRS
+
+    _hyperparameters = {**_MLP_PARAMS, "class_weight": CLASS_WEIGHT}
+
+    def __init__(self, hidden_layer_sizes=(100,), *, activation="relu", init=None, optimizer="adam", lr=1e-3,
+                 batch_size=200, max_epochs=200, alpha=1e-4, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1, shuffle=True, standardize=True, dropout=0.0, batch_norm=False,
+                 clip_norm=None, clip_value=None, optimizer_options=None, warm_start=False, random_state=None,
+                 verbose=False, callbacks=(), class_weight=None):
+        self._store_params(locals())
 
     def _loss(self, z, y, w):
         if z.shape[1] == 1:

@@ -8,14 +8,16 @@ those of the rule classes in lower case, in the order of the rule table
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from fastgd.optim._base import Optimizer, rule_classes
+from fastgd._keywords import unexpected_keyword
+from fastgd.optim._base import STEP_OPTIONS, Optimizer, rule_classes
 
-__all__ = ["OPTIMIZERS", "PRESETS", "get_optimizer"]
+__all__ = ["OPTIMIZERS", "PRESETS", "check_options", "get_optimizer", "option_names"]
 
 # A name for a rule's class with options preset (options given to get_optimizer win).
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -35,6 +37,37 @@ def _names() -> dict[str, tuple[type[Optimizer], dict[str, Any]]]:
 
 # name -> (class, preset options).
 OPTIMIZERS: dict[str, tuple[type[Optimizer], dict[str, Any]]] = _names()
+
+
+def option_names(optimizer: Any) -> tuple[str, list[str]] | None:
+    """The class name of the optimizer that ``optimizer`` (a name or an Optimizer class)
+    builds and the options it takes (its ``__init__``'s, then the step options); None for
+    what :func:`get_optimizer` would refuse or an instance."""
+    cls = optimizer if isinstance(optimizer, type) and issubclass(optimizer, Optimizer) else None
+    if isinstance(optimizer, str) and optimizer.lower() in OPTIMIZERS:
+        cls = OPTIMIZERS[optimizer.lower()][0]
+    if cls is None:
+        return None
+    own = [p.name for p in inspect.signature(cls.__init__).parameters.values()
+           if p.name not in ("self", "params") and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    return cls.__name__, own + [o for o in STEP_OPTIONS if o not in own]
+
+
+def check_options(optimizer: Any, options: Mapping[str, Any], function: str, keywords: Sequence[str] = (),
+                  what: str = "keyword argument") -> None:
+    """That ``options`` are options of ``optimizer``: else the TypeError of
+    :func:`fastgd._keywords.unexpected_keyword` for ``function`` (whose own ``keywords``
+    are listed first), naming the optimizer and its options."""
+    found = option_names(optimizer)
+    if found is None:
+        return  # get_optimizer says what is wrong with the optimizer itself
+    name, valid = found
+    unknown = [k for k in options if k not in valid]
+    if unknown and keywords:
+        raise unexpected_keyword(function, unknown[0], keywords, passed_on=valid, to=f"the optimizer ({name})",
+                                 what=what)
+    if unknown:
+        raise unexpected_keyword(function, unknown[0], valid, what=what, whose=f"{name}'s options")
 
 
 def _param_list(params: Any) -> list[np.ndarray]:

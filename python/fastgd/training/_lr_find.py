@@ -30,6 +30,19 @@ class LRFinderResult:
     suggestion: float | None
     raw_losses: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0))
 
+    def __repr__(self) -> str:
+        """One line (a notebook shows this, never the arrays): the steps, the range of lr,
+        the suggestion and the lowest smoothed loss."""
+        parts = [f"{len(self.lrs)} steps"]
+        if len(self.lrs):
+            parts.append(f"lr {self.lrs[0]:.3g} to {self.lrs[-1]:.3g}")
+        parts.append("suggestion=None" if self.suggestion is None else f"suggestion={self.suggestion:.3g}")
+        finite = np.flatnonzero(np.isfinite(self.losses))
+        if len(finite):
+            best = finite[np.argmin(self.losses[finite])]
+            parts.append(f"lowest loss {self.losses[best]:.4g} at lr {self.lrs[best]:.3g}")
+        return f"LRFinderResult({', '.join(parts)})"
+
     def plot(self, path: Any = None, ax: Any = None) -> Any:
         """Smoothed loss against lr (log x-axis), the suggestion marked. With ``path``, saves
         the figure. Returns the figure. Needs matplotlib."""

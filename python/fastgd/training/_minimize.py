@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from collections.abc import Callable
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from fastgd.optim._base import Optimizer
-from fastgd.optim.registry import get_optimizer
+from fastgd.optim.registry import check_options, get_optimizer
 from fastgd.training._common import DivergenceWarning, divergence_advice, lr_of
 
 __all__ = ["minimize", "OptimizeResult"]
@@ -68,6 +69,8 @@ def minimize(fun: Callable, x0: Any, jac: bool | Callable = True, *, optimizer: 
     """
     if isinstance(optimizer, Optimizer):
         raise TypeError("minimize builds its own optimizer on a copy of x0: pass a name or an Optimizer class")
+    # A keyword that is neither minimize's nor the optimizer's: minimize's error, not the optimizer's.
+    check_options(optimizer, optimizer_options, "minimize()", _OWN_KEYWORDS)
     if jac is not True and not callable(jac):
         raise ValueError("minimize needs the gradient: jac=True (fun returns (f, grad)) or a callable jac(x)")
     max_iter = int(max_iter)
@@ -128,3 +131,8 @@ def minimize(fun: Callable, x0: Any, jac: bool | Callable = True, *, optimizer: 
                 stop_requested = True
     return OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=len(history), success=status == 0, status=status,
                           message=message, history=history)
+
+
+# minimize's own keywords, read from its signature (listed first when a keyword is wrong).
+_OWN_KEYWORDS = tuple(p.name for p in inspect.signature(minimize).parameters.values()
+                      if p.kind is not p.VAR_KEYWORD and p.name not in ("fun", "x0"))

@@ -10,7 +10,7 @@ import numpy as np
 
 from fastgd.distributed import DistributedOptimizer, agree_on_failures, shard_plan
 from fastgd.history import History
-from fastgd.optim.registry import get_optimizer
+from fastgd.optim.registry import check_options, get_optimizer
 from fastgd.shuffling import check_shuffle
 from fastgd.stopping import AnyOf
 from fastgd.streaming import is_chunk_source
@@ -179,6 +179,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     validation = None if validation_data is None else Validation(validation_data, loss_fn, metric, loss_and_grad,
                                                                  gather)
     dist = optimizer if isinstance(optimizer, DistributedOptimizer) else None
+    check_options(optimizer, optimizer_options or {}, "train(optimizer_options=...)", what="optimizer option")
     opt = dist.optimizer if dist is not None else get_optimizer(optimizer, params, lr, **(optimizer_options or {}))
     n_epoch = data.n  # samples per epoch: n, or the largest shard's under comm (short shards padded)
     if distributed:
