@@ -10,12 +10,10 @@ import stat
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import fastgd
-from fastgd import datasets, persistence
-from fastgd.models import LogisticRegression
+from fastgd import datasets
 
 
 def fastgd_cli(*argv, cwd=None, umask=None, **kwargs):
@@ -66,3 +64,76 @@ def test_saved_files_have_the_mode_the_umask_gives(tmp_path, clf_csv, umask):
     assert proc.returncode == 0, proc.stderr
     assert stat.S_IMODE((tmp_path / "ck.npz").stat().st_mode) == 0o666 & ~umask
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.npz", "clf.csv", "m.npz"]  # no temporary left
+
+
+# -- item 6: the defaults train ---------------------------------------------------------------
+
+def _export(tmp_path, name):
+    """scikit-learn's bundled data set ``name`` as a CSV file with a ``target`` column."""
+    from sklearn import datasets as sk_datasets
+
+    X, y = getattr(sk_datasets, f"load_{name}")(return_X_y=True)
+    path = tmp_path / f"{name}.csv"
+    _write_csv(path, [f"x{j}" for j in range(X.shape[1])] + ["target"],
+               [[*map(float, x), t.item()] for x, t in zip(X, y)])
+    return path, X, y
+
+
+def _reference_score(model, X, y, seed=0, fraction=0.2):
+    """scikit-learn's held-out score on the rows ``fastgd train`` holds out by default."""
+    from sklearn.linear_model import LinearRegression
+    from sklearn.linear_model import LogisticRegression as SkLogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from fastgd.cli import holdout
+
+    train, test = holdout(len(X), fraction, seed)
+    ref = LinearRegression() if model == "linear" else \
+        make_pipeline(StandardScaler(), SkLogisticRegression(max_iter=10_000))
+    return ref.fit(X[train], y[train]).score(X[test], y[test])
+
+
+# On iris the library's defaults stop one test sample short: 100 epochs of 4 batches (400
+# Adam steps at lr 0.01) leave the training loss still falling by more than tol; the tol rule
+# ends the same run at epoch 122 with scikit-learn's score, and solver="newton" scores 1.0.
+_IRIS_SHORT = pytest.mark.xfail(strict=True, reason="max_epochs=100 stops before the tol rule on iris")
+
+
+@pytest.mark.parametrize("name, model", [("breast_cancer", "logistic"), ("digits", "logistic"), ("wine", "logistic"),
+                                         pytest.param("iris", "logistic", marks=_IRIS_SHORT), ("diabetes", "linear")])
+def test_defaults_reach_scikit_learns_score(tmp_path, name, model):
+    path, X, y = _export(tmp_path, name)
+    proc = fastgd_cli("train", path, "--target", "target", "--model", model)
+    assert proc.returncode == 0, proc.stderr
+    score_line = [ln for ln in proc.stdout.splitlines() if ln.startswith("test ")][-1]
+    score = float(score_line.rsplit(":", 1)[1])
+    assert score >= _reference_score(model, X, y) - 0.02, proc.stdout
+
+
+@pytest.mark.parametrize("model, classes", [("linear", ["LinearRegression"]), ("logistic", ["LogisticRegression"]),
+                                            ("mlp", ["MLPClassifier", "MLPRegressor"])])
+def test_training_options_default_to_the_estimators_defaults(tmp_path, clf_csv, model, classes):
+    # Nothing given: the saved model has every parameter the class has by default (but the
+    # seed of --seed), and the help shows those defaults.
+    proc = fastgd_cli("train", clf_csv, "--target", "label", "--model", model, "--save", tmp_path / "m.npz",
+                      "--test-fraction", "0")
+    assert proc.returncode == 0, proc.stderr
+    saved = fastgd.load(tmp_path / "m.npz")
+    assert type(saved).__name__ in classes
+    defaults = type(saved)().get_params()
+    params = saved.get_params()
+    assert {k: v for k, v in params.items() if k not in ("random_state", "callbacks")} == \
+        {k: v for k, v in defaults.items() if k not in ("random_state", "callbacks")}
+    help_text = " ".join(fastgd_cli("train", "--help").stdout.split())
+    for name in ("max_epochs", "lr", "batch_size", "tol"):
+        assert f"{defaults[name]} for {model}" in help_text or f"{defaults[name]} for linear, logistic" in help_text
+
+
+def test_epochs_and_lr_given_override_the_defaults(tmp_path, clf_csv):
+    proc = fastgd_cli("train", clf_csv, "--target", "label", "--model", "mlp", "--hidden", "5", "--epochs", "3",
+                      "--lr", "0.05", "--batch-size", "0", "--tol", "0", "--save", tmp_path / "m.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 3/3" in proc.stdout
+    p = fastgd.load(tmp_path / "m.npz").get_params()
+    assert (p["max_epochs"], p["lr"], p["batch_size"], p["tol"], p["hidden_layer_sizes"]) == (3, 0.05, None, 0, (5,))

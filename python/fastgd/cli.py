@@ -2,7 +2,8 @@
 
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
-                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N]
+                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N] [--tol X]
+                 [--n-iter-no-change N] [--hidden SIZES] [--early-stopping]
                  [--test-fraction F] [--plot PATH] [--save PATH]
     fastgd predict MODEL DATA [--output PATH]
 
@@ -26,10 +27,16 @@ batches per epoch. Schedules count optimizer steps, not epochs.
 (``squared_error`` or ``huber`` for ``--model linear``, ``log_loss`` or ``hinge`` for
 ``--model logistic``); without it the estimator's default.
 
+The training options (``--optimizer``, ``--lr``, ``--batch-size``, ``--epochs``, ``--tol``,
+``--n-iter-no-change``, ``--hidden``, ...) set the estimator's parameter of the same meaning;
+one left out keeps the estimator's default (``train --help`` lists them by ``--model``), so
+the command trains as ``LogisticRegression().fit(X, y)`` does, with the same stopping rule.
+
 ``train`` holds out ``--test-fraction`` of the rows (at random, ``--seed``) and reports the
-model's score on them (accuracy for classifiers, R^2 for regressors); ``--save`` writes the
-model with :func:`fastgd.persistence.save`, with the feature and target columns, so that
-``predict`` can pick the same columns out of a CSV file and score a file that has the target.
+model's score on them (accuracy for classifiers, R^2 for regressors; :func:`holdout` says
+which rows); ``--save`` writes the model with :func:`fastgd.persistence.save`, with the
+feature and target columns, so that ``predict`` can pick the same columns out of a CSV file
+and score a file that has the target.
 
 Errors in the input (a missing or unreadable file, an unknown column, a non-numeric value,
 a feature count the model does not expect) print one line on stderr and exit with status 2.
@@ -47,6 +54,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -62,7 +70,7 @@ from fastgd.models import (
 )
 from fastgd.schedules import SCHEDULES
 
-__all__ = ["main"]
+__all__ = ["holdout", "main"]
 
 _PROG = "fastgd"
 # --schedule takes the schedules whose first argument is the learning rate (one_cycle's is
@@ -75,6 +83,67 @@ _HORIZONS = ("T_max", "total_steps", "total_iters")
 _LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
 _LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
 _CLASSIFIERS = (LogisticRegression, MLPClassifier)
+# --model: the estimators each name trains (mlp: a classifier for a categorical target).
+_MODELS: dict[str, tuple[type, ...]] = {"linear": (LinearRegression,), "logistic": (LogisticRegression,),
+                                        "mlp": (MLPClassifier, MLPRegressor)}
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    return sizes
+
+
+def _batch_size(text: str) -> int | None:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    return None if size == 0 else size
+
+
+def _batch_shown(size: Any) -> str:
+    return "0 (full batches)" if size is None else str(size)
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A ``train`` option that sets the estimator parameter ``param``. It has no default of
+    its own: left out, the estimator's default applies, and the help shows those of the
+    ``--model`` classes (read from their ``get_params()``), so no number is written twice."""
+
+    flag: str
+    param: str
+    type: Callable[[str], Any]
+    help: str
+    show: Callable[[Any], str] = str
+    metavar: str | None = None
+
+
+_OPTIONS = (
+    _Option("--optimizer", "optimizer", str, "optimizer name", metavar="NAME"),
+    _Option("--lr", "lr", float, "learning rate (the first argument of --schedule)", metavar="X"),
+    _Option("--batch-size", "batch_size", _batch_size, "mini-batch size, 0 for full batches", _batch_shown,
+            metavar="N"),
+    _Option("--epochs", "max_epochs", int, "at most this many epochs", metavar="N"),
+    _Option("--tol", "tol", float, "stop when the training loss (with --early-stopping, the validation loss) has "
+            "not improved by this much for --n-iter-no-change epochs in a row", metavar="X"),
+    _Option("--n-iter-no-change", "n_iter_no_change", int, "patience of the --tol rule", metavar="N"),
+    _Option("--hidden", "hidden_layer_sizes", _sizes, "hidden layer sizes, e.g. 64,32",
+            lambda sizes: ",".join(map(str, sizes)), metavar="SIZES"),
+)
+
+
+def _defaults(param: str, show: Callable[[Any], str] = str) -> str:
+    """``param``'s defaults by --model, e.g. "100 for linear, logistic; 200 for mlp"."""
+    by_value: dict[str, list[str]] = {}
+    for model, classes in _MODELS.items():
+        values = {show(cls().get_params()[param]) for cls in classes if param in inspect.signature(cls).parameters}
+        if values:
+            by_value.setdefault("/".join(sorted(values)), []).append(model)
+    return "; ".join(f"{value} for {', '.join(models)}" for value, models in by_value.items())
 
 
 class CLIError(Exception):
@@ -228,7 +297,9 @@ def _score_name(model: Any) -> str:
     return "accuracy" if isinstance(model, _CLASSIFIERS) else "R^2"
 
 
-def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``train`` fits on and the rows it holds out for the test score (both sorted):
+    ``round(fraction * n)`` rows at random, the first of ``default_rng(seed).permutation(n)``."""
     if not 0 <= fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1), got {fraction}")
     n_test = int(round(fraction * n))
@@ -248,7 +319,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise CLIError("--epochs must be >= 1")
     n, d = 20_000, 20
     X, y = datasets.make_classification(n_samples=n, n_features=d, n_classes=2, random_state=0)
-    tr, te = _holdout(n, 0.2, seed=0)
+    tr, te = holdout(n, 0.2, seed=0)
     print(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
     print(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
           f"(10% of them for validation), {len(te)} for testing\n")
@@ -277,34 +348,43 @@ def _log_loss(clf: Any, X: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(p, 1e-300, None))))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    if args.epochs < 1:
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator parameters of the :data:`_OPTIONS` given on the command line."""
+    return {o.param: getattr(args, o.param) for o in _OPTIONS if hasattr(args, o.param)}
+
+
+def _check_given(given: dict[str, Any]) -> None:
+    if given.get("max_epochs", 1) < 1:
         raise CLIError("--epochs must be >= 1")
-    if args.batch_size < 0:
+    batch_size = given.get("batch_size")
+    if batch_size is not None and batch_size < 0:
         raise CLIError("--batch-size must be >= 1 (or 0 for full batches)")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise CLIError(f"--lr must be a number > 0, got {args.lr}")
+    lr = given.get("lr", 1.0)
+    if not (math.isfinite(lr) and lr > 0):
+        raise CLIError(f"--lr must be a number > 0, got {lr}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    given = _given(args)
+    _check_given(given)
     table = read_table(args.data, args.format, args.target, train=True)
     X, y = table.X, table.y
     assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
-    tr, te = _holdout(len(X), args.test_fraction, args.seed)
-    batch_size = args.batch_size or None
-    n_fit = len(tr) - (int(round(0.1 * len(tr))) if args.early_stopping else 0)
-    steps = args.epochs * (1 if batch_size is None else math.ceil(n_fit / batch_size))
-    lr = parse_schedule(args.schedule, args.lr, steps) if args.schedule else args.lr
-    options: dict[str, Any] = dict(optimizer=args.optimizer, lr=lr, batch_size=batch_size, max_epochs=args.epochs,
-                                   random_state=args.seed, early_stopping=args.early_stopping,
-                                   callbacks=[_epoch_printer(args.epochs)])
-    if args.hidden:
-        try:
-            options["hidden_layer_sizes"] = tuple(int(h) for h in args.hidden.split(","))
-        except ValueError:
-            raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    tr, te = holdout(len(X), args.test_fraction, args.seed)
+    options: dict[str, Any] = dict(given, random_state=args.seed, early_stopping=args.early_stopping)
     if args.loss is not None:
         options["loss"] = _loss_option(args.model, args.loss)
     model = _build(cls, options)
-    live = "callbacks" in model.get_params(deep=False)
+    params = model.get_params(deep=False)
+    epochs, batch_size = params["max_epochs"], params["batch_size"]
+    if args.schedule:
+        n_fit = len(tr) - (int(round(params["validation_fraction"] * len(tr))) if args.early_stopping else 0)
+        steps = epochs * (1 if batch_size is None else math.ceil(n_fit / batch_size))
+        model.set_params(lr=parse_schedule(args.schedule, params["lr"], steps))
+    live = "callbacks" in params
+    if live:
+        model.set_params(callbacks=[_epoch_printer(epochs)])
     print(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
           f"({len(te)} held out)")
     t0 = time.perf_counter()
@@ -313,7 +393,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = getattr(model, "history_", None)
     if history is not None and not live:
         for r in history:
-            print(_epoch_line(r, args.epochs))
+            print(_epoch_line(r, epochs))
     if history is not None and history.stop_reason:
         print(f"{history.stop_reason} in {seconds:.2f} s")
     for note in notes:
@@ -391,20 +471,19 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("data", metavar="DATA")
     train.add_argument("--target", help="target column: a name (CSV) or an index (.npy)")
     train.add_argument("--model", required=True, choices=("linear", "logistic", "mlp"))
-    train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    for o in _OPTIONS:
+        train.add_argument(o.flag, dest=o.param, type=o.type, default=argparse.SUPPRESS, metavar=o.metavar,
+                           help=f"{o.help} (default: {_defaults(o.param, o.show)})".replace("%", "%%"))
     train.add_argument("--loss", choices=_LOSSES,
                        help="the loss to minimize: " + "; ".join(
                            f"{', '.join(estimator_losses(kind))} for --model {model}"
-                           for model, kind in _LOSS_KINDS.items()) + " (default: the first)")
-    train.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 0.01)")
+                           for model, kind in _LOSS_KINDS.items()) + f" (default: {_defaults('loss')})")
     train.add_argument("--schedule", metavar="SPEC",
                        help=f"learning-rate schedule: NAME or NAME:key=value,... with NAME one of "
                             f"{', '.join(_SCHEDULES)} (e.g. cosine, step_decay:step_size=100,gamma=0.5)")
-    train.add_argument("--batch-size", type=int, default=32, help="mini-batch size, 0 for full batches (default 32)")
-    train.add_argument("--epochs", type=int, default=20, help="at most this many epochs (default 20)")
     train.add_argument("--early-stopping", action="store_true",
-                       help="hold out 10%% of the training rows and stop when their loss stops improving")
-    train.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes for --model mlp, e.g. 64,32")
+                       help=f"hold out a share of the training rows ({_defaults('validation_fraction')}) and stop "
+                            "when their loss stops improving; keep the best epoch".replace("%", "%%"))
     train.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of rows (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling (default 0)")
     train.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
