@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import fastgd
@@ -137,3 +138,84 @@ def test_epochs_and_lr_given_override_the_defaults(tmp_path, clf_csv):
     assert "epoch 3/3" in proc.stdout
     p = fastgd.load(tmp_path / "m.npz").get_params()
     assert (p["max_epochs"], p["lr"], p["batch_size"], p["tol"], p["hidden_layer_sizes"]) == (3, 0.05, None, 0, (5,))
+
+
+# -- item 7: a pandas index column ------------------------------------------------------------
+
+@pytest.fixture
+def indexed_csv(tmp_path):
+    """A CSV file as ``DataFrame.to_csv`` writes it, its rows sorted by class: an unnamed first
+    column holding the row index, which predicts the label perfectly."""
+    X, y = datasets.make_classification(n_samples=200, n_features=2, n_classes=2, random_state=5)
+    order = np.argsort(y, kind="stable")
+    path = tmp_path / "indexed.csv"
+    _write_csv(path, ["", "a", "b", "label"], [[i, *map(float, X[r]), int(y[r])] for i, r in enumerate(order)])
+    return path
+
+
+def _trained_features(model_path):
+    return fastgd.persistence.load_info(model_path)["info"]["features"]
+
+
+def test_unnamed_first_column_is_dropped_with_a_notice(tmp_path, indexed_csv):
+    proc = fastgd_cli("train", indexed_csv, "--target", "label", "--model", "logistic", "--save", tmp_path / "m.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert "x 2 features" in proc.stdout
+    notes = [ln for ln in proc.stderr.splitlines() if "first column" in ln]
+    assert len(notes) == 1 and "no name" in notes[0] and "--index-col" in notes[0] and "--no-index-col" in notes[0]
+    assert _trained_features(tmp_path / "m.npz") == ["a", "b"]
+    # predict picks the trained columns by name: the index column is ignored, silently.
+    proc = fastgd_cli("predict", tmp_path / "m.npz", indexed_csv)
+    assert proc.returncode == 0 and len(proc.stdout.split()) == 200 and "first column" not in proc.stderr
+
+    # pandas' name for it after a round trip through read_csv and to_csv
+    text = indexed_csv.read_text().replace(",a,b,label", "Unnamed: 0,a,b,label", 1)
+    (tmp_path / "again.csv").write_text(text)
+    proc = fastgd_cli("train", tmp_path / "again.csv", "--target", "label", "--model", "logistic")
+    assert proc.returncode == 0 and "x 2 features" in proc.stdout and "first column" in proc.stderr
+
+
+def test_index_col_names_the_column_and_no_index_col_keeps_it(tmp_path, indexed_csv):
+    proc = fastgd_cli("train", indexed_csv, "--target", "label", "--model", "logistic", "--no-index-col",
+                      "--save", tmp_path / "kept.npz")
+    assert proc.returncode == 0 and "x 3 features" in proc.stdout and "first column" not in proc.stderr
+    assert _trained_features(tmp_path / "kept.npz") == ["", "a", "b"]
+
+    text = indexed_csv.read_text().replace(",a,b,label", "id,a,b,label", 1)
+    (tmp_path / "id.csv").write_text(text)
+    for col in ("id", "0"):  # by name, or by position
+        proc = fastgd_cli("train", tmp_path / "id.csv", "--target", "label", "--model", "logistic", "--index-col", col,
+                          "--save", tmp_path / "id.npz")
+        assert proc.returncode == 0 and "x 2 features" in proc.stdout and proc.stderr == "", proc.stderr
+        assert _trained_features(tmp_path / "id.npz") == ["a", "b"]
+    proc = fastgd_cli("train", tmp_path / "id.csv", "--target", "label", "--model", "logistic")  # a named column stays
+    assert proc.returncode == 0 and "x 3 features" in proc.stdout
+    _one_error_line(fastgd_cli("train", tmp_path / "id.csv", "--target", "label", "--model", "logistic",
+                               "--index-col", "nope"), "--index-col 'nope': no such column")
+    _one_error_line(fastgd_cli("train", tmp_path / "id.csv", "--target", "label", "--model", "logistic",
+                               "--index-col", "label"), "--index-col 'label' is the target column")
+
+
+def test_dataframe_to_csv(tmp_path):
+    pd = pytest.importorskip("pandas")
+    from sklearn.datasets import load_iris
+
+    frame = load_iris(as_frame=True).frame
+    frame.to_csv(tmp_path / "iris.csv")
+    proc = fastgd_cli("train", tmp_path / "iris.csv", "--target", "target", "--model", "logistic")
+    assert proc.returncode == 0 and "x 4 features" in proc.stdout and "first column" in proc.stderr
+    assert isinstance(frame, pd.DataFrame)
+
+
+# -- item 8: nan and inf cells ----------------------------------------------------------------
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_non_finite_cells_name_column_and_line(tmp_path, cell):
+    rows = [["1", "2", "0"], ["2", "3", "1"], ["3", cell, "0"], ["4", "5", "1"]]
+    _write_csv(tmp_path / "x.csv", ["a", "b", "y"], rows)
+    _one_error_line(fastgd_cli("train", tmp_path / "x.csv", "--target", "y", "--model", "logistic"),
+                    f"column 'b' has the non-finite value {cell!r} on line 4")
+    rows = [["1", "2", "0.5"], ["2", "3", cell], ["3", "4", "0.25"]]
+    _write_csv(tmp_path / "t.csv", ["a", "b", "y"], rows)
+    _one_error_line(fastgd_cli("train", tmp_path / "t.csv", "--target", "y", "--model", "linear"),
+                    f"column 'y' has the non-finite value {cell!r} on line 3")

@@ -4,13 +4,16 @@
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
                  [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N] [--tol X]
                  [--n-iter-no-change N] [--hidden SIZES] [--early-stopping]
-                 [--test-fraction F] [--plot PATH] [--save PATH]
+                 [--index-col COLUMN | --no-index-col] [--test-fraction F] [--plot PATH] [--save PATH]
     fastgd predict MODEL DATA [--output PATH]
 
 Data files, by extension (or ``--format``):
 
 * ``.csv``: a header row of column names; ``--target`` names the target column, every other
-  column is a numeric feature (no missing values).
+  column is a numeric feature (finite numbers: no missing values, NaN or infinity). A first
+  column without a name, the row index that pandas' ``to_csv`` writes, is dropped with a note
+  on stderr; ``--index-col COLUMN`` names the index column instead, ``--no-index-col`` keeps
+  an unnamed one as a feature.
 * ``.npy``: one 2-D numeric array; ``--target`` is the index of the target column.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D); ``--target`` is not needed.
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
@@ -367,7 +370,10 @@ def _check_given(given: dict[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     given = _given(args)
     _check_given(given)
-    table = read_table(args.data, args.format, args.target, train=True)
+    table = read_table(args.data, args.format, args.target, train=True, index_col=args.index_col,
+                       keep_unnamed=args.no_index_col)
+    for note in table.notes:
+        print(f"{_PROG}: note: {note}", file=sys.stderr)
     X, y = table.X, table.y
     assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
@@ -487,6 +493,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of rows (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling (default 0)")
     train.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
+    index = train.add_mutually_exclusive_group()
+    index.add_argument("--index-col", metavar="COLUMN",
+                       help="a CSV column that is a row index, not a feature: its name or its position from 0 "
+                            "(default: a first column without a name, as pandas writes the index, is dropped "
+                            "with a note)")
+    index.add_argument("--no-index-col", action="store_true",
+                       help="keep a first column without a name as a feature")
     train.add_argument("--plot", metavar="PATH", help="write the loss plot there")
     train.add_argument("--save", metavar="PATH", help="save the trained model there (.npz)")
     train.set_defaults(func=cmd_train)
