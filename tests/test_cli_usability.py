@@ -219,3 +219,53 @@ def test_non_finite_cells_name_column_and_line(tmp_path, cell):
     _write_csv(tmp_path / "t.csv", ["a", "b", "y"], rows)
     _one_error_line(fastgd_cli("train", tmp_path / "t.csv", "--target", "y", "--model", "linear"),
                     f"column 'y' has the non-finite value {cell!r} on line 3")
+
+
+# -- item 9: output paths checked before training ---------------------------------------------
+
+def _train_to(clf_csv, *extra):
+    return fastgd_cli("train", clf_csv, "--target", "label", "--model", "logistic", "--epochs", "2", *extra)
+
+
+@pytest.mark.parametrize("option, name, match", [
+    ("--save", "missing/m.npz", "no such directory"),
+    ("--save", "m.pkl", "must end in .npz"),
+    ("--save", "m", "must end in .npz"),
+    ("--save", "adir.npz", "is a directory"),
+    ("--plot", "missing/loss.png", "no such directory"),
+    ("--plot", "loss", "must end in"),
+    ("--plot", "loss.nope", "must end in"),
+])
+def test_output_paths_are_checked_before_training(tmp_path, clf_csv, option, name, match):
+    if option == "--plot":
+        pytest.importorskip("matplotlib")  # without it, no plot is written (nor checked)
+    (tmp_path / "adir.npz").mkdir()
+    proc = _train_to(clf_csv, option, tmp_path / name)
+    _one_error_line(proc, match)
+    assert proc.stdout == ""  # nothing trained
+    assert ".tmp" not in proc.stderr and "fastgd-" not in proc.stderr.split("error:", 1)[1]
+
+
+def test_a_failing_plot_does_not_prevent_the_save(tmp_path, clf_csv):
+    pytest.importorskip("matplotlib")
+    # The plot fails as it is written (a full disk, say), after the checks passed.
+    script = ("import sys, fastgd.history as h\n"
+              "def plot(self, path=None, ax=None):\n    raise OSError(28, 'No space left on device')\n"
+              "h.History.plot = plot\n"
+              "from fastgd.cli import main\nraise SystemExit(main(sys.argv[1:]))\n")
+    proc = subprocess.run([sys.executable, "-c", script, "train", str(clf_csv), "--target", "label", "--model",
+                           "logistic", "--epochs", "2", "--save", str(tmp_path / "m.npz"), "--plot",
+                           str(tmp_path / "loss.png")], capture_output=True, text=True, timeout=120)
+    _one_error_line(proc, "cannot write the plot")
+    assert "No space left on device" in proc.stderr
+    assert "model saved to" in proc.stdout and fastgd.load(tmp_path / "m.npz").n_features_in_ == 3
+
+
+def test_save_errors_name_the_file_not_its_temporary(tmp_path):
+    target = str(tmp_path / "gone" / "m.npz")
+    script = ("import numpy as np, fastgd\n"
+              "from fastgd.models import LinearRegression\n"
+              "m = LinearRegression(max_epochs=1).fit(np.eye(3), np.arange(3.0))\n"
+              f"try:\n    m.save({target!r})\nexcept OSError as e:\n    print(e)\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.strip() == f"[Errno 2] No such file or directory: {target!r}"

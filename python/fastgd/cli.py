@@ -41,6 +41,10 @@ which rows); ``--save`` writes the model with :func:`fastgd.persistence.save`, w
 feature and target columns, so that ``predict`` can pick the same columns out of a CSV file
 and score a file that has the target.
 
+``--save`` and ``--plot`` are checked before training (an existing, writable directory; ``.npz``
+for the model, an extension matplotlib writes for the plot); the model is saved before the
+plot is drawn, so that a plot that fails still leaves the model.
+
 Errors in the input (a missing or unreadable file, an unknown column, a non-numeric value,
 a feature count the model does not expect) print one line on stderr and exit with status 2.
 """
@@ -283,6 +287,36 @@ def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
     return notes
 
 
+# A saved model is an .npz archive (fastgd.persistence).
+_MODEL_EXTENSIONS = (".npz",)
+
+
+def _plot_extensions() -> tuple[str, ...] | None:
+    """The file extensions matplotlib writes (None without matplotlib: no plot to check)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return tuple(f".{ext}" for ext in FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_output(path: str, option: str, extensions: tuple[str, ...] | None) -> None:
+    """CLIError unless ``path`` looks writable: an existing, writable directory, not a
+    directory itself, and one of ``extensions`` (None: any). Checked before training, so that
+    a typo does not cost the run."""
+    ext = os.path.splitext(path)[1].lower()
+    if extensions is not None and ext not in extensions:
+        endings = extensions[0] if len(extensions) == 1 else f"one of {', '.join(extensions)}"
+        raise CLIError(f"{option} {path!r}: the file name must end in {endings}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{option} {path!r}: no such directory {directory!r}")
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path!r}: the directory {directory!r} is not writable")
+
+
 def _plot(history: Any, path: str) -> None:
     try:
         import matplotlib  # noqa: F401
@@ -320,6 +354,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise CLIError("--epochs must be >= 1")
+    if not args.no_plot:
+        _check_output(args.plot, "--plot", _plot_extensions())
     n, d = 20_000, 20
     X, y = datasets.make_classification(n_samples=n, n_features=d, n_classes=2, random_state=0)
     tr, te = holdout(n, 0.2, seed=0)
@@ -370,6 +406,10 @@ def _check_given(given: dict[str, Any]) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     given = _given(args)
     _check_given(given)
+    if args.save:
+        _check_output(args.save, "--save", _MODEL_EXTENSIONS)
+    if args.plot:
+        _check_output(args.plot, "--plot", _plot_extensions())
     table = read_table(args.data, args.format, args.target, train=True, index_col=args.index_col,
                        keep_unnamed=args.no_index_col)
     for note in table.notes:
@@ -406,15 +446,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     if len(te):
         print(f"test {_score_name(model)}: {model.score(X[te], y[te]):.4f}")
-    if args.plot and history is not None:
-        _plot(history, args.plot)
-    if args.save:
+    if args.save:  # before the plot, whose failure must not cost the model
         if live:
             model.set_params(callbacks=())
         info = {"features": table.feature_names, "target": table.target, "format": table.fmt, **table.extra}
         from fastgd.persistence import save
-        save(model, args.save, info=info)
-        print(f"model saved to {os.path.abspath(args.save)}")
+        try:
+            save(model, args.save, info=info)
+        except OSError as e:
+            raise CLIError(f"cannot save the model to {args.save!r}: {e.strerror or e}") from None
+        print(f"model saved to {os.path.abspath(args.save)}", flush=True)
+    if args.plot and history is not None:
+        _plot(history, args.plot)
     return 0
 
 
