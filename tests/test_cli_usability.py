@@ -269,3 +269,36 @@ def test_save_errors_name_the_file_not_its_temporary(tmp_path):
               f"try:\n    m.save({target!r})\nexcept OSError as e:\n    print(e)\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert proc.stdout.strip() == f"[Errno 2] No such file or directory: {target!r}"
+
+
+# -- item 10: a closed pipe -------------------------------------------------------------------
+
+def test_predict_into_a_closed_pipe_exits_quietly(tmp_path):
+    X, y = datasets.make_regression(n_samples=20_000, n_features=2, random_state=0)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    assert fastgd_cli("train", tmp_path / "d.npz", "--model", "linear", "--epochs", "1",
+                      "--save", tmp_path / "m.npz").returncode == 0
+    # `fastgd predict ... | head -1`: the reader goes away while ~400 KB are still to come.
+    proc = subprocess.Popen([sys.executable, "-m", "fastgd", "predict", str(tmp_path / "m.npz"),
+                             str(tmp_path / "d.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 0, err
+    assert float(first)
+    assert err.startswith("R^2 on") and len(err.splitlines()) == 1  # the score, on stderr; no error
+
+
+def test_train_into_a_closed_pipe_still_saves(tmp_path, clf_csv):
+    # `fastgd train ... | head -1`: the epoch lines go nowhere, the model is still saved.
+    proc = subprocess.Popen([sys.executable, "-m", "fastgd", "train", str(clf_csv), "--target", "label", "--model",
+                             "mlp", "--hidden", "2", "--epochs", "3000", "--tol", "0", "--save",
+                             str(tmp_path / "m.npz")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait(timeout=300) == 0, err
+    assert first.startswith("training MLPClassifier") and err == ""
+    assert fastgd.load(tmp_path / "m.npz").n_iter_ == 3000

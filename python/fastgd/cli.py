@@ -47,6 +47,8 @@ plot is drawn, so that a plot that fails still leaves the model.
 
 Errors in the input (a missing or unreadable file, an unknown column, a non-numeric value,
 a feature count the model does not expect) print one line on stderr and exit with status 2.
+Output into a pipe whose reader has gone (``fastgd predict ... | head``) is dropped quietly:
+the command finishes (a model is still saved) and exits with status 0.
 """
 
 from __future__ import annotations
@@ -157,6 +159,30 @@ class CLIError(Exception):
     """A user error: reported as one line on stderr, exit status 2."""
 
 
+def _say(*parts: Any, **kwargs: Any) -> None:
+    """``print`` to stdout. When stdout is a pipe whose reader has gone (``fastgd train ... |
+    head``), the rest of the output is discarded, but the command goes on: a model is still
+    saved."""
+    try:
+        print(*parts, **kwargs)
+    except BrokenPipeError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: the interpreter flushes stdout as it exits, and the
+    rest of a buffer written to a closed pipe would be reported as an error there."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file (stdout replaced, as by pytest)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
 # -- models ------------------------------------------------------------------------------
 
 def _looks_categorical(y: np.ndarray) -> bool:
@@ -257,7 +283,7 @@ def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
 def _epoch_printer(total: int | None) -> Callable[[Any, Any], None]:
     def show(history: Any, params: Any) -> None:
         r = history[-1]
-        print(_epoch_line(r, total), flush=True)
+        _say(_epoch_line(r, total), flush=True)
     return show
 
 
@@ -321,13 +347,13 @@ def _plot(history: Any, path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print("matplotlib is not installed: no loss plot (pip install matplotlib)")
+        _say("matplotlib is not installed: no loss plot (pip install matplotlib)")
         return
     try:
         history.plot(path)
     except (OSError, ValueError) as e:
         raise CLIError(f"cannot write the plot to {path!r}: {e}") from None
-    print(f"loss plot written to {os.path.abspath(path)}")
+    _say(f"loss plot written to {os.path.abspath(path)}")
 
 
 def _score_name(model: Any) -> str:
@@ -359,10 +385,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     n, d = 20_000, 20
     X, y = datasets.make_classification(n_samples=n, n_features=d, n_classes=2, random_state=0)
     tr, te = holdout(n, 0.2, seed=0)
-    print(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
-    print(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
+    _say(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
+    _say(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
           f"(10% of them for validation), {len(te)} for testing\n")
-    print(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
+    _say(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
     clf: Any = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
                                   early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
                                   callbacks=[_epoch_printer(args.epochs)])
@@ -372,11 +398,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     exact: Any = LogisticRegression(solver="newton").fit(X[tr], y[tr])
     acc, acc_exact = clf.score(X[te], y[te]), exact.score(X[te], y[te])
     loss, loss_exact = _log_loss(clf, X[tr], y[tr]), _log_loss(exact, X[tr], y[tr])
-    print(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
+    _say(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
           f"{clf.history_.best_epoch} kept)")
-    print(f"{'':24}{'test accuracy':>15}{'train log-loss':>16}")
-    print(f"{'gd + Adam':<24}{acc:>15.4f}{loss:>16.5f}")
-    print(f"{'newton (exact optimum)':<24}{acc_exact:>15.4f}{loss_exact:>16.5f}")
+    _say(f"{'':24}{'test accuracy':>15}{'train log-loss':>16}")
+    _say(f"{'gd + Adam':<24}{acc:>15.4f}{loss:>16.5f}")
+    _say(f"{'newton (exact optimum)':<24}{acc_exact:>15.4f}{loss_exact:>16.5f}")
     if not args.no_plot:
         _plot(clf.history_, args.plot)
     return 0
@@ -431,7 +457,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     live = "callbacks" in params
     if live:
         model.set_params(callbacks=[_epoch_printer(epochs)])
-    print(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
+    _say(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
           f"({len(te)} held out)")
     t0 = time.perf_counter()
     notes = _fit(model, X[tr], y[tr])
@@ -439,13 +465,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = getattr(model, "history_", None)
     if history is not None and not live:
         for r in history:
-            print(_epoch_line(r, epochs))
+            _say(_epoch_line(r, epochs))
     if history is not None and history.stop_reason:
-        print(f"{history.stop_reason} in {seconds:.2f} s")
+        _say(f"{history.stop_reason} in {seconds:.2f} s")
     for note in notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     if len(te):
-        print(f"test {_score_name(model)}: {model.score(X[te], y[te]):.4f}")
+        _say(f"test {_score_name(model)}: {model.score(X[te], y[te]):.4f}")
     if args.save:  # before the plot, whose failure must not cost the model
         if live:
             model.set_params(callbacks=())
@@ -455,7 +481,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             save(model, args.save, info=info)
         except OSError as e:
             raise CLIError(f"cannot save the model to {args.save!r}: {e.strerror or e}") from None
-        print(f"model saved to {os.path.abspath(args.save)}", flush=True)
+        _say(f"model saved to {os.path.abspath(args.save)}", flush=True)
     if args.plot and history is not None:
         _plot(history, args.plot)
     return 0
@@ -485,12 +511,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 w.writerows([v] for v in lines)
         except OSError as e:
             raise CLIError(f"cannot write {args.output!r}: {e}") from None
-        print(f"{len(lines)} predictions written to {os.path.abspath(args.output)}")
+        _say(f"{len(lines)} predictions written to {os.path.abspath(args.output)}")
     else:
-        print("\n".join(lines))
+        _say("\n".join(lines))
         report = sys.stderr  # keep stdout to the predictions
     if table.y is not None:
-        print(f"{_score_name(model)} on {args.data}: {model.score(X, table.y):.4f}", file=report)
+        _say(f"{_score_name(model)} on {args.data}: {model.score(X, table.y):.4f}", file=report)
     return 0
 
 
@@ -576,7 +602,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is reported below, not at exit
+        return code
+    except BrokenPipeError:  # `fastgd predict ... | head`: the reader has what it wanted
+        _discard_stdout()
+        return 0
     except CLIError as e:
         return _error(str(e))
     except FileNotFoundError as e:
