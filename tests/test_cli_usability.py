@@ -302,3 +302,56 @@ def test_train_into_a_closed_pipe_still_saves(tmp_path, clf_csv):
     assert proc.wait(timeout=300) == 0, err
     assert first.startswith("training MLPClassifier") and err == ""
     assert fastgd.load(tmp_path / "m.npz").n_iter_ == 3000
+
+
+# -- item 11: --version, delimiters, --alpha, --solver, options that do not apply ------------
+
+def test_version():
+    proc = fastgd_cli("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"fastgd {fastgd.__version__}"
+
+
+def test_tsv_files_and_delimiter(tmp_path, clf_csv):
+    rows = list(csv.reader(open(clf_csv, newline="")))
+    (tmp_path / "clf.tsv").write_text("".join("\t".join(r) + "\n" for r in rows))
+    proc = fastgd_cli("train", tmp_path / "clf.tsv", "--target", "label", "--model", "logistic", "--epochs", "2",
+                      "--save", tmp_path / "m.npz")
+    assert proc.returncode == 0 and "x 3 features" in proc.stdout, proc.stderr
+    proc = fastgd_cli("predict", tmp_path / "m.npz", tmp_path / "clf.tsv")
+    assert proc.returncode == 0 and len(proc.stdout.split()) == 200 and "accuracy on" in proc.stderr
+
+    (tmp_path / "semi.csv").write_text("".join(";".join(r) + "\n" for r in rows))
+    _one_error_line(fastgd_cli("train", tmp_path / "semi.csv", "--target", "label", "--model", "logistic"),
+                    "--delimiter")  # a hint: one column whose name holds ';'
+    for delimiter in (";", "semicolon"):
+        proc = fastgd_cli("train", tmp_path / "semi.csv", "--target", "label", "--model", "logistic", "--epochs", "2",
+                          "--delimiter", delimiter)
+        assert proc.returncode == 0 and "x 3 features" in proc.stdout, proc.stderr
+    proc = fastgd_cli("predict", tmp_path / "m.npz", tmp_path / "semi.csv", "--delimiter", ";")
+    assert proc.returncode == 0 and len(proc.stdout.split()) == 200
+    (tmp_path / "tabs.txt").write_text((tmp_path / "clf.tsv").read_text())
+    proc = fastgd_cli("train", tmp_path / "tabs.txt", "--format", "tsv", "--target", "label", "--model", "logistic",
+                      "--epochs", "2")
+    assert proc.returncode == 0, proc.stderr
+    _one_error_line(fastgd_cli("train", tmp_path / "semi.csv", "--target", "label", "--model", "logistic",
+                               "--delimiter", ";;"), "--delimiter")
+
+
+def test_alpha_and_solver(tmp_path, clf_csv):
+    proc = fastgd_cli("train", clf_csv, "--target", "label", "--model", "logistic", "--alpha", "0.5", "--solver",
+                      "newton", "--save", tmp_path / "m.npz")
+    assert proc.returncode == 0, proc.stderr
+    params = fastgd.load(tmp_path / "m.npz").get_params()
+    assert (params["alpha"], params["solver"]) == (0.5, "newton")
+    _one_error_line(fastgd_cli("train", clf_csv, "--target", "label", "--model", "logistic", "--solver", "lbfgs"),
+                    "solver must be")
+    help_text = " ".join(fastgd_cli("train", "--help").stdout.split())
+    assert "--alpha X" in help_text and "--solver NAME" in help_text and "gd for linear, logistic" in help_text
+
+
+@pytest.mark.parametrize("model, option", [("logistic", ["--hidden", "8"]), ("mlp", ["--solver", "newton"]),
+                                           ("mlp", ["--loss", "log_loss"])])
+def test_an_option_that_does_not_apply_is_a_warning(tmp_path, clf_csv, model, option):
+    proc = fastgd_cli("train", clf_csv, "--target", "label", "--model", model, "--epochs", "1", *option)
+    assert proc.returncode == 0, proc.stderr
+    assert f"fastgd: warning: {option[0]} does not apply to --model {model}; ignored" in proc.stderr.splitlines()

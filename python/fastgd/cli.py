@@ -1,11 +1,13 @@
 """The ``fastgd`` command (also ``python -m fastgd``).
 
+    fastgd --version
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
                  [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N] [--tol X]
-                 [--n-iter-no-change N] [--hidden SIZES] [--early-stopping]
-                 [--index-col COLUMN | --no-index-col] [--test-fraction F] [--plot PATH] [--save PATH]
-    fastgd predict MODEL DATA [--output PATH]
+                 [--n-iter-no-change N] [--hidden SIZES] [--alpha X] [--solver NAME]
+                 [--early-stopping] [--delimiter CHAR] [--index-col COLUMN | --no-index-col]
+                 [--test-fraction F] [--plot PATH] [--save PATH]
+    fastgd predict MODEL DATA [--output PATH] [--delimiter CHAR]
 
 Data files, by extension (or ``--format``):
 
@@ -14,6 +16,8 @@ Data files, by extension (or ``--format``):
   column without a name, the row index that pandas' ``to_csv`` writes, is dropped with a note
   on stderr; ``--index-col COLUMN`` names the index column instead, ``--no-index-col`` keeps
   an unnamed one as a feature.
+* ``.tsv``: the same with tab-separated fields. ``--delimiter`` gives another (``;``,
+  ``semicolon``, ``tab``, ...) for either.
 * ``.npy``: one 2-D numeric array; ``--target`` is the index of the target column.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D); ``--target`` is not needed.
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
@@ -31,9 +35,12 @@ batches per epoch. Schedules count optimizer steps, not epochs.
 ``--model logistic``); without it the estimator's default.
 
 The training options (``--optimizer``, ``--lr``, ``--batch-size``, ``--epochs``, ``--tol``,
-``--n-iter-no-change``, ``--hidden``, ...) set the estimator's parameter of the same meaning;
-one left out keeps the estimator's default (``train --help`` lists them by ``--model``), so
-the command trains as ``LogisticRegression().fit(X, y)`` does, with the same stopping rule.
+``--n-iter-no-change``, ``--hidden``, ``--alpha``, ``--solver``, ``--loss``) set the
+estimator's parameter of the same meaning; one left out keeps the estimator's default
+(``train --help`` lists them by ``--model``), so the command trains as
+``LogisticRegression().fit(X, y)`` does, with the same stopping rule. An option that the
+``--model``'s estimator does not have (``--hidden`` with ``--model logistic``) is ignored with
+a warning on stderr.
 
 ``train`` holds out ``--test-fraction`` of the rows (at random, ``--seed``) and reports the
 model's score on them (accuracy for classifiers, R^2 for regressors; :func:`holdout` says
@@ -68,7 +75,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd.io import FORMATS, check_file, read_table
+from fastgd.io import DELIMITER_NAMES, DELIMITERS, FORMATS, check_file, delimiter, read_table
 from fastgd.losses import LOSSES, estimator_losses
 from fastgd.models import (
     ConvergenceWarning,
@@ -136,12 +143,15 @@ _OPTIONS = (
     _Option("--lr", "lr", float, "learning rate (the first argument of --schedule)", metavar="X"),
     _Option("--batch-size", "batch_size", _batch_size, "mini-batch size, 0 for full batches", _batch_shown,
             metavar="N"),
-    _Option("--epochs", "max_epochs", int, "at most this many epochs", metavar="N"),
+    _Option("--epochs", "max_epochs", int, "at most this many epochs (Newton: iterations)", metavar="N"),
     _Option("--tol", "tol", float, "stop when the training loss (with --early-stopping, the validation loss) has "
             "not improved by this much for --n-iter-no-change epochs in a row", metavar="X"),
     _Option("--n-iter-no-change", "n_iter_no_change", int, "patience of the --tol rule", metavar="N"),
     _Option("--hidden", "hidden_layer_sizes", _sizes, "hidden layer sizes, e.g. 64,32",
             lambda sizes: ",".join(map(str, sizes)), metavar="SIZES"),
+    _Option("--alpha", "alpha", float, "strength of the L2 penalty", metavar="X"),
+    _Option("--solver", "solver", str, "gd: first-order training by --optimizer; newton: Newton's method to the "
+            "exact optimum (smooth losses)", metavar="NAME"),
 )
 
 
@@ -206,18 +216,22 @@ def _model_class(name: str, y: np.ndarray) -> type:
 
 def _loss_option(model: str, loss: str) -> str:
     """``--loss`` checked against the losses the table gives ``--model``'s estimator."""
-    kind = _LOSS_KINDS.get(model)
-    if kind is None:
-        raise CLIError(f"--loss is for --model {' or '.join(_LOSS_KINDS)}, not --model {model}")
-    allowed = estimator_losses(kind)
+    allowed = estimator_losses(_LOSS_KINDS[model])
     if loss not in allowed:
         raise CLIError(f"--model {model} takes --loss {' or '.join(allowed)}, not {loss!r}")
     return loss
 
 
-def _build(cls: type, options: dict[str, Any]) -> Any:
+def _applicable(cls: type, model: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The ``given`` estimator parameters that ``cls`` has; a warning on stderr for each
+    other one (``--hidden`` with ``--model logistic``), which is ignored."""
     names = set(inspect.signature(cls).parameters)
-    return cls(**{k: v for k, v in options.items() if k in names})
+    flags = {o.param: o.flag for o in _OPTIONS}
+    for param in given:
+        if param not in names:
+            print(f"{_PROG}: warning: {flags.get(param, '--' + param)} does not apply to --model {model}; ignored",
+                  file=sys.stderr)
+    return {k: v for k, v in given.items() if k in names}
 
 
 def _split_top(text: str) -> list[str]:
@@ -437,17 +451,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         _check_output(args.plot, "--plot", _plot_extensions())
     table = read_table(args.data, args.format, args.target, train=True, index_col=args.index_col,
-                       keep_unnamed=args.no_index_col)
+                       keep_unnamed=args.no_index_col, delimiter=args.delimiter and delimiter(args.delimiter))
     for note in table.notes:
         print(f"{_PROG}: note: {note}", file=sys.stderr)
     X, y = table.X, table.y
     assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
     tr, te = holdout(len(X), args.test_fraction, args.seed)
-    options: dict[str, Any] = dict(given, random_state=args.seed, early_stopping=args.early_stopping)
     if args.loss is not None:
-        options["loss"] = _loss_option(args.model, args.loss)
-    model = _build(cls, options)
+        given["loss"] = args.loss
+    options = _applicable(cls, args.model, given)
+    if "loss" in options:
+        _loss_option(args.model, options["loss"])
+    model = cls(**options, random_state=args.seed, early_stopping=args.early_stopping)
     params = model.get_params(deep=False)
     epochs, batch_size = params["max_epochs"], params["batch_size"]
     if args.schedule:
@@ -495,7 +511,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     info = load_info(args.model).get("info") or {}
     n_features = int(model.n_features_in_)
     target = args.target if args.target is not None else info.get("target")
-    table = read_table(args.data, args.format, target, train=False, info=info, n_features=n_features)
+    table = read_table(args.data, args.format, target, train=False, info=info, n_features=n_features,
+                       delimiter=args.delimiter and delimiter(args.delimiter))
     X = table.X
     if X.shape[1] != n_features:
         raise CLIError(f"{args.data!r} has {X.shape[1]} feature columns, but the model was trained on "
@@ -527,8 +544,18 @@ def _cell(v: Any) -> str:
 
 # -- entry point -------------------------------------------------------------------------
 
+_DELIMITER_HELP = (f"field delimiter of a CSV or TSV file: a character or one of {', '.join(DELIMITER_NAMES)} "
+                   f"(default: {'; '.join(f'{d!r} for .{f}' for f, d in DELIMITERS.items())})")
+
+
+def _version() -> str:
+    from fastgd import __version__
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=_PROG, description="fastgd: gradient descent with fused C++ kernels.")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="{demo,train,predict}")
 
     demo = sub.add_parser("demo", help="train a logistic regression on built-in synthetic data",
@@ -541,7 +568,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train a model on a data file",
-                           description="Train on DATA (.csv, .npy, .npz or svmlight), report the score on a "
+                           description="Train on DATA (.csv, .tsv, .npy, .npz or svmlight), report the score on a "
                                        "held-out split, optionally save the model.")
     train.add_argument("data", metavar="DATA")
     train.add_argument("--target", help="target column: a name (CSV) or an index (.npy)")
@@ -562,6 +589,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of rows (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling (default 0)")
     train.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
+    train.add_argument("--delimiter", metavar="CHAR", help=_DELIMITER_HELP)
     index = train.add_mutually_exclusive_group()
     index.add_argument("--index-col", metavar="COLUMN",
                        help="a CSV column that is a row index, not a feature: its name or its position from 0 "
@@ -581,6 +609,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--output", metavar="PATH", help="write the predictions there as CSV (default: print them)")
     pred.add_argument("--target", help="target column of DATA, if not the one the model was trained with")
     pred.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
+    pred.add_argument("--delimiter", metavar="CHAR", help=_DELIMITER_HELP)
     pred.set_defaults(func=cmd_predict)
     return ap
 
