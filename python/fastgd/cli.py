@@ -401,7 +401,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     tr, te = holdout(n, 0.2, seed=0)
     _say(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
     _say(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
-          f"(10% of them for validation), {len(te)} for testing\n")
+         f"(10% of them for validation), {len(te)} for testing\n")
     _say(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
     clf: Any = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
                                   early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
@@ -413,7 +413,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     acc, acc_exact = clf.score(X[te], y[te]), exact.score(X[te], y[te])
     loss, loss_exact = _log_loss(clf, X[tr], y[tr]), _log_loss(exact, X[tr], y[tr])
     _say(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
-          f"{clf.history_.best_epoch} kept)")
+         f"{clf.history_.best_epoch} kept)")
     _say(f"{'':24}{'test accuracy':>15}{'train log-loss':>16}")
     _say(f"{'gd + Adam':<24}{acc:>15.4f}{loss:>16.5f}")
     _say(f"{'newton (exact optimum)':<24}{acc_exact:>15.4f}{loss_exact:>16.5f}")
@@ -474,7 +474,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if live:
         model.set_params(callbacks=[_epoch_printer(epochs)])
     _say(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
-          f"({len(te)} held out)")
+         f"({len(te)} held out)")
     t0 = time.perf_counter()
     notes = _fit(model, X[tr], y[tr])
     seconds = time.perf_counter() - t0
