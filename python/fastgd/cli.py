@@ -1,15 +1,23 @@
 """The ``fastgd`` command (also ``python -m fastgd``).
 
+    fastgd --version
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
-                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N]
+                 [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N] [--tol X]
+                 [--n-iter-no-change N] [--hidden SIZES] [--alpha X] [--solver NAME]
+                 [--early-stopping] [--delimiter CHAR] [--index-col COLUMN | --no-index-col]
                  [--test-fraction F] [--plot PATH] [--save PATH]
-    fastgd predict MODEL DATA [--output PATH]
+    fastgd predict MODEL DATA [--output PATH] [--delimiter CHAR]
 
 Data files, by extension (or ``--format``):
 
 * ``.csv``: a header row of column names; ``--target`` names the target column, every other
-  column is a numeric feature (no missing values).
+  column is a numeric feature (finite numbers: no missing values, NaN or infinity). A first
+  column without a name, the row index that pandas' ``to_csv`` writes, is dropped with a note
+  on stderr; ``--index-col COLUMN`` names the index column instead, ``--no-index-col`` keeps
+  an unnamed one as a feature.
+* ``.tsv``: the same with tab-separated fields. ``--delimiter`` gives another (``;``,
+  ``semicolon``, ``tab``, ...) for either.
 * ``.npy``: one 2-D numeric array; ``--target`` is the index of the target column.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D); ``--target`` is not needed.
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
@@ -26,13 +34,28 @@ batches per epoch. Schedules count optimizer steps, not epochs.
 (``squared_error`` or ``huber`` for ``--model linear``, ``log_loss`` or ``hinge`` for
 ``--model logistic``); without it the estimator's default.
 
+The training options (``--optimizer``, ``--lr``, ``--batch-size``, ``--epochs``, ``--tol``,
+``--n-iter-no-change``, ``--hidden``, ``--alpha``, ``--solver``, ``--loss``) set the
+estimator's parameter of the same meaning; one left out keeps the estimator's default
+(``train --help`` lists them by ``--model``), so the command trains as
+``LogisticRegression().fit(X, y)`` does, with the same stopping rule. An option that the
+``--model``'s estimator does not have (``--hidden`` with ``--model logistic``) is ignored with
+a warning on stderr.
+
 ``train`` holds out ``--test-fraction`` of the rows (at random, ``--seed``) and reports the
-model's score on them (accuracy for classifiers, R^2 for regressors); ``--save`` writes the
-model with :func:`fastgd.persistence.save`, with the feature and target columns, so that
-``predict`` can pick the same columns out of a CSV file and score a file that has the target.
+model's score on them (accuracy for classifiers, R^2 for regressors; :func:`holdout` says
+which rows); ``--save`` writes the model with :func:`fastgd.persistence.save`, with the
+feature and target columns, so that ``predict`` can pick the same columns out of a CSV file
+and score a file that has the target.
+
+``--save`` and ``--plot`` are checked before training (an existing, writable directory; ``.npz``
+for the model, an extension matplotlib writes for the plot); the model is saved before the
+plot is drawn, so that a plot that fails still leaves the model.
 
 Errors in the input (a missing or unreadable file, an unknown column, a non-numeric value,
 a feature count the model does not expect) print one line on stderr and exit with status 2.
+Output into a pipe whose reader has gone (``fastgd predict ... | head``) is dropped quietly:
+the command finishes (a model is still saved) and exits with status 0.
 """
 
 from __future__ import annotations
@@ -47,11 +70,12 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fastgd.io import FORMATS, check_file, read_table
+from fastgd.io import DELIMITER_NAMES, DELIMITERS, FORMATS, check_file, delimiter, read_table
 from fastgd.losses import LOSSES, estimator_losses
 from fastgd.models import (
     ConvergenceWarning,
@@ -62,7 +86,7 @@ from fastgd.models import (
 )
 from fastgd.schedules import SCHEDULES
 
-__all__ = ["main"]
+__all__ = ["holdout", "main"]
 
 _PROG = "fastgd"
 # --schedule takes the schedules whose first argument is the learning rate (one_cycle's is
@@ -75,10 +99,98 @@ _HORIZONS = ("T_max", "total_steps", "total_iters")
 _LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
 _LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
 _CLASSIFIERS = (LogisticRegression, MLPClassifier)
+# --model: the estimators each name trains (mlp: a classifier for a categorical target).
+_MODELS: dict[str, tuple[type, ...]] = {"linear": (LinearRegression,), "logistic": (LogisticRegression,),
+                                        "mlp": (MLPClassifier, MLPRegressor)}
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(h) for h in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be comma-separated integers, got {text!r}") from None
+    return sizes
+
+
+def _batch_size(text: str) -> int | None:
+    try:
+        size = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    return None if size == 0 else size
+
+
+def _batch_shown(size: Any) -> str:
+    return "0 (full batches)" if size is None else str(size)
+
+
+@dataclass(frozen=True)
+class _Option:
+    """A ``train`` option that sets the estimator parameter ``param``. It has no default of
+    its own: left out, the estimator's default applies, and the help shows those of the
+    ``--model`` classes (read from their ``get_params()``), so no number is written twice."""
+
+    flag: str
+    param: str
+    type: Callable[[str], Any]
+    help: str
+    show: Callable[[Any], str] = str
+    metavar: str | None = None
+
+
+_OPTIONS = (
+    _Option("--optimizer", "optimizer", str, "optimizer name", metavar="NAME"),
+    _Option("--lr", "lr", float, "learning rate (the first argument of --schedule)", metavar="X"),
+    _Option("--batch-size", "batch_size", _batch_size, "mini-batch size, 0 for full batches", _batch_shown,
+            metavar="N"),
+    _Option("--epochs", "max_epochs", int, "at most this many epochs (Newton: iterations)", metavar="N"),
+    _Option("--tol", "tol", float, "stop when the training loss (with --early-stopping, the validation loss) has "
+            "not improved by this much for --n-iter-no-change epochs in a row", metavar="X"),
+    _Option("--n-iter-no-change", "n_iter_no_change", int, "patience of the --tol rule", metavar="N"),
+    _Option("--hidden", "hidden_layer_sizes", _sizes, "hidden layer sizes, e.g. 64,32",
+            lambda sizes: ",".join(map(str, sizes)), metavar="SIZES"),
+    _Option("--alpha", "alpha", float, "strength of the L2 penalty", metavar="X"),
+    _Option("--solver", "solver", str, "gd: first-order training by --optimizer; newton: Newton's method to the "
+            "exact optimum (smooth losses)", metavar="NAME"),
+)
+
+
+def _defaults(param: str, show: Callable[[Any], str] = str) -> str:
+    """``param``'s defaults by --model, e.g. "100 for linear, logistic; 200 for mlp"."""
+    by_value: dict[str, list[str]] = {}
+    for model, classes in _MODELS.items():
+        values = {show(cls().get_params()[param]) for cls in classes if param in inspect.signature(cls).parameters}
+        if values:
+            by_value.setdefault("/".join(sorted(values)), []).append(model)
+    return "; ".join(f"{value} for {', '.join(models)}" for value, models in by_value.items())
 
 
 class CLIError(Exception):
     """A user error: reported as one line on stderr, exit status 2."""
+
+
+def _say(*parts: Any, **kwargs: Any) -> None:
+    """``print`` to stdout. When stdout is a pipe whose reader has gone (``fastgd train ... |
+    head``), the rest of the output is discarded, but the command goes on: a model is still
+    saved."""
+    try:
+        print(*parts, **kwargs)
+    except BrokenPipeError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: the interpreter flushes stdout as it exits, and the
+    rest of a buffer written to a closed pipe would be reported as an error there."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # not a file (stdout replaced, as by pytest)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 # -- models ------------------------------------------------------------------------------
@@ -104,18 +216,22 @@ def _model_class(name: str, y: np.ndarray) -> type:
 
 def _loss_option(model: str, loss: str) -> str:
     """``--loss`` checked against the losses the table gives ``--model``'s estimator."""
-    kind = _LOSS_KINDS.get(model)
-    if kind is None:
-        raise CLIError(f"--loss is for --model {' or '.join(_LOSS_KINDS)}, not --model {model}")
-    allowed = estimator_losses(kind)
+    allowed = estimator_losses(_LOSS_KINDS[model])
     if loss not in allowed:
         raise CLIError(f"--model {model} takes --loss {' or '.join(allowed)}, not {loss!r}")
     return loss
 
 
-def _build(cls: type, options: dict[str, Any]) -> Any:
+def _applicable(cls: type, model: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The ``given`` estimator parameters that ``cls`` has; a warning on stderr for each
+    other one (``--hidden`` with ``--model logistic``), which is ignored."""
     names = set(inspect.signature(cls).parameters)
-    return cls(**{k: v for k, v in options.items() if k in names})
+    flags = {o.param: o.flag for o in _OPTIONS}
+    for param in given:
+        if param not in names:
+            print(f"{_PROG}: warning: {flags.get(param, '--' + param)} does not apply to --model {model}; ignored",
+                  file=sys.stderr)
+    return {k: v for k, v in given.items() if k in names}
 
 
 def _split_top(text: str) -> list[str]:
@@ -181,7 +297,7 @@ def parse_schedule(spec: str, lr: float, total_steps: int) -> Any:
 def _epoch_printer(total: int | None) -> Callable[[Any, Any], None]:
     def show(history: Any, params: Any) -> None:
         r = history[-1]
-        print(_epoch_line(r, total), flush=True)
+        _say(_epoch_line(r, total), flush=True)
     return show
 
 
@@ -211,24 +327,56 @@ def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
     return notes
 
 
+# A saved model is an .npz archive (fastgd.persistence).
+_MODEL_EXTENSIONS = (".npz",)
+
+
+def _plot_extensions() -> tuple[str, ...] | None:
+    """The file extensions matplotlib writes (None without matplotlib: no plot to check)."""
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:
+        return None
+    return tuple(f".{ext}" for ext in FigureCanvasBase.get_supported_filetypes())
+
+
+def _check_output(path: str, option: str, extensions: tuple[str, ...] | None) -> None:
+    """CLIError unless ``path`` looks writable: an existing, writable directory, not a
+    directory itself, and one of ``extensions`` (None: any). Checked before training, so that
+    a typo does not cost the run."""
+    ext = os.path.splitext(path)[1].lower()
+    if extensions is not None and ext not in extensions:
+        endings = extensions[0] if len(extensions) == 1 else f"one of {', '.join(extensions)}"
+        raise CLIError(f"{option} {path!r}: the file name must end in {endings}")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CLIError(f"{option} {path!r}: no such directory {directory!r}")
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {path!r}: the directory {directory!r} is not writable")
+
+
 def _plot(history: Any, path: str) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print("matplotlib is not installed: no loss plot (pip install matplotlib)")
+        _say("matplotlib is not installed: no loss plot (pip install matplotlib)")
         return
     try:
         history.plot(path)
     except (OSError, ValueError) as e:
         raise CLIError(f"cannot write the plot to {path!r}: {e}") from None
-    print(f"loss plot written to {os.path.abspath(path)}")
+    _say(f"loss plot written to {os.path.abspath(path)}")
 
 
 def _score_name(model: Any) -> str:
     return "accuracy" if isinstance(model, _CLASSIFIERS) else "R^2"
 
 
-def _holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rows ``train`` fits on and the rows it holds out for the test score (both sorted):
+    ``round(fraction * n)`` rows at random, the first of ``default_rng(seed).permutation(n)``."""
     if not 0 <= fraction < 1:
         raise CLIError(f"--test-fraction must be in [0, 1), got {fraction}")
     n_test = int(round(fraction * n))
@@ -246,13 +394,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if args.epochs < 1:
         raise CLIError("--epochs must be >= 1")
+    if not args.no_plot:
+        _check_output(args.plot, "--plot", _plot_extensions())
     n, d = 20_000, 20
     X, y = datasets.make_classification(n_samples=n, n_features=d, n_classes=2, random_state=0)
-    tr, te = _holdout(n, 0.2, seed=0)
-    print(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
-    print(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
-          f"(10% of them for validation), {len(te)} for testing\n")
-    print(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
+    tr, te = holdout(n, 0.2, seed=0)
+    _say(f"fastgd {fg.__version__}: SIMD level {fg.simd_level()}, {fg.get_num_threads()} thread(s)")
+    _say(f"logistic regression on {n} x {d} synthetic samples (2 classes, fixed seed): {len(tr)} for training "
+         f"(10% of them for validation), {len(te)} for testing\n")
+    _say(f"solver='gd', optimizer='adam', lr=0.01, batch_size=64, up to {args.epochs} epochs:")
     clf: Any = LogisticRegression(solver="gd", optimizer="adam", lr=1e-2, batch_size=64, max_epochs=args.epochs,
                                   early_stopping=True, n_iter_no_change=max(args.epochs, 1), random_state=0,
                                   callbacks=[_epoch_printer(args.epochs)])
@@ -262,11 +412,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     exact: Any = LogisticRegression(solver="newton").fit(X[tr], y[tr])
     acc, acc_exact = clf.score(X[te], y[te]), exact.score(X[te], y[te])
     loss, loss_exact = _log_loss(clf, X[tr], y[tr]), _log_loss(exact, X[tr], y[tr])
-    print(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
-          f"{clf.history_.best_epoch} kept)")
-    print(f"{'':24}{'test accuracy':>15}{'train log-loss':>16}")
-    print(f"{'gd + Adam':<24}{acc:>15.4f}{loss:>16.5f}")
-    print(f"{'newton (exact optimum)':<24}{acc_exact:>15.4f}{loss_exact:>16.5f}")
+    _say(f"\n{clf.history_.stop_reason} in {seconds:.2f} s (best validation epoch "
+         f"{clf.history_.best_epoch} kept)")
+    _say(f"{'':24}{'test accuracy':>15}{'train log-loss':>16}")
+    _say(f"{'gd + Adam':<24}{acc:>15.4f}{loss:>16.5f}")
+    _say(f"{'newton (exact optimum)':<24}{acc_exact:>15.4f}{loss_exact:>16.5f}")
     if not args.no_plot:
         _plot(clf.history_, args.plot)
     return 0
@@ -277,58 +427,79 @@ def _log_loss(clf: Any, X: np.ndarray, y: np.ndarray) -> float:
     return float(-np.mean(np.log(np.clip(p, 1e-300, None))))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    if args.epochs < 1:
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    """The estimator parameters of the :data:`_OPTIONS` given on the command line."""
+    return {o.param: getattr(args, o.param) for o in _OPTIONS if hasattr(args, o.param)}
+
+
+def _check_given(given: dict[str, Any]) -> None:
+    if given.get("max_epochs", 1) < 1:
         raise CLIError("--epochs must be >= 1")
-    if args.batch_size < 0:
+    batch_size = given.get("batch_size")
+    if batch_size is not None and batch_size < 0:
         raise CLIError("--batch-size must be >= 1 (or 0 for full batches)")
-    if not (math.isfinite(args.lr) and args.lr > 0):
-        raise CLIError(f"--lr must be a number > 0, got {args.lr}")
-    table = read_table(args.data, args.format, args.target, train=True)
+    lr = given.get("lr", 1.0)
+    if not (math.isfinite(lr) and lr > 0):
+        raise CLIError(f"--lr must be a number > 0, got {lr}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    given = _given(args)
+    _check_given(given)
+    if args.save:
+        _check_output(args.save, "--save", _MODEL_EXTENSIONS)
+    if args.plot:
+        _check_output(args.plot, "--plot", _plot_extensions())
+    table = read_table(args.data, args.format, args.target, train=True, index_col=args.index_col,
+                       keep_unnamed=args.no_index_col, delimiter=args.delimiter and delimiter(args.delimiter))
+    for note in table.notes:
+        print(f"{_PROG}: note: {note}", file=sys.stderr)
     X, y = table.X, table.y
     assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
-    tr, te = _holdout(len(X), args.test_fraction, args.seed)
-    batch_size = args.batch_size or None
-    n_fit = len(tr) - (int(round(0.1 * len(tr))) if args.early_stopping else 0)
-    steps = args.epochs * (1 if batch_size is None else math.ceil(n_fit / batch_size))
-    lr = parse_schedule(args.schedule, args.lr, steps) if args.schedule else args.lr
-    options: dict[str, Any] = dict(optimizer=args.optimizer, lr=lr, batch_size=batch_size, max_epochs=args.epochs,
-                                   random_state=args.seed, early_stopping=args.early_stopping,
-                                   callbacks=[_epoch_printer(args.epochs)])
-    if args.hidden:
-        try:
-            options["hidden_layer_sizes"] = tuple(int(h) for h in args.hidden.split(","))
-        except ValueError:
-            raise CLIError(f"--hidden must be comma-separated integers, got {args.hidden!r}") from None
+    tr, te = holdout(len(X), args.test_fraction, args.seed)
     if args.loss is not None:
-        options["loss"] = _loss_option(args.model, args.loss)
-    model = _build(cls, options)
-    live = "callbacks" in model.get_params(deep=False)
-    print(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
-          f"({len(te)} held out)")
+        given["loss"] = args.loss
+    options = _applicable(cls, args.model, given)
+    if "loss" in options:
+        _loss_option(args.model, options["loss"])
+    model = cls(**options, random_state=args.seed, early_stopping=args.early_stopping)
+    params = model.get_params(deep=False)
+    epochs, batch_size = params["max_epochs"], params["batch_size"]
+    if args.schedule:
+        n_fit = len(tr) - (int(round(params["validation_fraction"] * len(tr))) if args.early_stopping else 0)
+        steps = epochs * (1 if batch_size is None else math.ceil(n_fit / batch_size))
+        model.set_params(lr=parse_schedule(args.schedule, params["lr"], steps))
+    live = "callbacks" in params
+    if live:
+        model.set_params(callbacks=[_epoch_printer(epochs)])
+    _say(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
+         f"({len(te)} held out)")
     t0 = time.perf_counter()
     notes = _fit(model, X[tr], y[tr])
     seconds = time.perf_counter() - t0
     history = getattr(model, "history_", None)
     if history is not None and not live:
         for r in history:
-            print(_epoch_line(r, args.epochs))
+            _say(_epoch_line(r, epochs))
     if history is not None and history.stop_reason:
-        print(f"{history.stop_reason} in {seconds:.2f} s")
+        _say(f"{history.stop_reason} in {seconds:.2f} s")
     for note in notes:
-        print(f"note: {note}")
+        _say(f"note: {note}")
     if len(te):
-        print(f"test {_score_name(model)}: {model.score(X[te], y[te]):.4f}")
-    if args.plot and history is not None:
-        _plot(history, args.plot)
-    if args.save:
+        _say(f"test {_score_name(model)}: {model.score(X[te], y[te]):.4f}")
+    if args.save:  # before the plot, whose failure must not cost the model
         if live:
             model.set_params(callbacks=())
         info = {"features": table.feature_names, "target": table.target, "format": table.fmt, **table.extra}
         from fastgd.persistence import save
-        save(model, args.save, info=info)
-        print(f"model saved to {os.path.abspath(args.save)}")
+        try:
+            save(model, args.save, info=info)
+        except OSError as e:
+            raise CLIError(f"cannot save the model to {args.save!r}: {e.strerror or e}") from None
+        _say(f"model saved to {os.path.abspath(args.save)}", flush=True)
+    if args.plot and history is not None:
+        _plot(history, args.plot)
     return 0
 
 
@@ -340,7 +511,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     info = load_info(args.model).get("info") or {}
     n_features = int(model.n_features_in_)
     target = args.target if args.target is not None else info.get("target")
-    table = read_table(args.data, args.format, target, train=False, info=info, n_features=n_features)
+    table = read_table(args.data, args.format, target, train=False, info=info, n_features=n_features,
+                       delimiter=args.delimiter and delimiter(args.delimiter))
     X = table.X
     if X.shape[1] != n_features:
         raise CLIError(f"{args.data!r} has {X.shape[1]} feature columns, but the model was trained on "
@@ -356,12 +528,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 w.writerows([v] for v in lines)
         except OSError as e:
             raise CLIError(f"cannot write {args.output!r}: {e}") from None
-        print(f"{len(lines)} predictions written to {os.path.abspath(args.output)}")
+        _say(f"{len(lines)} predictions written to {os.path.abspath(args.output)}")
     else:
-        print("\n".join(lines))
+        _say("\n".join(lines))
         report = sys.stderr  # keep stdout to the predictions
     if table.y is not None:
-        print(f"{_score_name(model)} on {args.data}: {model.score(X, table.y):.4f}", file=report)
+        _say(f"{_score_name(model)} on {args.data}: {model.score(X, table.y):.4f}", file=report)
     return 0
 
 
@@ -372,8 +544,18 @@ def _cell(v: Any) -> str:
 
 # -- entry point -------------------------------------------------------------------------
 
+_DELIMITER_HELP = (f"field delimiter of a CSV or TSV file: a character or one of {', '.join(DELIMITER_NAMES)} "
+                   f"(default: {'; '.join(f'{d!r} for .{f}' for f, d in DELIMITERS.items())})")
+
+
+def _version() -> str:
+    from fastgd import __version__
+    return __version__
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog=_PROG, description="fastgd: gradient descent with fused C++ kernels.")
+    ap.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = ap.add_subparsers(dest="command", metavar="{demo,train,predict}")
 
     demo = sub.add_parser("demo", help="train a logistic regression on built-in synthetic data",
@@ -386,28 +568,35 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train a model on a data file",
-                           description="Train on DATA (.csv, .npy, .npz or svmlight), report the score on a "
+                           description="Train on DATA (.csv, .tsv, .npy, .npz or svmlight), report the score on a "
                                        "held-out split, optionally save the model.")
     train.add_argument("data", metavar="DATA")
     train.add_argument("--target", help="target column: a name (CSV) or an index (.npy)")
     train.add_argument("--model", required=True, choices=("linear", "logistic", "mlp"))
-    train.add_argument("--optimizer", default="adam", help="optimizer name (default adam)")
+    for o in _OPTIONS:
+        train.add_argument(o.flag, dest=o.param, type=o.type, default=argparse.SUPPRESS, metavar=o.metavar,
+                           help=f"{o.help} (default: {_defaults(o.param, o.show)})".replace("%", "%%"))
     train.add_argument("--loss", choices=_LOSSES,
                        help="the loss to minimize: " + "; ".join(
                            f"{', '.join(estimator_losses(kind))} for --model {model}"
-                           for model, kind in _LOSS_KINDS.items()) + " (default: the first)")
-    train.add_argument("--lr", type=float, default=1e-2, help="learning rate (default 0.01)")
+                           for model, kind in _LOSS_KINDS.items()) + f" (default: {_defaults('loss')})")
     train.add_argument("--schedule", metavar="SPEC",
                        help=f"learning-rate schedule: NAME or NAME:key=value,... with NAME one of "
                             f"{', '.join(_SCHEDULES)} (e.g. cosine, step_decay:step_size=100,gamma=0.5)")
-    train.add_argument("--batch-size", type=int, default=32, help="mini-batch size, 0 for full batches (default 32)")
-    train.add_argument("--epochs", type=int, default=20, help="at most this many epochs (default 20)")
     train.add_argument("--early-stopping", action="store_true",
-                       help="hold out 10%% of the training rows and stop when their loss stops improving")
-    train.add_argument("--hidden", metavar="SIZES", help="hidden layer sizes for --model mlp, e.g. 64,32")
+                       help=f"hold out a share of the training rows ({_defaults('validation_fraction')}) and stop "
+                            "when their loss stops improving; keep the best epoch".replace("%", "%%"))
     train.add_argument("--test-fraction", type=float, default=0.2, help="held-out share of rows (default 0.2)")
     train.add_argument("--seed", type=int, default=0, help="seed of the split and the shuffling (default 0)")
     train.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
+    train.add_argument("--delimiter", metavar="CHAR", help=_DELIMITER_HELP)
+    index = train.add_mutually_exclusive_group()
+    index.add_argument("--index-col", metavar="COLUMN",
+                       help="a CSV column that is a row index, not a feature: its name or its position from 0 "
+                            "(default: a first column without a name, as pandas writes the index, is dropped "
+                            "with a note)")
+    index.add_argument("--no-index-col", action="store_true",
+                       help="keep a first column without a name as a feature")
     train.add_argument("--plot", metavar="PATH", help="write the loss plot there")
     train.add_argument("--save", metavar="PATH", help="save the trained model there (.npz)")
     train.set_defaults(func=cmd_train)
@@ -420,6 +609,7 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--output", metavar="PATH", help="write the predictions there as CSV (default: print them)")
     pred.add_argument("--target", help="target column of DATA, if not the one the model was trained with")
     pred.add_argument("--format", choices=FORMATS, help="data format (default: from the extension)")
+    pred.add_argument("--delimiter", metavar="CHAR", help=_DELIMITER_HELP)
     pred.set_defaults(func=cmd_predict)
     return ap
 
@@ -441,7 +631,12 @@ def main(argv: list[str] | None = None) -> int:
         ap.print_help(sys.stderr)
         return 2
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, so that a closed pipe is reported below, not at exit
+        return code
+    except BrokenPipeError:  # `fastgd predict ... | head`: the reader has what it wanted
+        _discard_stdout()
+        return 0
     except CLIError as e:
         return _error(str(e))
     except FileNotFoundError as e:

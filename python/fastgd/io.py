@@ -3,7 +3,10 @@
 Formats, by extension (or an explicit ``fmt``, one of :data:`FORMATS`):
 
 * ``.csv``: a header row of column names; the target is a column named by the caller, every
-  other column (or the ``features`` given) a numeric feature (no missing values).
+  other column (or the ``features`` given) a numeric feature (finite numbers: no missing
+  values, NaN or infinity). A first column without a name (a row index written by pandas) is
+  dropped with a note, or the column ``index_col`` names.
+* ``.tsv``: the same with tab-separated fields (other delimiters: ``delimiter``).
 * ``.npy``: one 2-D numeric array; the target is a column index.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D).
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
@@ -30,11 +33,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DataFileError", "Table", "FORMATS", "SVMLIGHT_EXTENSIONS", "check_file", "read_csv", "read_npy",
-           "read_npz", "read_svmlight", "read_table"]
+__all__ = ["DataFileError", "Table", "DELIMITERS", "DELIMITER_NAMES", "FORMATS", "SVMLIGHT_EXTENSIONS",
+           "check_file", "delimiter", "read_csv", "read_npy", "read_npz", "read_svmlight", "read_table"]
 
 #: Format names, as ``fmt`` and the command line's ``--format`` take them.
-FORMATS = ("csv", "npy", "npz", "svmlight")
+FORMATS = ("csv", "tsv", "npy", "npz", "svmlight")
+#: The field delimiter of each delimited-text format (``delimiter`` may give another).
+DELIMITERS = {"csv": ",", "tsv": "\t"}
+#: Names the command line takes for delimiters that are awkward to type in a shell.
+DELIMITER_NAMES = {"tab": "\t", "comma": ",", "semicolon": ";", "space": " ", "pipe": "|"}
 #: File extensions read as svmlight.
 SVMLIGHT_EXTENSIONS = (".svm", ".svmlight", ".libsvm")
 
@@ -46,9 +53,10 @@ class DataFileError(ValueError):
 @dataclass
 class Table:
     """A data file's contents: features ``X`` (float64, samples x features), the target ``y``
-    (None when the file has none), the format read, and what is needed to read the same
-    columns again (``feature_names`` and ``target`` of a CSV file, ``extra["zero_based"]`` of
-    an svmlight file)."""
+    (None when the file has none), the format read, what is needed to read the same columns
+    again (``feature_names`` and ``target`` of a CSV file, ``extra["zero_based"]`` of an
+    svmlight file), and ``notes``: one line each about a decision the reader made (a column
+    it dropped)."""
 
     X: np.ndarray
     y: np.ndarray | None
@@ -56,18 +64,30 @@ class Table:
     feature_names: list[str] | None = None
     target: Any = None  # the CSV column name or the .npy column index
     extra: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what the reader decided for the user to know
 
 
 def _format_of(path: str, fmt: str | None) -> str:
     if fmt:
         return fmt
     ext = os.path.splitext(path)[1].lower()
-    if ext in (".csv", ".npy", ".npz"):
+    if ext[1:] in FORMATS and ext != ".svmlight":
         return ext[1:]
     if ext in SVMLIGHT_EXTENSIONS:
         return "svmlight"
-    raise DataFileError(f"cannot tell the format of {path!r} from its extension; use .csv, .npy, .npz, "
-                        f"{', '.join(SVMLIGHT_EXTENSIONS)} or pass --format {{{','.join(FORMATS)}}}")
+    named = [f".{f}" for f in FORMATS if f != "svmlight"] + list(SVMLIGHT_EXTENSIONS)
+    raise DataFileError(f"cannot tell the format of {path!r} from its extension; use {', '.join(named)} or pass "
+                        f"--format {{{','.join(FORMATS)}}}")
+
+
+def delimiter(text: str) -> str:
+    """A delimiter as given on a command line: one character, a name of
+    :data:`DELIMITER_NAMES` (``tab``), or ``\\t`` typed as two characters."""
+    value = DELIMITER_NAMES.get(text.lower(), "\t" if text == "\\t" else text)
+    if len(value) != 1 or value in "\"\r\n":
+        raise DataFileError(f"--delimiter must be one character (other than a quote or a line break) or one of "
+                            f"{', '.join(DELIMITER_NAMES)}, got {text!r}")
+    return value
 
 
 def check_file(path: str) -> None:
@@ -86,26 +106,40 @@ def _target_values(values: np.ndarray, where: str) -> np.ndarray:
         y = values.astype(np.float64)
     except ValueError:
         return values  # labels
+    bad = _first_nonfinite(y[:, None])
+    if bad is not None:
+        raise _nonfinite_error(where, str(values[bad[0]]), bad[0])
     if np.all(np.isfinite(y)) and np.all(y == np.round(y)) and np.all(np.abs(y) < 2**53):
         return y.astype(np.int64)
     return y
 
 
 def read_csv(path: str, target: str | None, *, features: list[str] | None = None,
-             target_required: bool = True) -> Table:
-    """A CSV file with a header row: the ``features`` columns (default: all but the target)
-    as floats, and the ``target`` column (if it is there, or an error when required).
+             target_required: bool = True, index_col: str | None = None, keep_unnamed: bool = False,
+             delimiter: str = ",") -> Table:
+    """A CSV file with a header row: the ``features`` columns (default: all but the target and
+    the index column) as floats, and the ``target`` column (if it is there, or an error when
+    required). Fields are separated by ``delimiter`` (a tab for a TSV file).
+
+    The index column: ``index_col`` names a column that is not a feature (or gives its
+    position from 0, when no column has that name); without it, a first column without a name
+    (``""``, or pandas' ``"Unnamed: 0"``: what ``DataFrame.to_csv`` writes for the row index)
+    is dropped with a line in ``Table.notes``, unless ``keep_unnamed``. Row numbers sorted by
+    class would otherwise be a feature that gives away the label.
 
     Time and memory are linear in the file's size: columns are found through one dict of the
     header, never by searching the header once per column (files can have 100,000 columns)."""
-    header, cells = _csv_cells(path)
+    header, cells = _csv_cells(path, delimiter)
     column = {name: j for j, name in enumerate(header)}
     if target is not None and target not in column:
         if target_required:
-            raise DataFileError(f"{path!r} has no column {target!r} (its columns: {', '.join(header)})")
+            raise DataFileError(f"{path!r} has no column {target!r} (its columns: {', '.join(header)})"
+                                + _delimiter_hint(header, delimiter))
         target = None
+    notes: list[str] = []
     if features is None:
-        features = [h for h in header if h != target]
+        index = _index_column(path, header, column, target, index_col, keep_unnamed, notes)
+        features = [h for h in header if h != target and h != index]
     else:
         missing = [c for c in features if c not in column]
         if missing:
@@ -117,16 +151,50 @@ def read_csv(path: str, target: str | None, *, features: list[str] | None = None
     y = None
     if target is not None:
         y = _target_values(cells[:, column[target]], f"{path!r} column {target!r}")
-    return Table(X, y, "csv", feature_names=list(features), target=target)
+    return Table(X, y, "csv", feature_names=list(features), target=target, notes=notes)
 
 
-def _csv_cells(path: str) -> tuple[list[str], np.ndarray]:
+# The names a row index written by pandas has in the header: none, or after a round trip
+# through read_csv, "Unnamed: 0".
+_UNNAMED = ("", "Unnamed: 0")
+
+
+def _index_column(path: str, header: list[str], column: dict[str, int], target: str | None,
+                  index_col: str | None, keep_unnamed: bool, notes: list[str]) -> str | None:
+    """The name of the column that is an index, not a feature (None: there is none)."""
+    if index_col is not None:
+        name = index_col
+        if name not in column:
+            if not (name.isdigit() and int(name) < len(header)):
+                raise DataFileError(f"--index-col {name!r}: no such column in {path!r} (its columns: "
+                                    f"{', '.join(header)})")
+            name = header[int(name)]
+        if name == target:
+            raise DataFileError(f"--index-col {name!r} is the target column of {path!r}")
+        return name
+    if keep_unnamed or header[0] not in _UNNAMED or header[0] == target:
+        return None
+    notes.append(f"{path!r}: dropped its first column, which has no name (a row index written by pandas?); "
+                 "--index-col names the index column, --no-index-col keeps it as a feature")
+    return header[0]
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """A hint when the header is one field that another common delimiter would split."""
+    if len(header) != 1:
+        return ""
+    other = next((d for d in DELIMITER_NAMES.values() if d != delimiter and d in header[0].strip()), None)
+    if other is None:
+        return ""
+    name = next(n for n, d in DELIMITER_NAMES.items() if d == other)
+    return f"; are its fields separated by {other!r}? then pass --delimiter {name}"
+
+
+def _csv_cells(path: str, delimiter: str = ",") -> tuple[list[str], np.ndarray]:
     """The header's names and the data rows' stripped cells (rows x columns) of a CSV file,
     after checking that the header has no duplicate and every row its number of fields."""
     check_file(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+            rows = list(csv.reader(f, delimiter=delimiter))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataFileError(f"cannot read {path!r} as CSV: {e}") from None
     rows = [r for r in rows if r]  # blank lines
@@ -159,7 +227,25 @@ def _feature_values(cells: np.ndarray, cols: list[int], path: str, names: list[s
         except ValueError:  # find the culprit, column by column
             for j in range(start, start + len(block)):
                 X[:, j] = _numeric_column(cells[:, cols[j]], path, names[j])
+    bad = _first_nonfinite(X)
+    if bad is not None:
+        row, j = bad
+        raise _nonfinite_error(f"{path!r} column {names[j]!r}", str(cells[row, cols[j]]), row)
     return X
+
+
+def _first_nonfinite(values: np.ndarray) -> tuple[int, int] | None:
+    """(row, column) of the first NaN or infinity of 2-D ``values`` in file order, or None."""
+    finite = np.isfinite(values)
+    if finite.all():
+        return None
+    row, j = np.argwhere(~finite)[0]  # row-major: the first in the file
+    return int(row), int(j)
+
+
+def _nonfinite_error(where: str, cell: str, row: int) -> DataFileError:
+    return DataFileError(f"{where} has the non-finite value {cell!r} on line {row + 2}; values must be finite "
+                         "numbers (missing values are not supported)")
 
 
 def _numeric_column(col: np.ndarray, path: str, name: str) -> np.ndarray:
@@ -326,21 +412,27 @@ def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool 
 
 
 def read_table(path: str, fmt: str | None, target: Any, *, train: bool, info: dict[str, Any] | None = None,
-               n_features: int | None = None) -> Table:
+               n_features: int | None = None, index_col: str | None = None, keep_unnamed: bool = False,
+               delimiter: str | None = None) -> Table:
     """The data of ``path`` in format ``fmt`` (None: from the extension), for training
     (``train=True``: the target is required) or for prediction (the target is read if the
     file has it). ``target`` is a CSV column name or a .npy column index; ``info`` is what a
     model was saved with (a CSV file's ``features``, an svmlight file's ``zero_based``) and
-    ``n_features`` its feature count, so that a file is read into the columns it expects."""
+    ``n_features`` its feature count, so that a file is read into the columns it expects.
+    ``index_col`` and ``keep_unnamed`` say which CSV column is a row index (:func:`read_csv`);
+    ``delimiter`` separates the fields of a CSV or TSV file (default: :data:`DELIMITERS`)."""
     fmt = _format_of(path, fmt)
     if fmt not in FORMATS:
         raise DataFileError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     info = info or {}
-    if fmt == "csv":
+    if fmt in DELIMITERS:
         if train and target is None:
-            raise DataFileError("a CSV file needs --target, the name of the target column")
-        return read_csv(path, None if target is None else str(target), features=info.get("features"),
-                        target_required=train)
+            raise DataFileError(f"a {fmt.upper()} file needs --target, the name of the target column")
+        table = read_csv(path, None if target is None else str(target), features=info.get("features"),
+                         target_required=train, index_col=index_col, keep_unnamed=keep_unnamed,
+                         delimiter=delimiter or DELIMITERS[fmt])
+        table.fmt = fmt
+        return table
     if fmt == "npy":
         return read_npy(path, target, n_features=n_features, target_required=train)
     if fmt == "npz":

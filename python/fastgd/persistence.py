@@ -75,14 +75,15 @@ same path removes it once that process is gone (never the file of a writer that 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import json
 import numbers
 import os
 import re
 import reprlib
+import secrets
 import socket
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable
@@ -431,13 +432,32 @@ def _remove_stale_temps(directory: str, prefix: str) -> None:
             pass
 
 
+def _create_temp(directory: str, prefix: str) -> tuple[int, str]:
+    """A new file of a fresh name in ``directory``, opened for writing: ``(fd, path)``.
+
+    Unlike ``tempfile.mkstemp`` (always mode 0600), the file is created with mode 0666, which
+    the process's umask reduces as it does for any file the user writes (0644 under umask
+    022), so that the saved file, which this one becomes, has the mode the user expects.
+    ``O_EXCL`` makes the creation fail rather than open a file (or follow a link) that is
+    there already."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f"{prefix}{_host_tag()}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
+
+
 def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> None:
     path = os.fspath(path)
     directory, base = os.path.split(os.path.abspath(path))
     prefix = f".{base[:_TEMP_NAME_CHARS]}.fastgd-"
     _remove_stale_temps(directory, prefix)
-    fd, tmp = tempfile.mkstemp(prefix=f"{prefix}{_host_tag()}-{os.getpid()}-", suffix=".tmp", dir=directory)
+    tmp = None
     try:
+        fd, tmp = _create_temp(directory, prefix)
         with os.fdopen(fd, "wb") as f:
             # The keys are array names ("a0", ..., the metadata's), never savez's own
             # allow_pickle, which numpy's stub cannot rule out of **entries.
@@ -445,11 +465,15 @@ def _atomic_write(path: str | os.PathLike, entries: dict[str, np.ndarray]) -> No
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as e:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(e, OSError) and e.errno is not None:
+            # Name the file the caller asked for: the temporary name is an implementation detail.
+            raise OSError(e.errno, e.strerror, path) from None
         raise
     # The rename itself is durable once the directory is synced (POSIX; Windows cannot open a
     # directory, and its rename is journaled by the file system).
