@@ -8,6 +8,9 @@
     same = load("clf.npz")
     assert (same.predict(X) == clf.predict(X)).all()
 
+An optimizer's state alone goes to a file of its own (format ``"fastgd-optimizer-state"``, see
+:mod:`fastgd.optim._flat`): ``save_state(path, opt)``, ``load_state(path, opt)``.
+
 File format (``"fastgd-model"``, version :data:`FORMAT_VERSION`): an ordinary NumPy ``.npz``
 archive. The entry ``__fastgd__`` holds UTF-8 JSON metadata (as a uint8 array): the format
 name and version, the estimator's class name, its ``get_params()``, a description of every
