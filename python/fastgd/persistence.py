@@ -194,7 +194,8 @@ class _Encoder:
                 records = json.loads(json.dumps(v.records))
             except (TypeError, ValueError):
                 raise _Unencodable("a History with records that are not plain numbers and strings") from None
-            return {"t": "history", "records": records, "stop_reason": v.stop_reason}
+            return {"t": "history", "records": records, "stop_reason": v.stop_reason,
+                    "restored_epoch": v.restored_epoch}
         if isinstance(v, Schedule):
             return {"t": "schedule", "v": v.get_config()}
         if isinstance(v, type) and _OPTIMIZER_CLASSES.get(v.__name__) is v:
@@ -273,7 +274,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
                 stats[k][...] = v
         return net
     if t == "history":
-        return History(node["records"], node["stop_reason"])
+        return History(node["records"], node["stop_reason"], node.get("restored_epoch"))
     if t == "schedule":
         return from_config(node["v"])
     if t == "optimizer":
