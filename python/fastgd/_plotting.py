@@ -52,7 +52,7 @@ def rate_axis(ax: Any, values: Sequence[float]) -> None:
         ax.set_ylim(bottom=0.0)
 
 
-def title(text: str, width: int = 60) -> str:
+def title(text: str, width: int = 80) -> str:
     """``text`` broken into lines of at most ``width`` characters, for a title that would
     otherwise run past the axes."""
     return "\n".join(textwrap.wrap(text, width)) or text
