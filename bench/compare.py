@@ -1050,21 +1050,37 @@ def log_axis(ax) -> None:
     ax.set_ylabel("ns per parameter (log scale)")
 
 
-def draw(out: dict, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def wrapped(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` characters (tick labels, titles: none overlaps
+    its neighbour or runs past the figure)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def chart(out: dict):
+    """The side-by-side chart of ``out`` (what main writes to JSON) as a matplotlib Figure,
+    or None when ``out`` has nothing to draw. No pyplot: the figure only goes to a file."""
+    from matplotlib.figure import Figure
 
     opt = out.get("optimizers")
     panels = (len(opt["configs"]) + 1 if opt else 0) + ("logreg" in out) + ("mlp" in out)
     if not panels:
-        return
+        return None
     cols = 3
     rows_n = math.ceil(panels / cols)
-    fig, axes = plt.subplots(rows_n, cols, figsize=(6 * cols, 4.2 * rows_n), squeeze=False)
-    axes = list(axes.ravel())
+    # Constrained layout: long tick labels and titles get room instead of being cut.
+    fig = Figure(figsize=(6 * cols, 4.6 * rows_n), layout="constrained")
+    axes = list(fig.subplots(rows_n, cols, squeeze=False).ravel())
     colors = {"fastgd": "#1f77b4", "NumPy": "#7f7f7f", "torch for-loop": "#ffbb78", "torch foreach": "#ff7f0e",
               "torch fused": "#d62728"}
+
+    def legend_above_bars(ax) -> None:
+        # Room above the tallest bar (a log axis), so that the legend covers none.
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, high * 6)
+        ax.legend(fontsize=7, ncols=3, loc="upper left")
+
     if opt:
         rules = list(LR)
         for cname in opt["configs"]:
@@ -1080,10 +1096,10 @@ def draw(out: dict, path: Path) -> None:
                 bound = bytes_per_element(STATES[ru]) / opt["bandwidth_gbs"]
                 ax.hlines(bound, j - 0.45, j + 0.45, colors="black", linestyles="dashed", linewidth=1,
                           label="bandwidth bound" if j == 0 else None)
-            ax.set_xticks(range(len(rules)), rules)
+            ax.set_xticks(range(len(rules)), [wrapped(ru, 10) for ru in rules])
             log_axis(ax)
-            ax.set_title(f"optimizer step, {cname} float32")
-            ax.legend(fontsize=7)
+            ax.set_title(wrapped(f"optimizer step, {cname} float32", 48))
+            legend_above_bars(ax)
         ax = axes.pop(0)
         names = ["fastgd Adam", "fastgd Adam+clip", "torch fused", "torch clip + fused Adam", "fastgd clip",
                  "torch clip"]
@@ -1100,17 +1116,18 @@ def draw(out: dict, path: Path) -> None:
                     ys.append(r["ns_per_param"])
             if xs:
                 ax.bar(xs, ys, width, label=nm, color=col)
-        ax.set_xticks(range(len(opt["configs"])), opt["configs"])
+        ax.set_xticks(range(len(opt["configs"])), [wrapped(c, 12) for c in opt["configs"]])
         log_axis(ax)
-        ax.set_title("clip by global norm, with and without Adam")
-        ax.legend(fontsize=7)
+        ax.set_title(wrapped("clip by global norm, with and without Adam", 48))
+        legend_above_bars(ax)
     titles = {"logreg": "logistic regression, whole fit(), 5 epochs", "mlp": "MLP 100-256-256-10, 3 epochs"}
     for key, title in titles.items():
         if key not in out:
             continue
         ax = axes.pop(0)
         rs = out[key]["results"]
-        bars = ax.barh([r["peer"] + (" *" if r["extra"] else "") for r in rs], [r["samples_per_s"] / 1e6 for r in rs],
+        bars = ax.barh([wrapped(r["peer"] + (" *" if r["extra"] else ""), 28) for r in rs],
+                       [r["samples_per_s"] / 1e6 for r in rs],
                        color=["#1f77b4" if r["peer"].startswith("fastgd") else "#bbbbbb" for r in rs])
         for b, r in zip(bars, rs):
             if r["extra"]:
@@ -1118,19 +1135,24 @@ def draw(out: dict, path: Path) -> None:
                 b.set_hatch("//")
         for i, r in enumerate(rs):
             ax.text(r["samples_per_s"] / 1e6, i, f" {r['accuracy']:.1%}", va="center", fontsize=8)
-        ax.set_xlim(0, 1.18 * max(r["samples_per_s"] for r in rs) / 1e6)
+        ax.set_xlim(0, 1.25 * max(r["samples_per_s"] for r in rs) / 1e6)
         ax.invert_yaxis()
-        ax.set_xlabel("M samples/s (label: held-out accuracy; * other settings)")
-        ax.set_title(f"{title}, {out[key]['n_train']:,} samples")
+        ax.set_xlabel(wrapped("M samples/s (label: held-out accuracy; * other settings)", 52))
+        ax.set_title(wrapped(f"{title}, {out[key]['n_train']:,} samples", 48))
         ax.tick_params(axis="y", labelsize=8)
     for ax in axes:
         ax.axis("off")
     fig.suptitle(f"fastgd {fastgd.__version__} side by side ({out['cpu_count']} CPUs, {out['threads']} threads, "
                  f"SIMD {out['simd_level']})")
-    fig.tight_layout()
+    return fig
+
+
+def draw(out: dict, path: Path) -> None:
+    fig = chart(out)
+    if fig is None:
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def load_average() -> list[float] | None:

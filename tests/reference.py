@@ -342,11 +342,12 @@ def total_norm(grads: Sequence[np.ndarray], norm_type: float = 2.0) -> float:
     flat = np.concatenate([np.abs(np.asarray(g, dtype=np.float64)).ravel() for g in grads] + [np.zeros(0)])
     if math.isinf(norm_type):
         return float(flat.max()) if flat.size else 0.0
-    if norm_type == 1.0:
-        return float(flat.sum())
-    if norm_type == 2.0:
-        return math.sqrt(float(np.dot(flat, flat)))
-    with np.errstate(over="ignore"):  # in numpy, so that a sum past the double range gives Inf
+    # In numpy, so that a sum past the double range gives Inf (as the kernels' does), quietly.
+    with np.errstate(over="ignore"):
+        if norm_type == 1.0:
+            return float(flat.sum())
+        if norm_type == 2.0:
+            return math.sqrt(float(np.dot(flat, flat)))
         return float(np.sum(flat**norm_type) ** np.float64(1.0 / norm_type))
 
 

@@ -197,7 +197,7 @@ def test_resume_checks_the_data(case):
     model.set_params(max_epochs=4)
     before = [p.copy() for p in _params(model)]
     with pytest.raises(ValueError, match="features"):
-        model.fit(X[:, :3], y, resume=True)
+        model.fit(np.ascontiguousarray(X[:, :3]), y, resume=True)
     with pytest.raises(ValueError, match="X has 80 rows.*trained on 90"):
         model.fit(X[:80], y[:80], resume=True)
     assert all(np.array_equal(a, b) for a, b in zip(before, _params(model)))  # left as it was

@@ -326,5 +326,6 @@ def test_usage_errors(capsys):
 
 
 def test_console_script_entry_point():
-    text = open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml")).read()
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml")) as f:
+        text = f.read()
     assert 'fastgd = "fastgd.cli:main"' in text

@@ -166,7 +166,7 @@ def test_partial_fit_with_other_number_of_features(name):
     est = _partial(_make(name), X, y, name)
     before = _snapshot(est)
     with pytest.raises(ValueError, match=r"X has 2 features, but .* (is expecting|was fitted with) 3"):
-        _partial(est, X[:, :2], y, name)
+        _partial(est, np.ascontiguousarray(X[:, :2]), y, name)
     assert _snapshot(est) == before
 
 
@@ -278,7 +278,7 @@ def test_warm_start_with_other_features_or_classes(name):
     est = _make(name, warm_start=True).fit(X, y)
     before = _snapshot(est)
     with pytest.raises(ValueError, match=r"warm_start: X has 2 features, but .* was fitted with 3"):
-        est.fit(X[:, :2], y)
+        est.fit(np.ascontiguousarray(X[:, :2]), y)
     if name in CLASSIFIERS:
         with pytest.raises(ValueError, match=r"warm_start: the classes .* differ from the fitted"):
             est.fit(X, y % 2)

@@ -134,3 +134,117 @@ def test_plot_without_matplotlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match="pip install matplotlib"):
         _history().plot()
+
+
+# -- what the loss plot shows (read from the Figure, not its pixels) --------------------------
+
+def _constant_lr_run(epochs=12, restored=None):
+    rng = np.random.default_rng(0)
+    records = [{"epoch": e, "train_loss": 1.0 / e + 0.01 * rng.random(), "val_loss": 1.0 / e + (e / 50) ** 2,
+                "lr": 0.01} for e in range(1, epochs + 1)]
+    h = History(records, "validation loss did not improve")
+    if restored is not None:
+        h.restored_epoch = restored
+    return h
+
+
+def _visible_ticks(axis):
+    low, high = sorted(axis.get_view_interval())
+    return [t for t in axis.get_majorticklocs() if low - 1e-9 <= t <= high + 1e-9]
+
+
+def test_plot_labels_the_rate_axis_and_keeps_it_inside_the_figure():
+    pytest.importorskip("matplotlib")
+    fig = _saved_figure(_constant_lr_run())
+    loss_ax, lr_ax = fig.axes
+    assert loss_ax.get_xlabel() == "epoch" and loss_ax.get_ylabel() == "loss"
+    assert lr_ax.get_ylabel() == "learning rate"
+    fig.draw_without_rendering()
+    label = lr_ax.yaxis.label.get_window_extent()
+    assert fig.bbox.x0 <= label.x0 and label.x1 <= fig.bbox.x1  # not cut at the figure's edge
+
+
+def _saved_figure(history):
+    """The figure as History.plot makes it for a file (no GUI backend)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        return history.plot(f"{d}/loss.png")
+
+
+def test_plot_ticks_epochs_at_whole_numbers():
+    pytest.importorskip("matplotlib")
+    for epochs in (3, 7, 12, 150):
+        fig = _saved_figure(_constant_lr_run(epochs))
+        ticks = _visible_ticks(fig.axes[0].xaxis)
+        assert ticks and all(float(t).is_integer() for t in ticks), (epochs, ticks)
+
+
+def test_plot_shows_a_constant_rate_as_one_value():
+    pytest.importorskip("matplotlib")
+    fig = _saved_figure(_constant_lr_run())
+    lr_ax = fig.axes[1]
+    assert _visible_ticks(lr_ax.yaxis) == [0.01]
+    assert [t.get_text() for t in lr_ax.get_yticklabels()] == ["0.01"]
+    assert lr_ax.yaxis.get_offset_text().get_text() == ""
+    low, high = lr_ax.get_ylim()
+    assert low <= 0.0 and high >= 0.02  # the line is not stretched over the whole axis
+
+
+def test_plot_writes_a_schedule_plainly_from_zero():
+    pytest.importorskip("matplotlib")
+    h = History([{"epoch": e, "train_loss": 1.0 / e, "lr": 1e-3 * 0.5 ** e} for e in range(1, 9)])
+    lr_ax = _saved_figure(h).axes[1]
+    assert lr_ax.get_ylim()[0] == 0.0
+    texts = [t.get_text() for t in lr_ax.get_yticklabels()]
+    assert texts and all("e" not in t for t in texts[1:]) and lr_ax.yaxis.get_offset_text().get_text() == ""
+
+
+def test_plot_marks_the_epoch_early_stopping_restored():
+    pytest.importorskip("matplotlib")
+    fig = _saved_figure(_constant_lr_run(restored=5))
+    marks = [ln for ln in fig.axes[0].get_lines() if "restored" in ln.get_label()]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [5, 5]
+    assert any("restored" in t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    unmarked = _saved_figure(_constant_lr_run())
+    assert not [ln for ln in unmarked.axes[0].get_lines() if "restored" in ln.get_label()]
+
+
+def test_train_records_which_epoch_early_stopping_restored(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 8))
+    y = X @ rng.standard_normal(8) + rng.standard_normal(60)
+    Xv, yv = rng.standard_normal((30, 8)), rng.standard_normal(30)  # unrelated: overfitting shows
+
+    def lg(params, Xb, yb, wb):
+        r = Xb @ params[0] - yb
+        return 0.5 * np.mean(r**2), [Xb.T @ r / len(yb)]
+
+    def val_loss(params, Xb, yb):
+        return 0.5 * float(np.mean((Xb @ params[0] - yb) ** 2))
+
+    es = fg.stopping.EarlyStopping(patience=3)
+    h = fg.train(lg, [np.zeros(8)], X, y, optimizer="sgd", lr=0.05, max_epochs=200, validation_data=(Xv, yv),
+                 loss_fn=val_loss, stopping=es)
+    assert h.restored_epoch == es.best_epoch and h.restored_epoch < len(h)
+    h.to_json(tmp_path / "h.json")
+    assert History.from_json(tmp_path / "h.json").restored_epoch == h.restored_epoch
+    no_restore = fg.train(lg, [np.zeros(8)], X, y, optimizer="sgd", lr=0.05, max_epochs=200,
+                          validation_data=(Xv, yv), loss_fn=val_loss,
+                          stopping=fg.stopping.EarlyStopping(patience=3, restore_best_weights=False))
+    assert no_restore.restored_epoch is None
+
+
+def test_an_estimator_with_early_stopping_marks_its_kept_epoch(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = (X[:, 0] + 0.8 * rng.standard_normal(300) > 0).astype(int)
+    clf = fg.LogisticRegression(early_stopping=True, max_epochs=300, random_state=0).fit(X, y)
+    h = clf.history_
+    assert h.restored_epoch is not None and 1 <= h.restored_epoch <= len(h)
+    clf.save(tmp_path / "clf.npz")
+    assert fg.load(tmp_path / "clf.npz").history_.restored_epoch == h.restored_epoch
+    fig = h.plot(tmp_path / "loss.png")
+    (mark,) = [ln for ln in fig.axes[0].get_lines() if "restored" in ln.get_label()]
+    assert list(mark.get_xdata()) == [h.restored_epoch] * 2

@@ -339,7 +339,7 @@ def test_partial_fit_classes_and_batches(digits4):
     with pytest.raises(ValueError, match="differs"):
         m.partial_fit(X[:5], y[:5], classes=[0, 1, 2, 3, 4])
     with pytest.raises(ValueError, match="features"):
-        m.partial_fit(X[:5, :10], y[:5])
+        m.partial_fit(np.ascontiguousarray(X[:5, :10]), y[:5])
 
 
 def test_warm_start(cancer):
@@ -357,7 +357,7 @@ def test_warm_start(cancer):
     newton.fit(X, y)
     assert first > 2 and newton.n_iter_ <= 1
     with pytest.raises(ValueError, match="warm_start"):
-        newton.fit(X[:, :5], y)
+        newton.fit(np.ascontiguousarray(X[:, :5]), y)
 
 
 def test_get_set_params_and_clone():
@@ -466,8 +466,9 @@ def test_string_labels_and_one_weighted_class():
 # -- scikit-learn's estimator checks -------------------------------------------------------
 
 def _expected_failures(estimator):
-    if estimator.solver == "gd":
-        # Non-strict: the classifier happens to pass it here.
+    # Strict (pyproject's xfail_strict): only where the check fails. The classifier passes it:
+    # its probabilities from the two data sets agree to about 1e-10, within the check's rtol.
+    if estimator.solver == "gd" and isinstance(estimator, LinearRegression):
         return {"check_sample_weight_equivalence_on_dense_data":
                 "first-order training is not exactly reproducible across the two data sets: a repeated row "
                 "lands in other mini-batches than its weighted original, and even in full batches the weighted "
@@ -479,6 +480,10 @@ def _expected_failures(estimator):
 _ESTIMATORS = [LinearRegression(), LogisticRegression(), LinearRegression(solver="newton"),
                LogisticRegression(solver="newton")]
 
+# Checks that hand fit a Fortran-ordered or strided X on purpose: fastgd's note that it copies
+# X once is not what they test.
+_CHECKS_THAT_COPY_X = ("check_f_contiguous_array_estimator", "check_estimators_partial_fit_n_features")
+
 if parametrize_with_checks is not None:
     with warnings.catch_warnings():
         # "does not inherit from sklearn.base.BaseEstimator": by design, scikit-learn is optional.
@@ -489,6 +494,9 @@ if parametrize_with_checks is not None:
     def test_scikit_learn_estimator_checks(estimator, check):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            if getattr(check, "func", check).__name__ in _CHECKS_THAT_COPY_X:
+                warnings.filterwarnings("ignore", "X is (Fortran-ordered|not contiguous)",
+                                        fastgd.models.DataConversionWarning)
             check(estimator)
 else:
     def test_scikit_learn_estimator_checks():

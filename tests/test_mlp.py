@@ -250,7 +250,7 @@ def test_partial_fit_keeps_the_optimizer_state():
     with pytest.raises(ValueError, match="classes"):
         MLPClassifier().partial_fit(X, y)
     with pytest.raises(ValueError, match="features"):
-        inc.partial_fit(X[:, :1], y)
+        inc.partial_fit(np.ascontiguousarray(X[:, :1]), y)
     inc.set_params(hidden_layer_sizes=(5,))
     with pytest.raises(ValueError, match="layer sizes"):
         inc.partial_fit(X, y)
@@ -344,18 +344,24 @@ _SAMPLE_WEIGHT_REASON = (
 
 
 def _expected_failures(estimator):
-    reason = _SAMPLE_WEIGHT_REASON
-    if estimator.batch_norm:
-        reason += ("; and batch normalization takes unweighted batch statistics, so a zero-weight row still "
-                   "shifts the others' normalization")
-    # Non-strict: the plain networks happen to pass it here.
-    return {"check_sample_weight_equivalence_on_dense_data": reason}
+    # Strict (pyproject's xfail_strict): only where the check fails. The plain networks pass it:
+    # the check's 15 rows are one batch, and their outputs from the two data sets agree to
+    # about 1e-13, within the check's rtol.
+    if not estimator.batch_norm:
+        return {}
+    return {"check_sample_weight_equivalence_on_dense_data": _SAMPLE_WEIGHT_REASON + (
+        "; and batch normalization takes unweighted batch statistics, so a zero-weight row still shifts the "
+        "others' normalization")}
 
 
 _ESTIMATORS = [MLPClassifier((8,), lr=1e-2, max_epochs=60, random_state=0),
                MLPRegressor((8,), lr=1e-2, max_epochs=60, random_state=0),
                MLPClassifier((6, 5), activation="tanh", batch_norm=True, dropout=0.1, lr=1e-2, max_epochs=40,
                              random_state=0)]
+
+# Checks that hand fit a Fortran-ordered or strided X on purpose: fastgd's note that it copies
+# X once is not what they test.
+_CHECKS_THAT_COPY_X = ("check_f_contiguous_array_estimator", "check_estimators_partial_fit_n_features")
 
 if parametrize_with_checks is not None:
     with warnings.catch_warnings():
@@ -367,6 +373,9 @@ if parametrize_with_checks is not None:
     def test_scikit_learn_estimator_checks(estimator, check):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            if getattr(check, "func", check).__name__ in _CHECKS_THAT_COPY_X:
+                warnings.filterwarnings("ignore", "X is (Fortran-ordered|not contiguous)",
+                                        fastgd.models.DataConversionWarning)
             check(estimator)
 else:
     def test_scikit_learn_estimator_checks():

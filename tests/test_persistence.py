@@ -314,7 +314,7 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_save(tmp_path, s
     (left,) = _temporary_files(tmp_path)
     assert left.startswith(".good.npz.fastgd-") and f"-{proc.pid}-" in left
     proc.kill()
-    proc.wait()
+    proc.communicate()  # and close its pipes
     assert saved.read_bytes() == before and _temporary_files(tmp_path) == [left]
     fastgd.load(saved).save(saved)
     assert sorted(os.listdir(tmp_path)) == ["good.npz"]
@@ -359,7 +359,8 @@ def test_persistence_imports_no_estimator_module():
     classes into persistence, which never imports fastgd.models (not even in a function)."""
     import ast
 
-    tree = ast.parse(open(persistence.__file__).read())
+    with open(persistence.__file__) as f:
+        tree = ast.parse(f.read())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert not [m for m in imported if m.startswith("fastgd.models")], imported

@@ -186,11 +186,12 @@ def test_linear_fit_runs_blas_on_one_thread_and_gives_it_back(cls):
     y = (X[:, 0] > 0).astype(int) if cls is fg.LogisticRegression else X[:, 0]
     m = cls(max_epochs=3, tol=None, early_stopping=True, random_state=0,
             callbacks=[lambda history, params: seen.append(blas_threads())])
-    m.fit(X, y)
+    with pytest.warns(fg.models.ConvergenceWarning, match="max_epochs=3"):  # 3 epochs: on purpose
+        m.fit(X, y)
     assert seen and all(s == [1] * len(before) for s in seen)
     assert blas_threads() == before
     m2 = cls(max_epochs=3, tol=None, early_stopping=True, random_state=0)
-    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+    with threadpoolctl.threadpool_limits(2, user_api="blas"), pytest.warns(fg.models.ConvergenceWarning):
         m2.fit(X, y)
     np.testing.assert_array_equal(m.coef_, m2.coef_)  # BLAS's threads never change the bits
 

@@ -14,7 +14,7 @@ from fastgd.history import History
 from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
 from fastgd.optim import *  # noqa: F403  (every rule's class)
 from fastgd.optim import Optimizer, get_optimizer
-from fastgd.persistence import load
+from fastgd.persistence import load, load_state, save_state
 from fastgd.runtime import (
     _check_env_level,
     available_simd_levels,
@@ -38,7 +38,7 @@ __all__ += [
 __all__ += ["train", "minimize", "lr_find", "History", "DivergenceWarning", "OptimizeResult", "LRFinderResult",
             "get_optimizer", "stopping"]
 __all__ += ["models", "losses", "LinearRegression", "LogisticRegression", "MLPClassifier", "MLPRegressor"]
-__all__ += ["load", "datasets"]
+__all__ += ["load", "datasets", "save_state", "load_state"]
 __all__ += ["ChunkStream"]
 
 _check_env_level()

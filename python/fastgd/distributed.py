@@ -442,9 +442,9 @@ class DistributedOptimizer:
         return f"DistributedOptimizer(rank={self.rank}, size={self.size}, reduction={self.reduction!r}, " \
                f"optimizer={self.optimizer!r})"
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, flat: bool = False) -> dict[str, Any]:
         """The wrapped optimizer's :meth:`~fastgd.Optimizer.state_dict` (the same on every rank)."""
-        return self.optimizer.state_dict()
+        return self.optimizer.state_dict(flat)
 
     def load_state_dict(self, state_dict: Any) -> None:
         """The wrapped optimizer's :meth:`~fastgd.Optimizer.load_state_dict`."""

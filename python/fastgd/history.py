@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd._plotting import axes_for
+from fastgd._plotting import axes_for, integer_ticks, rate_axis, title
 
 __all__ = ["History", "KEYS"]
 
@@ -42,12 +42,15 @@ class History:
     steps so far), ``train_loss``, ``val_loss``, ``val_metric``, ``lr``, ``grad_norm`` and
     ``time`` (seconds since the start); a value that does not apply is ``None``. Records may
     carry extra keys. ``history["train_loss"]`` is a column (a list), ``history[-1]`` a
-    record; ``stop_reason`` says why training stopped.
+    record; ``stop_reason`` says why training stopped, and ``restored_epoch`` which epoch's
+    parameters early stopping put back at the end (``None``: the last epoch's were kept).
     """
 
-    def __init__(self, records: Iterable[Mapping[str, Any]] = (), stop_reason: str | None = None) -> None:
+    def __init__(self, records: Iterable[Mapping[str, Any]] = (), stop_reason: str | None = None,
+                 restored_epoch: int | None = None) -> None:
         self.records: list[dict[str, Any]] = []
         self.stop_reason = stop_reason
+        self.restored_epoch = restored_epoch
         for r in records:
             self.append(r)
 
@@ -134,19 +137,22 @@ class History:
         """``{"records": [...], "stop_reason": ...}``. A non-finite loss is written as
         ``NaN``/``Infinity`` (as Python's json module does), so it reads back unchanged."""
         with open(path, "w") as f:
-            json.dump({"records": self.records, "stop_reason": self.stop_reason}, f, indent=1)
+            json.dump({"records": self.records, "stop_reason": self.stop_reason,
+                       "restored_epoch": self.restored_epoch}, f, indent=1)
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> History:
         """Read :meth:`to_json`'s file."""
         with open(path) as f:
             data = json.load(f)
-        return cls(data["records"], data.get("stop_reason"))
+        return cls(data["records"], data.get("stop_reason"), data.get("restored_epoch"))
 
     # -- plot ------------------------------------------------------------------------
 
     def plot(self, path: str | os.PathLike | None = None, ax: Any = None) -> Any:
-        """Train and validation loss per epoch, and the learning rate on a twin y-axis.
+        """Train and validation loss per epoch, the learning rate on a twin y-axis (labelled;
+        a constant rate shown as one value), and the epoch whose parameters early stopping
+        restored (:attr:`restored_epoch`) marked by a dotted vertical line.
 
         Draws on ``ax`` if given, else on a new figure. With ``path``, saves the figure there.
         Returns the figure. Needs matplotlib.
@@ -159,19 +165,23 @@ class History:
                 ax.plot(epochs, [math.nan if v is None else v for v in col], label=label)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
-        lrs = self["lr"]
-        if any(v is not None for v in lrs):
+        integer_ticks(ax.xaxis)
+        markers = []
+        if self.restored_epoch is not None:
+            markers.append(ax.axvline(self.restored_epoch, color="tab:green", linestyle=":",
+                                      label=f"epoch {self.restored_epoch}: best, restored"))
+        lines = [ln for ln in ax.get_lines() if ln not in markers] + markers
+        lrs = [math.nan if v is None else v for v in self["lr"]]
+        if any(not math.isnan(v) for v in lrs):
             ax2 = ax.twinx()
-            ax2.plot(epochs, [math.nan if v is None else v for v in lrs], color="tab:gray", linestyle="--",
-                     label="learning rate")
+            ax2.plot(epochs, lrs, color="tab:gray", linestyle="--", label="learning rate")
             ax2.set_ylabel("learning rate")
-            lines = ax.get_lines() + ax2.get_lines()
-        else:
-            lines = ax.get_lines()
+            rate_axis(ax2, lrs)
+            lines += ax2.get_lines()
         if lines:
             ax.legend(lines, [ln.get_label() for ln in lines], loc="upper right")
         if self.stop_reason:
-            ax.set_title(self.stop_reason, fontsize="small")
+            ax.set_title(title(self.stop_reason), fontsize="small")
         if path is not None:
             fig.savefig(path)
         return fig

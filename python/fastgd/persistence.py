@@ -8,6 +8,9 @@
     same = load("clf.npz")
     assert (same.predict(X) == clf.predict(X)).all()
 
+An optimizer's state alone goes to a file of its own (format ``"fastgd-optimizer-state"``, see
+:mod:`fastgd.optim._flat`): ``save_state(path, opt)``, ``load_state(path, opt)``.
+
 File format (``"fastgd-model"``, version :data:`FORMAT_VERSION`): an ordinary NumPy ``.npz``
 archive. The entry ``__fastgd__`` holds UTF-8 JSON metadata (as a uint8 array): the format
 name and version, the estimator's class name, its ``get_params()``, a description of every
@@ -94,10 +97,12 @@ import numpy as np
 from fastgd import _archive
 from fastgd.history import History
 from fastgd.optim import Optimizer
+from fastgd.optim._flat import META_KEY as _STATE_META_KEY
 from fastgd.optim.registry import OPTIMIZERS
 from fastgd.schedules import Schedule, from_config
 
-__all__ = ["save", "load", "load_info", "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_BYTES"]
+__all__ = ["save", "load", "load_info", "save_state", "load_state", "FORMAT_NAME", "FORMAT_VERSION",
+           "DEFAULT_MAX_BYTES"]
 
 FORMAT_NAME = "fastgd-model"
 FORMAT_VERSION = 3
@@ -190,7 +195,8 @@ class _Encoder:
                 records = json.loads(json.dumps(v.records))
             except (TypeError, ValueError):
                 raise _Unencodable("a History with records that are not plain numbers and strings") from None
-            return {"t": "history", "records": records, "stop_reason": v.stop_reason}
+            return {"t": "history", "records": records, "stop_reason": v.stop_reason,
+                    "restored_epoch": v.restored_epoch}
         if isinstance(v, Schedule):
             return {"t": "schedule", "v": v.get_config()}
         if isinstance(v, type) and _OPTIMIZER_CLASSES.get(v.__name__) is v:
@@ -269,7 +275,7 @@ def _decode(node: Any, arrays: dict[str, np.ndarray]) -> Any:
                 stats[k][...] = v
         return net
     if t == "history":
-        return History(node["records"], node["stop_reason"])
+        return History(node["records"], node["stop_reason"], node.get("restored_epoch"))
     if t == "schedule":
         return from_config(node["v"])
     if t == "optimizer":
@@ -644,3 +650,53 @@ def load(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError, RecursionError) as e:
         raise ValueError(f"{shown!r} is corrupted: cannot rebuild the {name}: {type(e).__name__}: {e}") from None
     return model
+
+
+# -- optimizer state -----------------------------------------------------------------------
+
+def save_state(path: str | os.PathLike, optimizer: Any) -> None:
+    """Write ``optimizer``'s state (any fastgd optimizer, or a
+    :class:`fastgd.distributed.DistributedOptimizer`) to ``path``, an ``.npz`` archive that
+    ``np.load(path)`` reads without ``allow_pickle``: its ``state_dict(flat=True)`` (the groups'
+    options, schedules by their config, step counts, every state array), atomically as
+    :func:`save` writes. :func:`load_state` reads it back, and the optimizer then continues
+    with the same bits as the one saved. ``TypeError`` for an ``lr`` (or another option)
+    that is a callable other than a :mod:`fastgd.schedules` schedule."""
+    state_dict = getattr(optimizer, "state_dict", None)
+    if state_dict is None or not isinstance(getattr(optimizer, "optimizer", optimizer), Optimizer):
+        raise TypeError(f"save_state: expected a fastgd optimizer, got {type(optimizer).__name__}")
+    _atomic_write(path, state_dict(flat=True))
+
+
+def load_state(path: str | os.PathLike, optimizer: Any, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    """Load the state that :func:`save_state` wrote into ``optimizer`` (built over the same
+    parameter shapes, of the same rule), checked whole before anything changes.
+
+    The file is read as :func:`load` reads a model file, within ``max_bytes`` and the same
+    bounds, without pickle. A file that fastgd's ``save_state`` did not write (a model file,
+    ``torch.save``'s, any other ``.npz``) is a ``ValueError`` saying it is not a fastgd state
+    dict; ``FileNotFoundError`` for a missing file."""
+    shown = os.fspath(path)
+    max_bytes = _check_max_bytes(max_bytes)
+    try:
+        with _archive.Archive(shown, max_bytes) as archive:
+            header = archive.headers.get(_STATE_META_KEY)
+            if header is None:
+                raise _archive.Foreign(f"an .npz archive without a {_STATE_META_KEY!r} entry" +
+                                       (" (a fastgd model file: read it with fastgd.load)"
+                                        if _META_KEY in archive.headers else ""))
+            cost = archive.cost + (_METADATA_COST - 1) * header.nbytes
+            if cost > max_bytes:
+                raise _archive.Refused(f"its arrays and metadata would take about {cost} bytes of memory, more "
+                                       f"than max_bytes={max_bytes}")
+            arrays = {key: archive.read(key) for key in archive.headers}
+    except _archive.Refused as e:
+        raise ValueError(f"{shown!r} is not a fastgd state dict: {e}") from None
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise OSError(f"cannot read {shown!r}: {e.strerror or e}") from None
+    try:
+        optimizer.load_state_dict(arrays)
+    except (LookupError, TypeError, ValueError) as e:
+        raise ValueError(f"{shown!r}: cannot load the optimizer state: {e}") from None

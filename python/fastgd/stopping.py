@@ -61,7 +61,12 @@ def _value(record: dict, monitor: str, who: str) -> float:
 
 
 class StoppingCriterion:
-    """Base class: every hook is a no-op and ``check`` never stops."""
+    """Base class: every hook is a no-op and ``check`` never stops.
+
+    ``restored_epoch``: the epoch whose parameters :meth:`on_train_end` put back, or ``None``
+    (``fastgd.train`` copies it to ``history.restored_epoch``)."""
+
+    restored_epoch: int | None = None
 
     def reset(self) -> None:
         """Forget any state: a new run starts."""
@@ -226,6 +231,7 @@ class EarlyStopping(StoppingCriterion):
     def reset(self):
         self.best = math.inf if self.mode == "min" else -math.inf
         self.best_epoch: int | None = None
+        self.restored_epoch = None
         self.wait = 0
         self.best_weights: list[np.ndarray] | None = None
         self._best_index = -1   # record index of the best epoch
@@ -278,8 +284,8 @@ class EarlyStopping(StoppingCriterion):
         return True
 
     def on_train_end(self, params):
-        if self.restore_best_weights:
-            self.restore(params)
+        if self.restore_best_weights and self.restore(params):
+            self.restored_epoch = self.best_epoch
 
     def state_dict(self) -> dict[str, Any]:
         """The criterion's state (copies): the best value, its epoch, ``wait``, the best
@@ -335,3 +341,8 @@ class AnyOf(StoppingCriterion):
 
     def on_train_end(self, params):
         self._each("on_train_end", params)
+
+    @property
+    def restored_epoch(self) -> int | None:  # type: ignore[override]
+        """The first criterion's that restored parameters."""
+        return next((e for c in self.criteria if (e := getattr(c, "restored_epoch", None)) is not None), None)

@@ -16,6 +16,7 @@ non-finite gradient under ``nonfinite="error"`` into its error.
 from __future__ import annotations
 
 import copy
+import operator
 import os
 import threading
 import weakref
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 import numpy as np
 
 from fastgd import _core
+from fastgd.optim import _flat
 from fastgd.optim._state import OptimizerState, check_state_array
 
 if TYPE_CHECKING:
@@ -295,6 +297,28 @@ class Optimizer:
         """Steps taken so far by the first parameter group (skipped steps do not count)."""
         return int(self._group_state[0]["step"])
 
+    def get_last_lr(self) -> list[float]:
+        """The learning rate of the last step, one per parameter group (as torch's
+        ``scheduler.get_last_lr()``): a schedule evaluated at the group's last step, a float
+        as it is. Before the first step, the rate the first step will use."""
+        with self._lock:
+            return [float(self.group_options(i, step=max(int(gs["step"]) - 1, 0))["lr"])
+                    for i, gs in enumerate(self._group_state)]
+
+    def group_options(self, group: int = 0, *, step: int | None = None) -> dict[str, Any]:
+        """Parameter group ``group``'s options (without ``params``), every schedule evaluated
+        at the group's ``step`` (counted from 0); by default at the next step: the values the
+        next :meth:`step` uses. E.g. ``opt.group_options()["weight_decay"]``, or
+        ``group_options(step=opt.step_count - 1)`` for those of the last step."""
+        with self._lock:
+            if not isinstance(group, int) or not -len(self.param_groups) <= group < len(self.param_groups):
+                raise IndexError(f"no parameter group {group!r}: the optimizer has {len(self.param_groups)}")
+            k = int(self._group_state[group]["step"]) if step is None else operator.index(step)
+            if k < 0:
+                raise ValueError(f"step must be >= 0, got {k}")
+            options = resolve_options(self.param_groups[group], k)
+            return {name: value for name, value in options.items() if name != "params"}
+
     @property
     def grad_prescale(self) -> float:
         """A factor every gradient is read with before anything else (the clipping norm and
@@ -437,11 +461,20 @@ class Optimizer:
 
     # -- checkpoints -------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, Any]:
+    def state_dict(self, flat: bool = False) -> dict[str, Any]:
         """A deep copy of everything a resumed run needs: per-parameter state arrays (keyed by
         parameter index), the groups' options, each group's step count (int64), the optimizer-wide
         options (clipping, ``nonfinite``) and ``skipped_steps``. Taken between two steps
-        (it holds :attr:`step_lock`)."""
+        (it holds :attr:`step_lock`).
+
+        With ``flat=True``, the same as a flat dict of NumPy arrays, for ``np.savez``: one
+        entry of JSON text (class, options, schedules by their ``get_config()``, step counts)
+        and one ``"state.<index>.<name>"`` entry per state array; ``np.load(path)`` reads it
+        back without ``allow_pickle`` and :meth:`load_state_dict` takes it (or use
+        :func:`fastgd.save_state`). A callable ``lr`` that is not a :mod:`fastgd.schedules`
+        schedule has no flat form (``TypeError``)."""
+        if flat:
+            return _flat.flatten(type(self).__name__, self.rule, self.state_dict())
         with self._lock:
             groups = []
             for (a, b), g in zip(self._group_slices(), self.param_groups):
@@ -458,8 +491,16 @@ class Optimizer:
             }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore from :meth:`state_dict`. Checked whole before anything changes; taken
-        between two steps (it holds :attr:`step_lock`)."""
+        """Restore from :meth:`state_dict` (nested or ``flat``; also what ``np.load`` reads of a
+        flat one). Checked whole before anything changes; taken between two steps (it holds
+        :attr:`step_lock`). A mapping that no fastgd optimizer wrote (``torch.optim``'s
+        ``state_dict()``, say) is a ``ValueError`` saying it is not a fastgd state dict."""
+        if isinstance(state_dict, Mapping) and _flat.is_flat(state_dict):
+            meta, state_dict = _flat.unflatten(state_dict)
+            if meta.get("rule") != self.rule:
+                raise ValueError(f"the state dict is of a {meta.get('optimizer')!r} (rule {meta.get('rule')!r}), "
+                                 f"this optimizer is a {type(self).__name__} (rule {self.rule!r})")
+        _flat.check_nested(state_dict)
         with self._lock:
             self._load_state_dict(state_dict)
 

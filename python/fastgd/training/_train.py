@@ -149,7 +149,8 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
         sample-weighted mean of the epoch's batch losses, taken before each step),
         ``val_loss``, ``val_metric``, ``lr`` (of the epoch's last step), ``grad_norm`` (2-norm
         of the last batch's gradients), ``step`` (steps so far in this run) and ``time``;
-        ``history.stop_reason`` says why training stopped.
+        ``history.stop_reason`` says why training stopped, ``history.restored_epoch`` which
+        epoch's parameters a criterion (EarlyStopping) put back at the end, if any.
 
     Divergence: when a batch loss or the gradient norm is NaN or infinite, or the gradient norm
     explodes to more than ``explode_factor`` times the first step's (``None``: never), the step
@@ -220,6 +221,7 @@ def train(loss_and_grad: LossAndGrad, params: Sequence[np.ndarray] | np.ndarray,
     if dist is not None:
         dist.ranks_ok()  # a rank that failed after the last exchange (a callback, the end) still reaches the others
     history.stop_reason = reason
+    history.restored_epoch = criteria.restored_epoch
     return history
 
 
