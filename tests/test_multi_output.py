@@ -137,6 +137,11 @@ def test_streams_memmaps_and_files(tmp_path):
     np.testing.assert_allclose(streamed._scaling.y_scale, Y.std(axis=0))
     with pytest.raises(ValueError, match="chunk 1: y has shape"):
         _linear().fit([(X[:64], Y[:64]), (X[64:128], Y[64:128, :2])], None)
+    for model in (streamed, fastgd.MLPRegressor(hidden_layer_sizes=(8,), random_state=0).fit(chunks, None)):
+        model.partial_fit(iter(chunks), None)  # a one-shot iterator, checked as it is read
+        assert model.predict(X).shape == (N, K)
+        with pytest.raises(ValueError, match="chunk 0: y has shape \\(64, 2\\), but the model's target has 3 columns"):
+            model.partial_fit(iter([(X[:64], Y[:64, :2])]), None)
     in_memory.save(tmp_path / "m.npz")
     loaded = fastgd.load(tmp_path / "m.npz")
     np.testing.assert_array_equal(loaded.predict(X), in_memory.predict(X))

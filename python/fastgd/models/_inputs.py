@@ -426,6 +426,7 @@ class InputStage:
         when ``rows``: the fused loss then reads none)."""
         dtype, d = inputs.dtype, inputs.n_features
         classes = inputs.enc["attrs"].get("classes_")
+        target_shape = (inputs.enc["K"],) if inputs.enc.get("targets_2d") else ()  # a row's targets
         count = [0]
         checked = inputs.n_samples is not None  # by stream_inputs' pass
         scratch: list[Any] = [None, None]
@@ -454,6 +455,9 @@ class InputStage:
             except ValueError as e:
                 raise ValueError(f"chunk {k}: {e}") from None
             if regression:
+                if ys.shape[1:] != target_shape:  # a one-shot iterator's chunks are checked only here
+                    raise ValueError(f"chunk {k}: y has shape {ys.shape}, but the model's target "
+                                     + (f"has {target_shape[0]} columns" if target_shape else "is 1-D"))
                 ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
             ys = targets(ys, dtype)
             if wc is None:
