@@ -1,7 +1,8 @@
 """The fused linear-model objective (``_core.linear_objective``) against a plain NumPy
 reference: every loss, with and without sample weights, both dtypes, feature counts around
-the SIMD widths, batches by index and by range, every SIMD level; threads give the same bits;
-bad input is refused before anything is written."""
+the SIMD widths, batches by index and by range, every SIMD level, multi-output regression
+(K outputs, each one's gradient that of a single-output batch, bit for bit); threads give
+the same bits; bad input is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ N_TOTAL = 1500
 
 
 def reference(loss, X, y, W, b, rows, sw, l2=0.0, l1=0.0, delta=1.0):
-    """(value, grad_W, grad_b) in float64, straight from the formulas."""
+    """(value, grad_W, grad_b) in float64, straight from the formulas. A 2-D ``y`` (n, K):
+    K regression outputs, a row's loss the sum of theirs; ``l1`` and ``delta`` may then be
+    one per output."""
     Xb = X[rows].astype(np.float64)
     W64, b64 = W.astype(np.float64), b.astype(np.float64)
     n, K = len(rows), W.shape[0]
@@ -38,6 +41,15 @@ def reference(loss, X, y, W, b, rows, sw, l2=0.0, l1=0.0, delta=1.0):
             sign = np.where(onehot, 1.0, -1.0)
             margin = 1 - sign * z
             per_row, g = np.maximum(margin, 0).sum(axis=1), np.where(margin > 0, -sign, 0.0)
+    elif y.ndim == 2:  # multi-output regression: the outputs' losses summed per row
+        t = y[rows].astype(np.float64)
+        r = z - t
+        delta = np.asarray(delta, np.float64)
+        if loss == "squared_error":
+            per_row, g = (0.5 * r * r).sum(axis=1), r
+        else:
+            per_row = np.where(np.abs(r) <= delta, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta)).sum(axis=1)
+            g = np.clip(r, -delta, delta)
     else:
         t = y[rows].astype(np.float64)
         zz = z[:, 0]
@@ -59,13 +71,14 @@ def reference(loss, X, y, W, b, rows, sw, l2=0.0, l1=0.0, delta=1.0):
     sg = s[:, None] * g / max(n, 1)
     gW = sg.T @ Xb + l2 * W64
     gb = sg.sum(axis=0)
-    value += 0.5 * l2 * float((W64 ** 2).sum()) + l1 * float(np.abs(W64).sum())
+    value += 0.5 * l2 * float((W64 ** 2).sum()) + float(np.sum(np.asarray(l1) * np.abs(W64).sum(axis=1)))
     return value, gW, gb
 
 
-def problem(loss, d, dtype, seed=0, weighted=False, n_total=N_TOTAL):
+def problem(loss, d, dtype, seed=0, weighted=False, n_total=N_TOTAL, outputs=None):
+    """X, y, W, b, sw; ``outputs``: a regression loss's K, with y of (n_total, K)."""
     rng = np.random.default_rng(seed)
-    K = 3 if loss in MULTICLASS else 1
+    K = 3 if loss in MULTICLASS else outputs or 1
     X = rng.standard_normal((n_total, d)).astype(dtype)
     W = (rng.standard_normal((K, d)) / np.sqrt(d)).astype(dtype)
     b = rng.standard_normal(K).astype(dtype)
@@ -74,7 +87,7 @@ def problem(loss, d, dtype, seed=0, weighted=False, n_total=N_TOTAL):
     elif loss in ("log_loss", "hinge"):
         y = rng.integers(0, 2, n_total).astype(dtype)
     else:
-        y = (3 * rng.standard_normal(n_total)).astype(dtype)
+        y = (3 * rng.standard_normal((n_total, K) if outputs else n_total)).astype(dtype)
     sw = rng.uniform(0, 2, n_total).astype(dtype) if weighted else None
     if weighted:
         sw[::7] = 0.0
@@ -153,6 +166,108 @@ def test_threads_same_bits(threaded, loss, dtype):
     np.testing.assert_array_equal(one[1], many[1])
     np.testing.assert_array_equal(one[2], many[2])
     check(many, reference(loss, X, y, W, b, rows[7:3000], sw, l2=0.1), dtype)
+
+
+# -- multi-output regression ---------------------------------------------------------------
+
+REGRESSION = ["squared_error", "huber"]
+OUTPUT_BATCHES = [0, 1, 9, 33, 300]  # around the kernel's passes of 32 rows and blocks of 256
+
+
+def _scaling(X):
+    """A row_scaling for X (centre, centre_lo, inv_scale), the mean far from zero, so that
+    the kernel centres each element."""
+    mean, sd = X.astype(np.float64).mean(axis=0), X.astype(np.float64).std(axis=0) + 0.5
+    rs = np.empty((3, X.shape[1]), X.dtype)
+    rs[0] = mean
+    rs[1] = mean - rs[0].astype(np.float64)
+    rs[2] = 1.0 / sd
+    return rs
+
+
+@pytest.mark.parametrize("batch", OUTPUT_BATCHES)
+@pytest.mark.parametrize("d", DIMS)
+@pytest.mark.parametrize("K", [1, 2, 5])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", REGRESSION)
+def test_multi_output_matches_reference(simd_level, loss, dtype, K, d, batch):
+    X, y, W, b, sw = problem(loss, d, dtype, seed=d + batch + K, weighted=True, outputs=K)
+    rows = np.random.default_rng(batch).integers(0, N_TOTAL, batch)
+    delta = np.linspace(0.5, 2.0, K)  # one threshold per output
+    l1 = np.linspace(0.01, 0.05, K)
+    check(call(loss, X, y, W, b, sw, rows=rows, delta=delta, l1=l1, l2=0.2),
+          reference(loss, X, y, W, b, rows, sw, delta=delta, l1=l1, l2=0.2), dtype)
+    check(call(loss, X, y, W, b, None, start=3, stop=3 + batch, delta=0.7),
+          reference(loss, X, y, W, b, np.arange(3, 3 + batch), None, delta=0.7), dtype)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("d", [1, 8, 17, 100])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", REGRESSION)
+def test_multi_output_is_single_outputs_bit_for_bit(simd_level, loss, dtype, d, scaled):
+    """The outputs share each read of a row and nothing else: output k's gradient is the
+    single-output kernel's on column k of y (the path the scalar losses always took), to the
+    bit; the value is the sum of the single-output values (the losses summed per row)."""
+    K = 4
+    X, y, W, b, sw = problem(loss, d, dtype, seed=d, weighted=True, outputs=K)
+    X += 40  # with row_scaling: elements centred in the products
+    rs = _scaling(X) if scaled else None
+    rows = np.random.default_rng(d).permutation(N_TOTAL)[:1000]
+    delta = np.array([0.3, 0.7, 1.0, 4.0])
+    l1 = np.array([0.0, 0.01, 0.02, 0.03])
+    multi = call(loss, X, y, W, b, sw, rows=rows, delta=delta, l1=l1, l2=0.1, row_scaling=rs)
+    total = 0.0
+    for k in range(K):
+        one = call(loss, X, np.ascontiguousarray(y[:, k]), W[k:k + 1], b[k:k + 1], sw, rows=rows, delta=delta[k],
+                   l1=l1[k], l2=0.1, row_scaling=rs)
+        np.testing.assert_array_equal(multi[1][k], one[1][0])
+        np.testing.assert_array_equal(multi[2][k], one[2][0])
+        total += one[0]
+    np.testing.assert_allclose(multi[0], total, **tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_output_as_a_column(dtype):
+    """K = 1 with y of shape (n, 1) is the 1-D target's call, the same bits."""
+    X, y, W, b, sw = problem("huber", 9, dtype, weighted=True)
+    flat = call("huber", X, y, W, b, sw, rows=np.arange(5, 700), delta=0.6, l1=0.01)
+    col = call("huber", X, y[:, None].copy(), W, b, sw, rows=np.arange(5, 700), delta=np.array([0.6]),
+               l1=np.array([0.01]))
+    assert flat[0] == col[0]
+    np.testing.assert_array_equal(flat[1], col[1])
+    np.testing.assert_array_equal(flat[2], col[2])
+
+
+def test_multi_output_threads_same_bits(threaded):
+    X, y, W, b, sw = problem("squared_error", 100, np.float32, weighted=True, n_total=5000, outputs=3)
+    rows = np.random.default_rng(0).permutation(5000)
+    with fastgd.num_threads(1):
+        one = call("squared_error", X, y, W, b, sw, rows=rows, start=7, stop=3000, l2=0.1)
+    many = call("squared_error", X, y, W, b, sw, rows=rows, start=7, stop=3000, l2=0.1)
+    assert one[0] == many[0]
+    np.testing.assert_array_equal(one[1], many[1])
+    np.testing.assert_array_equal(one[2], many[2])
+
+
+def test_multi_output_bad_input():
+    X, y, W, b, _ = problem("squared_error", 9, np.float64, outputs=3)
+
+    def bad(error, match, **change):
+        args = dict(loss="squared_error", X=X, y=y, W=W, b=b, grad_W=np.full_like(W, 5.0),
+                    grad_b=np.full_like(b, 5.0))
+        args.update(change)
+        with pytest.raises(error, match=match):
+            _core.linear_objective(**args)
+        assert np.all(args["grad_W"] == 5) and np.all(args["grad_b"] == 5)
+
+    bad(ValueError, r"y: shape \(1500,\), expected \(1500, 3\)", y=np.ascontiguousarray(y[:, 0]))
+    bad(ValueError, r"y: shape \(1500, 2\), expected \(1500, 3\)", y=np.ascontiguousarray(y[:, :2]))
+    bad(ValueError, "y: array is not C-contiguous", y=np.asfortranarray(y))
+    bad(ValueError, r"delta: expected a number or a C-contiguous float64 array of shape \(3,\)", delta=np.ones(2))
+    bad(ValueError, r"l1: expected a number or a C-contiguous float64 array of shape \(3,\)",
+        l1=np.ones(3, np.float32))
+    bad(ValueError, "loss 'log_loss' needs K = 1 row, got 3", loss="log_loss")
 
 
 # -- bad input ---------------------------------------------------------------------------

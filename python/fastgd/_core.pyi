@@ -89,13 +89,15 @@ def linear_objective(loss: str, X: npt.NDArray[np.floating], y: npt.NDArray[Any]
                      b: npt.NDArray[np.floating], grad_W: npt.NDArray[np.floating],
                      grad_b: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None, start: int = 0,
                      stop: int | None = None, sample_weight: npt.NDArray[np.floating] | None = None,
-                     l2: float = 0.0, l1: float = 0.0, delta: float = 1.0,
+                     l2: float = 0.0, l1: float | npt.NDArray[np.float64] = 0.0,
+                     delta: float | npt.NDArray[np.float64] = 1.0,
                      row_scaling: npt.NDArray[np.floating] | None = None) -> float: ...
 def linear_batches(loss: str, X: npt.NDArray[np.floating], y: npt.NDArray[Any], theta: npt.NDArray[np.floating],
                    grad: npt.NDArray[np.floating], K: int, sample_weight: npt.NDArray[np.floating] | None,
                    order: npt.NDArray[np.int64] | None, batches: npt.NDArray[np.int64], first: int,
-                   batch_size: int, batch_weight: npt.NDArray[np.float64] | None, l2: float, l1: float,
-                   delta: float, plan: StepPlan, grads: _Arrays, sums: tuple[float, float, float],
+                   batch_size: int, batch_weight: npt.NDArray[np.float64] | None, l2: float,
+                   l1: float | npt.NDArray[np.float64], delta: float | npt.NDArray[np.float64], plan: StepPlan,
+                   grads: _Arrays, sums: tuple[float, float, float],
                    first_gnorm: float | None, explode_factor: float | None,
                    sync: Callable[[_Arrays, float, float], tuple[float, float, float]] | None = None,
                    n_rows: int | None = None, row_scaling: npt.NDArray[np.floating] | None = None

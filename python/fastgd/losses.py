@@ -77,12 +77,18 @@ def squared_error(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = 
     r"""Half the squared error, as scikit-learn's ``SGDRegressor(loss="squared_error")``.
 
     .. math:: \ell(z, y) = \tfrac12 (z - y)^2, \qquad \ell' = z - y, \qquad \ell'' = 1
+
+    Several targets (``z`` and ``y`` of shape (n, K)): a sample's loss is the sum of its K
+    outputs', so that each output's derivative is that of its column alone.
     """
     z = _float(z)
     y = np.asarray(y, dtype=z.dtype)
     w = _weights(z, y, sample_weight)
     r = z - y
-    return _mean(0.5 * r * r, w), _scale(r, w)
+    per_sample = 0.5 * r * r
+    if per_sample.ndim == 2:
+        per_sample = per_sample.sum(axis=1)
+    return _mean(per_sample, w), _scale(r, w)
 
 
 def squared_error_hessian(z: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> np.ndarray:

@@ -9,6 +9,8 @@
 namespace fastgd {
 
 // K = 1 for the scalar losses (targets y), K >= 2 for the multiclass ones (labels in [0, K)).
+// The regression losses (squared_error, huber) also take K >= 1 outputs, each with its own
+// target (y of n x K): a row's loss is then the sum of its K outputs' losses.
 enum class LinearLoss : int {
     squared_error = 0,  // (z - y)^2 / 2
     huber = 1,          // r^2 / 2 up to |r| = delta, then delta (|r| - delta / 2)
@@ -22,8 +24,15 @@ inline bool is_multiclass(LinearLoss loss) {
     return loss == LinearLoss::softmax_cross_entropy || loss == LinearLoss::hinge_ovr;
 }
 
+// A loss of K >= 1 independent outputs (multi-output regression), each output reading its own
+// column of y; the other scalar losses take K = 1.
+inline bool is_multi_output(LinearLoss loss) {
+    return loss == LinearLoss::squared_error || loss == LinearLoss::huber;
+}
+
 // The batch: rows of X (n_total x d, row-major) given by `rows` (indices) or, with rows ==
-// nullptr, the range [begin, begin + n). Targets, labels and weights are indexed like X.
+// nullptr, the range [begin, begin + n). Targets, labels and weights are indexed like X: the
+// targets of row r are y[r K .. r K + K) (K outputs of a regression loss; K = 1 otherwise).
 //
 // Standardized on the fly (inv_scale != nullptr): the model sees x' = (x - mean) * inv_scale
 // per feature, with no standardized copy of X. The mean is given as centre + centre_lo (its
@@ -41,7 +50,7 @@ template <class T> struct LinearBatch {
     const std::int64_t* rows;
     std::size_t begin;
     std::size_t n;
-    const T* y;                    // scalar losses
+    const T* y;                    // scalar losses: n_total x K (K = 1 but for the regression losses)
     const std::int64_t* labels;    // multiclass losses
     const T* sample_weight;        // nullptr: every weight is 1
     const T* centre = nullptr;     // d values, with centre_lo and inv_scale; nullptr: rows as they are
@@ -60,13 +69,20 @@ struct LinearObjectiveOptions {
     double delta;   // huber
     double l2;      // value += l2/2 |W|^2, grad_W += l2 W
     double l1;      // value += l1 |W|_1 (its step is a proximal one, outside the gradient)
+    // Per output (K values each), or nullptr: delta and l1 for every output. A multi-output
+    // regression standardizes each target column by its own scale, which divides that
+    // output's Huber threshold and L1 strength.
+    const double* delta_k = nullptr;
+    const double* l1_k = nullptr;  // value += sum_k l1_k |W_k|_1
 };
 
 // Returns  sum_i s_i l_i / sum_i s_i  + penalties  (0 for the loss part when the weights
 // sum to 0 or the batch is empty), and writes
 //   grad_W (K x d) = (1/n) sum_i s_i dl_i/dz x_i^T + l2 W,   grad_b (K) = (1/n) sum_i s_i dl_i/dz,
 // the models' convention: a batch's mean loss, its gradient scaled by the batch's share of
-// the (mean-1) sample weights. The value is accumulated in double; z and the gradients in T,
+// the (mean-1) sample weights. With K regression outputs, l_i sums the outputs' losses (the
+// objective separates: output k's gradient is that of a single-output batch on column k of y,
+// the same bits). The value is accumulated in double; z and the gradients in T,
 // as a BLAS product in T would. With the batch's standardization, W and grad_W are those of
 // the standardized features (x'), the penalties too. Rows are cut into fixed blocks, each reduced into its own
 // buffer and the buffers summed in block order: the same bits for any thread count.

@@ -74,6 +74,45 @@ const void* row_scaling_of(const py::object& obj, const py::array& X) {
     return float_array(obj, "row_scaling", false, X, {3, X.shape(1)}, sd.c_str()).data();
 }
 
+// The outputs a loss takes (W's rows): K >= 2 for the multiclass losses, K >= 1 for the
+// regression ones (multi-output), else K = 1. The requirement ("K >= 2"...) when K does not
+// meet it, else "".
+std::string unmet_outputs(LinearLoss loss, py::ssize_t K) {
+    if (is_multiclass(loss)) return K >= 2 ? "" : "K >= 2";
+    if (is_multi_output(loss)) return K >= 1 ? "" : "K >= 1";
+    return K == 1 ? "" : "K = 1";
+}
+
+// The targets of a scalar loss, of X's dtype: (n_total,) for K = 1, else (n_total, K) (one
+// column per output; also accepted for K = 1).
+const void* targets_of(const py::object& yo, const py::array& X, py::ssize_t K) {
+    const py::ssize_t n_total = X.shape(0);
+    const bool two_d = py::isinstance<py::array>(yo) && py::reinterpret_borrow<py::array>(yo).ndim() == 2;
+    if (!two_d && K == 1) {
+        const std::string nt = "(" + std::to_string(n_total) + ",) (X.shape[0])";
+        return float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
+    }
+    const std::string nk = "(" + std::to_string(n_total) + ", " + std::to_string(K) + ") (X.shape[0], K)";
+    return float_array(yo, "y", false, X, {n_total, K}, nk.c_str()).data();
+}
+
+// An option per output: a number for every output (into `value`; returns null), or a
+// C-contiguous float64 array of K values (returns its data; the caller's argument keeps it).
+const double* per_output(const py::object& obj, const char* name, py::ssize_t K, double& value) {
+    if (!py::isinstance<py::array>(obj)) {
+        value = obj.cast<double>();
+        return nullptr;
+    }
+    const py::array a = py::reinterpret_borrow<py::array>(obj);
+    if (!py::isinstance<py::array_t<double>>(obj) || !(a.flags() & py::array::c_style) || a.ndim() != 1 ||
+        a.shape(0) != K)
+        throw py::value_error(std::string(name) + ": expected a number or a C-contiguous float64 array of shape (" +
+                              std::to_string(K) + ",) (one per output), got " + py::str(a.dtype()).cast<std::string>() +
+                              " of shape " + shape_of(a));
+    value = 0.0;
+    return static_cast<const double*>(a.data());
+}
+
 // Points a batch at its standardization (rows of a (3, d) array), or leaves it unscaled.
 template <class T> void set_scaling(LinearBatch<T>& batch, const void* scaling) {
     if (scaling == nullptr) return;
@@ -97,8 +136,9 @@ double run(const KernelSet<T>& k, const LinearBatch<T>& batch, const py::array& 
 double linear_objective(const std::string& loss_name, const py::object& Xo, const py::object& yo,
                         const py::object& Wo, const py::object& bo, const py::object& gWo, const py::object& gbo,
                         const py::object& rows_o, py::ssize_t start, std::optional<py::ssize_t> stop,
-                        const py::object& swo, double l2, double l1, double delta, const py::object& scaling_o) {
-    LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
+                        const py::object& swo, double l2, const py::object& l1_o, const py::object& delta_o,
+                        const py::object& scaling_o) {
+    LinearObjectiveOptions o{loss_kind(loss_name), 0, 0.0, l2, 0.0};
     const int size = check_array(Xo, "X", false);
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
     if (X.ndim() != 2) throw py::value_error("X: shape " + shape_of(X) + ", expected (n_samples, n_features)");
@@ -115,14 +155,16 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
     const py::array gb = float_array(gbo, "grad_b", true, X, {K}, k1.c_str());
     o.K = static_cast<std::size_t>(K);
     const bool multiclass = is_multiclass(o.loss);
-    if (multiclass ? K < 2 : K != 1)
-        throw py::value_error("W: loss '" + loss_name + "' needs " + (multiclass ? "K >= 2 rows" : "K = 1 row") +
+    if (const std::string need = unmet_outputs(o.loss, K); !need.empty())
+        throw py::value_error("W: loss '" + loss_name + "' needs " + need + (need == "K = 1" ? " row" : " rows") +
                               ", got " + std::to_string(K));
+    o.l1_k = per_output(l1_o, "l1", K, o.l1);
+    o.delta_k = per_output(delta_o, "delta", K, o.delta);
     const std::string nt = "(" + std::to_string(n_total) + ",) (X.shape[0])";
     const std::int64_t* labels = nullptr;
     const void* y = nullptr;
     if (multiclass) labels = int64_array(yo, "y", n_total);
-    else y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
+    else y = targets_of(yo, X, K);
     const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
     const void* scaling = row_scaling_of(scaling_o, X);
 
@@ -247,19 +289,20 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
                          const py::object& theta_o, const py::object& grad_o, py::ssize_t K,
                          const py::object& swo, const py::object& order_o, const py::object& batches_o,
                          py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o, double l2,
-                         double l1, double delta, StepPlan& plan, const py::object& grads,
+                         const py::object& l1_o, const py::object& delta_o, StepPlan& plan, const py::object& grads,
                          py::tuple sums, std::optional<double> first_gnorm, std::optional<double> explode_factor,
                          const py::object& sync, std::optional<py::ssize_t> n_rows, const py::object& scaling_o) {
-    LinearObjectiveOptions o{loss_kind(loss_name), 0, delta, l2, l1};
+    LinearObjectiveOptions o{loss_kind(loss_name), 0, 0.0, l2, 0.0};
     const int size = check_array(Xo, "X", false);
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
     if (X.ndim() != 2) throw py::value_error("X: shape " + shape_of(X) + ", expected (n_samples, n_features)");
     const py::ssize_t n_total = X.shape(0), d = X.shape(1);
     const bool multiclass = is_multiclass(o.loss);
-    if (multiclass ? K < 2 : K != 1)
-        throw py::value_error("K: loss '" + loss_name + "' needs " + (multiclass ? "K >= 2" : "K = 1") + ", got " +
-                              std::to_string(K));
+    if (const std::string need = unmet_outputs(o.loss, K); !need.empty())
+        throw py::value_error("K: loss '" + loss_name + "' needs " + need + ", got " + std::to_string(K));
     o.K = static_cast<std::size_t>(K);
+    o.l1_k = per_output(l1_o, "l1", K, o.l1);
+    o.delta_k = per_output(delta_o, "delta", K, o.delta);
     const py::ssize_t n_theta = K * (d + 1);
     const std::string th = "(" + std::to_string(n_theta) + ",) (K * (X.shape[1] + 1))";
     const py::array theta = float_array(theta_o, "theta", false, X, {n_theta}, th.c_str());
@@ -274,7 +317,7 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
                 throw py::value_error("y: label " + std::to_string(labels[i]) + " is out of range for K = " +
                                       std::to_string(K) + " classes (labels are 0..K-1)");
     } else {
-        y = float_array(yo, "y", false, X, {n_total}, nt.c_str()).data();
+        y = targets_of(yo, X, K);
     }
     const void* sw = swo.is_none() ? nullptr : float_array(swo, "sample_weight", false, X, {n_total}, nt.c_str()).data();
     const void* scaling = row_scaling_of(scaling_o, X);
@@ -354,7 +397,7 @@ void register_linear(py::module_& m) {
           "gradient and its step (DistributedOptimizer.synchronize_step: the gradients summed over the ranks\n"
           "in place, the global batch's numbers); n_rows: the samples of an epoch, len(order) (a short shard\n"
           "padded with repeated rows), by default X.shape[0].\n"
-          "row_scaling: as linear_objective's.",
+          "row_scaling, l1, delta and y's shape: as linear_objective's.",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
@@ -366,6 +409,8 @@ void register_linear(py::module_& m) {
           "loss plus l2/2 |W|^2 + l1 |W|_1 and writes grad_W = (1/n) sum s_i dl_i/dz x_i^T + l2 W and\n"
           "grad_b = (1/n) sum s_i dl_i/dz. The batch is rows[start:stop] (indices into X) or, without rows,\n"
           "X[start:stop]; read in place.\n"
+          "Multi-output regression (squared_error, huber with W of K >= 1 rows): y of shape (n, K), a row's loss\n"
+          "the sum of its K outputs'; l1 and delta may then be float64 arrays of K values, one per output.\n"
           "row_scaling: None, or a (3, d) array of X's dtype (centre, centre_lo, inv_scale): the rows are then\n"
           "standardized as they are read, x' = ((x - centre) - centre_lo) * inv_scale, with no copy of X; W,\n"
           "grad_W and the penalties are those of the standardized features.",

@@ -171,17 +171,23 @@ constexpr std::size_t kGroup = 8;
 constexpr std::size_t kSub = 32;
 static_assert(kSub % kGroup == 0, "whole groups");
 
-// A block's outputs and its scratch (K x kSub each for z and dl/dz, row-major by output).
+// A block's outputs and its scratch (K x kSub each for z, dl/dz and the targets, row-major by
+// output; kSub for one output's losses).
 template <class T> struct BlockOut {
     T* gW;  // K x d
     T* gb;  // K
     T* z;
     T* g;
+    T* y;
+    T* lk;
 };
+// The scratch of one block (BlockOut's z, g, y and lk), in elements.
+constexpr std::size_t scratch_per_block(std::size_t K) { return 3 * K * kSub + kSub; }
 
 // The scalar losses (K = 1) on n <= kSub outputs (arrays padded to kSub): l and dl/dz.
 template <class T>
-void scalar_losses(const LinearObjectiveOptions& o, const T* z, const T* y, T* l, T* g, std::size_t n) {
+void scalar_losses(const LinearObjectiveOptions& o, double delta, const T* z, const T* y, T* l, T* g,
+                   std::size_t n) {
     using V = Vec<T>;
     constexpr std::size_t L = V::lanes;
     const V one = V::set1(T(1)), zero = V::set1(T(0)), half = V::set1(T(0.5));
@@ -195,7 +201,7 @@ void scalar_losses(const LinearObjectiveOptions& o, const T* z, const T* y, T* l
                 break;
             }
             case LinearLoss::huber: {
-                const V dv = V::set1(static_cast<T>(o.delta));
+                const V dv = V::set1(static_cast<T>(delta));
                 const V r = zv - yv, a = abs(r);
                 gv = min(dv, max(zero - dv, r));  // the data second: NaN stays NaN
                 const V beyond = step_positive(a - dv, one, zero);  // 0 or 1: the blend below is exact
@@ -276,15 +282,16 @@ template <class T> std::size_t row_of(const LinearBatch<T>& bt, std::size_t i) {
     return bt.rows != nullptr ? static_cast<std::size_t>(bt.rows[i]) : bt.begin + i;
 }
 
+// (y_width: the targets per row, K for a multi-output regression, else 1.)
 template <class T>
-void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to) {
+void prefetch_rows(const LinearBatch<T>& bt, std::size_t y_width, std::size_t from, std::size_t to) {
     const std::size_t row_bytes = bt.d * sizeof(T);
     const std::size_t lines = std::min(kAheadLines, (row_bytes + 63) / 64 + 1);
     for (std::size_t q = from; q < to; ++q) {
         const std::size_t ra = row_of(bt, q);
         const char* p = reinterpret_cast<const char*>(bt.X + static_cast<std::size_t>(ra) * bt.d);
         for (std::size_t l = 0; l < lines; ++l) prefetch_line(p + std::min(l * 64, row_bytes - 1));
-        prefetch_line(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra));
+        prefetch_line(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra * y_width));
         if (bt.sample_weight != nullptr) prefetch_line(bt.sample_weight + ra);
     }
 }
@@ -298,6 +305,7 @@ void prefetch_rows(const LinearBatch<T>& bt, std::size_t from, std::size_t to) {
 // one pass ahead measured 7% faster.
 template <class T> struct RowsAhead {
     const LinearBatch<T>& bt;
+    std::size_t y_width;
     std::size_t next, end;
     bool spread;
     // Then the rows of the block that this thread reads after this one (of this batch, or of
@@ -306,12 +314,12 @@ template <class T> struct RowsAhead {
     std::size_t then_next = 0, then_end = 0;
     void fetch(std::size_t m) {
         const std::size_t to = std::min(end, next + m);
-        prefetch_rows(bt, next, to);
+        prefetch_rows(bt, y_width, next, to);
         m -= to - next;
         next = to;
         if (m > 0 && then != nullptr && then_next < then_end) {
             const std::size_t to2 = std::min(then_end, then_next + m);
-            prefetch_rows(*then, then_next, to2);
+            prefetch_rows(*then, y_width, then_next, to2);
             then_next = to2;
         }
     }
@@ -328,15 +336,20 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>
                std::size_t i, std::size_t n, double inv_n, const BlockOut<T>& out, Sums& s, RowsAhead<T>& ahead) {
     const std::size_t d = bt.d, K = o.K;
     const bool multiclass = is_multiclass(o.loss);
-    alignas(64) T y[kSub] = {}, l[kSub];
+    alignas(64) T l[kSub];
     std::int64_t labels[kSub];
     const T* x[kSub];
+    T* y = out.y;  // K x kSub: output k's targets at k * kSub
     for (std::size_t q = 0; q < n; ++q) {
         const std::size_t r = row_of(bt, i + q);
         x[q] = bt.X + r * d;
         if (multiclass) labels[q] = bt.labels[r];
-        else y[q] = bt.y[r];
+        else
+            for (std::size_t k = 0; k < K; ++k) y[k * kSub + q] = bt.y[r * K + k];
     }
+    if (!multiclass)
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t q = n; q < kSub; ++q) y[k * kSub + q] = T(0);  // padding lanes: finite
     T* z = out.z;
     T* g = out.g;
     for (std::size_t k = 0; k < K; ++k) {
@@ -350,8 +363,17 @@ void sub_block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>
         for (q = 0; q < n; ++q) zk[q] += b[k];
         for (; q < kSub; ++q) zk[q] = T(0);  // padding lanes: finite, and discarded
     }
-    if (multiclass) multiclass_losses(o, z, labels, l, g, n);
-    else scalar_losses(o, z, y, l, g, n);
+    if (multiclass) {
+        multiclass_losses(o, z, labels, l, g, n);
+    } else {
+        // Output by output; with K > 1 a row's loss sums its outputs' (in order, in T).
+        for (std::size_t k = 0; k < K; ++k) {
+            const double delta = o.delta_k != nullptr ? o.delta_k[k] : o.delta;
+            scalar_losses(o, delta, z + k * kSub, y + k * kSub, k == 0 ? l : out.lk, g + k * kSub, n);
+            if (k > 0)
+                for (std::size_t q = 0; q < n; ++q) l[q] += out.lk[q];
+        }
+    }
     // g becomes the gradient coefficients: s_i / n * dl/dz (0 for a zero weight, whose loss,
     // NaN or not, counts for nothing).
     // The sums in registers (through `s` they would go through memory at every row).
@@ -399,7 +421,7 @@ Sums block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>& ct
     // The first pass's rows at once (unless the block before asked for them: then these hit
     // the cache), then the next pass's during each pass (RowsAhead), and at the end the
     // first pass of the block that follows.
-    RowsAhead<T> ahead{bt, r0, r1, bt.rows == nullptr, then.bt, then.from, then.to};
+    RowsAhead<T> ahead{bt, is_multiclass(o.loss) ? 1 : o.K, r0, r1, bt.rows == nullptr, then.bt, then.from, then.to};
     ahead.fetch(kSub);
     for (std::size_t i = r0; i < r1; i += kSub) {
         const std::size_t n = std::min(kSub, r1 - i);
@@ -419,7 +441,8 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
     // Block 0 reduces straight into the output; the others into scratch, added in order.
     std::vector<Cell<T>> scratch(blocks > 1 ? (blocks - 1) * stride : 0);
-    std::vector<Cell<T>> zg(2 * K * kSub * (blocks > 0 ? blocks : 1));  // per block: z and dl/dz of a pass
+    const std::size_t per_block = scratch_per_block(K);
+    std::vector<Cell<T>> zg(per_block * (blocks > 0 ? blocks : 1));  // per block: a pass's z, dl/dz, targets, losses
     std::vector<Sums> sums(blocks);
     const double inv_n = n > 0 ? 1.0 / double(n) : 0.0;
     // Standardized on the fly: the rows' products take W' = W inv_scale (once per batch), and
@@ -476,8 +499,9 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
             NextBlock<T> then{nullptr, 0, 0};
             if (k + 1 < b1) then = {&bt, r1, std::min(n, r1 + kSub)};
             else if (nb0 < next_blocks) then = {&next_bt, nb0 * kRowBlock, std::min(bt.next_n, nb0 * kRowBlock + kSub)};
-            T* zk = &zg[2 * K * kSub * k].v;
-            sums[k] = block(bt, Wr, br, ct, o, r0, r1, inv_n, BlockOut<T>{gW, gb, zk, zk + K * kSub}, then);
+            T* zk = &zg[per_block * k].v;
+            sums[k] = block(bt, Wr, br, ct, o, r0, r1, inv_n,
+                            BlockOut<T>{gW, gb, zk, zk + K * kSub, zk + 2 * K * kSub, zk + 3 * K * kSub}, then);
         }
     };
     if (threads <= 1) {
@@ -500,7 +524,7 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
         weight += sums[k].weight;
         if (k == 0) continue;
         const T* p = &scratch[(k - 1) * stride].v;
-        axpy(T(1), p, grad_W, K * d);
+        axpy(T(1), p, grad_W, K * d);  // 1 * x is exact: the same sums however split into vectors
         axpy(T(1), p + K * d, grad_b, K);
     }
     if (scaled)  // the rows' sums of c (x - centre), less the folded mean's sum(c) mean, then d(x')/dx
@@ -510,15 +534,31 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
                 g = static_cast<T>(double(g) - folded[j] * double(grad_b[k])) * bt.inv_scale[j];
             }
     double value = weight > 0.0 ? loss / weight : 0.0;
-    if (o.l2 != 0.0 || o.l1 != 0.0) {
+    if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
         const T l2 = static_cast<T>(o.l2);
         double sq = 0.0, ab = 0.0;
         for (std::size_t j = 0; j < K * d; ++j) {
             sq += double(W[j]) * double(W[j]);
             ab += std::fabs(double(W[j]));
         }
-        if (o.l2 != 0.0) axpy(l2, W, grad_W, K * d);
-        value += 0.5 * o.l2 * sq + o.l1 * ab;
+        if (o.l2 != 0.0) {
+            // A multi-output regression's rows one by one, as K single-output calls make them
+            // (a row's tail elements are not those of the K * d whole, whose arithmetic may
+            // differ: a scalar tail need not fuse its multiply-add).
+            const std::size_t len = is_multi_output(o.loss) ? d : K * d;
+            for (std::size_t j = 0; j < K * d; j += len) axpy(l2, W + j, grad_W + j, len);
+        }
+        if (o.l1_k == nullptr) {
+            value += 0.5 * o.l2 * sq + o.l1 * ab;
+        } else {  // each output's row of W by its own strength
+            double l1 = 0.0;
+            for (std::size_t k = 0; k < K; ++k) {
+                double abk = 0.0;
+                for (std::size_t j = 0; j < d; ++j) abk += std::fabs(double(W[k * d + j]));
+                l1 += o.l1_k[k] * abk;
+            }
+            value += 0.5 * o.l2 * sq + l1;
+        }
     }
     return value;
 }

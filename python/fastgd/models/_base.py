@@ -188,7 +188,10 @@ class BaseEstimator:
         t = _loaded("sklearn.utils._tags")
         if t is None:
             raise RuntimeError("__sklearn_tags__ is scikit-learn's hook; import scikit-learn to use it")
-        tags = t.Tags(estimator_type=self._estimator_type, target_tags=t.TargetTags(required=True))
+        # (multi_output: a regressor that takes a 2-D y, see check_y.)
+        tags = t.Tags(estimator_type=self._estimator_type,
+                      target_tags=t.TargetTags(required=True,
+                                               multi_output=getattr(self, "_multi_output", None) is not None))
         if self._estimator_type == "classifier":
             tags.classifier_tags = t.ClassifierTags()
         elif self._estimator_type == "regressor":
@@ -361,19 +364,26 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool =
     return X
 
 
-def check_y(y: Any, n_samples: int, who: str) -> np.ndarray:
-    """y as a 1-D array of n_samples (a column vector is raveled with a warning)."""
+def check_y(y: Any, n_samples: int, who: str, multi_output: str | None = None) -> np.ndarray:
+    """y as a 1-D array of n_samples (a column vector is raveled with a warning), or, for a
+    multi-output regressor, also 2-D (n_samples, n_targets): ``multi_output="2d"`` keeps any
+    2-D y (one column included, as scikit-learn's LinearRegression), ``"columns"`` keeps
+    two columns or more and ravels one with the warning (as its MLPRegressor)."""
     if y is None:
         raise ValueError(f"{who} requires y to be passed, but the target y is None")
     if _is_sparse(y):
         raise TypeError("sparse input is not supported for y: pass a dense array")
     y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
+    if multi_output is not None and y.ndim == 2 and (y.shape[1] > 1 or multi_output == "2d"):
+        if y.shape[1] == 0:
+            raise ValueError(f"y has no target columns (shape {y.shape}); {who} needs at least one")
+    elif y.ndim == 2 and y.shape[1] == 1:
         warn("A column-vector y was passed when a 1d array was expected. Please change the shape of y to "
              "(n_samples,), for example using ravel().", DataConversionWarning)
         y = y[:, 0]
     elif y.ndim != 1:
-        raise ValueError(f"y should be a 1d array, got an array of shape {y.shape} instead.")
+        raise ValueError(f"y should be a {'1d or 2d' if multi_output else '1d'} array, got an array of shape "
+                         f"{y.shape} instead.")
     if y.shape[0] != n_samples:
         raise ValueError(f"Found input variables with inconsistent numbers of samples: [{n_samples}, {y.shape[0]}] "
                          f"(X has {n_samples} rows, y has {y.shape[0]} values)")

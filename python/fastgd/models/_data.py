@@ -114,13 +114,17 @@ def affine(X: np.ndarray, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray
     return z
 
 
-def unscale(z: np.ndarray, scale: float, mean: float) -> np.ndarray:
-    """``z * scale + mean``, with the same fallback as :func:`affine` where that overflows."""
+def unscale(z: np.ndarray, scale: Any, mean: Any) -> np.ndarray:
+    """``z * scale + mean``, with the same fallback as :func:`affine` where that overflows;
+    ``scale`` and ``mean``: numbers, or one per column of a 2-D ``z`` (taken in z's dtype, as
+    numbers are)."""
+    if np.ndim(scale) or np.ndim(mean):
+        scale, mean = np.asarray(scale, z.dtype), np.asarray(mean, z.dtype)
     with np.errstate(over="ignore", invalid="ignore"):
         out = z * scale + mean
     if np.isfinite(out).all() or not np.isfinite(z).all():
         return out
-    s = float(pow2_scale(max(abs(scale), abs(mean))))
+    s = float(pow2_scale(max(float(np.max(np.abs(scale))), float(np.max(np.abs(mean))))))
     return (z * (scale / s) + mean / s) * s
 
 
@@ -150,7 +154,10 @@ def weighted_median(a: np.ndarray, w: np.ndarray) -> float:
 
 def r2_score(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     """1 - weighted residual sum of squares / weighted total sum of squares (1 or 0 for a
-    constant y, as scikit-learn's r2_score)."""
+    constant y, as scikit-learn's r2_score); for 2-D ``y`` and ``pred`` (several targets),
+    the mean of the columns' (its ``multioutput="uniform_average"``)."""
+    if np.ndim(y) == 2:
+        return float(np.mean([r2_score(y[:, k], pred[:, k], w) for k in range(y.shape[1])]))
     y = np.asarray(y, dtype=np.float64)
     with np.errstate(over="ignore", invalid="ignore"):
         num = float(w @ (y - pred) ** 2)

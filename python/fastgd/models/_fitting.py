@@ -179,6 +179,9 @@ class GradientEstimator(InputStage, BaseEstimator):
     # C-contiguous memmap is trained on in place (the objective standardizes whatever it
     # reads); without it, chunks are standardized as they enter the buffer.
     _raw_streams = False
+    # A regressor of several targets: y may be 2-D (check_y's multi_output: "2d" keeps a
+    # one-column y 2-D, "columns" ravels it), one output per column.
+    _multi_output: str | None = None
     # A warm start keeps the fitted standardization (the parameters live in its space)
     # instead of learning one from the new data.
     _warm_start_keeps_scaling = False
@@ -632,11 +635,13 @@ class GradientEstimator(InputStage, BaseEstimator):
             raise ValueError(f"{who}: the classes {enc['attrs']['classes_'].tolist()} differ from the fitted "
                              f"{self.classes_.tolist()}{hint}")
 
-    def _target_scaling(self, y: np.ndarray, sw: np.ndarray, comm: Any) -> tuple[float, float]:
+    def _target_scaling(self, y: np.ndarray, sw: np.ndarray, comm: Any) -> tuple[Any, Any]:
         """A regression target's centre and scale: its weighted mean and standard deviation
-        (over every rank's targets under ``comm``)."""
-        mean, std = weighted_moments(y[:, None], sw) if comm is None else global_weighted_moments(comm, y[:, None], sw)
-        return float(mean[0]), float(std[0])
+        (over every rank's targets under ``comm``); numbers for a 1-D y, arrays of one per
+        column for a 2-D one (several targets)."""
+        cols = y if y.ndim == 2 else y[:, None]
+        mean, std = weighted_moments(cols, sw) if comm is None else global_weighted_moments(comm, cols, sw)
+        return (mean, std) if y.ndim == 2 else (float(mean[0]), float(std[0]))
 
     def _training_targets(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         """The encoded (and scaled) targets as the objective reads them."""
@@ -702,8 +707,11 @@ def _check_target_range(scaling: Scaling, dtype: Any) -> None:
     whose mean or deviation is beyond that dtype's range cannot be fitted in it (ValueError,
     before training rather than an overflow after it)."""
     limit = float(np.finfo(dtype).max)
-    if scaling.standardized and max(abs(scaling.y_mean), scaling.y_scale) > limit:
-        raise ValueError(f"y has a mean of {scaling.y_mean:.3g} and a standard deviation of {scaling.y_scale:.3g}, "
+    # (Several targets: the column of the largest mean's, and the largest deviation.)
+    means = np.reshape(scaling.y_mean, -1)
+    y_mean, y_scale = float(means[np.argmax(np.abs(means))]), float(np.max(scaling.y_scale))
+    if scaling.standardized and max(abs(y_mean), y_scale) > limit:
+        raise ValueError(f"y has a mean of {y_mean:.3g} and a standard deviation of {y_scale:.3g}, "
                          f"beyond the range of {np.dtype(dtype).name} ({limit:.3g}), X's dtype, in which the model is "
                          "fitted and predicts; pass X as float64, or rescale y")
 

@@ -90,10 +90,13 @@ class FitInputs:
                 check_X_values(self.X)
             self.x_unchecked = False
 
-    def target_scaling(self) -> tuple[float, float]:
-        """A streamed regression target's weighted mean and standard deviation."""
+    def target_scaling(self) -> tuple[Any, Any]:
+        """A streamed regression target's weighted mean and standard deviation (arrays of
+        one per column for a 2-D target)."""
         assert self.y_moments is not None  # a streamed regressor's first pass learns them
         mean, std = self.y_moments.mean_std(np.float64)
+        if self.enc.get("targets_2d"):
+            return mean, std
         return float(mean[0]), float(std[0])
 
 
@@ -236,6 +239,7 @@ class InputStage:
     _reads_rows: bool
     _standardizes_rows: bool
     _raw_streams: bool
+    _multi_output: str | None
     standardize: bool
     warm_start: bool
     _warm_start_keeps_scaling: bool
@@ -306,7 +310,7 @@ class InputStage:
             raise ValueError(f"chunk {k}: y is missing; {type(self).__name__} needs (X, y) or (X, y, sample_weight) "
                              "chunks")
         try:
-            return check_y(yc, m, type(self).__name__)
+            return check_y(yc, m, type(self).__name__, self._multi_output)
         except ValueError as e:
             raise ValueError(f"chunk {k}: {e}") from None
 
@@ -339,9 +343,11 @@ class InputStage:
             # No pass before training: the chunks are checked as they are trained on (the first
             # one's column names before any step).
             stream.check_first = lambda X: self._input_names(X, True)
-            K = (1 if len(self.classes_) == 2 else len(self.classes_)) if classifier else 1
-            attrs = {"classes_": self.classes_} if classifier else {}
-            return FitInputs(stream, np.ones(0), {"y": None, "K": K, "attrs": attrs}, fitted, continuing,
+            columns = None if classifier else getattr(self, "_target_columns", None)  # a 2-D target's
+            K = (1 if len(self.classes_) == 2 else len(self.classes_)) if classifier else columns or 1
+            attrs = {"classes_": self.classes_} if classifier else {"_target_columns": columns}
+            enc = {"y": None, "K": K, "targets_2d": columns is not None, "attrs": attrs}
+            return FitInputs(stream, np.ones(0), enc, fitted, continuing,
                              stream=stream, n_samples=None, n_features=self.n_features_in_, dtype=self._dtype,
                              weighted=True)
         if stream.one_shot:
@@ -355,7 +361,8 @@ class InputStage:
         y_mom = None if classifier else RunningMoments()
         labels: dict[Any, float] = {}
         with agree_on_errors(comm, f"{name}.fit"):
-            n, wsum, weighted, dtype, d = self._stream_pass(stream, dtype, d, x_mom, y_mom, labels, classifier)
+            n, wsum, weighted, dtype, d, y_ndim = self._stream_pass(stream, dtype, d, x_mom, y_mom, labels,
+                                                                    classifier)
             names = self._input_names(stream.first_X, continuing)
         mean_weight = wsum / n if n else 0.0
         if comm is not None:
@@ -369,6 +376,8 @@ class InputStage:
             # A regressor's moments, of a positive total weight (checked above): a mean.
             assert y_mom is not None and y_mom.mean is not None
             y_sum, sw_sum = np.array([float(y_mom.mean[0])]), np.ones(1)
+            if y_ndim == 2:  # several targets: their means, as one 2-D sample
+                y_sum = np.array(y_mom.mean, np.float64)[None, :]
         enc = self._encode_target(y_sum, sw_sum, classes, partial, continuing)
         return FitInputs(stream, sw_sum, enc, fitted, continuing, stream=stream, n_samples=n, n_features=d,
                          dtype=dtype, weighted=weighted, mean_weight=mean_weight, x_moments=x_mom, y_moments=y_mom,
@@ -384,11 +393,12 @@ class InputStage:
 
     def _stream_pass(self, stream: ChunkStream, dtype: Any, d: int | None, x_mom: RunningMoments | None,
                      y_mom: RunningMoments | None, labels: dict[Any, float],
-                     classifier: bool) -> tuple[int, float, bool, Any, int]:
+                     classifier: bool) -> tuple[int, float, bool, Any, int, int]:
         """One pass over ``stream``'s chunks: checks them and gathers the moments (into
         ``x_mom``, ``y_mom``) and the classes' weights (into ``labels``); returns the number of
-        samples, their total weight, whether the chunks carry weights, X's dtype and features."""
-        n, wsum, weighted = 0, 0.0, False
+        samples, their total weight, whether the chunks carry weights, X's dtype and features, and
+        y's number of dimensions (2: several targets, the same number in every chunk)."""
+        n, wsum, weighted, y_ndim = 0, 0.0, False, 1
         for k, (Xc, yc, wc) in enumerate(stream.chunks()):
             if classifier:  # (the labels checked first: their class weights weigh the moments too)
                 yc = self._chunk_y(yc, k, len(Xc))
@@ -422,11 +432,16 @@ class InputStage:
                 except ValueError as e:
                     raise ValueError(f"chunk {k}: {e}") from None
                 assert y_mom is not None  # a regressor's
-                y_mom.update(yt[:, None], wc)
+                columns = None if y_mom.mean is None else len(y_mom.mean)
+                if k and (yt.ndim != y_ndim or (yt.ndim == 2 and yt.shape[1] != columns)):
+                    raise ValueError(f"chunk {k}: y has shape {yt.shape}, but the first chunks' y "
+                                     + (f"has {columns} columns" if y_ndim == 2 else "is 1-D"))
+                y_ndim = yt.ndim
+                y_mom.update(yt if yt.ndim == 2 else yt[:, None], wc)
             n += m
             wsum += float(wc.sum())
         assert d is not None  # set by the first chunk (chunks() raises when there is none)
-        return n, wsum, weighted, dtype, d
+        return n, wsum, weighted, dtype, d, y_ndim
 
     def _stream_transform(self, inputs: FitInputs, scaling: Scaling, regression: bool, targets: Callable,
                           rows: bool, raw_rows: bool = False) -> Callable:
@@ -436,6 +451,7 @@ class InputStage:
         when ``rows``: the fused loss then reads none)."""
         dtype, d = inputs.dtype, inputs.n_features
         classes = inputs.enc["attrs"].get("classes_")
+        target_shape = (inputs.enc["K"],) if inputs.enc.get("targets_2d") else ()  # a row's targets
         count = [0]
         checked = inputs.n_samples is not None  # by stream_inputs' pass
         scratch: list[Any] = [None, None]
@@ -464,6 +480,9 @@ class InputStage:
             except ValueError as e:
                 raise ValueError(f"chunk {k}: {e}") from None
             if regression:
+                if ys.shape[1:] != target_shape:  # a one-shot iterator's chunks are checked only here
+                    raise ValueError(f"chunk {k}: y has shape {ys.shape}, but the model's target "
+                                     + (f"has {target_shape[0]} columns" if target_shape else "is 1-D"))
                 ys = standardized(ys, scaling.y_mean, scaling.y_scale, dtype)
             ys = targets(ys, dtype)
             wc = self._chunk_class_weighted(yc, wc)
@@ -490,7 +509,7 @@ class InputStage:
             check_n_features(self, X)
         n = X.shape[0]
         with reporting_X_first(X, unchecked):
-            y = check_y(y, n, type(self).__name__)
+            y = check_y(y, n, type(self).__name__, self._multi_output)
             # No weights: a broadcast of ones, not an array of n of them.
             sw = unit_weights(n) if sample_weight is None else check_sample_weight(sample_weight, n)
             enc = self._encode_target(y, sw, classes, partial, continuing)
@@ -568,7 +587,7 @@ class InputStage:
                 check_n_features(self, X)
             n = X.shape[0]
             with reporting_X_first(X, unchecked):
-                y = check_y(y, n, name)
+                y = check_y(y, n, name, self._multi_output)
                 sw = check_sample_weight(sample_weight, n)
                 if self._estimator_type == "classifier" and not continuing:
                     labels = check_labels(y)[0]

@@ -205,16 +205,23 @@ class ClassifierMixin:
 
 
 class RegressorMixin:
-    """One real target per sample."""
+    """Real targets: one per sample (y of shape (n,)), or several (y of shape (n, n_targets),
+    one output per column, for the estimators whose ``_multi_output`` allows it)."""
 
     _estimator_type: str | None = "regressor"
     # The estimator's (annotations only: a mixin comes first in the bases and must not hide them).
     _fit: Callable[..., Any]
+    _multi_output: str | None
     predict: Callable[[Any], np.ndarray]
 
     def _encode_target(self, y: np.ndarray, sw: np.ndarray | None, classes: Any, partial: bool,
                        continuing: bool) -> dict[str, Any]:
-        return {"y": check_target(y, np.float64), "K": 1, "attrs": {}}
+        y = check_target(y, np.float64)
+        # "targets_2d": y is 2-D (its columns kept for predictions), remembered by the fit as
+        # _target_columns (their number, None for a 1-D y).
+        columns = y.shape[1] if y.ndim == 2 else None
+        return {"y": y, "K": columns or 1, "targets_2d": columns is not None,
+                "attrs": {"_target_columns": columns}}
 
     def _class_weighted(self, enc: dict[str, Any], sw: np.ndarray, comm: Any = None) -> np.ndarray:
         return sw  # (no classes)
@@ -227,6 +234,9 @@ class RegressorMixin:
         global weighted mean target (sums in rank order, the same bits on every rank)."""
         from fastgd.distributed import rank_sum
 
+        if y.ndim == 2:
+            raise ValueError(f"{type(self).__name__}.fit(comm=...) takes one target per sample; a data-parallel fit "
+                             f"of {y.shape[1]} targets is not supported (fit without comm)")
         with np.errstate(over="ignore", invalid="ignore"):
             total, weight = rank_sum(comm, [float(sw @ y), float(sw.sum())])
             mean = total / weight
@@ -239,8 +249,9 @@ class RegressorMixin:
         return np.array([mean]), np.ones(1)
 
     def _metric(self, z: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
-        """R^2 of the raw outputs ``z`` on the (training-space) targets ``y``."""
-        return r2_score(y, _scores(z), w)
+        """R^2 of the raw outputs ``z`` on the (training-space) targets ``y`` (averaged over
+        the targets of a 2-D ``y``)."""
+        return r2_score(y, np.reshape(z, y.shape), w)
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> Any:
         """One epoch over ``(X, y)`` (in batches of ``batch_size``), continuing from the
@@ -254,8 +265,14 @@ class RegressorMixin:
         return self._fit(X, y, sample_weight, partial=True, classes=None)
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
-        """R^2, the coefficient of determination (1 for a perfect fit, 0 for the mean)."""
+        """R^2, the coefficient of determination (1 for a perfect fit, 0 for the mean);
+        for several targets, the average of theirs (scikit-learn's
+        ``multioutput="uniform_average"``)."""
         pred = self.predict(X)
-        y = check_target(check_y(y, len(pred), type(self).__name__), np.float64)
+        y = check_target(check_y(y, len(pred), type(self).__name__, self._multi_output), np.float64)
+        if y.shape != pred.shape and y.size == pred.size and 1 in (y.ndim, pred.ndim):
+            y = y.reshape(pred.shape)  # one target, as a column or not (scikit-learn's r2_score)
+        if y.shape != pred.shape:
+            raise ValueError(f"y has shape {y.shape}, but the predictions have shape {pred.shape}")
         w = check_sample_weight(sample_weight, len(y))
         return r2_score(y, pred, w)

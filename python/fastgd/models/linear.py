@@ -178,7 +178,7 @@ class _LinearModel(GradientEstimator):
     def _init_intercept(self, y: np.ndarray, sw: np.ndarray, K: int, scaling: Scaling) -> np.ndarray:
         return np.zeros(K)
 
-    def _shape_coef(self, coef: np.ndarray) -> np.ndarray:
+    def _shape_coef(self, coef: np.ndarray, run: FitRun) -> np.ndarray:
         return coef
 
     def _huber_delta(self) -> float:
@@ -257,16 +257,21 @@ class _LinearModel(GradientEstimator):
     def _objective(self, run: FitRun, dist: DistributedOptimizer | None) -> Objective:
         # The objective in the standardized space. Scaling y by y_scale divides the whole
         # objective by y_scale^2 if the L1 strength and Huber's delta are divided by y_scale,
-        # so the minimizer is that of the problem in y's own units.
-        l2, l1 = self._strengths(run)
-        l1 /= run.scaling.y_scale
-        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1,
-                               self._huber_delta() / run.scaling.y_scale, run.row_scaling)
+        # so the minimizer is that of the problem in y's own units. Several targets, each
+        # scaled by its own y_scale: the objective separates by output, and each output's
+        # strength and threshold are divided by its scale (arrays of one per output).
+        l2, l1_strength = self._strengths(run)
+        y_scale = run.scaling.y_scale
+        delta: Any = self._huber_delta() / y_scale
+        l1: Any = l1_strength / y_scale
+        if np.ndim(y_scale):
+            l1, delta = np.ascontiguousarray(l1, np.float64), np.ascontiguousarray(delta, np.float64)
+        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling)
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                         objective.outputs, post_step=objective.prox if l1 > 0 else None,
+                         objective.outputs, post_step=objective.prox if np.any(l1 > 0) else None,
                          value_at_rows=lambda th, X, y, w, rows: objective([th], X, y, w, rows, value_only=True),
                          outputs_at_rows=objective.outputs)
 
@@ -281,18 +286,28 @@ class _LinearModel(GradientEstimator):
             return super()._train(run, writer)
         K, d = run.K, run.d
         smooth = _losses.get_loss(self._loss_name(K))  # squared_error, log_loss, softmax_cross_entropy
-        assert smooth.hessian is not None  # the _newton_losses (_check_params) have one
-        res = newton(smooth.fn, smooth.hessian, run.Xs, run.ys, run.w, run.theta[:K * d].reshape(K, d),
-                     run.theta[K * d:], l2=self._strengths(run)[0], max_iter=int(self.max_epochs),
-                     classification=not run.regression)
-        run.theta[:K * d] = res.W.ravel()
-        run.theta[K * d:] = res.b
-        return res.history, res.n_iter, None
+        hessian = smooth.hessian
+        assert hessian is not None  # the _newton_losses (_check_params) have one
+        W, b = run.theta[:K * d].reshape(K, d), run.theta[K * d:]
+
+        def solve(y: np.ndarray, rows: slice) -> Any:
+            return newton(smooth.fn, hessian, run.Xs, y, run.w, W[rows], b[rows], l2=self._strengths(run)[0],
+                          max_iter=int(self.max_epochs), classification=not run.regression)
+
+        if run.regression and run.ys.ndim == 2:
+            # Several targets: the objective separates by target, so its optimum is that of
+            # each column's own problem (a K-times smaller Hessian each).
+            results = [solve(np.ascontiguousarray(run.ys[:, k]), slice(k, k + 1)) for k in range(K)]
+        else:
+            results = [solve(run.ys, slice(0, K))]
+        W[...] = np.concatenate([res.W for res in results])
+        b[...] = np.concatenate([res.b for res in results])
+        return _summed_history([res.history for res in results]), max(res.n_iter for res in results), None
 
     def _finish(self, run: FitRun) -> None:
         K, d = run.K, run.d
         coef, intercept = _from_internal(run.theta[:K * d].reshape(K, d), run.theta[K * d:], run.scaling)
-        self.coef_ = self._shape_coef(coef.astype(run.dtype))
+        self.coef_ = self._shape_coef(coef.astype(run.dtype), run)
         self.intercept_ = intercept.astype(run.dtype)
 
     # -- prediction ------------------------------------------------------------------
@@ -304,6 +319,22 @@ class _LinearModel(GradientEstimator):
         check_n_features(self, X)
         z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)
         return z[:, 0] if z.shape[1] == 1 else z
+
+
+def _summed_history(histories: list[History]) -> History:
+    """The history of separate solves (one per target) as one run's: per iteration, the sum
+    of their objectives (a solve that has stopped keeps its last) and the norm of their
+    joint gradient; the stop reasons, different ones joined."""
+    if len(histories) == 1:
+        return histories[0]
+    records = []
+    for i in range(max(len(h) for h in histories)):
+        last = [h.records[min(i, len(h) - 1)] for h in histories if len(h)]
+        records.append({"epoch": i + 1, "step": i + 1, "train_loss": sum(r["train_loss"] for r in last),
+                        "grad_norm": math.sqrt(sum(r["grad_norm"] ** 2 for r in last)),
+                        "time": max(r["time"] for r in last)})
+    reasons = list(dict.fromkeys(str(h.stop_reason) for h in histories))
+    return History(records, stop_reason="; ".join(reasons))
 
 
 class _Objective:
@@ -319,8 +350,9 @@ class _Objective:
     # Rows per block of ``outputs`` on raw X: a bounded temporary, whatever the number of rows.
     _OUTPUT_ROWS = 8192
 
-    def __init__(self, loss: str, K: int, d: int, l2: float, l1: float, delta: float = 1.0,
+    def __init__(self, loss: str, K: int, d: int, l2: float, l1: Any, delta: Any = 1.0,
                  row_scaling: np.ndarray | None = None) -> None:
+        # l1 and delta: numbers, or float64 arrays of one per output (several targets).
         self.loss, self.K, self.d, self.l2, self.l1, self.delta = loss, K, d, l2, l1, delta
         self.row_scaling = row_scaling
         self._theta: np.ndarray | None = None
@@ -409,22 +441,28 @@ class _Objective:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()
 
     def prox(self, params, lr: float) -> None:
-        """Soft-threshold the weights by lr * l1 (intercepts are not penalized)."""
+        """Soft-threshold the weights by lr * l1 (intercepts are not penalized); each
+        output's row by its own l1 when they differ."""
         Wf = params[0][:self.K * self.d]
-        shrunk = np.abs(Wf) - lr * self.l1
+        if np.ndim(self.l1):  # in W's dtype, as a number's threshold would be
+            Wf = Wf.reshape(self.K, self.d)
+            shrunk = np.abs(Wf) - (lr * self.l1).astype(Wf.dtype)[:, None]
+        else:
+            shrunk = np.abs(Wf) - lr * self.l1
         np.maximum(shrunk, 0.0, out=shrunk)
         np.copysign(shrunk, Wf, out=Wf)
 
 
 
+# (y_scale and y_mean: numbers, or one per target; W's rows are the targets'.)
 def _to_internal(coef: np.ndarray, intercept: np.ndarray, s: Scaling) -> tuple[np.ndarray, np.ndarray]:
-    W = coef * s.scale / s.y_scale
+    W = coef * s.scale / np.reshape(s.y_scale, (-1, 1))
     b = (intercept - s.y_mean + coef @ s.mean) / s.y_scale
     return W, b
 
 
 def _from_internal(W: np.ndarray, b: np.ndarray, s: Scaling) -> tuple[np.ndarray, np.ndarray]:
-    coef = s.y_scale * W / s.scale
+    coef = np.reshape(s.y_scale, (-1, 1)) * W / s.scale
     intercept = s.y_mean + s.y_scale * b - coef @ s.mean
     return coef, intercept
 
@@ -457,12 +495,25 @@ class LinearRegression(RegressorMixin, _LinearModel):
     ``history_`` (and ``tol``) are then those of the scaled problem, the objective divided by
     the square of that scale.
 
+    Several targets (``y`` of shape (n_samples, n_targets)) fit one output per column, as
+    scikit-learn's ``LinearRegression`` and ``Ridge`` do: a sample's loss is the sum of its
+    targets' losses and the penalty is over all the coefficients, so the objective is the sum
+    of the targets' own and separates by target; a multi-output fit trains each output as a
+    fit on its column alone would (the same gradients; with an elementwise optimizer such as
+    the default Adam and ``tol=None``, the same coefficients). With ``standardize=True`` each
+    target column is centred and scaled by its own moments (Huber: its own median and
+    deviation), with each output's L1 strength and ``delta`` rescaled to match. ``score`` is
+    R^2 averaged uniformly over the targets. A 2-D ``y`` of one column keeps its shape in
+    ``coef_`` and ``predict``, as scikit-learn's ``LinearRegression``. ``solver="newton"``
+    solves each target's problem on its own (their sum is the objective; ``history_`` sums
+    them per iteration). ``fit(comm=...)`` takes one target.
+
     {parameters}
 
     Attributes
     ----------
-    coef_ : ndarray of shape (n_features,)
-    intercept_ : ndarray of shape (1,)
+    coef_ : ndarray of shape (n_features,), or (n_targets, n_features) for a 2-D y
+    intercept_ : ndarray of shape (1,), or (n_targets,)
 """ + _ATTRIBUTES
 
     _hyperparameters = _linear_params(
@@ -470,6 +521,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
         delta=Param("float", "Huber's threshold, in units of y.", _check_delta))
     delta: float
     _newton_losses = _losses.estimator_losses("regressor", newton=True)
+    _multi_output = "2d"
 
     def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",
                  optimizer="adam", lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5,
@@ -487,6 +539,9 @@ class LinearRegression(RegressorMixin, _LinearModel):
         if comm is not None:  # every rank's targets (the median needs them all)
             ys, ws = zip(*comm.allgather((y, sw)))
             y, sw = np.concatenate(ys), np.concatenate(ws)
+        if y.ndim == 2:  # several targets: each column by its own
+            columns = [self._target_scaling(np.ascontiguousarray(y[:, k]), sw, None) for k in range(y.shape[1])]
+            return np.array([c for c, _ in columns]), np.array([s for _, s in columns])
         # Huber: the median and the (normal-consistent) median absolute deviation, robust
         # to the outliers Huber is chosen for; the standard deviation would grow with them
         # and shrink the scaled threshold delta / y_scale towards a pure L1 loss.
@@ -511,15 +566,31 @@ class LinearRegression(RegressorMixin, _LinearModel):
         # Start at the (weighted) mean target, or median for Huber (0 when standardized):
         # adaptive optimizers move each parameter by about lr per step, so a far-off
         # intercept would take many epochs to reach.
-        center = _weighted_median(y, sw) if self.loss == "huber" else weighted_mean(y, sw)
+        centre = _weighted_median if self.loss == "huber" else weighted_mean
+        if y.ndim == 2:  # several targets: each column's
+            center: Any = np.array([centre(np.ascontiguousarray(y[:, k]), sw) for k in range(y.shape[1])])
+        else:
+            center = centre(y, sw)
         return np.full(K, (center - scaling.y_mean) / scaling.y_scale)
 
-    def _shape_coef(self, coef):
-        return coef.reshape(-1)
+    def _check_start(self, d: int, enc: dict[str, Any], who: str) -> None:
+        super()._check_start(d, enc, who)
+        shape = (enc["K"],) if enc["targets_2d"] else ()
+        fitted = self.coef_.shape[:-1]
+        if shape != fitted:
+            what = f"{shape[0]} target column(s)" if shape else "a 1-D target"
+            was = f"{fitted[0]} target column(s)" if fitted else "a 1-D target"
+            raise ValueError(f"{who}: y has {what}, but LinearRegression was fitted with {was}"
+                             + ("; set warm_start=False to fit a new model" if who == "warm_start" else ""))
+
+    def _shape_coef(self, coef, run):
+        # (n_features,) for a 1-D y, (n_targets, n_features) for a 2-D one.
+        return coef if run.enc["targets_2d"] else coef.reshape(-1)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted targets, shape (n_samples,)."""
-        return self._outputs(X)
+        """Predicted targets, shape (n_samples,) for a 1-D ``y``, else (n_samples, n_targets)."""
+        z = self._outputs(X)
+        return z.reshape(len(z), -1) if self.coef_.ndim == 2 else z
 
 
 _C = Param("float or None", """

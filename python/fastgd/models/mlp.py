@@ -438,25 +438,38 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 @persistence.register("estimator")
 class MLPRegressor(RegressorMixin, _BaseMLP):
-    __doc__ = """A multi-layer perceptron regressor (one target, half squared error) trained by
-    fastgd's optimizers, with scikit-learn's API. See :mod:`fastgd.models.mlp`.
+    __doc__ = """A multi-layer perceptron regressor (half squared error) trained by fastgd's
+    optimizers, with scikit-learn's API. See :mod:`fastgd.models.mlp`.
+
+    Several targets (``y`` of shape (n_samples, n_targets), two columns or more) get one
+    output unit each, as with scikit-learn's ``MLPRegressor``; a sample's loss is the sum of
+    its outputs' half squared errors (the gradient scikit-learn's takes; its reported
+    ``loss_`` averages over the outputs instead), each target column standardized by its own
+    mean and deviation with ``standardize=True``. A one-column y is raveled with a warning,
+    as scikit-learn's does. ``score`` is R^2 averaged uniformly over the targets.
 
     {parameters}
 
     Attributes
     ----------
-    target_mean_, target_scale_ : float
-        The standardization of the target (0 and 1 without it).
+    target_mean_, target_scale_ : float, or ndarray of shape (n_targets,)
+        The standardization of the target (0 and 1 without it), per column for several.
 """ + _ATTRS
 
+    _multi_output = "columns"
+
     def _loss(self, z, y, w):
-        return _losses.squared_error(z[:, 0], y, w)
+        return _losses.squared_error(z if y.ndim == 2 else z[:, 0], y, w)
 
     def _init_output_bias(self, ys, sw, K):
+        if ys.ndim == 2:  # several targets: each column's weighted mean
+            return np.array([weighted_mean(np.ascontiguousarray(ys[:, k]), sw) for k in range(K)])
         return np.full(K, weighted_mean(ys, sw))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted targets, shape (n_samples,)."""
-        z = self._outputs(X)[:, 0]
+        """Predicted targets, shape (n_samples,), or (n_samples, n_targets) for several."""
+        z = self._outputs(X)
+        if z.shape[1] == 1:
+            z = z[:, 0]
         s = self._scaling
         return unscale(z, s.y_scale, s.y_mean) if s.standardized else z
