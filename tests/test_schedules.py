@@ -579,11 +579,11 @@ def test_table_names_every_schedule():
     assert public - {"from_config"} == set(S.SCHEDULES)
 
 
-def test_readme_lists_every_schedule():
+def test_user_guide_lists_every_schedule():
     import pathlib
 
-    readme = pathlib.Path(__file__).resolve().parents[1] / "README.md"
-    if not readme.exists():
-        pytest.skip("README.md is not next to the tests (installed package)")
-    text = readme.read_text(encoding="utf-8")
-    assert [n for n in S.SCHEDULES if f"`{n}`" not in text] == []
+    guide = pathlib.Path(__file__).resolve().parents[1] / "docs" / "guide" / "schedules.rst"
+    if not guide.exists():
+        pytest.skip("docs/ is not next to the tests (installed package)")
+    text = guide.read_text(encoding="utf-8")
+    assert [n for n in S.SCHEDULES if f"``{n}``" not in text] == []

@@ -1,5 +1,7 @@
 """fastgd: gradient descent for NumPy with fused SIMD + OpenMP C++ kernels.
 
+::
+
     import numpy as np, fastgd as fg
     W = np.zeros((784, 10), np.float32)
     opt = fg.Adam([W], lr=1e-3, clip_norm=1.0)

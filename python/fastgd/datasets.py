@@ -1,6 +1,8 @@
 """Small synthetic data sets (pure NumPy, a fixed default seed): for the demo, examples and
 tests.
 
+::
+
     from fastgd import datasets
     X, y = datasets.make_classification(n_samples=2000, n_features=10, n_classes=3)
     X, y = datasets.make_regression(n_samples=500, n_features=5, noise=0.5)

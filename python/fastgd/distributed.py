@@ -2,6 +2,8 @@ r"""Data-parallel training over MPI (mpi4py): every process (rank) holds the sam
 computes gradients on its own shard of the data, and every step applies the mean of the
 ranks' gradients, so that the ranks stay identical.
 
+::
+
     from mpi4py import MPI
     import fastgd as fg
     from fastgd.distributed import DistributedOptimizer

@@ -18,6 +18,8 @@ whose message is one line naming the file and, where there is one, the line or c
 messages name the command line's options (``--target``, ``--format``) where those are what
 the user has to change.
 
+::
+
     from fastgd import io
     table = io.read_table("data.csv", None, "label", train=True)
     table.X, table.y, table.feature_names

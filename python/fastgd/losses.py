@@ -122,12 +122,12 @@ def huber(z: ArrayLike, y: ArrayLike,
 
 
 def _softplus(z: np.ndarray) -> np.ndarray:
-    """log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|))."""
+    """``log(1 + exp(z))`` without overflow: ``max(z, 0) + log1p(exp(-|z|))``."""
     return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
 
 
 def sigmoid(z: ArrayLike) -> np.ndarray:
-    """1 / (1 + exp(-z)) without overflow: exp is only taken of -|z|."""
+    """``1 / (1 + exp(-z))`` without overflow: exp is only taken of ``-|z|``."""
     z = _float(z)
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

@@ -1,5 +1,7 @@
 """Save fitted fastgd estimators to ``.npz`` files and load them back, without pickle.
 
+::
+
     from fastgd import load
     from fastgd.models import LogisticRegression
 

@@ -7,6 +7,8 @@ Every argument is checked when the schedule is built (``ValueError``/``TypeError
 it), and a built schedule never raises for a step :math:`\ge 0`; each docstring says what
 happens past the schedule's end.
 
+::
+
     from fastgd import SGD, schedules
 
     # Any optimizer takes a schedule where it takes a float lr: step() call t uses lr(t).

@@ -5,6 +5,8 @@ that ends up in ``history.stop_reason``. Criteria that count (:class:`LossTolera
 :class:`EarlyStopping`) read each record once, so calling ``check`` twice on the same history
 counts nothing twice; ``reset()`` forgets everything (``train`` calls it at the start).
 
+::
+
     from fastgd import stopping
     train(f, params, X, y, stopping=[stopping.EarlyStopping(patience=10),
                                       stopping.TimeLimit(60)])

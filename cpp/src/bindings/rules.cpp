@@ -484,7 +484,14 @@ void register_rules(py::module_& m) {
              "\n\nOne step of " #name " over one parameter group, in place (see fastgd.functional).")    \
                 .c_str());                                                                                \
     }
-    FASTGD_RULES(FASTGD_FUNCTIONAL)
+    {
+        // The docstring's first line is the function's real signature (the rule's keywords);
+        // pybind11's own would be "(*args, **kwargs) -> object", which help() and the API
+        // reference would show instead.
+        py::options options;
+        options.disable_function_signatures();
+        FASTGD_RULES(FASTGD_FUNCTIONAL)
+    }
 #undef FASTGD_FUNCTIONAL
 
     m.def(

@@ -46,7 +46,7 @@ SCHEDULABLE = tuple(dict.fromkeys(o["name"] for spec in RULE_SPECS.values() for 
 class StepOptions(TypedDict, total=False):
     """The options of a step that belong to the optimizer as a whole, not to a parameter group
     (every rule takes them; see :class:`Optimizer`). Clipping is by the global norm over every
-    gradient of every group, as torch.nn.utils.clip_grad_norm_."""
+    gradient of every group, as ``torch.nn.utils.clip_grad_norm_``."""
 
     clip_norm: float | None
     clip_value: float | None
@@ -553,5 +553,5 @@ if hasattr(os, "register_at_fork"):
 
 
 def clip_coefficient(max_norm: float, total_norm: float) -> float:
-    """min(1, max_norm / (total_norm + 1e-6)), torch.nn.utils.clip_grad_norm_'s factor."""
+    """``min(1, max_norm / (total_norm + 1e-6))``, ``torch.nn.utils.clip_grad_norm_``'s factor."""
     return min(1.0, max_norm / (total_norm + 1e-6))

@@ -2,6 +2,8 @@
 stopping criteria and divergence handling), :func:`minimize` (scipy-like, for a function of
 one array) and :func:`lr_find` (the learning-rate range test).
 
+::
+
     import numpy as np, fastgd as fg
 
     def loss_and_grad(params, X, y, w):          # w: sample weights of the batch, or None
