@@ -11,6 +11,10 @@ import pytest
 from fastgd import _core
 from fastgd.models import LinearRegression, LogisticRegression, MLPClassifier, MLPRegressor
 
+# ConvergenceWarning (an error in this suite) silenced:
+# these fits count reads of X and check errors in 1-2 epochs, not training to convergence.
+pytestmark = pytest.mark.filterwarnings("ignore::fastgd.models.ConvergenceWarning")
+
 BASE = {"lr": 0.05, "batch_size": 16, "max_epochs": 2, "random_state": 0}
 MLP = {"hidden_layer_sizes": (4,)}
 ESTIMATORS = {

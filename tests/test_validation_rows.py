@@ -12,6 +12,10 @@ import pytest
 
 from fastgd.models import LinearRegression, LogisticRegression
 
+# ConvergenceWarning (an error in this suite) silenced:
+# short fits compare the bits of two validation paths, not convergence.
+pytestmark = pytest.mark.filterwarnings("ignore::fastgd.models.ConvergenceWarning")
+
 
 def _copying(cls):
     """The estimator scoring a copy of the validation rows (its objective without the hooks
