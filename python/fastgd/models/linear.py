@@ -470,7 +470,7 @@ def _from_internal(W: np.ndarray, b: np.ndarray, s: Scaling) -> tuple[np.ndarray
 # The attributes every linear model has, after its own in its docstring.
 _ATTRIBUTES = """    n_features_in_ : int
         Number of features seen in ``fit``.
-    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+    feature_names_in_ : ndarray of str objects, shape (n_features,)
         The column names of the DataFrame ``fit`` was given (only then), which later
         calls must give in the same order.
     n_iter_ : int

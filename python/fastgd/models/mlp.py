@@ -383,7 +383,7 @@ _ATTRS = """    coefs_ : list of ndarray
     feature_mean_, feature_scale_ : ndarray of shape (n_features,)
         The standardization of the inputs (0 and 1 without it).
     n_features_in_ : int
-    feature_names_in_ : ndarray of str objects, shape (n_features_in_,)
+    feature_names_in_ : ndarray of str objects, shape (n_features,)
         The column names of the DataFrame ``fit`` was given (only then).
     n_iter_ : int
         Epochs run, summed over ``partial_fit`` calls.
