@@ -95,14 +95,8 @@ def _reference_score(model, X, y, seed=0, fraction=0.2):
     return ref.fit(X[train], y[train]).score(X[test], y[test])
 
 
-# On iris the library's defaults stop one test sample short: 100 epochs of 4 batches (400
-# Adam steps at lr 0.01) leave the training loss still falling by more than tol; the tol rule
-# ends the same run at epoch 122 with scikit-learn's score, and solver="newton" scores 1.0.
-_IRIS_SHORT = pytest.mark.xfail(strict=True, reason="max_epochs=100 stops before the tol rule on iris")
-
-
 @pytest.mark.parametrize("name, model", [("breast_cancer", "logistic"), ("digits", "logistic"), ("wine", "logistic"),
-                                         pytest.param("iris", "logistic", marks=_IRIS_SHORT), ("diabetes", "linear")])
+                                         ("iris", "logistic"), ("diabetes", "linear")])
 def test_defaults_reach_scikit_learns_score(tmp_path, name, model):
     path, X, y = _export(tmp_path, name)
     proc = fastgd_cli("train", path, "--target", "target", "--model", model)

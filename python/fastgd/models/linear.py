@@ -524,7 +524,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
     _multi_output = "2d"
 
     def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",
-                 optimizer="adam", lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5,
+                 optimizer="adam", lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5,
                  early_stopping=False, validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None,
                  clip_value=None, optimizer_options=None, warm_start=False, random_state=None, verbose=False,
                  callbacks=()):
@@ -637,7 +637,7 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
     C: Any
 
     def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
-                 lr=1e-2, batch_size=32, max_epochs=100, tol=1e-3, n_iter_no_change=5, early_stopping=False,
+                 lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
                  optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=(),
                  class_weight=None, C=None):
