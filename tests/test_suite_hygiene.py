@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import fastgd
+
 ROOT = Path(__file__).resolve().parent.parent
 
 _TESTS = '''
@@ -38,7 +40,9 @@ def test_strided_x():
 
 def test_the_suite_fails_on_xpass_and_on_unasserted_fastgd_warnings(tmp_path):
     (tmp_path / "test_rules.py").write_text(_TESTS)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), os.environ.get("PYTHONPATH", "")])}
+    # The fastgd this process imported (the source tree's or the installed one), not a guess.
+    here = str(Path(fastgd.__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c",
                           str(ROOT / "pyproject.toml"), "--rootdir", str(tmp_path), str(tmp_path / "test_rules.py")],
                          capture_output=True, text=True, env=env, timeout=300)
