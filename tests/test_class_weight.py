@@ -49,7 +49,9 @@ def _equivalent_weights(class_weight, y, sample_weight):
     if sample_weight is not None and "sample_weight" not in inspect.signature(
             class_weight_module.compute_class_weight).parameters:
         pytest.skip("this scikit-learn's compute_class_weight takes no sample_weight")
-    cw = class_weight_module.compute_class_weight(class_weight, classes=classes, y=y, sample_weight=sample_weight)
+    # (sample_weight only when there are weights: scikit-learn before 1.7 does not take it)
+    weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
+    cw = class_weight_module.compute_class_weight(class_weight, classes=classes, y=y, **weighted)
     sw = np.ones(len(y)) if sample_weight is None else sample_weight
     return sw * cw[np.searchsorted(classes, y)]
 
