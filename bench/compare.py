@@ -436,8 +436,17 @@ def classification_data(sklearn, n: int, n_test: int, n_features: int, n_classes
     return X[:n], y[:n].astype(np.int64), X[n:], y[n:].astype(np.int64), source
 
 
+# Idle time before each timed fit: BLAS libraries' threads keep spinning after a call
+# (OpenBLAS's for about 2^28 cycles, ~0.1 s), and so do OpenMP runtimes' for a while, and a
+# fit that starts while they spin shares the cores with them. Measured here: a fastgd fit
+# right after NumPy products takes 1.5x its time on an idle machine. Without the pause, each
+# peer would pay for the threads of the one before (its own held-out prediction included).
+SETTLE_S = 0.3
+
+
 def run_fits(peers: dict[str, Callable[[], tuple]], repeats: int) -> dict[str, dict]:
-    """Each peer's fit ``repeats`` times, in turns; ``fit()`` returns (passes, accuracy) or
+    """Each peer's fit ``repeats`` times, in turns, each after ``SETTLE_S`` of idle time;
+    ``fit()`` returns (passes, accuracy) or
     (passes, accuracy, {name: seconds}), parts of the fit it timed itself. With ``fit_s``
     among them, that is the fit's time (the fit alone, without the held-out prediction);
     else the whole call's."""
@@ -445,6 +454,7 @@ def run_fits(peers: dict[str, Callable[[], tuple]], repeats: int) -> dict[str, d
     out: dict[str, dict] = {k: {"times": [], "accuracy": [], "passes": [], "parts": []} for k in order}
     for r in range(repeats):
         for k in order if r % 2 == 0 else reversed(order):
+            time.sleep(SETTLE_S)
             t = time.perf_counter()
             passes, acc, *parts = peers[k]()
             elapsed = time.perf_counter() - t
