@@ -6,6 +6,10 @@ against them:
   ``a.sum()`` when no C++ compiler is found (say which: ``source``);
 * the float32 FMA peak: 12 independent FMA chains per thread on full vectors, by
   ``machine_peak.cpp`` (none without a compiler);
+* rows read in a random order: rows of a given width (a logistic regression's) summed in the
+  order of a random permutation, with software prefetch a few rows ahead, by
+  ``machine_peak.cpp`` (none without a compiler): the bound of an epoch that shuffles its
+  samples, whose rows come from all over memory;
 * SGEMM: NumPy's float32 ``matmul`` (its BLAS) on a large square product, and on the
   products of one MLP training step (forward, and backward for the weights and the inputs),
   also on every thread at once with BLAS on one thread each, as fastgd's MLP computes them.
@@ -103,6 +107,16 @@ def fma_peak(exe: Path | None, threads: int, reps: int) -> dict | None:
             "best_gflops": r["best"], "median_gflops": r["median"], "lanes": r["lanes"]}
 
 
+def random_rows(exe: Path | None, mib: int, floats: int, threads: int, reps: int) -> dict | None:
+    if exe is None:
+        return None
+    r = run_peak(exe, "rows", mib, floats, threads, reps)
+    row_bytes = 4 * floats
+    return {"source": f"C++ rows of {floats} float32 in a random order (machine_peak.cpp)", "threads": threads,
+            "mib": mib, "floats": floats, "best_gbs": r["best"], "median_gbs": r["median"],
+            "best_ns_per_row": row_bytes / r["best"]}
+
+
 @contextmanager
 def blas_threads(n: int) -> Iterator[None]:
     """NumPy's BLAS on ``n`` threads (threadpoolctl), or as it is when that is missing."""
@@ -163,17 +177,22 @@ def sgemm_rate(shapes: list[tuple[int, int, int]], threads: int, reps: int, spli
             "median_gflops": flops * calls / med / 1e9}
 
 
-def measure(threads: int, quick: bool, mlp_layers: list[int], mlp_batch: int) -> dict:
-    """Every bound, on 1 thread and on ``threads``."""
+def measure(threads: int, quick: bool, mlp_layers: list[int], mlp_batch: int, row_floats: int | None = None) -> dict:
+    """Every bound, on 1 thread and on ``threads`` (random rows: of ``row_floats`` float32, when given)."""
     reps = 5 if quick else 9
     mib = 512 if quick else 1024
     square = 1024 if quick else 2048
     counts = sorted({1, threads})
-    out: dict = {"read": [], "fma": [], "sgemm_square": [], "mlp_products": []}
+    out: dict = {"read": [], "fma": [], "sgemm_square": [], "mlp_products": [], "random_rows": []}
     with tempfile.TemporaryDirectory() as tmp:
         exe = build_peak_program(tmp)
         for t in counts:
             out["read"].append(read_bandwidth(exe, mib, t, reps))
+        if row_floats is not None:
+            for t in counts:
+                rows = random_rows(exe, mib, row_floats, t, reps)
+                if rows is not None:
+                    out["random_rows"].append(rows)
         for t in counts:
             out["sgemm_square"].append(sgemm_rate([(square, square, square)], t, reps) | {"n": square})
         # fastgd's MLP trains each part of a batch (batch / threads rows) on a thread of its
@@ -212,6 +231,10 @@ def print_bounds(b: dict, simd: str) -> None:
     for r in b["read"]:
         print(f"| read bandwidth, {r['mib']} MiB | {r['threads']} | {r['best_gbs']:.1f} GB/s | "
               f"{r['median_gbs']:.1f} GB/s | {r['source']} |")
+    for r in b.get("random_rows", []):
+        print(f"| rows of {r['floats']} float32 in a random order, {r['mib']} MiB | {r['threads']} | "
+              f"{r['best_gbs']:.1f} GB/s ({r['best_ns_per_row']:.1f} ns per row) | {r['median_gbs']:.1f} GB/s | "
+              f"{r['source']} |")
     for r in b["fma"]:
         print(f"| float32 FMA peak | {r['threads']} | {r['best_gflops']:.1f} GFLOP/s | "
               f"{r['median_gflops']:.1f} GFLOP/s | {r['source']} |")

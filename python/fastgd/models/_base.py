@@ -432,6 +432,12 @@ def check_labels(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray
             if lo:
                 shifted = shifted - lo
             present = np.flatnonzero(np.bincount(shifted, minlength=hi - lo + 1))
+            if len(present) == hi - lo + 1 and lo == 0:
+                # Labels 0..K-1, all present: each is its own index (no lookup pass over the
+                # samples). Read-only, as it may be the caller's y itself.
+                own = shifted.view()
+                own.flags.writeable = False
+                return present.astype(y.dtype), own
             lookup = np.zeros(hi - lo + 1, np.intp)
             lookup[present] = np.arange(len(present))
             return (present + lo).astype(y.dtype), lookup[shifted]
