@@ -440,7 +440,7 @@ Sums block(const LinearBatch<T>& bt, const T* W, const T* b, const Centre<T>& ct
 template <class T> struct BatchScratch {
     std::vector<Cell<T>> cells;
     std::vector<Sums> sums;
-    std::vector<double> folded;
+    std::vector<Cell<double>> folded;
 };
 constexpr std::size_t kKeptCells = std::size_t(1) << 20;
 
@@ -477,7 +477,7 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
     // through the bias in double, and its term of the gradient, mean * sum(c), once per batch.
     T* const w_scaled = zg + n_zg;
     T* const b_folded = w_scaled + K * d;
-    double* const folded = sc.folded.data();  // the part of the mean that the bias takes
+    double* const folded = scaled && d > 0 ? &sc.folded[0].v : nullptr;  // the part of the mean that the bias takes
     const T* Wr = W;
     const T* br = b;
     Centre<T> ct{nullptr};
