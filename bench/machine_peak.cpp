@@ -49,32 +49,41 @@ static void report(const char* what, const char* unit, std::vector<double>& rate
               what, unit, threads, rates.back(), rates[rates.size() / 2], kLanes, extra);
 }
 
+// body(thread, threads) on `threads` threads, `reps` times: the rates, `amount` / seconds / 1e9;
+// `total` sums what the bodies return (used, so that the compiler keeps their work).
+template <class Body>
+static std::vector<double> repeated(int threads, int reps, double amount, double& total, Body body) {
+  std::vector<double> rates;
+  for (int r = 0; r < reps; ++r) {
+    double sum = 0;
+    const double t = now();
+#pragma omp parallel num_threads(threads) reduction(+ : sum)
+    sum += body(omp_get_thread_num(), omp_get_num_threads());
+    rates.push_back(amount / (now() - t) / 1e9);
+    total += sum;
+  }
+  return rates;
+}
+
 static int read_bandwidth(long mib, int threads, int reps) {
   const long n = mib * (1L << 20) / sizeof(float) / (kLanes * kSums) * (kLanes * kSums);
   float* a = static_cast<float*>(std::aligned_alloc(64, n * sizeof(float)));
   if (a == nullptr) return 1;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (long i = 0; i < n; ++i) a[i] = 1.0f;  // first touch by the thread that reads it later
-  std::vector<double> rates;
   double total = 0;
-  for (int r = 0; r < reps; ++r) {
+  std::vector<double> rates = repeated(threads, reps, double(n) * sizeof(float), total, [&](int tid, int nt) {
+    const long blocks = n / (kLanes * kSums);
+    const long lo = blocks * tid / nt, hi = blocks * (tid + 1) / nt;
+    vec s[kSums] = {};
+    const vec* p = reinterpret_cast<const vec*>(a);
+    for (long b = lo; b < hi; ++b)
+      for (int k = 0; k < kSums; ++k) s[k] += p[b * kSums + k];
+    for (int k = 1; k < kSums; ++k) s[0] += s[k];
     double sum = 0;
-    const double t = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sum)
-    {
-      const long blocks = n / (kLanes * kSums);
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const long lo = blocks * tid / nt, hi = blocks * (tid + 1) / nt;
-      vec s[kSums] = {};
-      const vec* p = reinterpret_cast<const vec*>(a);
-      for (long b = lo; b < hi; ++b)
-        for (int k = 0; k < kSums; ++k) s[k] += p[b * kSums + k];
-      for (int k = 1; k < kSums; ++k) s[0] += s[k];
-      for (int j = 0; j < kLanes; ++j) sum += s[0][j];
-    }
-    rates.push_back(n * sizeof(float) / (now() - t) / 1e9);
-    total += sum;
-  }
+    for (int j = 0; j < kLanes; ++j) sum += s[0][j];
+    return sum;
+  });
   report("read", "GB/s", rates, threads, total / reps / n);
   std::free(a);
   return 0;
@@ -99,40 +108,31 @@ static int random_rows(long mib, long floats, int threads, int reps) {
   std::vector<std::int64_t> order(rows);
   for (long i = 0; i < rows; ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), std::mt19937_64(0));
-  std::vector<double> rates;
   double total = 0;
-  for (int r = 0; r < reps; ++r) {
-    double sum = 0;
-    const double t = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sum)
-    {
-      const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-      const long lo = rows * tid / nt, hi = rows * (tid + 1) / nt;
-      vec s[kSums] = {};
-      float tail = 0;
-      const long full = floats / kLanes;
-      for (long q = lo; q < hi; ++q) {
-        if (q + kRowsAhead < hi) {
-          const char* next = reinterpret_cast<const char*>(a + order[q + kRowsAhead] * floats);
-          for (long l = 0; l < row_bytes; l += 64) __builtin_prefetch(next + l);
-          __builtin_prefetch(next + row_bytes - 1);
-        }
-        const float* x = a + order[q] * floats;
-        for (long k = 0; k < full; ++k) {
-          vec v;
-          std::memcpy(&v, x + k * kLanes, sizeof(v));  // rows need not be vector-aligned
-          s[k % kSums] += v;
-        }
-        for (long j = full * kLanes; j < floats; ++j) tail += x[j];
+  std::vector<double> rates = repeated(threads, reps, double(rows) * row_bytes, total, [&](int tid, int nt) {
+    const long lo = rows * tid / nt, hi = rows * (tid + 1) / nt;
+    vec s[kSums] = {};
+    float tail = 0;
+    const long full = floats / kLanes;
+    for (long q = lo; q < hi; ++q) {
+      if (q + kRowsAhead < hi) {
+        const char* next = reinterpret_cast<const char*>(a + order[q + kRowsAhead] * floats);
+        for (long l = 0; l < row_bytes; l += 64) __builtin_prefetch(next + l);
+        __builtin_prefetch(next + row_bytes - 1);
       }
-      for (int k = 1; k < kSums; ++k) s[0] += s[k];
-      for (int j = 0; j < kLanes; ++j) sum += s[0][j];
-      sum += tail;
+      const float* x = a + order[q] * floats;
+      for (long k = 0; k < full; ++k) {
+        vec v;
+        std::memcpy(&v, x + k * kLanes, sizeof(v));  // rows need not be vector-aligned
+        s[k % kSums] += v;
+      }
+      for (long j = full * kLanes; j < floats; ++j) tail += x[j];
     }
-    const double seconds = now() - t;
-    rates.push_back(rows * row_bytes / seconds / 1e9);
-    total += sum;
-  }
+    for (int k = 1; k < kSums; ++k) s[0] += s[k];
+    double sum = tail;
+    for (int j = 0; j < kLanes; ++j) sum += s[0][j];
+    return sum;
+  });
   report("rows", "GB/s", rates, threads, total / reps / (rows * floats));
   std::free(a);
   return 0;
@@ -140,29 +140,23 @@ static int random_rows(long mib, long floats, int threads, int reps) {
 
 static int fma_peak(int threads, int reps) {
   const long iters = 100'000'000 / kLanes;  // about 40 ms per repetition at 60 GFLOP/s
-  std::vector<double> rates;
   double check = 0;
-  for (int r = 0; r < reps; ++r) {
-    double sink = 0;
-    const double t = now();
-#pragma omp parallel num_threads(threads) reduction(+ : sink)
-    {
-      vec acc[kChains], mul, add;
-      for (int j = 0; j < kLanes; ++j) {
-        mul[j] = 0.999999f;
-        add[j] = 1e-6f;
-      }
-      for (int k = 0; k < kChains; ++k)
-        for (int j = 0; j < kLanes; ++j) acc[k][j] = 1.0f + k + j;
-      for (long i = 0; i < iters; ++i)
-        for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * mul + add;
-      for (int k = 0; k < kChains; ++k)
-        for (int j = 0; j < kLanes; ++j) sink += acc[k][j];
+  const double flops = 2.0 * iters * kChains * kLanes * threads;
+  std::vector<double> rates = repeated(threads, reps, flops, check, [&](int, int) {
+    vec acc[kChains], mul, add;
+    for (int j = 0; j < kLanes; ++j) {
+      mul[j] = 0.999999f;
+      add[j] = 1e-6f;
     }
-    const double flops = 2.0 * iters * kChains * kLanes * threads;
-    rates.push_back(flops / (now() - t) / 1e9);
-    check += sink;
-  }
+    for (int k = 0; k < kChains; ++k)
+      for (int j = 0; j < kLanes; ++j) acc[k][j] = 1.0f + k + j;
+    for (long i = 0; i < iters; ++i)
+      for (int k = 0; k < kChains; ++k) acc[k] = acc[k] * mul + add;
+    double sink = 0;
+    for (int k = 0; k < kChains; ++k)
+      for (int j = 0; j < kLanes; ++j) sink += acc[k][j];
+    return sink;
+  });
   report("fma", "GFLOP/s", rates, threads, check / reps);
   return 0;
 }

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from csv_files import write_csv
 
 import fastgd
 from fastgd import cli, datasets, io, persistence
@@ -44,20 +45,13 @@ def run(capsys, *argv):
     return code, out, err
 
 
-def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
 @pytest.fixture
 def clf_csv(tmp_path):
     X, y = datasets.make_classification(n_samples=300, n_features=4, n_classes=3, random_state=1)
     labels = np.array(["ant", "bee", "cow"])[y]
     path = tmp_path / "clf.csv"
     # The target in the middle, to check that columns are picked by name.
-    _write_csv(path, ["a", "b", "label", "c", "d"],
+    write_csv(path, ["a", "b", "label", "c", "d"],
                [[x[0], x[1], lab, x[2], x[3]] for x, lab in zip(X, labels)])
     return path
 
@@ -106,7 +100,7 @@ def test_train_save_predict_csv(tmp_path, capsys, clf_csv):
     assert "accuracy on" in err
 
     # A file without the target column: predictions, no score.
-    _write_csv(tmp_path / "new.csv", ["d", "c", "b", "a"], [[r[c] for c in "dcba"] for r in rows[:5]])
+    write_csv(tmp_path / "new.csv", ["d", "c", "b", "a"], [[r[c] for c in "dcba"] for r in rows[:5]])
     code, out, err = run(capsys, "predict", model_path, tmp_path / "new.csv")
     assert code == 0 and out.split() == [str(v) for v in model.predict(X[:5])] and "accuracy" not in err
 
@@ -274,9 +268,9 @@ def test_data_errors(tmp_path, capsys, clf_csv):
     _assert_error(*train(clf_csv), "needs --target")
     (tmp_path / "data.txt").write_text("1,2\n")
     _assert_error(*train(tmp_path / "data.txt", "--target", "y"), "cannot tell the format")
-    _write_csv(tmp_path / "text.csv", ["a", "b", "y"], [["1", "x", "0"], ["2", "3", "1"], ["3", "4", "0"]])
+    write_csv(tmp_path / "text.csv", ["a", "b", "y"], [["1", "x", "0"], ["2", "3", "1"], ["3", "4", "0"]])
     _assert_error(*train(tmp_path / "text.csv", "--target", "y"), "column 'b' has the non-numeric value 'x' on line 2")
-    _write_csv(tmp_path / "gap.csv", ["a", "y"], [["1", "0"], ["", "1"], ["2", "1"]])
+    write_csv(tmp_path / "gap.csv", ["a", "y"], [["1", "0"], ["", "1"], ["2", "1"]])
     _assert_error(*train(tmp_path / "gap.csv", "--target", "y"), "empty value")
     (tmp_path / "ragged.csv").write_text("a,b,y\n1,2,0\n1,1\n")
     _assert_error(*train(tmp_path / "ragged.csv", "--target", "y"), "line 3 has 2 fields")
@@ -293,7 +287,7 @@ def test_data_errors(tmp_path, capsys, clf_csv):
     _assert_error(*train(tmp_path / "noX.npz"), "has no array 'X'")
     (tmp_path / "bad.svm").write_text("1 1:0.5 oops\n")
     _assert_error(*train(tmp_path / "bad.svm"), "line 1: 'oops' is not index:value")
-    _write_csv(tmp_path / "one_class.csv", ["a", "y"], [["1", "0"], ["2", "0"], ["3", "0"]])
+    write_csv(tmp_path / "one_class.csv", ["a", "y"], [["1", "0"], ["2", "0"], ["3", "0"]])
     _assert_error(*train(tmp_path / "one_class.csv", "--target", "y", "--test-fraction", "0"), "only one class")
     _assert_error(*train(clf_csv, "--target", "label", "--optimizer", "bogus"), "unknown optimizer 'bogus'")
     _assert_error(*train(clf_csv, "--target", "label", "--test-fraction", "1.5"), "--test-fraction")
@@ -308,7 +302,7 @@ def test_predict_errors(tmp_path, capsys, clf_csv, reg_npz):
     _assert_error(*run(capsys, "predict", clf_csv, clf_csv), "not a fastgd model file")
     _assert_error(*run(capsys, "predict", reg_npz, clf_csv), "without fastgd's metadata")
     _assert_error(*run(capsys, "predict", model, reg_npz), "has 3 feature columns, but the model was trained on 4")
-    _write_csv(tmp_path / "short.csv", ["a", "b", "c"], [["1", "2", "3"]])
+    write_csv(tmp_path / "short.csv", ["a", "b", "c"], [["1", "2", "3"]])
     _assert_error(*run(capsys, "predict", model, tmp_path / "short.csv"), "lacks the feature column(s)")
     raw = model.read_bytes()
     (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])

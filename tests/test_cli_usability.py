@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from csv_files import write_csv
 
 import fastgd
 from fastgd import datasets
@@ -24,18 +25,11 @@ def fastgd_cli(*argv, cwd=None, umask=None, **kwargs):
                           timeout=300, preexec_fn=preexec, **kwargs)
 
 
-def _write_csv(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-
-
 @pytest.fixture
 def clf_csv(tmp_path):
     X, y = datasets.make_classification(n_samples=200, n_features=3, n_classes=2, random_state=4)
     path = tmp_path / "clf.csv"
-    _write_csv(path, ["a", "b", "c", "label"], [[*map(float, x), int(t)] for x, t in zip(X, y)])
+    write_csv(path, ["a", "b", "c", "label"], [[*map(float, x), int(t)] for x, t in zip(X, y)])
     return path
 
 
@@ -75,7 +69,7 @@ def _export(tmp_path, name):
 
     X, y = getattr(sk_datasets, f"load_{name}")(return_X_y=True)
     path = tmp_path / f"{name}.csv"
-    _write_csv(path, [f"x{j}" for j in range(X.shape[1])] + ["target"],
+    write_csv(path, [f"x{j}" for j in range(X.shape[1])] + ["target"],
                [[*map(float, x), t.item()] for x, t in zip(X, y)])
     return path, X, y
 
@@ -143,7 +137,7 @@ def indexed_csv(tmp_path):
     X, y = datasets.make_classification(n_samples=200, n_features=2, n_classes=2, random_state=5)
     order = np.argsort(y, kind="stable")
     path = tmp_path / "indexed.csv"
-    _write_csv(path, ["", "a", "b", "label"], [[i, *map(float, X[r]), int(y[r])] for i, r in enumerate(order)])
+    write_csv(path, ["", "a", "b", "label"], [[i, *map(float, X[r]), int(y[r])] for i, r in enumerate(order)])
     return path
 
 
@@ -206,11 +200,11 @@ def test_dataframe_to_csv(tmp_path):
 @pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
 def test_non_finite_cells_name_column_and_line(tmp_path, cell):
     rows = [["1", "2", "0"], ["2", "3", "1"], ["3", cell, "0"], ["4", "5", "1"]]
-    _write_csv(tmp_path / "x.csv", ["a", "b", "y"], rows)
+    write_csv(tmp_path / "x.csv", ["a", "b", "y"], rows)
     _one_error_line(fastgd_cli("train", tmp_path / "x.csv", "--target", "y", "--model", "logistic"),
                     f"column 'b' has the non-finite value {cell!r} on line 4")
     rows = [["1", "2", "0.5"], ["2", "3", cell], ["3", "4", "0.25"]]
-    _write_csv(tmp_path / "t.csv", ["a", "b", "y"], rows)
+    write_csv(tmp_path / "t.csv", ["a", "b", "y"], rows)
     _one_error_line(fastgd_cli("train", tmp_path / "t.csv", "--target", "y", "--model", "linear"),
                     f"column 'y' has the non-finite value {cell!r} on line 3")
 
