@@ -290,9 +290,9 @@ void prefetch_rows(const LinearBatch<T>& bt, std::size_t y_width, std::size_t fr
     for (std::size_t q = from; q < to; ++q) {
         const std::size_t ra = row_of(bt, q);
         const char* p = reinterpret_cast<const char*>(bt.X + static_cast<std::size_t>(ra) * bt.d);
-        for (std::size_t l = 0; l < lines; ++l) prefetch_line(p + std::min(l * 64, row_bytes - 1));
-        prefetch_line(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra * y_width));
-        if (bt.sample_weight != nullptr) prefetch_line(bt.sample_weight + ra);
+        for (std::size_t l = 0; l < lines; ++l) prefetch_line_l2(p + std::min(l * 64, row_bytes - 1));
+        prefetch_line_l2(bt.labels != nullptr ? static_cast<const void*>(bt.labels + ra) : static_cast<const void*>(bt.y + ra * y_width));
+        if (bt.sample_weight != nullptr) prefetch_line_l2(bt.sample_weight + ra);
     }
 }
 
