@@ -21,7 +21,11 @@ Data files, by extension (or ``--format``):
 * ``.npy``: one 2-D numeric array; ``--target`` is the index of the target column.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D); ``--target`` is not needed.
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
-  from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored).
+  from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored), read as a
+  scipy.sparse matrix (``pip install "fastgd[sparse]"``), never a dense one: ``--model linear``
+  and ``logistic`` train on it as it is (a file can have millions of features), ``--model mlp``
+  on a dense copy (with a note on stderr giving its size). A model trained on more features
+  than a file's largest index reads the file with the model's width.
 
 ``--schedule`` takes the name of a :mod:`fastgd.schedules` function whose first argument is
 the learning rate, optionally with keyword arguments: ``cosine``,
@@ -99,6 +103,9 @@ _HORIZONS = ("T_max", "total_steps", "total_iters")
 _LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
 _LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
 _CLASSIFIERS = (LogisticRegression, MLPClassifier)
+# The estimators that take a scipy.sparse CSR matrix (an svmlight file's rows) as it is; the
+# others (the MLPs) are given it as a dense array.
+_SPARSE_INPUT = (LinearRegression, LogisticRegression)
 # --model: the estimators each name trains (mlp: a classifier for a categorical target).
 _MODELS: dict[str, tuple[type, ...]] = {"linear": (LinearRegression,), "logistic": (LogisticRegression,),
                                         "mlp": (MLPClassifier, MLPRegressor)}
@@ -313,7 +320,29 @@ def _epoch_line(r: dict[str, Any], total: int | None) -> str:
     return "  ".join(parts)
 
 
-def _fit(model: Any, X: np.ndarray, y: np.ndarray) -> list[str]:
+def _input_for(model: Any, X: Any, path: str) -> Any:
+    """``X`` as ``model`` takes it: a sparse matrix as it is for :data:`_SPARSE_INPUT`, made
+    dense for the others (with a note on stderr: the dense array can be far larger)."""
+    if isinstance(X, np.ndarray) or isinstance(model, _SPARSE_INPUT):
+        return X
+    n, d = X.shape
+    size = f"{8 * n * d / 2**20:,.1f} MiB"
+    print(f"{_PROG}: note: {type(model).__name__} takes dense input: the {n} x {d} sparse matrix of {path} is "
+          f"made dense ({size})", file=sys.stderr)
+    try:
+        return X.toarray()
+    except MemoryError:
+        raise CLIError(f"{path!r} does not fit in memory as the dense {n} x {d} array {type(model).__name__} "
+                       f"takes ({size}); --model linear and logistic train on it as it is") from None
+
+
+def _shape_text(X: Any) -> str:
+    """``"D features"``, with the count of values stored in a sparse matrix."""
+    stored = "" if isinstance(X, np.ndarray) else f" (sparse: {X.nnz:,} values stored)"
+    return f"{X.shape[1]} features{stored}"
+
+
+def _fit(model: Any, X: Any, y: np.ndarray) -> list[str]:
     """Fit; returns the ConvergenceWarnings' messages (shown as notes, not warnings)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -457,13 +486,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     X, y = table.X, table.y
     assert y is not None  # read_table(train=True) requires the target
     cls = _model_class(args.model, y)
-    tr, te = holdout(len(X), args.test_fraction, args.seed)
+    tr, te = holdout(X.shape[0], args.test_fraction, args.seed)  # (a sparse matrix has no len())
     if args.loss is not None:
         given["loss"] = args.loss
     options = _applicable(cls, args.model, given)
     if "loss" in options:
         _loss_option(args.model, options["loss"])
     model = cls(**options, random_state=args.seed, early_stopping=args.early_stopping)
+    X = _input_for(model, X, args.data)
     params = model.get_params(deep=False)
     epochs, batch_size = params["max_epochs"], params["batch_size"]
     if args.schedule:
@@ -473,7 +503,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     live = "callbacks" in params
     if live:
         model.set_params(callbacks=[_epoch_printer(epochs)])
-    _say(f"training {type(model).__name__} on {len(tr)} rows x {X.shape[1]} features of {args.data} "
+    _say(f"training {type(model).__name__} on {len(tr)} rows x {_shape_text(X)} of {args.data} "
          f"({len(te)} held out)")
     t0 = time.perf_counter()
     notes = _fit(model, X[tr], y[tr])
@@ -517,6 +547,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if X.shape[1] != n_features:
         raise CLIError(f"{args.data!r} has {X.shape[1]} feature columns, but the model was trained on "
                        f"{n_features}")
+    X = _input_for(model, X, args.data)
     pred = model.predict(X)
     lines = [_cell(v) for v in pred]
     report = sys.stdout
@@ -640,6 +671,8 @@ def main(argv: list[str] | None = None) -> int:
     except CLIError as e:
         return _error(str(e))
     except FileNotFoundError as e:
+        return _error(str(e))
+    except ImportError as e:  # an optional dependency the input needs (scipy for svmlight)
         return _error(str(e))
     except (OSError, ValueError, TypeError, FloatingPointError) as e:  # (a fit that would not be finite)
         return _error(str(e) or type(e).__name__)

@@ -10,7 +10,8 @@ Formats, by extension (or an explicit ``fmt``, one of :data:`FORMATS`):
 * ``.npy``: one 2-D numeric array; the target is a column index.
 * ``.npz``: arrays ``X`` (2-D) and ``y`` (1-D).
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
-  from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored).
+  from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored), read into a
+  ``scipy.sparse`` CSR matrix, never a dense one (``pip install "fastgd[sparse]"``).
 
 Each reader returns a :class:`Table`. Anything wrong with a file (missing, unreadable, a
 non-numeric value, an unknown column, ...) raises :class:`DataFileError`, a ``ValueError``
@@ -29,7 +30,10 @@ from __future__ import annotations
 
 import csv
 import os
+import re
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,13 +58,14 @@ class DataFileError(ValueError):
 
 @dataclass
 class Table:
-    """A data file's contents: features ``X`` (float64, samples x features), the target ``y``
+    """A data file's contents: features ``X`` (float64, samples x features: a NumPy array, or
+    a ``scipy.sparse`` CSR matrix for an svmlight file), the target ``y``
     (None when the file has none), the format read, what is needed to read the same columns
     again (``feature_names`` and ``target`` of a CSV file, ``extra["zero_based"]`` of an
     svmlight file), and ``notes``: one line each about a decision the reader made (a column
     it dropped)."""
 
-    X: np.ndarray
+    X: Any  # np.ndarray, or scipy.sparse.csr_matrix (svmlight)
     y: np.ndarray | None
     fmt: str
     feature_names: list[str] | None = None
@@ -352,54 +357,160 @@ def read_npz(path: str, *, target_required: bool = True) -> Table:
     return Table(X, y, "npz")
 
 
+# A line's index:value pairs (and qid:, skipped) in the plain form the fast path parses: an
+# index of digits, a value of the characters of a decimal number, each of which np.fromstring
+# must read as exactly one number (checked by their count: a value such as 1.5.3 reads as two,
+# 1e or 1-e stops the parse). Other lines (so every malformed one) take the slow path, token by
+# token, which reads what int() and float() read or names the token that is not index:value.
+_PAIRS = re.compile(r"(?:(?:[0-9]+:[-+.0-9eE]+|qid:\S*)(?:\s+|\Z))*")
+_QID = re.compile(r"qid:\S*")
+# Lines are parsed in chunks of about this many characters: the text a chunk joins for
+# np.fromstring and its numbers stay small next to the matrix.
+_CHUNK_CHARS = 1 << 23
+# Indices are parsed as float64, exact below 2**53 (and no file has that many features).
+_MAX_INDEX = 2**53
+
+
+def _sparse_module() -> Any:
+    try:
+        import scipy.sparse as sp
+    except ImportError:
+        raise ImportError('reading svmlight files needs scipy, for the sparse matrix they are read into: '
+                          'pip install "fastgd[sparse]"') from None
+    return sp
+
+
+def _pairs_slow(path: str, lineno: int, text: str) -> tuple[str, int]:
+    """``text``'s pairs in the fast path's form and their count, token by token, or
+    :class:`DataFileError` naming the token that is not ``index:value``."""
+    out = []
+    for tok in text.split():
+        key, sep, value = tok.partition(":")
+        if key == "qid":
+            continue
+        try:
+            if not sep:
+                raise ValueError
+            i = int(key)
+            v = float(value)
+            if i < 0:
+                raise ValueError
+        except ValueError:
+            raise DataFileError(f"{path!r} line {lineno}: {tok!r} is not index:value") from None
+        out.append(f"{i}:{v!r}")
+    return " ".join(out), len(out)
+
+
+class _SvmlightPairs:
+    """The index:value pairs of a file's lines, parsed a chunk of lines at a time into flat
+    arrays."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.texts: list[str] = []  # the chunk's lines' pairs, "i:v i:v ..."
+        self.linenos: list[int] = []
+        self.chars = self.count = 0
+        self.indices: list[np.ndarray] = []  # float64: as parsed, checked and cast at the end
+        self.values: list[np.ndarray] = []
+
+    def add(self, lineno: int, text: str) -> int:
+        """Add one line's pairs (the text after its label); returns their count."""
+        if _PAIRS.fullmatch(text) is None:
+            text, count = _pairs_slow(self.path, lineno, text)
+        else:
+            if "q" in text:
+                text = _QID.sub("", text)
+            count = text.count(":")
+        self.texts.append(text)
+        self.linenos.append(lineno)
+        self.chars += len(text)
+        self.count += count
+        if self.chars >= _CHUNK_CHARS:
+            self.flush()
+        return count
+
+    def flush(self) -> None:
+        if not self.texts:
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)  # older NumPy stops at a bad number with it
+            try:
+                numbers = np.fromstring(" ".join(self.texts).replace(":", " "), sep=" ")
+            except (ValueError, DeprecationWarning):
+                numbers = None
+        if numbers is None or len(numbers) != 2 * self.count:
+            for lineno, text in zip(self.linenos, self.texts):
+                _pairs_slow(self.path, lineno, text)  # raises for the bad token
+            raise DataFileError(f"{self.path!r} lines {self.linenos[0]}-{self.linenos[-1]} are not label "
+                                "index:value ... lines")
+        self.indices.append(numbers[0::2])
+        self.values.append(numbers[1::2])
+        self.texts, self.linenos = [], []
+        self.chars = self.count = 0
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """All the indices (float64, as parsed) and values, in file order."""
+        self.flush()
+        return np.concatenate(self.indices or [np.zeros(0)]), np.concatenate(self.values or [np.zeros(0)])
+
+
 def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool | None = None) -> Table:
-    """``label index:value ...`` lines. Indices are 1-based unless an index 0 appears (or
-    ``zero_based``); with ``n_features`` the matrix has that many columns."""
+    """``label index:value ...`` lines as a ``scipy.sparse`` CSR matrix (float64 values,
+    int32 indices and row pointers when the matrix's width and entry count fit, else int64;
+    each row's indices sorted). Indices are 1-based unless an index 0 appears (or
+    ``zero_based``); with ``n_features`` the matrix has that many columns. An index twice on
+    a line, a value that is not a finite number, or a token that is not ``index:value`` is a
+    :class:`DataFileError` naming the line.
+
+    Memory is linear in the number of values: the lines are parsed into the matrix's flat
+    arrays, never into a dense samples x features array (files can have millions of
+    features). Needs scipy (``pip install "fastgd[sparse]"``)."""
+    sp = _sparse_module()
     check_file(path)
     labels: list[float] = []
-    rows: list[tuple[np.ndarray, np.ndarray]] = []
-    lowest = None
+    counts: list[int] = []
+    linenos: list[int] = []  # each row's line in the file
+    pairs = _SvmlightPairs(path)
     try:
         with open(path, encoding="utf-8") as f:
             for lineno, line in enumerate(f, start=1):
-                line = line.split("#", 1)[0].strip()
-                if not line:
+                cut = line.find("#")
+                head = (line if cut < 0 else line[:cut]).split(None, 1)
+                if not head:
                     continue
-                tokens = line.split()
                 try:
-                    labels.append(float(tokens[0]))
+                    labels.append(float(head[0]))
                 except ValueError:
-                    raise DataFileError(f"{path!r} line {lineno}: the label {tokens[0]!r} is not a number") from None
-                idx, val = [], []
-                for tok in tokens[1:]:
-                    key, sep, value = tok.partition(":")
-                    if key == "qid":
-                        continue
-                    try:
-                        if not sep:
-                            raise ValueError
-                        i = int(key)
-                        v = float(value)
-                        if i < 0:
-                            raise ValueError
-                    except ValueError:
-                        raise DataFileError(f"{path!r} line {lineno}: {tok!r} is not index:value") from None
-                    idx.append(i)
-                    val.append(v)
-                if idx:
-                    m = min(idx)
-                    lowest = m if lowest is None else min(lowest, m)
-                rows.append((np.array(idx, dtype=np.int64), np.array(val)))
+                    raise DataFileError(f"{path!r} line {lineno}: the label {head[0]!r} is not a number") from None
+                counts.append(pairs.add(lineno, head[1] if len(head) > 1 else ""))
+                linenos.append(lineno)
     except (OSError, UnicodeDecodeError) as e:
         raise DataFileError(f"cannot read {path!r} as svmlight: {e}") from None
-    if not rows:
+    if not labels:
         raise DataFileError(f"{path!r} has no samples")
+    index, data = pairs.arrays()
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+
+    def line_of(k: int) -> int:  # the line of the k-th value
+        return linenos[int(np.searchsorted(indptr, k, side="right")) - 1]
+
+    bad = np.flatnonzero(~np.isfinite(data) | (index >= _MAX_INDEX))
+    if len(bad):
+        k = bad[0]
+        if np.isfinite(data[k]):
+            raise DataFileError(f"{path!r} line {line_of(k)}: the feature index {index[k]:.0f} is too large")
+        raise DataFileError(f"{path!r} line {line_of(k)}: the value {float(data[k])!r} is not finite; values must "
+                            "be finite numbers (missing values are not supported)")
+    index = index.astype(np.int64)
+    index, data = _sorted_rows(path, index, data, indptr, line_of)
+    lowest = int(index.min()) if len(index) else None
     if zero_based is None:
         zero_based = lowest == 0
     shift = 0 if zero_based else 1
     if not zero_based and lowest == 0:
         raise DataFileError(f"{path!r} has feature index 0, but the model was trained on 1-based indices")
-    width = max((int(i.max()) for i, _ in rows if len(i)), default=shift - 1) + 1 - shift
+    width = (int(index.max()) if len(index) else shift - 1) + 1 - shift
     if n_features is not None:
         if width > n_features:
             raise DataFileError(f"{path!r} has feature indices up to {width - 1 + shift}, but the model has "
@@ -407,10 +518,35 @@ def read_svmlight(path: str, *, n_features: int | None = None, zero_based: bool 
         width = n_features
     if width == 0:
         raise DataFileError(f"{path!r} has no features")
-    X = np.zeros((len(rows), width))
-    for r, (cols, vals) in enumerate(rows):
-        X[r, cols - shift] = vals
+    if shift:
+        index -= shift
+    index_dtype = np.int32 if max(width, len(index)) <= np.iinfo(np.int32).max else np.int64
+    X = sp.csr_matrix((data, index.astype(index_dtype, copy=False), indptr.astype(index_dtype, copy=False)),
+                      shape=(len(labels), width))
+    X.has_sorted_indices = True
     return Table(X, _float_target(np.array(labels)), "svmlight", extra={"zero_based": bool(zero_based)})
+
+
+def _sorted_rows(path: str, index: np.ndarray, data: np.ndarray, indptr: np.ndarray,
+                 line_of: Callable[[int], int]) -> tuple[np.ndarray, np.ndarray]:
+    """``index`` and ``data`` with each row's entries in increasing index order (files
+    usually have them so already: then they are returned as they are), or
+    :class:`DataFileError` naming the line of an index that appears twice."""
+    if len(index) < 2:
+        return index, data
+    new_row = np.zeros(len(index) - 1, dtype=bool)  # new_row[k]: entry k + 1 starts a row
+    starts = indptr[1:-1]
+    new_row[starts[(starts > 0) & (starts < len(index))] - 1] = True
+    if np.all((np.diff(index) > 0) | new_row):
+        return index, data
+    rows = np.repeat(np.arange(len(indptr) - 1), np.diff(indptr))
+    order = np.lexsort((index, rows))
+    index, data = index[order], data[order]
+    twice = np.flatnonzero((np.diff(index) == 0) & ~new_row)
+    if len(twice):
+        k = int(twice[0])
+        raise DataFileError(f"{path!r} line {line_of(k)}: the feature index {index[k]} appears twice")
+    return index, data
 
 
 def read_table(path: str, fmt: str | None, target: Any, *, train: bool, info: dict[str, Any] | None = None,
