@@ -192,6 +192,7 @@ class BaseEstimator:
         tags = t.Tags(estimator_type=self._estimator_type,
                       target_tags=t.TargetTags(required=True,
                                                multi_output=getattr(self, "_multi_output", None) is not None))
+        tags.input_tags.sparse = bool(getattr(self, "_accepts_sparse", False))
         if self._estimator_type == "classifier":
             tags.classifier_tags = t.ClassifierTags()
         elif self._estimator_type == "regressor":

@@ -179,12 +179,16 @@ class _LinearModel(GradientEstimator):
     # The objective reads each batch's rows in place (fastgd._core.linear_objective).
     _reads_rows = True
     _raw_streams = True
-    _accepts_sparse = True
 
     @property
     def _standardizes_rows(self) -> bool:  # type: ignore[override]
         # The fused kernel standardizes the rows it reads; Newton's solver works on a
         # standardized copy of X (its Hessian products are BLAS's).
+        return self.solver == "gd"
+
+    @property
+    def _accepts_sparse(self) -> bool:  # type: ignore[override]
+        # The fused kernels read CSR rows; Newton's solver needs a dense standardized copy.
         return self.solver == "gd"
 
     def _loss_name(self, K: int) -> str:
