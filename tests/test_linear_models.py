@@ -430,8 +430,10 @@ def test_bad_inputs_raise_and_leave_no_half_fitted_model():
         m.fit(X, y, sample_weight=np.ones(5))
     with pytest.raises(ValueError, match="Negative"):
         m.fit(X, y, sample_weight=-np.ones(30))
-    with pytest.raises(TypeError, match="sparse"):
-        m.fit(pytest.importorskip("scipy.sparse").csr_matrix(X), y)
+    Xs = pytest.importorskip("scipy.sparse").csr_matrix(X)
+    Xs.data[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(Xs, y)
     # A fitted model that fails to refit keeps its fitted state.
     m = LogisticRegression(max_epochs=5, tol=None).fit(X, y)
     coef, state = m.coef_, m._optimizer.state_dict()

@@ -10,6 +10,7 @@ PYBIND11_MODULE(_core, m) {
     fastgd::bindings::register_mlp(m);
     fastgd::bindings::register_step_plan(m);
     fastgd::bindings::register_linear(m);
+    fastgd::bindings::register_sparse_linear(m);
     fastgd::bindings::register_training(m);
     fastgd::bindings::register_stats(m);
     fastgd::bindings::register_shuffling(m);

@@ -10,6 +10,7 @@ void register_activations(py::module_& m);
 void register_mlp(py::module_& m);
 void register_step_plan(py::module_& m);
 void register_linear(py::module_& m);
+void register_sparse_linear(py::module_& m);
 void register_training(py::module_& m);
 void register_stats(py::module_& m);
 void register_shuffling(py::module_& m);

@@ -368,9 +368,69 @@ void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scal
     }
 }
 
+// A lazy step's arrays: the chosen coordinates of the parameter, its gradient and its states,
+// gathered into vectors of their own that the rule's kernel steps as one array, then written
+// back. Kept per thread, so a step allocates nothing once they have grown.
+template <class T> struct Compacted {
+    std::vector<T> values;  // (2 + states) x n: param, grad, each state
+    TensorRef<T> full;
+    std::size_t n_states = 0;
+};
+
+template <class T>
+void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted<T>& c) {
+    TensorRef<T>& r = refs[0];
+    c.full = r;
+    c.n_states = 0;
+    while (c.n_states < kMaxStates && r.state[c.n_states] != nullptr) ++c.n_states;
+    const std::size_t n = only.n;
+    c.values.resize((2 + c.n_states) * n);
+    T* v = c.values.data();
+    for (std::size_t a = 0; a < n; ++a) {
+        const auto j = static_cast<std::size_t>(only.index[a]);
+        v[a] = r.param[j];
+        v[n + a] = r.grad[j];
+        for (std::size_t i = 0; i < c.n_states; ++i) v[(2 + i) * n + a] = r.state[i][j];
+    }
+    TensorRef<T> small;
+    small.param = v;
+    small.grad = v + n;
+    for (std::size_t i = 0; i < c.n_states; ++i) small.state[i] = v + (2 + i) * n;
+    small.size = n;
+    r = small;
+}
+
+template <class T> void scatter(const Coordinates& only, const Compacted<T>& c) {
+    const std::size_t n = only.n;
+    const T* v = c.values.data();
+    for (std::size_t a = 0; a < n; ++a) {
+        const auto j = static_cast<std::size_t>(only.index[a]);
+        c.full.param[j] = v[a];
+        for (std::size_t i = 0; i < c.n_states; ++i) c.full.state[i][j] = v[(2 + i) * n + a];
+    }
+}
+
+// Whether a lazy step fits the plan: one group of one array whose states exist and are not
+// new (a new state starts from the whole gradient), stepped by the rule's kernel.
+bool lazy_fits(const StepPlan& plan, const std::vector<GroupStep>& steps, const Coordinates& only) {
+    if (steps.size() != 1 || !plan.update.is_none()) return false;
+    const GroupStep& s = steps[0];
+    if (s.missing != 0 || plan.layout[0].fresh != 0) return false;
+    const Batch& b = s.batch;
+    const std::size_t size = b.f32.size() == 1 ? b.f32[0].size : b.f64.size() == 1 ? b.f64[0].size : 0;
+    if (b.f32.size() + b.f64.size() != 1) return false;
+    for (std::size_t a = 0; a < only.n; ++a)
+        if (only.index[a] < 0 || static_cast<std::size_t>(only.index[a]) >= size) return false;
+    return true;
+}
+
+thread_local Compacted<float> compacted32;
+thread_local Compacted<double> compacted64;
+
 }  // namespace
 
-std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
+std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, const Coordinates* only,
+                               bool* was_lazy) {
     StepControl& control = *plan.control;
     const RuleOps& rule = *plan.rule;
     const py::tuple grads = gradient_tuple(grads_obj);
@@ -383,6 +443,13 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         throw py::value_error("the parameter groups changed since the step plan was made (add groups with "
                               "add_param_group)");
     std::vector<GroupStep> steps = read_groups(plan, grads);
+    const bool lazy = only != nullptr && lazy_fits(plan, steps, *only);
+    if (was_lazy != nullptr) *was_lazy = lazy;
+    if (lazy) {
+        Batch& b = steps[0].batch;
+        if (!b.f32.empty()) compact(b.f32, *only, compacted32);
+        else compact(b.f64, *only, compacted64);
+    }
     const Clip clip = clip_for_step(control);
     const double prescale = control.grad_prescale;
 
@@ -433,6 +500,10 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj) {
         // As above: the kernels touch only raw buffers the batches keep referenced.
         py::gil_scoped_release release;
         for (GroupStep& s : steps) run_kernels(rule, kt, s, GradTransform{s.sign * grad_scale, clip.clip_value});
+        if (lazy) {
+            if (!steps[0].batch.f32.empty()) scatter(*only, compacted32);
+            else scatter(*only, compacted64);
+        }
     } else {
         for (Py_ssize_t gi = 0; gi < n_groups; ++gi) python_update(plan, gi, steps[gi], grad_scale, clip.clip_value);
     }

@@ -54,9 +54,23 @@ struct StepPlan {
     Py_ssize_t total = 0;
 };
 
+// Some coordinates of a plan's parameters: positions in the flat buffer of a plan with one
+// group of one array (a sparse batch's active features, in a linear model's theta).
+struct Coordinates {
+    const std::int64_t* index;
+    std::size_t n;
+};
+
 // One optimizer step: nothing (stepped, or skipped under nonfinite="skip"), or under
 // nonfinite="error" the index of the first gradient that is not finite (-1: they all are, but
 // their norm overflows), having written nothing.
-std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads);
+//
+// With `only`, a lazy step: the rule's update on those coordinates alone, as if the parameter
+// were the vector of them (its gradient norm, clipping and state included); every other
+// coordinate and its state stay as they are (PyTorch's SparseAdam, TensorFlow's LazyAdam). A
+// plan it does not fit (several groups or arrays, states not created yet, a Python update)
+// takes the whole step instead; returns whether the step was lazy in `was_lazy`.
+std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads, const Coordinates* only = nullptr,
+                               bool* was_lazy = nullptr);
 
 }  // namespace fastgd::bindings

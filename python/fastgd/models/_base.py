@@ -192,6 +192,7 @@ class BaseEstimator:
         tags = t.Tags(estimator_type=self._estimator_type,
                       target_tags=t.TargetTags(required=True,
                                                multi_output=getattr(self, "_multi_output", None) is not None))
+        tags.input_tags.sparse = bool(getattr(self, "_accepts_sparse", False))
         if self._estimator_type == "classifier":
             tags.classifier_tags = t.ClassifierTags()
         elif self._estimator_type == "regressor":
@@ -292,8 +293,13 @@ def _check_finite(a: np.ndarray, name: str) -> None:
         raise_nonfinite(a, name, *first_nonfinite(a))
 
 
-def check_X_values(X: np.ndarray) -> None:
+def check_X_values(X: Any) -> None:
     """The finite check that ``check_X(X, finite=False)`` left out (its error is check_X's)."""
+    if _is_sparse(X):
+        from fastgd.models._sparse import check_csr
+
+        check_csr(X, dtype=X.dtype, finite=True)
+        return
     _check_finite(X, "X")
 
 
@@ -326,17 +332,26 @@ def _numeric(a: Any, name: str) -> np.ndarray:
     return a
 
 
-def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> np.ndarray:
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False,
+            sparse: bool = False) -> Any:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
     and (unless ``finite`` is False: a caller whose next read of X checks it, as
     ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite. A
     C-contiguous array of that dtype (a memmap too) is returned as it is.
+
+    ``sparse``: a scipy.sparse matrix is accepted, as a checked CSR matrix
+    (:func:`fastgd.models._sparse.check_csr`); otherwise it is a TypeError.
 
     ``warn_copy`` (fit): a float array that must be copied for its layout (Fortran-ordered, or
     a strided view) is copied once, with a DataConversionWarning giving the copy's size,
     never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
+    if sparse and _is_sparse(X):
+        # A caller that reads sparse rows (the linear models): X as a CSR matrix, read in place.
+        from fastgd.models._sparse import check_csr
+
+        return check_csr(X, dtype=dtype, finite=finite, warn_copy=warn_copy)
     # Only a user's own array is copied for its layout "silently"; a DataFrame is converted
     # anyway (its columns are often Fortran-ordered blocks), as scikit-learn does, quietly.
     warn_copy = warn_copy and isinstance(X, np.ndarray)

@@ -171,6 +171,8 @@ class GradientEstimator(InputStage, BaseEstimator):
     # The objective reads each batch's rows in place (train(gather=False)): sample weights
     # that are all 1 then go down as None, so that it need not read them.
     _reads_rows = False
+    # fit takes a scipy.sparse X (as CSR, read in place by the objective); others refuse it.
+    _accepts_sparse = False
     # The objective applies ``run.row_scaling`` to the rows it reads (training batches and the
     # early-stopping validation rows alike): ``run.Xs`` is then X itself, in the raw space,
     # never a standardized copy. (Streams standardize each chunk as it enters the buffer.)

@@ -28,6 +28,7 @@ from fastgd.models._base import (
     reporting_X_first,
 )
 from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
+from fastgd.models._sparse import is_sparse, sparse_feature_scale
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
 __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "is_unit_weights",
@@ -74,6 +75,14 @@ class FitInputs:
             assert self.x_moments is not None  # the first pass learns them (stream_inputs)
             return self.x_moments.mean_std(self.dtype)
         check = "X" if self.x_unchecked else None
+        if is_sparse(self.X):
+            # Scale only: centring would make every row dense.
+            if comm is not None:
+                raise ValueError("fit(comm=...) on sparse shards is not supported yet; pass dense shards")
+            if check:
+                check_X_values(self.X)
+            self.x_unchecked = False
+            return sparse_feature_scale(self.X, self.sw)
         if comm is None:
             out = weighted_moments(self.X, self.sw, check=check)
         else:
@@ -237,6 +246,7 @@ class InputStage:
     _estimator_type: str | None
     _dtype: Any
     _reads_rows: bool
+    _accepts_sparse: bool
     _standardizes_rows: bool
     _raw_streams: bool
     _multi_output: str | None
@@ -504,7 +514,8 @@ class InputStage:
         continuing = partial and fitted
         unchecked = self._moments_check_X(fitted, continuing)
         names = self._input_names(X, continuing)
-        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
+        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                    sparse=self._accepts_sparse)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
@@ -544,6 +555,12 @@ class InputStage:
             stream.n_samples, stream.row_shape = inputs.n_samples, (inputs.n_features,)
             return stream, None, None, row_scaling
         X = inputs.X
+        if is_sparse(X) and not self._standardizes_rows:
+            raise ValueError(f"{type(self).__name__}: this configuration trains on dense X only (its solver works on "
+                             "a standardized copy); sparse X trains with solver='gd'")
+        if is_sparse(X) and scaling.standardized and row_scaling is None:
+            raise ValueError("X: a column's standard deviation is too large or too small to scale it in "
+                             f"{np.dtype(dtype).name}; scale the features yourself and pass standardize=False")
         standardize_here = scaling.standardized and row_scaling is None
         Xs = standardize(X, scaling.mean, scaling.scale, dtype) if standardize_here else X
         ys = inputs.enc["y"]
@@ -582,7 +599,8 @@ class InputStage:
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
             names = self._input_names(X, continuing)
-            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked)
+            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                        sparse=self._accepts_sparse)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]

@@ -57,6 +57,7 @@ from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_number, must, one_of
+from fastgd.models._sparse import is_sparse
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
 from fastgd.models.newton import newton
 from fastgd.streaming import pow2_scale
@@ -106,6 +107,20 @@ _SOLVER = {
         backtracking line search on the full batch, to the exact optimum (smooth losses,
         penalty "l2" or None; the Hessian is (K(d+1))^2, so for moderate d).""",
                     must(lambda v: v in ("gd", "newton"), "'gd' or 'newton'")),
+    "sparse_update": Param('{"lazy", "exact"}', r"""
+        How a step updates the weights when X is sparse (scipy.sparse; dense X ignores it).
+        "lazy": each step updates only the features that occur in its batch, and the
+        intercepts: the optimizer's rule applied to those coordinates alone, with their
+        gradient (the data term plus the L2 term :math:`\alpha w_j` of those features), their
+        state and their share of the gradient norm; every other weight and its optimizer
+        state stay as they are until a batch holds that feature (PyTorch's ``SparseAdam``,
+        TensorFlow's ``LazyAdam``). A step then costs what its batch's nonzeros cost, not the
+        number of features. "exact": every weight steps at every batch, as on
+        ``X.toarray()`` (the same updates to rounding), at a cost per step of the whole
+        weight vector. Plain SGD without L2 gives the same updates either way. "lazy" is the
+        default because with many features (hashed text: 2**20) an exact step per batch costs
+        hundreds of times the batch's own work.""",
+                           one_of(("lazy", "exact"))),
 }
 _LINEAR_SHARED = {
     **TRAINING,
@@ -169,6 +184,11 @@ class _LinearModel(GradientEstimator):
     def _standardizes_rows(self) -> bool:  # type: ignore[override]
         # The fused kernel standardizes the rows it reads; Newton's solver works on a
         # standardized copy of X (its Hessian products are BLAS's).
+        return self.solver == "gd"
+
+    @property
+    def _accepts_sparse(self) -> bool:  # type: ignore[override]
+        # The fused kernels read CSR rows; Newton's solver needs a dense standardized copy.
         return self.solver == "gd"
 
     def _loss_name(self, K: int) -> str:
@@ -266,7 +286,8 @@ class _LinearModel(GradientEstimator):
         l1: Any = l1_strength / y_scale
         if np.ndim(y_scale):
             l1, delta = np.ascontiguousarray(l1, np.float64), np.ascontiguousarray(delta, np.float64)
-        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling)
+        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling,
+                               sparse=str(self.sparse_update) if is_sparse(run.Xs) else None)
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
@@ -315,9 +336,12 @@ class _LinearModel(GradientEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         check_feature_names(self, X)
-        X = check_X(X, dtype=self._dtype)
+        X = check_X(X, dtype=self._dtype, sparse=True)
         check_n_features(self, X)
-        z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)
+        if is_sparse(X):
+            z = np.asarray(X @ self.coef_.reshape(-1, X.shape[1]).T) + self.intercept_
+        else:
+            z = affine(X, self.coef_.reshape(-1, X.shape[1]), self.intercept_)
         return z[:, 0] if z.shape[1] == 1 else z
 
 
@@ -351,10 +375,14 @@ class _Objective:
     _OUTPUT_ROWS = 8192
 
     def __init__(self, loss: str, K: int, d: int, l2: float, l1: Any, delta: Any = 1.0,
-                 row_scaling: np.ndarray | None = None) -> None:
+                 row_scaling: np.ndarray | None = None, sparse: str | None = None) -> None:
         # l1 and delta: numbers, or float64 arrays of one per output (several targets).
         self.loss, self.K, self.d, self.l2, self.l1, self.delta = loss, K, d, l2, l1, delta
         self.row_scaling = row_scaling
+        # A sparse X (CSR): "lazy" or "exact" (the estimators' sparse_update); None: dense X.
+        # Its standardization is a scale only (row_scaling's mean rows are zero).
+        self.sparse = sparse
+        self._inv_scale = None if row_scaling is None else row_scaling[2]
         self._theta: np.ndarray | None = None
 
     def bind(self, theta: np.ndarray, grad: np.ndarray | None = None) -> None:
@@ -374,6 +402,8 @@ class _Objective:
         K, d = self.K, self.d
         W, b = theta[:K * d].reshape(K, d), theta[K * d:]
         rs = self.row_scaling
+        if self.sparse is not None:
+            return self._sparse_outputs(W, b, X, rows)
         if rs is None and rows is None:
             z = X @ W.T + b
         else:
@@ -407,6 +437,15 @@ class _Objective:
             idx, start, stop = rows, 0, None
         # A diverging run gives a non-finite value; fastgd.train detects it, restores the last
         # good parameters and says so (a DivergenceWarning).
+        if self.sparse is not None:
+            # A lazy fit's gradient is its batch's features' (the optimizer then moves no other
+            # weight: the others' gradient is zero, and their state too until they occur).
+            active = self.sparse == "lazy" and not value_only
+            value = _core.sparse_linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start,
+                                                  stop, w, self.l2, self.l1, self.delta, self._inv_scale, active)
+            if active:
+                value += self._penalty()
+            return value if value_only else (value, self._grads)
         value = _core.linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start, stop, w,
                                        self.l2, self.l1, self.delta, self.row_scaling)
         return value if value_only else (value, self._grads)
@@ -433,12 +472,40 @@ class _Objective:
             if sync is not None and self._grad is not optimizer.grads[0]:
                 return None  # the gradient would not be the buffer that sync reduces
             try:
+                if self.sparse is not None:
+                    return _core.sparse_linear_batches(
+                        self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs, batch_weight,
+                        self.l2, self.l1, self.delta, plan, self._grads, sums, first_gnorm, explode_factor, sync,
+                        n_rows, self._inv_scale, self.sparse == "lazy")
                 return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first,
                                             bs, batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
                                             first_gnorm, explode_factor, sync, n_rows, self.row_scaling)
             finally:
                 if sync is not None:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()
+
+    def _penalty(self) -> float:
+        """The penalties' value at the bound parameters: l2/2 |W|^2 + l1 |W|_1 (each
+        output's row by its own l1 when they differ), in float64."""
+        W = self._W.astype(np.float64, copy=False)
+        value = 0.5 * self.l2 * float(np.sum(W * W)) if self.l2 else 0.0
+        if np.any(self.l1):
+            value += float(np.sum(np.reshape(self.l1, (-1,)) * np.abs(W).sum(axis=1)))
+        return value
+
+    def _sparse_outputs(self, W: np.ndarray, b: np.ndarray, X: Any, rows: np.ndarray | None) -> np.ndarray:
+        """outputs() of a CSR X: its rows (``rows``: those rows, a block of them at a time)
+        times the weights of the raw features."""
+        Wr = W if self._inv_scale is None else W * self._inv_scale
+        if rows is None:
+            z = np.asarray(X @ Wr.T)
+        else:
+            z = np.empty((len(rows), self.K), X.dtype)
+            for start in range(0, len(rows), self._OUTPUT_ROWS):
+                block = rows[start:start + self._OUTPUT_ROWS]
+                z[start:start + len(block)] = X[block] @ Wr.T
+        z = z + b
+        return z[:, 0] if self.K == 1 else z
 
     def prox(self, params, lr: float) -> None:
         """Soft-threshold the weights by lr * l1 (intercepts are not penalized); each
@@ -527,7 +594,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
                  optimizer="adam", lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5,
                  early_stopping=False, validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None,
                  clip_value=None, optimizer_options=None, warm_start=False, random_state=None, verbose=False,
-                 callbacks=()):
+                 callbacks=(), sparse_update="lazy"):
         self._store_params(locals())
 
     partial_fit = _Available(RegressorMixin.partial_fit, _first_order, _why_not_partial)
@@ -640,7 +707,7 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
                  lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5, early_stopping=False,
                  validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
                  optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=(),
-                 class_weight=None, C=None):
+                 class_weight=None, C=None, sparse_update="lazy"):
         self._store_params(locals())
 
     def _check_params(self) -> None:

@@ -143,7 +143,7 @@ class FusedStretch:
         how many it took."""
         guard, record = self.guard, self.record
         kw: dict[str, Any] = {} if self.dist is None else {"sync": self.dist.synchronize_step, "n_rows": seg.rows}
-        if self.dist is None and seg.order is not None and len(seg.order) != len(seg.X):
+        if self.dist is None and seg.order is not None and len(seg.order) != seg.X.shape[0]:
             kw["n_rows"] = len(seg.order)  # train's rows: an order over some rows of X
         ran = self.hook(self.params, seg.X, seg.y, seg.sw, seg.order, seg.ks, first, self.bs, self.opt, seg.batch_w,
                         record.sums, guard.first_gnorm, guard.explode_factor, **kw)

@@ -1,0 +1,66 @@
+// The objective of a linear model over one mini-batch of a sparse data set (CSR), in one pass
+// over the nonzeros of the batch's rows, read in place: z = W x + b, the loss, dloss/dz and
+// the gradient. The losses, options and conventions are those of the dense kernel
+// (fastgd/linear_objective.hpp); only the reading of X differs.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "fastgd/linear_objective.hpp"
+
+namespace fastgd {
+
+// A CSR matrix of n_rows x d: row r's nonzeros are data[p], at columns indices[p], for p in
+// [indptr[r], indptr[r + 1]). Index type I: int32 or int64 (scipy's two).
+template <class T, class I> struct CsrRows {
+    const T* data;
+    const I* indices;
+    const I* indptr;
+    std::size_t n_rows;
+    std::size_t d;
+    std::size_t nnz;
+};
+
+// The batch: rows `rows[0..n)` (indices into X) or, with rows == nullptr, the range
+// [begin, begin + n). Targets, labels and weights are indexed like X's rows, as in LinearBatch.
+// Standardized (inv_scale != nullptr): the model sees x'_j = x_j inv_scale_j, scale only (no
+// centring: a centred sparse row would be dense).
+template <class T, class I> struct SparseBatch {
+    CsrRows<T, I> X;
+    const std::int64_t* rows;
+    std::size_t begin;
+    std::size_t n;
+    const T* y;
+    const std::int64_t* labels;
+    const T* sample_weight;
+    const T* inv_scale = nullptr;
+};
+
+// Work space kept from batch to batch (a call per batch allocates nothing once it has grown):
+// the batch's active features and a mark per feature.
+struct SparseScratch {
+    std::vector<std::uint32_t> mark;   // d marks: feature j is active in this batch iff mark[j] == stamp
+    std::uint32_t stamp = 0;
+    std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
+    std::vector<double> coef;          // per row and output: s_i / n * dl/dz
+};
+
+// Gradient modes. dense: grad_W is written whole, (1/n) sum_i c_i x_i^T + l2 W, as the dense
+// kernel writes it. active: only the batch's active features' entries of grad_W are written
+// (the data term and l2 W there); the caller keeps the others at zero, and the value holds
+// the loss alone (the caller knows the penalty).
+enum class SparseGrad : int { dense = 0, active = 1 };
+
+// Returns  sum_i s_i l_i / sum_i s_i  (+ the penalties in dense mode) and writes grad_W
+// (K x d) and grad_b (K) as the dense kernel does; scratch.active then lists the batch's
+// features. Throws std::out_of_range (message: the row and the bad index) for a column index
+// outside [0, d) or a row whose indptr does not increase, before writing any gradient.
+// The rows' z in double, each row alone; the gradient summed in row order into T: the same
+// bits for any thread count.
+template <class T, class I>
+double sparse_linear_objective(const SparseBatch<T, I>& batch, const T* W, const T* b,
+                               const LinearObjectiveOptions& options, T* grad_W, T* grad_b,
+                               SparseScratch& scratch, SparseGrad mode);
+
+}  // namespace fastgd

@@ -1,0 +1,321 @@
+// A linear model's mini-batch objective on a CSR matrix (fastgd/sparse_linear.hpp), and the
+// epoch loop over it: checks, then the kernel without the GIL. X is read in place through its
+// data, indices and indptr arrays (scipy.sparse's CSR layout); the column indices are checked
+// by the kernel as it reads them, so a malformed matrix is an error, never a stray read.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "array_checks.hpp"
+#include "batch_loop.hpp"
+#include "fastgd/kernel_table.hpp"
+#include "fastgd/norms.hpp"
+#include "fastgd/sparse_linear.hpp"
+#include "linear_args.hpp"
+#include "register.hpp"
+#include "step_plan.hpp"
+
+namespace fastgd::bindings {
+namespace {
+
+// X's arrays, checked: data (float32/float64, its dtype is X's), indices and indptr (both
+// int32 or both int64), C-contiguous and 1-D, of consistent lengths.
+struct Csr {
+    py::array data, indices, indptr;
+    py::ssize_t n_rows = 0, d = 0;
+    int value_size = 0;  // 4 or 8 (float32, float64)
+    bool wide = false;   // int64 indices
+};
+
+py::array csr_part(const py::object& X, const char* attr) {
+    if (!py::hasattr(X, attr))
+        throw py::type_error("X: expected a scipy.sparse CSR matrix (data, indices, indptr), got " +
+                             py::str(py::type::of(X).attr("__name__")).cast<std::string>());
+    const py::object a = X.attr(attr);
+    if (!py::isinstance<py::array>(a)) throw py::type_error(std::string("X.") + attr + ": expected a numpy.ndarray");
+    const py::array arr = py::reinterpret_borrow<py::array>(a);
+    if (arr.ndim() != 1 || !(arr.flags() & py::array::c_style))
+        throw py::value_error(std::string("X.") + attr + ": expected a C-contiguous 1-D array, got shape " +
+                              shape_of(arr));
+    return arr;
+}
+
+Csr csr_of(const py::object& X) {
+    if (py::hasattr(X, "format") && py::str(X.attr("format")).cast<std::string>() != "csr")
+        throw py::type_error("X: expected a CSR matrix, got format '" + py::str(X.attr("format")).cast<std::string>() +
+                             "' (convert once with X.tocsr())");
+    Csr c;
+    c.data = csr_part(X, "data");
+    c.indices = csr_part(X, "indices");
+    c.indptr = csr_part(X, "indptr");
+    c.value_size = check_array(c.data, "X.data", false);
+    const py::tuple shape = X.attr("shape");
+    if (shape.size() != 2) throw py::value_error("X: expected a 2-D matrix");
+    c.n_rows = shape[0].cast<py::ssize_t>();
+    c.d = shape[1].cast<py::ssize_t>();
+    const bool i32 = c.indices.dtype().equal(py::dtype::of<std::int32_t>()) &&
+                     c.indptr.dtype().equal(py::dtype::of<std::int32_t>());
+    const bool i64 = c.indices.dtype().equal(py::dtype::of<std::int64_t>()) &&
+                     c.indptr.dtype().equal(py::dtype::of<std::int64_t>());
+    if (!i32 && !i64)
+        throw py::type_error("X.indices, X.indptr: dtypes " + py::str(c.indices.dtype()).cast<std::string>() + " and " +
+                             py::str(c.indptr.dtype()).cast<std::string>() +
+                             "; expected both int32 or both int64 (native byte order)");
+    c.wide = i64;
+    if (c.indptr.shape(0) != c.n_rows + 1)
+        throw py::value_error("X.indptr: " + std::to_string(c.indptr.shape(0)) + " entries for " +
+                              std::to_string(c.n_rows) + " rows (expected n_rows + 1)");
+    if (c.indices.shape(0) != c.data.shape(0))
+        throw py::value_error("X.indices and X.data: lengths " + std::to_string(c.indices.shape(0)) + " and " +
+                              std::to_string(c.data.shape(0)) + " differ");
+    return c;
+}
+
+template <class T, class I> CsrRows<T, I> rows_of(const Csr& c) {
+    return CsrRows<T, I>{static_cast<const T*>(c.data.data()), static_cast<const I*>(c.indices.data()),
+                         static_cast<const I*>(c.indptr.data()), static_cast<std::size_t>(c.n_rows),
+                         static_cast<std::size_t>(c.d), static_cast<std::size_t>(c.data.shape(0))};
+}
+
+// f(rows) with X's value and index types.
+template <class F> auto with_types(const Csr& c, F&& f) {
+    if (c.value_size == 4) {
+        if (c.wide) return f(rows_of<float, std::int64_t>(c));
+        return f(rows_of<float, std::int32_t>(c));
+    }
+    if (c.wide) return f(rows_of<double, std::int64_t>(c));
+    return f(rows_of<double, std::int32_t>(c));
+}
+
+// The per-feature scale of the standardization (None, or d values of X's dtype).
+const void* inv_scale_of(const py::object& obj, const py::array& data, py::ssize_t d) {
+    if (obj.is_none()) return nullptr;
+    const std::string sd = "(" + std::to_string(d) + ",) (X.shape[1])";
+    return float_array(obj, "inv_scale", false, data, {d}, sd.c_str()).data();
+}
+
+// The kernel, its index errors as ValueError.
+template <class T, class I>
+double run_kernel(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, T* gW, T* gb,
+                  SparseScratch& sc, SparseGrad mode) {
+    std::string error;
+    double value = 0.0;
+    {
+        py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
+        try {
+            value = sparse_linear_objective(bt, W, b, o, gW, gb, sc, mode);
+        } catch (const std::out_of_range& e) {
+            error = e.what();
+        }
+    }
+    if (!error.empty()) throw py::value_error(error);
+    return value;
+}
+
+thread_local SparseScratch call_scratch;
+
+double sparse_linear_objective_py(const std::string& loss_name, const py::object& Xo, const py::object& yo,
+                                  const py::object& Wo, const py::object& bo, const py::object& gWo,
+                                  const py::object& gbo, const py::object& rows_o, py::ssize_t start,
+                                  std::optional<py::ssize_t> stop, const py::object& swo, double l2,
+                                  const py::object& l1_o, const py::object& delta_o, const py::object& scale_o,
+                                  bool active_only) {
+    const Csr c = csr_of(Xo);
+    const py::ssize_t n_total = c.n_rows, d = c.d;
+    check_array(Wo, "W", false);
+    const py::array Wa = py::reinterpret_borrow<py::array>(Wo);
+    if (Wa.ndim() != 2 || Wa.shape(0) < 1) throw py::value_error("W: shape " + shape_of(Wa) + ", expected (K, d)");
+    const py::ssize_t K = Wa.shape(0);
+    const std::string kd = "(" + std::to_string(K) + ", " + std::to_string(d) + ") (K, X.shape[1])";
+    const std::string k1 = "(" + std::to_string(K) + ",) (K = W.shape[0])";
+    const py::array W = float_array(Wo, "W", false, c.data, {K, d}, kd.c_str());
+    const py::array b = float_array(bo, "b", false, c.data, {K}, k1.c_str());
+    const py::array gW = float_array(gWo, "grad_W", true, c.data, {K, d}, kd.c_str());
+    const py::array gb = float_array(gbo, "grad_b", true, c.data, {K}, k1.c_str());
+    const LinearTargets t = linear_targets(loss_name, K, "W", yo, swo, c.data, n_total, l2, l1_o, delta_o, false);
+    const void* inv_scale = inv_scale_of(scale_o, c.data, d);
+    if (!rows_o.is_none()) int64_array(rows_o, "rows", std::nullopt);
+    const py::ssize_t limit = rows_o.is_none() ? n_total : py::reinterpret_borrow<py::array>(rows_o).shape(0);
+    const py::ssize_t end = stop.value_or(limit);
+    if (start < 0 || end < start || end > limit)
+        throw py::value_error("start, stop: need 0 <= start <= stop <= " + std::to_string(limit) + " (the length of " +
+                              (rows_o.is_none() ? "X" : "rows") + "), got " + std::to_string(start) + ", " +
+                              std::to_string(end));
+    const std::int64_t* rows = rows_o.is_none() ? nullptr : checked_rows(rows_o, start, end, n_total, "rows");
+    if (t.labels)
+        for (py::ssize_t i = 0; i < end - start; ++i) {
+            const std::int64_t cl = t.labels[rows ? rows[i] : start + i];
+            if (cl < 0 || cl >= K)
+                throw py::value_error("y: label " + std::to_string(cl) + " is out of range for K = " +
+                                      std::to_string(K) + " classes (labels are 0..K-1)");
+        }
+    if (active_only) {  // the contract of SparseGrad::active: the rest of grad_W is zero
+        py::gil_scoped_release release;
+        std::memset(const_cast<void*>(gW.data()), 0, static_cast<std::size_t>(gW.nbytes()));
+    }
+    return with_types(c, [&](const auto& X) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
+        using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
+        const SparseBatch<T, I> bt{X, rows, static_cast<std::size_t>(rows ? 0 : start),
+                                   static_cast<std::size_t>(end - start), static_cast<const T*>(t.y), t.labels,
+                                   static_cast<const T*>(t.sample_weight), static_cast<const T*>(inv_scale)};
+        return run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
+                          static_cast<T*>(const_cast<void*>(gW.data())), static_cast<T*>(const_cast<void*>(gb.data())),
+                          call_scratch, active_only ? SparseGrad::active : SparseGrad::dense);
+    });
+}
+
+// The lazy loop's running penalty: sum W^2 and, per output, sum |W|, kept up to date through
+// each step's coordinates (recomputed whole at each call, so rounding does not pile up).
+struct PenaltySums {
+    double sq = 0.0;
+    std::vector<double> ab;
+};
+
+template <class T>
+void add_coordinates(PenaltySums& p, const T* theta, const std::vector<std::int64_t>& coords, std::size_t n_weights,
+                     std::size_t d, double sign) {
+    for (const std::int64_t q : coords) {
+        const auto j = static_cast<std::size_t>(q);
+        if (j >= n_weights) continue;  // an intercept: not penalized
+        const double w = double(theta[j]);
+        p.sq += sign * w * w;
+        p.ab[j / d] += sign * std::fabs(w);
+    }
+}
+
+py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& Xo, const py::object& yo,
+                                const py::object& theta_o, const py::object& grad_o, py::ssize_t K,
+                                const py::object& swo, const py::object& order_o, const py::object& batches_o,
+                                py::ssize_t first, py::ssize_t batch_size, const py::object& batch_weight_o,
+                                double l2, const py::object& l1_o, const py::object& delta_o, StepPlan& plan,
+                                const py::object& grads, py::tuple sums, std::optional<double> first_gnorm,
+                                std::optional<double> explode_factor, const py::object& sync,
+                                std::optional<py::ssize_t> n_rows, const py::object& scale_o, bool lazy) {
+    const Csr c = csr_of(Xo);
+    const py::ssize_t n_total = c.n_rows, d = c.d;
+    const LinearTargets t = linear_targets(loss_name, K, "K", yo, swo, c.data, n_total, l2, l1_o, delta_o, true);
+    const py::ssize_t n_theta = K * (d + 1);
+    const std::string th = "(" + std::to_string(n_theta) + ",) (K * (X.shape[1] + 1))";
+    const py::array theta = float_array(theta_o, "theta", false, c.data, {n_theta}, th.c_str());
+    const py::array grad = float_array(grad_o, "grad", true, c.data, {n_theta}, th.c_str());
+    const void* inv_scale = inv_scale_of(scale_o, c.data, d);
+    EpochArgs ea = epoch_args(n_total, order_o, n_rows, batches_o, first, batch_size, batch_weight_o, sums,
+                              first_gnorm, explode_factor, sync);
+    const EpochBatches& e = ea.batches;
+    SparseScratch scratch;
+    std::vector<std::int64_t> coords;
+    with_types(c, [&](const auto& X) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
+        using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
+        T* g = static_cast<T*>(const_cast<void*>(grad.data()));
+        const T* w = static_cast<const T*>(theta.data());
+        const std::size_t Ku = static_cast<std::size_t>(K), du = static_cast<std::size_t>(d), kd = Ku * du;
+        const LinearObjectiveOptions& o = t.options;
+        PenaltySums pen;
+        pen.ab.assign(Ku, 0.0);
+        if (lazy) {
+            py::gil_scoped_release release;
+            std::fill(g, g + kd + Ku, T(0));  // the contract of SparseGrad::active
+            for (std::size_t k = 0; k < Ku; ++k)
+                for (std::size_t j = 0; j < du; ++j) {
+                    const double v = double(w[k * du + j]);
+                    pen.sq += v * v;
+                    pen.ab[k] += std::fabs(v);
+                }
+        }
+        const auto penalty = [&] {
+            double l1 = 0.0;
+            for (std::size_t k = 0; k < Ku; ++k) l1 += (o.l1_k != nullptr ? o.l1_k[k] : o.l1) * pen.ab[k];
+            return 0.5 * o.l2 * pen.sq + l1;
+        };
+        const auto objective = [&](const BatchSpan& span, bool local) {
+            const SparseBatch<T, I> bt{X,
+                                       e.order != nullptr ? e.order + span.start : nullptr,
+                                       e.order != nullptr ? 0 : span.start,
+                                       span.stop - span.start,
+                                       static_cast<const T*>(t.y),
+                                       t.labels,
+                                       static_cast<const T*>(t.sample_weight),
+                                       static_cast<const T*>(inv_scale)};
+            double value = run_kernel(bt, w, w + kd, o, g, g + kd, scratch, lazy ? SparseGrad::active : SparseGrad::dense);
+            double gnorm = 0.0;
+            if (lazy) {
+                value += penalty();
+                coords.clear();
+                for (std::size_t k = 0; k < Ku; ++k)
+                    for (const std::int64_t j : scratch.active) coords.push_back(static_cast<std::int64_t>(k * du) + j);
+                for (std::size_t k = 0; k < Ku; ++k) coords.push_back(static_cast<std::int64_t>(kd + k));
+                if (local) {
+                    double sq = 0.0;  // the gradient is zero off these coordinates
+                    for (const std::int64_t q : coords) sq += double(g[q]) * double(g[q]);
+                    gnorm = std::sqrt(sq);
+                }
+            } else if (local) {
+                py::gil_scoped_release release;
+                const T* gp = g;
+                const std::size_t n_grad = static_cast<std::size_t>(n_theta);
+                const KernelTable& kt = active_kernels();
+                double sq;
+                if constexpr (sizeof(T) == 4) sq = kt.f32.norm_power_sum(&gp, &n_grad, 1, NormKind::two, 2.0);
+                else sq = kt.f64.norm_power_sum(&gp, &n_grad, 1, NormKind::two, 2.0);
+                gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+            }
+            return std::pair<double, double>{value, gnorm};
+        };
+        const auto take_step = [&] {
+            if (!lazy) return step(plan, grads).has_value();
+            const Coordinates only{coords.data(), coords.size()};
+            add_coordinates(pen, w, coords, kd, du, -1.0);
+            bool was_lazy = false;
+            const bool refused = step(plan, grads, &only, &was_lazy).has_value();
+            add_coordinates(pen, w, coords, kd, du, 1.0);
+            if (!was_lazy) {  // a whole step: every weight may have moved
+                pen.sq = 0.0;
+                std::fill(pen.ab.begin(), pen.ab.end(), 0.0);
+                for (std::size_t q = 0; q < kd; ++q) {
+                    const double v = double(w[q]);
+                    pen.sq += v * v;
+                    pen.ab[q / du] += std::fabs(v);
+                }
+            }
+            for (const std::int64_t q : coords) g[q] = T(0);
+            return refused;
+        };
+        run_batches(e, objective, take_step, grads, ea.explode, sync, ea.sums);
+    });
+    return epoch_result(ea.sums);
+}
+
+}  // namespace
+
+void register_sparse_linear(py::module_& m) {
+    m.def("sparse_linear_objective", &sparse_linear_objective_py,
+          "linear_objective's objective and gradient for a CSR matrix X (a scipy.sparse csr_matrix or csr_array:\n"
+          "its data, indices and indptr arrays, read in place; float32 or float64 values, int32 or int64\n"
+          "indices). inv_scale: None, or X.shape[1] values of X's dtype: the model reads x'_j = x_j * inv_scale_j\n"
+          "(scale-only standardization). active_only: grad_W is written only at the batch's features (zero\n"
+          "elsewhere) and the value is the loss without the penalties.",
+          py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("W"), py::arg("b"), py::arg("grad_W"),
+          py::arg("grad_b"), py::arg("rows") = py::none(), py::arg("start") = 0, py::arg("stop") = py::none(),
+          py::arg("sample_weight") = py::none(), py::arg("l2") = 0.0, py::arg("l1") = 0.0, py::arg("delta") = 1.0,
+          py::arg("inv_scale") = py::none(), py::arg("active_only") = false);
+
+    m.def("sparse_linear_batches", &sparse_linear_batches,
+          "linear_batches for a CSR matrix X (see sparse_linear_objective). lazy: each step updates only the\n"
+          "batch's active features' weights and optimizer state, and the intercepts (the optimizer's rule on\n"
+          "those coordinates alone, its clipping norm theirs); the L2 penalty's gradient is applied on them\n"
+          "only. Otherwise every weight steps every batch, as on X.toarray().",
+          py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
+          py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
+          py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
+          py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"), py::arg("sync") = py::none(),
+          py::arg("n_rows") = py::none(), py::arg("inv_scale") = py::none(), py::arg("lazy") = false);
+}
+
+}  // namespace fastgd::bindings

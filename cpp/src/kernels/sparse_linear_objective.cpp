@@ -1,0 +1,279 @@
+// A linear model's mini-batch objective over CSR rows (fastgd/sparse_linear.hpp). Compiled
+// once, not per instruction-set level: each nonzero is an indexed load of W and an indexed
+// add into the gradient, scalar work at every level (a row holds tens of nonzeros at columns
+// all over W, which no vector unit gathers faster than the loads it replaces).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "fastgd/runtime.hpp"
+#include "fastgd/sparse_linear.hpp"
+
+namespace fastgd {
+namespace {
+
+// Rows per block of the forward pass: each block's loss sums are added in block order.
+constexpr std::size_t kRowBlock = 64;
+
+// A nonzero's work counted as this many elements of an update rule's for the parallel
+// threshold (an indexed load or add misses L1 often: a few times an element of a rule).
+constexpr std::size_t kWorkPerNonzero = 4;
+
+template <class T, class I> std::size_t row_of(const SparseBatch<T, I>& bt, std::size_t i) {
+    return bt.rows != nullptr ? static_cast<std::size_t>(bt.rows[i]) : bt.begin + i;
+}
+
+// Row r's loss and dl/dz_k (into g, K values) at outputs z, for the scalar losses (K = 1, or
+// K regression outputs each with its own target) and the multiclass ones: the dense kernel's
+// formulas, in double.
+template <class T>
+double row_loss(const LinearObjectiveOptions& o, const double* z, const T* y, std::int64_t label, double* g) {
+    const std::size_t K = o.K;
+    switch (o.loss) {
+        case LinearLoss::squared_error: {
+            double l = 0.0;
+            for (std::size_t k = 0; k < K; ++k) {
+                const double r = z[k] - double(y[k]);
+                g[k] = r;
+                l += 0.5 * r * r;
+            }
+            return l;
+        }
+        case LinearLoss::huber: {
+            double l = 0.0;
+            for (std::size_t k = 0; k < K; ++k) {
+                const double delta = o.delta_k != nullptr ? o.delta_k[k] : o.delta;
+                const double r = z[k] - double(y[k]), a = std::fabs(r);
+                g[k] = std::min(delta, std::max(-delta, r));  // the data second: NaN stays NaN
+                l += a > delta ? delta * (a - 0.5 * delta) : 0.5 * r * r;
+            }
+            return l;
+        }
+        case LinearLoss::log_loss: {
+            // log(1 + e^z) = max(z, 0) + log1p(e^-|z|); sigmoid from the same e^-|z|.
+            const double zz = z[0], e = std::exp(-std::fabs(zz));
+            const double p = zz > 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+            g[0] = p - double(y[0]);
+            return (std::max(zz, 0.0) + std::log1p(e)) - double(y[0]) * zz;
+        }
+        case LinearLoss::hinge: {
+            const double s = double(y[0]) > 0.0 ? 1.0 : -1.0, m = 1.0 - s * z[0];
+            g[0] = m > 0.0 ? -s : 0.0;
+            return m > 0.0 ? m : 0.0;
+        }
+        case LinearLoss::softmax_cross_entropy: {
+            double m = z[0];
+            for (std::size_t k = 1; k < K; ++k) m = std::max(m, z[k]);
+            double sum = 0.0;
+            for (std::size_t k = 0; k < K; ++k) sum += (g[k] = std::exp(z[k] - m));
+            for (std::size_t k = 0; k < K; ++k) g[k] /= sum;
+            g[label] -= 1.0;
+            return (std::log(sum) + m) - z[label];
+        }
+        default: {  // hinge_ovr
+            double l = 0.0;
+            for (std::size_t k = 0; k < K; ++k) {
+                const double s = static_cast<std::int64_t>(k) == label ? 1.0 : -1.0, mk = 1.0 - s * z[k];
+                g[k] = mk > 0.0 ? -s : 0.0;
+                l += mk > 0.0 ? mk : 0.0;
+            }
+            return l;
+        }
+    }
+}
+
+// The batch's active features into scratch.active (each once, in the order of its first
+// nonzero), checking every row's extent and column index on the way.
+template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
+    const CsrRows<T, I>& X = bt.X;
+    if (sc.mark.size() != X.d) sc.mark.assign(X.d, 0u), sc.stamp = 0;
+    if (++sc.stamp == 0) {  // the marks wrapped around: start them again
+        std::fill(sc.mark.begin(), sc.mark.end(), 0u);
+        sc.stamp = 1;
+    }
+    const std::uint32_t stamp = sc.stamp;
+    sc.active.clear();
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > X.nnz)
+            throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
+                                    std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
+                                    ") or decreasing (indptr is malformed)");
+        for (I p = p0; p < p1; ++p) {
+            const I j = X.indices[p];
+            if (j < 0 || static_cast<std::size_t>(j) >= X.d)
+                throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
+                                        " is out of range for " + std::to_string(X.d) + " features");
+            if (sc.mark[static_cast<std::size_t>(j)] != stamp) {
+                sc.mark[static_cast<std::size_t>(j)] = stamp;
+                sc.active.push_back(static_cast<std::int64_t>(j));
+            }
+        }
+    }
+}
+
+struct Sums {
+    double loss = 0.0, weight = 0.0;
+};
+
+// Rows [i0, i1) of the batch: z, the loss and the gradient coefficients c (s_i / n dl/dz, 0
+// for a zero weight, whose loss counts for nothing) into sc.coef.
+template <class T, class I>
+Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, double inv_n,
+             std::size_t i0, std::size_t i1, double* coef, double* z) {
+    const CsrRows<T, I>& X = bt.X;
+    const std::size_t K = o.K, d = X.d;
+    const bool multiclass = is_multiclass(o.loss);
+    Sums s;
+    for (std::size_t i = i0; i < i1; ++i) {
+        const std::size_t r = row_of(bt, i);
+        for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
+            const T x = bt.inv_scale != nullptr ? X.data[p] * bt.inv_scale[j] : X.data[p];
+            for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
+        }
+        double* c = coef + i * K;
+        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * (multiclass ? 1 : K),
+                                  multiclass ? bt.labels[r] : 0, c);
+        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
+        if (w != 0.0) {
+            s.loss += w * l;
+            s.weight += w;
+        }
+        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+    }
+    return s;
+}
+
+// grad_W[k, j] += c_ik x_ij over the batch's rows in order, for the columns j in [j0, j1).
+template <class T, class I>
+void backward(const SparseBatch<T, I>& bt, const double* coef, std::size_t K, T* gW, std::size_t j0, std::size_t j1) {
+    const CsrRows<T, I>& X = bt.X;
+    const std::size_t d = X.d;
+    const bool all = j0 == 0 && j1 == d;
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const double* c = coef + i * K;
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
+            if (!all && (j < j0 || j >= j1)) continue;
+            for (std::size_t k = 0; k < K; ++k) gW[k * d + j] += static_cast<T>(c[k] * double(X.data[p]));
+        }
+    }
+}
+
+int threads_for_batch(std::size_t nnz, std::size_t K) {
+    return threads_for(nnz * K * kWorkPerNonzero);
+}
+
+}  // namespace
+
+template <class T, class I>
+double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
+                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode) {
+    const std::size_t K = o.K, d = bt.X.d, n = bt.n;
+    find_active(bt, sc);  // checks the rows before anything is written
+    std::size_t nnz = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        nnz += static_cast<std::size_t>(bt.X.indptr[r + 1] - bt.X.indptr[r]);
+    }
+    sc.coef.resize(n * K);
+    const double inv_n = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
+    const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
+    const int threads = std::min<int>(threads_for_batch(nnz, K), static_cast<int>(std::max<std::size_t>(blocks, 1)));
+
+    // Forward: each row alone (its z does not depend on the thread that computes it), the
+    // blocks' sums added in block order.
+    std::vector<Sums> sums(blocks);
+    auto forward_blocks = [&](std::size_t t, std::size_t nt) {
+        std::vector<double> z(K);
+        for (std::size_t k = t; k < blocks; k += nt)
+            sums[k] = forward(bt, W, b, o, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
+                              z.data());
+    };
+    // Backward into zeroed entries: the whole of grad_W (dense), or the active features' (the
+    // others are zero already, the caller's part of the contract in active mode).
+    if (mode == SparseGrad::dense) {
+        std::memset(gW, 0, K * d * sizeof(T));
+    } else {
+        for (const std::int64_t j : sc.active)
+            for (std::size_t k = 0; k < K; ++k) gW[k * d + static_cast<std::size_t>(j)] = T(0);
+    }
+    if (threads <= 1) {
+        forward_blocks(0, 1);
+        backward(bt, sc.coef.data(), K, gW, 0, d);
+    } else {
+#ifdef _OPENMP
+        // Each thread then adds the nonzeros of its own range of columns, every row in order:
+        // each entry's sum has the same order for any thread count.
+#pragma omp parallel num_threads(threads)
+        {
+            const auto t = static_cast<std::size_t>(omp_get_thread_num());
+            const auto nt = static_cast<std::size_t>(omp_get_num_threads());
+            forward_blocks(t, nt);
+#pragma omp barrier
+            backward(bt, sc.coef.data(), K, gW, d * t / nt, d * (t + 1) / nt);
+        }
+#else
+        forward_blocks(0, 1);
+        backward(bt, sc.coef.data(), K, gW, 0, d);
+#endif
+    }
+    double loss = 0.0, weight = 0.0;
+    for (const Sums& s : sums) loss += s.loss, weight += s.weight;
+    for (std::size_t k = 0; k < K; ++k) {
+        double sb = 0.0;
+        for (std::size_t i = 0; i < n; ++i) sb += sc.coef[i * K + k];
+        gb[k] = static_cast<T>(sb);
+    }
+    // The standardization's d(x')/dx and the L2 term: on the active features' entries, or on all.
+    const T l2 = static_cast<T>(o.l2);
+    auto finish = [&](std::size_t j) {
+        for (std::size_t k = 0; k < K; ++k) {
+            T& g = gW[k * d + j];
+            if (bt.inv_scale != nullptr) g *= bt.inv_scale[j];
+            if (o.l2 != 0.0) g += l2 * W[k * d + j];
+        }
+    };
+    if (mode == SparseGrad::active || (bt.inv_scale == nullptr && o.l2 == 0.0)) {
+        if (bt.inv_scale != nullptr || o.l2 != 0.0)
+            for (const std::int64_t j : sc.active) finish(static_cast<std::size_t>(j));
+        return weight > 0.0 ? loss / weight : 0.0;
+    }
+    for (std::size_t j = 0; j < d; ++j) finish(j);
+    double value = weight > 0.0 ? loss / weight : 0.0;
+    if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
+        double sq = 0.0, l1 = 0.0;
+        for (std::size_t k = 0; k < K; ++k) {
+            double ab = 0.0;
+            for (std::size_t j = 0; j < d; ++j) {
+                const double w = double(W[k * d + j]);
+                sq += w * w;
+                ab += std::fabs(w);
+            }
+            l1 += (o.l1_k != nullptr ? o.l1_k[k] : o.l1) * ab;
+        }
+        value += 0.5 * o.l2 * sq + l1;
+    }
+    return value;
+}
+
+#define FASTGD_SPARSE_INSTANCE(T, I)                                                                         \
+    template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
+                                                  const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad);
+FASTGD_SPARSE_INSTANCE(float, std::int32_t)
+FASTGD_SPARSE_INSTANCE(float, std::int64_t)
+FASTGD_SPARSE_INSTANCE(double, std::int32_t)
+FASTGD_SPARSE_INSTANCE(double, std::int64_t)
+#undef FASTGD_SPARSE_INSTANCE
+
+}  // namespace fastgd
