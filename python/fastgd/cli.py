@@ -4,7 +4,7 @@
     fastgd demo [--epochs N] [--plot PATH | --no-plot]
     fastgd train DATA --target COLUMN --model {linear,logistic,mlp} [--optimizer NAME] [--lr X]
                  [--loss NAME] [--schedule SPEC] [--batch-size N] [--epochs N] [--tol X]
-                 [--n-iter-no-change N] [--hidden SIZES] [--alpha X] [--solver NAME]
+                 [--n-iter-no-change N] [--hidden SIZES] [--alpha X] [--solver NAME] [--sparse-update MODE]
                  [--early-stopping] [--delimiter CHAR] [--index-col COLUMN | --no-index-col]
                  [--test-fraction F] [--plot PATH] [--save PATH]
     fastgd predict MODEL DATA [--output PATH] [--delimiter CHAR]
@@ -23,9 +23,10 @@ Data files, by extension (or ``--format``):
 * ``.svm``, ``.svmlight``, ``.libsvm``: ``label index:value ...`` lines (indices from 1, or
   from 0 when an index 0 appears; ``#`` starts a comment; ``qid:`` is ignored), read as a
   scipy.sparse matrix (``pip install "fastgd[sparse]"``), never a dense one: ``--model linear``
-  and ``logistic`` train on it as it is (a file can have millions of features), ``--model mlp``
-  on a dense copy (with a note on stderr giving its size). A model trained on more features
-  than a file's largest index reads the file with the model's width.
+  and ``logistic`` train on it as it is (a file can have millions of features;
+  ``--sparse-update`` sets how a step updates the weights), ``--model mlp`` and
+  ``--solver newton`` on a dense copy (with a note on stderr giving its size). A model trained
+  on more features than a file's largest index reads the file with the model's width.
 
 ``--schedule`` takes the name of a :mod:`fastgd.schedules` function whose first argument is
 the learning rate, optionally with keyword arguments: ``cosine``,
@@ -39,7 +40,7 @@ batches per epoch. Schedules count optimizer steps, not epochs.
 ``--model logistic``); without it the estimator's default.
 
 The training options (``--optimizer``, ``--lr``, ``--batch-size``, ``--epochs``, ``--tol``,
-``--n-iter-no-change``, ``--hidden``, ``--alpha``, ``--solver``, ``--loss``) set the
+``--n-iter-no-change``, ``--hidden``, ``--alpha``, ``--solver``, ``--sparse-update``, ``--loss``) set the
 estimator's parameter of the same meaning; one left out keeps the estimator's default
 (``train --help`` lists them by ``--model``), so the command trains as
 ``LogisticRegression().fit(X, y)`` does, with the same stopping rule. An option that the
@@ -103,9 +104,6 @@ _HORIZONS = ("T_max", "total_steps", "total_iters")
 _LOSSES = tuple(name for name, loss in LOSSES.items() if loss.estimator is not None)
 _LOSS_KINDS = {"linear": "regressor", "logistic": "classifier"}
 _CLASSIFIERS = (LogisticRegression, MLPClassifier)
-# The estimators that take a scipy.sparse CSR matrix (an svmlight file's rows) as it is; the
-# others (the MLPs) are given it as a dense array.
-_SPARSE_INPUT = (LinearRegression, LogisticRegression)
 # --model: the estimators each name trains (mlp: a classifier for a categorical target).
 _MODELS: dict[str, tuple[type, ...]] = {"linear": (LinearRegression,), "logistic": (LogisticRegression,),
                                         "mlp": (MLPClassifier, MLPRegressor)}
@@ -157,6 +155,8 @@ _OPTIONS = (
     _Option("--hidden", "hidden_layer_sizes", _sizes, "hidden layer sizes, e.g. 64,32",
             lambda sizes: ",".join(map(str, sizes)), metavar="SIZES"),
     _Option("--alpha", "alpha", float, "strength of the L2 penalty", metavar="X"),
+    _Option("--sparse-update", "sparse_update", str, "how a step updates the weights when the data is sparse "
+            "(svmlight): lazy, only the batch's features' weights, or exact, every weight", metavar="MODE"),
     _Option("--solver", "solver", str, "gd: first-order training by --optimizer; newton: Newton's method to the "
             "exact optimum (smooth losses)", metavar="NAME"),
 )
@@ -321,19 +321,37 @@ def _epoch_line(r: dict[str, Any], total: int | None) -> str:
 
 
 def _input_for(model: Any, X: Any, path: str) -> Any:
-    """``X`` as ``model`` takes it: a sparse matrix as it is for :data:`_SPARSE_INPUT`, made
-    dense for the others (with a note on stderr: the dense array can be far larger)."""
-    if isinstance(X, np.ndarray) or isinstance(model, _SPARSE_INPUT):
+    """``X`` as ``model`` takes it: a sparse matrix as it is when the estimator reads one
+    (the linear models with ``solver='gd'``), else a dense copy, with a note on stderr giving
+    its size (it can be far larger)."""
+    # The estimators' own flag, the one their input checks and scikit-learn's sparse tag read.
+    if isinstance(X, np.ndarray) or getattr(model, "_accepts_sparse", False):
         return X
     n, d = X.shape
+    solver = model.get_params().get("solver")
+    who = type(model).__name__ + (f" with --solver {solver}" if solver else "")
     size = f"{8 * n * d / 2**20:,.1f} MiB"
-    print(f"{_PROG}: note: {type(model).__name__} takes dense input: the {n} x {d} sparse matrix of {path} is "
-          f"made dense ({size})", file=sys.stderr)
+    refused = CLIError(f"{path!r} does not fit in memory as the dense {n} x {d} array {who} takes ({size}); "
+                       "--model linear and logistic with --solver gd train on it as it is")
+    # More than half the machine's memory is refused before it is asked for: the operating
+    # system may grant it (overcommit), and the estimator's own copies then exhaust it.
+    memory = _physical_memory()
+    if memory is not None and 8 * n * d > memory // 2:
+        raise refused
+    print(f"{_PROG}: note: {who} takes dense input: the {n} x {d} sparse matrix of {path} is made dense ({size})",
+          file=sys.stderr)
     try:
         return X.toarray()
     except MemoryError:
-        raise CLIError(f"{path!r} does not fit in memory as the dense {n} x {d} array {type(model).__name__} "
-                       f"takes ({size}); --model linear and logistic train on it as it is") from None
+        raise refused from None
+
+
+def _physical_memory() -> int | None:
+    """The machine's memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def _shape_text(X: Any) -> str:

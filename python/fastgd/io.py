@@ -430,7 +430,8 @@ class _SvmlightPairs:
         return count
 
     def flush(self) -> None:
-        if not self.texts:
+        if not self.count:  # (np.fromstring reads " " as an error, not as nothing)
+            self.texts, self.linenos, self.chars = [], [], 0
             return
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)  # older NumPy stops at a bad number with it
