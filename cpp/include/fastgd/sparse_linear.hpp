@@ -38,29 +38,42 @@ template <class T, class I> struct SparseBatch {
 };
 
 // Work space kept from batch to batch (a call per batch allocates nothing once it has grown):
-// the batch's active features and a mark per feature.
+// the batch's active features and a mark per feature, and in compact mode the batch's
+// parameters and gradient at those features.
 struct SparseScratch {
-    std::vector<std::uint32_t> mark;   // d marks: feature j is active in this batch iff mark[j] == stamp
+    // d marks: feature j is active in this batch iff mark[j] >> 32 == stamp, at position
+    // mark[j] & 0xffffffff of `active` (one load finds both).
+    std::vector<std::uint64_t> mark;
     std::uint32_t stamp = 0;
     std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
+    std::vector<std::int64_t> cols;    // per nonzero of the batch, in row order: its column
+    std::vector<std::uint32_t> slot;   // and its feature's position in active
+    std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index into slot
     std::vector<double> coef;          // per row and output: s_i / n * dl/dz
 };
 
 // Gradient modes. dense: grad_W is written whole, (1/n) sum_i c_i x_i^T + l2 W, as the dense
-// kernel writes it. active: only the batch's active features' entries of grad_W are written
-// (the data term and l2 W there); the caller keeps the others at zero, and the value holds
-// the loss alone (the caller knows the penalty).
-enum class SparseGrad : int { dense = 0, active = 1 };
+// kernel writes it. compact: the batch's parameters and gradient at its active features only,
+// as vectors of K * n_active + K values (output k of active feature a at k * n_active + a,
+// then the K intercepts): W and b gathered into `params`, the gradient (the data term and
+// l2 W) into `grad`, and their positions in a flat [W.ravel(), b] into `coords`; the value is
+// the loss alone (the caller knows the penalty). grad_W and grad_b are not written then.
+enum class SparseGrad : int { dense = 0, compact = 1 };
+
+template <class T> struct CompactOut {
+    std::vector<T> params, grad;
+    std::vector<std::int64_t> coords;
+};
 
 // Returns  sum_i s_i l_i / sum_i s_i  (+ the penalties in dense mode) and writes grad_W
-// (K x d) and grad_b (K) as the dense kernel does; scratch.active then lists the batch's
-// features. Throws std::out_of_range (message: the row and the bad index) for a column index
-// outside [0, d) or a row whose indptr does not increase, before writing any gradient.
-// The rows' z in double, each row alone; the gradient summed in row order into T: the same
-// bits for any thread count.
+// (K x d) and grad_b (K) as the dense kernel does, or in compact mode `out`; scratch.active
+// then lists the batch's features. Throws std::out_of_range (message: the row and the bad
+// index) for a column index outside [0, d) or a row whose indptr does not increase, before
+// writing any gradient. The rows' z in double, each row alone; the gradient summed in row
+// order into T: the same bits for any thread count.
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& batch, const T* W, const T* b,
                                const LinearObjectiveOptions& options, T* grad_W, T* grad_b,
-                               SparseScratch& scratch, SparseGrad mode);
+                               SparseScratch& scratch, SparseGrad mode, CompactOut<T>* out = nullptr);
 
 }  // namespace fastgd

@@ -102,13 +102,14 @@ const void* inv_scale_of(const py::object& obj, const py::array& data, py::ssize
 // The kernel, its index errors as ValueError.
 template <class T, class I>
 double run_kernel(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, T* gW, T* gb,
-                  SparseScratch& sc, SparseGrad mode) {
+                  SparseScratch& sc, CompactOut<T>* compact) {
     std::string error;
     double value = 0.0;
     {
         py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
         try {
-            value = sparse_linear_objective(bt, W, b, o, gW, gb, sc, mode);
+            value = sparse_linear_objective(bt, W, b, o, gW, gb, sc,
+                                            compact != nullptr ? SparseGrad::compact : SparseGrad::dense, compact);
         } catch (const std::out_of_range& e) {
             error = e.what();
         }
@@ -154,19 +155,26 @@ double sparse_linear_objective_py(const std::string& loss_name, const py::object
                 throw py::value_error("y: label " + std::to_string(cl) + " is out of range for K = " +
                                       std::to_string(K) + " classes (labels are 0..K-1)");
         }
-    if (active_only) {  // the contract of SparseGrad::active: the rest of grad_W is zero
-        py::gil_scoped_release release;
-        std::memset(const_cast<void*>(gW.data()), 0, static_cast<std::size_t>(gW.nbytes()));
-    }
     return with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
         using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
         const SparseBatch<T, I> bt{X, rows, static_cast<std::size_t>(rows ? 0 : start),
                                    static_cast<std::size_t>(end - start), static_cast<const T*>(t.y), t.labels,
                                    static_cast<const T*>(t.sample_weight), static_cast<const T*>(inv_scale)};
-        return run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
-                          static_cast<T*>(const_cast<void*>(gW.data())), static_cast<T*>(const_cast<void*>(gb.data())),
-                          call_scratch, active_only ? SparseGrad::active : SparseGrad::dense);
+        T* gw = static_cast<T*>(const_cast<void*>(gW.data()));
+        T* gbb = static_cast<T*>(const_cast<void*>(gb.data()));
+        CompactOut<T> compact;
+        const double value = run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
+                                        gw, gbb, call_scratch, active_only ? &compact : nullptr);
+        if (active_only) {  // the compact gradient spread over zeros: grad_W and grad_b are one flat layout
+            const std::size_t kd = static_cast<std::size_t>(K * d);
+            std::fill(gw, gw + kd, T(0));
+            for (std::size_t a = 0; a < compact.coords.size(); ++a) {
+                const auto q = static_cast<std::size_t>(compact.coords[a]);
+                (q < kd ? gw[q] : gbb[q - kd]) = compact.grad[a];
+            }
+        }
+        return value;
     });
 }
 
@@ -177,15 +185,19 @@ struct PenaltySums {
     std::vector<double> ab;
 };
 
-template <class T>
-void add_coordinates(PenaltySums& p, const T* theta, const std::vector<std::int64_t>& coords, std::size_t n_weights,
-                     std::size_t d, double sign) {
-    for (const std::int64_t q : coords) {
-        const auto j = static_cast<std::size_t>(q);
-        if (j >= n_weights) continue;  // an intercept: not penalized
-        const double w = double(theta[j]);
-        p.sq += sign * w * w;
-        p.ab[j / d] += sign * std::fabs(w);
+// Adds (sign 1) or takes out (-1) the weights among a compact batch's values (K x na, then
+// the intercepts, which are not penalized).
+template <class T> void add_weights(PenaltySums& p, const CompactOut<T>& c, std::size_t K, double sign) {
+    const std::size_t na = (c.params.size() - K) / K;
+    for (std::size_t k = 0; k < K; ++k) {
+        double sq = 0.0, ab = 0.0;
+        for (std::size_t a = 0; a < na; ++a) {
+            const double w = double(c.params[k * na + a]);
+            sq += w * w;
+            ab += std::fabs(w);
+        }
+        p.sq += sign * sq;
+        p.ab[k] += sign * ab;
     }
 }
 
@@ -209,25 +221,28 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                               first_gnorm, explode_factor, sync);
     const EpochBatches& e = ea.batches;
     SparseScratch scratch;
-    std::vector<std::int64_t> coords;
     with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
         using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
         T* g = static_cast<T*>(const_cast<void*>(grad.data()));
-        const T* w = static_cast<const T*>(theta.data());
+        T* w = static_cast<T*>(const_cast<void*>(theta.data()));
         const std::size_t Ku = static_cast<std::size_t>(K), du = static_cast<std::size_t>(d), kd = Ku * du;
         const LinearObjectiveOptions& o = t.options;
+        CompactOut<T> compact;
         PenaltySums pen;
         pen.ab.assign(Ku, 0.0);
+        const auto penalty_of_all = [&] {
+            pen.sq = 0.0;
+            std::fill(pen.ab.begin(), pen.ab.end(), 0.0);
+            for (std::size_t q = 0; q < kd; ++q) {
+                const double v = double(w[q]);
+                pen.sq += v * v;
+                pen.ab[q / du] += std::fabs(v);
+            }
+        };
         if (lazy) {
             py::gil_scoped_release release;
-            std::fill(g, g + kd + Ku, T(0));  // the contract of SparseGrad::active
-            for (std::size_t k = 0; k < Ku; ++k)
-                for (std::size_t j = 0; j < du; ++j) {
-                    const double v = double(w[k * du + j]);
-                    pen.sq += v * v;
-                    pen.ab[k] += std::fabs(v);
-                }
+            penalty_of_all();
         }
         const auto penalty = [&] {
             double l1 = 0.0;
@@ -243,17 +258,13 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                                        t.labels,
                                        static_cast<const T*>(t.sample_weight),
                                        static_cast<const T*>(inv_scale)};
-            double value = run_kernel(bt, w, w + kd, o, g, g + kd, scratch, lazy ? SparseGrad::active : SparseGrad::dense);
+            double value = run_kernel(bt, w, w + kd, o, g, g + kd, scratch, lazy ? &compact : nullptr);
             double gnorm = 0.0;
             if (lazy) {
                 value += penalty();
-                coords.clear();
-                for (std::size_t k = 0; k < Ku; ++k)
-                    for (const std::int64_t j : scratch.active) coords.push_back(static_cast<std::int64_t>(k * du) + j);
-                for (std::size_t k = 0; k < Ku; ++k) coords.push_back(static_cast<std::int64_t>(kd + k));
                 if (local) {
-                    double sq = 0.0;  // the gradient is zero off these coordinates
-                    for (const std::int64_t q : coords) sq += double(g[q]) * double(g[q]);
+                    double sq = 0.0;  // the gradient is zero off the batch's coordinates
+                    for (const T v : compact.grad) sq += double(v) * double(v);
                     gnorm = std::sqrt(sq);
                 }
             } else if (local) {
@@ -270,21 +281,13 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
         };
         const auto take_step = [&] {
             if (!lazy) return step(plan, grads).has_value();
-            const Coordinates only{coords.data(), coords.size()};
-            add_coordinates(pen, w, coords, kd, du, -1.0);
+            const Coordinates only{compact.coords.data(), compact.coords.size(), compact.params.data(),
+                                   compact.grad.data()};
+            add_weights(pen, compact, Ku, -1.0);
             bool was_lazy = false;
             const bool refused = step(plan, grads, &only, &was_lazy).has_value();
-            add_coordinates(pen, w, coords, kd, du, 1.0);
-            if (!was_lazy) {  // a whole step: every weight may have moved
-                pen.sq = 0.0;
-                std::fill(pen.ab.begin(), pen.ab.end(), 0.0);
-                for (std::size_t q = 0; q < kd; ++q) {
-                    const double v = double(w[q]);
-                    pen.sq += v * v;
-                    pen.ab[q / du] += std::fabs(v);
-                }
-            }
-            for (const std::int64_t q : coords) g[q] = T(0);
+            if (was_lazy) add_weights(pen, compact, Ku, 1.0);
+            else penalty_of_all();  // a whole step: every weight may have moved
             return refused;
         };
         run_batches(e, objective, take_step, grads, ea.explode, sync, ea.sums);

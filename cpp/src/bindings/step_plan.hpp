@@ -54,11 +54,15 @@ struct StepPlan {
     Py_ssize_t total = 0;
 };
 
-// Some coordinates of a plan's parameters: positions in the flat buffer of a plan with one
-// group of one array (a sparse batch's active features, in a linear model's theta).
+// A step on some coordinates of a plan's parameters: positions in the flat buffer of a plan
+// with one group of one array (a sparse batch's active features, in a linear model's theta),
+// with their gradient, and their values gathered (n each, of the array's dtype): the step
+// updates `values` in place and writes them back at `index`.
 struct Coordinates {
     const std::int64_t* index;
     std::size_t n;
+    void* values;
+    const void* grad;
 };
 
 // One optimizer step: nothing (stepped, or skipped under nonfinite="skip"), or under
@@ -69,7 +73,8 @@ struct Coordinates {
 // were the vector of them (its gradient norm, clipping and state included); every other
 // coordinate and its state stay as they are (PyTorch's SparseAdam, TensorFlow's LazyAdam). A
 // plan it does not fit (several groups or arrays, states not created yet, a Python update)
-// takes the whole step instead; returns whether the step was lazy in `was_lazy`.
+// takes the whole step instead, from `grads` holding only's gradient at its coordinates and
+// zero elsewhere (written there, and zeroed again after); `was_lazy` says which it took.
 std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads, const Coordinates* only = nullptr,
                                bool* was_lazy = nullptr);
 

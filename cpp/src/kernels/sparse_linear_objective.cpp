@@ -14,6 +14,7 @@
 
 #include "fastgd/runtime.hpp"
 #include "fastgd/sparse_linear.hpp"
+#include "prefetch.hpp"
 
 namespace fastgd {
 namespace {
@@ -89,7 +90,8 @@ double row_loss(const LinearObjectiveOptions& o, const double* z, const T* y, st
 }
 
 // The batch's active features into scratch.active (each once, in the order of its first
-// nonzero), checking every row's extent and column index on the way.
+// nonzero), each nonzero's position among them into scratch.slot and each row's first nonzero
+// into scratch.row_start, checking every row's extent and column index on the way.
 template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
     const CsrRows<T, I>& X = bt.X;
     if (sc.mark.size() != X.d) sc.mark.assign(X.d, 0u), sc.stamp = 0;
@@ -97,8 +99,11 @@ template <class T, class I> void find_active(const SparseBatch<T, I>& bt, Sparse
         std::fill(sc.mark.begin(), sc.mark.end(), 0u);
         sc.stamp = 1;
     }
-    const std::uint32_t stamp = sc.stamp;
+    const std::uint64_t stamp = std::uint64_t(sc.stamp) << 32;
+    std::uint64_t* mark = sc.mark.data();
     sc.active.clear();
+    sc.row_start.resize(bt.n + 1);
+    std::size_t nnz = 0;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
@@ -106,43 +111,85 @@ template <class T, class I> void find_active(const SparseBatch<T, I>& bt, Sparse
             throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
                                     std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
                                     ") or decreasing (indptr is malformed)");
+        sc.row_start[i] = nnz;
+        nnz += static_cast<std::size_t>(p1 - p0);
+        prefetch_line(X.indices + p0);  // read by the next pass
+        prefetch_line(X.data + p0);
+    }
+    sc.row_start[bt.n] = nnz;
+    // The columns in one run, then their marks asked for a few nonzeros ahead: a mark is a
+    // load from anywhere in d marks, and the next mark's address is known early.
+    sc.cols.resize(nnz);
+    std::int64_t* cols = sc.cols.data();
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        std::int64_t* out = cols + sc.row_start[i];
         for (I p = p0; p < p1; ++p) {
             const I j = X.indices[p];
             if (j < 0 || static_cast<std::size_t>(j) >= X.d)
                 throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
                                         " is out of range for " + std::to_string(X.d) + " features");
-            if (sc.mark[static_cast<std::size_t>(j)] != stamp) {
-                sc.mark[static_cast<std::size_t>(j)] = stamp;
-                sc.active.push_back(static_cast<std::int64_t>(j));
-            }
+            *out++ = static_cast<std::int64_t>(j);
         }
     }
+    sc.slot.resize(nnz);
+    std::uint32_t* slot = sc.slot.data();
+    constexpr std::size_t kAhead = 16;
+    for (std::size_t q = 0; q < std::min(nnz, kAhead); ++q) prefetch_line(mark + cols[q]);
+    // Through plain pointers and a local count: a vector's push_back would store its end
+    // at every new feature (the marks' stores may alias it, for the compiler).
+    sc.active.resize(nnz);
+    std::int64_t* active = sc.active.data();
+    std::uint64_t na = 0;
+    for (std::size_t q = 0; q < nnz; ++q) {
+        if (q + kAhead < nnz) prefetch_line(mark + cols[q + kAhead]);
+        const std::int64_t j = cols[q];
+        std::uint64_t m = mark[j];
+        if ((m & ~std::uint64_t(0xffffffffu)) != stamp) {
+            m = stamp | na;
+            mark[j] = m;
+            active[na++] = j;
+        }
+        slot[q] = static_cast<std::uint32_t>(m);
+    }
+    sc.active.resize(na);
 }
 
 struct Sums {
     double loss = 0.0, weight = 0.0;
 };
 
+// Where the forward pass reads its weights: W by column index (dense mode), or the batch's
+// own compact copy by slot (compact mode: na active features, their scales gathered too).
+template <class T> struct Weights {
+    const T* W;            // K x d, or K x na (compact)
+    std::size_t stride;    // d or na
+    const T* inv_scale;    // by column, or by slot (compact); null: unscaled
+    bool compact;
+};
+
 // Rows [i0, i1) of the batch: z, the loss and the gradient coefficients c (s_i / n dl/dz, 0
-// for a zero weight, whose loss counts for nothing) into sc.coef.
+// for a zero weight, whose loss counts for nothing) into coef.
 template <class T, class I>
-Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, double inv_n,
-             std::size_t i0, std::size_t i1, double* coef, double* z) {
+Sums forward(const SparseBatch<T, I>& bt, const Weights<T>& wt, const T* b, const LinearObjectiveOptions& o,
+             const SparseScratch& sc, double inv_n, std::size_t i0, std::size_t i1, double* coef, double* z) {
     const CsrRows<T, I>& X = bt.X;
-    const std::size_t K = o.K, d = X.d;
+    const std::size_t K = o.K;
     const bool multiclass = is_multiclass(o.loss);
     Sums s;
     for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t r = row_of(bt, i);
         for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
-        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
-            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
-            const T x = bt.inv_scale != nullptr ? X.data[p] * bt.inv_scale[j] : X.data[p];
-            for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
+        for (I p = p0; p < p1; ++p) {
+            const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+            const T x = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j] : X.data[p];
+            for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.W[k * wt.stride + j]) * double(x);
         }
         double* c = coef + i * K;
-        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * (multiclass ? 1 : K),
-                                  multiclass ? bt.labels[r] : 0, c);
+        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
         const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
         if (w != 0.0) {
             s.loss += w * l;
@@ -153,19 +200,22 @@ Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearOb
     return s;
 }
 
-// grad_W[k, j] += c_ik x_ij over the batch's rows in order, for the columns j in [j0, j1).
+// g[k, j] += c_ik x_ij over the batch's rows in order, for the columns (or, compact, the
+// slots) j in [j0, j1) of g (K x stride).
 template <class T, class I>
-void backward(const SparseBatch<T, I>& bt, const double* coef, std::size_t K, T* gW, std::size_t j0, std::size_t j1) {
+void backward(const SparseBatch<T, I>& bt, const SparseScratch& sc, const double* coef, std::size_t K, T* g,
+              std::size_t stride, bool compact, std::size_t j0, std::size_t j1) {
     const CsrRows<T, I>& X = bt.X;
-    const std::size_t d = X.d;
-    const bool all = j0 == 0 && j1 == d;
+    const bool all = j0 == 0 && j1 == stride;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const double* c = coef + i * K;
-        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
-            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
+        for (I p = p0; p < p1; ++p) {
+            const std::size_t j = compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
             if (!all && (j < j0 || j >= j1)) continue;
-            for (std::size_t k = 0; k < K; ++k) gW[k * d + j] += static_cast<T>(c[k] * double(X.data[p]));
+            for (std::size_t k = 0; k < K; ++k) g[k * stride + j] += static_cast<T>(c[k] * double(X.data[p]));
         }
     }
 }
@@ -178,39 +228,65 @@ int threads_for_batch(std::size_t nnz, std::size_t K) {
 
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
-                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode) {
+                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out) {
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
+    const bool compact = mode == SparseGrad::compact;
     find_active(bt, sc);  // checks the rows before anything is written
-    std::size_t nnz = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t r = row_of(bt, i);
-        nnz += static_cast<std::size_t>(bt.X.indptr[r + 1] - bt.X.indptr[r]);
-    }
+    const std::size_t nnz = sc.row_start[n], na = sc.active.size();
     sc.coef.resize(n * K);
     const double inv_n = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
     const int threads = std::min<int>(threads_for_batch(nnz, K), static_cast<int>(std::max<std::size_t>(blocks, 1)));
 
+    // The weights the rows meet: W itself, or (compact) the active features' gathered once,
+    // so that every later read and write of the batch is to a small array of its own.
+    Weights<T> wt{W, d, bt.inv_scale, false};
+    std::vector<T> scales;
+    T* g = gW;
+    std::size_t stride = d;
+    if (compact) {
+        out->params.resize(K * na + K);
+        out->grad.assign(K * na + K, T(0));
+        out->coords.resize(K * na + K);
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t a = 0; a < na; ++a) {
+                if (a + 16 < na) prefetch_line(W + k * d + static_cast<std::size_t>(sc.active[a + 16]));
+                const auto j = static_cast<std::size_t>(sc.active[a]);
+                out->params[k * na + a] = W[k * d + j];
+                out->coords[k * na + a] = static_cast<std::int64_t>(k * d + j);
+            }
+        for (std::size_t k = 0; k < K; ++k) {
+            out->params[K * na + k] = b[k];
+            out->coords[K * na + k] = static_cast<std::int64_t>(K * d + k);
+        }
+        if (bt.inv_scale != nullptr) {
+            scales.resize(na);
+            for (std::size_t a = 0; a < na; ++a) {
+                if (a + 16 < na) prefetch_line(bt.inv_scale + sc.active[a + 16]);
+                scales[a] = bt.inv_scale[static_cast<std::size_t>(sc.active[a])];
+            }
+        }
+        wt = Weights<T>{out->params.data(), na, bt.inv_scale != nullptr ? scales.data() : nullptr, true};
+        g = out->grad.data();
+        stride = na;
+    } else {
+        std::memset(gW, 0, K * d * sizeof(T));
+    }
+
     // Forward: each row alone (its z does not depend on the thread that computes it), the
     // blocks' sums added in block order.
     std::vector<Sums> sums(blocks);
     auto forward_blocks = [&](std::size_t t, std::size_t nt) {
-        std::vector<double> z(K);
+        double z[64];
+        std::vector<double> zv(K > 64 ? K : 0);
+        double* zp = K > 64 ? zv.data() : z;
         for (std::size_t k = t; k < blocks; k += nt)
-            sums[k] = forward(bt, W, b, o, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
-                              z.data());
+            sums[k] = forward(bt, wt, b, o, sc, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
+                              zp);
     };
-    // Backward into zeroed entries: the whole of grad_W (dense), or the active features' (the
-    // others are zero already, the caller's part of the contract in active mode).
-    if (mode == SparseGrad::dense) {
-        std::memset(gW, 0, K * d * sizeof(T));
-    } else {
-        for (const std::int64_t j : sc.active)
-            for (std::size_t k = 0; k < K; ++k) gW[k * d + static_cast<std::size_t>(j)] = T(0);
-    }
     if (threads <= 1) {
         forward_blocks(0, 1);
-        backward(bt, sc.coef.data(), K, gW, 0, d);
+        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
     } else {
 #ifdef _OPENMP
         // Each thread then adds the nonzeros of its own range of columns, every row in order:
@@ -221,36 +297,33 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
             const auto nt = static_cast<std::size_t>(omp_get_num_threads());
             forward_blocks(t, nt);
 #pragma omp barrier
-            backward(bt, sc.coef.data(), K, gW, d * t / nt, d * (t + 1) / nt);
+            backward(bt, sc, sc.coef.data(), K, g, stride, compact, stride * t / nt, stride * (t + 1) / nt);
         }
 #else
         forward_blocks(0, 1);
-        backward(bt, sc.coef.data(), K, gW, 0, d);
+        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
 #endif
     }
     double loss = 0.0, weight = 0.0;
     for (const Sums& s : sums) loss += s.loss, weight += s.weight;
+    T* gbias = compact ? g + K * na : gb;
     for (std::size_t k = 0; k < K; ++k) {
         double sb = 0.0;
         for (std::size_t i = 0; i < n; ++i) sb += sc.coef[i * K + k];
-        gb[k] = static_cast<T>(sb);
+        gbias[k] = static_cast<T>(sb);
     }
-    // The standardization's d(x')/dx and the L2 term: on the active features' entries, or on all.
+    // The standardization's d(x')/dx and the L2 term.
     const T l2 = static_cast<T>(o.l2);
-    auto finish = [&](std::size_t j) {
+    const T* Wg = compact ? wt.W : W;
+    for (std::size_t j = 0; j < stride; ++j) {
         for (std::size_t k = 0; k < K; ++k) {
-            T& g = gW[k * d + j];
-            if (bt.inv_scale != nullptr) g *= bt.inv_scale[j];
-            if (o.l2 != 0.0) g += l2 * W[k * d + j];
+            T& gj = g[k * stride + j];
+            if (wt.inv_scale != nullptr) gj *= wt.inv_scale[j];
+            if (o.l2 != 0.0) gj += l2 * Wg[k * stride + j];
         }
-    };
-    if (mode == SparseGrad::active || (bt.inv_scale == nullptr && o.l2 == 0.0)) {
-        if (bt.inv_scale != nullptr || o.l2 != 0.0)
-            for (const std::int64_t j : sc.active) finish(static_cast<std::size_t>(j));
-        return weight > 0.0 ? loss / weight : 0.0;
     }
-    for (std::size_t j = 0; j < d; ++j) finish(j);
     double value = weight > 0.0 ? loss / weight : 0.0;
+    if (compact) return value;
     if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
         double sq = 0.0, l1 = 0.0;
         for (std::size_t k = 0; k < K; ++k) {
@@ -269,7 +342,8 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
 
 #define FASTGD_SPARSE_INSTANCE(T, I)                                                                         \
     template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
-                                                  const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad);
+                                                  const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad, \
+                                                  CompactOut<T>*);
 FASTGD_SPARSE_INSTANCE(float, std::int32_t)
 FASTGD_SPARSE_INSTANCE(float, std::int64_t)
 FASTGD_SPARSE_INSTANCE(double, std::int32_t)
