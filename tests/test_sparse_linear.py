@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 import pytest
+import reference as R
 
 import fastgd
-import reference as R
 from fastgd import _core
 
 sp = pytest.importorskip("scipy.sparse")
