@@ -35,21 +35,29 @@ template <class T, class I> struct SparseBatch {
     const std::int64_t* labels;
     const T* sample_weight;
     const T* inv_scale = nullptr;
+    // The batch that follows, if known (next_n > 0): its rows by index or from next_begin.
+    // Only a hint: the kernel asks the memory for its rows while it works on this batch.
+    const std::int64_t* next_rows = nullptr;
+    std::size_t next_begin = 0;
+    std::size_t next_n = 0;
 };
 
 // Work space kept from batch to batch (a call per batch allocates nothing once it has grown):
 // the batch's active features and a mark per feature, and in compact mode the batch's
 // parameters and gradient at those features.
 struct SparseScratch {
-    // d marks: feature j is active in this batch iff mark[j] >> 32 == stamp, at position
-    // mark[j] & 0xffffffff of `active` (one load finds both).
-    std::vector<std::uint64_t> mark;
-    std::uint32_t stamp = 0;
+    // Per feature: a bit, set while the batch has met it (cleared after), and its position in
+    // `active` (valid while the bit is set).
+    std::vector<std::uint64_t> seen;
+    std::vector<std::uint32_t> slot_of;
     std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
-    std::vector<std::int64_t> cols;    // per nonzero of the batch, in row order: its column
-    std::vector<std::uint32_t> slot;   // and its feature's position in active
+    std::vector<std::uint32_t> slot;   // per nonzero of the batch, in row order: its feature's position in active
     std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index into slot
     std::vector<double> coef;          // per row and output: s_i / n * dl/dz
+    struct BlockSums {
+        double loss, weight;
+    };
+    std::vector<BlockSums> sums;  // per block of rows: its weighted loss and weight
 };
 
 // Gradient modes. dense: grad_W is written whole, (1/n) sum_i c_i x_i^T + l2 W, as the dense
@@ -62,6 +70,7 @@ enum class SparseGrad : int { dense = 0, compact = 1 };
 
 template <class T> struct CompactOut {
     std::vector<T> params, grad;
+    std::vector<T> scales;  // the active features' 1 / scale
     std::vector<std::int64_t> coords;
 };
 

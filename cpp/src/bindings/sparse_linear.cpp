@@ -258,7 +258,13 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                                        t.labels,
                                        static_cast<const T*>(t.sample_weight),
                                        static_cast<const T*>(inv_scale)};
-            double value = run_kernel(bt, w, w + kd, o, g, g + kd, scratch, lazy ? &compact : nullptr);
+            SparseBatch<T, I> hinted = bt;
+            if (span.next_stop > span.next_start) {
+                hinted.next_n = span.next_stop - span.next_start;
+                if (e.order != nullptr) hinted.next_rows = e.order + span.next_start;
+                else hinted.next_begin = span.next_start;
+            }
+            double value = run_kernel(hinted, w, w + kd, o, g, g + kd, scratch, lazy ? &compact : nullptr);
             double gnorm = 0.0;
             if (lazy) {
                 value += penalty();

@@ -92,16 +92,39 @@ double row_loss(const LinearObjectiveOptions& o, const double* z, const T* y, st
 // The batch's active features into scratch.active (each once, in the order of its first
 // nonzero), each nonzero's position among them into scratch.slot and each row's first nonzero
 // into scratch.row_start, checking every row's extent and column index on the way.
+// The next batch's rows, asked for while this one is computed: first where each row starts
+// (indptr, and its target and weight), at this batch's start; then, at its end, the row's
+// nonzeros, whose place the first hint has brought in.
+template <class T, class I> std::size_t next_row(const SparseBatch<T, I>& bt, std::size_t i) {
+    return bt.next_rows != nullptr ? static_cast<std::size_t>(bt.next_rows[i]) : bt.next_begin + i;
+}
+
+template <class T, class I> void prefetch_next_starts(const SparseBatch<T, I>& bt, std::size_t width) {
+    for (std::size_t i = 0; i < bt.next_n; ++i) {
+        const std::size_t r = next_row(bt, i);
+        prefetch_line(bt.X.indptr + r);
+        if (bt.labels != nullptr) prefetch_line(bt.labels + r);
+        else prefetch_line(bt.y + r * width);
+        if (bt.sample_weight != nullptr) prefetch_line(bt.sample_weight + r);
+    }
+}
+
+template <class T, class I> void prefetch_next_rows(const SparseBatch<T, I>& bt) {
+    for (std::size_t i = 0; i < bt.next_n; ++i) {
+        const std::size_t r = next_row(bt, i);
+        const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
+        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) continue;  // checked when it is read
+        for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(bt.X.indices + p);
+        for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(bt.X.data + p);
+    }
+}
+
 template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
     const CsrRows<T, I>& X = bt.X;
-    if (sc.mark.size() != X.d) sc.mark.assign(X.d, 0u), sc.stamp = 0;
-    if (++sc.stamp == 0) {  // the marks wrapped around: start them again
-        std::fill(sc.mark.begin(), sc.mark.end(), 0u);
-        sc.stamp = 1;
+    if (sc.slot_of.size() != X.d) {
+        sc.slot_of.assign(X.d, 0u);
+        sc.seen.assign((X.d + 63) / 64, 0u);
     }
-    const std::uint64_t stamp = std::uint64_t(sc.stamp) << 32;
-    std::uint64_t* mark = sc.mark.data();
-    sc.active.clear();
     sc.row_start.resize(bt.n + 1);
     std::size_t nnz = 0;
     for (std::size_t i = 0; i < bt.n; ++i) {
@@ -117,48 +140,48 @@ template <class T, class I> void find_active(const SparseBatch<T, I>& bt, Sparse
         prefetch_line(X.data + p0);
     }
     sc.row_start[bt.n] = nnz;
-    // The columns in one run, then their marks asked for a few nonzeros ahead: a mark is a
-    // load from anywhere in d marks, and the next mark's address is known early.
-    sc.cols.resize(nnz);
-    std::int64_t* cols = sc.cols.data();
+    sc.active.resize(nnz);
+    sc.slot.resize(nnz);
+    std::int64_t* active = sc.active.data();
+    std::uint32_t* slot = sc.slot.data();
+    std::uint32_t* slot_of = sc.slot_of.data();
+    std::uint64_t* seen = sc.seen.data();
+    // A bit per feature says whether the batch has met it (d / 8 bytes: it stays in cache);
+    // only a feature met before reads its position back, from a line this batch wrote.
+    std::uint32_t na = 0;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        std::int64_t* out = cols + sc.row_start[i];
+        std::uint32_t* out = slot + sc.row_start[i] - static_cast<std::size_t>(p0);
         for (I p = p0; p < p1; ++p) {
             const I j = X.indices[p];
-            if (j < 0 || static_cast<std::size_t>(j) >= X.d)
+            if (j < 0 || static_cast<std::size_t>(j) >= X.d) {
+                for (std::uint32_t a = 0; a < na; ++a) seen[active[a] >> 6] = 0;  // leave the bits clear
                 throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
                                         " is out of range for " + std::to_string(X.d) + " features");
-            *out++ = static_cast<std::int64_t>(j);
+            }
+            // Without a branch (whether a feature is new is a coin toss the predictor
+            // loses): its position read (a feature met before: from a line this batch
+            // wrote) and written either way, the list entry too, the count moved for a new one.
+            const auto ju = static_cast<std::size_t>(j);
+            const std::uint64_t bit = std::uint64_t(1) << (ju & 63);
+            const std::uint64_t word = seen[ju >> 6];
+            const bool fresh = (word & bit) == 0;
+            seen[ju >> 6] = word | bit;
+            const std::uint32_t before = slot_of[ju];
+            const std::uint32_t keep = static_cast<std::uint32_t>(fresh) - 1u;  // all ones for a feature met before
+            const std::uint32_t s = (before & keep) | (na & ~keep);
+            slot_of[ju] = s;
+            active[na] = static_cast<std::int64_t>(ju);
+            na += fresh;
+            out[p] = s;
         }
-    }
-    sc.slot.resize(nnz);
-    std::uint32_t* slot = sc.slot.data();
-    constexpr std::size_t kAhead = 16;
-    for (std::size_t q = 0; q < std::min(nnz, kAhead); ++q) prefetch_line(mark + cols[q]);
-    // Through plain pointers and a local count: a vector's push_back would store its end
-    // at every new feature (the marks' stores may alias it, for the compiler).
-    sc.active.resize(nnz);
-    std::int64_t* active = sc.active.data();
-    std::uint64_t na = 0;
-    for (std::size_t q = 0; q < nnz; ++q) {
-        if (q + kAhead < nnz) prefetch_line(mark + cols[q + kAhead]);
-        const std::int64_t j = cols[q];
-        std::uint64_t m = mark[j];
-        if ((m & ~std::uint64_t(0xffffffffu)) != stamp) {
-            m = stamp | na;
-            mark[j] = m;
-            active[na++] = j;
-        }
-        slot[q] = static_cast<std::uint32_t>(m);
     }
     sc.active.resize(na);
+    for (std::uint32_t a = 0; a < na; ++a) seen[static_cast<std::size_t>(active[a]) >> 6] = 0;
 }
 
-struct Sums {
-    double loss = 0.0, weight = 0.0;
-};
+using Sums = SparseScratch::BlockSums;
 
 // Where the forward pass reads its weights: W by column index (dense mode), or the batch's
 // own compact copy by slot (compact mode: na active features, their scales gathered too).
@@ -177,16 +200,36 @@ Sums forward(const SparseBatch<T, I>& bt, const Weights<T>& wt, const T* b, cons
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K;
     const bool multiclass = is_multiclass(o.loss);
-    Sums s;
+    Sums s{0.0, 0.0};
     for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t r = row_of(bt, i);
         for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
         const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
-        for (I p = p0; p < p1; ++p) {
-            const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-            const T x = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j] : X.data[p];
-            for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.W[k * wt.stride + j]) * double(x);
+        if (K == 1) {
+            // Two sums in turn, then added: two chains of adds in flight, not one.
+            double z0 = 0.0, z1 = 0.0;
+            I p = p0;
+            for (; p + 1 < p1; p += 2) {
+                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const std::size_t j1 = wt.compact ? slot[p + 1] : static_cast<std::size_t>(X.indices[p + 1]);
+                const T x0 = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                const T x1 = wt.inv_scale != nullptr ? X.data[p + 1] * wt.inv_scale[j1] : X.data[p + 1];
+                z0 += double(wt.W[j0]) * double(x0);
+                z1 += double(wt.W[j1]) * double(x1);
+            }
+            if (p < p1) {
+                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const T x0 = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                z0 += double(wt.W[j0]) * double(x0);
+            }
+            z[0] += z0 + z1;
+        } else {
+            for (I p = p0; p < p1; ++p) {
+                const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const T x = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j] : X.data[p];
+                for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.W[k * wt.stride + j]) * double(x);
+            }
         }
         double* c = coef + i * K;
         const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
@@ -231,6 +274,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
                                T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out) {
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
     const bool compact = mode == SparseGrad::compact;
+    prefetch_next_starts(bt, is_multiclass(o.loss) ? 1 : K);
     find_active(bt, sc);  // checks the rows before anything is written
     const std::size_t nnz = sc.row_start[n], na = sc.active.size();
     sc.coef.resize(n * K);
@@ -241,7 +285,6 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     // The weights the rows meet: W itself, or (compact) the active features' gathered once,
     // so that every later read and write of the batch is to a small array of its own.
     Weights<T> wt{W, d, bt.inv_scale, false};
-    std::vector<T> scales;
     T* g = gW;
     std::size_t stride = d;
     if (compact) {
@@ -259,6 +302,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
             out->params[K * na + k] = b[k];
             out->coords[K * na + k] = static_cast<std::int64_t>(K * d + k);
         }
+        std::vector<T>& scales = out->scales;
         if (bt.inv_scale != nullptr) {
             scales.resize(na);
             for (std::size_t a = 0; a < na; ++a) {
@@ -275,7 +319,8 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
 
     // Forward: each row alone (its z does not depend on the thread that computes it), the
     // blocks' sums added in block order.
-    std::vector<Sums> sums(blocks);
+    sc.sums.resize(blocks);
+    Sums* sums = sc.sums.data();
     auto forward_blocks = [&](std::size_t t, std::size_t nt) {
         double z[64];
         std::vector<double> zv(K > 64 ? K : 0);
@@ -305,7 +350,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
 #endif
     }
     double loss = 0.0, weight = 0.0;
-    for (const Sums& s : sums) loss += s.loss, weight += s.weight;
+    for (std::size_t k = 0; k < blocks; ++k) loss += sums[k].loss, weight += sums[k].weight;
     T* gbias = compact ? g + K * na : gb;
     for (std::size_t k = 0; k < K; ++k) {
         double sb = 0.0;
@@ -315,13 +360,15 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     // The standardization's d(x')/dx and the L2 term.
     const T l2 = static_cast<T>(o.l2);
     const T* Wg = compact ? wt.W : W;
-    for (std::size_t j = 0; j < stride; ++j) {
-        for (std::size_t k = 0; k < K; ++k) {
-            T& gj = g[k * stride + j];
-            if (wt.inv_scale != nullptr) gj *= wt.inv_scale[j];
-            if (o.l2 != 0.0) gj += l2 * Wg[k * stride + j];
-        }
+    for (std::size_t k = 0; k < K; ++k) {
+        T* gk = g + k * stride;
+        const T* wk = Wg + k * stride;
+        if (wt.inv_scale != nullptr)
+            for (std::size_t j = 0; j < stride; ++j) gk[j] *= wt.inv_scale[j];
+        if (o.l2 != 0.0)
+            for (std::size_t j = 0; j < stride; ++j) gk[j] += l2 * wk[j];
     }
+    prefetch_next_rows(bt);
     double value = weight > 0.0 ? loss / weight : 0.0;
     if (compact) return value;
     if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
