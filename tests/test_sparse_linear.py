@@ -181,66 +181,86 @@ def test_malformed_matrix_is_an_error_not_a_stray_read():
 
 
 def _grad_log_loss(Xd, y, theta, rows, d, l2, active):
-    """The lazy gradient of a batch, written out: the data term and l2 w on the batch's
-    features, the intercept's, zero elsewhere."""
+    """A batch's log-loss gradient, written out: the data term on the features ``active``
+    (all of them: None) plus l2 w there, and the intercept's."""
     w, b = theta[:d].astype(np.float64), float(theta[d])
     z = Xd[rows] @ w + b
     c = (1 / (1 + np.exp(-z)) - y[rows]) / len(rows)
     g = np.zeros(d + 1)
-    g[active] = Xd[rows][:, active].T @ c + l2 * w[active]
+    cols = np.arange(d) if active is None else active
+    g[cols] = Xd[rows][:, cols].T @ c + l2 * w[cols]
     g[d] = c.sum()
     return g
 
 
 @pytest.mark.parametrize("rule,options", R.rule_cases())
 def test_lazy_steps_follow_their_math(rule, options):
-    """sparse_linear_batches(lazy=True) against the rule applied to the batch's coordinates
-    alone (the reference rule on the gathered parameter, gradient and states), every rule with
-    every state it can keep. The first step is a whole one (it creates the states), as in fit."""
+    """sparse_linear_batches(lazy=True) against its math written out: at each step every
+    weight decays, w <- (1 - lr l2) w, then the reference rule steps the batch's features and
+    the intercept alone (gathered parameter, data gradient and states), every rule with every
+    state it can keep. The first step is a whole one with the L2 term in the gradient (it
+    creates the states), as in fit."""
     rng = np.random.default_rng(4)
     n, d, bs = 64, 40, 8
     X = random_csr(n, d, 0.08, np.float64, np.int32)
     Xd = X.toarray()
     y = (rng.random(n) > 0.5).astype(np.float64)
-    l2 = 0.01
-    opts = {**options, "lr": 0.05}
-    theta = (0.1 * rng.standard_normal(d + 1))
+    l2, lr = 0.3, 0.05
+    opts = {**options, "lr": lr}
+    theta = 0.1 * rng.standard_normal(d + 1)
     grad = np.zeros(d + 1)
     opt = getattr(fastgd.optim, rule)([theta], **opts)
     ref_theta = theta.copy()
     ref = R.ReferenceOptimizer(rule, [ref_theta], **opts)
     # step 1: whole
-    rows0 = np.arange(bs)
     _core.sparse_linear_objective("log_loss", X, y, theta[:d].reshape(1, d), theta[d:], grad[:d].reshape(1, d),
-                                  grad[d:], start=0, stop=bs, l2=l2, active_only=True)
-    active0 = np.unique(X[rows0].indices)
-    g0 = _grad_log_loss(Xd, y, ref_theta, rows0, d, l2, active0)
+                                  grad[d:], start=0, stop=bs, l2=l2)
+    g0 = _grad_log_loss(Xd, y, ref_theta, np.arange(bs), d, l2, None)
     np.testing.assert_allclose(grad, g0, rtol=1e-12, atol=1e-15)
     opt.step([grad])
     ref.step([g0])
     np.testing.assert_allclose(theta, ref_theta, rtol=1e-12, atol=1e-15)
     # then lazy steps, batch by batch
     batches = np.arange(1, n // bs, dtype=np.int64)
-    done = _core.sparse_linear_batches("log_loss", X, y, theta, grad, 1, None, None, batches, 0, bs, None, l2, 0.0,
-                                       1.0, opt.step_plan, [grad], (0.0, 0.0, 0.0), None, None, lazy=True)[0]
-    assert done == len(batches)
+    sums = _core.sparse_linear_batches("log_loss", X, y, theta, grad, 1, None, None, batches, 0, bs, None, l2, 0.0,
+                                       1.0, opt.step_plan, [grad], (0.0, 0.0, 0.0), None, None, lazy=True)
+    assert sums[0] == len(batches)
     st = ref.state[0]
+    values = []
     for kb in batches:
         rows = np.arange(kb * bs, (kb + 1) * bs)
         active = np.unique(X[rows].indices)
         coords = np.concatenate([active, [d]])
-        g = _grad_log_loss(Xd, y, ref_theta, rows, d, l2, active)
+        g = _grad_log_loss(Xd, y, ref_theta, rows, d, 0.0, active)
+        w = ref_theta[:d]
+        values.append(np.mean(np.logaddexp(0, Xd[rows] @ w + ref_theta[d]) - y[rows] * (Xd[rows] @ w + ref_theta[d]))
+                      + 0.5 * l2 * w @ w)
+        ref_theta[:d] *= 1 - lr * l2
         p = ref_theta[coords]
         sub = {name: a[coords] for name, a in st.items()}
         ref.step_count += 1
-        R.RULES[rule](p, g[coords], sub, ref.step_count, **ref.options) if not ref.scalars else None
         if ref.scalars:
             (name, value), = ref.scalars.items()
             ref.scalars[name] = R.RULES[rule](p, g[coords], sub, ref.step_count, **{name: value}, **ref.options)
+        else:
+            R.RULES[rule](p, g[coords], sub, ref.step_count, **ref.options)
         ref_theta[coords] = p
         for name, a in sub.items():
             st[name][coords] = a
     np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-13)
+    # the epoch's loss: each batch's loss and penalty before its step
+    np.testing.assert_allclose(sums[1][0], bs * np.sum(values), rtol=1e-10)
+
+
+def test_lazy_plain_sgd_is_exact():
+    """Plain SGD with L2: the lazy steps (decay of every weight, the data gradient on the
+    batch's features) are the whole steps, to rounding."""
+    X, y = classification()
+    kw = dict(max_epochs=3, tol=None, random_state=0, optimizer="sgd", lr=0.05, alpha=0.01, standardize=False)
+    a = fastgd.LogisticRegression(sparse_update="lazy", **kw).fit(X, y)
+    b = fastgd.LogisticRegression(sparse_update="exact", **kw).fit(X, y)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.intercept_, b.intercept_, rtol=1e-9, atol=1e-12)
 
 
 # -- the estimators ----------------------------------------------------------------------------

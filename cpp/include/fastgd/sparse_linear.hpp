@@ -66,6 +66,9 @@ struct SparseScratch {
 // then the K intercepts): W and b gathered into `params`, the gradient (the data term and
 // l2 W) into `grad`, and their positions in a flat [W.ravel(), b] into `coords`; the value is
 // the loss alone (the caller knows the penalty). grad_W and grad_b are not written then.
+// weight_scale (compact mode): W holds the weights divided by it (a weight vector kept as a
+// scalar times a vector, for a decay of every weight in O(1)); the gathered `params` are the
+// weights themselves.
 enum class SparseGrad : int { dense = 0, compact = 1 };
 
 template <class T> struct CompactOut {
@@ -83,6 +86,7 @@ template <class T> struct CompactOut {
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& batch, const T* W, const T* b,
                                const LinearObjectiveOptions& options, T* grad_W, T* grad_b,
-                               SparseScratch& scratch, SparseGrad mode, CompactOut<T>* out = nullptr);
+                               SparseScratch& scratch, SparseGrad mode, CompactOut<T>* out = nullptr,
+                               double weight_scale = 1.0);
 
 }  // namespace fastgd

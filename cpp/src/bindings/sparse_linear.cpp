@@ -102,14 +102,15 @@ const void* inv_scale_of(const py::object& obj, const py::array& data, py::ssize
 // The kernel, its index errors as ValueError.
 template <class T, class I>
 double run_kernel(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, T* gW, T* gb,
-                  SparseScratch& sc, CompactOut<T>* compact) {
+                  SparseScratch& sc, CompactOut<T>* compact, double weight_scale = 1.0) {
     std::string error;
     double value = 0.0;
     {
         py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
         try {
             value = sparse_linear_objective(bt, W, b, o, gW, gb, sc,
-                                            compact != nullptr ? SparseGrad::compact : SparseGrad::dense, compact);
+                                            compact != nullptr ? SparseGrad::compact : SparseGrad::dense, compact,
+                                            weight_scale);
         } catch (const std::out_of_range& e) {
             error = e.what();
         }
@@ -186,13 +187,14 @@ struct PenaltySums {
 };
 
 // Adds (sign 1) or takes out (-1) the weights among a compact batch's values (K x na, then
-// the intercepts, which are not penalized).
-template <class T> void add_weights(PenaltySums& p, const CompactOut<T>& c, std::size_t K, double sign) {
+// the intercepts, which are not penalized), each times `factor` (the stored vector's entries).
+template <class T>
+void add_weights(PenaltySums& p, const CompactOut<T>& c, std::size_t K, double sign, double factor) {
     const std::size_t na = (c.params.size() - K) / K;
     for (std::size_t k = 0; k < K; ++k) {
         double sq = 0.0, ab = 0.0;
         for (std::size_t a = 0; a < na; ++a) {
-            const double w = double(c.params[k * na + a]);
+            const double w = double(c.params[k * na + a]) * factor;
             sq += w * w;
             ab += std::fabs(w);
         }
@@ -228,43 +230,55 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
         T* w = static_cast<T*>(const_cast<void*>(theta.data()));
         const std::size_t Ku = static_cast<std::size_t>(K), du = static_cast<std::size_t>(d), kd = Ku * du;
         const LinearObjectiveOptions& o = t.options;
+        // Lazy: the L2 term is a decay of every weight at every step, w <- (1 - lr l2) w, then
+        // the rule's step on the batch's features from their data gradient. The decay of all
+        // d weights costs O(1): the weights are kept as `scale` times theta's entries while the
+        // loop runs (scikit-learn's SGD keeps its wscale so), and theta holds the weights
+        // themselves again whenever the loop returns.
+        LinearObjectiveOptions kernel_options = o;
+        if (lazy) kernel_options.l2 = 0.0;
+        double scale = 1.0;
+        const auto fold_scale = [&] {
+            if (scale == 1.0) return;
+            for (std::size_t q = 0; q < kd; ++q) w[q] = static_cast<T>(double(w[q]) * scale);
+            scale = 1.0;
+        };
+        struct Folded {
+            decltype(fold_scale)& fold;
+            ~Folded() { fold(); }
+        } folded{fold_scale};
         CompactOut<T> compact;
-        PenaltySums pen;
+        PenaltySums pen;  // of theta's entries: the weights' are scale times theirs
         pen.ab.assign(Ku, 0.0);
-        const auto penalty_of_all = [&] {
-            pen.sq = 0.0;
-            std::fill(pen.ab.begin(), pen.ab.end(), 0.0);
+        if (lazy) {
+            py::gil_scoped_release release;
             for (std::size_t q = 0; q < kd; ++q) {
                 const double v = double(w[q]);
                 pen.sq += v * v;
                 pen.ab[q / du] += std::fabs(v);
             }
-        };
-        if (lazy) {
-            py::gil_scoped_release release;
-            penalty_of_all();
         }
         const auto penalty = [&] {
             double l1 = 0.0;
             for (std::size_t k = 0; k < Ku; ++k) l1 += (o.l1_k != nullptr ? o.l1_k[k] : o.l1) * pen.ab[k];
-            return 0.5 * o.l2 * pen.sq + l1;
+            return 0.5 * o.l2 * scale * scale * pen.sq + scale * l1;
         };
         const auto objective = [&](const BatchSpan& span, bool local) {
-            const SparseBatch<T, I> bt{X,
-                                       e.order != nullptr ? e.order + span.start : nullptr,
-                                       e.order != nullptr ? 0 : span.start,
-                                       span.stop - span.start,
-                                       static_cast<const T*>(t.y),
-                                       t.labels,
-                                       static_cast<const T*>(t.sample_weight),
-                                       static_cast<const T*>(inv_scale)};
-            SparseBatch<T, I> hinted = bt;
+            SparseBatch<T, I> bt{X,
+                                 e.order != nullptr ? e.order + span.start : nullptr,
+                                 e.order != nullptr ? 0 : span.start,
+                                 span.stop - span.start,
+                                 static_cast<const T*>(t.y),
+                                 t.labels,
+                                 static_cast<const T*>(t.sample_weight),
+                                 static_cast<const T*>(inv_scale)};
             if (span.next_stop > span.next_start) {
-                hinted.next_n = span.next_stop - span.next_start;
-                if (e.order != nullptr) hinted.next_rows = e.order + span.next_start;
-                else hinted.next_begin = span.next_start;
+                bt.next_n = span.next_stop - span.next_start;
+                if (e.order != nullptr) bt.next_rows = e.order + span.next_start;
+                else bt.next_begin = span.next_start;
             }
-            double value = run_kernel(hinted, w, w + kd, o, g, g + kd, scratch, lazy ? &compact : nullptr);
+            double value = run_kernel(bt, w, w + kd, kernel_options, g, g + kd, scratch, lazy ? &compact : nullptr,
+                                      scale);
             double gnorm = 0.0;
             if (lazy) {
                 value += penalty();
@@ -287,14 +301,31 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
         };
         const auto take_step = [&] {
             if (!lazy) return step(plan, grads).has_value();
+            const std::size_t n_weights = compact.params.size() - Ku;
+            const double decay = o.l2 != 0.0 ? 1.0 - next_lr(plan, 0) * o.l2 : 1.0;
+            const double new_scale = scale * decay;
+            add_weights(pen, compact, Ku, -1.0, 1.0 / scale);
+            if (decay != 1.0)
+                for (std::size_t a = 0; a < n_weights; ++a)
+                    compact.params[a] = static_cast<T>(double(compact.params[a]) * decay);
             const Coordinates only{compact.coords.data(), compact.coords.size(), compact.params.data(),
-                                   compact.grad.data()};
-            add_weights(pen, compact, Ku, -1.0);
+                                   compact.grad.data(), n_weights, 1.0 / new_scale};
             bool was_lazy = false;
             const bool refused = step(plan, grads, &only, &was_lazy).has_value();
-            if (was_lazy) add_weights(pen, compact, Ku, 1.0);
-            else penalty_of_all();  // a whole step: every weight may have moved
-            return refused;
+            if (!was_lazy || refused) {  // nothing stepped: train's own loop takes this batch
+                for (std::size_t a = 0; a < n_weights; ++a)  // (no weight moved)
+                    compact.params[a] = static_cast<T>(double(compact.params[a]) / decay);
+                add_weights(pen, compact, Ku, 1.0, 1.0 / scale);
+                return true;
+            }
+            scale = new_scale;
+            add_weights(pen, compact, Ku, 1.0, 1.0 / scale);
+            if (scale < 1e-9) {  // before the stored entries grow past what T holds: fold the scale in
+                pen.sq *= scale * scale;
+                for (double& v : pen.ab) v *= scale;
+                fold_scale();
+            }
+            return false;
         };
         run_batches(e, objective, take_step, grads, ea.explode, sync, ea.sums);
     });
@@ -316,10 +347,11 @@ void register_sparse_linear(py::module_& m) {
           py::arg("inv_scale") = py::none(), py::arg("active_only") = false);
 
     m.def("sparse_linear_batches", &sparse_linear_batches,
-          "linear_batches for a CSR matrix X (see sparse_linear_objective). lazy: each step updates only the\n"
-          "batch's active features' weights and optimizer state, and the intercepts (the optimizer's rule on\n"
-          "those coordinates alone, its clipping norm theirs); the L2 penalty's gradient is applied on them\n"
-          "only. Otherwise every weight steps every batch, as on X.toarray().",
+          "linear_batches for a CSR matrix X (see sparse_linear_objective). lazy: each step first decays every\n"
+          "weight, w <- (1 - lr l2) w (in O(1): the weights are kept as a scalar times theta while the loop runs),\n"
+          "then updates only the batch's active features' weights and optimizer state, and the intercepts, by\n"
+          "the optimizer's rule on those coordinates alone from their data gradient (its clipping norm theirs).\n"
+          "Otherwise every weight steps every batch, as on X.toarray().",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),

@@ -407,26 +407,14 @@ void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted
 template <class T> void scatter(const Coordinates& only, const Compacted<T>& c) {
     const std::size_t n = only.n;
     const T* values = static_cast<const T*>(only.values);
-    for (std::size_t a = 0; a < n; ++a) c.full.param[static_cast<std::size_t>(only.index[a])] = values[a];
+    const T to_stored = static_cast<T>(only.store_scale);
+    for (std::size_t a = 0; a < n; ++a)
+        c.full.param[static_cast<std::size_t>(only.index[a])] = a < only.n_scaled ? values[a] * to_stored : values[a];
     for (std::size_t i = 0; i < c.n_states; ++i) {
         const T* v = c.states.data() + i * n;
         T* full = c.full.state[i];
         for (std::size_t a = 0; a < n; ++a) full[static_cast<std::size_t>(only.index[a])] = v[a];
     }
-}
-
-// A whole step's gradient from a lazy one's: the gradient array zero but at only's
-// coordinates, which hold its gradient (clear: zero there too, after the step).
-template <class T> void spread(const TensorRef<T>& r, const Coordinates& only, bool clear) {
-    T* g = const_cast<T*>(r.grad);  // the caller's buffer, given for this
-    const T* from = static_cast<const T*>(only.grad);
-    if (!clear) std::fill(g, g + r.size, T(0));
-    for (std::size_t a = 0; a < only.n; ++a) g[static_cast<std::size_t>(only.index[a])] = clear ? T(0) : from[a];
-}
-
-void spread(const Batch& b, const Coordinates& only, bool clear) {
-    for (const auto& r : b.f32) spread(r, only, clear);
-    for (const auto& r : b.f64) spread(r, only, clear);
 }
 
 // Whether a lazy step fits the plan: one group of one array whose states exist and are not
@@ -464,24 +452,12 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
     std::vector<GroupStep> steps = read_groups(plan, grads);
     const bool lazy = only != nullptr && lazy_fits(plan, steps, *only);
     if (was_lazy != nullptr) *was_lazy = lazy;
-    const bool spread_out = only != nullptr && !lazy;
+    if (only != nullptr && !lazy) return std::nullopt;  // nothing done: the caller takes the whole step
     if (lazy) {
         Batch& b = steps[0].batch;
         if (!b.f32.empty()) compact(b.f32, *only, compacted32);
         else compact(b.f64, *only, compacted64);
-    } else if (spread_out) {
-        for (const GroupStep& s : steps) spread(s.batch, *only, false);
     }
-    // (A whole step from a lazy one's gradient leaves its gradient array zero.)
-    struct Clear {
-        const std::vector<GroupStep>& steps;
-        const Coordinates* only;
-        bool on;
-        ~Clear() {
-            if (on)
-                for (const GroupStep& s : steps) spread(s.batch, *only, true);
-        }
-    } clear{steps, only, spread_out};
     const Clip clip = clip_for_step(control);
     const double prescale = control.grad_prescale;
 
@@ -549,6 +525,16 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
         plan.layout[gi].fresh_of.clear();
     }
     return std::nullopt;
+}
+
+double next_lr(const StepPlan& plan, Py_ssize_t gi) {
+    PyObject* g = PyList_GET_ITEM(plan.groups.ptr(), gi);
+    PyObject* gs = PyList_GET_ITEM(plan.group_states.ptr(), gi);
+    static PyObject* const key_lr = intern("lr");
+    PyObject* v = lookup(g, key_lr);
+    if (!PyCallable_Check(v)) return as_double(v);
+    const std::int64_t k = as_int64(lookup(gs, key_step()));
+    return as_double(py::reinterpret_borrow<py::object>(v)(k).ptr());
 }
 
 namespace {

@@ -271,7 +271,8 @@ int threads_for_batch(std::size_t nnz, std::size_t K) {
 
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
-                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out) {
+                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out,
+                               double weight_scale) {
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
     const bool compact = mode == SparseGrad::compact;
     prefetch_next_starts(bt, is_multiclass(o.loss) ? 1 : K);
@@ -295,7 +296,8 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
             for (std::size_t a = 0; a < na; ++a) {
                 if (a + 16 < na) prefetch_line(W + k * d + static_cast<std::size_t>(sc.active[a + 16]));
                 const auto j = static_cast<std::size_t>(sc.active[a]);
-                out->params[k * na + a] = W[k * d + j];
+                out->params[k * na + a] = weight_scale == 1.0 ? W[k * d + j]
+                                                              : static_cast<T>(double(W[k * d + j]) * weight_scale);
                 out->coords[k * na + a] = static_cast<std::int64_t>(k * d + j);
             }
         for (std::size_t k = 0; k < K; ++k) {
@@ -390,7 +392,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
 #define FASTGD_SPARSE_INSTANCE(T, I)                                                                         \
     template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
                                                   const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad, \
-                                                  CompactOut<T>*);
+                                                  CompactOut<T>*, double);
 FASTGD_SPARSE_INSTANCE(float, std::int32_t)
 FASTGD_SPARSE_INSTANCE(float, std::int64_t)
 FASTGD_SPARSE_INSTANCE(double, std::int32_t)

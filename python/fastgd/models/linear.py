@@ -438,13 +438,11 @@ class _Objective:
         # A diverging run gives a non-finite value; fastgd.train detects it, restores the last
         # good parameters and says so (a DivergenceWarning).
         if self.sparse is not None:
-            # A lazy fit's gradient is its batch's features' (the optimizer then moves no other
-            # weight: the others' gradient is zero, and their state too until they occur).
-            active = self.sparse == "lazy" and not value_only
+            # The whole gradient, lazy or not: the steps this path takes (a fit's first, which
+            # makes the optimizer's state, and a batch the fused loop leaves to train) are
+            # whole ones. From zero weights and a new state, the first equals a lazy step.
             value = _core.sparse_linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start,
-                                                  stop, w, self.l2, self.l1, self.delta, self._inv_scale, active)
-            if active:
-                value += self._penalty()
+                                                  stop, w, self.l2, self.l1, self.delta, self._inv_scale)
             return value if value_only else (value, self._grads)
         value = _core.linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start, stop, w,
                                        self.l2, self.l1, self.delta, self.row_scaling)
@@ -483,15 +481,6 @@ class _Objective:
             finally:
                 if sync is not None:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()
-
-    def _penalty(self) -> float:
-        """The penalties' value at the bound parameters: l2/2 |W|^2 + l1 |W|_1 (each
-        output's row by its own l1 when they differ), in float64."""
-        W = self._W.astype(np.float64, copy=False)
-        value = 0.5 * self.l2 * float(np.sum(W * W)) if self.l2 else 0.0
-        if np.any(self.l1):
-            value += float(np.sum(np.reshape(self.l1, (-1,)) * np.abs(W).sum(axis=1)))
-        return value
 
     def _sparse_outputs(self, W: np.ndarray, b: np.ndarray, X: Any, rows: np.ndarray | None) -> np.ndarray:
         """outputs() of a CSR X: its rows (``rows``: those rows, a block of them at a time)
