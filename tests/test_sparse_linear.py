@@ -252,6 +252,59 @@ def test_lazy_steps_follow_their_math(rule, options):
     np.testing.assert_allclose(sums[1][0], bs * np.sum(values), rtol=1e-10)
 
 
+@pytest.mark.parametrize("rule", ["SGD", "Adam"])
+def test_lazy_l1_is_the_cumulative_penalty(rule):
+    """With an L1 term, each lazy step then pulls the batch's weights towards zero by the
+    penalty all weights have been due less what each has had (Tsuruoka et al. 2009), stopping
+    at zero; the state it keeps is l1_state (per weight, then the sum due)."""
+    rng = np.random.default_rng(6)
+    n, d, bs = 80, 30, 8
+    X = random_csr(n, d, 0.1, np.float64, np.int32)
+    Xd = X.toarray()
+    y = (rng.random(n) > 0.5).astype(np.float64)
+    l1, lr = 0.02, 0.1
+    theta = 0.2 * rng.standard_normal(d + 1)
+    grad = np.zeros(d + 1)
+    opt = getattr(fastgd.optim, rule)([theta], lr=lr)
+    opt.step([np.full(d + 1, 1e-3)])  # (the plan and states)
+    ref_theta = theta.copy()
+    ref = R.ReferenceOptimizer(rule, [ref_theta], lr=lr)
+    ref.state[0] = {k: np.asarray(v).copy() for k, v in opt.state[0].items() if isinstance(v, np.ndarray)}
+    ref.step_count = 1
+    state = np.zeros(d + 1)
+    batches = np.arange(n // bs, dtype=np.int64)
+    _core.sparse_linear_batches("log_loss", X, y, theta, grad, 1, None, None, batches, 0, bs, None, 0.0, l1, 1.0,
+                                opt.step_plan, [grad], (0.0, 0.0, 0.0), None, None, lazy=True, l1_state=state)
+    q, u = np.zeros(d), 0.0
+    for kb in batches:
+        rows = np.arange(kb * bs, (kb + 1) * bs)
+        active = np.unique(X[rows].indices)
+        coords = np.concatenate([active, [d]])
+        g = _grad_log_loss(Xd, y, ref_theta, rows, d, 0.0, active)
+        p = ref_theta[coords]
+        sub = {name: a[coords] for name, a in ref.state[0].items()}
+        ref.step_count += 1
+        R.RULES[rule](p, g[coords], sub, ref.step_count, **ref.options)
+        ref_theta[coords] = p
+        for name, a in sub.items():
+            ref.state[0][name][coords] = a
+        u += lr * l1
+        for j in active:
+            wj = ref_theta[j]
+            new = max(0.0, wj - (u + q[j])) if wj > 0 else min(0.0, wj + (u - q[j])) if wj < 0 else wj
+            q[j] += new - wj
+            ref_theta[j] = new
+    np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(state, np.concatenate([q, [u]]), rtol=1e-10, atol=1e-13)
+    assert np.sum(theta[:d] == 0) > 0  # exact zeros
+
+
+def test_lazy_l1_fit_has_exact_zeros():
+    X, y = classification(n=1000, d=200)
+    m = fastgd.LogisticRegression(penalty="l1", alpha=3e-3, max_epochs=5, tol=None, random_state=0).fit(X, y)
+    assert 0 < np.mean(m.coef_ == 0) < 1 and m.score(X, y) > 0.7
+
+
 def test_lazy_plain_sgd_is_exact():
     """Plain SGD with L2: the lazy steps (decay of every weight, the data gradient on the
     batch's features) are the whole steps, to rounding."""

@@ -210,7 +210,8 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                                 double l2, const py::object& l1_o, const py::object& delta_o, StepPlan& plan,
                                 const py::object& grads, py::tuple sums, std::optional<double> first_gnorm,
                                 std::optional<double> explode_factor, const py::object& sync,
-                                std::optional<py::ssize_t> n_rows, const py::object& scale_o, bool lazy) {
+                                std::optional<py::ssize_t> n_rows, const py::object& scale_o, bool lazy,
+                                const py::object& l1_state_o) {
     const Csr c = csr_of(Xo);
     const py::ssize_t n_total = c.n_rows, d = c.d;
     const LinearTargets t = linear_targets(loss_name, K, "K", yo, swo, c.data, n_total, l2, l1_o, delta_o, true);
@@ -222,6 +223,21 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
     EpochArgs ea = epoch_args(n_total, order_o, n_rows, batches_o, first, batch_size, batch_weight_o, sums,
                               first_gnorm, explode_factor, sync);
     const EpochBatches& e = ea.batches;
+    // The lazy L1 penalty's state (Tsuruoka et al. 2009): per weight the penalty applied to it
+    // so far, then per output the penalty every weight has been due so far.
+    double* l1_state = nullptr;
+    const bool l1 = t.options.l1 != 0.0 || t.options.l1_k != nullptr;
+    if (lazy && l1) {
+        const py::ssize_t n_state = K * d + K;
+        if (!py::isinstance<py::array_t<double>>(l1_state_o) ||
+            !(py::reinterpret_borrow<py::array>(l1_state_o).flags() & py::array::c_style) ||
+            py::reinterpret_borrow<py::array>(l1_state_o).ndim() != 1 ||
+            py::reinterpret_borrow<py::array>(l1_state_o).shape(0) != n_state ||
+            !py::reinterpret_borrow<py::array>(l1_state_o).writeable())
+            throw py::value_error("l1_state: a lazy fit with an L1 term needs a writeable C-contiguous float64 array "
+                                  "of K * (X.shape[1] + 1) = " + std::to_string(n_state) + " values");
+        l1_state = static_cast<double*>(py::reinterpret_borrow<py::array>(l1_state_o).mutable_data());
+    }
     SparseScratch scratch;
     with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
@@ -302,7 +318,8 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
         const auto take_step = [&] {
             if (!lazy) return step(plan, grads).has_value();
             const std::size_t n_weights = compact.params.size() - Ku;
-            const double decay = o.l2 != 0.0 ? 1.0 - next_lr(plan, 0) * o.l2 : 1.0;
+            const double next_lr_used = (o.l2 != 0.0 || l1_state != nullptr) ? next_lr(plan, 0) : 0.0;
+            const double decay = o.l2 != 0.0 ? 1.0 - next_lr_used * o.l2 : 1.0;
             const double new_scale = scale * decay;
             add_weights(pen, compact, Ku, -1.0, 1.0 / scale);
             if (decay != 1.0)
@@ -319,6 +336,27 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                 return true;
             }
             scale = new_scale;
+            if (l1_state != nullptr) {
+                // The cumulative penalty: each weight of the batch is pulled towards zero by
+                // what every weight has been due since the start, less what it has had, and
+                // stops at zero (an exact zero); scikit-learn's SGD does the same.
+                const double lr = next_lr_used;
+                double* q = l1_state;
+                double* u = l1_state + kd;
+                for (std::size_t k = 0; k < Ku; ++k) u[k] += lr * (o.l1_k != nullptr ? o.l1_k[k] : o.l1);
+                const std::size_t na = n_weights / Ku;
+                for (std::size_t a = 0; a < n_weights; ++a) {
+                    const auto qi = static_cast<std::size_t>(compact.coords[a]);
+                    const double uk = u[a / na];
+                    const double wv = double(compact.params[a]);
+                    double nw = wv;
+                    if (wv > 0.0) nw = std::max(0.0, wv - (uk + q[qi]));
+                    else if (wv < 0.0) nw = std::min(0.0, wv + (uk - q[qi]));
+                    q[qi] += nw - wv;
+                    compact.params[a] = static_cast<T>(nw);
+                    w[qi] = static_cast<T>(nw / scale);
+                }
+            }
             add_weights(pen, compact, Ku, 1.0, 1.0 / scale);
             if (scale < 1e-9) {  // before the stored entries grow past what T holds: fold the scale in
                 pen.sq *= scale * scale;
@@ -351,12 +389,15 @@ void register_sparse_linear(py::module_& m) {
           "weight, w <- (1 - lr l2) w (in O(1): the weights are kept as a scalar times theta while the loop runs),\n"
           "then updates only the batch's active features' weights and optimizer state, and the intercepts, by\n"
           "the optimizer's rule on those coordinates alone from their data gradient (its clipping norm theirs).\n"
-          "Otherwise every weight steps every batch, as on X.toarray().",
+          "With an L1 term, lazy steps then apply the cumulative penalty (Tsuruoka et al. 2009) to the batch's\n"
+          "weights, whose state l1_state keeps (K * (d + 1) float64 values, zeros at the start of a fit).\n"
+          "Otherwise every weight steps every batch, as on X.toarray() (L1: train's proximal post_step).",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
           py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"), py::arg("sync") = py::none(),
-          py::arg("n_rows") = py::none(), py::arg("inv_scale") = py::none(), py::arg("lazy") = false);
+          py::arg("n_rows") = py::none(), py::arg("inv_scale") = py::none(), py::arg("lazy") = false,
+          py::arg("l1_state") = py::none());
 }
 
 }  // namespace fastgd::bindings

@@ -291,8 +291,11 @@ class _LinearModel(GradientEstimator):
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
+        post_step = None
+        if np.any(l1 > 0):
+            post_step = objective.lazy_l1 if objective.sparse == "lazy" else objective.prox
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                         objective.outputs, post_step=objective.prox if np.any(l1 > 0) else None,
+                         objective.outputs, post_step=post_step,
                          value_at_rows=lambda th, X, y, w, rows: objective([th], X, y, w, rows, value_only=True),
                          outputs_at_rows=objective.outputs)
 
@@ -383,6 +386,9 @@ class _Objective:
         # Its standardization is a scale only (row_scaling's mean rows are zero).
         self.sparse = sparse
         self._inv_scale = None if row_scaling is None else row_scaling[2]
+        # The lazy L1 penalty's state (see lazy_l1): per weight the penalty it has had, then
+        # per output the penalty every weight has been due.
+        self.l1_state = np.zeros(K * d + K) if sparse == "lazy" and np.any(np.asarray(l1) > 0) else None
         self._theta: np.ndarray | None = None
 
     def bind(self, theta: np.ndarray, grad: np.ndarray | None = None) -> None:
@@ -474,13 +480,40 @@ class _Objective:
                     return _core.sparse_linear_batches(
                         self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs, batch_weight,
                         self.l2, self.l1, self.delta, plan, self._grads, sums, first_gnorm, explode_factor, sync,
-                        n_rows, self._inv_scale, self.sparse == "lazy")
+                        n_rows, self._inv_scale, self.sparse == "lazy", self.l1_state)
                 return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first,
                                             bs, batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
                                             first_gnorm, explode_factor, sync, n_rows, self.row_scaling)
             finally:
                 if sync is not None:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()
+
+    def lazy_l1(self, params, lr: float) -> None:
+        r"""The L1 term of a lazy sparse fit, after a whole step (train's own loop): the
+        cumulative penalty of Tsuruoka et al. (2009), as scikit-learn's SGD applies it, on
+        every weight. With :math:`u_k` the penalty every weight of output k has been due
+        (:math:`\sum_t \gamma_t \lambda_{1,k}`) and :math:`q_j` the penalty weight j has had,
+
+        .. math::
+
+            w_j \leftarrow \max(0, w_j - (u_k + q_j)) 	ext{ if } w_j > 0, \quad
+            \min(0, w_j + (u_k - q_j)) 	ext{ if } w_j < 0, \qquad q_j \mathrel{+}= \Delta w_j.
+
+        The fused loop (``run_batches``) applies the same rule to each batch's features only,
+        after each lazy step, from the same state: a weight not in a batch has its due
+        penalty applied when it next occurs. Exact zeros appear either way."""
+        state = self.l1_state
+        assert state is not None  # (a lazy fit with an L1 term has one)
+        K, d = self.K, self.d
+        q, u = state[:K * d].reshape(K, d), state[K * d:]
+        u += lr * np.broadcast_to(np.asarray(self.l1, np.float64), (K,))
+        W = params[0][:K * d].reshape(K, d)
+        w = W.astype(np.float64)
+        due = np.where(w > 0, np.maximum(0.0, w - (u[:, None] + q)), np.where(w < 0, np.minimum(0.0, w + (u[:, None] - q)), w))
+        q += due - w
+        W[...] = due
+
+    lazy_l1.applied_by_run_batches = True  # type: ignore[attr-defined]
 
     def _sparse_outputs(self, W: np.ndarray, b: np.ndarray, X: Any, rows: np.ndarray | None) -> np.ndarray:
         """outputs() of a CSR X: its rows (``rows``: those rows, a block of them at a time)
