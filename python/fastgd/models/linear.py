@@ -509,7 +509,8 @@ class _Objective:
         u += lr * np.broadcast_to(np.asarray(self.l1, np.float64), (K,))
         W = params[0][:K * d].reshape(K, d)
         w = W.astype(np.float64)
-        due = np.where(w > 0, np.maximum(0.0, w - (u[:, None] + q)), np.where(w < 0, np.minimum(0.0, w + (u[:, None] - q)), w))
+        due = np.where(w > 0, np.maximum(0.0, w - (u[:, None] + q)),
+                       np.where(w < 0, np.minimum(0.0, w + (u[:, None] - q)), w))
         q += due - w
         W[...] = due
 
