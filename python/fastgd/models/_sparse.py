@@ -25,8 +25,10 @@ from fastgd.streaming import RunningMoments, pow2_scale
 __all__ = ["check_csr", "is_sparse", "sparse_feature_scale", "sparse_moments"]
 
 # Stored values per block of rows (also the most rows per block): the block's temporaries
-# are a few arrays of this many elements. A test makes it small to exercise the merge.
-_BLOCK_NNZ = 1 << 20
+# are a few arrays of this many elements (24 bytes each for the statistics: 6 MiB), small
+# enough to stay in cache between the block's passes. A test makes it small to exercise the
+# merge.
+_BLOCK_NNZ = 1 << 18
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -322,14 +324,16 @@ def _moments_pass(X: Any, sw: np.ndarray, unit: bool, units: np.ndarray | None) 
     n, d = X.shape
     indptr, indices, data = X.indptr, X.indices, X.data
     moments = RunningMoments()
+    scratch = _Scratch()
     # Blocks of at least d values: the per-block work on arrays of d columns is then paid
     # for by the values read, and the whole pass is O(nnz + d).
     for r0, r1 in _row_blocks(indptr, n, max(_BLOCK_NNZ, d)):
         k0, k1 = int(indptr[r0]), int(indptr[r1])
-        idx = indices[k0:k1]
-        x = data[k0:k1].astype(np.float64)
+        idx, x, dev = scratch.take(k1 - k0)
+        np.copyto(idx, indices[k0:k1])  # as intp, which bincount would otherwise copy to each time
+        np.copyto(x, data[k0:k1])
         if units is not None:
-            x /= units[idx]
+            x /= np.take(units, idx, out=dev, mode="clip")
         missing: np.ndarray  # the weight of the block's implicit zeros in each column
         if unit:
             weight = float(r1 - r0)
@@ -346,12 +350,15 @@ def _moments_pass(X: Any, sw: np.ndarray, unit: bool, units: np.ndarray | None) 
             # The implicit zeros' weight, by difference; exactly 0 where every row of positive
             # weight stores the column (else the difference's rounding would count).
             n_positive = int(np.count_nonzero(rows_w > 0))
-            stored_positive = np.bincount(idx[w > 0], minlength=d)
+            stored_positive = np.bincount(idx if n_positive == r1 - r0 else idx[w > 0], minlength=d)
             missing = np.where(stored_positive == n_positive, 0.0, np.maximum(weight - stored_weight, 0.0))
         with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken again in units
-            mean = np.bincount(idx, weights=x if w is None else w * x, minlength=d) / weight
-            dev = x - mean[idx]
-            dev *= dev
+            if w is None:
+                mean = np.bincount(idx, weights=x, minlength=d) / weight
+            else:
+                mean = np.bincount(idx, weights=np.multiply(w, x, out=dev), minlength=d) / weight
+            np.subtract(x, np.take(mean, idx, out=dev, mode="clip"), out=dev)
+            np.multiply(dev, dev, out=dev)
             if w is not None:
                 dev *= w
             m2 = np.bincount(idx, weights=dev, minlength=d) + missing * (mean * mean)
@@ -362,6 +369,20 @@ def _moments_pass(X: Any, sw: np.ndarray, unit: bool, units: np.ndarray | None) 
             block = RunningMoments.from_summary((weight, r1 - r0, mean, var, None))
         moments.merge(block)
     return moments
+
+
+class _Scratch:
+    """The blocks' arrays, reused from block to block (fresh arrays of this size would cost
+    their page faults each time): column indices as intp, values and deviations in float64."""
+
+    def __init__(self) -> None:
+        self.size = -1
+
+    def take(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if m > self.size:
+            self.size = m
+            self.idx, self.x, self.dev = np.empty(m, np.intp), np.empty(m), np.empty(m)
+        return self.idx[:m], self.x[:m], self.dev[:m]
 
 
 def _column_max_abs(X: Any) -> np.ndarray:
