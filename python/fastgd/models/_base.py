@@ -296,9 +296,9 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 def check_X_values(X: Any) -> None:
     """The finite check that ``check_X(X, finite=False)`` left out (its error is check_X's)."""
     if _is_sparse(X):
-        from fastgd.models._sparse import check_csr
+        from fastgd.models._sparse import check_csr_values
 
-        check_csr(X, dtype=X.dtype, finite=True)
+        check_csr_values(X)
         return
     _check_finite(X, "X")
 
@@ -330,6 +330,24 @@ def _numeric(a: Any, name: str) -> np.ndarray:
         # float() of a non-number raises "float() argument must be a string or a real number".
         a = a.astype(np.float64)
     return a
+
+
+def warn_copy_once(what: str, into: str, nbytes: int, fix: str) -> None:
+    """The DataConversionWarning of an input that fit copies once into the layout its kernels
+    read (never silently): ``what`` it is, ``into`` what, the copy's size and the ``fix``
+    that makes (and keeps) the copy in the user's hands."""
+    warn(f"{what}: fit copies it once into {into} of {nbytes / 2**20:.1f} MiB, whose rows the training kernels "
+         f"read; {fix}", DataConversionWarning)
+
+
+def check_not_empty(shape: tuple[int, ...], name: str = "X") -> None:
+    """scikit-learn's error for a 2-D input with no rows or no columns."""
+    if shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required: "
+                         f"{name} has no rows.")
+    if shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required: "
+                         f"{name} has no columns.")
 
 
 def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False,
@@ -364,16 +382,10 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool =
         dtype = np.float32 if X.dtype == np.float32 else np.float64
     if warn_copy and X.dtype == dtype and not X.flags.c_contiguous and X.size:
         layout = "Fortran-ordered" if X.flags.f_contiguous else "not contiguous (a strided view)"
-        warn(f"X is {layout}: fit copies it once into a C-contiguous array of {X.size * X.itemsize / 2**20:.1f} "
-             "MiB, whose rows the training kernels read; pass np.ascontiguousarray(X) to make (and keep) that copy "
-             "yourself", DataConversionWarning)
+        warn_copy_once(f"X is {layout}", "a C-contiguous array", X.size * X.itemsize,
+                       "pass np.ascontiguousarray(X) to make (and keep) that copy yourself")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
-                         "X has no rows.")
-    if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
-                         "X has no columns.")
+    check_not_empty(X.shape)
     if finite:
         _check_finite(X, "X")
     return X

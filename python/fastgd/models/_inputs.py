@@ -28,7 +28,7 @@ from fastgd.models._base import (
     reporting_X_first,
 )
 from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
-from fastgd.models._sparse import is_sparse, sparse_feature_scale
+from fastgd.models._sparse import is_sparse, sparse_feature_scale, sparse_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
 __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "is_unit_weights",
@@ -76,13 +76,17 @@ class FitInputs:
             return self.x_moments.mean_std(self.dtype)
         check = "X" if self.x_unchecked else None
         if is_sparse(self.X):
-            # Scale only: centring would make every row dense.
-            if comm is not None:
-                raise ValueError("fit(comm=...) on sparse shards is not supported yet; pass dense shards")
-            if check:
-                check_X_values(self.X)
+            # Scale only: centring would make every row dense. (The read also checks X.)
+            if comm is None:
+                out = sparse_feature_scale(self.X, self.sw, check=check)
+            else:
+                from fastgd.distributed import agree_on_errors
+
+                with agree_on_errors(comm, who):
+                    mine = sparse_moments(self.X, self.sw, check=check)
+                out = np.zeros(self.X.shape[1]), merge_moments(comm, mine).mean_std(self.X.dtype)[1]
             self.x_unchecked = False
-            return sparse_feature_scale(self.X, self.sw)
+            return out
         if comm is None:
             out = weighted_moments(self.X, self.sw, check=check)
         else:

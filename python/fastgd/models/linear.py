@@ -286,8 +286,12 @@ class _LinearModel(GradientEstimator):
         l1: Any = l1_strength / y_scale
         if np.ndim(y_scale):
             l1, delta = np.ascontiguousarray(l1, np.float64), np.ascontiguousarray(delta, np.float64)
-        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling,
-                               sparse=str(self.sparse_update) if is_sparse(run.Xs) else None)
+        # Sparse X: lazy or exact steps; data-parallel fits sum the ranks' gradients whole, so
+        # theirs are exact.
+        sparse = None
+        if is_sparse(run.Xs):
+            sparse = "exact" if run.comm is not None else str(self.sparse_update)
+        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling, sparse=sparse)
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
