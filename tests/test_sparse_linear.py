@@ -423,3 +423,46 @@ def test_conversions_and_errors():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fastgd.LogisticRegression(max_epochs=1, tol=None).fit(X, y)  # a valid CSR: no copy, no warning
+
+
+# -- streams of sparse chunks ------------------------------------------------------------------
+
+
+def _chunks(X, y, size):
+    return [(X[i:i + size], y[i:i + size]) for i in range(0, X.shape[0], size)]
+
+
+def test_stream_of_sparse_chunks_trains_as_the_matrix():
+    """A list of CSR chunks that the buffer holds whole: the matrix's fit, to the rounding of
+    the moments merged chunk by chunk."""
+    X, y = classification(n=1200, d=150)
+    a = fastgd.LogisticRegression(max_epochs=4, tol=None, random_state=0).fit(_chunks(X, y, 300), None)
+    b = fastgd.LogisticRegression(max_epochs=4, tol=None, random_state=0).fit(X, y)
+    np.testing.assert_allclose(a._scaling.scale, b._scaling.scale, rtol=1e-12)
+    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("shuffle", [True, "batches", False])
+def test_stream_of_sparse_chunks_through_a_small_buffer(shuffle):
+    X, y = classification(n=2000, d=100)
+    stream = fastgd.ChunkStream(lambda: iter(_chunks(sp.coo_matrix(X).tocsr(), y, 128)), buffer_size=400)
+    m = fastgd.LogisticRegression(max_epochs=5, tol=None, random_state=0, shuffle=shuffle).fit(stream, None)
+    assert m.score(X, y) > 0.8
+    # early stopping holds out rows of the stream, read as CSR
+    e = fastgd.LogisticRegression(max_epochs=20, early_stopping=True, random_state=0).fit(_chunks(X, y, 128), None)
+    assert e.score(X, y) > 0.8
+
+
+def test_partial_fit_on_a_one_shot_iterator_of_sparse_chunks():
+    X, y = classification(n=900, d=60)
+    m = fastgd.LogisticRegression(random_state=0)
+    m.partial_fit(X[:100], y[:100], classes=[0, 1])
+    m.partial_fit(iter(_chunks(X[100:], y[100:], 200)), None)
+    assert m.n_iter_ == 2 and m.score(X, y) > 0.7
+
+
+def test_stream_mixing_sparse_and_dense_chunks_is_an_error():
+    X, y = classification(n=200, d=20)
+    chunks = [(X[:100], y[:100]), (X[100:].toarray(), y[100:])]
+    with pytest.raises(ValueError, match="chunk 1: X is dense, but the first chunk's is sparse"):
+        fastgd.LogisticRegression(max_epochs=1).fit(chunks, None)

@@ -309,9 +309,9 @@ class InputStage:
             return False
         return not self._needs_whole_data(partial)
 
-    def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
+    def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> Any:
         try:
-            Xc = check_X(Xc, dtype=dtype)
+            Xc = check_X(Xc, dtype=dtype, sparse=self._accepts_sparse)
         except ValueError as e:
             raise ValueError(f"chunk {k}: {e}") from None
         if d is not None and Xc.shape[1] != d:
@@ -415,11 +415,16 @@ class InputStage:
         n, wsum, weighted, y_ndim = 0, 0.0, False, 1
         for k, (Xc, yc, wc) in enumerate(stream.chunks()):
             if classifier:  # (the labels checked first: their class weights weigh the moments too)
-                yc = self._chunk_y(yc, k, len(Xc))
+                yc = self._chunk_y(yc, k, Xc.shape[0])
                 wc = self._chunk_class_weighted(yc, wc)
             weighted = wc is not None
-            wc = np.ones(len(Xc)) if wc is None else wc
-            if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
+            wc = np.ones(Xc.shape[0]) if wc is None else wc
+            if is_sparse(Xc):
+                # Checked (finite too) and converted to CSR; the scale-only moments, merged.
+                Xc = self._chunk_X(Xc, k, dtype, d)
+                if x_mom is not None:
+                    x_mom.merge(sparse_moments(Xc, wc))
+            elif x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
                     and (d is None or Xc.shape[1] == d):
                 # The moments' read of the chunk also finds its non-finite values: check_X
                 # (for its error message) only reads it again when there are some.
@@ -431,7 +436,7 @@ class InputStage:
                 if x_mom is not None:
                     x_mom.update(Xc, wc)
             dtype, d = Xc.dtype, Xc.shape[1]
-            m = len(Xc)
+            m = Xc.shape[0]
             yc = self._chunk_y(yc, k, m)
             if classifier:
                 try:
@@ -479,8 +484,11 @@ class InputStage:
                 Xc = np.asarray(Xc, dtype=dtype)
             else:
                 Xc = self._chunk_X(Xc, k, dtype, d)
-            m = len(Xc)
+            m = Xc.shape[0]
             yc = self._chunk_y(yc, k, m)
+            if is_sparse(Xc) and scaling.standardized and not raw_rows:
+                raise ValueError("sparse chunks: a column's standard deviation is too large or too small to scale it "
+                                 f"in {np.dtype(dtype).name}; scale the features yourself and pass standardize=False")
             if scaling.standardized and not raw_rows:
                 # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
                 # kept from chunk to chunk (the buffer copies the result before the next one).

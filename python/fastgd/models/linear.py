@@ -60,7 +60,7 @@ from fastgd.models._params import TRAINING, Param, is_number, must, one_of
 from fastgd.models._sparse import is_sparse
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
 from fastgd.models.newton import newton
-from fastgd.streaming import pow2_scale
+from fastgd.streaming import ChunkStream, pow2_scale
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
@@ -289,7 +289,7 @@ class _LinearModel(GradientEstimator):
         # Sparse X: lazy or exact steps; data-parallel fits sum the ranks' gradients whole, so
         # theirs are exact.
         sparse = None
-        if is_sparse(run.Xs):
+        if is_sparse(run.Xs) or (isinstance(run.Xs, ChunkStream) and run.Xs.is_sparse()):
             sparse = "exact" if run.comm is not None else str(self.sparse_update)
         objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling, sparse=sparse)
         if dist is not None:
