@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "fastgd/linear_objective.hpp"
@@ -88,5 +89,12 @@ double sparse_linear_objective(const SparseBatch<T, I>& batch, const T* W, const
                                const LinearObjectiveOptions& options, T* grad_W, T* grad_b,
                                SparseScratch& scratch, SparseGrad mode, CompactOut<T>* out = nullptr,
                                double weight_scale = 1.0);
+
+// The first column stored twice in one row of a CSR structure (rows [0, n_rows), column
+// indices in [0, d), indptr monotone: checked before), as (row, column); (-1, -1) if none. One
+// pass over the indices with a mark per column (d 32-bit marks).
+template <class I>
+std::pair<std::int64_t, std::int64_t> csr_first_duplicate(const I* indptr, const I* indices, std::size_t n_rows,
+                                                          std::size_t d);
 
 }  // namespace fastgd

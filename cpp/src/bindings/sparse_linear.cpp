@@ -372,7 +372,37 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
 
 }  // namespace
 
+// csr_first_duplicate for indptr and indices arrays (int32 or int64, the same), already
+// checked for shape, monotone rows and columns in [0, d).
+py::tuple csr_first_duplicate_py(const py::array& indptr, const py::array& indices, py::ssize_t d) {
+    const auto n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
+    std::pair<std::int64_t, std::int64_t> found;
+    const auto go = [&](auto tag) {
+        using I = decltype(tag);
+        const I* ip = static_cast<const I*>(indptr.data());
+        const I* ix = static_cast<const I*>(indices.data());
+        py::gil_scoped_release release;  // the arrays are the caller's arguments
+        found = csr_first_duplicate(ip, ix, n_rows, static_cast<std::size_t>(d));
+    };
+    const bool i32 = indptr.dtype().equal(py::dtype::of<std::int32_t>()) &&
+                     indices.dtype().equal(py::dtype::of<std::int32_t>());
+    const bool i64 = indptr.dtype().equal(py::dtype::of<std::int64_t>()) &&
+                     indices.dtype().equal(py::dtype::of<std::int64_t>());
+    if ((!i32 && !i64) || indptr.ndim() != 1 || indices.ndim() != 1 || !(indptr.flags() & py::array::c_style) ||
+        !(indices.flags() & py::array::c_style) || indptr.shape(0) < 1 || d < 0)
+        throw py::type_error("indptr, indices: C-contiguous 1-D arrays, both int32 or both int64");
+    if (i32) go(std::int32_t{});
+    else go(std::int64_t{});
+    return py::make_tuple(found.first, found.second);
+}
+
 void register_sparse_linear(py::module_& m) {
+    m.def("csr_first_duplicate", &csr_first_duplicate_py,
+          "(row, column) of the first column index stored twice in one row of a CSR structure, (-1, -1) if\n"
+          "none: one pass, with d 32-bit marks. The structure must be sound (monotone indptr from 0, column\n"
+          "indices in [0, d)).",
+          py::arg("indptr"), py::arg("indices"), py::arg("d"));
+
     m.def("sparse_linear_objective", &sparse_linear_objective_py,
           "linear_objective's objective and gradient for a CSR matrix X (a scipy.sparse csr_matrix or csr_array:\n"
           "its data, indices and indptr arrays, read in place; float32 or float64 values, int32 or int64\n"

@@ -389,6 +389,33 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     return value;
 }
 
+template <class I>
+std::pair<std::int64_t, std::int64_t> csr_first_duplicate(const I* indptr, const I* indices, std::size_t n_rows,
+                                                          std::size_t d) {
+    // mark[j]: 1 + the last row that held column j (rows past 2^32 - 1 start the marks again).
+    std::vector<std::uint32_t> mark(d, 0u);
+    std::uint32_t stamp = 0;
+    for (std::size_t r = 0; r < n_rows; ++r) {
+        if (++stamp == 0) {
+            std::fill(mark.begin(), mark.end(), 0u);
+            stamp = 1;
+        }
+        for (I p = indptr[r]; p < indptr[r + 1]; ++p) {
+            const auto j = static_cast<std::size_t>(indices[p]);
+            if (mark[j] == stamp) return {static_cast<std::int64_t>(r), static_cast<std::int64_t>(j)};
+            mark[j] = stamp;
+        }
+    }
+    return {-1, -1};
+}
+
+template std::pair<std::int64_t, std::int64_t> csr_first_duplicate<std::int32_t>(const std::int32_t*,
+                                                                                  const std::int32_t*, std::size_t,
+                                                                                  std::size_t);
+template std::pair<std::int64_t, std::int64_t> csr_first_duplicate<std::int64_t>(const std::int64_t*,
+                                                                                  const std::int64_t*, std::size_t,
+                                                                                  std::size_t);
+
 #define FASTGD_SPARSE_INSTANCE(T, I)                                                                         \
     template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
                                                   const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad, \

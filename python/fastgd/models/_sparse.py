@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from fastgd import _core
 from fastgd.models._base import check_not_empty, first_nonfinite, raise_nonfinite, warn_copy_once
 from fastgd.streaming import RunningMoments, pow2_scale
 
@@ -233,7 +234,6 @@ def _check_structure(X: Any, name: str) -> None:
             raise ValueError(f"{name} is a malformed CSR matrix: its indptr decreases at row {r} "
                              f"(indptr[{r}] = {indptr[r]} > indptr[{r + 1}] = {indptr[r + 1]}); {fix}")
     # From here on indptr is monotone from 0 to nnz: the blocks below can slice by it.
-    canonical = None
     for r0, r1 in _row_blocks(indptr, n, _BLOCK_NNZ):
         k0, k1 = int(indptr[r0]), int(indptr[r1])
         if k0 == k1:
@@ -243,14 +243,28 @@ def _check_structure(X: Any, name: str) -> None:
             k = k0 + int(np.flatnonzero((idx < 0) | (idx >= d))[0])
             raise ValueError(f"{name} has a column index out of range in row {_row_of(indptr, k)}: {indices[k]} "
                              f"(it has {d} columns, indices 0 to {d - 1}); {fix}")
-        if canonical is None:
-            # scipy's own O(nnz) test, safe to call now that the structure is sound.
-            canonical = bool(X.has_canonical_format)
-        if not canonical:
-            dup = _first_duplicate(indptr, idx, r0, r1, d)
+    # scipy's own O(nnz) test, safe to call now that the structure is sound.
+    if not len(indices) or X.has_canonical_format:
+        return
+    if d <= _MARKED_COLUMNS and indptr.dtype == indices.dtype and indices.dtype in (np.int32, np.int64):
+        # One pass with a mark per column (no sort of the indices).
+        row, col = _core.csr_first_duplicate(np.ascontiguousarray(indptr), np.ascontiguousarray(indices), d)
+        dup = None if row < 0 else (int(row), int(col))
+    else:
+        dup = None
+        for r0, r1 in _row_blocks(indptr, n, _BLOCK_NNZ):
+            k0, k1 = int(indptr[r0]), int(indptr[r1])
+            dup = _first_duplicate(indptr, indices[k0:k1], r0, r1, d) if k1 > k0 else None
             if dup is not None:
-                raise ValueError(f"{name} has duplicate entries in row {dup[0]} (column {dup[1]}); scipy sums "
-                                 f"them, fastgd would read each: call {name}.sum_duplicates() first")
+                break
+    if dup is not None:
+        raise ValueError(f"{name} has duplicate entries in row {dup[0]} (column {dup[1]}); scipy sums "
+                         f"them, fastgd would read each: call {name}.sum_duplicates() first")
+
+
+# Up to this many columns, the duplicate scan keeps a 4-byte mark per column (64 MiB at most);
+# beyond, it sorts each block of rows' (row, column) keys.
+_MARKED_COLUMNS = 2**24
 
 
 def _first_duplicate(indptr: np.ndarray, idx: np.ndarray, r0: int, r1: int, d: int) -> tuple[int, int] | None:
