@@ -294,13 +294,34 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 
 
 def check_X_values(X: Any) -> None:
-    """The finite check that ``check_X(X, finite=False)`` left out (its error is check_X's)."""
+    """The finite check that ``check_X(X, finite=False)`` (or ``check_csr``'s) left out (its
+    error is theirs)."""
     if _is_sparse(X):
-        from fastgd.models._sparse import check_csr_values
-
         check_csr_values(X)
         return
     _check_finite(X, "X")
+
+
+def check_csr_values(X: Any, name: str = "X") -> None:
+    """The finite check of a CSR matrix's values that ``check_csr(X, finite=False)`` left out
+    (the same error, at "row i, column j"): one read of ``X.data`` by fastgd's kernel,
+    nothing allocated."""
+    first_nan, first_inf = first_nonfinite(X.data)
+    if first_nan >= 0 or first_inf >= 0:
+        raise_nonfinite(X, name, _csr_flat_position(X, first_nan), _csr_flat_position(X, first_inf))
+
+
+def csr_row_of(indptr: np.ndarray, k: int) -> int:
+    """The row of a CSR matrix's ``k``-th stored value."""
+    return int(np.searchsorted(indptr, indptr.dtype.type(k), side="right")) - 1
+
+
+def _csr_flat_position(X: Any, k: int) -> int:
+    """The dense flat index (row * n_cols + column) of the ``k``-th stored value, -1 for -1:
+    what :func:`raise_nonfinite` names as "row i, column j"."""
+    if k < 0:
+        return -1
+    return csr_row_of(X.indptr, k) * X.shape[1] + int(X.indices[k])
 
 
 @contextlib.contextmanager
@@ -350,26 +371,20 @@ def check_not_empty(shape: tuple[int, ...], name: str = "X") -> None:
                          f"{name} has no columns.")
 
 
-def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False,
-            sparse: bool = False) -> Any:
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> np.ndarray:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
     and (unless ``finite`` is False: a caller whose next read of X checks it, as
     ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite. A
     C-contiguous array of that dtype (a memmap too) is returned as it is.
 
-    ``sparse``: a scipy.sparse matrix is accepted, as a checked CSR matrix
-    (:func:`fastgd.models._sparse.check_csr`); otherwise it is a TypeError.
+    A scipy.sparse matrix is a TypeError (callers that read sparse rows take it through
+    :func:`fastgd.models._sparse.check_X_or_csr`).
 
     ``warn_copy`` (fit): a float array that must be copied for its layout (Fortran-ordered, or
     a strided view) is copied once, with a DataConversionWarning giving the copy's size,
     never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
-    if sparse and _is_sparse(X):
-        # A caller that reads sparse rows (the linear models): X as a CSR matrix, read in place.
-        from fastgd.models._sparse import check_csr
-
-        return check_csr(X, dtype=dtype, finite=finite, warn_copy=warn_copy)
     # Only a user's own array is copied for its layout "silently"; a DataFrame is converted
     # anyway (its columns are often Fortran-ordered blocks), as scikit-learn does, quietly.
     warn_copy = warn_copy and isinstance(X, np.ndarray)

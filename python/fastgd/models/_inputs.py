@@ -22,13 +22,20 @@ from fastgd.models._base import (
     check_n_features,
     check_sample_weight,
     check_target,
-    check_X,
     check_X_values,
     check_y,
     reporting_X_first,
 )
-from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
-from fastgd.models._sparse import is_sparse, sparse_feature_scale, sparse_moments
+from fastgd.models._data import (
+    Scaling,
+    block_moments,
+    centre_and_scale,
+    is_unit_weights,
+    standardized,
+    unit_weights,
+    weighted_moments,
+)
+from fastgd.models._sparse import check_X_or_csr, is_sparse, sparse_feature_scale, sparse_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
 __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "is_unit_weights",
@@ -188,17 +195,6 @@ def _readable_in_place(X: Any) -> bool:
             and X.dtype.isnative and bool(X.flags.c_contiguous))
 
 
-def unit_weights(n: int, dtype: Any = np.float64) -> np.ndarray:
-    """The weights of an unweighted fit: ``n`` ones as a read-only broadcast of one value
-    (no array of n elements)."""
-    return np.broadcast_to(np.ones(1, dtype), (n,))
-
-
-def is_unit_weights(w: np.ndarray) -> bool:
-    """Whether ``w`` is :func:`unit_weights`' (checked without a pass over it)."""
-    return w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0
-
-
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
 
 def global_weighted_moments(comm: Any, a: np.ndarray, w: np.ndarray, *, check: str | None = None,
@@ -311,7 +307,7 @@ class InputStage:
 
     def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> Any:
         try:
-            Xc = check_X(Xc, dtype=dtype, sparse=self._accepts_sparse)
+            Xc = check_X_or_csr(Xc, dtype=dtype, sparse=self._accepts_sparse)
         except ValueError as e:
             raise ValueError(f"chunk {k}: {e}") from None
         if d is not None and Xc.shape[1] != d:
@@ -526,8 +522,8 @@ class InputStage:
         continuing = partial and fitted
         unchecked = self._moments_check_X(fitted, continuing)
         names = self._input_names(X, continuing)
-        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
-                    sparse=self._accepts_sparse)
+        X = check_X_or_csr(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                           sparse=self._accepts_sparse)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
@@ -611,8 +607,8 @@ class InputStage:
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
             names = self._input_names(X, continuing)
-            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
-                        sparse=self._accepts_sparse)
+            X = check_X_or_csr(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                               sparse=self._accepts_sparse)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]

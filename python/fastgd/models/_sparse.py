@@ -20,10 +20,18 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core
-from fastgd.models._base import check_not_empty, first_nonfinite, raise_nonfinite, warn_copy_once
+from fastgd.models._base import (
+    check_csr_values,
+    check_not_empty,
+    check_X,
+    csr_row_of,
+    first_nonfinite,
+    warn_copy_once,
+)
+from fastgd.models._data import is_unit_weights
 from fastgd.streaming import RunningMoments, pow2_scale
 
-__all__ = ["check_csr", "is_sparse", "sparse_feature_scale", "sparse_moments"]
+__all__ = ["check_X_or_csr", "check_csr", "check_csr_values", "is_sparse", "sparse_feature_scale", "sparse_moments"]
 
 # Stored values per block of rows (also the most rows per block): the block's temporaries
 # are a few arrays of this many elements (24 bytes each for the statistics: 6 MiB), small
@@ -40,6 +48,14 @@ def is_sparse(X: Any) -> bool:
     if ``scipy.sparse`` is not loaded, nothing can be one of its matrices."""
     sp = sys.modules.get("scipy.sparse")
     return sp is not None and bool(sp.issparse(X))
+
+
+def check_X_or_csr(X: Any, *, sparse: bool, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> Any:
+    """:func:`check_csr` for a sparse X when the caller reads sparse rows (``sparse``), else
+    :func:`fastgd.models._base.check_X` (which refuses a sparse X)."""
+    if sparse and is_sparse(X):
+        return check_csr(X, dtype=dtype, finite=finite, warn_copy=warn_copy)
+    return check_X(X, dtype=dtype, finite=finite, warn_copy=warn_copy)
 
 
 def check_csr(X: Any, *, dtype: Any = None, name: str = "X", warn_copy: bool = True, finite: bool = True) -> Any:
@@ -89,14 +105,6 @@ def check_csr(X: Any, *, dtype: Any = None, name: str = "X", warn_copy: bool = T
         warn_copy_once(f"{name} needs converting ({changes})", "a CSR matrix", nbytes,
                        f"{fix} to make (and keep) that copy yourself")
     return converted
-
-
-def check_csr_values(X: Any, name: str = "X") -> None:
-    """The finite check that ``check_csr(X, finite=False)`` left out (the same error): one
-    read of ``X.data`` by fastgd's kernel, nothing allocated."""
-    first_nan, first_inf = first_nonfinite(X.data)
-    if first_nan >= 0 or first_inf >= 0:
-        raise_nonfinite(X, name, _flat_position(X, first_nan), _flat_position(X, first_inf))
 
 
 def sparse_feature_scale(X: Any, sw: np.ndarray, *, check: str | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +249,7 @@ def _check_structure(X: Any, name: str) -> None:
         idx = indices[k0:k1]
         if idx.min() < 0 or idx.max() >= d:
             k = k0 + int(np.flatnonzero((idx < 0) | (idx >= d))[0])
-            raise ValueError(f"{name} has a column index out of range in row {_row_of(indptr, k)}: {indices[k]} "
+            raise ValueError(f"{name} has a column index out of range in row {csr_row_of(indptr, k)}: {indices[k]} "
                              f"(it has {d} columns, indices 0 to {d - 1}); {fix}")
     # scipy's own O(nnz) test, safe to call now that the structure is sound.
     if not len(indices) or X.has_canonical_format:
@@ -311,24 +319,9 @@ def _row_blocks(indptr: np.ndarray, n: int, max_nnz: int) -> Iterator[tuple[int,
         r0 = r1
 
 
-def _row_of(indptr: np.ndarray, k: int) -> int:
-    """The row of the ``k``-th stored value."""
-    return int(np.searchsorted(indptr, indptr.dtype.type(k), side="right")) - 1
-
-
-def _flat_position(X: Any, k: int) -> int:
-    """The dense flat index (row * n_cols + column) of the ``k``-th stored value, -1 for -1:
-    what :func:`fastgd.models._base.raise_nonfinite` names as "row i, column j"."""
-    if k < 0:
-        return -1
-    return _row_of(X.indptr, k) * X.shape[1] + int(X.indices[k])
-
-
 # -- statistics ------------------------------------------------------------------------------
 
 def _is_unit(sw: np.ndarray) -> bool:
-    from fastgd.models._inputs import is_unit_weights  # _inputs is the estimators' module, loaded after this one
-
     return isinstance(sw, np.ndarray) and is_unit_weights(sw)
 
 

@@ -51,13 +51,13 @@ from fastgd import losses as _losses
 from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
-from fastgd.models._base import check_is_fitted, check_n_features, check_X
+from fastgd.models._base import check_is_fitted, check_n_features
 from fastgd.models._class_weight import CLASS_WEIGHT
 from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_number, must, one_of
-from fastgd.models._sparse import is_sparse
+from fastgd.models._sparse import check_X_or_csr, is_sparse
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
 from fastgd.models.newton import newton
 from fastgd.streaming import ChunkStream, pow2_scale
@@ -343,7 +343,7 @@ class _LinearModel(GradientEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         check_feature_names(self, X)
-        X = check_X(X, dtype=self._dtype, sparse=True)
+        X = check_X_or_csr(X, dtype=self._dtype, sparse=True)
         check_n_features(self, X)
         if is_sparse(X):
             z = np.asarray(X @ self.coef_.reshape(-1, X.shape[1]).T) + self.intercept_
