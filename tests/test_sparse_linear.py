@@ -12,6 +12,7 @@ import reference as R
 
 import fastgd
 from fastgd import _core
+from fastgd.optim.registry import OPTIMIZERS
 
 sp = pytest.importorskip("scipy.sparse")
 
@@ -327,7 +328,7 @@ def classification(n=400, d=120, dtype=np.float64, index_dtype=np.int32, seed=0,
     return X, y
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adagrad", "rmsprop", "adamw", "nadam", "lion"])
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_exact_mode_trains_as_on_dense_X(optimizer, dtype):
     """sparse_update="exact": the parameters of a fit on X.toarray(), to rounding (the
