@@ -173,6 +173,7 @@ class _LinearModel(GradientEstimator):
     alpha: float
     l1_ratio: float
     solver: str
+    sparse_update: str
     coef_: np.ndarray
     intercept_: np.ndarray
     _newton_losses: tuple[str, ...] = ()
