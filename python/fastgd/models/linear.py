@@ -110,16 +110,18 @@ _SOLVER = {
     "sparse_update": Param('{"lazy", "exact"}', r"""
         How a step updates the weights when X is sparse (scipy.sparse; dense X ignores it).
         "lazy": each step updates only the features that occur in its batch, and the
-        intercepts: the optimizer's rule applied to those coordinates alone, with their
-        gradient (the data term plus the L2 term :math:`\alpha w_j` of those features), their
-        state and their share of the gradient norm; every other weight and its optimizer
-        state stay as they are until a batch holds that feature (PyTorch's ``SparseAdam``,
-        TensorFlow's ``LazyAdam``). A step then costs what its batch's nonzeros cost, not the
-        number of features. "exact": every weight steps at every batch, as on
-        ``X.toarray()`` (the same updates to rounding), at a cost per step of the whole
-        weight vector. Plain SGD without L2 gives the same updates either way. "lazy" is the
-        default because with many features (hashed text: 2**20) an exact step per batch costs
-        hundreds of times the batch's own work.""",
+        intercepts, by the optimizer's rule on those coordinates alone (their data gradient,
+        their state, their share of the gradient norm); every other weight's optimizer state
+        waits until a batch holds that feature (PyTorch's ``SparseAdam``, TensorFlow's
+        ``LazyAdam``). The penalties still reach every weight: L2 first decays every weight,
+        :math:`w \leftarrow (1 - \gamma_t \alpha) w`, in O(1) (the weights are kept as a
+        scalar times a vector): exactly the whole step for plain SGD, AdamW's decoupled decay
+        for the adaptive rules; L1 is the cumulative penalty of Tsuruoka et al. (2009), as in
+        scikit-learn's SGD, with exact zeros. A lazy step costs what its batch's nonzeros
+        cost, not the number of features, hence the default: with 2**20 hashed features an
+        exact step costs hundreds of times a batch's own work. "exact": every weight steps at
+        every batch, as on ``X.toarray()`` (the same updates, to rounding); data-parallel
+        fits (``comm``) take exact steps. See the user guide's "Sparse data" page.""",
                            one_of(("lazy", "exact"))),
 }
 _LINEAR_SHARED = {
