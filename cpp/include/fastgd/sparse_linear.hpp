@@ -75,6 +75,7 @@ enum class SparseGrad : int { dense = 0, compact = 1 };
 template <class T> struct CompactOut {
     std::vector<T> params, grad;
     std::vector<T> scales;  // the active features' 1 / scale
+    std::vector<T> scaled;  // params * scales (what the rows' values multiply)
     std::vector<std::int64_t> coords;
 };
 

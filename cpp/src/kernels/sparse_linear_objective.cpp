@@ -190,6 +190,10 @@ template <class T> struct Weights {
     std::size_t stride;    // d or na
     const T* inv_scale;    // by column, or by slot (compact); null: unscaled
     bool compact;
+    // What the forward pass multiplies x by (K x stride): W, or in compact mode with a scale
+    // W * inv_scale, made once per feature rather than once per nonzero.
+    const T* forward_W;
+    bool forward_scaled;   // forward multiplies x by inv_scale itself (dense mode)
 };
 
 // Rows [i0, i1) of the batch: z, the loss and the gradient coefficients c (s_i / n dl/dz, 0
@@ -213,22 +217,22 @@ Sums forward(const SparseBatch<T, I>& bt, const Weights<T>& wt, const T* b, cons
             for (; p + 1 < p1; p += 2) {
                 const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
                 const std::size_t j1 = wt.compact ? slot[p + 1] : static_cast<std::size_t>(X.indices[p + 1]);
-                const T x0 = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j0] : X.data[p];
-                const T x1 = wt.inv_scale != nullptr ? X.data[p + 1] * wt.inv_scale[j1] : X.data[p + 1];
-                z0 += double(wt.W[j0]) * double(x0);
-                z1 += double(wt.W[j1]) * double(x1);
+                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                const T x1 = wt.forward_scaled ? X.data[p + 1] * wt.inv_scale[j1] : X.data[p + 1];
+                z0 += double(wt.forward_W[j0]) * double(x0);
+                z1 += double(wt.forward_W[j1]) * double(x1);
             }
             if (p < p1) {
                 const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-                const T x0 = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j0] : X.data[p];
-                z0 += double(wt.W[j0]) * double(x0);
+                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                z0 += double(wt.forward_W[j0]) * double(x0);
             }
             z[0] += z0 + z1;
         } else {
             for (I p = p0; p < p1; ++p) {
                 const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-                const T x = wt.inv_scale != nullptr ? X.data[p] * wt.inv_scale[j] : X.data[p];
-                for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.W[k * wt.stride + j]) * double(x);
+                const T x = wt.forward_scaled ? X.data[p] * wt.inv_scale[j] : X.data[p];
+                for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.forward_W[k * wt.stride + j]) * double(x);
             }
         }
         double* c = coef + i * K;
@@ -285,7 +289,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
 
     // The weights the rows meet: W itself, or (compact) the active features' gathered once,
     // so that every later read and write of the batch is to a small array of its own.
-    Weights<T> wt{W, d, bt.inv_scale, false};
+    Weights<T> wt{W, d, bt.inv_scale, false, W, bt.inv_scale != nullptr};
     T* g = gW;
     std::size_t stride = d;
     if (compact) {
@@ -312,7 +316,15 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
                 scales[a] = bt.inv_scale[static_cast<std::size_t>(sc.active[a])];
             }
         }
-        wt = Weights<T>{out->params.data(), na, bt.inv_scale != nullptr ? scales.data() : nullptr, true};
+        wt = Weights<T>{out->params.data(), na, bt.inv_scale != nullptr ? scales.data() : nullptr, true,
+                        out->params.data(), false};
+        if (bt.inv_scale != nullptr) {
+            std::vector<T>& scaled = out->scaled;
+            scaled.resize(K * na);
+            for (std::size_t k = 0; k < K; ++k)
+                for (std::size_t a = 0; a < na; ++a) scaled[k * na + a] = out->params[k * na + a] * scales[a];
+            wt.forward_W = scaled.data();
+        }
         g = out->grad.data();
         stride = na;
     } else {
