@@ -482,9 +482,10 @@ def _expected_failures(estimator):
 _ESTIMATORS = [LinearRegression(), LogisticRegression(), LinearRegression(solver="newton"),
                LogisticRegression(solver="newton")]
 
-# Checks that hand fit a Fortran-ordered or strided X on purpose: fastgd's note that it copies
-# X once is not what they test.
-_CHECKS_THAT_COPY_X = ("check_f_contiguous_array_estimator", "check_estimators_partial_fit_n_features")
+# Checks that hand fit a Fortran-ordered or strided X, or a sparse matrix in every format, on
+# purpose: fastgd's note that it copies X once is not what they test.
+_CHECKS_THAT_COPY_X = ("check_f_contiguous_array_estimator", "check_estimators_partial_fit_n_features",
+                       "check_estimator_sparse_array", "check_estimator_sparse_matrix")
 
 if parametrize_with_checks is not None:
     with warnings.catch_warnings():
@@ -497,7 +498,7 @@ if parametrize_with_checks is not None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             if getattr(check, "func", check).__name__ in _CHECKS_THAT_COPY_X:
-                warnings.filterwarnings("ignore", "X is (Fortran-ordered|not contiguous)",
+                warnings.filterwarnings("ignore", "X (is (Fortran-ordered|not contiguous)|needs converting)",
                                         fastgd.models.DataConversionWarning)
             check(estimator)
 else:

@@ -102,5 +102,26 @@ def linear_batches(loss: str, X: npt.NDArray[np.floating], y: npt.NDArray[Any], 
                    sync: Callable[[_Arrays, float, float], tuple[float, float, float]] | None = None,
                    n_rows: int | None = None, row_scaling: npt.NDArray[np.floating] | None = None
                    ) -> tuple[int, tuple[float, float, float], float, float | None]: ...
+def sparse_linear_objective(loss: str, X: Any, y: npt.NDArray[Any], W: npt.NDArray[np.floating],
+                            b: npt.NDArray[np.floating], grad_W: npt.NDArray[np.floating],
+                            grad_b: npt.NDArray[np.floating], rows: npt.NDArray[np.int64] | None = None,
+                            start: int = 0, stop: int | None = None,
+                            sample_weight: npt.NDArray[np.floating] | None = None, l2: float = 0.0,
+                            l1: float | npt.NDArray[np.float64] = 0.0, delta: float | npt.NDArray[np.float64] = 1.0,
+                            inv_scale: npt.NDArray[np.floating] | None = None,
+                            active_only: bool = False) -> float: ...
+def sparse_linear_batches(loss: str, X: Any, y: npt.NDArray[Any], theta: npt.NDArray[np.floating],
+                          grad: npt.NDArray[np.floating], K: int, sample_weight: npt.NDArray[np.floating] | None,
+                          order: npt.NDArray[np.int64] | None, batches: npt.NDArray[np.int64], first: int,
+                          batch_size: int, batch_weight: npt.NDArray[np.float64] | None, l2: float,
+                          l1: float | npt.NDArray[np.float64], delta: float | npt.NDArray[np.float64], plan: StepPlan,
+                          grads: _Arrays, sums: tuple[float, float, float],
+                          first_gnorm: float | None, explode_factor: float | None,
+                          sync: Callable[[_Arrays, float, float], tuple[float, float, float]] | None = None,
+                          n_rows: int | None = None, inv_scale: npt.NDArray[np.floating] | None = None,
+                          lazy: bool = False, l1_state: npt.NDArray[np.float64] | None = None
+                          ) -> tuple[int, tuple[float, float, float], float, float | None]: ...
+def csr_first_duplicate(indptr: npt.NDArray[np.integer], indices: npt.NDArray[np.integer],
+                        d: int) -> tuple[int, int]: ...
 def divergence(loss: float, grad_norm: float, first_grad_norm: float | None,
                explode_factor: float | None) -> str | None: ...

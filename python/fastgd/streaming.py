@@ -48,6 +48,7 @@ every epoch is padded to the largest shard's number of samples (``segments(pad_t
 from __future__ import annotations
 
 import copy
+import itertools
 import mmap
 import numbers
 from collections.abc import Callable, Iterable, Iterator
@@ -342,6 +343,8 @@ class ChunkStream:
         # source that it reads only while training).
         self.first_X: Any = None
         self.check_first: Callable[[Any], Any] | None = None
+        # Whether the chunks' X is scipy.sparse (known once the first chunk is read).
+        self.sparse: bool | None = None
 
     def with_transform(self, transform: Callable | None) -> ChunkStream:
         """A copy of this stream (over the same source) whose chunks go through
@@ -352,6 +355,22 @@ class ChunkStream:
         return out
 
     # -- reading -----------------------------------------------------------------------
+
+    def is_sparse(self) -> bool:
+        """Whether the chunks' X is scipy.sparse: known once a chunk has been read, else from
+        the first chunk (a one-shot iterator's is read and put back in front of the rest)."""
+        if self.sparse is None:
+            if self.array:
+                self.sparse = _is_sparse(self.source)
+            elif isinstance(self.source, (list, tuple)):
+                self.sparse = bool(self.source) and isinstance(self.source[0], tuple) and _is_sparse(self.source[0][0])
+            else:
+                it = iter(self.source()) if callable(self.source) else self.source
+                first = next(it, None)
+                if self.one_shot:
+                    self.source = itertools.chain([] if first is None else [first], it)
+                self.sparse = isinstance(first, tuple) and len(first) > 0 and _is_sparse(first[0])
+        return bool(self.sparse)
 
     @property
     def one_shot(self) -> bool:
@@ -397,7 +416,19 @@ class ChunkStream:
             wc = chunk[2] if len(chunk) == 3 else None
             if Xc is None:
                 raise ValueError(f"chunk {k}: X is None")
-            if not isinstance(Xc, np.ndarray):
+            sparse = _is_sparse(Xc)  # kept as it is (CSR rows go through a buffer of their own)
+            if sparse or isinstance(Xc, np.ndarray):
+                if k == 0:
+                    self.first_X, first_names = Xc, None
+                    self.sparse = sparse
+                    if self.check_first is not None:
+                        self.check_first(Xc)
+                else:
+                    check_same_names(None, first_names, f"chunk {k}")
+                    if sparse != self.sparse:
+                        raise ValueError(f"chunk {k}: X is {'sparse' if sparse else 'dense'}, but the first chunk's is "
+                                         f"{'sparse' if self.sparse else 'dense'}; give all chunks in one form")
+            elif not isinstance(Xc, np.ndarray):
                 # Column names (a DataFrame's), read before the conversion drops them: every
                 # chunk has the first one's, which the estimator learns or checks.
                 names = feature_names(Xc)
@@ -408,12 +439,8 @@ class ChunkStream:
                 else:
                     check_same_names(names, first_names, f"chunk {k}")
                 Xc = np.asarray(Xc)
-            elif k == 0:
-                self.first_X, first_names = Xc, None
-                if self.check_first is not None:
-                    self.check_first(Xc)
-            else:
-                check_same_names(None, first_names, f"chunk {k}")
+                if k == 0:
+                    self.sparse = False
             if Xc.ndim < 1:
                 raise ValueError(f"chunk {k}: X must have a first axis of samples, got a scalar")
             m = Xc.shape[0]
@@ -473,7 +500,7 @@ class ChunkStream:
                                  "returning a fresh iterator (e.g. the generator function itself)")
             n, row_shape = 0, None
             for Xc, _, _ in self.chunks():
-                n += len(Xc)
+                n += Xc.shape[0]
                 row_shape = Xc.shape[1:]
             self.n_samples, self.row_shape = n, row_shape
         return int(self.n_samples), self.row_shape
@@ -529,7 +556,7 @@ class ChunkStream:
         buffer: _ShuffleBuffer | None = None
         seen = 0  # samples read this epoch
         for Xc, yc, wc in self.chunks():
-            seen += len(Xc)
+            seen += Xc.shape[0]
             if pad_to is not None and seen > pad_to:
                 raise ValueError(f"the stream gave more samples this epoch ({seen} so far) than its first pass "
                                  f"counted and the ranks agreed on ({pad_to}); a data-parallel stream must give "
@@ -541,13 +568,21 @@ class ChunkStream:
             yield from buffer.put(rng, (Xc, yc, wc))
         if buffer is None:
             return
-        if buffer.holds_all() and (self.array or isinstance(self.source, (list, tuple))):
+        if buffer.holds_all() and (self.array or isinstance(self.source, (list, tuple))) \
+                and not isinstance(buffer, _SparseShuffleBuffer):
             self._held = (buffer.filled, bs, rows_shuffled, transform)
         # The end of the stream: the rest, in a random order.
         yield from buffer.rest(rng, 0 if pad_to is None else pad_to - seen, pad_to is not None)
 
-    def _open_buffer(self, Xc: np.ndarray, yc: Any, wc: Any, bs: int, rows_shuffled: bool) -> _ShuffleBuffer:
+    def _open_buffer(self, Xc: Any, yc: Any, wc: Any, bs: int, rows_shuffled: bool) -> Any:
         """The epoch's buffer, sized on its first (transformed) chunk."""
+        if _is_sparse(Xc):
+            # A CSR row's bytes: its share of the chunk's values, indices and row pointers.
+            m = max(1, Xc.shape[0])
+            row_bytes = (Xc.data.nbytes + Xc.indices.nbytes + Xc.indptr.nbytes) // m + 1
+            row_bytes += (0 if yc is None else yc[:1].nbytes) + (0 if wc is None else 8)
+            cap = -(-(self.buffer_size or _rows_for(DEFAULT_BUFFER_BYTES, row_bytes)) // bs) * bs
+            return _SparseShuffleBuffer(cap, bs, rows_shuffled)
         row_bytes = Xc[:1].nbytes + (0 if yc is None else yc[:1].nbytes) + (0 if wc is None else 8)
         # A whole number of batches (at least one), so that only the epoch's last batch may
         # be short.
@@ -645,6 +680,69 @@ class _ShuffleBuffer:
             rest = order[whole:total]
             Xb, yb, wb = (None if b is None else b[rest] for b in buf)
             yield Xb, yb, wb, None, len(rest)
+
+
+class _SparseShuffleBuffer:
+    """The shuffle buffer of a stream of sparse (CSR) chunks: the chunks are kept as they
+    come until they hold ``cap`` rows, which are then joined into one CSR matrix and trained
+    on whole, in a random order of their rows (``rows_shuffled``), before the buffer starts
+    again. (A dense buffer trains on half of itself and refills those rows in place; a CSR
+    matrix has no rows to refill in place.) Memory: the buffer's rows, twice while they are
+    joined."""
+
+    def __init__(self, cap: int, bs: int, rows_shuffled: bool) -> None:
+        self.cap, self.bs, self.rows_shuffled = cap, bs, rows_shuffled
+        self.parts: list[tuple[Any, Any, Any]] = []
+        self.filled = 0
+        self.emitted = False
+
+    def holds_all(self) -> bool:
+        return not self.emitted and self.filled > 0
+
+    def _joined(self, rows: int) -> tuple[Any, Any, Any]:
+        """The first ``rows`` rows of the parts as one (X, y, w), the rest kept."""
+        import scipy.sparse as sp
+
+        taken: list[tuple[Any, Any, Any]] = []
+        left = rows
+        while left:
+            X, y, w = self.parts[0]
+            m = X.shape[0]
+            if m <= left:
+                taken.append(self.parts.pop(0))
+                left -= m
+            else:
+                taken.append((X[:left], None if y is None else y[:left], None if w is None else w[:left]))
+                self.parts[0] = (X[left:], None if y is None else y[left:], None if w is None else w[left:])
+                left = 0
+        self.filled -= rows
+        Xb = sp.vstack([t[0] for t in taken], format="csr") if len(taken) > 1 else taken[0][0].tocsr()
+        yb = None if taken[0][1] is None else np.concatenate([t[1] for t in taken])
+        wb = None if taken[0][2] is None else np.concatenate([t[2] for t in taken])
+        return Xb, yb, wb
+
+    def put(self, rng: np.random.Generator, parts: tuple[Any, Any, Any]) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+        # (Copies: a transform may return views of arrays it reuses.)
+        self.parts.append(tuple(None if a is None else a.copy() for a in parts))  # type: ignore[arg-type]
+        self.filled += parts[0].shape[0]
+        while self.filled > self.cap:  # full, and more to come
+            self.emitted = True
+            Xb, yb, wb = self._joined(self.cap)
+            yield Xb, yb, wb, permutation(rng, self.cap) if self.rows_shuffled else None, self.cap
+
+    def rest(self, rng: np.random.Generator, deficit: int, padded: bool) -> Iterator[tuple[Any, Any, Any, Any, int]]:
+        filled = self.filled
+        if not filled:
+            return
+        Xb, yb, wb = self._joined(filled)
+        order = permutation(rng, filled) if self.rows_shuffled and self.bs < filled else None
+        order, total = _padded(order, filled, filled, filled + deficit if padded else None)
+        yield Xb, yb, wb, order, total
+
+
+def _is_sparse(a: Any) -> bool:
+    # scipy.sparse, without importing scipy.
+    return hasattr(a, "tocsr") and type(a).__module__.startswith("scipy.sparse")
 
 
 def _padded(order: np.ndarray | None, n: int, pool: int, pad_to: int | None) -> tuple[np.ndarray | None, int]:

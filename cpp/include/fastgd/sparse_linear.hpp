@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "fastgd/linear_objective.hpp"
@@ -35,32 +36,66 @@ template <class T, class I> struct SparseBatch {
     const std::int64_t* labels;
     const T* sample_weight;
     const T* inv_scale = nullptr;
+    // The batch that follows, if known (next_n > 0): its rows by index or from next_begin.
+    // Only a hint: the kernel asks the memory for its rows while it works on this batch.
+    const std::int64_t* next_rows = nullptr;
+    std::size_t next_begin = 0;
+    std::size_t next_n = 0;
 };
 
 // Work space kept from batch to batch (a call per batch allocates nothing once it has grown):
-// the batch's active features and a mark per feature.
+// the batch's active features and a mark per feature, and in compact mode the batch's
+// parameters and gradient at those features.
 struct SparseScratch {
-    std::vector<std::uint32_t> mark;   // d marks: feature j is active in this batch iff mark[j] == stamp
-    std::uint32_t stamp = 0;
+    // Per feature: a bit, set while the batch has met it (cleared after), and its position in
+    // `active` (valid while the bit is set).
+    std::vector<std::uint64_t> seen;
+    std::vector<std::uint32_t> slot_of;
     std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
+    std::vector<std::uint32_t> slot;   // per nonzero of the batch, in row order: its feature's position in active
+    std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index into slot
     std::vector<double> coef;          // per row and output: s_i / n * dl/dz
+    struct BlockSums {
+        double loss, weight;
+    };
+    std::vector<BlockSums> sums;  // per block of rows: its weighted loss and weight
 };
 
 // Gradient modes. dense: grad_W is written whole, (1/n) sum_i c_i x_i^T + l2 W, as the dense
-// kernel writes it. active: only the batch's active features' entries of grad_W are written
-// (the data term and l2 W there); the caller keeps the others at zero, and the value holds
-// the loss alone (the caller knows the penalty).
-enum class SparseGrad : int { dense = 0, active = 1 };
+// kernel writes it. compact: the batch's parameters and gradient at its active features only,
+// as vectors of K * n_active + K values (output k of active feature a at k * n_active + a,
+// then the K intercepts): W and b gathered into `params`, the gradient (the data term and
+// l2 W) into `grad`, and their positions in a flat [W.ravel(), b] into `coords`; the value is
+// the loss alone (the caller knows the penalty). grad_W and grad_b are not written then.
+// weight_scale (compact mode): W holds the weights divided by it (a weight vector kept as a
+// scalar times a vector, for a decay of every weight in O(1)); the gathered `params` are the
+// weights themselves.
+enum class SparseGrad : int { dense = 0, compact = 1 };
+
+template <class T> struct CompactOut {
+    std::vector<T> params, grad;
+    std::vector<T> scales;  // the active features' 1 / scale
+    std::vector<T> scaled;  // params * scales (what the rows' values multiply)
+    std::vector<std::int64_t> coords;
+};
 
 // Returns  sum_i s_i l_i / sum_i s_i  (+ the penalties in dense mode) and writes grad_W
-// (K x d) and grad_b (K) as the dense kernel does; scratch.active then lists the batch's
-// features. Throws std::out_of_range (message: the row and the bad index) for a column index
-// outside [0, d) or a row whose indptr does not increase, before writing any gradient.
-// The rows' z in double, each row alone; the gradient summed in row order into T: the same
-// bits for any thread count.
+// (K x d) and grad_b (K) as the dense kernel does, or in compact mode `out`; scratch.active
+// then lists the batch's features. Throws std::out_of_range (message: the row and the bad
+// index) for a column index outside [0, d) or a row whose indptr does not increase, before
+// writing any gradient. The rows' z in double, each row alone; the gradient summed in row
+// order into T: the same bits for any thread count.
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& batch, const T* W, const T* b,
                                const LinearObjectiveOptions& options, T* grad_W, T* grad_b,
-                               SparseScratch& scratch, SparseGrad mode);
+                               SparseScratch& scratch, SparseGrad mode, CompactOut<T>* out = nullptr,
+                               double weight_scale = 1.0);
+
+// The first column stored twice in one row of a CSR structure (rows [0, n_rows), column
+// indices in [0, d), indptr monotone: checked before), as (row, column); (-1, -1) if none. One
+// pass over the indices with a mark per column (d 32-bit marks).
+template <class I>
+std::pair<std::int64_t, std::int64_t> csr_first_duplicate(const I* indptr, const I* indices, std::size_t n_rows,
+                                                          std::size_t d);
 
 }  // namespace fastgd

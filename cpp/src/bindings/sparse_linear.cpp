@@ -102,13 +102,15 @@ const void* inv_scale_of(const py::object& obj, const py::array& data, py::ssize
 // The kernel, its index errors as ValueError.
 template <class T, class I>
 double run_kernel(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, T* gW, T* gb,
-                  SparseScratch& sc, SparseGrad mode) {
+                  SparseScratch& sc, CompactOut<T>* compact, double weight_scale = 1.0) {
     std::string error;
     double value = 0.0;
     {
         py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
         try {
-            value = sparse_linear_objective(bt, W, b, o, gW, gb, sc, mode);
+            value = sparse_linear_objective(bt, W, b, o, gW, gb, sc,
+                                            compact != nullptr ? SparseGrad::compact : SparseGrad::dense, compact,
+                                            weight_scale);
         } catch (const std::out_of_range& e) {
             error = e.what();
         }
@@ -154,19 +156,26 @@ double sparse_linear_objective_py(const std::string& loss_name, const py::object
                 throw py::value_error("y: label " + std::to_string(cl) + " is out of range for K = " +
                                       std::to_string(K) + " classes (labels are 0..K-1)");
         }
-    if (active_only) {  // the contract of SparseGrad::active: the rest of grad_W is zero
-        py::gil_scoped_release release;
-        std::memset(const_cast<void*>(gW.data()), 0, static_cast<std::size_t>(gW.nbytes()));
-    }
     return with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
         using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
         const SparseBatch<T, I> bt{X, rows, static_cast<std::size_t>(rows ? 0 : start),
                                    static_cast<std::size_t>(end - start), static_cast<const T*>(t.y), t.labels,
                                    static_cast<const T*>(t.sample_weight), static_cast<const T*>(inv_scale)};
-        return run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
-                          static_cast<T*>(const_cast<void*>(gW.data())), static_cast<T*>(const_cast<void*>(gb.data())),
-                          call_scratch, active_only ? SparseGrad::active : SparseGrad::dense);
+        T* gw = static_cast<T*>(const_cast<void*>(gW.data()));
+        T* gbb = static_cast<T*>(const_cast<void*>(gb.data()));
+        CompactOut<T> compact;
+        const double value = run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
+                                        gw, gbb, call_scratch, active_only ? &compact : nullptr);
+        if (active_only) {  // the compact gradient spread over zeros: grad_W and grad_b are one flat layout
+            const std::size_t kd = static_cast<std::size_t>(K * d);
+            std::fill(gw, gw + kd, T(0));
+            for (std::size_t a = 0; a < compact.coords.size(); ++a) {
+                const auto q = static_cast<std::size_t>(compact.coords[a]);
+                (q < kd ? gw[q] : gbb[q - kd]) = compact.grad[a];
+            }
+        }
+        return value;
     });
 }
 
@@ -177,15 +186,20 @@ struct PenaltySums {
     std::vector<double> ab;
 };
 
+// Adds (sign 1) or takes out (-1) the weights among a compact batch's values (K x na, then
+// the intercepts, which are not penalized), each times `factor` (the stored vector's entries).
 template <class T>
-void add_coordinates(PenaltySums& p, const T* theta, const std::vector<std::int64_t>& coords, std::size_t n_weights,
-                     std::size_t d, double sign) {
-    for (const std::int64_t q : coords) {
-        const auto j = static_cast<std::size_t>(q);
-        if (j >= n_weights) continue;  // an intercept: not penalized
-        const double w = double(theta[j]);
-        p.sq += sign * w * w;
-        p.ab[j / d] += sign * std::fabs(w);
+void add_weights(PenaltySums& p, const CompactOut<T>& c, std::size_t K, double sign, double factor) {
+    const std::size_t na = (c.params.size() - K) / K;
+    for (std::size_t k = 0; k < K; ++k) {
+        double sq = 0.0, ab = 0.0;
+        for (std::size_t a = 0; a < na; ++a) {
+            const double w = double(c.params[k * na + a]) * factor;
+            sq += w * w;
+            ab += std::fabs(w);
+        }
+        p.sq += sign * sq;
+        p.ab[k] += sign * ab;
     }
 }
 
@@ -196,7 +210,8 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
                                 double l2, const py::object& l1_o, const py::object& delta_o, StepPlan& plan,
                                 const py::object& grads, py::tuple sums, std::optional<double> first_gnorm,
                                 std::optional<double> explode_factor, const py::object& sync,
-                                std::optional<py::ssize_t> n_rows, const py::object& scale_o, bool lazy) {
+                                std::optional<py::ssize_t> n_rows, const py::object& scale_o, bool lazy,
+                                const py::object& l1_state_o) {
     const Csr c = csr_of(Xo);
     const py::ssize_t n_total = c.n_rows, d = c.d;
     const LinearTargets t = linear_targets(loss_name, K, "K", yo, swo, c.data, n_total, l2, l1_o, delta_o, true);
@@ -208,52 +223,84 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
     EpochArgs ea = epoch_args(n_total, order_o, n_rows, batches_o, first, batch_size, batch_weight_o, sums,
                               first_gnorm, explode_factor, sync);
     const EpochBatches& e = ea.batches;
+    // The lazy L1 penalty's state (Tsuruoka et al. 2009): per weight the penalty applied to it
+    // so far, then per output the penalty every weight has been due so far.
+    double* l1_state = nullptr;
+    const bool l1 = t.options.l1 != 0.0 || t.options.l1_k != nullptr;
+    if (lazy && l1) {
+        const py::ssize_t n_state = K * d + K;
+        if (!py::isinstance<py::array_t<double>>(l1_state_o) ||
+            !(py::reinterpret_borrow<py::array>(l1_state_o).flags() & py::array::c_style) ||
+            py::reinterpret_borrow<py::array>(l1_state_o).ndim() != 1 ||
+            py::reinterpret_borrow<py::array>(l1_state_o).shape(0) != n_state ||
+            !py::reinterpret_borrow<py::array>(l1_state_o).writeable())
+            throw py::value_error("l1_state: a lazy fit with an L1 term needs a writeable C-contiguous float64 array "
+                                  "of K * (X.shape[1] + 1) = " + std::to_string(n_state) + " values");
+        l1_state = static_cast<double*>(py::reinterpret_borrow<py::array>(l1_state_o).mutable_data());
+    }
     SparseScratch scratch;
-    std::vector<std::int64_t> coords;
     with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
         using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
         T* g = static_cast<T*>(const_cast<void*>(grad.data()));
-        const T* w = static_cast<const T*>(theta.data());
+        T* w = static_cast<T*>(const_cast<void*>(theta.data()));
         const std::size_t Ku = static_cast<std::size_t>(K), du = static_cast<std::size_t>(d), kd = Ku * du;
         const LinearObjectiveOptions& o = t.options;
-        PenaltySums pen;
+        // Lazy: the L2 term is a decay of every weight at every step, w <- (1 - lr l2) w, then
+        // the rule's step on the batch's features from their data gradient. The decay of all
+        // d weights costs O(1): the weights are kept as `scale` times theta's entries while the
+        // loop runs (scikit-learn's SGD keeps its wscale so), and theta holds the weights
+        // themselves again whenever the loop returns.
+        LinearObjectiveOptions kernel_options = o;
+        if (lazy) kernel_options.l2 = 0.0;
+        double scale = 1.0;
+        const auto fold_scale = [&] {
+            if (scale == 1.0) return;
+            for (std::size_t q = 0; q < kd; ++q) w[q] = static_cast<T>(double(w[q]) * scale);
+            scale = 1.0;
+        };
+        struct Folded {
+            decltype(fold_scale)& fold;
+            ~Folded() { fold(); }
+        } folded{fold_scale};
+        CompactOut<T> compact;
+        PenaltySums pen;  // of theta's entries: the weights' are scale times theirs
         pen.ab.assign(Ku, 0.0);
         if (lazy) {
             py::gil_scoped_release release;
-            std::fill(g, g + kd + Ku, T(0));  // the contract of SparseGrad::active
-            for (std::size_t k = 0; k < Ku; ++k)
-                for (std::size_t j = 0; j < du; ++j) {
-                    const double v = double(w[k * du + j]);
-                    pen.sq += v * v;
-                    pen.ab[k] += std::fabs(v);
-                }
+            for (std::size_t q = 0; q < kd; ++q) {
+                const double v = double(w[q]);
+                pen.sq += v * v;
+                pen.ab[q / du] += std::fabs(v);
+            }
         }
         const auto penalty = [&] {
             double l1 = 0.0;
             for (std::size_t k = 0; k < Ku; ++k) l1 += (o.l1_k != nullptr ? o.l1_k[k] : o.l1) * pen.ab[k];
-            return 0.5 * o.l2 * pen.sq + l1;
+            return 0.5 * o.l2 * scale * scale * pen.sq + scale * l1;
         };
         const auto objective = [&](const BatchSpan& span, bool local) {
-            const SparseBatch<T, I> bt{X,
-                                       e.order != nullptr ? e.order + span.start : nullptr,
-                                       e.order != nullptr ? 0 : span.start,
-                                       span.stop - span.start,
-                                       static_cast<const T*>(t.y),
-                                       t.labels,
-                                       static_cast<const T*>(t.sample_weight),
-                                       static_cast<const T*>(inv_scale)};
-            double value = run_kernel(bt, w, w + kd, o, g, g + kd, scratch, lazy ? SparseGrad::active : SparseGrad::dense);
+            SparseBatch<T, I> bt{X,
+                                 e.order != nullptr ? e.order + span.start : nullptr,
+                                 e.order != nullptr ? 0 : span.start,
+                                 span.stop - span.start,
+                                 static_cast<const T*>(t.y),
+                                 t.labels,
+                                 static_cast<const T*>(t.sample_weight),
+                                 static_cast<const T*>(inv_scale)};
+            if (span.next_stop > span.next_start) {
+                bt.next_n = span.next_stop - span.next_start;
+                if (e.order != nullptr) bt.next_rows = e.order + span.next_start;
+                else bt.next_begin = span.next_start;
+            }
+            double value = run_kernel(bt, w, w + kd, kernel_options, g, g + kd, scratch, lazy ? &compact : nullptr,
+                                      scale);
             double gnorm = 0.0;
             if (lazy) {
                 value += penalty();
-                coords.clear();
-                for (std::size_t k = 0; k < Ku; ++k)
-                    for (const std::int64_t j : scratch.active) coords.push_back(static_cast<std::int64_t>(k * du) + j);
-                for (std::size_t k = 0; k < Ku; ++k) coords.push_back(static_cast<std::int64_t>(kd + k));
                 if (local) {
-                    double sq = 0.0;  // the gradient is zero off these coordinates
-                    for (const std::int64_t q : coords) sq += double(g[q]) * double(g[q]);
+                    double sq = 0.0;  // the gradient is zero off the batch's coordinates
+                    for (const T v : compact.grad) sq += double(v) * double(v);
                     gnorm = std::sqrt(sq);
                 }
             } else if (local) {
@@ -270,22 +317,53 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
         };
         const auto take_step = [&] {
             if (!lazy) return step(plan, grads).has_value();
-            const Coordinates only{coords.data(), coords.size()};
-            add_coordinates(pen, w, coords, kd, du, -1.0);
+            const std::size_t n_weights = compact.params.size() - Ku;
+            const double next_lr_used = (o.l2 != 0.0 || l1_state != nullptr) ? next_lr(plan, 0) : 0.0;
+            const double decay = o.l2 != 0.0 ? 1.0 - next_lr_used * o.l2 : 1.0;
+            const double new_scale = scale * decay;
+            add_weights(pen, compact, Ku, -1.0, 1.0 / scale);
+            if (decay != 1.0)
+                for (std::size_t a = 0; a < n_weights; ++a)
+                    compact.params[a] = static_cast<T>(double(compact.params[a]) * decay);
+            const Coordinates only{compact.coords.data(), compact.coords.size(), compact.params.data(),
+                                   compact.grad.data(), n_weights, 1.0 / new_scale};
             bool was_lazy = false;
             const bool refused = step(plan, grads, &only, &was_lazy).has_value();
-            add_coordinates(pen, w, coords, kd, du, 1.0);
-            if (!was_lazy) {  // a whole step: every weight may have moved
-                pen.sq = 0.0;
-                std::fill(pen.ab.begin(), pen.ab.end(), 0.0);
-                for (std::size_t q = 0; q < kd; ++q) {
-                    const double v = double(w[q]);
-                    pen.sq += v * v;
-                    pen.ab[q / du] += std::fabs(v);
+            if (!was_lazy || refused) {  // nothing stepped: train's own loop takes this batch
+                for (std::size_t a = 0; a < n_weights; ++a)  // (no weight moved)
+                    compact.params[a] = static_cast<T>(double(compact.params[a]) / decay);
+                add_weights(pen, compact, Ku, 1.0, 1.0 / scale);
+                return true;
+            }
+            scale = new_scale;
+            if (l1_state != nullptr) {
+                // The cumulative penalty: each weight of the batch is pulled towards zero by
+                // what every weight has been due since the start, less what it has had, and
+                // stops at zero (an exact zero); scikit-learn's SGD does the same.
+                const double lr = next_lr_used;
+                double* q = l1_state;
+                double* u = l1_state + kd;
+                for (std::size_t k = 0; k < Ku; ++k) u[k] += lr * (o.l1_k != nullptr ? o.l1_k[k] : o.l1);
+                const std::size_t na = n_weights / Ku;
+                for (std::size_t a = 0; a < n_weights; ++a) {
+                    const auto qi = static_cast<std::size_t>(compact.coords[a]);
+                    const double uk = u[a / na];
+                    const double wv = double(compact.params[a]);
+                    double nw = wv;
+                    if (wv > 0.0) nw = std::max(0.0, wv - (uk + q[qi]));
+                    else if (wv < 0.0) nw = std::min(0.0, wv + (uk - q[qi]));
+                    q[qi] += nw - wv;
+                    compact.params[a] = static_cast<T>(nw);
+                    w[qi] = static_cast<T>(nw / scale);
                 }
             }
-            for (const std::int64_t q : coords) g[q] = T(0);
-            return refused;
+            add_weights(pen, compact, Ku, 1.0, 1.0 / scale);
+            if (scale < 1e-9) {  // before the stored entries grow past what T holds: fold the scale in
+                pen.sq *= scale * scale;
+                for (double& v : pen.ab) v *= scale;
+                fold_scale();
+            }
+            return false;
         };
         run_batches(e, objective, take_step, grads, ea.explode, sync, ea.sums);
     });
@@ -294,7 +372,37 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
 
 }  // namespace
 
+// csr_first_duplicate for indptr and indices arrays (int32 or int64, the same), already
+// checked for shape, monotone rows and columns in [0, d).
+py::tuple csr_first_duplicate_py(const py::array& indptr, const py::array& indices, py::ssize_t d) {
+    const auto n_rows = static_cast<std::size_t>(indptr.shape(0) - 1);
+    std::pair<std::int64_t, std::int64_t> found;
+    const auto go = [&](auto tag) {
+        using I = decltype(tag);
+        const I* ip = static_cast<const I*>(indptr.data());
+        const I* ix = static_cast<const I*>(indices.data());
+        py::gil_scoped_release release;  // the arrays are the caller's arguments
+        found = csr_first_duplicate(ip, ix, n_rows, static_cast<std::size_t>(d));
+    };
+    const bool i32 = indptr.dtype().equal(py::dtype::of<std::int32_t>()) &&
+                     indices.dtype().equal(py::dtype::of<std::int32_t>());
+    const bool i64 = indptr.dtype().equal(py::dtype::of<std::int64_t>()) &&
+                     indices.dtype().equal(py::dtype::of<std::int64_t>());
+    if ((!i32 && !i64) || indptr.ndim() != 1 || indices.ndim() != 1 || !(indptr.flags() & py::array::c_style) ||
+        !(indices.flags() & py::array::c_style) || indptr.shape(0) < 1 || d < 0)
+        throw py::type_error("indptr, indices: C-contiguous 1-D arrays, both int32 or both int64");
+    if (i32) go(std::int32_t{});
+    else go(std::int64_t{});
+    return py::make_tuple(found.first, found.second);
+}
+
 void register_sparse_linear(py::module_& m) {
+    m.def("csr_first_duplicate", &csr_first_duplicate_py,
+          "(row, column) of the first column index stored twice in one row of a CSR structure, (-1, -1) if\n"
+          "none: one pass, with d 32-bit marks. The structure must be sound (monotone indptr from 0, column\n"
+          "indices in [0, d)).",
+          py::arg("indptr"), py::arg("indices"), py::arg("d"));
+
     m.def("sparse_linear_objective", &sparse_linear_objective_py,
           "linear_objective's objective and gradient for a CSR matrix X (a scipy.sparse csr_matrix or csr_array:\n"
           "its data, indices and indptr arrays, read in place; float32 or float64 values, int32 or int64\n"
@@ -307,15 +415,19 @@ void register_sparse_linear(py::module_& m) {
           py::arg("inv_scale") = py::none(), py::arg("active_only") = false);
 
     m.def("sparse_linear_batches", &sparse_linear_batches,
-          "linear_batches for a CSR matrix X (see sparse_linear_objective). lazy: each step updates only the\n"
-          "batch's active features' weights and optimizer state, and the intercepts (the optimizer's rule on\n"
-          "those coordinates alone, its clipping norm theirs); the L2 penalty's gradient is applied on them\n"
-          "only. Otherwise every weight steps every batch, as on X.toarray().",
+          "linear_batches for a CSR matrix X (see sparse_linear_objective). lazy: each step first decays every\n"
+          "weight, w <- (1 - lr l2) w (in O(1): the weights are kept as a scalar times theta while the loop runs),\n"
+          "then updates only the batch's active features' weights and optimizer state, and the intercepts, by\n"
+          "the optimizer's rule on those coordinates alone from their data gradient (its clipping norm theirs).\n"
+          "With an L1 term, lazy steps then apply the cumulative penalty (Tsuruoka et al. 2009) to the batch's\n"
+          "weights, whose state l1_state keeps (K * (d + 1) float64 values, zeros at the start of a fit).\n"
+          "Otherwise every weight steps every batch, as on X.toarray() (L1: train's proximal post_step).",
           py::arg("loss"), py::arg("X"), py::arg("y"), py::arg("theta"), py::arg("grad"), py::arg("K"),
           py::arg("sample_weight"), py::arg("order"), py::arg("batches"), py::arg("first"), py::arg("batch_size"),
           py::arg("batch_weight"), py::arg("l2"), py::arg("l1"), py::arg("delta"), py::arg("plan"), py::arg("grads"),
           py::arg("sums"), py::arg("first_gnorm"), py::arg("explode_factor"), py::arg("sync") = py::none(),
-          py::arg("n_rows") = py::none(), py::arg("inv_scale") = py::none(), py::arg("lazy") = false);
+          py::arg("n_rows") = py::none(), py::arg("inv_scale") = py::none(), py::arg("lazy") = false,
+          py::arg("l1_state") = py::none());
 }
 
 }  // namespace fastgd::bindings

@@ -12,6 +12,7 @@
 #include <string>
 #include <utility>
 
+#include "../kernels/prefetch.hpp"
 #include "array_checks.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/norms.hpp"
@@ -368,11 +369,12 @@ void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scal
     }
 }
 
-// A lazy step's arrays: the chosen coordinates of the parameter, its gradient and its states,
-// gathered into vectors of their own that the rule's kernel steps as one array, then written
-// back. Kept per thread, so a step allocates nothing once they have grown.
+// A lazy step's arrays: the chosen coordinates' values and gradient (the caller's compact
+// arrays) and their states, gathered into vectors of their own that the rule's kernel steps
+// as one array, then written back. Kept per thread, so a step allocates nothing once they
+// have grown.
 template <class T> struct Compacted {
-    std::vector<T> values;  // (2 + states) x n: param, grad, each state
+    std::vector<T> states;  // states x n
     TensorRef<T> full;
     std::size_t n_states = 0;
 };
@@ -384,29 +386,34 @@ void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted
     c.n_states = 0;
     while (c.n_states < kMaxStates && r.state[c.n_states] != nullptr) ++c.n_states;
     const std::size_t n = only.n;
-    c.values.resize((2 + c.n_states) * n);
-    T* v = c.values.data();
-    for (std::size_t a = 0; a < n; ++a) {
-        const auto j = static_cast<std::size_t>(only.index[a]);
-        v[a] = r.param[j];
-        v[n + a] = r.grad[j];
-        for (std::size_t i = 0; i < c.n_states; ++i) v[(2 + i) * n + a] = r.state[i][j];
+    c.states.resize(c.n_states * n);
+    T* v = c.states.data();
+    for (std::size_t i = 0; i < c.n_states; ++i) {
+        const T* full = r.state[i];
+        T* out = v + i * n;
+        for (std::size_t a = 0; a < n; ++a) {
+            if (a + 16 < n) prefetch_line(full + only.index[a + 16]);  // loads from anywhere in the array
+            out[a] = full[static_cast<std::size_t>(only.index[a])];
+        }
     }
     TensorRef<T> small;
-    small.param = v;
-    small.grad = v + n;
-    for (std::size_t i = 0; i < c.n_states; ++i) small.state[i] = v + (2 + i) * n;
+    small.param = static_cast<T*>(only.values);
+    small.grad = static_cast<const T*>(only.grad);
+    for (std::size_t i = 0; i < c.n_states; ++i) small.state[i] = v + i * n;
     small.size = n;
     r = small;
 }
 
 template <class T> void scatter(const Coordinates& only, const Compacted<T>& c) {
     const std::size_t n = only.n;
-    const T* v = c.values.data();
-    for (std::size_t a = 0; a < n; ++a) {
-        const auto j = static_cast<std::size_t>(only.index[a]);
-        c.full.param[j] = v[a];
-        for (std::size_t i = 0; i < c.n_states; ++i) c.full.state[i][j] = v[(2 + i) * n + a];
+    const T* values = static_cast<const T*>(only.values);
+    const T to_stored = static_cast<T>(only.store_scale);
+    for (std::size_t a = 0; a < n; ++a)
+        c.full.param[static_cast<std::size_t>(only.index[a])] = a < only.n_scaled ? values[a] * to_stored : values[a];
+    for (std::size_t i = 0; i < c.n_states; ++i) {
+        const T* v = c.states.data() + i * n;
+        T* full = c.full.state[i];
+        for (std::size_t a = 0; a < n; ++a) full[static_cast<std::size_t>(only.index[a])] = v[a];
     }
 }
 
@@ -417,8 +424,8 @@ bool lazy_fits(const StepPlan& plan, const std::vector<GroupStep>& steps, const 
     const GroupStep& s = steps[0];
     if (s.missing != 0 || plan.layout[0].fresh != 0) return false;
     const Batch& b = s.batch;
-    const std::size_t size = b.f32.size() == 1 ? b.f32[0].size : b.f64.size() == 1 ? b.f64[0].size : 0;
     if (b.f32.size() + b.f64.size() != 1) return false;
+    const std::size_t size = b.f32.size() == 1 ? b.f32[0].size : b.f64[0].size;
     for (std::size_t a = 0; a < only.n; ++a)
         if (only.index[a] < 0 || static_cast<std::size_t>(only.index[a]) >= size) return false;
     return true;
@@ -445,6 +452,7 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
     std::vector<GroupStep> steps = read_groups(plan, grads);
     const bool lazy = only != nullptr && lazy_fits(plan, steps, *only);
     if (was_lazy != nullptr) *was_lazy = lazy;
+    if (only != nullptr && !lazy) return std::nullopt;  // nothing done: the caller takes the whole step
     if (lazy) {
         Batch& b = steps[0].batch;
         if (!b.f32.empty()) compact(b.f32, *only, compacted32);
@@ -517,6 +525,16 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
         plan.layout[gi].fresh_of.clear();
     }
     return std::nullopt;
+}
+
+double next_lr(const StepPlan& plan, Py_ssize_t gi) {
+    PyObject* g = PyList_GET_ITEM(plan.groups.ptr(), gi);
+    PyObject* gs = PyList_GET_ITEM(plan.group_states.ptr(), gi);
+    static PyObject* const key_lr = intern("lr");
+    PyObject* v = lookup(g, key_lr);
+    if (!PyCallable_Check(v)) return as_double(v);
+    const std::int64_t k = as_int64(lookup(gs, key_step()));
+    return as_double(py::reinterpret_borrow<py::object>(v)(k).ptr());
 }
 
 namespace {

@@ -54,11 +54,19 @@ struct StepPlan {
     Py_ssize_t total = 0;
 };
 
-// Some coordinates of a plan's parameters: positions in the flat buffer of a plan with one
-// group of one array (a sparse batch's active features, in a linear model's theta).
+// A step on some coordinates of a plan's parameters: positions in the flat buffer of a plan
+// with one group of one array (a sparse batch's active features, in a linear model's theta),
+// with their gradient, and their values gathered (n each, of the array's dtype): the step
+// updates `values` in place and writes them back at `index`.
+// The first n_scaled values are stored back multiplied by store_scale (a parameter kept as a
+// scalar times a vector: the vector's entries).
 struct Coordinates {
     const std::int64_t* index;
     std::size_t n;
+    void* values;
+    const void* grad;
+    std::size_t n_scaled = 0;
+    double store_scale = 1.0;
 };
 
 // One optimizer step: nothing (stepped, or skipped under nonfinite="skip"), or under
@@ -69,8 +77,13 @@ struct Coordinates {
 // were the vector of them (its gradient norm, clipping and state included); every other
 // coordinate and its state stay as they are (PyTorch's SparseAdam, TensorFlow's LazyAdam). A
 // plan it does not fit (several groups or arrays, states not created yet, a Python update)
-// takes the whole step instead; returns whether the step was lazy in `was_lazy`.
+// is not stepped at all: `was_lazy` is then false, and the caller takes a whole step itself.
 std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads, const Coordinates* only = nullptr,
                                bool* was_lazy = nullptr);
 
+}  // namespace fastgd::bindings
+
+namespace fastgd::bindings {
+// The learning rate of group `gi`'s next step (a schedule evaluated at its step count).
+double next_lr(const StepPlan& plan, Py_ssize_t gi);
 }  // namespace fastgd::bindings

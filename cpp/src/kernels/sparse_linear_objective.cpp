@@ -14,6 +14,7 @@
 
 #include "fastgd/runtime.hpp"
 #include "fastgd/sparse_linear.hpp"
+#include "prefetch.hpp"
 
 namespace fastgd {
 namespace {
@@ -89,16 +90,43 @@ double row_loss(const LinearObjectiveOptions& o, const double* z, const T* y, st
 }
 
 // The batch's active features into scratch.active (each once, in the order of its first
-// nonzero), checking every row's extent and column index on the way.
+// nonzero), each nonzero's position among them into scratch.slot and each row's first nonzero
+// into scratch.row_start, checking every row's extent and column index on the way.
+// The next batch's rows, asked for while this one is computed: first where each row starts
+// (indptr, and its target and weight), at this batch's start; then, at its end, the row's
+// nonzeros, whose place the first hint has brought in.
+template <class T, class I> std::size_t next_row(const SparseBatch<T, I>& bt, std::size_t i) {
+    return bt.next_rows != nullptr ? static_cast<std::size_t>(bt.next_rows[i]) : bt.next_begin + i;
+}
+
+template <class T, class I> void prefetch_next_starts(const SparseBatch<T, I>& bt, std::size_t width) {
+    for (std::size_t i = 0; i < bt.next_n; ++i) {
+        const std::size_t r = next_row(bt, i);
+        prefetch_line(bt.X.indptr + r);
+        if (bt.labels != nullptr) prefetch_line(bt.labels + r);
+        else prefetch_line(bt.y + r * width);
+        if (bt.sample_weight != nullptr) prefetch_line(bt.sample_weight + r);
+    }
+}
+
+template <class T, class I> void prefetch_next_rows(const SparseBatch<T, I>& bt) {
+    for (std::size_t i = 0; i < bt.next_n; ++i) {
+        const std::size_t r = next_row(bt, i);
+        const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
+        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) continue;  // checked when it is read
+        for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(bt.X.indices + p);
+        for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(bt.X.data + p);
+    }
+}
+
 template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
     const CsrRows<T, I>& X = bt.X;
-    if (sc.mark.size() != X.d) sc.mark.assign(X.d, 0u), sc.stamp = 0;
-    if (++sc.stamp == 0) {  // the marks wrapped around: start them again
-        std::fill(sc.mark.begin(), sc.mark.end(), 0u);
-        sc.stamp = 1;
+    if (sc.slot_of.size() != X.d) {
+        sc.slot_of.assign(X.d, 0u);
+        sc.seen.assign((X.d + 63) / 64, 0u);
     }
-    const std::uint32_t stamp = sc.stamp;
-    sc.active.clear();
+    sc.row_start.resize(bt.n + 1);
+    std::size_t nnz = 0;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
@@ -106,43 +134,109 @@ template <class T, class I> void find_active(const SparseBatch<T, I>& bt, Sparse
             throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
                                     std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
                                     ") or decreasing (indptr is malformed)");
+        sc.row_start[i] = nnz;
+        nnz += static_cast<std::size_t>(p1 - p0);
+        prefetch_line(X.indices + p0);  // read by the next pass
+        prefetch_line(X.data + p0);
+    }
+    sc.row_start[bt.n] = nnz;
+    sc.active.resize(nnz);
+    sc.slot.resize(nnz);
+    std::int64_t* active = sc.active.data();
+    std::uint32_t* slot = sc.slot.data();
+    std::uint32_t* slot_of = sc.slot_of.data();
+    std::uint64_t* seen = sc.seen.data();
+    // A bit per feature says whether the batch has met it (d / 8 bytes: it stays in cache);
+    // only a feature met before reads its position back, from a line this batch wrote.
+    std::uint32_t na = 0;
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        std::uint32_t* out = slot + sc.row_start[i] - static_cast<std::size_t>(p0);
         for (I p = p0; p < p1; ++p) {
             const I j = X.indices[p];
-            if (j < 0 || static_cast<std::size_t>(j) >= X.d)
+            if (j < 0 || static_cast<std::size_t>(j) >= X.d) {
+                for (std::uint32_t a = 0; a < na; ++a) seen[active[a] >> 6] = 0;  // leave the bits clear
                 throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
                                         " is out of range for " + std::to_string(X.d) + " features");
-            if (sc.mark[static_cast<std::size_t>(j)] != stamp) {
-                sc.mark[static_cast<std::size_t>(j)] = stamp;
-                sc.active.push_back(static_cast<std::int64_t>(j));
             }
+            // Without a branch (whether a feature is new is a coin toss the predictor
+            // loses): its position read (a feature met before: from a line this batch
+            // wrote) and written either way, the list entry too, the count moved for a new one.
+            const auto ju = static_cast<std::size_t>(j);
+            const std::uint64_t bit = std::uint64_t(1) << (ju & 63);
+            const std::uint64_t word = seen[ju >> 6];
+            const bool fresh = (word & bit) == 0;
+            seen[ju >> 6] = word | bit;
+            const std::uint32_t before = slot_of[ju];
+            const std::uint32_t keep = static_cast<std::uint32_t>(fresh) - 1u;  // all ones for a feature met before
+            const std::uint32_t s = (before & keep) | (na & ~keep);
+            slot_of[ju] = s;
+            active[na] = static_cast<std::int64_t>(ju);
+            na += fresh;
+            out[p] = s;
         }
     }
+    sc.active.resize(na);
+    for (std::uint32_t a = 0; a < na; ++a) seen[static_cast<std::size_t>(active[a]) >> 6] = 0;
 }
 
-struct Sums {
-    double loss = 0.0, weight = 0.0;
+using Sums = SparseScratch::BlockSums;
+
+// Where the forward pass reads its weights: W by column index (dense mode), or the batch's
+// own compact copy by slot (compact mode: na active features, their scales gathered too).
+template <class T> struct Weights {
+    const T* W;            // K x d, or K x na (compact)
+    std::size_t stride;    // d or na
+    const T* inv_scale;    // by column, or by slot (compact); null: unscaled
+    bool compact;
+    // What the forward pass multiplies x by (K x stride): W, or in compact mode with a scale
+    // W * inv_scale, made once per feature rather than once per nonzero.
+    const T* forward_W;
+    bool forward_scaled;   // forward multiplies x by inv_scale itself (dense mode)
 };
 
 // Rows [i0, i1) of the batch: z, the loss and the gradient coefficients c (s_i / n dl/dz, 0
-// for a zero weight, whose loss counts for nothing) into sc.coef.
+// for a zero weight, whose loss counts for nothing) into coef.
 template <class T, class I>
-Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, double inv_n,
-             std::size_t i0, std::size_t i1, double* coef, double* z) {
+Sums forward(const SparseBatch<T, I>& bt, const Weights<T>& wt, const T* b, const LinearObjectiveOptions& o,
+             const SparseScratch& sc, double inv_n, std::size_t i0, std::size_t i1, double* coef, double* z) {
     const CsrRows<T, I>& X = bt.X;
-    const std::size_t K = o.K, d = X.d;
+    const std::size_t K = o.K;
     const bool multiclass = is_multiclass(o.loss);
-    Sums s;
+    Sums s{0.0, 0.0};
     for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t r = row_of(bt, i);
         for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
-        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
-            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
-            const T x = bt.inv_scale != nullptr ? X.data[p] * bt.inv_scale[j] : X.data[p];
-            for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
+        if (K == 1) {
+            // Two sums in turn, then added: two chains of adds in flight, not one.
+            double z0 = 0.0, z1 = 0.0;
+            I p = p0;
+            for (; p + 1 < p1; p += 2) {
+                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const std::size_t j1 = wt.compact ? slot[p + 1] : static_cast<std::size_t>(X.indices[p + 1]);
+                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                const T x1 = wt.forward_scaled ? X.data[p + 1] * wt.inv_scale[j1] : X.data[p + 1];
+                z0 += double(wt.forward_W[j0]) * double(x0);
+                z1 += double(wt.forward_W[j1]) * double(x1);
+            }
+            if (p < p1) {
+                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
+                z0 += double(wt.forward_W[j0]) * double(x0);
+            }
+            z[0] += z0 + z1;
+        } else {
+            for (I p = p0; p < p1; ++p) {
+                const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
+                const T x = wt.forward_scaled ? X.data[p] * wt.inv_scale[j] : X.data[p];
+                for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.forward_W[k * wt.stride + j]) * double(x);
+            }
         }
         double* c = coef + i * K;
-        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * (multiclass ? 1 : K),
-                                  multiclass ? bt.labels[r] : 0, c);
+        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
         const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
         if (w != 0.0) {
             s.loss += w * l;
@@ -153,19 +247,22 @@ Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearOb
     return s;
 }
 
-// grad_W[k, j] += c_ik x_ij over the batch's rows in order, for the columns j in [j0, j1).
+// g[k, j] += c_ik x_ij over the batch's rows in order, for the columns (or, compact, the
+// slots) j in [j0, j1) of g (K x stride).
 template <class T, class I>
-void backward(const SparseBatch<T, I>& bt, const double* coef, std::size_t K, T* gW, std::size_t j0, std::size_t j1) {
+void backward(const SparseBatch<T, I>& bt, const SparseScratch& sc, const double* coef, std::size_t K, T* g,
+              std::size_t stride, bool compact, std::size_t j0, std::size_t j1) {
     const CsrRows<T, I>& X = bt.X;
-    const std::size_t d = X.d;
-    const bool all = j0 == 0 && j1 == d;
+    const bool all = j0 == 0 && j1 == stride;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const double* c = coef + i * K;
-        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
-            const std::size_t j = static_cast<std::size_t>(X.indices[p]);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
+        for (I p = p0; p < p1; ++p) {
+            const std::size_t j = compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
             if (!all && (j < j0 || j >= j1)) continue;
-            for (std::size_t k = 0; k < K; ++k) gW[k * d + j] += static_cast<T>(c[k] * double(X.data[p]));
+            for (std::size_t k = 0; k < K; ++k) g[k * stride + j] += static_cast<T>(c[k] * double(X.data[p]));
         }
     }
 }
@@ -178,39 +275,77 @@ int threads_for_batch(std::size_t nnz, std::size_t K) {
 
 template <class T, class I>
 double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
-                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode) {
+                               T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out,
+                               double weight_scale) {
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
+    const bool compact = mode == SparseGrad::compact;
+    prefetch_next_starts(bt, is_multiclass(o.loss) ? 1 : K);
     find_active(bt, sc);  // checks the rows before anything is written
-    std::size_t nnz = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-        const std::size_t r = row_of(bt, i);
-        nnz += static_cast<std::size_t>(bt.X.indptr[r + 1] - bt.X.indptr[r]);
-    }
+    const std::size_t nnz = sc.row_start[n], na = sc.active.size();
     sc.coef.resize(n * K);
     const double inv_n = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
     const int threads = std::min<int>(threads_for_batch(nnz, K), static_cast<int>(std::max<std::size_t>(blocks, 1)));
 
+    // The weights the rows meet: W itself, or (compact) the active features' gathered once,
+    // so that every later read and write of the batch is to a small array of its own.
+    Weights<T> wt{W, d, bt.inv_scale, false, W, bt.inv_scale != nullptr};
+    T* g = gW;
+    std::size_t stride = d;
+    if (compact) {
+        out->params.resize(K * na + K);
+        out->grad.assign(K * na + K, T(0));
+        out->coords.resize(K * na + K);
+        for (std::size_t k = 0; k < K; ++k)
+            for (std::size_t a = 0; a < na; ++a) {
+                if (a + 16 < na) prefetch_line(W + k * d + static_cast<std::size_t>(sc.active[a + 16]));
+                const auto j = static_cast<std::size_t>(sc.active[a]);
+                out->params[k * na + a] = weight_scale == 1.0 ? W[k * d + j]
+                                                              : static_cast<T>(double(W[k * d + j]) * weight_scale);
+                out->coords[k * na + a] = static_cast<std::int64_t>(k * d + j);
+            }
+        for (std::size_t k = 0; k < K; ++k) {
+            out->params[K * na + k] = b[k];
+            out->coords[K * na + k] = static_cast<std::int64_t>(K * d + k);
+        }
+        std::vector<T>& scales = out->scales;
+        if (bt.inv_scale != nullptr) {
+            scales.resize(na);
+            for (std::size_t a = 0; a < na; ++a) {
+                if (a + 16 < na) prefetch_line(bt.inv_scale + sc.active[a + 16]);
+                scales[a] = bt.inv_scale[static_cast<std::size_t>(sc.active[a])];
+            }
+        }
+        wt = Weights<T>{out->params.data(), na, bt.inv_scale != nullptr ? scales.data() : nullptr, true,
+                        out->params.data(), false};
+        if (bt.inv_scale != nullptr) {
+            std::vector<T>& scaled = out->scaled;
+            scaled.resize(K * na);
+            for (std::size_t k = 0; k < K; ++k)
+                for (std::size_t a = 0; a < na; ++a) scaled[k * na + a] = out->params[k * na + a] * scales[a];
+            wt.forward_W = scaled.data();
+        }
+        g = out->grad.data();
+        stride = na;
+    } else {
+        std::memset(gW, 0, K * d * sizeof(T));
+    }
+
     // Forward: each row alone (its z does not depend on the thread that computes it), the
     // blocks' sums added in block order.
-    std::vector<Sums> sums(blocks);
+    sc.sums.resize(blocks);
+    Sums* sums = sc.sums.data();
     auto forward_blocks = [&](std::size_t t, std::size_t nt) {
-        std::vector<double> z(K);
+        double z[64];
+        std::vector<double> zv(K > 64 ? K : 0);
+        double* zp = K > 64 ? zv.data() : z;
         for (std::size_t k = t; k < blocks; k += nt)
-            sums[k] = forward(bt, W, b, o, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
-                              z.data());
+            sums[k] = forward(bt, wt, b, o, sc, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
+                              zp);
     };
-    // Backward into zeroed entries: the whole of grad_W (dense), or the active features' (the
-    // others are zero already, the caller's part of the contract in active mode).
-    if (mode == SparseGrad::dense) {
-        std::memset(gW, 0, K * d * sizeof(T));
-    } else {
-        for (const std::int64_t j : sc.active)
-            for (std::size_t k = 0; k < K; ++k) gW[k * d + static_cast<std::size_t>(j)] = T(0);
-    }
     if (threads <= 1) {
         forward_blocks(0, 1);
-        backward(bt, sc.coef.data(), K, gW, 0, d);
+        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
     } else {
 #ifdef _OPENMP
         // Each thread then adds the nonzeros of its own range of columns, every row in order:
@@ -221,36 +356,35 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
             const auto nt = static_cast<std::size_t>(omp_get_num_threads());
             forward_blocks(t, nt);
 #pragma omp barrier
-            backward(bt, sc.coef.data(), K, gW, d * t / nt, d * (t + 1) / nt);
+            backward(bt, sc, sc.coef.data(), K, g, stride, compact, stride * t / nt, stride * (t + 1) / nt);
         }
 #else
         forward_blocks(0, 1);
-        backward(bt, sc.coef.data(), K, gW, 0, d);
+        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
 #endif
     }
     double loss = 0.0, weight = 0.0;
-    for (const Sums& s : sums) loss += s.loss, weight += s.weight;
+    for (std::size_t k = 0; k < blocks; ++k) loss += sums[k].loss, weight += sums[k].weight;
+    T* gbias = compact ? g + K * na : gb;
     for (std::size_t k = 0; k < K; ++k) {
         double sb = 0.0;
         for (std::size_t i = 0; i < n; ++i) sb += sc.coef[i * K + k];
-        gb[k] = static_cast<T>(sb);
+        gbias[k] = static_cast<T>(sb);
     }
-    // The standardization's d(x')/dx and the L2 term: on the active features' entries, or on all.
+    // The standardization's d(x')/dx and the L2 term.
     const T l2 = static_cast<T>(o.l2);
-    auto finish = [&](std::size_t j) {
-        for (std::size_t k = 0; k < K; ++k) {
-            T& g = gW[k * d + j];
-            if (bt.inv_scale != nullptr) g *= bt.inv_scale[j];
-            if (o.l2 != 0.0) g += l2 * W[k * d + j];
-        }
-    };
-    if (mode == SparseGrad::active || (bt.inv_scale == nullptr && o.l2 == 0.0)) {
-        if (bt.inv_scale != nullptr || o.l2 != 0.0)
-            for (const std::int64_t j : sc.active) finish(static_cast<std::size_t>(j));
-        return weight > 0.0 ? loss / weight : 0.0;
+    const T* Wg = compact ? wt.W : W;
+    for (std::size_t k = 0; k < K; ++k) {
+        T* gk = g + k * stride;
+        const T* wk = Wg + k * stride;
+        if (wt.inv_scale != nullptr)
+            for (std::size_t j = 0; j < stride; ++j) gk[j] *= wt.inv_scale[j];
+        if (o.l2 != 0.0)
+            for (std::size_t j = 0; j < stride; ++j) gk[j] += l2 * wk[j];
     }
-    for (std::size_t j = 0; j < d; ++j) finish(j);
+    prefetch_next_rows(bt);
     double value = weight > 0.0 ? loss / weight : 0.0;
+    if (compact) return value;
     if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
         double sq = 0.0, l1 = 0.0;
         for (std::size_t k = 0; k < K; ++k) {
@@ -267,9 +401,37 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     return value;
 }
 
+template <class I>
+std::pair<std::int64_t, std::int64_t> csr_first_duplicate(const I* indptr, const I* indices, std::size_t n_rows,
+                                                          std::size_t d) {
+    // mark[j]: 1 + the last row that held column j (rows past 2^32 - 1 start the marks again).
+    std::vector<std::uint32_t> mark(d, 0u);
+    std::uint32_t stamp = 0;
+    for (std::size_t r = 0; r < n_rows; ++r) {
+        if (++stamp == 0) {
+            std::fill(mark.begin(), mark.end(), 0u);
+            stamp = 1;
+        }
+        for (I p = indptr[r]; p < indptr[r + 1]; ++p) {
+            const auto j = static_cast<std::size_t>(indices[p]);
+            if (mark[j] == stamp) return {static_cast<std::int64_t>(r), static_cast<std::int64_t>(j)};
+            mark[j] = stamp;
+        }
+    }
+    return {-1, -1};
+}
+
+template std::pair<std::int64_t, std::int64_t> csr_first_duplicate<std::int32_t>(const std::int32_t*,
+                                                                                  const std::int32_t*, std::size_t,
+                                                                                  std::size_t);
+template std::pair<std::int64_t, std::int64_t> csr_first_duplicate<std::int64_t>(const std::int64_t*,
+                                                                                  const std::int64_t*, std::size_t,
+                                                                                  std::size_t);
+
 #define FASTGD_SPARSE_INSTANCE(T, I)                                                                         \
     template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
-                                                  const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad);
+                                                  const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad, \
+                                                  CompactOut<T>*, double);
 FASTGD_SPARSE_INSTANCE(float, std::int32_t)
 FASTGD_SPARSE_INSTANCE(float, std::int64_t)
 FASTGD_SPARSE_INSTANCE(double, std::int32_t)

@@ -294,13 +294,34 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 
 
 def check_X_values(X: Any) -> None:
-    """The finite check that ``check_X(X, finite=False)`` left out (its error is check_X's)."""
+    """The finite check that ``check_X(X, finite=False)`` (or ``check_csr``'s) left out (its
+    error is theirs)."""
     if _is_sparse(X):
-        from fastgd.models._sparse import check_csr
-
-        check_csr(X, dtype=X.dtype, finite=True)
+        check_csr_values(X)
         return
     _check_finite(X, "X")
+
+
+def check_csr_values(X: Any, name: str = "X") -> None:
+    """The finite check of a CSR matrix's values that ``check_csr(X, finite=False)`` left out
+    (the same error, at "row i, column j"): one read of ``X.data`` by fastgd's kernel,
+    nothing allocated."""
+    first_nan, first_inf = first_nonfinite(X.data)
+    if first_nan >= 0 or first_inf >= 0:
+        raise_nonfinite(X, name, _csr_flat_position(X, first_nan), _csr_flat_position(X, first_inf))
+
+
+def csr_row_of(indptr: np.ndarray, k: int) -> int:
+    """The row of a CSR matrix's ``k``-th stored value."""
+    return int(np.searchsorted(indptr, indptr.dtype.type(k), side="right")) - 1
+
+
+def _csr_flat_position(X: Any, k: int) -> int:
+    """The dense flat index (row * n_cols + column) of the ``k``-th stored value, -1 for -1:
+    what :func:`raise_nonfinite` names as "row i, column j"."""
+    if k < 0:
+        return -1
+    return csr_row_of(X.indptr, k) * X.shape[1] + int(X.indices[k])
 
 
 @contextlib.contextmanager
@@ -332,26 +353,38 @@ def _numeric(a: Any, name: str) -> np.ndarray:
     return a
 
 
-def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False,
-            sparse: bool = False) -> Any:
+def warn_copy_once(what: str, into: str, nbytes: int, fix: str) -> None:
+    """The DataConversionWarning of an input that fit copies once into the layout its kernels
+    read (never silently): ``what`` it is, ``into`` what, the copy's size and the ``fix``
+    that makes (and keeps) the copy in the user's hands."""
+    warn(f"{what}: fit copies it once into {into} of {nbytes / 2**20:.1f} MiB, whose rows the training kernels "
+         f"read; {fix}", DataConversionWarning)
+
+
+def check_not_empty(shape: tuple[int, ...], name: str = "X") -> None:
+    """scikit-learn's error for a 2-D input with no rows or no columns."""
+    if shape[0] == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required: "
+                         f"{name} has no rows.")
+    if shape[1] == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required: "
+                         f"{name} has no columns.")
+
+
+def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> np.ndarray:
     """X as a C-contiguous 2-D float array (float32 kept, anything else float64), non-empty
     and (unless ``finite`` is False: a caller whose next read of X checks it, as
     ``weighted_moments(..., check="X")`` does, in the same read as the moments) finite. A
     C-contiguous array of that dtype (a memmap too) is returned as it is.
 
-    ``sparse``: a scipy.sparse matrix is accepted, as a checked CSR matrix
-    (:func:`fastgd.models._sparse.check_csr`); otherwise it is a TypeError.
+    A scipy.sparse matrix is a TypeError (callers that read sparse rows take it through
+    :func:`fastgd.models._sparse.check_X_or_csr`).
 
     ``warn_copy`` (fit): a float array that must be copied for its layout (Fortran-ordered, or
     a strided view) is copied once, with a DataConversionWarning giving the copy's size,
     never silently."""
     if X is None:
         raise ValueError("Expected a 2D array for X, got None")
-    if sparse and _is_sparse(X):
-        # A caller that reads sparse rows (the linear models): X as a CSR matrix, read in place.
-        from fastgd.models._sparse import check_csr
-
-        return check_csr(X, dtype=dtype, finite=finite, warn_copy=warn_copy)
     # Only a user's own array is copied for its layout "silently"; a DataFrame is converted
     # anyway (its columns are often Fortran-ordered blocks), as scikit-learn does, quietly.
     warn_copy = warn_copy and isinstance(X, np.ndarray)
@@ -364,16 +397,10 @@ def check_X(X: Any, *, dtype: Any = None, finite: bool = True, warn_copy: bool =
         dtype = np.float32 if X.dtype == np.float32 else np.float64
     if warn_copy and X.dtype == dtype and not X.flags.c_contiguous and X.size:
         layout = "Fortran-ordered" if X.flags.f_contiguous else "not contiguous (a strided view)"
-        warn(f"X is {layout}: fit copies it once into a C-contiguous array of {X.size * X.itemsize / 2**20:.1f} "
-             "MiB, whose rows the training kernels read; pass np.ascontiguousarray(X) to make (and keep) that copy "
-             "yourself", DataConversionWarning)
+        warn_copy_once(f"X is {layout}", "a C-contiguous array", X.size * X.itemsize,
+                       "pass np.ascontiguousarray(X) to make (and keep) that copy yourself")
     X = np.ascontiguousarray(X, dtype=dtype)
-    if X.shape[0] == 0:
-        raise ValueError(f"Found array with 0 sample(s) (shape={X.shape}) while a minimum of 1 is required: "
-                         "X has no rows.")
-    if X.shape[1] == 0:
-        raise ValueError(f"Found array with 0 feature(s) (shape={X.shape}) while a minimum of 1 is required: "
-                         "X has no columns.")
+    check_not_empty(X.shape)
     if finite:
         _check_finite(X, "X")
     return X

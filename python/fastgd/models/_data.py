@@ -171,3 +171,14 @@ def r2_score(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
     if den == 0:
         return 1.0 if num == 0 else 0.0
     return 1.0 - num / den
+
+
+def unit_weights(n: int, dtype: Any = np.float64) -> np.ndarray:
+    """The weights of an unweighted fit: ``n`` ones as a read-only broadcast of one value
+    (no array of n elements)."""
+    return np.broadcast_to(np.ones(1, dtype), (n,))
+
+
+def is_unit_weights(w: np.ndarray) -> bool:
+    """Whether ``w`` is :func:`unit_weights`' (checked without a pass over it)."""
+    return w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0

@@ -55,6 +55,7 @@ from fastgd.history import History
 from fastgd.models._base import BaseEstimator, ConvergenceWarning, make_rng, warn
 from fastgd.models._data import Scaling, stratified_split, weighted_moments
 from fastgd.models._inputs import FitInputs, InputStage, global_weight_mean, global_weighted_moments, is_unit_weights
+from fastgd.models._sparse import is_sparse
 from fastgd.optim.registry import check_options, get_optimizer
 from fastgd.stopping import EarlyStopping, LossTolerance
 from fastgd.streaming import DEFAULT_BUFFER_BYTES, ChunkStream
@@ -882,17 +883,22 @@ def _held_out(stream: ChunkStream, fraction: float, rng: np.random.Generator) ->
     parts: list[Any] = []
     position = 0
     for Xc, yc, wc in stream.chunks():
-        m = len(Xc)
+        m = Xc.shape[0]
         lo, hi = np.searchsorted(val, [position, position + m])
         if hi > lo:
             rows = val[lo:hi] - position
             # Copies: the transform may return views of its scratch arrays.
-            parts.append([None if a is None else np.array(a) for a in
+            parts.append([None if a is None else a.copy() if is_sparse(a) else np.array(a) for a in
                           transform(Xc[rows], yc[rows], None if wc is None else wc[rows])])
         position += m
-    Xv = np.concatenate([p[0] for p in parts])
+    if is_sparse(parts[0][0]):
+        import scipy.sparse as sp
+
+        Xv = sp.vstack([p[0] for p in parts], format="csr")
+    else:
+        Xv = np.concatenate([p[0] for p in parts])
     yv = np.concatenate([p[1] for p in parts])
-    wv = np.concatenate([np.ones(len(p[0]), Xv.dtype) if p[2] is None else p[2] for p in parts])
+    wv = np.concatenate([np.ones(p[0].shape[0], Xv.dtype) if p[2] is None else p[2] for p in parts])
     train_stream = stream.with_transform(stream.transform)
     train_stream.exclude, train_stream.n_samples, train_stream.row_shape = val, n - k, stream.row_shape
     return train_stream, (Xv, yv), wv

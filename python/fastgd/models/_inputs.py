@@ -22,13 +22,20 @@ from fastgd.models._base import (
     check_n_features,
     check_sample_weight,
     check_target,
-    check_X,
     check_X_values,
     check_y,
     reporting_X_first,
 )
-from fastgd.models._data import Scaling, block_moments, centre_and_scale, standardized, weighted_moments
-from fastgd.models._sparse import is_sparse, sparse_feature_scale
+from fastgd.models._data import (
+    Scaling,
+    block_moments,
+    centre_and_scale,
+    is_unit_weights,
+    standardized,
+    unit_weights,
+    weighted_moments,
+)
+from fastgd.models._sparse import check_X_or_csr, is_sparse, sparse_feature_scale, sparse_moments
 from fastgd.streaming import ChunkStream, RunningMoments, as_stream, is_chunk_source, is_memmap
 
 __all__ = ["FitInputs", "InputStage", "global_weight_mean", "global_weighted_moments", "is_unit_weights",
@@ -76,13 +83,17 @@ class FitInputs:
             return self.x_moments.mean_std(self.dtype)
         check = "X" if self.x_unchecked else None
         if is_sparse(self.X):
-            # Scale only: centring would make every row dense.
-            if comm is not None:
-                raise ValueError("fit(comm=...) on sparse shards is not supported yet; pass dense shards")
-            if check:
-                check_X_values(self.X)
+            # Scale only: centring would make every row dense. (The read also checks X.)
+            if comm is None:
+                out = sparse_feature_scale(self.X, self.sw, check=check)
+            else:
+                from fastgd.distributed import agree_on_errors
+
+                with agree_on_errors(comm, who):
+                    mine = sparse_moments(self.X, self.sw, check=check)
+                out = np.zeros(self.X.shape[1]), merge_moments(comm, mine).mean_std(self.X.dtype)[1]
             self.x_unchecked = False
-            return sparse_feature_scale(self.X, self.sw)
+            return out
         if comm is None:
             out = weighted_moments(self.X, self.sw, check=check)
         else:
@@ -182,17 +193,6 @@ def _readable_in_place(X: Any) -> bool:
     float32 or float64 array."""
     return (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype in (np.float32, np.float64)
             and X.dtype.isnative and bool(X.flags.c_contiguous))
-
-
-def unit_weights(n: int, dtype: Any = np.float64) -> np.ndarray:
-    """The weights of an unweighted fit: ``n`` ones as a read-only broadcast of one value
-    (no array of n elements)."""
-    return np.broadcast_to(np.ones(1, dtype), (n,))
-
-
-def is_unit_weights(w: np.ndarray) -> bool:
-    """Whether ``w`` is :func:`unit_weights`' (checked without a pass over it)."""
-    return w.ndim == 1 and w.strides == (0,) and len(w) > 0 and float(w[0]) == 1.0
 
 
 # -- data-parallel fits (fit(..., comm=)) --------------------------------------------------
@@ -305,9 +305,9 @@ class InputStage:
             return False
         return not self._needs_whole_data(partial)
 
-    def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> np.ndarray:
+    def _chunk_X(self, Xc: Any, k: int, dtype: Any, d: int | None) -> Any:
         try:
-            Xc = check_X(Xc, dtype=dtype)
+            Xc = check_X_or_csr(Xc, dtype=dtype, sparse=self._accepts_sparse)
         except ValueError as e:
             raise ValueError(f"chunk {k}: {e}") from None
         if d is not None and Xc.shape[1] != d:
@@ -411,11 +411,16 @@ class InputStage:
         n, wsum, weighted, y_ndim = 0, 0.0, False, 1
         for k, (Xc, yc, wc) in enumerate(stream.chunks()):
             if classifier:  # (the labels checked first: their class weights weigh the moments too)
-                yc = self._chunk_y(yc, k, len(Xc))
+                yc = self._chunk_y(yc, k, Xc.shape[0])
                 wc = self._chunk_class_weighted(yc, wc)
             weighted = wc is not None
-            wc = np.ones(len(Xc)) if wc is None else wc
-            if x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
+            wc = np.ones(Xc.shape[0]) if wc is None else wc
+            if is_sparse(Xc):
+                # Checked (finite too) and converted to CSR; the scale-only moments, merged.
+                Xc = self._chunk_X(Xc, k, dtype, d)
+                if x_mom is not None:
+                    x_mom.merge(sparse_moments(Xc, wc))
+            elif x_mom is not None and Xc.ndim == 2 and Xc.dtype.kind == "f" and Xc.shape[0] and Xc.shape[1] \
                     and (d is None or Xc.shape[1] == d):
                 # The moments' read of the chunk also finds its non-finite values: check_X
                 # (for its error message) only reads it again when there are some.
@@ -427,7 +432,7 @@ class InputStage:
                 if x_mom is not None:
                     x_mom.update(Xc, wc)
             dtype, d = Xc.dtype, Xc.shape[1]
-            m = len(Xc)
+            m = Xc.shape[0]
             yc = self._chunk_y(yc, k, m)
             if classifier:
                 try:
@@ -475,8 +480,11 @@ class InputStage:
                 Xc = np.asarray(Xc, dtype=dtype)
             else:
                 Xc = self._chunk_X(Xc, k, dtype, d)
-            m = len(Xc)
+            m = Xc.shape[0]
             yc = self._chunk_y(yc, k, m)
+            if is_sparse(Xc) and scaling.standardized and not raw_rows:
+                raise ValueError("sparse chunks: a column's standard deviation is too large or too small to scale it "
+                                 f"in {np.dtype(dtype).name}; scale the features yourself and pass standardize=False")
             if scaling.standardized and not raw_rows:
                 # ((X - mean) / scale).astype(dtype), the same bits as scaled(), in scratch arrays
                 # kept from chunk to chunk (the buffer copies the result before the next one).
@@ -514,8 +522,8 @@ class InputStage:
         continuing = partial and fitted
         unchecked = self._moments_check_X(fitted, continuing)
         names = self._input_names(X, continuing)
-        X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
-                    sparse=self._accepts_sparse)
+        X = check_X_or_csr(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                           sparse=self._accepts_sparse)
         if continuing:
             check_n_features(self, X)
         n = X.shape[0]
@@ -599,8 +607,8 @@ class InputStage:
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
             names = self._input_names(X, continuing)
-            X = check_X(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
-                        sparse=self._accepts_sparse)
+            X = check_X_or_csr(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
+                               sparse=self._accepts_sparse)
             if continuing:
                 check_n_features(self, X)
             n = X.shape[0]

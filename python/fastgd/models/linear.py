@@ -51,16 +51,16 @@ from fastgd import losses as _losses
 from fastgd._feature_names import check_feature_names
 from fastgd.distributed import DistributedOptimizer
 from fastgd.history import History
-from fastgd.models._base import check_is_fitted, check_n_features, check_X
+from fastgd.models._base import check_is_fitted, check_n_features
 from fastgd.models._class_weight import CLASS_WEIGHT
 from fastgd.models._data import Scaling, affine, weighted_mean
 from fastgd.models._data import weighted_median as _weighted_median
 from fastgd.models._fitting import FitRun, GradientEstimator, Objective
 from fastgd.models._params import TRAINING, Param, is_number, must, one_of
-from fastgd.models._sparse import is_sparse
+from fastgd.models._sparse import check_X_or_csr, is_sparse
 from fastgd.models._targets import ClassifierMixin, RegressorMixin
 from fastgd.models.newton import newton
-from fastgd.streaming import pow2_scale
+from fastgd.streaming import ChunkStream, pow2_scale
 
 __all__ = ["LinearRegression", "LogisticRegression"]
 
@@ -110,16 +110,18 @@ _SOLVER = {
     "sparse_update": Param('{"lazy", "exact"}', r"""
         How a step updates the weights when X is sparse (scipy.sparse; dense X ignores it).
         "lazy": each step updates only the features that occur in its batch, and the
-        intercepts: the optimizer's rule applied to those coordinates alone, with their
-        gradient (the data term plus the L2 term :math:`\alpha w_j` of those features), their
-        state and their share of the gradient norm; every other weight and its optimizer
-        state stay as they are until a batch holds that feature (PyTorch's ``SparseAdam``,
-        TensorFlow's ``LazyAdam``). A step then costs what its batch's nonzeros cost, not the
-        number of features. "exact": every weight steps at every batch, as on
-        ``X.toarray()`` (the same updates to rounding), at a cost per step of the whole
-        weight vector. Plain SGD without L2 gives the same updates either way. "lazy" is the
-        default because with many features (hashed text: 2**20) an exact step per batch costs
-        hundreds of times the batch's own work.""",
+        intercepts, by the optimizer's rule on those coordinates alone (their data gradient,
+        their state, their share of the gradient norm); every other weight's optimizer state
+        waits until a batch holds that feature (PyTorch's ``SparseAdam``, TensorFlow's
+        ``LazyAdam``). The penalties still reach every weight: L2 first decays every weight,
+        :math:`w \leftarrow (1 - \gamma_t \alpha) w`, in O(1) (the weights are kept as a
+        scalar times a vector): exactly the whole step for plain SGD, AdamW's decoupled decay
+        for the adaptive rules; L1 is the cumulative penalty of Tsuruoka et al. (2009), as in
+        scikit-learn's SGD, with exact zeros. A lazy step costs what its batch's nonzeros
+        cost, not the number of features, hence the default: with 2**20 hashed features an
+        exact step costs hundreds of times a batch's own work. "exact": every weight steps at
+        every batch, as on ``X.toarray()`` (the same updates, to rounding); data-parallel
+        fits (``comm``) take exact steps. See the user guide's "Sparse data" page.""",
                            one_of(("lazy", "exact"))),
 }
 _LINEAR_SHARED = {
@@ -173,6 +175,7 @@ class _LinearModel(GradientEstimator):
     alpha: float
     l1_ratio: float
     solver: str
+    sparse_update: str
     coef_: np.ndarray
     intercept_: np.ndarray
     _newton_losses: tuple[str, ...] = ()
@@ -286,13 +289,20 @@ class _LinearModel(GradientEstimator):
         l1: Any = l1_strength / y_scale
         if np.ndim(y_scale):
             l1, delta = np.ascontiguousarray(l1, np.float64), np.ascontiguousarray(delta, np.float64)
-        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling,
-                               sparse=str(self.sparse_update) if is_sparse(run.Xs) else None)
+        # Sparse X: lazy or exact steps; data-parallel fits sum the ranks' gradients whole, so
+        # theirs are exact.
+        sparse = None
+        if is_sparse(run.Xs) or (isinstance(run.Xs, ChunkStream) and run.Xs.is_sparse()):
+            sparse = "exact" if run.comm is not None else str(self.sparse_update)
+        objective = _Objective(self._loss_name(run.K), run.K, run.d, l2, l1, delta, run.row_scaling, sparse=sparse)
         if dist is not None:
             # The gradient straight into the buffer that the ranks reduce.
             objective.bind(run.theta, dist.grads[0])
+        post_step = None
+        if np.any(l1 > 0):
+            post_step = objective.lazy_l1 if objective.sparse == "lazy" else objective.prox
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
-                         objective.outputs, post_step=objective.prox if np.any(l1 > 0) else None,
+                         objective.outputs, post_step=post_step,
                          value_at_rows=lambda th, X, y, w, rows: objective([th], X, y, w, rows, value_only=True),
                          outputs_at_rows=objective.outputs)
 
@@ -336,7 +346,7 @@ class _LinearModel(GradientEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
         check_feature_names(self, X)
-        X = check_X(X, dtype=self._dtype, sparse=True)
+        X = check_X_or_csr(X, dtype=self._dtype, sparse=True)
         check_n_features(self, X)
         if is_sparse(X):
             z = np.asarray(X @ self.coef_.reshape(-1, X.shape[1]).T) + self.intercept_
@@ -383,6 +393,9 @@ class _Objective:
         # Its standardization is a scale only (row_scaling's mean rows are zero).
         self.sparse = sparse
         self._inv_scale = None if row_scaling is None else row_scaling[2]
+        # The lazy L1 penalty's state (see lazy_l1): per weight the penalty it has had, then
+        # per output the penalty every weight has been due.
+        self.l1_state = np.zeros(K * d + K) if sparse == "lazy" and np.any(np.asarray(l1) > 0) else None
         self._theta: np.ndarray | None = None
 
     def bind(self, theta: np.ndarray, grad: np.ndarray | None = None) -> None:
@@ -438,13 +451,11 @@ class _Objective:
         # A diverging run gives a non-finite value; fastgd.train detects it, restores the last
         # good parameters and says so (a DivergenceWarning).
         if self.sparse is not None:
-            # A lazy fit's gradient is its batch's features' (the optimizer then moves no other
-            # weight: the others' gradient is zero, and their state too until they occur).
-            active = self.sparse == "lazy" and not value_only
+            # The whole gradient, lazy or not: the steps this path takes (a fit's first, which
+            # makes the optimizer's state, and a batch the fused loop leaves to train) are
+            # whole ones. From zero weights and a new state, the first equals a lazy step.
             value = _core.sparse_linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start,
-                                                  stop, w, self.l2, self.l1, self.delta, self._inv_scale, active)
-            if active:
-                value += self._penalty()
+                                                  stop, w, self.l2, self.l1, self.delta, self._inv_scale)
             return value if value_only else (value, self._grads)
         value = _core.linear_objective(self.loss, X, y, self._W, self._b, self._gW, self._gb, idx, start, stop, w,
                                        self.l2, self.l1, self.delta, self.row_scaling)
@@ -476,7 +487,7 @@ class _Objective:
                     return _core.sparse_linear_batches(
                         self.loss, X, y, theta, self._grad, self.K, w, order, batches, first, bs, batch_weight,
                         self.l2, self.l1, self.delta, plan, self._grads, sums, first_gnorm, explode_factor, sync,
-                        n_rows, self._inv_scale, self.sparse == "lazy")
+                        n_rows, self._inv_scale, self.sparse == "lazy", self.l1_state)
                 return _core.linear_batches(self.loss, X, y, theta, self._grad, self.K, w, order, batches, first,
                                             bs, batch_weight, self.l2, self.l1, self.delta, plan, self._grads, sums,
                                             first_gnorm, explode_factor, sync, n_rows, self.row_scaling)
@@ -484,14 +495,33 @@ class _Objective:
                 if sync is not None:
                     optimizer.mark_unsynced()  # its steps were taken here, not by its step()
 
-    def _penalty(self) -> float:
-        """The penalties' value at the bound parameters: l2/2 |W|^2 + l1 |W|_1 (each
-        output's row by its own l1 when they differ), in float64."""
-        W = self._W.astype(np.float64, copy=False)
-        value = 0.5 * self.l2 * float(np.sum(W * W)) if self.l2 else 0.0
-        if np.any(self.l1):
-            value += float(np.sum(np.reshape(self.l1, (-1,)) * np.abs(W).sum(axis=1)))
-        return value
+    def lazy_l1(self, params, lr: float) -> None:
+        r"""The L1 term of a lazy sparse fit, after a whole step (train's own loop): the
+        cumulative penalty of Tsuruoka et al. (2009), as scikit-learn's SGD applies it, on
+        every weight. With :math:`u_k` the penalty every weight of output k has been due
+        (:math:`\sum_t \gamma_t \lambda_{1,k}`) and :math:`q_j` the penalty weight j has had,
+
+        .. math::
+
+            w_j \leftarrow \max(0, w_j - (u_k + q_j)) 	ext{ if } w_j > 0, \quad
+            \min(0, w_j + (u_k - q_j)) 	ext{ if } w_j < 0, \qquad q_j \mathrel{+}= \Delta w_j.
+
+        The fused loop (``run_batches``) applies the same rule to each batch's features only,
+        after each lazy step, from the same state: a weight not in a batch has its due
+        penalty applied when it next occurs. Exact zeros appear either way."""
+        state = self.l1_state
+        assert state is not None  # (a lazy fit with an L1 term has one)
+        K, d = self.K, self.d
+        q, u = state[:K * d].reshape(K, d), state[K * d:]
+        u += lr * np.broadcast_to(np.asarray(self.l1, np.float64), (K,))
+        W = params[0][:K * d].reshape(K, d)
+        w = W.astype(np.float64)
+        due = np.where(w > 0, np.maximum(0.0, w - (u[:, None] + q)),
+                       np.where(w < 0, np.minimum(0.0, w + (u[:, None] - q)), w))
+        q += due - w
+        W[...] = due
+
+    lazy_l1.applied_by_run_batches = True  # type: ignore[attr-defined]
 
     def _sparse_outputs(self, W: np.ndarray, b: np.ndarray, X: Any, rows: np.ndarray | None) -> np.ndarray:
         """outputs() of a CSR X: its rows (``rows``: those rows, a block of them at a time)

@@ -162,10 +162,14 @@ def fused_stretch(loss_and_grad: Any, gather: bool, post_step: Any, criteria: An
                   **parts: Any) -> FusedStretch | None:
     """A :class:`FusedStretch` when train may hand the loss whole stretches of an epoch: it
     offers ``run_batches``, reads rows in place (``gather=False``) and nothing runs in Python
-    between steps (no ``post_step``, no stopping criterion that checks every step). Not for a
+    between steps (no ``post_step`` but one that run_batches applies itself, no stopping
+    criterion that checks every step). Not for a
     stream under MPI (``streamed_shards``): its segments' orders cover the buffer, not the
     samples an epoch visits (the Python step takes them, with the same bits)."""
     hook = getattr(loss_and_grad, "run_batches", None)
-    if hook is None or gather or post_step is not None or streamed_shards or _checks_steps(criteria):
+    # (A post_step that run_batches applies itself, as it says by its attribute
+    # ``applied_by_run_batches``, runs in Python only after the Python step's batches.)
+    python_post_step = post_step is not None and not getattr(post_step, "applied_by_run_batches", False)
+    if hook is None or gather or python_post_step or streamed_shards or _checks_steps(criteria):
         return None
     return FusedStretch(hook, **parts)
