@@ -216,3 +216,15 @@ def test_without_scipy_the_message_says_how_to_install(tmp_path, monkeypatch, ca
     code = cli.main(["train", path, "--model", "logistic"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and 'pip install "fastgd[sparse]"' in err
+
+
+def test_a_numpy_whose_fromstring_refuses_still_reads_the_file(tmp_path, monkeypatch):
+    """The fast parse failing on a valid chunk (a NumPy that warns or refuses) costs time only."""
+    def refuse(*args, **kwargs):
+        raise DeprecationWarning("string or file could not be read to its end")
+    text = "1 qid:2 1:0.5 3:2\n0 2:-1.25 4:1_0\n"
+    expected = io.read_svmlight(_write(tmp_path, text)).X.toarray()
+    monkeypatch.setattr(io.np, "fromstring", refuse)
+    assert io.read_svmlight(_write(tmp_path, text)).X.toarray().tolist() == expected.tolist()
+    with pytest.raises(io.DataFileError, match=r"line 2: '2:1.5.3' is not index:value"):
+        io.read_svmlight(_write(tmp_path, "1 1:1\n0 2:1.5.3\n"))

@@ -433,17 +433,17 @@ class _SvmlightPairs:
         if not self.count:  # (np.fromstring reads " " as an error, not as nothing)
             self.texts, self.linenos, self.chars = [], [], 0
             return
+        text = " ".join(self.texts).replace(":", " ")
         with warnings.catch_warnings():
             warnings.simplefilter("error", DeprecationWarning)  # older NumPy stops at a bad number with it
             try:
-                numbers = np.fromstring(" ".join(self.texts).replace(":", " "), sep=" ")
+                numbers = np.fromstring(text, sep=" ")
             except (ValueError, DeprecationWarning):
                 numbers = None
         if numbers is None or len(numbers) != 2 * self.count:
-            for lineno, text in zip(self.linenos, self.texts):
-                _pairs_slow(self.path, lineno, text)  # raises for the bad token
-            raise DataFileError(f"{self.path!r} lines {self.linenos[0]}-{self.linenos[-1]} are not label "
-                                "index:value ... lines")
+            for lineno, line in zip(self.linenos, self.texts):
+                _pairs_slow(self.path, lineno, line)  # raises for the bad token
+            numbers = np.array(text.split(), dtype=np.float64)  # every token is one float() reads
         self.indices.append(numbers[0::2])
         self.values.append(numbers[1::2])
         self.texts, self.linenos = [], []
