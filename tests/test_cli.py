@@ -154,6 +154,10 @@ def test_svmlight_input(tmp_path, capsys):
                          "--save", tmp_path / "m.npz")
     assert code == 0, err
     assert "MLPClassifier takes dense input: the 200 x 5 sparse matrix" in err and "(0.0 MiB)" in err
+    code, out, err = run(capsys, "train", tmp_path / "d.svm", "--model", "logistic", "--solver", "newton")
+    assert code == 0 and "LogisticRegression with --solver newton takes dense input" in err, err
+    code, out, err = run(capsys, "train", tmp_path / "d.svm", "--model", "logistic", "--epochs", "2")
+    assert code == 0 and "takes dense input" not in err and "5 features (sparse: 640 values stored)" in out, out
     # Fewer features in the file than the model has: the rest are zeros.
     (tmp_path / "few.libsvm").write_text("1 1:0.5 2:1.0\n-1 4:2.0\n")
     code, out, err = run(capsys, "predict", tmp_path / "m.npz", tmp_path / "few.libsvm")

@@ -324,11 +324,13 @@ def _input_for(model: Any, X: Any, path: str) -> Any:
     """``X`` as ``model`` takes it: a sparse matrix as it is when the estimator reads one
     (the linear models with ``solver='gd'``), else a dense copy, with a note on stderr giving
     its size (it can be far larger)."""
-    # The estimators' own flag, the one their input checks and scikit-learn's sparse tag read.
-    if isinstance(X, np.ndarray) or getattr(model, "_accepts_sparse", False):
+    params = model.get_params()
+    solver = params.get("solver")
+    # The estimators that read sparse X have a parameter for it (sparse_update); their Newton
+    # solver takes a dense copy.
+    if isinstance(X, np.ndarray) or ("sparse_update" in params and solver in (None, "gd")):
         return X
     n, d = X.shape
-    solver = model.get_params().get("solver")
     who = type(model).__name__ + (f" with --solver {solver}" if solver else "")
     size = f"{8 * n * d / 2**20:,.1f} MiB"
     refused = CLIError(f"{path!r} does not fit in memory as the dense {n} x {d} array {who} takes ({size}); "
@@ -521,10 +523,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     live = "callbacks" in params
     if live:
         model.set_params(callbacks=[_epoch_printer(epochs)])
-    _say(f"training {type(model).__name__} on {len(tr)} rows x {_shape_text(X)} of {args.data} "
+    X_train = X[tr]
+    _say(f"training {type(model).__name__} on {len(tr)} rows x {_shape_text(X_train)} of {args.data} "
          f"({len(te)} held out)")
     t0 = time.perf_counter()
-    notes = _fit(model, X[tr], y[tr])
+    notes = _fit(model, X_train, y[tr])
     seconds = time.perf_counter() - t0
     history = getattr(model, "history_", None)
     if history is not None and not live:
