@@ -68,7 +68,8 @@ def check_csr(X: Any, *, dtype: Any = None, name: str = "X", warn_copy: bool = T
     Anything else is converted once (CSC, COO, BSR, DOK, LIL to CSR; integer or boolean data
     to float64, float16 to float32, or to ``dtype``; index arrays of different or other
     dtypes both to int64), with a DataConversionWarning giving the copy's size when
-    ``warn_copy``. The result stays a sparse array if ``X`` is one, a matrix if it is one.
+    ``warn_copy``. The result stays a sparse array if ``X`` is one, a matrix if it is one,
+    and shares with ``X`` the arrays that needed no conversion (fastgd never writes them).
 
     Errors (ValueError naming ``name``): not 2-D; no rows or no columns; a malformed
     structure (``indptr`` of the wrong length, not starting at 0, decreasing, or not ending
