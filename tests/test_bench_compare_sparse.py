@@ -1,0 +1,35 @@
+"""bench/compare_sparse.py runs end to end on small sizes (``--quick``, the RCV1-shaped set
+only) and writes the JSON it promises: every variant either measured or reported as not
+available, with a reason, and a target line for each."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_quick_run_writes_results(tmp_path):
+    pytest.importorskip("scipy")
+    pytest.importorskip("sklearn")
+    out = tmp_path / "compare_sparse.json"
+    done = subprocess.run([sys.executable, str(BENCH / "compare_sparse.py"), "--quick", "--only", "rcv1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    res = json.loads(out.read_text())
+    part = res["rcv1"]
+    assert part["n_train"] + part["n_test"] == 40_000 and part["n_features"] == 47_236
+    assert abs(part["properties"]["nnz_per_row"] - 53) < 3
+    peers = {r["peer"] for r in part["results"]}
+    assert {"sklearn SGDClassifier(log_loss)", "sklearn LogisticRegression(solver='saga')"} <= peers
+    for name in ("fastgd LogisticRegression, defaults (lazy)", "fastgd, sparse_update='exact'"):
+        assert (name in peers) != (name in part["not_available"])
+    for r in part["results"]:
+        assert r["samples_per_s"] > 0 and 0.5 < r["accuracy"] <= 1.0
+    assert len(res["targets"]) == 4
+    assert all(t["holds"] in (True, False, None) for t in res["targets"])
