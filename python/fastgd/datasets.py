@@ -158,7 +158,8 @@ def make_sparse_classification(n_samples: int = 400_000, n_features: int = 47_23
 
     X is canonical CSR (column indices sorted within each row, no duplicates, int32
     indices), ``dtype`` float32 (default) or float64. The same arguments give the same
-    arrays. A million rows of 2**20 features take some seconds and ~2 GB at the peak.
+    arrays. A million rows of 2**20 features take some seconds, and memory at the peak about
+    2.5 times that of the matrix returned.
     """
     _check(n_samples, n_features)
     if isinstance(nnz_per_row, bool) or not isinstance(nnz_per_row, (int, float, np.integer, np.floating)) \
