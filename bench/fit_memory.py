@@ -1,9 +1,11 @@
 """Peak memory growth of one ``fit()``, in a fresh process, as a multiple of X's size.
 
-The parent saves X and y as ``.npy`` files; :func:`peak_growth` runs this file as a child
-process, which loads X into memory (an ordinary array, not a memmap), fits the estimator
-once on its first rows (so that the thread pools, BLAS buffers and lazily imported modules
-exist before the baseline), takes the baseline, and fits again on all of X. Two readings:
+The parent saves X and y as ``.npy`` files (a scipy.sparse X with ``scipy.sparse.save_npz``,
+as ``.npz``: its size is then that of its data, indices and indptr); :func:`peak_growth` runs
+this file as a child process, which loads X into memory (an ordinary array, not a memmap),
+fits the estimator once on its first rows (so that the thread pools, BLAS buffers and lazily
+imported modules exist before the baseline), takes the baseline, and fits again on all of X.
+Two readings:
 
 * ``anon``: the peak of RssAnon over the fit, sampled every 5 ms from a thread (the
   project's way, ``tests/anon_memory.py``): what the fit allocates; file pages do not count;
@@ -48,6 +50,20 @@ def fitted_bytes(est: object) -> int:
     return total
 
 
+def load_x(xpath: str) -> tuple[object, int]:
+    """X in memory and its bytes: a ``.npy`` array, or a ``.npz`` scipy.sparse matrix as CSR
+    (data, indices and indptr)."""
+    import numpy as np
+
+    if xpath.endswith(".npz"):
+        import scipy.sparse
+
+        X = scipy.sparse.load_npz(xpath).tocsr()
+        return X, X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
+    X = np.load(xpath)  # in memory
+    return X, X.nbytes
+
+
 def child(xpath: str, ypath: str, estimator: str, params_json: str, threads: str) -> dict:
     import numpy as np
 
@@ -60,7 +76,7 @@ def child(xpath: str, ypath: str, estimator: str, params_json: str, threads: str
     fastgd.set_num_threads(int(threads))
     params = json.loads(params_json)
     y = np.load(ypath)
-    X = np.load(xpath)  # in memory
+    X, x_bytes = load_x(xpath)
     cls = getattr(fastgd, estimator)
     warm = max(4 * params.get("batch_size", 256), 4096)
     cls(**(params | {"max_epochs": 1})).fit(X[:warm], y[:warm])
@@ -75,7 +91,7 @@ def child(xpath: str, ypath: str, estimator: str, params_json: str, threads: str
     with PeakAnon() as m:
         est.fit(X, y)
     hwm = status_kb("VmHWM")
-    return {"x_bytes": X.nbytes, "anon_growth_bytes": (m.peak_kb - m.base_kb) * 1024,
+    return {"x_bytes": x_bytes, "anon_growth_bytes": (m.peak_kb - m.base_kb) * 1024,
             "hwm_growth_bytes": (hwm - rss_base) * 1024 if hwm_reset else float("nan"),
             "fitted_bytes": fitted_bytes(est),
             "n_iter": est.n_iter_, "simd_level": fastgd.simd_level(), "threads": fastgd.get_num_threads()}
