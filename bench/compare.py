@@ -1198,6 +1198,22 @@ def load_average() -> list[float] | None:
         return None
 
 
+def finish_run(out: dict, t_start: float, targets: Callable[[dict], list], print_report: Callable[[dict], None],
+               path: Path) -> None:
+    """The end of a comparison run (this script's, compare_sparse.py's): its time and the
+    load, its targets checked, the report printed and ``out`` written to ``path`` as JSON."""
+    out["seconds"] = time.perf_counter() - t_start
+    out["load_average_end"] = load_average()
+    out["targets"] = targets(out)
+    print_report(out)
+    print(f"\nseconds per part: {out['part_seconds']}")
+    print(f"total {out['seconds']:.0f} s; load average (1, 5, 15 min) at the start {out['load_average_start']}, "
+          f"at the end {out['load_average_end']}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {path}")
+
+
 def cpu_model() -> str:
     """The CPU's name as the OS reports it (Linux), else the architecture."""
     try:
@@ -1318,18 +1334,7 @@ def main(argv: list[str] | None = None) -> int:
                  "sklearn_version": getattr(sklearn, "__version__", None)}
     out["load_average_start"] = load_average()
     run_parts(args, torch, sklearn, threads, out)
-    out["seconds"] = time.perf_counter() - t_start
-    out["load_average_end"] = load_average()
-    out["targets"] = targets(out)
-    print_report(out)
-    print(f"\nseconds per part: {out['part_seconds']}")
-    print(f"total {out['seconds']:.0f} s; load average (1, 5, 15 min) at the start {out['load_average_start']}, "
-          f"at the end {out['load_average_end']}")
-
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    finish_run(out, t_start, targets, print_report, Path(args.out))
     try:
         draw(out, Path(args.chart))
         print(f"wrote {args.chart}")

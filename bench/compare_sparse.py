@@ -37,7 +37,6 @@ CSR with ~60 nonzeros per row (``--quick``: 100,000 rows) in a fresh process
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -55,7 +54,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fit_memory  # noqa: E402
 import sparse_data  # noqa: E402
 from bench_bandwidth import timed  # noqa: E402
-from compare import cpu_model, load_average, note, print_fits, run_fits, summarize_fits  # noqa: E402
+from compare import (  # noqa: E402
+    cpu_model,
+    finish_run,
+    load_average,
+    note,
+    print_fits,
+    run_fits,
+    summarize_fits,
+)
 
 HERE = Path(__file__).resolve().parent
 EPOCHS = 5
@@ -334,17 +341,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 out[part] = bench_dataset(part, args)
             out["part_seconds"][part] = round(time.perf_counter() - t_part, 1)
-    out["seconds"] = time.perf_counter() - t_start
-    out["load_average_end"] = load_average()
-    out["targets"] = targets(out)
-    print_report(out)
-    print(f"\nseconds per part: {out['part_seconds']}")
-    print(f"total {out['seconds']:.0f} s; load average (1, 5, 15 min) at the start {out['load_average_start']}, "
-          f"at the end {out['load_average_end']}")
-    path = Path(args.out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    print(f"wrote {path}")
+    finish_run(out, t_start, targets, print_report, Path(args.out))
     return 0
 
 

@@ -13,6 +13,8 @@
 #include <optional>
 
 #include "fastgd/divergence.hpp"
+#include "fastgd/kernel_table.hpp"
+#include "fastgd/norms.hpp"
 #include "pybind11.hpp"
 
 namespace fastgd::bindings {
@@ -53,6 +55,16 @@ py::tuple epoch_result(const EpochSums& s);
 struct BatchSpan {
     std::size_t start, stop, next_start, next_stop;
 };
+
+// A gradient buffer's 2-norm, as fastgd.clip.total_norm of it (the same kernel and sums: the
+// norm train's Python loop computes). Needs no GIL.
+template <class T> double gradient_norm(const T* g, std::size_t n) {
+    const KernelTable& kt = active_kernels();
+    double sq;
+    if constexpr (sizeof(T) == 4) sq = kt.f32.norm_power_sum(&g, &n, 1, NormKind::two, 2.0);
+    else sq = kt.f64.norm_power_sum(&g, &n, 1, NormKind::two, 2.0);
+    return norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+}
 
 // objective(span, local) -> (value, gradient 2-norm), called with the GIL (it releases it
 // around its kernels; the norm is only needed when local). take_step() -> true where the

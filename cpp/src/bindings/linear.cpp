@@ -57,42 +57,16 @@ double linear_objective(const std::string& loss_name, const py::object& Xo, cons
     const py::array X = py::reinterpret_borrow<py::array>(Xo);
     if (X.ndim() != 2) throw py::value_error("X: shape " + shape_of(X) + ", expected (n_samples, n_features)");
     const py::ssize_t n_total = X.shape(0), d = X.shape(1);
-    check_array(Wo, "W", false);
-    const py::array Wa = py::reinterpret_borrow<py::array>(Wo);
-    if (Wa.ndim() != 2 || Wa.shape(0) < 1) throw py::value_error("W: shape " + shape_of(Wa) + ", expected (K, d)");
-    const py::ssize_t K = Wa.shape(0);
-    const std::string kd = "(" + std::to_string(K) + ", " + std::to_string(d) + ") (K, X.shape[1])";
-    const std::string k1 = "(" + std::to_string(K) + ",) (K = W.shape[0])";
-    const py::array W = float_array(Wo, "W", false, X, {K, d}, kd.c_str());
-    const py::array b = float_array(bo, "b", false, X, {K}, k1.c_str());
-    const py::array gW = float_array(gWo, "grad_W", true, X, {K, d}, kd.c_str());
-    const py::array gb = float_array(gbo, "grad_b", true, X, {K}, k1.c_str());
-    const LinearTargets t = linear_targets(loss_name, K, "W", yo, swo, X, n_total, l2, l1_o, delta_o, false);
-    const LinearObjectiveOptions& o = t.options;
-    const std::int64_t* labels = t.labels;
-    const void* y = t.y;
-    const void* sw = t.sample_weight;
+    const ObjectiveArgs a = objective_args(loss_name, X, n_total, d, yo, Wo, bo, gWo, gbo, rows_o, start, stop, swo,
+                                           l2, l1_o, delta_o);
+    const LinearObjectiveOptions& o = a.targets.options;
+    const std::int64_t* labels = a.targets.labels;
+    const void* y = a.targets.y;
+    const void* sw = a.targets.sample_weight;
     const void* scaling = row_scaling_of(scaling_o, X);
-
-    // The batch: rows[start:stop] of the index array, or X's rows start..stop.
-    if (!rows_o.is_none()) int64_array(rows_o, "rows", std::nullopt);
-    const py::ssize_t limit = rows_o.is_none() ? n_total : py::reinterpret_borrow<py::array>(rows_o).shape(0);
-    const py::ssize_t end = stop.value_or(limit);
-    if (start < 0 || end < start || end > limit)
-        throw py::value_error("start, stop: need 0 <= start <= stop <= " + std::to_string(limit) + " (the length of " +
-                              (rows_o.is_none() ? "X" : "rows") + "), got " + std::to_string(start) + ", " +
-                              std::to_string(end));
-    const std::int64_t* rows = rows_o.is_none() ? nullptr : checked_rows(rows_o, start, end, n_total, "rows");
-    if (labels) {
-        for (py::ssize_t i = 0; i < end - start; ++i) {
-            const std::int64_t c = labels[rows ? rows[i] : start + i];
-            if (c < 0 || c >= K)
-                throw py::value_error("y: label " + std::to_string(c) + " is out of range for K = " +
-                                      std::to_string(K) + " classes (labels are 0..K-1)");
-        }
-    }
-    const auto n = static_cast<std::size_t>(end - start);
-    const auto begin = static_cast<std::size_t>(rows ? 0 : start);
+    const std::int64_t* rows = a.rows;
+    const std::size_t n = a.n, begin = a.begin;
+    const py::array &W = a.W, &b = a.b, &gW = a.gW, &gb = a.gb;
     const KernelTable& k = active_kernels();
     if (size == 4) {
         LinearBatch<float> batch{static_cast<const float*>(X.data()), static_cast<std::size_t>(d), rows, begin,
@@ -149,13 +123,7 @@ py::tuple linear_batches(const std::string& loss_name, const py::object& Xo, con
             double value = 0.0, gnorm = 0.0;
             py::gil_scoped_release release;  // raw buffers of arrays the caller's arguments hold
             value = kernels.linear_objective(bt, w, w + kd, t.options, g, g + kd);
-            if (local) {
-                // As fastgd.clip.total_norm of the one gradient buffer (the same kernel and sums).
-                const T* gp = g;
-                const std::size_t n_grad = static_cast<std::size_t>(n_theta);
-                const double sq = kernels.norm_power_sum(&gp, &n_grad, 1, NormKind::two, 2.0);
-                gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
-            }
+            if (local) gnorm = gradient_norm(g, static_cast<std::size_t>(n_theta));
             return std::pair<double, double>{value, gnorm};
         };
         run_batches(e, objective, [&] { return step(plan, grads).has_value(); }, grads, ea.explode, sync, ea.sums);

@@ -119,6 +119,46 @@ LinearTargets linear_targets(const std::string& loss_name, py::ssize_t K, const 
     return t;
 }
 
+ObjectiveArgs objective_args(const std::string& loss_name, const py::array& X, py::ssize_t n_total, py::ssize_t d,
+                             const py::object& yo, const py::object& Wo, const py::object& bo, const py::object& gWo,
+                             const py::object& gbo, const py::object& rows_o, py::ssize_t start,
+                             std::optional<py::ssize_t> stop, const py::object& swo, double l2,
+                             const py::object& l1_o, const py::object& delta_o) {
+    check_array(Wo, "W", false);
+    const py::array Wa = py::reinterpret_borrow<py::array>(Wo);
+    if (Wa.ndim() != 2 || Wa.shape(0) < 1) throw py::value_error("W: shape " + shape_of(Wa) + ", expected (K, d)");
+    const py::ssize_t K = Wa.shape(0);
+    const std::string kd = "(" + std::to_string(K) + ", " + std::to_string(d) + ") (K, X.shape[1])";
+    const std::string k1 = "(" + std::to_string(K) + ",) (K = W.shape[0])";
+    ObjectiveArgs a{float_array(Wo, "W", false, X, {K, d}, kd.c_str()),
+                    float_array(bo, "b", false, X, {K}, k1.c_str()),
+                    float_array(gWo, "grad_W", true, X, {K, d}, kd.c_str()),
+                    float_array(gbo, "grad_b", true, X, {K}, k1.c_str()),
+                    K,
+                    linear_targets(loss_name, K, "W", yo, swo, X, n_total, l2, l1_o, delta_o, false),
+                    nullptr, 0, 0};
+    // The batch: rows[start:stop] of the index array, or X's rows start..stop.
+    if (!rows_o.is_none()) int64_array(rows_o, "rows", std::nullopt);
+    const py::ssize_t limit = rows_o.is_none() ? n_total : py::reinterpret_borrow<py::array>(rows_o).shape(0);
+    const py::ssize_t end = stop.value_or(limit);
+    if (start < 0 || end < start || end > limit)
+        throw py::value_error("start, stop: need 0 <= start <= stop <= " + std::to_string(limit) + " (the length of " +
+                              (rows_o.is_none() ? "X" : "rows") + "), got " + std::to_string(start) + ", " +
+                              std::to_string(end));
+    a.rows = rows_o.is_none() ? nullptr : checked_rows(rows_o, start, end, n_total, "rows");
+    if (a.targets.labels) {
+        for (py::ssize_t i = 0; i < end - start; ++i) {
+            const std::int64_t c = a.targets.labels[a.rows ? a.rows[i] : start + i];
+            if (c < 0 || c >= K)
+                throw py::value_error("y: label " + std::to_string(c) + " is out of range for K = " +
+                                      std::to_string(K) + " classes (labels are 0..K-1)");
+        }
+    }
+    a.n = static_cast<std::size_t>(end - start);
+    a.begin = static_cast<std::size_t>(a.rows ? 0 : start);
+    return a;
+}
+
 const std::int64_t* checked_rows(const py::object& rows_o, py::ssize_t start, py::ssize_t end, py::ssize_t n_total,
                                  const char* name) {
     const std::int64_t* rows = int64_array(rows_o, name, std::nullopt) + start;

@@ -49,6 +49,23 @@ LinearTargets linear_targets(const std::string& loss_name, py::ssize_t K, const 
                              const py::object& swo, const py::array& X, py::ssize_t n_total, double l2,
                              const py::object& l1_o, const py::object& delta_o, bool check_labels);
 
+// One mini-batch objective call's arguments besides X (linear_objective and
+// sparse_linear_objective): W (K x d), b, grad_W and grad_b of X's dtype (`X`: an array of
+// it), the targets, and the batch: rows[start:stop] of an index array, or X's rows
+// start..stop; each index and label checked.
+struct ObjectiveArgs {
+    py::array W, b, gW, gb;
+    py::ssize_t K;
+    LinearTargets targets;
+    const std::int64_t* rows;  // rows + start, or null: X's rows begin..begin + n
+    std::size_t begin, n;
+};
+ObjectiveArgs objective_args(const std::string& loss_name, const py::array& X, py::ssize_t n_total, py::ssize_t d,
+                             const py::object& yo, const py::object& Wo, const py::object& bo, const py::object& gWo,
+                             const py::object& gbo, const py::object& rows_o, py::ssize_t start,
+                             std::optional<py::ssize_t> stop, const py::object& swo, double l2,
+                             const py::object& l1_o, const py::object& delta_o);
+
 // Row indices rows[start:stop] checked against n_total rows; returns rows + start.
 const std::int64_t* checked_rows(const py::object& rows_o, py::ssize_t start, py::ssize_t end, py::ssize_t n_total,
                                  const char* name);

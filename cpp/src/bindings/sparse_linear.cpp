@@ -129,50 +129,27 @@ double sparse_linear_objective_py(const std::string& loss_name, const py::object
                                   bool active_only) {
     const Csr c = csr_of(Xo);
     const py::ssize_t n_total = c.n_rows, d = c.d;
-    check_array(Wo, "W", false);
-    const py::array Wa = py::reinterpret_borrow<py::array>(Wo);
-    if (Wa.ndim() != 2 || Wa.shape(0) < 1) throw py::value_error("W: shape " + shape_of(Wa) + ", expected (K, d)");
-    const py::ssize_t K = Wa.shape(0);
-    const std::string kd = "(" + std::to_string(K) + ", " + std::to_string(d) + ") (K, X.shape[1])";
-    const std::string k1 = "(" + std::to_string(K) + ",) (K = W.shape[0])";
-    const py::array W = float_array(Wo, "W", false, c.data, {K, d}, kd.c_str());
-    const py::array b = float_array(bo, "b", false, c.data, {K}, k1.c_str());
-    const py::array gW = float_array(gWo, "grad_W", true, c.data, {K, d}, kd.c_str());
-    const py::array gb = float_array(gbo, "grad_b", true, c.data, {K}, k1.c_str());
-    const LinearTargets t = linear_targets(loss_name, K, "W", yo, swo, c.data, n_total, l2, l1_o, delta_o, false);
+    const ObjectiveArgs a = objective_args(loss_name, c.data, n_total, d, yo, Wo, bo, gWo, gbo, rows_o, start, stop,
+                                           swo, l2, l1_o, delta_o);
+    const LinearTargets& t = a.targets;
+    const py::ssize_t K = a.K;
     const void* inv_scale = inv_scale_of(scale_o, c.data, d);
-    if (!rows_o.is_none()) int64_array(rows_o, "rows", std::nullopt);
-    const py::ssize_t limit = rows_o.is_none() ? n_total : py::reinterpret_borrow<py::array>(rows_o).shape(0);
-    const py::ssize_t end = stop.value_or(limit);
-    if (start < 0 || end < start || end > limit)
-        throw py::value_error("start, stop: need 0 <= start <= stop <= " + std::to_string(limit) + " (the length of " +
-                              (rows_o.is_none() ? "X" : "rows") + "), got " + std::to_string(start) + ", " +
-                              std::to_string(end));
-    const std::int64_t* rows = rows_o.is_none() ? nullptr : checked_rows(rows_o, start, end, n_total, "rows");
-    if (t.labels)
-        for (py::ssize_t i = 0; i < end - start; ++i) {
-            const std::int64_t cl = t.labels[rows ? rows[i] : start + i];
-            if (cl < 0 || cl >= K)
-                throw py::value_error("y: label " + std::to_string(cl) + " is out of range for K = " +
-                                      std::to_string(K) + " classes (labels are 0..K-1)");
-        }
     return with_types(c, [&](const auto& X) {
         using T = std::remove_const_t<std::remove_pointer_t<decltype(X.data)>>;
         using I = std::remove_const_t<std::remove_pointer_t<decltype(X.indices)>>;
-        const SparseBatch<T, I> bt{X, rows, static_cast<std::size_t>(rows ? 0 : start),
-                                   static_cast<std::size_t>(end - start), static_cast<const T*>(t.y), t.labels,
+        const SparseBatch<T, I> bt{X, a.rows, a.begin, a.n, static_cast<const T*>(t.y), t.labels,
                                    static_cast<const T*>(t.sample_weight), static_cast<const T*>(inv_scale)};
-        T* gw = static_cast<T*>(const_cast<void*>(gW.data()));
-        T* gbb = static_cast<T*>(const_cast<void*>(gb.data()));
+        T* gw = static_cast<T*>(const_cast<void*>(a.gW.data()));
+        T* gbb = static_cast<T*>(const_cast<void*>(a.gb.data()));
         CompactOut<T> compact;
-        const double value = run_kernel(bt, static_cast<const T*>(W.data()), static_cast<const T*>(b.data()), t.options,
-                                        gw, gbb, call_scratch, active_only ? &compact : nullptr);
+        const double value = run_kernel(bt, static_cast<const T*>(a.W.data()), static_cast<const T*>(a.b.data()),
+                                        t.options, gw, gbb, call_scratch, active_only ? &compact : nullptr);
         if (active_only) {  // the compact gradient spread over zeros: grad_W and grad_b are one flat layout
             const std::size_t kd = static_cast<std::size_t>(K * d);
             std::fill(gw, gw + kd, T(0));
-            for (std::size_t a = 0; a < compact.coords.size(); ++a) {
-                const auto q = static_cast<std::size_t>(compact.coords[a]);
-                (q < kd ? gw[q] : gbb[q - kd]) = compact.grad[a];
+            for (std::size_t i = 0; i < compact.coords.size(); ++i) {
+                const auto q = static_cast<std::size_t>(compact.coords[i]);
+                (q < kd ? gw[q] : gbb[q - kd]) = compact.grad[i];
             }
         }
         return value;
@@ -298,20 +275,11 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
             double gnorm = 0.0;
             if (lazy) {
                 value += penalty();
-                if (local) {
-                    double sq = 0.0;  // the gradient is zero off the batch's coordinates
-                    for (const T v : compact.grad) sq += double(v) * double(v);
-                    gnorm = std::sqrt(sq);
-                }
+                // (The gradient is zero off the batch's coordinates.)
+                if (local) gnorm = gradient_norm(compact.grad.data(), compact.grad.size());
             } else if (local) {
                 py::gil_scoped_release release;
-                const T* gp = g;
-                const std::size_t n_grad = static_cast<std::size_t>(n_theta);
-                const KernelTable& kt = active_kernels();
-                double sq;
-                if constexpr (sizeof(T) == 4) sq = kt.f32.norm_power_sum(&gp, &n_grad, 1, NormKind::two, 2.0);
-                else sq = kt.f64.norm_power_sum(&gp, &n_grad, 1, NormKind::two, 2.0);
-                gnorm = norm_from_power_sum(combine_power_sums(sq, 0.0, NormKind::two), NormKind::two, 2.0);
+                gnorm = gradient_norm(g, static_cast<std::size_t>(n_theta));
             }
             return std::pair<double, double>{value, gnorm};
         };
