@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-from fastgd import _core
+from fastgd import _core, _sparse_check
 from fastgd._feature_names import check_same_names, feature_names
 from fastgd.shuffling import ShuffleMode, check_shuffle, permutation
 
@@ -361,15 +361,16 @@ class ChunkStream:
         the first chunk (a one-shot iterator's is read and put back in front of the rest)."""
         if self.sparse is None:
             if self.array:
-                self.sparse = _is_sparse(self.source)
+                self.sparse = _sparse_check.is_sparse(self.source)
             elif isinstance(self.source, (list, tuple)):
-                self.sparse = bool(self.source) and isinstance(self.source[0], tuple) and _is_sparse(self.source[0][0])
+                self.sparse = bool(self.source) and isinstance(self.source[0], tuple) \
+                    and _sparse_check.is_sparse(self.source[0][0])
             else:
                 it = iter(self.source()) if callable(self.source) else self.source
                 first = next(it, None)
                 if self.one_shot:
                     self.source = itertools.chain([] if first is None else [first], it)
-                self.sparse = isinstance(first, tuple) and len(first) > 0 and _is_sparse(first[0])
+                self.sparse = isinstance(first, tuple) and len(first) > 0 and _sparse_check.is_sparse(first[0])
         return bool(self.sparse)
 
     @property
@@ -416,7 +417,7 @@ class ChunkStream:
             wc = chunk[2] if len(chunk) == 3 else None
             if Xc is None:
                 raise ValueError(f"chunk {k}: X is None")
-            sparse = _is_sparse(Xc)  # kept as it is (CSR rows go through a buffer of their own)
+            sparse = _sparse_check.is_sparse(Xc)  # kept as it is (CSR rows go through a buffer of their own)
             if sparse or isinstance(Xc, np.ndarray):
                 if k == 0:
                     self.first_X, first_names = Xc, None
@@ -576,7 +577,7 @@ class ChunkStream:
 
     def _open_buffer(self, Xc: Any, yc: Any, wc: Any, bs: int, rows_shuffled: bool) -> Any:
         """The epoch's buffer, sized on its first (transformed) chunk."""
-        if _is_sparse(Xc):
+        if _sparse_check.is_sparse(Xc):
             # A CSR row's bytes: its share of the chunk's values, indices and row pointers.
             m = max(1, Xc.shape[0])
             row_bytes = (Xc.data.nbytes + Xc.indices.nbytes + Xc.indptr.nbytes) // m + 1
@@ -738,11 +739,6 @@ class _SparseShuffleBuffer:
         order = permutation(rng, filled) if self.rows_shuffled and self.bs < filled else None
         order, total = _padded(order, filled, filled, filled + deficit if padded else None)
         yield Xb, yb, wb, order, total
-
-
-def _is_sparse(a: Any) -> bool:
-    # scipy.sparse, without importing scipy.
-    return hasattr(a, "tocsr") and type(a).__module__.startswith("scipy.sparse")
 
 
 def _padded(order: np.ndarray | None, n: int, pool: int, pad_to: int | None) -> tuple[np.ndarray | None, int]:

@@ -30,6 +30,7 @@ import numpy as np
 
 from fastgd import _core, persistence
 from fastgd._keywords import unexpected_keyword
+from fastgd._sparse_check import is_sparse
 from fastgd.models._params import Param, check_params, document
 
 __all__ = ["BaseEstimator", "NotFittedError", "ConvergenceWarning", "DataConversionWarning"]
@@ -235,11 +236,6 @@ def check_is_fitted(est: BaseEstimator) -> None:
 
 # -- input checks ------------------------------------------------------------------------
 
-def _is_sparse(a: Any) -> bool:
-    # scipy.sparse without importing scipy: its matrices and arrays all have tocsr().
-    return hasattr(a, "tocsr") and type(a).__module__.startswith("scipy.sparse")
-
-
 # Rows per block of the finite check of an array the kernel cannot read (not C-contiguous, or
 # not float32/float64): as many as fit in this many bytes, so that its mask stays small.
 _CHECK_BLOCK_BYTES = 1 << 20
@@ -296,7 +292,7 @@ def _check_finite(a: np.ndarray, name: str) -> None:
 def check_X_values(X: Any) -> None:
     """The finite check that ``check_X(X, finite=False)`` (or ``check_csr``'s) left out (its
     error is theirs)."""
-    if _is_sparse(X):
+    if is_sparse(X):
         check_csr_values(X)
         return
     _check_finite(X, "X")
@@ -342,7 +338,7 @@ def reporting_X_first(X: np.ndarray, unchecked: bool) -> Iterator[None]:
 
 
 def _numeric(a: Any, name: str) -> np.ndarray:
-    if _is_sparse(a):
+    if is_sparse(a):
         raise TypeError(f"sparse input is not supported for {name}: pass a dense array (e.g. {name}.toarray())")
     a = np.asarray(a)
     if a.dtype.kind == "c":
@@ -413,7 +409,7 @@ def check_y(y: Any, n_samples: int, who: str, multi_output: str | None = None) -
     two columns or more and ravels one with the warning (as its MLPRegressor)."""
     if y is None:
         raise ValueError(f"{who} requires y to be passed, but the target y is None")
-    if _is_sparse(y):
+    if is_sparse(y):
         raise TypeError("sparse input is not supported for y: pass a dense array")
     y = np.asarray(y)
     if multi_output is not None and y.ndim == 2 and (y.shape[1] > 1 or multi_output == "2d"):

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from fastgd import _core
+from fastgd._sparse_check import is_sparse
 from fastgd.models._base import (
     check_csr_values,
     check_not_empty,
@@ -41,13 +42,6 @@ _BLOCK_NNZ = 1 << 18
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
-
-
-def is_sparse(X: Any) -> bool:
-    """Whether ``X`` is a scipy.sparse matrix or array (of any format). Never imports scipy:
-    if ``scipy.sparse`` is not loaded, nothing can be one of its matrices."""
-    sp = sys.modules.get("scipy.sparse")
-    return sp is not None and bool(sp.issparse(X))
 
 
 def check_X_or_csr(X: Any, *, sparse: bool, dtype: Any = None, finite: bool = True, warn_copy: bool = False) -> Any:
