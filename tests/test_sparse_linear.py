@@ -194,6 +194,25 @@ def _grad_log_loss(Xd, y, theta, rows, d, l2, active):
     return g
 
 
+def _lazy_reference_step(ref, coords, g):
+    """A lazy step written out: the reference rule of ``ref`` (one parameter) on the
+    coordinates ``coords`` alone, from their gradient ``g``: the parameter's and states'
+    entries there gathered, stepped as one vector, and written back."""
+    param, states = ref.params[0], ref.state[0]
+    p = param[coords]
+    sub = {name: a[coords] for name, a in states.items()}
+    ref.step_count += 1
+    fn = R.RULES[ref.rule]
+    if ref.scalars:
+        (name, value), = ref.scalars.items()
+        ref.scalars[name] = fn(p, g, sub, ref.step_count, **{name: value}, **ref.options)
+    else:
+        fn(p, g, sub, ref.step_count, **ref.options)
+    param[coords] = p
+    for name, a in sub.items():
+        states[name][coords] = a
+
+
 @pytest.mark.parametrize("rule,options", R.rule_cases())
 def test_lazy_steps_follow_their_math(rule, options):
     """sparse_linear_batches(lazy=True) against its math written out: at each step every
@@ -226,7 +245,6 @@ def test_lazy_steps_follow_their_math(rule, options):
     sums = _core.sparse_linear_batches("log_loss", X, y, theta, grad, 1, None, None, batches, 0, bs, None, l2, 0.0,
                                        1.0, opt.step_plan, [grad], (0.0, 0.0, 0.0), None, None, lazy=True)
     assert sums[0] == len(batches)
-    st = ref.state[0]
     values = []
     for kb in batches:
         rows = np.arange(kb * bs, (kb + 1) * bs)
@@ -237,17 +255,7 @@ def test_lazy_steps_follow_their_math(rule, options):
         values.append(np.mean(np.logaddexp(0, Xd[rows] @ w + ref_theta[d]) - y[rows] * (Xd[rows] @ w + ref_theta[d]))
                       + 0.5 * l2 * w @ w)
         ref_theta[:d] *= 1 - lr * l2
-        p = ref_theta[coords]
-        sub = {name: a[coords] for name, a in st.items()}
-        ref.step_count += 1
-        if ref.scalars:
-            (name, value), = ref.scalars.items()
-            ref.scalars[name] = R.RULES[rule](p, g[coords], sub, ref.step_count, **{name: value}, **ref.options)
-        else:
-            R.RULES[rule](p, g[coords], sub, ref.step_count, **ref.options)
-        ref_theta[coords] = p
-        for name, a in sub.items():
-            st[name][coords] = a
+        _lazy_reference_step(ref, coords, g[coords])
     np.testing.assert_allclose(theta, ref_theta, rtol=1e-10, atol=1e-13)
     # the epoch's loss: each batch's loss and penalty before its step
     np.testing.assert_allclose(sums[1][0], bs * np.sum(values), rtol=1e-10)
@@ -282,13 +290,7 @@ def test_lazy_l1_is_the_cumulative_penalty(rule):
         active = np.unique(X[rows].indices)
         coords = np.concatenate([active, [d]])
         g = _grad_log_loss(Xd, y, ref_theta, rows, d, 0.0, active)
-        p = ref_theta[coords]
-        sub = {name: a[coords] for name, a in ref.state[0].items()}
-        ref.step_count += 1
-        R.RULES[rule](p, g[coords], sub, ref.step_count, **ref.options)
-        ref_theta[coords] = p
-        for name, a in sub.items():
-            ref.state[0][name][coords] = a
+        _lazy_reference_step(ref, coords, g[coords])
         u += lr * l1
         for j in active:
             wj = ref_theta[j]
