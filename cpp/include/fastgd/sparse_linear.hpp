@@ -51,6 +51,10 @@ struct SparseScratch {
     // `active` (valid while the bit is set).
     std::vector<std::uint64_t> seen;
     std::vector<std::uint32_t> slot_of;
+    // Compact mode on one thread: per feature, the stamp of the last batch that met it (a batch
+    // meets a feature first when its mark is not the batch's stamp).
+    std::vector<std::uint32_t> mark;
+    std::uint32_t stamp = 0;
     std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
     std::vector<std::uint32_t> slot;   // per nonzero of the batch, in row order: its feature's position in active
     std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index into slot
@@ -77,6 +81,9 @@ template <class T> struct CompactOut {
     std::vector<T> scales;  // the active features' 1 / scale
     std::vector<T> scaled;  // params * scales (what the rows' values multiply)
     std::vector<std::int64_t> coords;
+    // Compact mode on one thread: the gradient's data term by column (K x d), valid at the
+    // batch's active features only (a feature's first nonzero of a batch starts its sum).
+    std::vector<T> by_column;
 };
 
 // Returns  sum_i s_i l_i / sum_i s_i  (+ the penalties in dense mode) and writes grad_W

@@ -89,9 +89,28 @@ double row_loss(const LinearObjectiveOptions& o, const double* z, const T* y, st
     }
 }
 
-// The batch's active features into scratch.active (each once, in the order of its first
-// nonzero), each nonzero's position among them into scratch.slot and each row's first nonzero
-// into scratch.row_start, checking every row's extent and column index on the way.
+// Each row's extent checked, and its first nonzero's index among the batch's into
+// scratch.row_start.
+template <class T, class I>
+void check_rows(const SparseBatch<T, I>& bt, SparseScratch& sc) {
+    const CsrRows<T, I>& X = bt.X;
+    sc.row_start.resize(bt.n + 1);
+    std::size_t nnz = 0;
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > X.nnz)
+            throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
+                                    std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
+                                    ") or decreasing (indptr is malformed)");
+        sc.row_start[i] = nnz;
+        nnz += static_cast<std::size_t>(p1 - p0);
+        prefetch_line(X.indices + p0);  // read next
+        prefetch_line(X.data + p0);
+    }
+    sc.row_start[bt.n] = nnz;
+}
+
 // The next batch's rows, asked for while this one is computed: first where each row starts
 // (indptr, and its target and weight), at this batch's start; then, at its end, the row's
 // nonzeros, whose place the first hint has brought in.
@@ -119,27 +138,37 @@ template <class T, class I> void prefetch_next_rows(const SparseBatch<T, I>& bt)
     }
 }
 
+// Rows this far ahead of the one being computed (in this batch or the next) are asked for
+// while it is: the random order of an epoch's rows makes each row a miss to memory, and this
+// many in flight hide its latency (their indptr entries were asked for a batch earlier).
+constexpr std::size_t kRowsAhead = 8;
+
+// Asks for the lines of row i of the batch, or past its end of the next batch's.
+template <class T, class I> void prefetch_row(const SparseBatch<T, I>& bt, std::size_t i) {
+    std::size_t r;
+    if (i < bt.n) r = row_of(bt, i);
+    else if (i - bt.n < bt.next_n) r = next_row(bt, i - bt.n);
+    else return;
+    const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
+    if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
+    if (p1 == p0) return;
+    // Every line from the first nonzero's to the last's.
+    for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(bt.X.indices + p);
+    prefetch_line(bt.X.indices + (p1 - 1));
+    for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(bt.X.data + p);
+    prefetch_line(bt.X.data + (p1 - 1));
+}
+
+// The batch's active features into scratch.active (each once, in the order of its first
+// nonzero) and each nonzero's position among them into scratch.slot (rows from
+// scratch.row_start: check_rows first), checking every column index on the way.
 template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
     const CsrRows<T, I>& X = bt.X;
     if (sc.slot_of.size() != X.d) {
         sc.slot_of.assign(X.d, 0u);
         sc.seen.assign((X.d + 63) / 64, 0u);
     }
-    sc.row_start.resize(bt.n + 1);
-    std::size_t nnz = 0;
-    for (std::size_t i = 0; i < bt.n; ++i) {
-        const std::size_t r = row_of(bt, i);
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > X.nnz)
-            throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
-                                    std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
-                                    ") or decreasing (indptr is malformed)");
-        sc.row_start[i] = nnz;
-        nnz += static_cast<std::size_t>(p1 - p0);
-        prefetch_line(X.indices + p0);  // read by the next pass
-        prefetch_line(X.data + p0);
-    }
-    sc.row_start[bt.n] = nnz;
+    const std::size_t nnz = sc.row_start[bt.n];  // check_rows has read the rows' extents
     sc.active.resize(nnz);
     sc.slot.resize(nnz);
     std::int64_t* active = sc.active.data();
@@ -267,6 +296,145 @@ void backward(const SparseBatch<T, I>& bt, const SparseScratch& sc, const double
     }
 }
 
+// Compact mode on one thread, in one visit of each row's nonzeros: the row's z from W itself
+// (times weight_scale and the feature's scale, as compact mode gathers them), its loss and
+// coefficient, then its nonzeros' terms added into out.by_column in row order (zero before
+// the batch; a feature met for the first time is listed in scratch.active). The same values
+// and the same order of every sum as find_active, forward and backward in compact mode, so
+// the same bits; without the per-nonzero slots and the gathered copy of the weights (whose
+// dependent loads cost more than the arithmetic). Rows' extents are checked before
+// (check_rows); a column index out of range throws before W is read at it.
+[[noreturn]] inline void bad_column(std::int64_t j, std::size_t r, std::size_t d) {
+    throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
+                            " is out of range for " + std::to_string(d) + " features");
+}
+
+template <class T, class I>
+Sums fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
+                SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
+    const CsrRows<T, I>& X = bt.X;
+    const std::size_t K = o.K, d = X.d;
+    const bool multiclass = is_multiclass(o.loss);
+    const bool rescaled = weight_scale != 1.0;
+    const T* inv_scale = bt.inv_scale;
+    if (sc.mark.size() != d) sc.mark.assign(d, 0u), sc.stamp = 0;
+    if (++sc.stamp == 0) std::fill(sc.mark.begin(), sc.mark.end(), 0u), sc.stamp = 1;
+    const std::uint32_t stamp = sc.stamp;
+    std::uint32_t* mark = sc.mark.data();
+    if (out.by_column.size() != K * d) out.by_column.assign(K * d, T(0));
+    T* acc = out.by_column.data();
+    sc.active.resize(sc.row_start[bt.n]);
+    std::int64_t* active = sc.active.data();
+    std::size_t na = 0;
+    // What the forward pass multiplies x_j by: the weight (as compact mode gathers it, rounded
+    // to T), times the feature's scale.
+    const auto weight = [&](std::size_t q, std::size_t j) {
+        T w = rescaled ? static_cast<T>(double(W[q]) * weight_scale) : W[q];
+        if (inv_scale != nullptr) w = w * inv_scale[j];
+        return w;
+    };
+    double z[64];
+    std::vector<double> zv(K > 64 ? K : 0);
+    double* zp = K > 64 ? zv.data() : z;
+    Sums s{0.0, 0.0};
+    const std::size_t blocks = (bt.n + kRowBlock - 1) / kRowBlock;
+    sc.sums.resize(blocks);
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
+        prefetch_row(bt, i + kRowsAhead);
+        const std::size_t r = row_of(bt, i);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        const I* idx = X.indices;
+        const T* val = X.data;
+        for (std::size_t k = 0; k < K; ++k) zp[k] = double(b[k]);
+        if (K == 1) {
+            double z0 = 0.0, z1 = 0.0;
+            I p = p0;
+            for (; p + 1 < p1; p += 2) {
+                const auto j0 = static_cast<std::size_t>(idx[p]), j1 = static_cast<std::size_t>(idx[p + 1]);
+                if (j0 >= d) bad_column(idx[p], r, d);
+                if (j1 >= d) bad_column(idx[p + 1], r, d);
+                z0 += double(weight(j0, j0)) * double(val[p]);
+                z1 += double(weight(j1, j1)) * double(val[p + 1]);
+            }
+            if (p < p1) {
+                const auto j0 = static_cast<std::size_t>(idx[p]);
+                if (j0 >= d) bad_column(idx[p], r, d);
+                z0 += double(weight(j0, j0)) * double(val[p]);
+            }
+            zp[0] += z0 + z1;
+        } else {
+            for (I p = p0; p < p1; ++p) {
+                const auto j = static_cast<std::size_t>(idx[p]);
+                if (j >= d) bad_column(idx[p], r, d);
+                for (std::size_t k = 0; k < K; ++k) zp[k] += double(weight(k * d + j, j)) * double(val[p]);
+            }
+        }
+        double* c = sc.coef.data() + i * K;
+        const double l = row_loss(o, zp, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
+        if (w != 0.0) {
+            s.loss += w * l;
+            s.weight += w;
+        }
+        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+        // The row's terms (its indices checked above), added to sums that compact_outputs
+        // leaves at zero. A feature is new to the batch where its mark is not the batch's
+        // stamp: a coin toss the branch predictor would lose, so the list entry is written
+        // either way and the count moved for a new one.
+        for (I p = p0; p < p1; ++p) {
+            const auto j = static_cast<std::size_t>(idx[p]);
+            const bool fresh = mark[j] != stamp;
+            mark[j] = stamp;
+            active[na] = static_cast<std::int64_t>(j);
+            na += fresh;
+            for (std::size_t k = 0; k < K; ++k) acc[k * d + j] += static_cast<T>(c[k] * double(val[p]));
+        }
+        if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
+    }
+    sc.active.resize(na);
+    return Sums{0.0, 0.0};
+}
+
+// The compact outputs from out.by_column: the active features' weights (times weight_scale,
+// rounded to T), their gradient (times their scale, plus l2 times the weight) and positions,
+// then the intercepts with gradient sum_i c_i.
+template <class T>
+void compact_outputs(const SparseScratch& sc, const T* W, const T* b, const T* inv_scale, const LinearObjectiveOptions& o,
+                     std::size_t d, std::size_t n, double weight_scale, CompactOut<T>& out) {
+    const std::size_t K = o.K, na = sc.active.size();
+    out.params.resize(K * na + K);
+    out.grad.resize(K * na + K);
+    out.coords.resize(K * na + K);
+    const T l2 = static_cast<T>(o.l2);
+    const std::int64_t* active = sc.active.data();
+    for (std::size_t k = 0; k < K; ++k) {
+        T* pk = out.params.data() + k * na;
+        T* gk = out.grad.data() + k * na;
+        std::int64_t* qk = out.coords.data() + k * na;
+        T* acc = out.by_column.data() + k * d;
+        for (std::size_t a = 0; a < na; ++a) {
+            const auto j = static_cast<std::size_t>(active[a]);
+            const std::size_t q = k * d + j;
+            const T w = weight_scale == 1.0 ? W[q] : static_cast<T>(double(W[q]) * weight_scale);
+            T g = acc[j];
+            acc[j] = T(0);  // zero again for the next batch
+            if (inv_scale != nullptr) g *= inv_scale[j];
+            if (o.l2 != 0.0) g += l2 * w;
+            pk[a] = w;
+            gk[a] = g;
+            qk[a] = static_cast<std::int64_t>(q);
+        }
+    }
+    for (std::size_t k = 0; k < K; ++k) {
+        double sb = 0.0;
+        for (std::size_t i = 0; i < n; ++i) sb += sc.coef[i * K + k];
+        out.params[K * na + k] = b[k];
+        out.grad[K * na + k] = static_cast<T>(sb);
+        out.coords[K * na + k] = static_cast<std::int64_t>(K * d + k);
+    }
+}
+
 int threads_for_batch(std::size_t nnz, std::size_t K) {
     return threads_for(nnz * K * kWorkPerNonzero);
 }
@@ -280,12 +448,21 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
     const bool compact = mode == SparseGrad::compact;
     prefetch_next_starts(bt, is_multiclass(o.loss) ? 1 : K);
-    find_active(bt, sc);  // checks the rows before anything is written
-    const std::size_t nnz = sc.row_start[n], na = sc.active.size();
-    sc.coef.resize(n * K);
+    check_rows(bt, sc);  // before anything is written
     const double inv_n = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
-    const int threads = std::min<int>(threads_for_batch(nnz, K), static_cast<int>(std::max<std::size_t>(blocks, 1)));
+    sc.coef.resize(n * K);
+    const int threads = std::min<int>(threads_for_batch(sc.row_start[n], K),
+                                      static_cast<int>(std::max<std::size_t>(blocks, 1)));
+    if (compact && threads <= 1) {
+        fused_rows(bt, W, b, o, sc, *out, inv_n, weight_scale);
+        compact_outputs(sc, W, b, bt.inv_scale, o, d, n, weight_scale, *out);
+        double loss = 0.0, weight = 0.0;
+        for (std::size_t k = 0; k < blocks; ++k) loss += sc.sums[k].loss, weight += sc.sums[k].weight;
+        return weight > 0.0 ? loss / weight : 0.0;
+    }
+    find_active(bt, sc);  // checks the column indices before anything is written
+    const std::size_t na = sc.active.size();
 
     // The weights the rows meet: W itself, or (compact) the active features' gathered once,
     // so that every later read and write of the batch is to a small array of its own.
