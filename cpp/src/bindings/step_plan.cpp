@@ -426,6 +426,7 @@ bool lazy_fits(const StepPlan& plan, const std::vector<GroupStep>& steps, const 
     const Batch& b = s.batch;
     if (b.f32.size() + b.f64.size() != 1) return false;
     const std::size_t size = b.f32.size() == 1 ? b.f32[0].size : b.f64[0].size;
+    if (only.bound != 0) return only.bound <= size;
     for (std::size_t a = 0; a < only.n; ++a)
         if (only.index[a] < 0 || static_cast<std::size_t>(only.index[a]) >= size) return false;
     return true;

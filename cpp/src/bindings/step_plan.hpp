@@ -67,6 +67,9 @@ struct Coordinates {
     const void* grad;
     std::size_t n_scaled = 0;
     double store_scale = 1.0;
+    // Nonzero: every index is known to lie in [0, bound) (the step then checks the bound
+    // against the array once, not each index).
+    std::size_t bound = 0;
 };
 
 // One optimizer step: nothing (stepped, or skipped under nonfinite="skip"), or under
