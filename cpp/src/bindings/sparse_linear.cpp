@@ -13,6 +13,7 @@
 
 #include "array_checks.hpp"
 #include "batch_loop.hpp"
+#include "fastgd/column_stats.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/norms.hpp"
 #include "fastgd/sparse_linear.hpp"
@@ -348,6 +349,38 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
     return epoch_result(ea.sums);
 }
 
+// A float64 vector argument of n values (None: absent).
+const double* float64_vector(const py::object& o, const char* name, py::ssize_t n, const char* what) {
+    if (o.is_none()) return nullptr;
+    if (check_array(o, name, false) != 8) throw py::type_error(std::string(name) + ": expected float64 (no silent casts)");
+    const py::array a = py::reinterpret_borrow<py::array>(o);
+    if (a.ndim() != 1 || a.shape(0) != n)
+        throw py::value_error(std::string(name) + ": expected shape (" + std::to_string(n) + ",) (" + what + "), got " +
+                              shape_of(a));
+    return static_cast<const double*>(a.data());
+}
+
+py::tuple sparse_column_moments_py(const py::object& Xo, const py::object& wo, const py::object& units_o) {
+    const Csr c = csr_of(Xo);
+    const double* w = float64_vector(wo, "sample_weight", c.n_rows, "X.shape[0]");
+    const double* units = float64_vector(units_o, "units", c.d, "X.shape[1]");
+    py::array_t<double> mean(c.d), var(c.d);
+    double* mp = mean.mutable_data();
+    double* vp = var.mutable_data();
+    std::string error;
+    const double weight = with_types(c, [&](const auto& X) {
+        py::gil_scoped_release release;  // raw buffers of arrays the arguments and locals hold
+        try {
+            return sparse_column_moments(X.data, X.indices, X.indptr, X.n_rows, X.d, X.nnz, w, units, mp, vp);
+        } catch (const std::out_of_range& e) {
+            error = e.what();
+            return 0.0;
+        }
+    });
+    if (!error.empty()) throw py::value_error(error);
+    return py::make_tuple(weight, mean, var);
+}
+
 }  // namespace
 
 // csr_first_duplicate for indptr and indices arrays (int32 or int64, the same), already
@@ -380,6 +413,13 @@ void register_sparse_linear(py::module_& m) {
           "none: one pass, with d 32-bit marks. The structure must be sound (monotone indptr from 0, column\n"
           "indices in [0, d)).",
           py::arg("indptr"), py::arg("indices"), py::arg("d"));
+
+    m.def("sparse_column_moments", &sparse_column_moments_py,
+          "(weight, mean, var) of each column of a CSR matrix X, implicit zeros included (float64): the\n"
+          "corrected two-pass algorithm over the whole matrix (fastgd/column_stats.hpp). sample_weight: None or\n"
+          "X.shape[0] float64 weights (rows of weight 0 are skipped); units: None or X.shape[1] float64 values\n"
+          "dividing each column first (mean and var then in those units). weight 0: mean and var undefined.",
+          py::arg("X"), py::arg("sample_weight") = py::none(), py::arg("units") = py::none());
 
     m.def("sparse_linear_objective", &sparse_linear_objective_py,
           "linear_objective's objective and gradient for a CSR matrix X (a scipy.sparse csr_matrix or csr_array:\n"

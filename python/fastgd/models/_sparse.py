@@ -3,12 +3,13 @@
 scipy is not a dependency of fastgd: nothing here imports it unless a sparse matrix is
 handled, and a user who passes one has it.
 
-Every pass over a matrix goes through its rows in blocks of about :data:`_BLOCK_NNZ`
-stored values (whole rows; one row longer than that is a block of its own), so that the
-temporaries stay bounded whatever the matrix size: the only allocations in proportion to
-the matrix are the copy of a matrix that must be converted, and nothing at all for one
-taken as it is. The blocks are visited in row order, so the statistics are the same bits
-on every run.
+Every pass over a matrix in NumPy goes through its rows in blocks of about
+:data:`_BLOCK_NNZ` stored values (whole rows; one row longer than that is a block of its
+own), so that the temporaries stay bounded whatever the matrix size; the column moments are
+one compiled call, with arrays of one value per column. The only allocations in proportion
+to the matrix are the copy of a matrix that must be converted, and nothing at all for one
+taken as it is. Rows are visited in order, so the statistics are the same bits on every
+run.
 """
 
 from __future__ import annotations
@@ -124,21 +125,16 @@ def sparse_moments(X: Any, sw: np.ndarray, *, check: str | None = None) -> Runni
     :func:`check_csr`'s error when it holds a NaN or an infinity (one read of its values
     first); else such a value makes its column's moments non-finite.
 
-    Per block of rows: the weighted column sums and weights by ``np.bincount`` in float64,
-    the block's mean, then the deviations from that mean (a second pass over the block in
-    cache: stored values, and the implicit zeros, which deviate by minus the mean), whose sum
-    corrects the mean and whose squares give the variance (the corrected two-pass
-    algorithm); the blocks merged in row order by Chan et al.'s formulas. The variance is
-    never the difference E[x^2] - E[x]^2: against an extended-precision reference on
-    ``X.toarray()``, ordinary columns agree to a few 1e-15 (relative), columns whose mean
-    is 1e6 times their deviation to about 1e-13, 1e8 times to about 1e-11 (2M rows, default
-    blocks; the dense path's column statistics do no better). One exception, weighted fits
-    only: the weight of a block's implicit zeros in a column is the block's weight less that
-    of its stored values, exact when every row of positive weight stores the column (and
-    always without weights), else within ``eps * block weight``: a column whose missing rows
-    carry a fraction ``f`` of a block's weight gets a relative error near ``1e-16 / f``.
-    Columns whose squares overflow (values beyond about 1e154) are taken again in units of a
-    power of two, as the dense path does."""
+    The corrected two-pass algorithm over the whole matrix, in one compiled call
+    (``_core.sparse_column_moments``): the weighted column sums give a first mean; the
+    deviations of the stored values from it, and those of the implicit zeros (minus the mean,
+    with the weight the column does not store), summed, correct it, and squared give the
+    variance. The variance is never the difference E[x^2] - E[x]^2. The implicit zeros' weight
+    is exact without weights (whole numbers) and where every row of positive weight stores
+    the column; otherwise it is the total weight less the stored weight, within ``eps *
+    total weight``: a column whose missing rows carry a fraction ``f`` of the weight gets a
+    relative error near ``1e-16 / f``. Columns whose squares overflow (values beyond about
+    1e154) are taken again in units of a power of two, as the dense path does."""
     unit = _is_unit(sw)
     if not unit:
         sw = np.asarray(sw, dtype=np.float64)
@@ -325,74 +321,19 @@ def _is_unit(sw: np.ndarray) -> bool:
 
 
 def _moments_pass(X: Any, sw: np.ndarray, unit: bool, units: np.ndarray | None) -> RunningMoments:
-    """One pass of :func:`sparse_moments` over the blocks of rows; with ``units`` (one power
-    of two per column), of the values divided by them, the variance kept in those units."""
-    n, d = X.shape
-    indptr, indices, data = X.indptr, X.indices, X.data
-    moments = RunningMoments()
-    scratch = _Scratch()
-    # Blocks of at least d values: the per-block work on arrays of d columns is then paid
-    # for by the values read, and the whole pass is O(nnz + d).
-    for r0, r1 in _row_blocks(indptr, n, max(_BLOCK_NNZ, d)):
-        k0, k1 = int(indptr[r0]), int(indptr[r1])
-        idx, x, dev = scratch.take(k1 - k0)
-        np.copyto(idx, indices[k0:k1])  # as intp, which bincount would otherwise copy to each time
-        np.copyto(x, data[k0:k1])
-        if units is not None:
-            x /= np.take(units, idx, out=dev, mode="clip")
-        missing: np.ndarray  # the weight of the block's implicit zeros in each column
-        if unit:
-            weight = float(r1 - r0)
-            w = None
-            missing = weight - np.bincount(idx, minlength=d)  # whole numbers: exact
-        else:
-            rows_w = sw[r0:r1]
-            weight = float(rows_w.sum())
-            if not weight > 0:
-                moments.count += r1 - r0
-                continue
-            w = np.repeat(rows_w, np.diff(indptr[r0:r1 + 1]))
-            stored_weight = np.bincount(idx, weights=w, minlength=d)
-            # The implicit zeros' weight, by difference; exactly 0 where every row of positive
-            # weight stores the column (else the difference's rounding would count).
-            n_positive = int(np.count_nonzero(rows_w > 0))
-            stored_positive = np.bincount(idx if n_positive == r1 - r0 else idx[w > 0], minlength=d)
-            missing = np.where(stored_positive == n_positive, 0.0, np.maximum(weight - stored_weight, 0.0))
-        with np.errstate(over="ignore", invalid="ignore"):  # overflow: taken again in units
-            if w is None:
-                mean = np.bincount(idx, weights=x, minlength=d) / weight
-            else:
-                mean = np.bincount(idx, weights=np.multiply(w, x, out=dev), minlength=d) / weight
-            # The deviations from this mean, summed (the corrected two-pass algorithm: the
-            # sum, zero but for the rounding of the mean, corrects it) and squared. The
-            # implicit zeros deviate by -mean.
-            np.subtract(x, np.take(mean, idx, out=dev, mode="clip"), out=dev)
-            wdev = dev if w is None else np.multiply(w, dev, out=x)
-            shift = (np.bincount(idx, weights=wdev, minlength=d) - missing * mean) / weight
-            m2 = (np.bincount(idx, weights=np.multiply(wdev, dev, out=wdev), minlength=d)
-                  + (missing * (mean * mean) - weight * (shift * shift)))
-            var = np.maximum(m2 / weight, 0.0)
-            mean += shift
-        if units is not None:
-            block = RunningMoments.from_summary((weight, r1 - r0, mean * units, var, units))
-        else:
-            block = RunningMoments.from_summary((weight, r1 - r0, mean, var, None))
-        moments.merge(block)
-    return moments
-
-
-class _Scratch:
-    """The blocks' arrays, reused from block to block (fresh arrays of this size would cost
-    their page faults each time): column indices as intp, values and deviations in float64."""
-
-    def __init__(self) -> None:
-        self.size = -1
-
-    def take(self, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if m > self.size:
-            self.size = m
-            self.idx, self.x, self.dev = np.empty(m, np.intp), np.empty(m), np.empty(m)
-        return self.idx[:m], self.x[:m], self.dev[:m]
+    """One pass of :func:`sparse_moments` over ``X`` (``_core.sparse_column_moments``); with
+    ``units`` (one power of two per column), of the values divided by them, the variance kept
+    in those units."""
+    n = X.shape[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        weight, mean, var = _core.sparse_column_moments(X, None if unit else sw, units)
+    if not weight > 0:
+        moments = RunningMoments()
+        moments.count = n
+        return moments
+    if units is not None:
+        return RunningMoments.from_summary((weight, n, mean * units, var, units))
+    return RunningMoments.from_summary((weight, n, mean, var, None))
 
 
 def _column_max_abs(X: Any) -> np.ndarray:
