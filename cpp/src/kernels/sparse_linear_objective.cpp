@@ -296,6 +296,28 @@ void backward(const SparseBatch<T, I>& bt, const SparseScratch& sc, const double
     }
 }
 
+// A row's features' entries of the arrays the batch reads and writes at them (W, its scale,
+// the marks and the sums; output 0), asked for one row before the row is computed: with
+// many features (hashed text, 2**20) those entries are misses to the last-level cache, in
+// the order of the row's indices; asked for together, they arrive together (one row ahead:
+// a fit 1.3x faster there; two or four rows ahead, 1.1x).
+constexpr std::size_t kFeaturesAhead = 1;
+
+template <class T, class I>
+void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, const std::uint32_t* mark,
+                       const T* acc) {
+    const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
+    if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
+    for (I p = p0; p < p1; ++p) {
+        const auto j = static_cast<std::size_t>(bt.X.indices[p]);
+        if (j >= bt.X.d) continue;
+        prefetch_line(W + j);
+        prefetch_line(mark + j);
+        prefetch_line(acc + j);
+        if (bt.inv_scale != nullptr) prefetch_line(bt.inv_scale + j);
+    }
+}
+
 // Compact mode on one thread, in one visit of each row's nonzeros: the row's z from W itself
 // (times weight_scale and the feature's scale, as compact mode gathers them), its loss and
 // coefficient, then its nonzeros' terms added into out.by_column in row order (zero before
@@ -342,6 +364,7 @@ Sums fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
     for (std::size_t i = 0; i < bt.n; ++i) {
         if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
         prefetch_row(bt, i + kRowsAhead);
+        if (i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, mark, acc);
         const std::size_t r = row_of(bt, i);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
         const I* idx = X.indices;
