@@ -372,9 +372,30 @@ def test_standardization_scales_without_centring(dtype):
     scale = Xd.std(axis=0)
     scale[scale == 0] = 1
     kw = dict(max_epochs=3, tol=None, random_state=0, sparse_update="exact")
-    a = fastgd.LogisticRegression(**kw).fit(X, y)
+    a = fastgd.LogisticRegression(standardize=True, **kw).fit(X, y)
     b = fastgd.LogisticRegression(standardize=False, **kw).fit(sp.csr_matrix((Xd / scale).astype(dtype)), y)
     np.testing.assert_allclose(a.coef_ * scale, b.coef_, rtol=1e-3 if dtype == np.float32 else 1e-8, atol=1e-6)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_standardize_auto_scales_dense_X_only(sparse):
+    """standardize="auto" (the default) is False for sparse X and True for dense X: the
+    same coefficients as the explicit value, bit for bit."""
+    X, y = classification()
+    X = X if sparse else X.toarray()
+    kw = dict(max_epochs=2, tol=None, random_state=0)
+    auto = fastgd.LogisticRegression(**kw).fit(X, y)
+    explicit = fastgd.LogisticRegression(standardize=not sparse, **kw).fit(X, y)
+    other = fastgd.LogisticRegression(standardize=sparse, **kw).fit(X, y)
+    assert auto.get_params()["standardize"] == "auto"
+    np.testing.assert_array_equal(auto.coef_, explicit.coef_)
+    assert not np.array_equal(auto.coef_, other.coef_)
+
+
+def test_standardize_rejects_other_values():
+    X, y = classification()
+    with pytest.raises(ValueError, match="standardize"):
+        fastgd.LogisticRegression(standardize="yes").fit(X, y)
 
 
 def test_lazy_default_learns_and_predicts_like_dense():
@@ -458,7 +479,7 @@ def test_stream_of_sparse_chunks_through_a_small_buffer(shuffle):
 
 def test_partial_fit_on_a_one_shot_iterator_of_sparse_chunks():
     X, y = classification(n=900, d=60)
-    m = fastgd.LogisticRegression(random_state=0)
+    m = fastgd.LogisticRegression(random_state=0, lr=0.05)  # two epochs of 900 rows: a larger step
     m.partial_fit(X[:100], y[:100], classes=[0, 1])
     m.partial_fit(iter(_chunks(X[100:], y[100:], 200)), None)
     assert m.n_iter_ == 2 and m.score(X, y) > 0.7

@@ -366,12 +366,19 @@ class ChunkStream:
                 self.sparse = bool(self.source) and isinstance(self.source[0], tuple) \
                     and _sparse_check.is_sparse(self.source[0][0])
             else:
-                it = iter(self.source()) if callable(self.source) else self.source
+                it = iter(self._called()) if callable(self.source) else self.source
                 first = next(it, None)
                 if self.one_shot:
                     self.source = itertools.chain([] if first is None else [first], it)
                 self.sparse = isinstance(first, tuple) and len(first) > 0 and _sparse_check.is_sparse(first[0])
         return bool(self.sparse)
+
+    def _called(self) -> Iterable[Any]:
+        """What the source callable returns: an iterable of chunks, else a TypeError."""
+        it = self.source()
+        if it is None or not isinstance(it, Iterable):
+            raise TypeError(f"the chunk source callable must return an iterable of chunks, got {type(it).__name__}")
+        return it
 
     @property
     def one_shot(self) -> bool:
@@ -390,11 +397,7 @@ class ChunkStream:
                        None if self.sample_weight is None else self.sample_weight[start:stop])
             return
         if callable(self.source):
-            it = self.source()
-            if it is None or not isinstance(it, Iterable):
-                raise TypeError(f"the chunk source callable must return an iterable of chunks, got "
-                                f"{type(it).__name__}")
-            yield from it
+            yield from self._called()
             return
         if self.one_shot:
             if self._used:

@@ -43,22 +43,16 @@ template <class T, class I> struct SparseBatch {
     std::size_t next_n = 0;
 };
 
-// Work space kept from batch to batch (a call per batch allocates nothing once it has grown):
-// the batch's active features and a mark per feature, and in compact mode the batch's
-// parameters and gradient at those features.
+// Work space kept from batch to batch (a call per batch allocates nothing once it has grown).
 struct SparseScratch {
-    // Per feature: a bit, set while the batch has met it (cleared after), and its position in
-    // `active` (valid while the bit is set).
-    std::vector<std::uint64_t> seen;
-    std::vector<std::uint32_t> slot_of;
-    // Compact mode on one thread: per feature, the stamp of the last batch that met it (a batch
-    // meets a feature first when its mark is not the batch's stamp).
+    // Compact mode: per feature, the stamp of the last batch that met it (a batch meets a
+    // feature first where its mark is not the batch's stamp), and the batch's features in the
+    // order of their first nonzero.
     std::vector<std::uint32_t> mark;
     std::uint32_t stamp = 0;
-    std::vector<std::int64_t> active;  // the batch's features, in the order of their first nonzero
-    std::vector<std::uint32_t> slot;   // per nonzero of the batch, in row order: its feature's position in active
-    std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index into slot
-    std::vector<double> coef;          // per row and output: s_i / n * dl/dz
+    std::vector<std::int64_t> active;
+    std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index among the batch's
+    std::vector<double> coef;            // per row and output: s_i / n * dl/dz
     struct BlockSums {
         double loss, weight;
     };
@@ -73,16 +67,16 @@ struct SparseScratch {
 // the loss alone (the caller knows the penalty). grad_W and grad_b are not written then.
 // weight_scale (compact mode): W holds the weights divided by it (a weight vector kept as a
 // scalar times a vector, for a decay of every weight in O(1)); the gathered `params` are the
-// weights themselves.
+// weights themselves. Dense mode shares a batch's rows out to the threads; compact mode reads
+// each row once, on one thread (a batch's work there is a few microseconds of dependent
+// loads, less than a hand-off to a second thread costs).
 enum class SparseGrad : int { dense = 0, compact = 1 };
 
 template <class T> struct CompactOut {
     std::vector<T> params, grad;
-    std::vector<T> scales;  // the active features' 1 / scale
-    std::vector<T> scaled;  // params * scales (what the rows' values multiply)
     std::vector<std::int64_t> coords;
-    // Compact mode on one thread: the gradient's data term by column (K x d), valid at the
-    // batch's active features only (a feature's first nonzero of a batch starts its sum).
+    // The gradient's data term by column (K x d), zero between batches: a batch adds its rows'
+    // terms at its features, and the compact gradient takes them out, leaving zeros.
     std::vector<T> by_column;
 };
 

@@ -159,142 +159,23 @@ template <class T, class I> void prefetch_row(const SparseBatch<T, I>& bt, std::
     prefetch_line(bt.X.data + (p1 - 1));
 }
 
-// The batch's active features into scratch.active (each once, in the order of its first
-// nonzero) and each nonzero's position among them into scratch.slot (rows from
-// scratch.row_start: check_rows first), checking every column index on the way.
-template <class T, class I> void find_active(const SparseBatch<T, I>& bt, SparseScratch& sc) {
+[[noreturn]] inline void bad_column(std::int64_t j, std::size_t r, std::size_t d) {
+    throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
+                            " is out of range for " + std::to_string(d) + " features");
+}
+
+// Every column index of the batch's rows in [0, d) (dense mode: checked before the threads
+// read W at them; compact mode checks each as its row is read).
+template <class T, class I> void check_columns(const SparseBatch<T, I>& bt) {
     const CsrRows<T, I>& X = bt.X;
-    if (sc.slot_of.size() != X.d) {
-        sc.slot_of.assign(X.d, 0u);
-        sc.seen.assign((X.d + 63) / 64, 0u);
-    }
-    const std::size_t nnz = sc.row_start[bt.n];  // check_rows has read the rows' extents
-    sc.active.resize(nnz);
-    sc.slot.resize(nnz);
-    std::int64_t* active = sc.active.data();
-    std::uint32_t* slot = sc.slot.data();
-    std::uint32_t* slot_of = sc.slot_of.data();
-    std::uint64_t* seen = sc.seen.data();
-    // A bit per feature says whether the batch has met it (d / 8 bytes: it stays in cache);
-    // only a feature met before reads its position back, from a line this batch wrote.
-    std::uint32_t na = 0;
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        std::uint32_t* out = slot + sc.row_start[i] - static_cast<std::size_t>(p0);
-        for (I p = p0; p < p1; ++p) {
-            const I j = X.indices[p];
-            if (j < 0 || static_cast<std::size_t>(j) >= X.d) {
-                for (std::uint32_t a = 0; a < na; ++a) seen[active[a] >> 6] = 0;  // leave the bits clear
-                throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
-                                        " is out of range for " + std::to_string(X.d) + " features");
-            }
-            // Without a branch (whether a feature is new is a coin toss the predictor
-            // loses): its position read (a feature met before: from a line this batch
-            // wrote) and written either way, the list entry too, the count moved for a new one.
-            const auto ju = static_cast<std::size_t>(j);
-            const std::uint64_t bit = std::uint64_t(1) << (ju & 63);
-            const std::uint64_t word = seen[ju >> 6];
-            const bool fresh = (word & bit) == 0;
-            seen[ju >> 6] = word | bit;
-            const std::uint32_t before = slot_of[ju];
-            const std::uint32_t keep = static_cast<std::uint32_t>(fresh) - 1u;  // all ones for a feature met before
-            const std::uint32_t s = (before & keep) | (na & ~keep);
-            slot_of[ju] = s;
-            active[na] = static_cast<std::int64_t>(ju);
-            na += fresh;
-            out[p] = s;
-        }
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p)
+            if (static_cast<std::size_t>(X.indices[p]) >= X.d) bad_column(X.indices[p], r, X.d);
     }
-    sc.active.resize(na);
-    for (std::uint32_t a = 0; a < na; ++a) seen[static_cast<std::size_t>(active[a]) >> 6] = 0;
 }
 
 using Sums = SparseScratch::BlockSums;
-
-// Where the forward pass reads its weights: W by column index (dense mode), or the batch's
-// own compact copy by slot (compact mode: na active features, their scales gathered too).
-template <class T> struct Weights {
-    const T* W;            // K x d, or K x na (compact)
-    std::size_t stride;    // d or na
-    const T* inv_scale;    // by column, or by slot (compact); null: unscaled
-    bool compact;
-    // What the forward pass multiplies x by (K x stride): W, or in compact mode with a scale
-    // W * inv_scale, made once per feature rather than once per nonzero.
-    const T* forward_W;
-    bool forward_scaled;   // forward multiplies x by inv_scale itself (dense mode)
-};
-
-// Rows [i0, i1) of the batch: z, the loss and the gradient coefficients c (s_i / n dl/dz, 0
-// for a zero weight, whose loss counts for nothing) into coef.
-template <class T, class I>
-Sums forward(const SparseBatch<T, I>& bt, const Weights<T>& wt, const T* b, const LinearObjectiveOptions& o,
-             const SparseScratch& sc, double inv_n, std::size_t i0, std::size_t i1, double* coef, double* z) {
-    const CsrRows<T, I>& X = bt.X;
-    const std::size_t K = o.K;
-    const bool multiclass = is_multiclass(o.loss);
-    Sums s{0.0, 0.0};
-    for (std::size_t i = i0; i < i1; ++i) {
-        const std::size_t r = row_of(bt, i);
-        for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
-        if (K == 1) {
-            // Two sums in turn, then added: two chains of adds in flight, not one.
-            double z0 = 0.0, z1 = 0.0;
-            I p = p0;
-            for (; p + 1 < p1; p += 2) {
-                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-                const std::size_t j1 = wt.compact ? slot[p + 1] : static_cast<std::size_t>(X.indices[p + 1]);
-                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
-                const T x1 = wt.forward_scaled ? X.data[p + 1] * wt.inv_scale[j1] : X.data[p + 1];
-                z0 += double(wt.forward_W[j0]) * double(x0);
-                z1 += double(wt.forward_W[j1]) * double(x1);
-            }
-            if (p < p1) {
-                const std::size_t j0 = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-                const T x0 = wt.forward_scaled ? X.data[p] * wt.inv_scale[j0] : X.data[p];
-                z0 += double(wt.forward_W[j0]) * double(x0);
-            }
-            z[0] += z0 + z1;
-        } else {
-            for (I p = p0; p < p1; ++p) {
-                const std::size_t j = wt.compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-                const T x = wt.forward_scaled ? X.data[p] * wt.inv_scale[j] : X.data[p];
-                for (std::size_t k = 0; k < K; ++k) z[k] += double(wt.forward_W[k * wt.stride + j]) * double(x);
-            }
-        }
-        double* c = coef + i * K;
-        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
-        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
-        if (w != 0.0) {
-            s.loss += w * l;
-            s.weight += w;
-        }
-        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
-    }
-    return s;
-}
-
-// g[k, j] += c_ik x_ij over the batch's rows in order, for the columns (or, compact, the
-// slots) j in [j0, j1) of g (K x stride).
-template <class T, class I>
-void backward(const SparseBatch<T, I>& bt, const SparseScratch& sc, const double* coef, std::size_t K, T* g,
-              std::size_t stride, bool compact, std::size_t j0, std::size_t j1) {
-    const CsrRows<T, I>& X = bt.X;
-    const bool all = j0 == 0 && j1 == stride;
-    for (std::size_t i = 0; i < bt.n; ++i) {
-        const std::size_t r = row_of(bt, i);
-        const double* c = coef + i * K;
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        const std::uint32_t* slot = sc.slot.data() + sc.row_start[i] - static_cast<std::size_t>(p0);
-        for (I p = p0; p < p1; ++p) {
-            const std::size_t j = compact ? slot[p] : static_cast<std::size_t>(X.indices[p]);
-            if (!all && (j < j0 || j >= j1)) continue;
-            for (std::size_t k = 0; k < K; ++k) g[k * stride + j] += static_cast<T>(c[k] * double(X.data[p]));
-        }
-    }
-}
 
 // A row's features' entries of the arrays the batch reads and writes at them (W, its scale,
 // the marks and the sums; output 0), asked for one row before the row is computed: with
@@ -326,13 +207,9 @@ void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, c
 // the same bits; without the per-nonzero slots and the gathered copy of the weights (whose
 // dependent loads cost more than the arithmetic). Rows' extents are checked before
 // (check_rows); a column index out of range throws before W is read at it.
-[[noreturn]] inline void bad_column(std::int64_t j, std::size_t r, std::size_t d) {
-    throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
-                            " is out of range for " + std::to_string(d) + " features");
-}
 
 template <class T, class I>
-Sums fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
+void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
                 SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K, d = X.d;
@@ -359,64 +236,69 @@ Sums fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
     std::vector<double> zv(K > 64 ? K : 0);
     double* zp = K > 64 ? zv.data() : z;
     Sums s{0.0, 0.0};
-    const std::size_t blocks = (bt.n + kRowBlock - 1) / kRowBlock;
-    sc.sums.resize(blocks);
-    for (std::size_t i = 0; i < bt.n; ++i) {
-        if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
-        prefetch_row(bt, i + kRowsAhead);
-        if (i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, mark, acc);
-        const std::size_t r = row_of(bt, i);
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        const I* idx = X.indices;
-        const T* val = X.data;
-        for (std::size_t k = 0; k < K; ++k) zp[k] = double(b[k]);
-        if (K == 1) {
-            double z0 = 0.0, z1 = 0.0;
-            I p = p0;
-            for (; p + 1 < p1; p += 2) {
-                const auto j0 = static_cast<std::size_t>(idx[p]), j1 = static_cast<std::size_t>(idx[p + 1]);
-                if (j0 >= d) bad_column(idx[p], r, d);
-                if (j1 >= d) bad_column(idx[p + 1], r, d);
-                z0 += double(weight(j0, j0)) * double(val[p]);
-                z1 += double(weight(j1, j1)) * double(val[p + 1]);
+    // A column index out of range stops the batch: the sums its earlier rows added are taken
+    // out again (zero, as the next batch needs them).
+    try {
+        for (std::size_t i = 0; i < bt.n; ++i) {
+            if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
+            prefetch_row(bt, i + kRowsAhead);
+            if (i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, mark, acc);
+            const std::size_t r = row_of(bt, i);
+            const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+            const I* idx = X.indices;
+            const T* val = X.data;
+            for (std::size_t k = 0; k < K; ++k) zp[k] = double(b[k]);
+            if (K == 1) {
+                double z0 = 0.0, z1 = 0.0;
+                I p = p0;
+                for (; p + 1 < p1; p += 2) {
+                    const auto j0 = static_cast<std::size_t>(idx[p]), j1 = static_cast<std::size_t>(idx[p + 1]);
+                    if (j0 >= d) bad_column(idx[p], r, d);
+                    if (j1 >= d) bad_column(idx[p + 1], r, d);
+                    z0 += double(weight(j0, j0)) * double(val[p]);
+                    z1 += double(weight(j1, j1)) * double(val[p + 1]);
+                }
+                if (p < p1) {
+                    const auto j0 = static_cast<std::size_t>(idx[p]);
+                    if (j0 >= d) bad_column(idx[p], r, d);
+                    z0 += double(weight(j0, j0)) * double(val[p]);
+                }
+                zp[0] += z0 + z1;
+            } else {
+                for (I p = p0; p < p1; ++p) {
+                    const auto j = static_cast<std::size_t>(idx[p]);
+                    if (j >= d) bad_column(idx[p], r, d);
+                    for (std::size_t k = 0; k < K; ++k) zp[k] += double(weight(k * d + j, j)) * double(val[p]);
+                }
             }
-            if (p < p1) {
-                const auto j0 = static_cast<std::size_t>(idx[p]);
-                if (j0 >= d) bad_column(idx[p], r, d);
-                z0 += double(weight(j0, j0)) * double(val[p]);
+            double* c = sc.coef.data() + i * K;
+            const double l = row_loss(o, zp, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+            const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
+            if (w != 0.0) {
+                s.loss += w * l;
+                s.weight += w;
             }
-            zp[0] += z0 + z1;
-        } else {
+            for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+            // The row's terms (its indices checked above), added to sums that compact_outputs
+            // leaves at zero. A feature is new to the batch where its mark is not the batch's
+            // stamp: a coin toss the branch predictor would lose, so the list entry is written
+            // either way and the count moved for a new one.
             for (I p = p0; p < p1; ++p) {
                 const auto j = static_cast<std::size_t>(idx[p]);
-                if (j >= d) bad_column(idx[p], r, d);
-                for (std::size_t k = 0; k < K; ++k) zp[k] += double(weight(k * d + j, j)) * double(val[p]);
+                const bool fresh = mark[j] != stamp;
+                mark[j] = stamp;
+                active[na] = static_cast<std::int64_t>(j);
+                na += fresh;
+                for (std::size_t k = 0; k < K; ++k) acc[k * d + j] += static_cast<T>(c[k] * double(val[p]));
             }
+            if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
         }
-        double* c = sc.coef.data() + i * K;
-        const double l = row_loss(o, zp, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
-        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
-        if (w != 0.0) {
-            s.loss += w * l;
-            s.weight += w;
-        }
-        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
-        // The row's terms (its indices checked above), added to sums that compact_outputs
-        // leaves at zero. A feature is new to the batch where its mark is not the batch's
-        // stamp: a coin toss the branch predictor would lose, so the list entry is written
-        // either way and the count moved for a new one.
-        for (I p = p0; p < p1; ++p) {
-            const auto j = static_cast<std::size_t>(idx[p]);
-            const bool fresh = mark[j] != stamp;
-            mark[j] = stamp;
-            active[na] = static_cast<std::int64_t>(j);
-            na += fresh;
-            for (std::size_t k = 0; k < K; ++k) acc[k * d + j] += static_cast<T>(c[k] * double(val[p]));
-        }
-        if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
+    } catch (...) {
+        for (std::size_t a = 0; a < na; ++a)
+            for (std::size_t k = 0; k < K; ++k) acc[k * d + static_cast<std::size_t>(active[a])] = T(0);
+        throw;
     }
     sc.active.resize(na);
-    return Sums{0.0, 0.0};
 }
 
 // The compact outputs from out.by_column: the active features' weights (times weight_scale,
@@ -458,6 +340,73 @@ void compact_outputs(const SparseScratch& sc, const T* W, const T* b, const T* i
     }
 }
 
+// Rows [i0, i1) of the batch (dense mode): z from W (K x d; with inv_scale, times x's
+// scale), the loss and the gradient coefficients c (s_i / n dl/dz, 0 for a zero weight, whose
+// loss counts for nothing) into coef.
+template <class T, class I>
+Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, double inv_n,
+             std::size_t i0, std::size_t i1, double* coef, double* z) {
+    const CsrRows<T, I>& X = bt.X;
+    const std::size_t K = o.K, d = X.d;
+    const bool multiclass = is_multiclass(o.loss);
+    const T* inv_scale = bt.inv_scale;
+    const auto x_of = [&](I p, std::size_t j) { return inv_scale != nullptr ? X.data[p] * inv_scale[j] : X.data[p]; };
+    Sums s{0.0, 0.0};
+    for (std::size_t i = i0; i < i1; ++i) {
+        const std::size_t r = row_of(bt, i);
+        for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
+        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+        if (K == 1) {
+            // Two sums in turn, then added: two chains of adds in flight, not one.
+            double z0 = 0.0, z1 = 0.0;
+            I p = p0;
+            for (; p + 1 < p1; p += 2) {
+                const auto j0 = static_cast<std::size_t>(X.indices[p]), j1 = static_cast<std::size_t>(X.indices[p + 1]);
+                z0 += double(W[j0]) * double(x_of(p, j0));
+                z1 += double(W[j1]) * double(x_of(p + 1, j1));
+            }
+            if (p < p1) {
+                const auto j0 = static_cast<std::size_t>(X.indices[p]);
+                z0 += double(W[j0]) * double(x_of(p, j0));
+            }
+            z[0] += z0 + z1;
+        } else {
+            for (I p = p0; p < p1; ++p) {
+                const auto j = static_cast<std::size_t>(X.indices[p]);
+                const T x = x_of(p, j);
+                for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
+            }
+        }
+        double* c = coef + i * K;
+        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
+        if (w != 0.0) {
+            s.loss += w * l;
+            s.weight += w;
+        }
+        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+    }
+    return s;
+}
+
+// g[k, j] += c_ik x_ij over the batch's rows in order, for the columns j in [j0, j1) of g
+// (K x d), dense mode.
+template <class T, class I>
+void backward(const SparseBatch<T, I>& bt, const double* coef, std::size_t K, T* g, std::size_t j0, std::size_t j1) {
+    const CsrRows<T, I>& X = bt.X;
+    const std::size_t d = X.d;
+    const bool all = j0 == 0 && j1 == d;
+    for (std::size_t i = 0; i < bt.n; ++i) {
+        const std::size_t r = row_of(bt, i);
+        const double* c = coef + i * K;
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+            const auto j = static_cast<std::size_t>(X.indices[p]);
+            if (!all && (j < j0 || j >= j1)) continue;
+            for (std::size_t k = 0; k < K; ++k) g[k * d + j] += static_cast<T>(c[k] * double(X.data[p]));
+        }
+    }
+}
+
 int threads_for_batch(std::size_t nnz, std::size_t K) {
     return threads_for(nnz * K * kWorkPerNonzero);
 }
@@ -469,83 +418,41 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
                                T* gW, T* gb, SparseScratch& sc, SparseGrad mode, CompactOut<T>* out,
                                double weight_scale) {
     const std::size_t K = o.K, d = bt.X.d, n = bt.n;
-    const bool compact = mode == SparseGrad::compact;
     prefetch_next_starts(bt, is_multiclass(o.loss) ? 1 : K);
     check_rows(bt, sc);  // before anything is written
     const double inv_n = n > 0 ? 1.0 / static_cast<double>(n) : 0.0;
     const std::size_t blocks = (n + kRowBlock - 1) / kRowBlock;
     sc.coef.resize(n * K);
-    const int threads = std::min<int>(threads_for_batch(sc.row_start[n], K),
-                                      static_cast<int>(std::max<std::size_t>(blocks, 1)));
-    if (compact && threads <= 1) {
-        fused_rows(bt, W, b, o, sc, *out, inv_n, weight_scale);
-        compact_outputs(sc, W, b, bt.inv_scale, o, d, n, weight_scale, *out);
-        double loss = 0.0, weight = 0.0;
-        for (std::size_t k = 0; k < blocks; ++k) loss += sc.sums[k].loss, weight += sc.sums[k].weight;
-        return weight > 0.0 ? loss / weight : 0.0;
-    }
-    find_active(bt, sc);  // checks the column indices before anything is written
-    const std::size_t na = sc.active.size();
-
-    // The weights the rows meet: W itself, or (compact) the active features' gathered once,
-    // so that every later read and write of the batch is to a small array of its own.
-    Weights<T> wt{W, d, bt.inv_scale, false, W, bt.inv_scale != nullptr};
-    T* g = gW;
-    std::size_t stride = d;
-    if (compact) {
-        out->params.resize(K * na + K);
-        out->grad.assign(K * na + K, T(0));
-        out->coords.resize(K * na + K);
-        for (std::size_t k = 0; k < K; ++k)
-            for (std::size_t a = 0; a < na; ++a) {
-                if (a + 16 < na) prefetch_line(W + k * d + static_cast<std::size_t>(sc.active[a + 16]));
-                const auto j = static_cast<std::size_t>(sc.active[a]);
-                out->params[k * na + a] = weight_scale == 1.0 ? W[k * d + j]
-                                                              : static_cast<T>(double(W[k * d + j]) * weight_scale);
-                out->coords[k * na + a] = static_cast<std::int64_t>(k * d + j);
-            }
-        for (std::size_t k = 0; k < K; ++k) {
-            out->params[K * na + k] = b[k];
-            out->coords[K * na + k] = static_cast<std::int64_t>(K * d + k);
-        }
-        std::vector<T>& scales = out->scales;
-        if (bt.inv_scale != nullptr) {
-            scales.resize(na);
-            for (std::size_t a = 0; a < na; ++a) {
-                if (a + 16 < na) prefetch_line(bt.inv_scale + sc.active[a + 16]);
-                scales[a] = bt.inv_scale[static_cast<std::size_t>(sc.active[a])];
-            }
-        }
-        wt = Weights<T>{out->params.data(), na, bt.inv_scale != nullptr ? scales.data() : nullptr, true,
-                        out->params.data(), false};
-        if (bt.inv_scale != nullptr) {
-            std::vector<T>& scaled = out->scaled;
-            scaled.resize(K * na);
-            for (std::size_t k = 0; k < K; ++k)
-                for (std::size_t a = 0; a < na; ++a) scaled[k * na + a] = out->params[k * na + a] * scales[a];
-            wt.forward_W = scaled.data();
-        }
-        g = out->grad.data();
-        stride = na;
-    } else {
-        std::memset(gW, 0, K * d * sizeof(T));
-    }
-
-    // Forward: each row alone (its z does not depend on the thread that computes it), the
-    // blocks' sums added in block order.
     sc.sums.resize(blocks);
     Sums* sums = sc.sums.data();
+    const auto mean_loss = [&] {
+        double loss = 0.0, weight = 0.0;
+        for (std::size_t k = 0; k < blocks; ++k) loss += sums[k].loss, weight += sums[k].weight;
+        return weight > 0.0 ? loss / weight : 0.0;
+    };
+    if (mode == SparseGrad::compact) {
+        // One thread: a batch's work here is a few microseconds of dependent loads, less than
+        // what handing it to a second thread and waiting for it costs.
+        fused_rows(bt, W, b, o, sc, *out, inv_n, weight_scale);
+        compact_outputs(sc, W, b, bt.inv_scale, o, d, n, weight_scale, *out);
+        return mean_loss();
+    }
+    check_columns(bt);  // before the threads read W at them
+    std::memset(gW, 0, K * d * sizeof(T));
+    const int threads = std::min<int>(threads_for_batch(sc.row_start[n], K),
+                                      static_cast<int>(std::max<std::size_t>(blocks, 1)));
+    // Forward: each row alone (its z does not depend on the thread that computes it), the
+    // blocks' sums added in block order.
     auto forward_blocks = [&](std::size_t t, std::size_t nt) {
         double z[64];
         std::vector<double> zv(K > 64 ? K : 0);
         double* zp = K > 64 ? zv.data() : z;
         for (std::size_t k = t; k < blocks; k += nt)
-            sums[k] = forward(bt, wt, b, o, sc, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(),
-                              zp);
+            sums[k] = forward(bt, W, b, o, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(), zp);
     };
     if (threads <= 1) {
         forward_blocks(0, 1);
-        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
+        backward(bt, sc.coef.data(), K, gW, 0, d);
     } else {
 #ifdef _OPENMP
         // Each thread then adds the nonzeros of its own range of columns, every row in order:
@@ -556,35 +463,30 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
             const auto nt = static_cast<std::size_t>(omp_get_num_threads());
             forward_blocks(t, nt);
 #pragma omp barrier
-            backward(bt, sc, sc.coef.data(), K, g, stride, compact, stride * t / nt, stride * (t + 1) / nt);
+            backward(bt, sc.coef.data(), K, gW, d * t / nt, d * (t + 1) / nt);
         }
 #else
         forward_blocks(0, 1);
-        backward(bt, sc, sc.coef.data(), K, g, stride, compact, 0, stride);
+        backward(bt, sc.coef.data(), K, gW, 0, d);
 #endif
     }
-    double loss = 0.0, weight = 0.0;
-    for (std::size_t k = 0; k < blocks; ++k) loss += sums[k].loss, weight += sums[k].weight;
-    T* gbias = compact ? g + K * na : gb;
     for (std::size_t k = 0; k < K; ++k) {
         double sb = 0.0;
         for (std::size_t i = 0; i < n; ++i) sb += sc.coef[i * K + k];
-        gbias[k] = static_cast<T>(sb);
+        gb[k] = static_cast<T>(sb);
     }
     // The standardization's d(x')/dx and the L2 term.
     const T l2 = static_cast<T>(o.l2);
-    const T* Wg = compact ? wt.W : W;
     for (std::size_t k = 0; k < K; ++k) {
-        T* gk = g + k * stride;
-        const T* wk = Wg + k * stride;
-        if (wt.inv_scale != nullptr)
-            for (std::size_t j = 0; j < stride; ++j) gk[j] *= wt.inv_scale[j];
+        T* gk = gW + k * d;
+        const T* wk = W + k * d;
+        if (bt.inv_scale != nullptr)
+            for (std::size_t j = 0; j < d; ++j) gk[j] *= bt.inv_scale[j];
         if (o.l2 != 0.0)
-            for (std::size_t j = 0; j < stride; ++j) gk[j] += l2 * wk[j];
+            for (std::size_t j = 0; j < d; ++j) gk[j] += l2 * wk[j];
     }
     prefetch_next_rows(bt);
-    double value = weight > 0.0 ? loss / weight : 0.0;
-    if (compact) return value;
+    double value = mean_loss();
     if (o.l2 != 0.0 || o.l1 != 0.0 || o.l1_k != nullptr) {
         double sq = 0.0, l1 = 0.0;
         for (std::size_t k = 0; k < K; ++k) {

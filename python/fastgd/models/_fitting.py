@@ -332,7 +332,8 @@ class GradientEstimator(InputStage, BaseEstimator):
         """The standardization learned from this call's data (all the ranks' under ``comm``),
         or the identity without ``standardize``."""
         d = inputs.d
-        if not self.standardize:
+        sparse = inputs.stream.is_sparse() if inputs.stream is not None else is_sparse(inputs.X)
+        if not self._standardizes(sparse):
             return Scaling(np.zeros(d), np.ones(d), standardized=False)
         # (X in memory: the moments' read also checks its values, if check_X left them.)
         mean, scale = inputs.feature_scaling(comm, f"{type(self).__name__}.fit")

