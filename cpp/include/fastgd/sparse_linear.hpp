@@ -45,11 +45,9 @@ template <class T, class I> struct SparseBatch {
 
 // Work space kept from batch to batch (a call per batch allocates nothing once it has grown).
 struct SparseScratch {
-    // Compact mode: per feature, the stamp of the last batch that met it (a batch meets a
-    // feature first where its mark is not the batch's stamp), and the batch's features in the
-    // order of their first nonzero.
-    std::vector<std::uint32_t> mark;
-    std::uint32_t stamp = 0;
+    // Compact mode: a bit per feature, set while the batch has met it (clear between batches),
+    // and the batch's features in the order of their first nonzero.
+    std::vector<std::uint64_t> seen;
     std::vector<std::int64_t> active;
     std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index among the batch's
     std::vector<double> coef;            // per row and output: s_i / n * dl/dz

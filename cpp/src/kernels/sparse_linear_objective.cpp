@@ -178,17 +178,17 @@ template <class T, class I> void check_columns(const SparseBatch<T, I>& bt) {
 using Sums = SparseScratch::BlockSums;
 
 // A row's features' entries of the arrays the batch reads and writes at them (W, its scale,
-// the marks and the sums; output 0), asked for one row before the row is computed: with
+// the bits and the sums; output 0), asked for one row before the row is computed: with
 // many features (hashed text, 2**20) those entries are misses to the last-level cache, in
 // the order of the row's indices; asked for together, they arrive together (one row ahead:
 // a fit 1.3x faster there; two or four rows ahead, 1.1x).
 constexpr std::size_t kFeaturesAhead = 1;
-// ... when W, the marks and the sums (3 d values) pass this size; below it (RCV1's 47,236
+// ... when W and the sums (2 d values) pass this size; below it (RCV1's 47,236
 // features in float32) they stay in the level-2 cache, and the hints only cost (1.15x slower).
 constexpr std::size_t kNearBytes = std::size_t(1) << 20;
 
 template <class T, class I>
-void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, const std::uint32_t* mark,
+void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, const std::uint64_t* seen,
                        const T* acc) {
     const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
     if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
@@ -196,7 +196,7 @@ void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, c
         const auto j = static_cast<std::size_t>(bt.X.indices[p]);
         if (j >= bt.X.d) continue;
         prefetch_line(W + j);
-        prefetch_line(mark + j);
+        prefetch_line(seen + (j >> 6));
         prefetch_line(acc + j);
         if (bt.inv_scale != nullptr) prefetch_line(bt.inv_scale + j);
     }
@@ -219,10 +219,8 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
     const bool multiclass = is_multiclass(o.loss);
     const bool rescaled = weight_scale != 1.0;
     const T* inv_scale = bt.inv_scale;
-    if (sc.mark.size() != d) sc.mark.assign(d, 0u), sc.stamp = 0;
-    if (++sc.stamp == 0) std::fill(sc.mark.begin(), sc.mark.end(), 0u), sc.stamp = 1;
-    const std::uint32_t stamp = sc.stamp;
-    std::uint32_t* mark = sc.mark.data();
+    if (sc.seen.size() != (d + 63) / 64) sc.seen.assign((d + 63) / 64, 0u);
+    std::uint64_t* seen = sc.seen.data();
     if (out.by_column.size() != K * d) out.by_column.assign(K * d, T(0));
     T* acc = out.by_column.data();
     sc.active.resize(sc.row_start[bt.n]);
@@ -239,14 +237,14 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
     std::vector<double> zv(K > 64 ? K : 0);
     double* zp = K > 64 ? zv.data() : z;
     Sums s{0.0, 0.0};
-    const bool far = 3 * d * sizeof(T) > kNearBytes;
+    const bool far = 2 * d * sizeof(T) > kNearBytes;
     // A column index out of range stops the batch: the sums its earlier rows added are taken
     // out again (zero, as the next batch needs them).
     try {
         for (std::size_t i = 0; i < bt.n; ++i) {
             if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
             prefetch_row(bt, i + kRowsAhead);
-            if (far && i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, mark, acc);
+            if (far && i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, seen, acc);
             const std::size_t r = row_of(bt, i);
             const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
             const I* idx = X.indices;
@@ -284,22 +282,26 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
             }
             for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
             // The row's terms (its indices checked above), added to sums that compact_outputs
-            // leaves at zero. A feature is new to the batch where its mark is not the batch's
-            // stamp: a coin toss the branch predictor would lose, so the list entry is written
-            // either way and the count moved for a new one.
+            // leaves at zero. A feature is new to the batch where its bit is clear (a bit per
+            // feature: d / 8 bytes, which stay in cache; compact_outputs clears them): a coin
+            // toss the branch predictor would lose, so the list entry is written either way and
+            // the count moved for a new one.
             for (I p = p0; p < p1; ++p) {
                 const auto j = static_cast<std::size_t>(idx[p]);
-                const bool fresh = mark[j] != stamp;
-                mark[j] = stamp;
+                const std::uint64_t bit = std::uint64_t(1) << (j & 63), word = seen[j >> 6];
+                seen[j >> 6] = word | bit;
                 active[na] = static_cast<std::int64_t>(j);
-                na += fresh;
+                na += (word & bit) == 0;
                 for (std::size_t k = 0; k < K; ++k) acc[k * d + j] += static_cast<T>(c[k] * double(val[p]));
             }
             if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
         }
     } catch (...) {
-        for (std::size_t a = 0; a < na; ++a)
-            for (std::size_t k = 0; k < K; ++k) acc[k * d + static_cast<std::size_t>(active[a])] = T(0);
+        for (std::size_t a = 0; a < na; ++a) {
+            const auto j = static_cast<std::size_t>(active[a]);
+            seen[j >> 6] = 0;
+            for (std::size_t k = 0; k < K; ++k) acc[k * d + j] = T(0);
+        }
         throw;
     }
     sc.active.resize(na);
@@ -309,7 +311,7 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
 // rounded to T), their gradient (times their scale, plus l2 times the weight) and positions,
 // then the intercepts with gradient sum_i c_i.
 template <class T>
-void compact_outputs(const SparseScratch& sc, const T* W, const T* b, const T* inv_scale, const LinearObjectiveOptions& o,
+void compact_outputs(SparseScratch& sc, const T* W, const T* b, const T* inv_scale, const LinearObjectiveOptions& o,
                      std::size_t d, std::size_t n, double weight_scale, CompactOut<T>& out) {
     const std::size_t K = o.K, na = sc.active.size();
     out.params.resize(K * na + K);
@@ -317,6 +319,8 @@ void compact_outputs(const SparseScratch& sc, const T* W, const T* b, const T* i
     out.coords.resize(K * na + K);
     const T l2 = static_cast<T>(o.l2);
     const std::int64_t* active = sc.active.data();
+    std::uint64_t* seen = sc.seen.data();
+    for (std::size_t a = 0; a < na; ++a) seen[static_cast<std::size_t>(active[a]) >> 6] = 0;  // for the next batch
     for (std::size_t k = 0; k < K; ++k) {
         T* pk = out.params.data() + k * na;
         T* gk = out.grad.data() + k * na;
