@@ -65,9 +65,9 @@ struct SparseScratch {
 // the loss alone (the caller knows the penalty). grad_W and grad_b are not written then.
 // weight_scale (compact mode): W holds the weights divided by it (a weight vector kept as a
 // scalar times a vector, for a decay of every weight in O(1)); the gathered `params` are the
-// weights themselves. Dense mode shares a batch's rows out to the threads; compact mode reads
-// each row once, on one thread (a batch's work there is a few microseconds of dependent
-// loads, less than a hand-off to a second thread costs).
+// weights themselves. Dense mode shares a batch's rows out to the threads; compact mode runs
+// on one thread (a batch's work there is a few microseconds of dependent loads, less than a
+// hand-off to a second thread costs).
 enum class SparseGrad : int { dense = 0, compact = 1 };
 
 template <class T> struct CompactOut {

@@ -177,42 +177,37 @@ template <class T, class I> void check_columns(const SparseBatch<T, I>& bt) {
 
 using Sums = SparseScratch::BlockSums;
 
-// A row's features' entries of the arrays the batch reads and writes at them (W, its scale,
-// the bits and the sums; output 0), asked for one row before the row is computed: with
-// many features (hashed text, 2**20) those entries are misses to the last-level cache, in
-// the order of the row's indices; asked for together, they arrive together (one row ahead:
-// a fit 1.3x faster there; two or four rows ahead, 1.1x).
+// A row's features' entries of the arrays a pass reads and writes at them (output 0), asked
+// for one row before the row is computed: with many features (hashed text, 2**20) those
+// entries are misses to the last-level cache, in the order of the row's indices; asked for
+// together, they arrive together (one row ahead: a fit 1.3x faster there; two or four rows
+// ahead, 1.1x).
 constexpr std::size_t kFeaturesAhead = 1;
 // ... when W and the sums (2 d values) pass this size; below it (RCV1's 47,236
 // features in float32) they stay in the level-2 cache, and the hints only cost (1.15x slower).
 constexpr std::size_t kNearBytes = std::size_t(1) << 20;
 
-template <class T, class I>
-void prefetch_features(const SparseBatch<T, I>& bt, std::size_t r, const T* W, const std::uint64_t* seen,
-                       const T* acc) {
+// f(j) for each column index of row r that lies in [0, d).
+template <class T, class I, class F> void for_row_features(const SparseBatch<T, I>& bt, std::size_t r, F&& f) {
     const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
     if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
     for (I p = p0; p < p1; ++p) {
         const auto j = static_cast<std::size_t>(bt.X.indices[p]);
-        if (j >= bt.X.d) continue;
-        prefetch_line(W + j);
-        prefetch_line(seen + (j >> 6));
-        prefetch_line(acc + j);
-        if (bt.inv_scale != nullptr) prefetch_line(bt.inv_scale + j);
+        if (j < bt.X.d) f(j);
     }
 }
 
-// Compact mode on one thread, in one visit of each row's nonzeros: the row's z from W itself
-// (times weight_scale and the feature's scale, as compact mode gathers them), its loss and
-// coefficient, then its nonzeros' terms added into out.by_column in row order (zero before
-// the batch; a feature met for the first time is listed in scratch.active). The same values
-// and the same order of every sum as find_active, forward and backward in compact mode, so
-// the same bits; without the per-nonzero slots and the gathered copy of the weights (whose
-// dependent loads cost more than the arithmetic). Rows' extents are checked before
-// (check_rows); a column index out of range throws before W is read at it.
-
+// Compact mode, on one thread, in two passes over the batch's rows. First each row's z from
+// W itself (times weight_scale and the feature's scale, as compact mode gathers them), its
+// loss and coefficient: the rows' loads are independent, so one row's wait for memory
+// overlaps the next's (with each row's terms added right after its z, each row waited for
+// its own loss first: 1.2x slower). Then the rows' terms added into out.by_column in row
+// order (zero before the batch; a feature met for the first time is listed in
+// scratch.active), the rows now in cache. The values and the order of every sum of the
+// dense mode's forward and backward, at the batch's features only. Rows' extents are checked
+// before (check_rows); a column index out of range throws before W is read at it.
 template <class T, class I>
-void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
+void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
                 SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K, d = X.d;
@@ -244,7 +239,11 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
         for (std::size_t i = 0; i < bt.n; ++i) {
             if (i % kRowBlock == 0) s = Sums{0.0, 0.0};
             prefetch_row(bt, i + kRowsAhead);
-            if (far && i + kFeaturesAhead < bt.n) prefetch_features(bt, row_of(bt, i + kFeaturesAhead), W, seen, acc);
+            if (far && i + kFeaturesAhead < bt.n)
+                for_row_features(bt, row_of(bt, i + kFeaturesAhead), [&](std::size_t j) {
+                    prefetch_line(W + j);
+                    if (inv_scale != nullptr) prefetch_line(inv_scale + j);
+                });
             const std::size_t r = row_of(bt, i);
             const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
             const I* idx = X.indices;
@@ -281,6 +280,19 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
                 s.weight += w;
             }
             for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+            if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
+        }
+        for (std::size_t i = 0; i < bt.n; ++i) {
+            const std::size_t r = row_of(bt, i);
+            const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+            const I* idx = X.indices;
+            const T* val = X.data;
+            const double* c = sc.coef.data() + i * K;
+            if (far && i + kFeaturesAhead < bt.n)
+                for_row_features(bt, row_of(bt, i + kFeaturesAhead), [&](std::size_t j) {
+                    prefetch_line(seen + (j >> 6));
+                    prefetch_line(acc + j);
+                });
             // The row's terms (its indices checked above), added to sums that compact_outputs
             // leaves at zero. A feature is new to the batch where its bit is clear (a bit per
             // feature: d / 8 bytes, which stay in cache; compact_outputs clears them): a coin
@@ -294,7 +306,6 @@ void fused_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Linea
                 na += (word & bit) == 0;
                 for (std::size_t k = 0; k < K; ++k) acc[k * d + j] += static_cast<T>(c[k] * double(val[p]));
             }
-            if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
         }
     } catch (...) {
         for (std::size_t a = 0; a < na; ++a) {
@@ -441,7 +452,7 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     if (mode == SparseGrad::compact) {
         // One thread: a batch's work here is a few microseconds of dependent loads, less than
         // what handing it to a second thread and waiting for it costs.
-        fused_rows(bt, W, b, o, sc, *out, inv_n, weight_scale);
+        compact_rows(bt, W, b, o, sc, *out, inv_n, weight_scale);
         compact_outputs(sc, W, b, bt.inv_scale, o, d, n, weight_scale, *out);
         return mean_loss();
     }
