@@ -218,7 +218,9 @@ std::vector<GroupStep> read_groups(StepPlan& plan, const py::tuple& grads) {
         for (const ScalarInfo& c : rule.scalars) st.*c.field = as_double(lookup(gs, c.key));
         s.s32 = s.s64 = st;
         const Py_ssize_t n = PyTuple_GET_SIZE(layout.params.ptr());
-        s.grads = py::reinterpret_steal<py::object>(PyTuple_GetSlice(grads.ptr(), first, first + n));
+        // (One group of every gradient, the common case: the tuple itself, not a new one each step.)
+        s.grads = n == PyTuple_GET_SIZE(grads.ptr()) ? py::object(grads)
+                                                      : py::reinterpret_steal<py::object>(PyTuple_GetSlice(grads.ptr(), first, first + n));
         first += n;
         s.missing = s.need & ~fetched(layout, rule.states.size());
         s.batch = gather(layout.params, s.grads,
