@@ -73,9 +73,10 @@ enum class SparseGrad : int { dense = 0, compact = 1 };
 template <class T> struct CompactOut {
     std::vector<T> params, grad;
     std::vector<std::int64_t> coords;
-    // The gradient's data term by column (K x d), zero between batches: a batch adds its rows'
-    // terms at its features, and the compact gradient takes them out, leaving zeros.
-    std::vector<T> by_column;
+    // The caller's K x d values, all zero, that a call leaves zero: the gradient's data term by
+    // column, which a batch's rows add into at its features and its compact gradient takes
+    // out again (the lazy loop lends its full gradient buffer, unused then).
+    T* by_column = nullptr;
 };
 
 // Returns  sum_i s_i l_i / sum_i s_i  (+ the penalties in dense mode) and writes grad_W

@@ -143,11 +143,14 @@ double sparse_linear_objective_py(const std::string& loss_name, const py::object
         T* gw = static_cast<T*>(const_cast<void*>(a.gW.data()));
         T* gbb = static_cast<T*>(const_cast<void*>(a.gb.data()));
         CompactOut<T> compact;
+        if (active_only) {  // grad_W, zeroed, holds the sums by column (and is zero again after)
+            std::fill(gw, gw + static_cast<std::size_t>(K * d), T(0));
+            compact.by_column = gw;
+        }
         const double value = run_kernel(bt, static_cast<const T*>(a.W.data()), static_cast<const T*>(a.b.data()),
                                         t.options, gw, gbb, call_scratch, active_only ? &compact : nullptr);
-        if (active_only) {  // the compact gradient spread over zeros: grad_W and grad_b are one flat layout
+        if (active_only) {  // the compact gradient spread over grad_W's zeros: grad_W and grad_b are one flat layout
             const std::size_t kd = static_cast<std::size_t>(K * d);
-            std::fill(gw, gw + kd, T(0));
             for (std::size_t i = 0; i < compact.coords.size(); ++i) {
                 const auto q = static_cast<std::size_t>(compact.coords[i]);
                 (q < kd ? gw[q] : gbb[q - kd]) = compact.grad[i];
@@ -251,6 +254,10 @@ py::tuple sparse_linear_batches(const std::string& loss_name, const py::object& 
             ~Folded() { fold(); }
         } folded{fold_scale};
         CompactOut<T> compact;
+        if (lazy) {  // the full gradient, unused by lazy steps, holds the kernel's sums by column
+            std::fill(g, g + kd, T(0));
+            compact.by_column = g;
+        }
         PenaltySums pen;  // of theta's entries: the weights' are scale times theirs
         pen.ab.assign(Ku, 0.0);
         if (lazy) {

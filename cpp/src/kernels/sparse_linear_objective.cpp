@@ -216,8 +216,7 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
     const T* inv_scale = bt.inv_scale;
     if (sc.seen.size() != (d + 63) / 64) sc.seen.assign((d + 63) / 64, 0u);
     std::uint64_t* seen = sc.seen.data();
-    if (out.by_column.size() != K * d) out.by_column.assign(K * d, T(0));
-    T* acc = out.by_column.data();
+    T* acc = out.by_column;
     sc.active.resize(sc.row_start[bt.n]);
     std::int64_t* active = sc.active.data();
     std::size_t na = 0;
@@ -336,7 +335,7 @@ void compact_outputs(SparseScratch& sc, const T* W, const T* b, const T* inv_sca
         T* pk = out.params.data() + k * na;
         T* gk = out.grad.data() + k * na;
         std::int64_t* qk = out.coords.data() + k * na;
-        T* acc = out.by_column.data() + k * d;
+        T* acc = out.by_column + k * d;
         for (std::size_t a = 0; a < na; ++a) {
             const auto j = static_cast<std::size_t>(active[a]);
             const std::size_t q = k * d + j;

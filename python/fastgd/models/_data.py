@@ -25,6 +25,13 @@ class Scaling:
     y_scale: float = 1.0
     standardized: bool = True  # False: the identity (mean 0, scale 1), nothing to compute
 
+    @classmethod
+    def identity(cls, d: int) -> Scaling:
+        """No standardization of d features: mean 0 and scale 1 as read-only broadcasts of one
+        value (two float64 arrays of d values would cost 16 bytes a feature: 16 MiB at 2**20)."""
+        return cls(np.broadcast_to(np.float64(0.0), (d,)), np.broadcast_to(np.float64(1.0), (d,)),
+                   standardized=False)
+
 
 # A mean or deviation beyond this comes from moments taken in units of a power of two (the
 # column's squares overflow float64; RunningMoments), and X - mean may overflow as well.

@@ -334,7 +334,7 @@ class GradientEstimator(InputStage, BaseEstimator):
         d = inputs.d
         sparse = inputs.stream.is_sparse() if inputs.stream is not None else is_sparse(inputs.X)
         if not self._standardizes(sparse):
-            return Scaling(np.zeros(d), np.ones(d), standardized=False)
+            return Scaling.identity(d)
         # (X in memory: the moments' read also checks its values, if check_X left them.)
         mean, scale = inputs.feature_scaling(comm, f"{type(self).__name__}.fit")
         scaling = Scaling(mean, scale)
