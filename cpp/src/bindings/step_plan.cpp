@@ -12,7 +12,6 @@
 #include <string>
 #include <utility>
 
-#include "../kernels/prefetch.hpp"
 #include "array_checks.hpp"
 #include "fastgd/kernel_table.hpp"
 #include "fastgd/norms.hpp"
@@ -372,37 +371,23 @@ void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scal
 }
 
 // A lazy step's arrays: the chosen coordinates' values and gradient (the caller's compact
-// arrays) and their states, gathered into vectors of their own that the rule's kernel steps
-// as one array, then written back. Kept per thread, so a step allocates nothing once they
-// have grown.
+// arrays), which the rule's kernel steps as one array, with their states read and written in
+// the full state arrays at the coordinates (TensorRef::state_index); the values are then
+// written back into the full parameter. `full` keeps the group's own array for that.
 template <class T> struct Compacted {
-    std::vector<T> states;  // states x n
     TensorRef<T> full;
-    std::size_t n_states = 0;
 };
 
 template <class T>
 void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted<T>& c) {
     TensorRef<T>& r = refs[0];
     c.full = r;
-    c.n_states = 0;
-    while (c.n_states < kMaxStates && r.state[c.n_states] != nullptr) ++c.n_states;
-    const std::size_t n = only.n;
-    c.states.resize(c.n_states * n);
-    T* v = c.states.data();
-    for (std::size_t i = 0; i < c.n_states; ++i) {
-        const T* full = r.state[i];
-        T* out = v + i * n;
-        for (std::size_t a = 0; a < n; ++a) {
-            if (a + 16 < n) prefetch_line(full + only.index[a + 16]);  // loads from anywhere in the array
-            out[a] = full[static_cast<std::size_t>(only.index[a])];
-        }
-    }
     TensorRef<T> small;
     small.param = static_cast<T*>(only.values);
     small.grad = static_cast<const T*>(only.grad);
-    for (std::size_t i = 0; i < c.n_states; ++i) small.state[i] = v + i * n;
-    small.size = n;
+    for (std::size_t i = 0; i < kMaxStates; ++i) small.state[i] = r.state[i];
+    small.size = only.n;
+    small.state_index = only.index;
     r = small;
 }
 
@@ -412,11 +397,6 @@ template <class T> void scatter(const Coordinates& only, const Compacted<T>& c) 
     const T to_stored = static_cast<T>(only.store_scale);
     for (std::size_t a = 0; a < n; ++a)
         c.full.param[static_cast<std::size_t>(only.index[a])] = a < only.n_scaled ? values[a] * to_stored : values[a];
-    for (std::size_t i = 0; i < c.n_states; ++i) {
-        const T* v = c.states.data() + i * n;
-        T* full = c.full.state[i];
-        for (std::size_t a = 0; a < n; ++a) full[static_cast<std::size_t>(only.index[a])] = v[a];
-    }
 }
 
 // Whether a lazy step fits the plan: one group of one array whose states exist and are not

@@ -8,6 +8,7 @@
 
 #include "fastgd/runtime.hpp"
 #include "fastgd/tensor_ref.hpp"
+#include "prefetch.hpp"
 #include "simd.hpp"
 
 namespace fastgd::FASTGD_NS {
@@ -22,9 +23,46 @@ template <class T> struct GradReader {
     Vec<T> operator()(Vec<T> g) const { return min(hi, max(lo, g * scale)); }
 };
 
+// apply_range for states held at t.state_index: each block of lanes gathers its states into
+// a vector, applies the same op, and scatters them back; the param and grad are contiguous.
+// The tail is a zero-padded block, as in apply_range.
+template <class T, int NS, class Op>
+inline void apply_range_indexed(const TensorRef<T>& t, std::size_t begin, std::size_t end, const Op& op,
+                                const GradReader<T>& read) {
+    using V = Vec<T>;
+    constexpr std::size_t L = V::lanes;
+    constexpr int NSA = NS > 0 ? NS : 1;
+    const std::int64_t* at = t.state_index;
+    for (std::size_t i = begin; i < end; i += L) {
+        const std::size_t r = end - i < L ? end - i : L;
+        alignas(64) T pb[L] = {}, gb[L] = {}, sb[NSA][L] = {};
+        std::memcpy(pb, t.param + i, r * sizeof(T));
+        std::memcpy(gb, t.grad + i, r * sizeof(T));
+        // The states two blocks on, asked for now (indexed loads from anywhere in the arrays).
+        const std::size_t ahead = i + 2 * L;
+        for (std::size_t l = ahead; l < ahead + L && l < end; ++l)
+            for (int k = 0; k < NS; ++k) prefetch_line(t.state[k] + at[l]);
+        for (int k = 0; k < NS; ++k)
+            for (std::size_t l = 0; l < r; ++l) sb[k][l] = t.state[k][static_cast<std::size_t>(at[i + l])];
+        V p = V::load(pb);
+        V s[kMaxStates]{};
+        for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
+        op(p, read(V::load(gb)), s);
+        V::store(pb, p);
+        for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+        std::memcpy(t.param + i, pb, r * sizeof(T));
+        for (int k = 0; k < NS; ++k)
+            for (std::size_t l = 0; l < r; ++l) t.state[k][static_cast<std::size_t>(at[i + l])] = sb[k][l];
+    }
+}
+
 template <class T, int NS, class Op>
 inline void apply_range(const TensorRef<T>& t, std::size_t begin, std::size_t end, const Op& op,
                         const GradReader<T>& read) {
+    if (t.state_index != nullptr) {
+        apply_range_indexed<T, NS>(t, begin, end, op, read);
+        return;
+    }
     using V = Vec<T>;
     constexpr std::size_t L = V::lanes;
     constexpr int NSA = NS > 0 ? NS : 1;
