@@ -11,6 +11,7 @@ import warnings
 import numpy as np
 import pytest
 
+from fastgd import _core
 from fastgd.models import _sparse
 from fastgd.models._base import DataConversionWarning
 from fastgd.models._data import weighted_moments
@@ -474,3 +475,34 @@ def test_unit_weights_are_not_expanded(monkeypatch):
     monkeypatch.setattr(np, "repeat", repeat)
     _, scale = sparse_feature_scale(X, unit_weights(100))
     np.testing.assert_allclose(scale, reference_scale(X.toarray(), None, np.float64), rtol=1e-13)
+
+
+def test_column_moments_kernel_refuses_a_malformed_matrix():
+    """_core.sparse_column_moments checks the structure it reads (an index out of range, a
+    decreasing indptr) before its second pass, naming the row."""
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 2.0], [0.0, 3.0, 0.0]]))
+    bad_index = X.copy()
+    bad_index.indices[1] = 7
+    with pytest.raises(ValueError, match="column index 7 in row 0"):
+        _core.sparse_column_moments(bad_index)
+    bad_rows = X.copy()
+    bad_rows.indptr[1] = 5
+    with pytest.raises(ValueError, match="row 0 spans nonzeros"):
+        _core.sparse_column_moments(bad_rows)
+    with pytest.raises(ValueError, match="sample_weight"):
+        _core.sparse_column_moments(X, np.ones(3))
+
+
+def test_column_moments_kernel_matches_numpy():
+    """Weighted mean and variance per column, implicit zeros included, against NumPy on the
+    dense matrix; rows of weight 0 count for nothing."""
+    rng = np.random.default_rng(3)
+    X = sp.random(50, 9, density=0.3, format="csr", random_state=4) * 10
+    w = rng.uniform(0, 2, 50)
+    w[:5] = 0.0
+    weight, mean, var = _core.sparse_column_moments(X, w)
+    dense = X.toarray()
+    ref_mean = np.average(dense, axis=0, weights=w)
+    assert weight == pytest.approx(w.sum(), rel=1e-15)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(var, np.average((dense - ref_mean) ** 2, axis=0, weights=w), rtol=1e-12, atol=1e-15)

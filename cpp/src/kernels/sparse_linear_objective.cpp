@@ -208,7 +208,7 @@ template <class T, class I, class F> void for_row_features(const SparseBatch<T, 
 // before (check_rows); a column index out of range throws before W is read at it.
 template <class T, class I>
 void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o,
-                SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
+                  SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K, d = X.d;
     const bool multiclass = is_multiclass(o.loss);

@@ -326,7 +326,7 @@ def _moments_pass(X: Any, sw: np.ndarray, unit: bool, units: np.ndarray | None) 
     in those units."""
     n = X.shape[0]
     with np.errstate(over="ignore", invalid="ignore"):
-        weight, mean, var = _core.sparse_column_moments(X, None if unit else sw, units)
+        weight, mean, var = _core.sparse_column_moments(X, None if unit else np.ascontiguousarray(sw), units)
     if not weight > 0:
         moments = RunningMoments()
         moments.count = n
