@@ -23,6 +23,19 @@ template <class T> struct GradReader {
     Vec<T> operator()(Vec<T> g) const { return min(hi, max(lo, g * scale)); }
 };
 
+// The op on one block of L lanes held in aligned buffers (param, grad, NS states), in place:
+// a tail's zero-padded copy, or an indexed block's gathered one.
+template <class T, int NS, class Op>
+inline void step_block(T* pb, const T* gb, T (*sb)[Vec<T>::lanes], const Op& op, const GradReader<T>& read) {
+    using V = Vec<T>;
+    V p = V::load(pb);
+    V s[kMaxStates]{};
+    for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
+    op(p, read(V::load(gb)), s);
+    V::store(pb, p);
+    for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+}
+
 // apply_range for states held at t.state_index: each block of lanes gathers its states into
 // a vector, applies the same op, and scatters them back; the param and grad are contiguous.
 // The tail is a zero-padded block, as in apply_range.
@@ -44,12 +57,7 @@ inline void apply_range_indexed(const TensorRef<T>& t, std::size_t begin, std::s
             for (int k = 0; k < NS; ++k) prefetch_line(t.state[k] + at[l]);
         for (int k = 0; k < NS; ++k)
             for (std::size_t l = 0; l < r; ++l) sb[k][l] = t.state[k][static_cast<std::size_t>(at[i + l])];
-        V p = V::load(pb);
-        V s[kMaxStates]{};
-        for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
-        op(p, read(V::load(gb)), s);
-        V::store(pb, p);
-        for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+        step_block<T, NS>(pb, gb, sb, op, read);
         std::memcpy(t.param + i, pb, r * sizeof(T));
         for (int k = 0; k < NS; ++k)
             for (std::size_t l = 0; l < r; ++l) t.state[k][static_cast<std::size_t>(at[i + l])] = sb[k][l];
@@ -85,12 +93,7 @@ inline void apply_range(const TensorRef<T>& t, std::size_t begin, std::size_t en
         std::memcpy(pb, t.param + i, r * sizeof(T));
         std::memcpy(gb, t.grad + i, r * sizeof(T));
         for (int k = 0; k < NS; ++k) std::memcpy(sb[k], t.state[k] + i, r * sizeof(T));
-        V p = V::load(pb);
-        V s[kMaxStates]{};
-        for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
-        op(p, read(V::load(gb)), s);
-        V::store(pb, p);
-        for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+        step_block<T, NS>(pb, gb, sb, op, read);
         std::memcpy(t.param + i, pb, r * sizeof(T));
         for (int k = 0; k < NS; ++k) std::memcpy(t.state[k] + i, sb[k], r * sizeof(T));
     }

@@ -177,6 +177,22 @@ template <class T, class I> void check_columns(const SparseBatch<T, I>& bt) {
 
 using Sums = SparseScratch::BlockSums;
 
+// Row r's loss at outputs z, added to s with the row's weight, and its gradient coefficients
+// c = s_r / n * dl/dz (0 for a zero weight, whose loss counts for nothing).
+template <class T, class I>
+void row_coefficients(const SparseBatch<T, I>& bt, const LinearObjectiveOptions& o, const double* z, std::size_t r,
+                      double inv_n, double* c, Sums& s) {
+    const std::size_t K = o.K;
+    const bool multiclass = is_multiclass(o.loss);
+    const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+    const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
+    if (w != 0.0) {
+        s.loss += w * l;
+        s.weight += w;
+    }
+    for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+}
+
 // A row's features' entries of the arrays a pass reads and writes at them (output 0), asked
 // for one row before the row is computed: with many features (hashed text, 2**20) those
 // entries are misses to the last-level cache, in the order of the row's indices; asked for
@@ -211,7 +227,6 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
                   SparseScratch& sc, CompactOut<T>& out, double inv_n, double weight_scale) {
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K, d = X.d;
-    const bool multiclass = is_multiclass(o.loss);
     const bool rescaled = weight_scale != 1.0;
     const T* inv_scale = bt.inv_scale;
     if (sc.seen.size() != (d + 63) / 64) sc.seen.assign((d + 63) / 64, 0u);
@@ -271,14 +286,7 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
                     for (std::size_t k = 0; k < K; ++k) zp[k] += double(weight(k * d + j, j)) * double(val[p]);
                 }
             }
-            double* c = sc.coef.data() + i * K;
-            const double l = row_loss(o, zp, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
-            const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
-            if (w != 0.0) {
-                s.loss += w * l;
-                s.weight += w;
-            }
-            for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+            row_coefficients(bt, o, zp, r, inv_n, sc.coef.data() + i * K, s);
             if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
         }
         for (std::size_t i = 0; i < bt.n; ++i) {
@@ -366,7 +374,6 @@ Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearOb
              std::size_t i0, std::size_t i1, double* coef, double* z) {
     const CsrRows<T, I>& X = bt.X;
     const std::size_t K = o.K, d = X.d;
-    const bool multiclass = is_multiclass(o.loss);
     const T* inv_scale = bt.inv_scale;
     const auto x_of = [&](I p, std::size_t j) { return inv_scale != nullptr ? X.data[p] * inv_scale[j] : X.data[p]; };
     Sums s{0.0, 0.0};
@@ -395,14 +402,7 @@ Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearOb
                 for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
             }
         }
-        double* c = coef + i * K;
-        const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
-        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
-        if (w != 0.0) {
-            s.loss += w * l;
-            s.weight += w;
-        }
-        for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+        row_coefficients(bt, o, z, r, inv_n, coef + i * K, s);
     }
     return s;
 }
