@@ -370,18 +370,13 @@ void python_update(StepPlan& plan, Py_ssize_t gi, GroupStep& s, double grad_scal
     }
 }
 
-// A lazy step's arrays: the chosen coordinates' values and gradient (the caller's compact
+// A lazy step's array: the chosen coordinates' values and gradient (the caller's compact
 // arrays), which the rule's kernel steps as one array, with their states read and written in
-// the full state arrays at the coordinates (TensorRef::state_index); the values are then
-// written back into the full parameter. `full` keeps the group's own array for that.
-template <class T> struct Compacted {
-    TensorRef<T> full;
-};
-
-template <class T>
-void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted<T>& c) {
+// the full state arrays at the coordinates (TensorRef::state_index). Returns the group's own
+// array, into which scatter writes the values back.
+template <class T> TensorRef<T> compact(std::vector<TensorRef<T>>& refs, const Coordinates& only) {
     TensorRef<T>& r = refs[0];
-    c.full = r;
+    const TensorRef<T> full = r;
     TensorRef<T> small;
     small.param = static_cast<T*>(only.values);
     small.grad = static_cast<const T*>(only.grad);
@@ -389,14 +384,15 @@ void compact(std::vector<TensorRef<T>>& refs, const Coordinates& only, Compacted
     small.size = only.n;
     small.state_index = only.index;
     r = small;
+    return full;
 }
 
-template <class T> void scatter(const Coordinates& only, const Compacted<T>& c) {
+template <class T> void scatter(const Coordinates& only, const TensorRef<T>& full) {
     const std::size_t n = only.n;
     const T* values = static_cast<const T*>(only.values);
     const T to_stored = static_cast<T>(only.store_scale);
     for (std::size_t a = 0; a < n; ++a)
-        c.full.param[static_cast<std::size_t>(only.index[a])] = a < only.n_scaled ? values[a] * to_stored : values[a];
+        full.param[static_cast<std::size_t>(only.index[a])] = a < only.n_scaled ? values[a] * to_stored : values[a];
 }
 
 // Whether a lazy step fits the plan: one group of one array whose states exist and are not
@@ -413,9 +409,6 @@ bool lazy_fits(const StepPlan& plan, const std::vector<GroupStep>& steps, const 
         if (only.index[a] < 0 || static_cast<std::size_t>(only.index[a]) >= size) return false;
     return true;
 }
-
-thread_local Compacted<float> compacted32;
-thread_local Compacted<double> compacted64;
 
 }  // namespace
 
@@ -436,10 +429,12 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
     const bool lazy = only != nullptr && lazy_fits(plan, steps, *only);
     if (was_lazy != nullptr) *was_lazy = lazy;
     if (only != nullptr && !lazy) return std::nullopt;  // nothing done: the caller takes the whole step
+    TensorRef<float> full32;  // a lazy step's parameter array, which scatter writes back into
+    TensorRef<double> full64;
     if (lazy) {
         Batch& b = steps[0].batch;
-        if (!b.f32.empty()) compact(b.f32, *only, compacted32);
-        else compact(b.f64, *only, compacted64);
+        if (!b.f32.empty()) full32 = compact(b.f32, *only);
+        else full64 = compact(b.f64, *only);
     }
     const Clip clip = clip_for_step(control);
     const double prescale = control.grad_prescale;
@@ -492,8 +487,8 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
         py::gil_scoped_release release;
         for (GroupStep& s : steps) run_kernels(rule, kt, s, GradTransform{s.sign * grad_scale, clip.clip_value});
         if (lazy) {
-            if (!steps[0].batch.f32.empty()) scatter(*only, compacted32);
-            else scatter(*only, compacted64);
+            if (!steps[0].batch.f32.empty()) scatter(*only, full32);
+            else scatter(*only, full64);
         }
     } else {
         for (Py_ssize_t gi = 0; gi < n_groups; ++gi) python_update(plan, gi, steps[gi], grad_scale, clip.clip_value);

@@ -2,10 +2,9 @@
 // is an indexed add into its column's sums, scalar work at every level.
 #include <algorithm>
 #include <cstdint>
-#include <stdexcept>
-#include <string>
 #include <vector>
 
+#include "csr_kernels.hpp"
 #include "fastgd/column_stats.hpp"
 #include "prefetch.hpp"
 
@@ -43,17 +42,12 @@ double sparse_column_moments(const T* data, const I* indices, const I* indptr, s
     };
     std::vector<Stored> st(d, Stored{0.0, 0.0, 0});
     for (std::size_t r = 0; r < n_rows; ++r) {
-        if (indptr[r] < 0 || indptr[r + 1] < indptr[r] || static_cast<std::size_t>(indptr[r + 1]) > nnz)
-            throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(indptr[r]) +
-                                    ", " + std::to_string(indptr[r + 1]) + "), outside [0, " + std::to_string(nnz) +
-                                    ") or decreasing (indptr is malformed)");
+        if (!sound_extent(indptr[r], indptr[r + 1], nnz)) bad_extent(r, indptr[r], indptr[r + 1], nnz);
         const double wr = w != nullptr ? w[r] : 1.0;
         if (!(wr > 0.0)) continue;
         for (I p = indptr[r]; p < indptr[r + 1]; ++p) {
             const auto j = static_cast<std::size_t>(indices[p]);
-            if (j >= d)
-                throw std::out_of_range("X: column index " + std::to_string(indices[p]) + " in row " +
-                                        std::to_string(r) + " is out of range for " + std::to_string(d) + " features");
+            if (j >= d) bad_column(indices[p], r, d);
             ahead(st.data(), p);
             Stored& c = st[j];
             c.sum += wr * value(static_cast<std::size_t>(p), j);
@@ -97,10 +91,7 @@ double sparse_column_moments(const T* data, const I* indices, const I* indptr, s
 #define FASTGD_SPARSE_MOMENTS(T, I)                                                                              \
     template double sparse_column_moments<T, I>(const T*, const I*, const I*, std::size_t, std::size_t, std::size_t, \
                                                 const double*, const double*, double*, double*);
-FASTGD_SPARSE_MOMENTS(float, std::int32_t)
-FASTGD_SPARSE_MOMENTS(float, std::int64_t)
-FASTGD_SPARSE_MOMENTS(double, std::int32_t)
-FASTGD_SPARSE_MOMENTS(double, std::int64_t)
+FASTGD_CSR_TYPES(FASTGD_SPARSE_MOMENTS)
 #undef FASTGD_SPARSE_MOMENTS
 
 }  // namespace fastgd

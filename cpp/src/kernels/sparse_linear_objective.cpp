@@ -14,6 +14,7 @@
 
 #include "fastgd/runtime.hpp"
 #include "fastgd/sparse_linear.hpp"
+#include "csr_kernels.hpp"
 #include "prefetch.hpp"
 
 namespace fastgd {
@@ -99,10 +100,7 @@ void check_rows(const SparseBatch<T, I>& bt, SparseScratch& sc) {
     for (std::size_t i = 0; i < bt.n; ++i) {
         const std::size_t r = row_of(bt, i);
         const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > X.nnz)
-            throw std::out_of_range("X: row " + std::to_string(r) + " spans nonzeros [" + std::to_string(p0) + ", " +
-                                    std::to_string(p1) + "), outside [0, " + std::to_string(X.nnz) +
-                                    ") or decreasing (indptr is malformed)");
+        if (!sound_extent(p0, p1, X.nnz)) bad_extent(r, p0, p1, X.nnz);
         sc.row_start[i] = nnz;
         nnz += static_cast<std::size_t>(p1 - p0);
         prefetch_line(X.indices + p0);  // read next
@@ -128,14 +126,18 @@ template <class T, class I> void prefetch_next_starts(const SparseBatch<T, I>& b
     }
 }
 
+// Asks for every line of row r's indices and values, from the first nonzero's to the last's.
+template <class T, class I> void prefetch_row_lines(const CsrRows<T, I>& X, std::size_t r) {
+    const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+    if (!sound_extent(p0, p1, X.nnz) || p1 == p0) return;  // (checked when it is read)
+    for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(X.indices + p);
+    prefetch_line(X.indices + (p1 - 1));
+    for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(X.data + p);
+    prefetch_line(X.data + (p1 - 1));
+}
+
 template <class T, class I> void prefetch_next_rows(const SparseBatch<T, I>& bt) {
-    for (std::size_t i = 0; i < bt.next_n; ++i) {
-        const std::size_t r = next_row(bt, i);
-        const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
-        if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) continue;  // checked when it is read
-        for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(bt.X.indices + p);
-        for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(bt.X.data + p);
-    }
+    for (std::size_t i = 0; i < bt.next_n; ++i) prefetch_row_lines(bt.X, next_row(bt, i));
 }
 
 // Rows this far ahead of the one being computed (in this batch or the next) are asked for
@@ -149,19 +151,7 @@ template <class T, class I> void prefetch_row(const SparseBatch<T, I>& bt, std::
     if (i < bt.n) r = row_of(bt, i);
     else if (i - bt.n < bt.next_n) r = next_row(bt, i - bt.n);
     else return;
-    const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
-    if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
-    if (p1 == p0) return;
-    // Every line from the first nonzero's to the last's.
-    for (I p = p0; p < p1; p += 64 / sizeof(I)) prefetch_line(bt.X.indices + p);
-    prefetch_line(bt.X.indices + (p1 - 1));
-    for (I p = p0; p < p1; p += 64 / sizeof(T)) prefetch_line(bt.X.data + p);
-    prefetch_line(bt.X.data + (p1 - 1));
-}
-
-[[noreturn]] inline void bad_column(std::int64_t j, std::size_t r, std::size_t d) {
-    throw std::out_of_range("X: column index " + std::to_string(j) + " in row " + std::to_string(r) +
-                            " is out of range for " + std::to_string(d) + " features");
+    prefetch_row_lines(bt.X, r);
 }
 
 // Every column index of the batch's rows in [0, d) (dense mode: checked before the threads
@@ -193,6 +183,34 @@ void row_coefficients(const SparseBatch<T, I>& bt, const LinearObjectiveOptions&
     for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
 }
 
+// Row r's outputs z[k] = b[k] + sum over its nonzeros p of term(p, k * d + j, j) (j the
+// nonzero's column, k * d + j its weight's position in W), in double. One output: two sums
+// in turn, then added (two chains of adds in flight, not one).
+template <class T, class I, class Term>
+void row_outputs(const CsrRows<T, I>& X, std::size_t r, std::size_t K, const T* b, double* z, Term&& term) {
+    for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
+    const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
+    if (K == 1) {
+        double z0 = 0.0, z1 = 0.0;
+        I p = p0;
+        for (; p + 1 < p1; p += 2) {
+            const auto j0 = static_cast<std::size_t>(X.indices[p]), j1 = static_cast<std::size_t>(X.indices[p + 1]);
+            z0 += term(p, j0, j0);
+            z1 += term(p + 1, j1, j1);
+        }
+        if (p < p1) {
+            const auto j0 = static_cast<std::size_t>(X.indices[p]);
+            z0 += term(p, j0, j0);
+        }
+        z[0] += z0 + z1;
+    } else {
+        for (I p = p0; p < p1; ++p) {
+            const auto j = static_cast<std::size_t>(X.indices[p]);
+            for (std::size_t k = 0; k < K; ++k) z[k] += term(p, k * X.d + j, j);
+        }
+    }
+}
+
 // A row's features' entries of the arrays a pass reads and writes at them (output 0), asked
 // for one row before the row is computed: with many features (hashed text, 2**20) those
 // entries are misses to the last-level cache, in the order of the row's indices; asked for
@@ -206,7 +224,7 @@ constexpr std::size_t kNearBytes = std::size_t(1) << 20;
 // f(j) for each column index of row r that lies in [0, d).
 template <class T, class I, class F> void for_row_features(const SparseBatch<T, I>& bt, std::size_t r, F&& f) {
     const I p0 = bt.X.indptr[r], p1 = bt.X.indptr[r + 1];
-    if (p0 < 0 || p1 < p0 || static_cast<std::size_t>(p1) > bt.X.nnz) return;  // checked when it is read
+    if (!sound_extent(p0, p1, bt.X.nnz)) return;  // checked when it is read
     for (I p = p0; p < p1; ++p) {
         const auto j = static_cast<std::size_t>(bt.X.indices[p]);
         if (j < bt.X.d) f(j);
@@ -259,33 +277,10 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
                     if (inv_scale != nullptr) prefetch_line(inv_scale + j);
                 });
             const std::size_t r = row_of(bt, i);
-            const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-            const I* idx = X.indices;
-            const T* val = X.data;
-            for (std::size_t k = 0; k < K; ++k) zp[k] = double(b[k]);
-            if (K == 1) {
-                double z0 = 0.0, z1 = 0.0;
-                I p = p0;
-                for (; p + 1 < p1; p += 2) {
-                    const auto j0 = static_cast<std::size_t>(idx[p]), j1 = static_cast<std::size_t>(idx[p + 1]);
-                    if (j0 >= d) bad_column(idx[p], r, d);
-                    if (j1 >= d) bad_column(idx[p + 1], r, d);
-                    z0 += double(weight(j0, j0)) * double(val[p]);
-                    z1 += double(weight(j1, j1)) * double(val[p + 1]);
-                }
-                if (p < p1) {
-                    const auto j0 = static_cast<std::size_t>(idx[p]);
-                    if (j0 >= d) bad_column(idx[p], r, d);
-                    z0 += double(weight(j0, j0)) * double(val[p]);
-                }
-                zp[0] += z0 + z1;
-            } else {
-                for (I p = p0; p < p1; ++p) {
-                    const auto j = static_cast<std::size_t>(idx[p]);
-                    if (j >= d) bad_column(idx[p], r, d);
-                    for (std::size_t k = 0; k < K; ++k) zp[k] += double(weight(k * d + j, j)) * double(val[p]);
-                }
-            }
+            row_outputs(X, r, K, b, zp, [&](I p, std::size_t q, std::size_t j) {
+                if (j >= d) bad_column(X.indices[p], r, d);  // before W is read at it
+                return double(weight(q, j)) * double(X.data[p]);
+            });
             row_coefficients(bt, o, zp, r, inv_n, sc.coef.data() + i * K, s);
             if ((i + 1) % kRowBlock == 0 || i + 1 == bt.n) sc.sums[i / kRowBlock] = s;
         }
@@ -373,35 +368,13 @@ template <class T, class I>
 Sums forward(const SparseBatch<T, I>& bt, const T* W, const T* b, const LinearObjectiveOptions& o, double inv_n,
              std::size_t i0, std::size_t i1, double* coef, double* z) {
     const CsrRows<T, I>& X = bt.X;
-    const std::size_t K = o.K, d = X.d;
+    const std::size_t K = o.K;
     const T* inv_scale = bt.inv_scale;
     const auto x_of = [&](I p, std::size_t j) { return inv_scale != nullptr ? X.data[p] * inv_scale[j] : X.data[p]; };
     Sums s{0.0, 0.0};
     for (std::size_t i = i0; i < i1; ++i) {
         const std::size_t r = row_of(bt, i);
-        for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
-        const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
-        if (K == 1) {
-            // Two sums in turn, then added: two chains of adds in flight, not one.
-            double z0 = 0.0, z1 = 0.0;
-            I p = p0;
-            for (; p + 1 < p1; p += 2) {
-                const auto j0 = static_cast<std::size_t>(X.indices[p]), j1 = static_cast<std::size_t>(X.indices[p + 1]);
-                z0 += double(W[j0]) * double(x_of(p, j0));
-                z1 += double(W[j1]) * double(x_of(p + 1, j1));
-            }
-            if (p < p1) {
-                const auto j0 = static_cast<std::size_t>(X.indices[p]);
-                z0 += double(W[j0]) * double(x_of(p, j0));
-            }
-            z[0] += z0 + z1;
-        } else {
-            for (I p = p0; p < p1; ++p) {
-                const auto j = static_cast<std::size_t>(X.indices[p]);
-                const T x = x_of(p, j);
-                for (std::size_t k = 0; k < K; ++k) z[k] += double(W[k * d + j]) * double(x);
-            }
-        }
+        row_outputs(X, r, K, b, z, [&](I p, std::size_t q, std::size_t j) { return double(W[q]) * double(x_of(p, j)); });
         row_coefficients(bt, o, z, r, inv_n, coef + i * K, s);
     }
     return s;
@@ -552,10 +525,7 @@ template std::pair<std::int64_t, std::int64_t> csr_first_duplicate<std::int64_t>
     template double sparse_linear_objective<T, I>(const SparseBatch<T, I>&, const T*, const T*,               \
                                                   const LinearObjectiveOptions&, T*, T*, SparseScratch&, SparseGrad, \
                                                   CompactOut<T>*, double);
-FASTGD_SPARSE_INSTANCE(float, std::int32_t)
-FASTGD_SPARSE_INSTANCE(float, std::int64_t)
-FASTGD_SPARSE_INSTANCE(double, std::int32_t)
-FASTGD_SPARSE_INSTANCE(double, std::int64_t)
+FASTGD_CSR_TYPES(FASTGD_SPARSE_INSTANCE)
 #undef FASTGD_SPARSE_INSTANCE
 
 }  // namespace fastgd
