@@ -1,7 +1,7 @@
 """bench/compare_sparse.py runs end to end on small sizes (``--quick``, the RCV1-shaped set
 only) and writes the JSON it promises: every variant either measured or reported as not
-available, with a reason, and a target line for each; and its hashed-text data
-(bench/sparse_data.py) are deterministic, canonical float32 CSR with unit rows."""
+available, with a reason (the floor's bare C++ loops too), and a target line for each; and its
+hashed-text data (bench/sparse_data.py) are deterministic, canonical float32 CSR with unit rows."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def test_quick_run_writes_results(tmp_path):
     assert abs(part["properties"]["nnz_per_row"] - 53) < 3
     peers = {r["peer"] for r in part["results"]}
     assert {"sklearn SGDClassifier(log_loss)", "sklearn LogisticRegression(solver='saga')"} <= peers
-    for name in ("fastgd LogisticRegression, defaults (lazy)", "fastgd, sparse_update='exact'"):
+    floor = ("bare per-row SGD loop (C++, 1 thread)", "bare mini-batch Adam loop (C++, 1 thread)")
+    for name in ("fastgd LogisticRegression, defaults (lazy)", "fastgd, sparse_update='exact'", *floor):
         assert (name in peers) != (name in part["not_available"])
     for r in part["results"]:
         assert r["samples_per_s"] > 0 and 0.5 < r["accuracy"] <= 1.0
