@@ -56,9 +56,10 @@ def targets(loss, K, n, dtype, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("index_dtype", INDEX_DTYPES)
 @pytest.mark.parametrize("d", SIZES)
-def test_objective_matches_dense_kernel(loss, K, dtype, index_dtype, d):
+def test_objective_matches_dense_kernel(loss, K, dtype, index_dtype, d, simd_level):
     """Every loss, with weights, L2, L1, a per-feature scale and rows by index, as the dense
-    kernel gives on X.toarray() (the dense kernel is itself checked against NumPy)."""
+    kernel gives on X.toarray() (the dense kernel is itself checked against NumPy), on every
+    SIMD level (a single output's loss goes through the level's vector kernel)."""
     rng = np.random.default_rng(d)
     n = 40
     X = random_csr(n, d, min(1.0, 3.0 / d + 0.1), dtype, index_dtype, seed=d)

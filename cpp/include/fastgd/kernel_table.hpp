@@ -64,6 +64,12 @@ template <class T> struct KernelSet {
 
     // A linear model's mini-batch loss and gradients in one pass (fastgd/linear_objective.hpp).
     LinearObjectiveFn<T> linear_objective;
+    // Its scalar losses (squared error, Huber with `delta`, log loss, hinge: options.loss, one
+    // output) at n outputs z with targets y, on whole vectors: l <- the losses, g <- dl/dz. The
+    // arrays hold n values rounded up to whole vectors (64 bytes); the padding lanes must be
+    // finite, and their results are discarded.
+    void (*scalar_losses)(const LinearObjectiveOptions& options, double delta, const T* z, const T* y, T* l, T* g,
+                          std::size_t n);
 
     // Column means and variances, and the first NaN and infinity, in one read of a matrix
     // (fastgd/column_stats.hpp); the first NaN and infinity alone of any array.

@@ -51,6 +51,7 @@ struct SparseScratch {
     std::vector<std::int64_t> active;
     std::vector<std::size_t> row_start;  // per row of the batch: its first nonzero's index among the batch's
     std::vector<double> coef;            // per row and output: s_i / n * dl/dz
+    std::vector<double> z;               // compact mode: a block of rows' outputs
     struct BlockSums {
         double loss, weight;
     };

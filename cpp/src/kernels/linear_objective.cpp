@@ -184,7 +184,7 @@ template <class T> struct BlockOut {
 // The scratch of one block (BlockOut's z, g, y and lk), in elements.
 constexpr std::size_t scratch_per_block(std::size_t K) { return 3 * K * kSub + kSub; }
 
-// The scalar losses (K = 1) on n <= kSub outputs (arrays padded to kSub): l and dl/dz.
+// The scalar losses (K = 1) on n outputs (arrays padded to whole vectors): l and dl/dz.
 template <class T>
 void scalar_losses(const LinearObjectiveOptions& o, double delta, const T* z, const T* y, T* l, T* g,
                    std::size_t n) {
@@ -587,7 +587,10 @@ double linear_objective(const LinearBatch<T>& bt, const T* W, const T* b, const 
 
 }  // namespace
 
-template <class T> void fill_linear(KernelSet<T>& k) { k.linear_objective = &linear_objective<T>; }
+template <class T> void fill_linear(KernelSet<T>& k) {
+    k.linear_objective = &linear_objective<T>;
+    k.scalar_losses = &scalar_losses<T>;
+}
 
 template void fill_linear<float>(KernelSet<float>&);
 template void fill_linear<double>(KernelSet<double>&);
