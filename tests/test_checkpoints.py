@@ -34,6 +34,11 @@ def _reg():
     return datasets.make_regression(n_samples=90, n_features=4, random_state=1)
 
 
+def _sparse_clf():
+    pytest.importorskip("scipy")
+    return datasets.make_sparse_classification(n_samples=90, n_features=60, nnz_per_row=6, random_state=1)
+
+
 def _losses(model):
     return [r["train_loss"] for r in model.history_.records]
 
@@ -59,6 +64,7 @@ CASES = {
     "logistic-batches": (LogisticRegression, _clf, {"shuffle": "batches", "optimizer": "sgd",
                                                    "optimizer_options": {"momentum": 0.9}}),
     "logistic-noshuffle": (LogisticRegression, _clf, {"shuffle": False}),
+    "logistic-sparse-lazy-l1": (LogisticRegression, _sparse_clf, {"penalty": "l1", "alpha": 1e-3}),
     "linear": (LinearRegression, _reg, {}),
     "linear-batches-schedule": (LinearRegression, _reg, {"shuffle": "batches",
                                                          "lr": schedules.cosine(1e-2, 40)}),

@@ -276,6 +276,32 @@ void require_disjoint(const StepPlan& plan) {
     require_disjoint(written);
 }
 
+// The groups' state lists not fetched yet (`missing`), from the optimizer (which creates those
+// that do not exist: marked fresh), then every array the steps write checked for overlap; on
+// an overlap the lists fetched here are dropped again (fetched, and checked, again by the
+// next step). Clears each group's `missing`.
+void fetch_missing(StepPlan& plan, std::vector<GroupStep>& steps) {
+    const RuleOps& rule = *plan.rule;
+    bool fetching = false;
+    for (std::size_t gi = 0; gi < steps.size(); ++gi)
+        if (steps[gi].missing) fetch_states(plan, static_cast<Py_ssize_t>(gi), steps[gi]), fetching = true;
+    if (fetching) {
+        try {
+            require_disjoint(plan);
+        } catch (...) {
+            for (std::size_t gi = 0; gi < steps.size(); ++gi)
+                for (std::size_t i = 0; i < rule.states.size(); ++i)
+                    if (steps[gi].missing & (1u << i)) {
+                        plan.layout[gi].states[i] = py::object();
+                        plan.layout[gi].fresh &= ~(1u << i);
+                        for (unsigned& f : plan.layout[gi].fresh_of) f &= ~(1u << i);
+                    }
+            throw;
+        }
+    }
+    for (GroupStep& s : steps) s.missing = 0;
+}
+
 // The group split by which of its states are new, when that differs between its parameters (a
 // state emptied through Optimizer.state for some of them only): each part then steps as a
 // group of its own, so that only the new arrays start as new ones (SGD's momentum buffer
@@ -426,6 +452,10 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
         throw py::value_error("the parameter groups changed since the step plan was made (add groups with "
                               "add_param_group)");
     std::vector<GroupStep> steps = read_groups(plan, grads);
+    // A lazy step needs its group's states, which a plan fetches at its first step: fetched
+    // now, the states of a resumed fit (or of an earlier call) step lazily, as they would have
+    // in one uninterrupted run; new ones still start from the whole gradient, in a whole step.
+    if (only != nullptr && steps.size() == 1 && steps[0].missing != 0) fetch_missing(plan, steps);
     const bool lazy = only != nullptr && lazy_fits(plan, steps, *only);
     if (was_lazy != nullptr) *was_lazy = lazy;
     if (only != nullptr && !lazy) return std::nullopt;  // nothing done: the caller takes the whole step
@@ -460,26 +490,11 @@ std::optional<Py_ssize_t> step(StepPlan& plan, const py::handle& grads_obj, cons
         ++control.skipped_steps;  // as torch.amp.GradScaler skips: no state and no step count move
         return std::nullopt;
     }
-    bool fetching = false;
+    fetch_missing(plan, steps);
     for (Py_ssize_t gi = 0; gi < n_groups; ++gi) {
         GroupStep& s = steps[gi];
-        if (s.missing) fetch_states(plan, gi, s), fetching = true;
         s.s32.fresh = s.s64.fresh = plan.layout[gi].fresh;
         s.parts = fresh_parts(rule, plan.layout[gi], s);
-    }
-    if (fetching) {
-        try {
-            require_disjoint(plan);
-        } catch (...) {  // fetched again, and checked again, by the next step
-            for (Py_ssize_t gi = 0; gi < n_groups; ++gi)
-                for (std::size_t i = 0; i < rule.states.size(); ++i)
-                    if (steps[gi].missing & (1u << i)) {
-                        plan.layout[gi].states[i] = py::object();
-                        plan.layout[gi].fresh &= ~(1u << i);
-                        for (unsigned& f : plan.layout[gi].fresh_of) f &= ~(1u << i);
-                    }
-            throw;
-        }
     }
     if (plan.update.is_none()) {
         const KernelTable& kt = active_kernels();

@@ -77,7 +77,11 @@ class Objective:
     ``value_at_rows(theta, X, y, w, rows)`` and ``outputs_at_rows(theta, X, rows)``, when
     given: the same on the rows ``rows`` (int64) of the whole arrays, read in place with the
     bits of a copy of them (``w`` None: weights of 1): ``early_stopping``'s validation rows
-    are then never copied."""
+    are then never copied.
+
+    ``state``, when given: arrays of the objective's own that training updates and a resumed
+    fit continues from (a lazy sparse fit's L1 penalty state), by name. Their copies go into
+    the training state (checkpoints included); a resumed fit writes them back in place."""
 
     loss_and_grad: Callable[..., Any]
     value: Callable[..., float]
@@ -86,6 +90,7 @@ class Objective:
     close: Callable[[], None] | None = None
     value_at_rows: Callable[..., float] | None = None
     outputs_at_rows: Callable[[np.ndarray, Any, np.ndarray], np.ndarray] | None = None
+    state: dict[str, np.ndarray] | None = None
 
 
 @dataclass
@@ -371,8 +376,8 @@ class GradientEstimator(InputStage, BaseEstimator):
                      writer: CheckpointWriter | None) -> tuple[History, Any, dict[str, Any]]:
         """:func:`fastgd.train` over ``run``; returns the history, the inputs trained on (without
         the early-stopping validation split) and the training state that a resumed fit
-        continues from: train's random generator, ``first_gnorm`` and the number of samples
-        (checked on resuming).
+        continues from: train's random generator, ``first_gnorm``, the number of samples
+        (checked on resuming) and copies of the objective's own state arrays (``Objective.state``).
 
         With ``early_stopping``, the training state also holds the generator that drew the
         validation split (``split_rng``, as it was before the split), the criterion's state
@@ -413,12 +418,18 @@ class GradientEstimator(InputStage, BaseEstimator):
         if resume is not None:
             gen = copy.deepcopy(resume["rng"])
             state: dict[str, Any] = {"history": resume["history"], "first_gnorm": resume["first_gnorm"]}
+            for name, saved in (resume.get("objective_state") or {}).items():
+                live = (objective.state or {}).get(name)
+                if live is not None and np.shape(saved) == live.shape:
+                    live[...] = saved
         else:
             gen = np.random.default_rng(int(rng.integers(2**63 - 1)))
             state = {"first_gnorm": None}
 
         def train_state() -> dict[str, Any]:
             out = {"rng": gen, "first_gnorm": state["first_gnorm"], "n_samples": n_given}
+            if objective.state:
+                out["objective_state"] = {name: a.copy() for name, a in objective.state.items()}
             if es is not None:
                 out.update(split_rng=split_rng, early_stopping=es.state_dict())
             return out

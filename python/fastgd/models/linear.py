@@ -312,7 +312,8 @@ class _LinearModel(GradientEstimator):
         return Objective(objective, lambda th, Xv, yv, wv: objective([th], Xv, yv, wv, value_only=True),
                          objective.outputs, post_step=post_step,
                          value_at_rows=lambda th, X, y, w, rows: objective([th], X, y, w, rows, value_only=True),
-                         outputs_at_rows=objective.outputs)
+                         outputs_at_rows=objective.outputs,
+                         state=None if objective.l1_state is None else {"l1_state": objective.l1_state})
 
     def _blas_threads(self) -> int | None:
         # First-order training's BLAS work is matrix-vector products (validation outputs,
@@ -474,8 +475,9 @@ class _Objective:
         """fastgd.train's loop over the batches ``batches[first:]`` in one C++ call
         (``fastgd._core.linear_batches``): the objective, the gradient norm, train's
         divergence checks and the optimizer's step through its plan, per batch, with the same
-        bits as the Python loop. None (train keeps its loop) while the optimizer has no plan:
-        before its first step, or a rule without a one-call step.
+        bits as the Python loop. None (train keeps its loop) while the optimizer has no plan
+        (before its first step; lazy sparse steps make it) or for a rule without a one-call
+        step.
 
         Data-parallel, ``sync`` (a DistributedOptimizer's ``synchronize_step``) is called
         from the loop between each gradient and its step, the only Python on the way; the
@@ -483,6 +485,11 @@ class _Objective:
         The loop holds the optimizer's step lock, as its step() would."""
         with optimizer.step_lock:
             plan = optimizer.step_plan
+            if plan is None and self.sparse == "lazy" and hasattr(optimizer, "prepared_step_plan"):
+                # From the first batch on: the loop's step leaves a batch to train's loop only
+                # when the optimizer's states are new, and a resumed fit's are not (its first
+                # step is lazy, as in the run it continues).
+                plan = optimizer.prepared_step_plan()
             if plan is None or len(params) != 1:
                 return None
             theta = params[0]

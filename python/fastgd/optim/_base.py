@@ -341,6 +341,17 @@ class Optimizer:
         change."""
         return self._plan
 
+    def prepared_step_plan(self) -> _core.StepPlan:
+        """:attr:`step_plan`, made now if there is none yet, as the next step would make it
+        (nothing else changes: the states are still fetched, or created, by the first step).
+        A loop that steps from C++ from the first step of a run on (a resumed fit's lazy
+        sparse steps) takes it so. Holds :attr:`step_lock`."""
+        with self._lock:
+            if self._plan is None:
+                self._plan = _core.StepPlan(self.rule, self._control, self.param_groups, self._group_state,
+                                            self._state_lists, self._own_update())
+            return self._plan
+
     def invalidate_plan(self) -> None:
         """Forget the step plan: the next step makes it again (after a change of the
         parameter groups' structure or of :attr:`grad_prescale`)."""
@@ -411,8 +422,7 @@ class Optimizer:
         try:
             plan = self._plan
             if plan is None:
-                plan = self._plan = _core.StepPlan(self.rule, self._control, self.param_groups, self._group_state,
-                                                    self._state_lists, self._own_update())
+                plan = self.prepared_step_plan()
             bad = _step(plan, grads)
         finally:
             lock.release()
