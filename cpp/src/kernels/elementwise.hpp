@@ -23,8 +23,9 @@ template <class T> struct GradReader {
     Vec<T> operator()(Vec<T> g) const { return min(hi, max(lo, g * scale)); }
 };
 
-// The op on one block of L lanes held in aligned buffers (param, grad, NS states), in place:
-// a tail's zero-padded copy, or an indexed block's gathered one.
+// The op on one block of L lanes, in place: param and grad at pb and gb (loaded and stored
+// unaligned: a full block of the arrays themselves, or a tail's zero-padded copy), the NS
+// states in aligned buffers (a tail's copy, or an indexed block's gathered states).
 template <class T, int NS, class Op>
 inline void step_block(T* pb, const T* gb, T (*sb)[Vec<T>::lanes], const Op& op, const GradReader<T>& read) {
     using V = Vec<T>;
@@ -57,12 +58,7 @@ inline void apply_range_indexed(const TensorRef<T>& t, std::size_t begin, std::s
         for (int k = 0; k < NS; ++k)
             for (std::size_t l = 0; l < r; ++l) sb[k][l] = t.state[k][static_cast<std::size_t>(at[i + l])];
         if (r == L) {
-            V p = V::load(t.param + i);
-            V s[kMaxStates]{};
-            for (int k = 0; k < NS; ++k) s[k] = V::load(sb[k]);
-            op(p, read(V::load(t.grad + i)), s);
-            V::store(t.param + i, p);
-            for (int k = 0; k < NS; ++k) V::store(sb[k], s[k]);
+            step_block<T, NS>(t.param + i, t.grad + i, sb, op, read);
         } else {
             alignas(64) T pb[L] = {}, gb[L] = {};
             std::memcpy(pb, t.param + i, r * sizeof(T));

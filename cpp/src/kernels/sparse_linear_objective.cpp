@@ -168,20 +168,29 @@ template <class T, class I> void check_columns(const SparseBatch<T, I>& bt) {
 
 using Sums = SparseScratch::BlockSums;
 
-// Row r's loss at outputs z, added to s with the row's weight, and its gradient coefficients
-// c = s_r / n * dl/dz (0 for a zero weight, whose loss counts for nothing).
+// Row r's loss l added to s with the row's weight s_r, and its K values dl/dz in c turned into
+// its gradient coefficients s_r / n * dl/dz (0 for a zero weight, whose loss counts for
+// nothing).
 template <class T, class I>
-void row_coefficients(const SparseBatch<T, I>& bt, const LinearObjectiveOptions& o, const double* z, std::size_t r,
-                      double inv_n, double* c, Sums& s) {
-    const std::size_t K = o.K;
-    const bool multiclass = is_multiclass(o.loss);
-    const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+void weigh_row(const SparseBatch<T, I>& bt, std::size_t r, double l, std::size_t K, double inv_n, double* c,
+               Sums& s) {
     const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
     if (w != 0.0) {
         s.loss += w * l;
         s.weight += w;
     }
     for (std::size_t k = 0; k < K; ++k) c[k] = w != 0.0 ? w * inv_n * c[k] : 0.0;
+}
+
+// Row r's loss at outputs z, added to s with the row's weight, and its gradient coefficients
+// into c (weigh_row), one row at a time.
+template <class T, class I>
+void row_coefficients(const SparseBatch<T, I>& bt, const LinearObjectiveOptions& o, const double* z, std::size_t r,
+                      double inv_n, double* c, Sums& s) {
+    const std::size_t K = o.K;
+    const bool multiclass = is_multiclass(o.loss);
+    const double l = row_loss(o, z, multiclass ? nullptr : bt.y + r * K, multiclass ? bt.labels[r] : 0, c);
+    weigh_row(bt, r, l, K, inv_n, c, s);
 }
 
 // Rows [i0, i1) of the batch (at most kRowBlock), their outputs at z (row i's K values at
@@ -207,23 +216,18 @@ Sums block_coefficients(const SparseBatch<T, I>& bt, const LinearObjectiveOption
     }
     active_kernels().f64.scalar_losses(o, o.delta_k != nullptr ? o.delta_k[0] : o.delta, zd, yd, l, g, m);
     for (std::size_t q = 0; q < m; ++q) {
-        const std::size_t r = row_of(bt, i0 + q);
-        const double w = bt.sample_weight != nullptr ? double(bt.sample_weight[r]) : 1.0;
-        if (w != 0.0) {
-            s.loss += w * l[q];
-            s.weight += w;
-        }
-        coef[i0 + q] = w != 0.0 ? w * inv_n * g[q] : 0.0;
+        coef[i0 + q] = g[q];
+        weigh_row(bt, row_of(bt, i0 + q), l[q], 1, inv_n, coef + i0 + q, s);
     }
     return s;
 }
 
 // Row r's outputs z[k] = b[k] + sum over its nonzeros p of term(p, k * d + j, j) (j the
-// nonzero's column, k * d + j its weight's position in W), in double. One output: two sums
-// in turn, then added (two chains of adds in flight, not one).
+// nonzero's column, k * d + j its weight's position in W), in double; b null: the sums alone.
+// One output: two sums in turn, then added (two chains of adds in flight, not one).
 template <class T, class I, class Term>
 void row_outputs(const CsrRows<T, I>& X, std::size_t r, std::size_t K, const T* b, double* z, Term&& term) {
-    for (std::size_t k = 0; k < K; ++k) z[k] = double(b[k]);
+    for (std::size_t k = 0; k < K; ++k) z[k] = b != nullptr ? double(b[k]) : 0.0;
     const I p0 = X.indptr[r], p1 = X.indptr[r + 1];
     if (K == 1) {
         double z0 = 0.0, z1 = 0.0;
@@ -299,7 +303,6 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
         return w;
     };
     sc.z.resize(kRowBlock * K);  // a block's rows' outputs
-    const std::vector<T> zeros(K, T(0));
     const bool far = 2 * d * sizeof(T) > kNearBytes;
     // A column index out of range stops the batch: the sums its earlier rows added are taken
     // out again (zero, as the next batch needs them).
@@ -314,7 +317,7 @@ void compact_rows(const SparseBatch<T, I>& bt, const T* W, const T* b, const Lin
                 });
             const std::size_t r = row_of(bt, i);
             if (inv_scale == nullptr) {
-                row_outputs(X, r, K, zeros.data(), zp, [&](I p, std::size_t q, std::size_t j) {
+                row_outputs(X, r, K, static_cast<const T*>(nullptr), zp, [&](I p, std::size_t q, std::size_t j) {
                     if (j >= d) bad_column(X.indices[p], r, d);  // before W is read at it
                     return double(W[q]) * double(X.data[p]);
                 });
@@ -477,8 +480,9 @@ double sparse_linear_objective(const SparseBatch<T, I>& bt, const T* W, const T*
     // Forward: each row alone (its z does not depend on the thread that computes it), the
     // blocks' sums added in block order.
     auto forward_blocks = [&](std::size_t t, std::size_t nt) {
-        std::vector<double> z(kRowBlock * K);  // a block's rows' outputs
-        double* zp = z.data();
+        double z1[kRowBlock];  // a block's rows' outputs (more than one output: on the heap)
+        std::vector<double> zv(K > 1 ? kRowBlock * K : 0);
+        double* zp = K > 1 ? zv.data() : z1;
         for (std::size_t k = t; k < blocks; k += nt)
             sums[k] = forward(bt, W, b, o, inv_n, k * kRowBlock, std::min(n, (k + 1) * kRowBlock), sc.coef.data(), zp);
     };
